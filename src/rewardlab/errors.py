@@ -1,0 +1,65 @@
+"""Exceptions raised by rewardlab.
+
+Every exception a user can trigger with bad input derives from :class:`RewardLabError` and names
+the offending field and what to do about it, so the message alone is enough to fix the call.
+
+Examples:
+    >>> from rewardlab.errors import ValidationError
+    >>> err = ValidationError("initial", "sums to 0.5", "pass a distribution that sums to 1")
+    >>> print(err)
+    initial: sums to 0.5. Fix: pass a distribution that sums to 1.
+    >>> err.field
+    'initial'
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RewardLabError",
+    "ValidationError",
+    "ShapeError",
+    "ProbabilityError",
+    "ConvergenceError",
+    "DataFileError",
+    "ConfigError",
+]
+
+
+class RewardLabError(Exception):
+    """Base class of every error rewardlab raises on purpose."""
+
+
+class ValidationError(RewardLabError, ValueError):
+    """An argument or a field of a data structure is invalid.
+
+    Args:
+        field: the name of the offending argument or field, e.g. ``"probabilities"``.
+        problem: what is wrong with it.
+        fix: what the caller should do instead.
+    """
+
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {problem}. Fix: {fix}.")
+
+
+class ShapeError(ValidationError):
+    """An array has the wrong number of dimensions or the wrong size along one."""
+
+
+class ProbabilityError(ValidationError):
+    """A probability vector is negative, not finite or does not sum to one."""
+
+
+class ConvergenceError(RewardLabError, RuntimeError):
+    """An iterative solver did not reach its tolerance within its iteration budget."""
+
+
+class DataFileError(RewardLabError, OSError):
+    """A file is missing, corrupt or was written for something else."""
+
+
+class ConfigError(ValidationError):
+    """A configuration value (command line, world spec, TOML) is invalid."""

@@ -1,0 +1,40 @@
+"""Exact tabular MDPs: the :class:`TabularMDP`, its solvers, the MaxEnt objective and the worlds."""
+
+from rewardlab.mdp.core import TabularMDP
+from rewardlab.mdp.maxent import MaxEntObjective, log_likelihood, maxent_objective
+from rewardlab.mdp.solvers import (
+    Solution,
+    Workspace,
+    bellman_backup,
+    boltzmann_policy,
+    feature_expectations,
+    greedy_policy,
+    occupancy,
+    policy_evaluation,
+    policy_iteration,
+    soft_value_iteration,
+    state_action_occupancy,
+    value_iteration,
+)
+from rewardlab.mdp.worlds import World, make_world
+
+__all__ = [
+    "TabularMDP",
+    "World",
+    "make_world",
+    "Solution",
+    "Workspace",
+    "bellman_backup",
+    "value_iteration",
+    "soft_value_iteration",
+    "policy_evaluation",
+    "policy_iteration",
+    "boltzmann_policy",
+    "greedy_policy",
+    "occupancy",
+    "state_action_occupancy",
+    "feature_expectations",
+    "MaxEntObjective",
+    "maxent_objective",
+    "log_likelihood",
+]

@@ -1,0 +1,729 @@
+"""Exact solvers for :class:`~rewardlab.mdp.TabularMDP`, as pure functions over torch tensors.
+
+Shapes and conventions (``S`` states, ``A`` actions, ``H`` horizon, ``B`` optional batch):
+
+* **Rewards** may be per state ``(S,)`` or per state-action ``(S, A)``; a batch adds a leading axis:
+  ``(B, S)`` or ``(B, S, A)``. A 2-D reward of shape ``(S, A)`` is read as state-action, so pass a
+  batch of state rewards with ``B != S`` or as ``(B, S, A)`` when ``A == S``.
+* **Policies** are ``(S, A)`` for discounted MDPs and time-indexed ``(H, S, A)`` for finite horizon,
+  again with an optional leading ``B``. Outputs have a batch axis exactly when the reward had one.
+* **Values** ``(S,)`` or ``(H, S)`` (``values[t]`` is the value with ``H - t`` decisions left).
+* Finite horizon: the return is ``sum_{t<H} gamma^t r(s_t, a_t)``; discounted: ``sum_t gamma^t r``.
+  Terminal states end the episode after the action taken there.
+
+Everything runs on the MDP's device in the MDP's dtype (float64 by default); the soft backup is in
+log space, so rewards of +-100 at low temperature never overflow.
+
+Internally arrays are action-major, ``(B, A, S)``, so reductions over actions read contiguous
+memory; public outputs are transposed *views*, which cost nothing.
+
+References:
+    Ziebart et al., "Maximum Entropy Inverse Reinforcement Learning", AAAI 2008 (soft VI, forward pass).
+    Ziebart, Bagnell, Dey, "Modeling Interaction via the Principle of Maximum Causal Entropy", ICML 2010.
+    Puterman, "Markov Decision Processes", 1994 (value and policy iteration).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rewardlab.errors import ConvergenceError, ProbabilityError, ShapeError, ValidationError
+from rewardlab.mdp.core import TabularMDP, as_tensor
+
+__all__ = [
+    "Solution",
+    "Workspace",
+    "bellman_backup",
+    "value_iteration",
+    "soft_value_iteration",
+    "policy_evaluation",
+    "policy_iteration",
+    "boltzmann_policy",
+    "greedy_policy",
+    "occupancy",
+    "state_action_occupancy",
+    "feature_expectations",
+]
+
+#: Up to this many states, discounted linear systems are solved densely (exact, one LU).
+DENSE_SOLVE_LIMIT = 3_000
+
+
+# ============================================================================ helpers
+class Workspace:
+    """Reusable scratch buffers for repeated solves of the same size.
+
+    Large solves spend much of their time faulting in fresh memory; passing the same workspace to
+    every call of a training loop allocates once. Results returned from a call that used a workspace
+    are views into it and are overwritten by the next call with that workspace.
+
+    Examples:
+        >>> ws = Workspace()
+        >>> a = ws.get("x", (3,), torch.float64, torch.device("cpu"))
+        >>> a is ws.get("x", (3,), torch.float64, torch.device("cpu"))
+        True
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+        """Return the buffer ``name`` with this shape, allocating it when it is missing or differs."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype or buf.device != device:
+            buf = torch.empty(shape, dtype=dtype, device=device)
+            self._buffers[name] = buf
+        return buf
+
+
+def _buffer(ws: Workspace | None, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    if ws is None:
+        return torch.empty(shape, dtype=like.dtype, device=like.device)
+    return ws.get(name, shape, like.dtype, like.device)
+
+
+def _reward(mdp: TabularMDP, reward: Any) -> tuple[Tensor, bool]:
+    """Return the reward as ``(B, A', S)`` with ``A'`` in ``{1, A}`` and whether it was batched."""
+    r = as_tensor(reward, "reward", dtype=mdp.dtype, device=mdp.device)
+    n_s, n_a = mdp.n_states, mdp.n_actions
+    if r.ndim == 1 and r.shape[0] == n_s:
+        out, batched = r.view(1, 1, n_s), False
+    elif r.ndim == 2 and r.shape == (n_s, n_a):
+        out, batched = r.t().unsqueeze(0), False
+    elif r.ndim == 2 and r.shape[1] == n_s:
+        out, batched = r.unsqueeze(1), True
+    elif r.ndim == 3 and r.shape[1:] == (n_s, n_a):
+        out, batched = r.transpose(1, 2), True
+    else:
+        raise ShapeError(
+            "reward", f"has shape {tuple(r.shape)}",
+            f"pass (S,)=({n_s},), (S, A)=({n_s}, {n_a}), or a batch (B, S) / (B, S, A)",
+        )
+    if not bool(torch.isfinite(out).all()):
+        raise ValidationError("reward", "contains NaN or inf", "pass finite rewards")
+    return out.contiguous(), batched
+
+
+def _policy(mdp: TabularMDP, policy: Any) -> tuple[Tensor, bool]:
+    """Return the policy internally: ``(H, B, A, S)`` (finite) or ``(B, A, S)``, and whether batched."""
+    pi = as_tensor(policy, "policy", dtype=mdp.dtype, device=mdp.device)
+    n_s, n_a = mdp.n_states, mdp.n_actions
+    finite = mdp.horizon is not None
+    core = 3 if finite else 2
+    if pi.ndim not in (core, core + 1) or pi.shape[-2:] != (n_s, n_a) or (finite and pi.shape[-3] != mdp.horizon):
+        want = f"(H, S, A)=({mdp.horizon}, {n_s}, {n_a})" if finite else f"(S, A)=({n_s}, {n_a})"
+        raise ShapeError("policy", f"has shape {tuple(pi.shape)}", f"pass {want}, optionally with a leading batch axis")
+    batched = pi.ndim == core + 1
+    if not batched:
+        pi = pi.unsqueeze(0)
+    if not bool(torch.isfinite(pi).all()) or bool((pi < 0).any()):
+        raise ProbabilityError("policy", "has negative, NaN or inf entries", "pass action probabilities")
+    if bool(((pi.sum(-1) - 1).abs() > (1e-6 if pi.dtype == torch.float64 else 1e-4)).any()):
+        raise ProbabilityError("policy", "has rows that do not sum to 1 over actions", "normalise pi[..., s, :]")
+    # (B, [H,] S, A) -> internal action-major layout; a permuted view of our own output is free.
+    internal = pi.permute(1, 0, 3, 2) if finite else pi.permute(0, 2, 1)
+    return internal.contiguous(), batched
+
+
+def _public_values(v: Tensor, batched: bool, finite: bool) -> Tensor:
+    """Internal ``(H, B, S)`` or ``(B, S)`` -> public ``(B?, H, S)`` or ``(B?, S)``."""
+    if finite:
+        v = v.transpose(0, 1)
+    return v if batched else v[0]
+
+
+def _public_sa(x: Tensor, batched: bool, finite: bool) -> Tensor:
+    """Internal ``(H, B, A, S)`` or ``(B, A, S)`` -> public ``(B?, H, S, A)`` or ``(B?, S, A)``."""
+    x = x.permute(1, 0, 3, 2) if finite else x.transpose(1, 2)
+    return x if batched else x[0]
+
+
+def _expect_next(mdp: TabularMDP, values: Tensor, out: Tensor, scratch: Tensor | None = None) -> Tensor:
+    """``out[b, a, s] = sum_k p(k | s, a) values[b, succ_k(s, a)]``, zero from terminal states.
+
+    Args:
+        values: ``(B, S)``.
+        out: ``(B, A, S)`` buffer written in place and returned.
+        scratch: ``(B, K*A*S)`` buffer used when ``K > 1``.
+    """
+    b, n_a, n_s = out.shape
+    if mdp.prob_kas is None:
+        torch.index_select(values, 1, mdp.succ_flat, out=out.view(b, n_a * n_s))
+    else:
+        k = mdp.branching
+        g = scratch if scratch is not None else torch.empty(b, k * n_a * n_s, dtype=values.dtype, device=values.device)
+        torch.index_select(values, 1, mdp.succ_flat, out=g)
+        g3 = g.view(b, k, n_a, n_s)
+        g3.mul_(mdp.prob_kas)
+        torch.sum(g3, 1, out=out)
+    if mdp.terminal is not None:
+        out.masked_fill_(mdp.terminal, 0.0)
+    return out
+
+
+def _push_forward(mdp: TabularMDP, weights: Tensor, out: Tensor, scratch: Tensor | None = None) -> Tensor:
+    """``out[b, s'] = sum_{s, a, k} p(k | s, a) weights[b, a, s] [succ_k(s, a) = s']``.
+
+    The transpose of :func:`_expect_next`: it moves probability mass one step forward.
+    Terminal states send no mass onward.
+    """
+    b, n_a, n_s = weights.shape
+    if mdp.terminal is not None:
+        weights = weights.masked_fill(mdp.terminal, 0.0)
+    out.zero_()
+    if mdp.prob_kas is None:
+        out.index_add_(1, mdp.succ_flat, weights.reshape(b, n_a * n_s))
+    else:
+        k = mdp.branching
+        g = scratch if scratch is not None else torch.empty(b, k * n_a * n_s, dtype=weights.dtype, device=weights.device)
+        torch.mul(mdp.prob_kas, weights.unsqueeze(1), out=g.view(b, k, n_a, n_s))
+        out.index_add_(1, mdp.succ_flat, g)
+    return out
+
+
+def _max_iterations(discount: float, tol: float, max_iter: int | None) -> int:
+    if max_iter is not None:
+        return max_iter
+    return int(math.ceil(math.log(tol * (1 - discount) / 1e6) / math.log(discount))) + 100
+
+
+def _default_tol(dtype: torch.dtype) -> float:
+    return 1e-10 if dtype == torch.float64 else 1e-5
+
+
+def _check_temperature(temperature: float) -> float:
+    t = float(temperature)
+    if not t > 0 or not math.isfinite(t):
+        raise ValidationError("temperature", f"is {temperature}", "pass a positive finite temperature")
+    return t
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What a solver returns.
+
+    Attributes:
+        values: ``(S,)`` or ``(H, S)`` state values (leading ``B`` when batched).
+        policy: ``(S, A)`` or ``(H, S, A)`` action probabilities.
+        q_values: ``(S, A)`` or ``(H, S, A)``, or None where the solver did not keep them.
+        iterations: sweeps (discounted) or backward steps (finite horizon) performed.
+    """
+
+    values: Tensor
+    policy: Tensor
+    q_values: Tensor | None
+    iterations: int
+
+
+# ============================================================================ backups
+def bellman_backup(mdp: TabularMDP, reward: Any, next_values: Any) -> Tensor:
+    """One Bellman backup ``Q(s, a) = r(s, a) + gamma * sum_s' P(s' | s, a) V(s')``.
+
+    Args:
+        mdp: the MDP.
+        reward: ``(S,)``, ``(S, A)`` or batched.
+        next_values: ``(S,)``, or ``(B, S)`` with a batched reward.
+
+    Returns:
+        ``(S, A)`` (or ``(B, S, A)``) Q-values. Terminal states get ``r(s, a)`` only.
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> mdp = chain(2, discount=0.5)
+        >>> bellman_backup(mdp, torch.tensor([0.0, 1.0]), torch.tensor([0.0, 2.0]))
+        tensor([[0., 1.],
+                [2., 2.]], dtype=torch.float64)
+    """
+    r, batched = _reward(mdp, reward)
+    v = as_tensor(next_values, "next_values", dtype=mdp.dtype, device=mdp.device)
+    if v.shape[-1] != mdp.n_states or v.ndim > 2:
+        raise ShapeError("next_values", f"has shape {tuple(v.shape)}", f"pass ({mdp.n_states},) or (B, {mdp.n_states})")
+    v2 = v.reshape(-1, mdp.n_states)
+    b = max(r.shape[0], v2.shape[0])
+    q = _expect_next(mdp, v2, torch.empty(v2.shape[0], mdp.n_actions, mdp.n_states, dtype=mdp.dtype, device=mdp.device))
+    q = (q * mdp.discount + r).expand(b, mdp.n_actions, mdp.n_states)
+    return _public_sa(q, batched or v.ndim == 2, False)
+
+
+def _soft_max_a(q: Tensor, temperature: float, v_out: Tensor, m: Tensor, z: Tensor) -> Tensor:
+    """Log-sum-exp over actions, in place: ``q`` ``(B, A, S)`` becomes ``softmax_a(q / T)``.
+
+    Writes ``T log sum_a exp(q / T)`` to ``v_out`` ``(B, S)``; ``m`` and ``z`` are ``(B, S)`` scratch.
+    Subtracting the per-state maximum first keeps every exponent <= 0, so nothing overflows.
+    """
+    torch.amax(q, 1, out=m)
+    q.sub_(m.unsqueeze(1))
+    if temperature != 1.0:
+        q.div_(temperature)
+    q.exp_()
+    torch.sum(q, 1, out=z)
+    q.div_(z.unsqueeze(1))
+    torch.log(z, out=v_out)
+    if temperature != 1.0:
+        v_out.mul_(temperature)
+    v_out.add_(m)
+    return v_out
+
+
+def soft_value_iteration(
+    mdp: TabularMDP,
+    reward: Any,
+    temperature: float = 1.0,
+    *,
+    tol: float | None = None,
+    max_iter: int | None = None,
+    keep_q: bool = False,
+    workspace: Workspace | None = None,
+) -> Solution:
+    """Soft (maximum-entropy) value iteration, in log space.
+
+    ``Q(s, a) = r(s, a) + gamma E[V(s')]``, ``V(s) = T log sum_a exp(Q(s, a) / T)``,
+    ``pi(a | s) = exp((Q(s, a) - V(s)) / T)``. With a finite horizon this is the backward pass of
+    Ziebart et al. (2008) / the causal-entropy recursion of Ziebart et al. (2010), giving a
+    time-indexed policy ``(H, S, A)``; discounted, it iterates to the fixed point, policy ``(S, A)``.
+    As ``T -> 0`` it tends to hard value iteration.
+
+    Args:
+        mdp: the MDP.
+        reward: ``(S,)``, ``(S, A)``, ``(B, S)`` or ``(B, S, A)``.
+        temperature: ``T > 0``.
+        tol: discounted only: stop when values are within ``tol`` of the fixed point.
+        max_iter: discounted only: raise :class:`ConvergenceError` past this many sweeps.
+        keep_q: finite horizon only: also return the ``(H, S, A)`` Q-values (discounted always does).
+        workspace: reuse buffers across calls (the result then lives in the workspace).
+
+    Returns:
+        :class:`Solution` with ``values`` ``(S,)``/``(H, S)`` and ``policy`` ``(S, A)``/``(H, S, A)``.
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> sol = soft_value_iteration(chain(2, horizon=1), torch.tensor([0.0, 0.0]))
+        >>> sol.values  # log(2 actions) with one decision left
+        tensor([[0.6931, 0.6931]], dtype=torch.float64)
+    """
+    temp = _check_temperature(temperature)
+    r, batched = _reward(mdp, reward)
+    values, policy, q_all, iterations = _soft_vi(mdp, r, temp, tol=tol, max_iter=max_iter, keep_q=keep_q, workspace=workspace)
+    finite = mdp.horizon is not None
+    return Solution(
+        values=_public_values(values, batched, finite),
+        policy=_public_sa(policy, batched, finite),
+        q_values=None if q_all is None else _public_sa(q_all, batched, finite),
+        iterations=iterations,
+    )
+
+
+def _soft_vi(
+    mdp: TabularMDP,
+    r: Tensor,
+    temp: float,
+    *,
+    tol: float | None = None,
+    max_iter: int | None = None,
+    keep_q: bool = False,
+    workspace: Workspace | None = None,
+) -> tuple[Tensor, Tensor, Tensor | None, int]:
+    """Soft VI on an internal reward ``(B, A', S)``; returns internal values, policy, Q, iterations.
+
+    Finite horizon: values ``(H, B, S)``, policy ``(H, B, A, S)``; discounted: ``(B, S)``, ``(B, A, S)``.
+    """
+    b, n_a, n_s = r.shape[0], mdp.n_actions, mdp.n_states
+    m = _buffer(workspace, "m", (b, n_s), r)
+    z = _buffer(workspace, "z", (b, n_s), r)
+    scratch = _buffer(workspace, "gather", (b, mdp.branching * n_a * n_s), r) if mdp.branching > 1 else None
+    if mdp.horizon is not None:
+        h = mdp.horizon
+        values = _buffer(workspace, "values", (h + 1, b, n_s), r)
+        policy = _buffer(workspace, "policy", (h, b, n_a, n_s), r)
+        q_all = torch.empty(h, b, n_a, n_s, dtype=r.dtype, device=r.device) if keep_q else None
+        values[h].zero_()
+        for t in range(h - 1, -1, -1):
+            q = _expect_next(mdp, values[t + 1], policy[t], scratch)
+            if mdp.discount != 1.0:
+                q.mul_(mdp.discount)
+            q.add_(r)
+            if q_all is not None:
+                q_all[t].copy_(q)
+            _soft_max_a(q, temp, values[t], m, z)  # q becomes pi_t
+        return values[:h], policy, q_all, h
+
+    tol_ = _default_tol(mdp.dtype) if tol is None else tol
+    limit = _max_iterations(mdp.discount, tol_, max_iter)
+    v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device)
+    v_new = torch.empty_like(v)
+    q = _buffer(workspace, "q", (b, n_a, n_s), r)
+    stop = tol_ * (1 - mdp.discount) / mdp.discount
+    delta = math.inf
+    for it in range(1, limit + 1):
+        _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
+        _soft_max_a(q, temp, v_new, m, z)
+        delta = float((v_new - v).abs().max())
+        v, v_new = v_new, v
+        if delta <= stop:
+            break
+    else:
+        raise ConvergenceError(f"soft_value_iteration did not converge in {limit} sweeps (last change {delta:.3g}); raise max_iter or tol")
+    q_final = _expect_next(mdp, v, torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device), scratch).mul_(mdp.discount).add_(r)
+    policy = torch.softmax(q_final / temp, dim=1)
+    return v, policy, q_final, it
+
+
+def _greedy_internal(q: Tensor, atol: float) -> Tensor:
+    """Uniform over the actions within ``atol`` (relative to the scale of ``q``) of the best, axis -2."""
+    best = q.amax(-2, keepdim=True)
+    scale = 1.0 + best.abs()
+    mask = (q >= best - atol * scale).to(q.dtype)
+    return mask / mask.sum(-2, keepdim=True)
+
+
+def greedy_policy(q_values: Any, *, atol: float = 1e-9) -> Tensor:
+    """The greedy policy of ``q_values`` ``(..., S, A)``, uniform over tied best actions.
+
+    Ties within ``atol * (1 + |max Q|)`` count as equal, so the greedy policy is stable under
+    round-off (and under potential-based shaping, which changes Q by exact per-state offsets).
+
+    Examples:
+        >>> greedy_policy(torch.tensor([[1.0, 2.0], [3.0, 3.0]]))
+        tensor([[0.0000, 1.0000],
+                [0.5000, 0.5000]])
+    """
+    q = as_tensor(q_values, "q_values")
+    return _greedy_internal(q.transpose(-1, -2), atol).transpose(-1, -2)
+
+
+def boltzmann_policy(q_values: Any, temperature: float = 1.0) -> Tensor:
+    """``pi(a | s) = softmax_a(Q(s, a) / T)`` over the last axis of ``q_values`` ``(..., S, A)``.
+
+    Examples:
+        >>> boltzmann_policy(torch.tensor([[0.0, 0.0]]))
+        tensor([[0.5000, 0.5000]])
+    """
+    temp = _check_temperature(temperature)
+    return torch.softmax(as_tensor(q_values, "q_values") / temp, dim=-1)
+
+
+def value_iteration(
+    mdp: TabularMDP,
+    reward: Any,
+    *,
+    tol: float | None = None,
+    max_iter: int | None = None,
+    atol: float = 1e-9,
+) -> Solution:
+    """Optimal values, Q-values and the greedy policy (ties split evenly).
+
+    ``V(s) = max_a [r(s, a) + gamma E V(s')]``: backward induction for a finite horizon (``H``
+    steps, time-indexed policy), iteration to ``tol`` of the fixed point when discounted.
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> sol = value_iteration(chain(2, discount=0.5), torch.tensor([0.0, 1.0]))
+        >>> sol.values  # state 1 earns 1 forever: 1 / (1 - 0.5); state 0 moves there first
+        tensor([1., 2.], dtype=torch.float64)
+    """
+    r, batched = _reward(mdp, reward)
+    b, n_a, n_s = r.shape[0], mdp.n_actions, mdp.n_states
+    scratch = torch.empty(b, mdp.branching * n_a * n_s, dtype=r.dtype, device=r.device) if mdp.branching > 1 else None
+    if mdp.horizon is not None:
+        h = mdp.horizon
+        values = torch.zeros(h + 1, b, n_s, dtype=r.dtype, device=r.device)
+        q_all = torch.empty(h, b, n_a, n_s, dtype=r.dtype, device=r.device)
+        for t in range(h - 1, -1, -1):
+            q = _expect_next(mdp, values[t + 1], q_all[t], scratch)
+            q.mul_(mdp.discount).add_(r)
+            torch.amax(q, 1, out=values[t])
+        return Solution(
+            values=_public_values(values[:h], batched, True),
+            policy=_public_sa(_greedy_internal(q_all, atol), batched, True),
+            q_values=_public_sa(q_all, batched, True),
+            iterations=h,
+        )
+    tol_ = _default_tol(mdp.dtype) if tol is None else tol
+    limit = _max_iterations(mdp.discount, tol_, max_iter)
+    v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device)
+    q = torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device)
+    stop = tol_ * (1 - mdp.discount) / mdp.discount
+    for it in range(1, limit + 1):
+        _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
+        v_new = q.amax(1)
+        delta = float((v_new - v).abs().max())
+        v = v_new
+        if delta <= stop:
+            break
+    else:
+        raise ConvergenceError(f"value_iteration did not converge in {limit} sweeps (last change {delta:.3g}); raise max_iter or tol")
+    _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
+    return Solution(
+        values=_public_values(q.amax(1), batched, False),
+        policy=_public_sa(_greedy_internal(q, atol), batched, False),
+        q_values=_public_sa(q, batched, False),
+        iterations=it,
+    )
+
+
+# ============================================================================ evaluation
+def _evaluate_internal(mdp: TabularMDP, r: Tensor, pi: Tensor, tol: float, max_iter: int | None) -> tuple[Tensor, Tensor]:
+    """Values and Q of internal policy ``pi`` for internal reward ``r``; returns internal layouts."""
+    b = max(r.shape[0], pi.shape[-3])
+    n_a, n_s = mdp.n_actions, mdp.n_states
+    scratch = torch.empty(b, mdp.branching * n_a * n_s, dtype=r.dtype, device=r.device) if mdp.branching > 1 else None
+    if mdp.horizon is not None:
+        h = mdp.horizon
+        values = torch.zeros(h + 1, b, n_s, dtype=r.dtype, device=r.device)
+        q_all = torch.empty(h, b, n_a, n_s, dtype=r.dtype, device=r.device)
+        for t in range(h - 1, -1, -1):
+            q = _expect_next(mdp, values[t + 1].expand(b, n_s), q_all[t], scratch)
+            q.mul_(mdp.discount).add_(r)
+            values[t] = (q * pi[t]).sum(1)
+        return values[:h], q_all
+    r_pi = (r * pi).sum(1)  # (B, S)
+    if n_s <= DENSE_SOLVE_LIMIT:
+        dense = mdp.to_dense()  # (S, A, S')
+        p_pi = torch.einsum("bas,sat->bst", pi.expand(b, n_a, n_s), dense)
+        if mdp.terminal is not None:
+            p_pi = p_pi.masked_fill(mdp.terminal.view(1, n_s, 1), 0.0)
+        eye = torch.eye(n_s, dtype=r.dtype, device=r.device)
+        v = torch.linalg.solve(eye - mdp.discount * p_pi, r_pi.expand(b, n_s).unsqueeze(-1)).squeeze(-1)
+    else:
+        limit = _max_iterations(mdp.discount, tol, max_iter)
+        v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device)
+        q = torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device)
+        stop = tol * (1 - mdp.discount) / mdp.discount
+        for _ in range(limit):
+            _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
+            v_new = (q * pi).sum(1)
+            delta = float((v_new - v).abs().max())
+            v = v_new
+            if delta <= stop:
+                break
+        else:
+            raise ConvergenceError(f"policy_evaluation did not converge in {limit} sweeps; raise max_iter or tol")
+    q = _expect_next(mdp, v, torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device), scratch).mul_(mdp.discount).add_(r)
+    return v, q
+
+
+def policy_evaluation(
+    mdp: TabularMDP, reward: Any, policy: Any, *, tol: float | None = None, max_iter: int | None = None
+) -> Solution:
+    """Values ``V^pi`` and ``Q^pi`` of a (stochastic) policy.
+
+    Discounted MDPs up to ``DENSE_SOLVE_LIMIT`` states solve ``(I - gamma P_pi) V = r_pi`` exactly;
+    larger ones iterate to ``tol``. Finite horizons use backward induction.
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> mdp = chain(2, discount=0.5)
+        >>> stay = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # action 0 stays
+        >>> policy_evaluation(mdp, torch.tensor([0.0, 1.0]), stay).values
+        tensor([0., 2.], dtype=torch.float64)
+    """
+    r, r_batched = _reward(mdp, reward)
+    pi, p_batched = _policy(mdp, policy)
+    tol_ = _default_tol(mdp.dtype) if tol is None else tol
+    v, q = _evaluate_internal(mdp, r, pi, tol_, max_iter)
+    batched = r_batched or p_batched
+    finite = mdp.horizon is not None
+    pi_public = _public_sa(pi.expand_as(q), batched, finite)
+    return Solution(_public_values(v, batched, finite), pi_public, _public_sa(q, batched, finite), 1)
+
+
+def policy_iteration(
+    mdp: TabularMDP,
+    reward: Any,
+    *,
+    policy: Any = None,
+    max_iter: int = 1_000,
+    atol: float = 1e-9,
+) -> Solution:
+    """Howard's policy iteration for discounted MDPs, optionally warm-started from ``policy``.
+
+    Evaluate the current policy exactly, switch to the greedy one, and stop when no state can
+    improve. Where the current action is among the tied best, it is kept, so the loop cannot cycle
+    on ties. A warm start from a nearly optimal policy (as PolicyWalk needs) finishes in one or
+    two evaluations. Finite-horizon MDPs are solved by backward induction instead.
+
+    Returns:
+        :class:`Solution` with a deterministic ``policy`` and ``iterations`` = evaluations done.
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> sol = policy_iteration(chain(2, discount=0.5), torch.tensor([0.0, 1.0]))
+        >>> sol.policy
+        tensor([[0., 1.],
+                [1., 0.]], dtype=torch.float64)
+    """
+    if mdp.horizon is not None:
+        return value_iteration(mdp, reward, atol=atol)
+    r, batched = _reward(mdp, reward)
+    b, n_a, n_s = r.shape[0], mdp.n_actions, mdp.n_states
+    if policy is None:
+        actions = r.expand(b, n_a, n_s).argmax(1)
+    else:
+        pi0, _ = _policy(mdp, policy)
+        actions = pi0.expand(b, n_a, n_s).argmax(1)
+    tol = _default_tol(mdp.dtype)
+    for it in range(1, max_iter + 1):
+        pi = torch.zeros(b, n_a, n_s, dtype=r.dtype, device=r.device).scatter_(1, actions.unsqueeze(1), 1.0)
+        v, q = _evaluate_internal(mdp, r, pi, tol, None)
+        best = q.amax(1, keepdim=True)
+        current = q.gather(1, actions.unsqueeze(1))
+        improvable = (current < best - atol * (1 + best.abs())).squeeze(1)
+        if not bool(improvable.any()):
+            break
+        actions = torch.where(improvable, q.argmax(1), actions)
+    else:
+        raise ConvergenceError(f"policy_iteration did not converge in {max_iter} iterations; raise max_iter")
+    return Solution(_public_values(v, batched, False), _public_sa(pi, batched, False), _public_sa(q, batched, False), it)
+
+
+# ============================================================================ occupancy
+def _initial(mdp: TabularMDP, initial: Any) -> Tensor:
+    if initial is None:
+        return mdp.initial
+    mu0 = as_tensor(initial, "initial", dtype=mdp.dtype, device=mdp.device)
+    if mu0.shape[-1] != mdp.n_states or mu0.ndim > 2:
+        raise ShapeError("initial", f"has shape {tuple(mu0.shape)}", f"pass ({mdp.n_states},) or (B, {mdp.n_states})")
+    if bool((mu0 < 0).any()) or bool(((mu0.sum(-1) - 1).abs() > 1e-6).any()):
+        raise ProbabilityError("initial", "is not a probability distribution", "pass non-negative entries summing to 1")
+    return mu0
+
+
+def _occupancy_internal(
+    mdp: TabularMDP,
+    pi: Tensor,
+    mu0: Tensor,
+    *,
+    per_action: bool,
+    per_time: bool,
+    tol: float,
+    max_iter: int | None,
+    workspace: Workspace | None = None,
+) -> Tensor:
+    """Internal occupancy: returns ``(B, S)``, ``(B, A, S)``, ``(H, B, S)`` or ``(H, B, A, S)``."""
+    n_a, n_s = mdp.n_actions, mdp.n_states
+    b = max(pi.shape[-3], mu0.shape[0] if mu0.ndim == 2 else 1)
+    scratch = _buffer(workspace, "gather", (b, mdp.branching * n_a * n_s), pi) if mdp.branching > 1 else None
+    if mdp.horizon is not None:
+        h = mdp.horizon
+        d = _buffer(workspace, "occ_d", (b, n_s), pi)
+        d_next = _buffer(workspace, "occ_next", (b, n_s), pi)
+        w = _buffer(workspace, "occ_w", (b, n_a, n_s), pi)
+        d.copy_(mu0.expand(b, n_s))
+        shape = (h, b, n_a, n_s) if per_action else (h, b, n_s)
+        if per_time:
+            out = torch.empty(shape, dtype=pi.dtype, device=pi.device)
+        else:
+            out = _buffer(workspace, "occ_total", shape[1:], pi).zero_()
+        for t in range(h):
+            gamma_t = mdp.discount**t
+            torch.mul(pi[t], d.unsqueeze(1), out=w)
+            target = out[t] if per_time else out
+            src = w if per_action else d
+            if per_time:
+                target.copy_(src).mul_(gamma_t)
+            else:
+                target.add_(src, alpha=gamma_t)
+            if t + 1 < h:
+                _push_forward(mdp, w, d_next, scratch)
+                d, d_next = d_next, d
+        return out
+    if per_time:
+        raise ValidationError("per_time", "is True for a discounted MDP", "use per_time only with a finite horizon")
+    pi_b = pi.expand(b, n_a, n_s)
+    mu0_b = mu0.expand(b, n_s)
+    if n_s <= DENSE_SOLVE_LIMIT:
+        dense = mdp.to_dense()
+        p_pi = torch.einsum("bas,sat->bst", pi_b, dense)
+        if mdp.terminal is not None:
+            p_pi = p_pi.masked_fill(mdp.terminal.view(1, n_s, 1), 0.0)
+        eye = torch.eye(n_s, dtype=pi.dtype, device=pi.device)
+        d = torch.linalg.solve(eye - mdp.discount * p_pi.transpose(1, 2), mu0_b.unsqueeze(-1)).squeeze(-1)
+    else:
+        limit = _max_iterations(mdp.discount, tol, max_iter)
+        d = mu0_b.clone()
+        total = mu0_b.clone()
+        nxt = torch.empty_like(d)
+        w = torch.empty(b, n_a, n_s, dtype=pi.dtype, device=pi.device)
+        stop = tol * (1 - mdp.discount)
+        for _ in range(limit):
+            torch.mul(pi_b, d.unsqueeze(1), out=w)
+            _push_forward(mdp, w, nxt, scratch).mul_(mdp.discount)
+            d, nxt = nxt, d
+            total.add_(d)
+            if float(d.sum(-1).max()) <= stop:
+                break
+        else:
+            raise ConvergenceError(f"occupancy did not converge in {limit} steps; raise max_iter or tol")
+        d = total
+    return pi_b * d.unsqueeze(1) if per_action else d
+
+
+def occupancy(
+    mdp: TabularMDP,
+    policy: Any,
+    *,
+    initial: Any = None,
+    per_action: bool = False,
+    per_time: bool = False,
+    tol: float | None = None,
+    max_iter: int | None = None,
+) -> Tensor:
+    """Expected state (or state-action) visitation of ``policy`` from ``initial``.
+
+    Finite horizon: ``D(s) = sum_{t<H} gamma^t P(s_t = s)`` (sums to ``H`` when ``gamma = 1`` and no
+    state is terminal); ``per_time=True`` returns ``(H, S)`` with each ``D_t``. Discounted:
+    ``d(s) = sum_t gamma^t P(s_t = s)``, which sums to ``1 / (1 - gamma)``; solved exactly up to
+    ``DENSE_SOLVE_LIMIT`` states, iteratively beyond.
+
+    This is the forward pass of MaxEnt IRL: with the soft-optimal policy it is the gradient of the
+    log-partition function with respect to the reward.
+
+    Args:
+        mdp: the MDP.
+        policy: ``(S, A)`` or ``(H, S, A)``, optionally batched.
+        initial: start distribution ``(S,)`` or ``(B, S)``; defaults to ``mdp.initial``.
+        per_action: return state-action occupancy ``(..., S, A)``.
+        per_time: finite horizon only: keep the time axis.
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> mdp = chain(2, discount=0.5)
+        >>> occupancy(mdp, torch.tensor([[1.0, 0.0], [1.0, 0.0]]))  # stay in state 0 forever
+        tensor([2., 0.], dtype=torch.float64)
+    """
+    pi, p_batched = _policy(mdp, policy)
+    mu0 = _initial(mdp, initial)
+    tol_ = _default_tol(mdp.dtype) if tol is None else tol
+    out = _occupancy_internal(mdp, pi, mu0, per_action=per_action, per_time=per_time, tol=tol_, max_iter=max_iter)
+    batched = p_batched or mu0.ndim == 2
+    finite = mdp.horizon is not None
+    if per_time:
+        return _public_sa(out, batched, True) if per_action else _public_values(out, batched, True)
+    return _public_sa(out, batched, False) if per_action else (out if batched else out[0])
+
+
+def state_action_occupancy(mdp: TabularMDP, policy: Any, *, initial: Any = None) -> Tensor:
+    """Shorthand for ``occupancy(mdp, policy, initial=initial, per_action=True)``: ``(S, A)``."""
+    return occupancy(mdp, policy, initial=initial, per_action=True)
+
+
+def feature_expectations(mdp: TabularMDP, visitation: Any) -> Tensor:
+    """``mu = sum_s D(s) phi(s)``: features ``(S, F)`` weighted by a visitation ``(..., S)``.
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> mdp = chain(2, discount=0.5)
+        >>> feature_expectations(mdp, torch.tensor([2.0, 0.0]))  # chain features are one-hot
+        tensor([2., 0.], dtype=torch.float64)
+    """
+    if mdp.features is None:
+        raise ValidationError("mdp.features", "is None", "build the MDP with state features (S, F)")
+    d = as_tensor(visitation, "visitation", dtype=mdp.dtype, device=mdp.device)
+    if d.shape[-1] != mdp.n_states:
+        raise ShapeError("visitation", f"has shape {tuple(d.shape)}", f"pass (..., {mdp.n_states})")
+    return d @ mdp.features
