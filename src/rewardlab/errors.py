@@ -15,13 +15,13 @@ Examples:
 from __future__ import annotations
 
 __all__ = [
-    "RewardLabError",
-    "ValidationError",
-    "ShapeError",
-    "ProbabilityError",
+    "ConfigError",
     "ConvergenceError",
     "DataFileError",
-    "ConfigError",
+    "ProbabilityError",
+    "RewardLabError",
+    "ShapeError",
+    "ValidationError",
 ]
 
 

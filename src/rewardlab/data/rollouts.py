@@ -29,7 +29,8 @@ def _draw(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One categorical draw per row of ``probs`` ``(N, C)`` by inverse CDF."""
     cdf = np.cumsum(probs, axis=1)
     u = rng.random((len(probs), 1)) * cdf[:, -1:]
-    return np.minimum((cdf <= u).sum(axis=1), probs.shape[1] - 1)
+    index: np.ndarray = np.minimum((cdf <= u).sum(axis=1), probs.shape[1] - 1)
+    return index
 
 
 def sample_tabular(

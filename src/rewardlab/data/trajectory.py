@@ -127,7 +127,9 @@ def _tabular(dataset: Iterable[Trajectory], n_states: int) -> list[Trajectory]:
         if tr.obs.ndim != 1 or not np.issubdtype(tr.obs.dtype, np.integer):
             raise ValidationError(f"trajectories[{i}].obs", "is not a 1-D array of state indices", "use tabular trajectories")
         if len(tr.obs) and (tr.obs.min() < 0 or tr.obs.max() >= n_states):
-            raise ValidationError(f"trajectories[{i}].obs", f"has states outside [0, {n_states})", "check the trajectories belong to this MDP")
+            raise ValidationError(
+                f"trajectories[{i}].obs", f"has states outside [0, {n_states})", "check the trajectories belong to this MDP"
+            )
     return items
 
 

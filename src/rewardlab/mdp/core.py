@@ -31,9 +31,7 @@ __all__ = ["TabularMDP", "as_tensor"]
 DENSE_LIMIT = 20_000
 
 
-def as_tensor(
-    value: Any, name: str, *, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-) -> Tensor:
+def as_tensor(value: Any, name: str, *, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> Tensor:
     """Convert an array-like to a tensor, naming ``name`` in the error if that fails.
 
     Examples:
@@ -102,15 +100,19 @@ class TabularMDP:
             raise ShapeError("successors", f"has shape {tuple(succ.shape)}, expected (S, A, K)", "pass a 3-D array")
         n_states, n_actions, _ = succ.shape
         if n_states == 0 or n_actions == 0 or succ.shape[2] == 0:
-            raise ShapeError("successors", f"has shape {tuple(succ.shape)} with an empty axis", "give at least one state, action and successor")
+            raise ShapeError(
+                "successors", f"has shape {tuple(succ.shape)} with an empty axis", "give at least one state, action and successor"
+            )
         if probs.shape != succ.shape:
             raise ShapeError(
-                "probabilities", f"has shape {tuple(probs.shape)} but successors has {tuple(succ.shape)}",
+                "probabilities",
+                f"has shape {tuple(probs.shape)} but successors has {tuple(succ.shape)}",
                 "give one probability per successor entry",
             )
         if int(succ.min()) < 0 or int(succ.max()) >= n_states:
             raise ValidationError(
-                "successors", f"holds indices in [{int(succ.min())}, {int(succ.max())}] outside [0, {n_states})",
+                "successors",
+                f"holds indices in [{int(succ.min())}, {int(succ.max())}] outside [0, {n_states})",
                 "use state indices 0..S-1",
             )
         tol = _tolerance(dtype)
@@ -123,7 +125,8 @@ class TabularMDP:
         if bool(bad.any()):
             s, a = (int(i) for i in bad.nonzero()[0])
             raise ProbabilityError(
-                "probabilities", f"row (state {s}, action {a}) sums to {float(sums[s, a]):.6g}, not 1",
+                "probabilities",
+                f"row (state {s}, action {a}) sums to {float(sums[s, a]):.6g}, not 1",
                 "normalise each [s, a, :] row to sum to 1",
             )
 
@@ -150,7 +153,9 @@ class TabularMDP:
         if features is not None:
             features = as_tensor(features, "features", dtype=dtype, device=device)
             if features.ndim != 2 or features.shape[0] != n_states:
-                raise ShapeError("features", f"has shape {tuple(features.shape)}, expected ({n_states}, F)", "give one feature row per state")
+                raise ShapeError(
+                    "features", f"has shape {tuple(features.shape)}, expected ({n_states}, F)", "give one feature row per state"
+                )
             if not bool(torch.isfinite(features).all()):
                 raise ValidationError("features", "contain NaN or inf", "pass finite features")
 
@@ -269,7 +274,9 @@ class TabularMDP:
         unwrapped = getattr(env, "unwrapped", env)
         table = getattr(unwrapped, "P", None)
         if not isinstance(table, dict):
-            raise ValidationError("env", f"{type(unwrapped).__name__} has no transition table P", "pass a toy-text env (FrozenLake, CliffWalking, Taxi)")
+            raise ValidationError(
+                "env", f"{type(unwrapped).__name__} has no transition table P", "pass a toy-text env (FrozenLake, CliffWalking, Taxi)"
+            )
         n_states = int(unwrapped.observation_space.n)
         n_actions = int(unwrapped.action_space.n)
         k = max(len(table[s][a]) for s in range(n_states) for a in range(n_actions))
@@ -284,8 +291,14 @@ class TabularMDP:
                     if done:
                         terminal[int(nxt)] = True
         initial = np.asarray(getattr(unwrapped, "initial_state_distrib", np.full(n_states, 1.0 / n_states)), dtype=float)
-        return cls(succ, probs / probs.sum(-1, keepdims=True), initial / initial.sum(),
-                   discount=discount, horizon=horizon, terminal=terminal)
+        return cls(
+            torch.as_tensor(succ),
+            torch.as_tensor(probs / probs.sum(-1, keepdims=True)),
+            torch.as_tensor(initial / initial.sum()),
+            discount=discount,
+            horizon=horizon,
+            terminal=torch.as_tensor(terminal),
+        )
 
     # ------------------------------------------------------------------ conversions
     def to_dense(self) -> Tensor:
@@ -298,6 +311,7 @@ class TabularMDP:
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> TabularMDP:
         """Return a copy on ``device`` with floating-point type ``dtype``."""
+
         def move(x: Tensor | None, floating: bool) -> Tensor | None:
             if x is None:
                 return None

@@ -42,7 +42,7 @@ from rewardlab.mdp.solvers import (
     _soft_vi,
 )
 
-__all__ = ["MaxEntObjective", "maxent_objective", "log_likelihood"]
+__all__ = ["MaxEntObjective", "log_likelihood", "maxent_objective"]
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,14 @@ def maxent_objective(
     rho0 = _initial(mdp, demo_initial)
     values, policy, _, _ = _soft_vi(mdp, r, temp, workspace=workspace)
     visit = _occupancy_internal(
-        mdp, policy, rho0, per_action=not state_reward, per_time=False,
-        tol=_default_tol(mdp.dtype), max_iter=None, workspace=workspace,
+        mdp,
+        policy,
+        rho0,
+        per_action=not state_reward,
+        per_time=False,
+        tol=_default_tol(mdp.dtype),
+        max_iter=None,
+        workspace=workspace,
     )  # (B, S) or (B, A, S)
     v0 = values[0] if mdp.horizon is not None else values  # (B, S)
     if state_reward:

@@ -78,8 +78,16 @@ def ascii_grid(world: World, *, values: Any = None, policy: Any = None) -> str:
     return "\n".join(" ".join(cells[r * cols : (r + 1) * cols]) for r in range(rows))
 
 
-def plot_grid(world: World, *, ax: Any = None, values: Any = None, policy: Any = None, title: str | None = None,
-              trajectories: Any = None, cmap: str = "viridis") -> Any:
+def plot_grid(
+    world: World,
+    *,
+    ax: Any = None,
+    values: Any = None,
+    policy: Any = None,
+    title: str | None = None,
+    trajectories: Any = None,
+    cmap: str = "viridis",
+) -> Any:
     """Heat map of ``values`` (default: the true reward), policy arrows and trajectories on top.
 
     Args:
@@ -113,8 +121,19 @@ def plot_grid(world: World, *, ax: Any = None, values: Any = None, policy: Any =
                 ax.scatter(c[stay], r[stay], s=12, c="white", edgecolors="black", linewidths=0.5)
                 continue
             keep = pi[:, a] > 0.05
-            ax.quiver(c[keep], r[keep], dx * pi[keep, a], dy * pi[keep, a], angles="xy", scale_units="xy",
-                      scale=2.2, color="white", edgecolor="black", linewidth=0.3, width=0.006)
+            ax.quiver(
+                c[keep],
+                r[keep],
+                dx * pi[keep, a],
+                dy * pi[keep, a],
+                angles="xy",
+                scale_units="xy",
+                scale=2.2,
+                color="white",
+                edgecolor="black",
+                linewidth=0.3,
+                width=0.006,
+            )
     if trajectories is not None:
         for k, states in enumerate(trajectories):
             r, c = np.divmod(np.asarray(states), cols)

@@ -39,15 +39,15 @@ __all__ = [
     "Solution",
     "Workspace",
     "bellman_backup",
-    "value_iteration",
-    "soft_value_iteration",
-    "policy_evaluation",
-    "policy_iteration",
     "boltzmann_policy",
+    "feature_expectations",
     "greedy_policy",
     "occupancy",
+    "policy_evaluation",
+    "policy_iteration",
+    "soft_value_iteration",
     "state_action_occupancy",
-    "feature_expectations",
+    "value_iteration",
 ]
 
 #: Up to this many states, discounted linear systems are solved densely (exact, one LU).
@@ -101,7 +101,8 @@ def _reward(mdp: TabularMDP, reward: Any) -> tuple[Tensor, bool]:
         out, batched = r.transpose(1, 2), True
     else:
         raise ShapeError(
-            "reward", f"has shape {tuple(r.shape)}",
+            "reward",
+            f"has shape {tuple(r.shape)}",
             f"pass (S,)=({n_s},), (S, A)=({n_s}, {n_a}), or a batch (B, S) / (B, S, A)",
         )
     if not bool(torch.isfinite(out).all()):
@@ -189,7 +190,7 @@ def _push_forward(mdp: TabularMDP, weights: Tensor, out: Tensor, scratch: Tensor
 def _max_iterations(discount: float, tol: float, max_iter: int | None) -> int:
     if max_iter is not None:
         return max_iter
-    return int(math.ceil(math.log(tol * (1 - discount) / 1e6) / math.log(discount))) + 100
+    return math.ceil(math.log(tol * (1 - discount) / 1e6) / math.log(discount)) + 100
 
 
 def _default_tol(dtype: torch.dtype) -> float:
@@ -359,7 +360,7 @@ def _soft_vi(
     q = _buffer(workspace, "q", (b, n_a, n_s), r)
     stop = tol_ * (1 - mdp.discount) / mdp.discount
     delta = math.inf
-    for it in range(1, limit + 1):
+    for it in range(1, limit + 1):  # noqa: B007 - `it` is reported after the loop
         _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
         _soft_max_a(q, temp, v_new, m, z)
         delta = float((v_new - v).abs().max())
@@ -423,7 +424,7 @@ def value_iteration(
     Examples:
         >>> from rewardlab.mdp.worlds import chain
         >>> sol = value_iteration(chain(2, discount=0.5), torch.tensor([0.0, 1.0]))
-        >>> sol.values  # state 1 earns 1 forever: 1 / (1 - 0.5); state 0 moves there first
+        >>> sol.values.round(decimals=6)  # state 1 earns 1 forever: 1 / (1 - 0.5); state 0 moves there first
         tensor([1., 2.], dtype=torch.float64)
     """
     r, batched = _reward(mdp, reward)
@@ -448,7 +449,7 @@ def value_iteration(
     v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device)
     q = torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device)
     stop = tol_ * (1 - mdp.discount) / mdp.discount
-    for it in range(1, limit + 1):
+    for it in range(1, limit + 1):  # noqa: B007 - `it` is reported after the loop
         _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
         v_new = q.amax(1)
         delta = float((v_new - v).abs().max())
@@ -507,9 +508,7 @@ def _evaluate_internal(mdp: TabularMDP, r: Tensor, pi: Tensor, tol: float, max_i
     return v, q
 
 
-def policy_evaluation(
-    mdp: TabularMDP, reward: Any, policy: Any, *, tol: float | None = None, max_iter: int | None = None
-) -> Solution:
+def policy_evaluation(mdp: TabularMDP, reward: Any, policy: Any, *, tol: float | None = None, max_iter: int | None = None) -> Solution:
     """Values ``V^pi`` and ``Q^pi`` of a (stochastic) policy.
 
     Discounted MDPs up to ``DENSE_SOLVE_LIMIT`` states solve ``(I - gamma P_pi) V = r_pi`` exactly;
@@ -567,7 +566,7 @@ def policy_iteration(
         pi0, _ = _policy(mdp, policy)
         actions = pi0.expand(b, n_a, n_s).argmax(1)
     tol = _default_tol(mdp.dtype)
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is reported after the loop
         pi = torch.zeros(b, n_a, n_s, dtype=r.dtype, device=r.device).scatter_(1, actions.unsqueeze(1), 1.0)
         v, q = _evaluate_internal(mdp, r, pi, tol, None)
         best = q.amax(1, keepdim=True)
@@ -701,7 +700,6 @@ def occupancy(
     tol_ = _default_tol(mdp.dtype) if tol is None else tol
     out = _occupancy_internal(mdp, pi, mu0, per_action=per_action, per_time=per_time, tol=tol_, max_iter=max_iter)
     batched = p_batched or mu0.ndim == 2
-    finite = mdp.horizon is not None
     if per_time:
         return _public_sa(out, batched, True) if per_action else _public_values(out, batched, True)
     return _public_sa(out, batched, False) if per_action else (out if batched else out[0])

@@ -29,21 +29,21 @@ from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.mdp.core import TabularMDP
 
 __all__ = [
-    "World",
     "GRID_ACTIONS",
-    "grid_dynamics",
-    "chain",
-    "navigation_gridworld",
     "NAVIGATION_MAPS",
     "TERRAIN",
-    "objectworld",
+    "World",
     "binaryworld",
-    "random_mdp",
-    "frozen_lake",
+    "chain",
     "cliff_walking",
-    "taxi",
+    "frozen_lake",
+    "grid_dynamics",
     "gymnasium_reward",
     "make_world",
+    "navigation_gridworld",
+    "objectworld",
+    "random_mdp",
+    "taxi",
 ]
 
 #: Names of the five grid actions, in order.
@@ -89,6 +89,20 @@ class World:
         return plot_grid(self, ax=ax, **kwargs)
 
 
+def _mdp(successors: Any, probabilities: Any, initial: Any, **kwargs: Any) -> TabularMDP:
+    """TabularMDP from numpy arrays (features too), converted to tensors."""
+    if kwargs.get("features") is not None:
+        kwargs["features"] = torch.as_tensor(kwargs["features"], dtype=torch.float64)
+    if kwargs.get("terminal") is not None:
+        kwargs["terminal"] = torch.as_tensor(kwargs["terminal"])
+    return TabularMDP(
+        torch.as_tensor(successors),
+        torch.as_tensor(probabilities, dtype=torch.float64),
+        torch.as_tensor(initial, dtype=torch.float64),
+        **kwargs,
+    )
+
+
 def grid_dynamics(rows: int, cols: int, slip: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Successor lists of a ``rows x cols`` grid with the five actions and slip.
 
@@ -132,7 +146,7 @@ def chain(n: int = 2, *, discount: float | None = None, horizon: int | None = No
     initial[0] = 1
     if discount is None:
         discount = 0.9 if horizon is None else 1.0
-    return TabularMDP(succ, np.ones_like(succ, dtype=float), initial, discount=discount, horizon=horizon, features=np.eye(n))
+    return _mdp(succ, np.ones_like(succ, dtype=float), initial, discount=discount, horizon=horizon, features=np.eye(n))
 
 
 # ----------------------------------------------------------------------------- navigation
@@ -238,9 +252,13 @@ def navigation_gridworld(
     features = np.eye(len(TERRAIN))[terrain]
     w = torch.tensor([rewards[name] for name in names], dtype=torch.float64)
     succ, prob = grid_dynamics(rows, cols, slip)
-    mdp = TabularMDP(
-        succ, prob, starts / starts.sum(), discount=discount,
-        horizon=2 * (rows + cols) if horizon is None and discount >= 1 else horizon, features=features,
+    mdp = _mdp(
+        succ,
+        prob,
+        starts / starts.sum(),
+        discount=discount,
+        horizon=2 * (rows + cols) if horizon is None and discount >= 1 else horizon,
+        features=features,
     )
     return World("navigation", mdp, mdp.features @ w, (rows, cols), w, tuple(names), rows_text, GRID_ACTIONS)  # type: ignore[operator]
 
@@ -305,11 +323,8 @@ def objectworld(
     near1, near2 = dists[0] <= 3, dists[1] <= 2
     reward = np.where(near1 & near2, 5.0, np.where(near1, -10.0, 0.0))
     succ, prob = grid_dynamics(size, size, slip)
-    mdp = TabularMDP(succ, prob, np.full(size * size, 1.0 / (size * size)), discount=discount, horizon=horizon, features=features)
-    layout = tuple(
-        "".join(("ABCDEFGH"[primary[k]] if k >= 0 else ".") for k in row)
-        for row in _object_index(size, cells)
-    )
+    mdp = _mdp(succ, prob, np.full(size * size, 1.0 / (size * size)), discount=discount, horizon=horizon, features=features)
+    layout = tuple("".join(("ABCDEFGH"[primary[k]] if k >= 0 else ".") for k in row) for row in _object_index(size, cells))
     return World("objectworld", mdp, torch.tensor(reward), (size, size), None, tuple(names), layout, GRID_ACTIONS)
 
 
@@ -340,7 +355,7 @@ def binaryworld(size: int = 32, *, seed: int = 0, slip: float = 0.3, discount: f
     count = features.sum(1)
     reward = np.where(count == 4, 1.0, np.where(count == 5, -1.0, 0.0))
     succ, prob = grid_dynamics(size, size, slip)
-    mdp = TabularMDP(succ, prob, np.full(size * size, 1.0 / (size * size)), discount=discount, horizon=horizon, features=features)
+    mdp = _mdp(succ, prob, np.full(size * size, 1.0 / (size * size)), discount=discount, horizon=horizon, features=features)
     layout = tuple("".join("b" if x else "r" for x in row) for row in blue)
     names = tuple(f"blue[{dr:+d},{dc:+d}]" for dr in (-1, 0, 1) for dc in (-1, 0, 1))
     return World("binaryworld", mdp, torch.tensor(reward), (size, size), None, names, layout, GRID_ACTIONS)
@@ -375,18 +390,31 @@ def random_mdp(
     features = rng.normal(size=(n_states, n_features))
     weights = torch.tensor(rng.normal(size=n_features))
     initial = rng.dirichlet(np.ones(n_states))
-    mdp = TabularMDP(succ, prob, initial, discount=discount, horizon=horizon, features=features)
+    mdp = _mdp(succ, prob, initial, discount=discount, horizon=horizon, features=features)
     if state_action_reward:
         reward = torch.tensor(rng.normal(size=(n_states, n_actions)))
-        return World("random", mdp, reward, None, None, tuple(f"f{i}" for i in range(n_features)), None, tuple(f"a{i}" for i in range(n_actions)))
+        return World(
+            "random", mdp, reward, None, None, tuple(f"f{i}" for i in range(n_features)), None, tuple(f"a{i}" for i in range(n_actions))
+        )
     assert mdp.features is not None
-    return World("random", mdp, mdp.features @ weights, None, weights, tuple(f"f{i}" for i in range(n_features)), None,
-                 tuple(f"a{i}" for i in range(n_actions)))
+    return World(
+        "random",
+        mdp,
+        mdp.features @ weights,
+        None,
+        weights,
+        tuple(f"f{i}" for i in range(n_features)),
+        None,
+        tuple(f"a{i}" for i in range(n_actions)),
+    )
 
 
 # ----------------------------------------------------------------------------- gymnasium
 def gymnasium_reward(env: Any) -> Tensor:
     """Expected reward ``r(s, a) = sum_s' P(s' | s, a) R(s, a, s')`` of a toy-text env, ``(S, A)``.
+
+    Terminal states (those entered with ``terminated=True``) get reward 0: in Gymnasium the episode
+    is over on arrival, while a :class:`TabularMDP` lets the agent act once in a terminal state.
 
     Examples:
         >>> import gymnasium as gym
@@ -396,9 +424,13 @@ def gymnasium_reward(env: Any) -> Tensor:
     unwrapped = getattr(env, "unwrapped", env)
     n_states, n_actions = int(unwrapped.observation_space.n), int(unwrapped.action_space.n)
     reward = np.zeros((n_states, n_actions))
+    terminal = np.zeros(n_states, dtype=bool)
     for s in range(n_states):
         for a in range(n_actions):
             reward[s, a] = sum(p * r for p, _nxt, r, _done in unwrapped.P[s][a])
+            for _p, nxt, _r, done in unwrapped.P[s][a]:
+                terminal[int(nxt)] |= bool(done)
+    reward[terminal] = 0.0
     return torch.tensor(reward)
 
 
@@ -415,8 +447,16 @@ def _toy_text(env_id: str, name: str, discount: float, horizon: int | None, **kw
     finally:
         env.close()
     actions = {"frozenlake": ("west", "south", "east", "north"), "cliffwalking": ("north", "east", "south", "west")}
-    return World(name, mdp, reward, tuple(shape) if shape else None, None, (), layout,
-                 actions.get(name, tuple(f"a{i}" for i in range(mdp.n_actions))))
+    return World(
+        name,
+        mdp,
+        reward,
+        tuple(shape) if shape else None,
+        None,
+        (),
+        layout,
+        actions.get(name, tuple(f"a{i}" for i in range(mdp.n_actions))),
+    )
 
 
 def frozen_lake(*, map_name: str = "4x4", is_slippery: bool = True, discount: float = 0.99, horizon: int | None = None) -> World:
