@@ -144,6 +144,22 @@ def _public_sa(x: Tensor, batched: bool, finite: bool) -> Tensor:
     return x if batched else x[0]
 
 
+def _gather(values: Tensor, index: Tensor, out: Tensor) -> None:
+    """``out[b, i] = values[b, index[i]]``; one batch row goes through the faster 1-D kernel."""
+    if values.shape[0] == 1 and values.is_contiguous():
+        torch.index_select(values.view(-1), 0, index, out=out.view(-1))
+    else:
+        torch.index_select(values, 1, index, out=out)
+
+
+def _scatter_add(out: Tensor, index: Tensor, source: Tensor) -> None:
+    """``out[b, index[i]] += source[b, i]``; one batch row goes through the faster 1-D kernel."""
+    if out.shape[0] == 1 and out.is_contiguous():
+        out.view(-1).index_add_(0, index, source.reshape(-1))
+    else:
+        out.index_add_(1, index, source)
+
+
 def _expect_next(mdp: TabularMDP, values: Tensor, out: Tensor, scratch: Tensor | None = None) -> Tensor:
     """``out[b, a, s] = sum_k p(k | s, a) values[b, succ_k(s, a)]``, zero from terminal states.
 
@@ -154,11 +170,11 @@ def _expect_next(mdp: TabularMDP, values: Tensor, out: Tensor, scratch: Tensor |
     """
     b, n_a, n_s = out.shape
     if mdp.prob_kas is None:
-        torch.index_select(values, 1, mdp.succ_flat, out=out.view(b, n_a * n_s))
+        _gather(values, mdp.succ_flat, out.view(b, n_a * n_s))
     else:
         k = mdp.branching
         g = scratch if scratch is not None else torch.empty(b, k * n_a * n_s, dtype=values.dtype, device=values.device)
-        torch.index_select(values, 1, mdp.succ_flat, out=g)
+        _gather(values, mdp.succ_flat, g)
         g3 = g.view(b, k, n_a, n_s)
         g3.mul_(mdp.prob_kas)
         torch.sum(g3, 1, out=out)
@@ -178,12 +194,12 @@ def _push_forward(mdp: TabularMDP, weights: Tensor, out: Tensor, scratch: Tensor
         weights = weights.masked_fill(mdp.terminal, 0.0)
     out.zero_()
     if mdp.prob_kas is None:
-        out.index_add_(1, mdp.succ_flat, weights.reshape(b, n_a * n_s))
+        _scatter_add(out, mdp.succ_flat, weights.reshape(b, n_a * n_s))
     else:
         k = mdp.branching
         g = scratch if scratch is not None else torch.empty(b, k * n_a * n_s, dtype=weights.dtype, device=weights.device)
         torch.mul(mdp.prob_kas, weights.unsqueeze(1), out=g.view(b, k, n_a, n_s))
-        out.index_add_(1, mdp.succ_flat, g)
+        _scatter_add(out, mdp.succ_flat, g)
     return out
 
 
