@@ -55,8 +55,9 @@ def grid_mdp(n_states: int, *, n_actions: int, horizon: int, device: str, dtype:
     )
 
 
-def time_gradient(n_states: int, *, n_actions: int = 5, horizon: int = 100, device: str = "cpu",
-                  dtype: torch.dtype = torch.float64, repeats: int = 5) -> float:
+def time_gradient(
+    n_states: int, *, n_actions: int = 5, horizon: int = 100, device: str = "cpu", dtype: torch.dtype = torch.float64, repeats: int = 5
+) -> float:
     """Best-of-``repeats`` seconds per gradient after one warm-up call."""
     mdp = grid_mdp(n_states, n_actions=n_actions, horizon=horizon, device=device, dtype=dtype)
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -80,8 +81,9 @@ def imitation_peer(states: list[int]) -> list[dict]:
     if not python.exists():
         print(f"(no {python}: skipping the imitation comparison; see this file's docstring)")
         return []
-    proc = subprocess.run([str(python), str(HERE / "imitation_mce.py"), "--states", *map(str, states)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [str(python), str(HERE / "imitation_mce.py"), "--states", *map(str, states)], capture_output=True, text=True, check=True
+    )
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
@@ -94,8 +96,10 @@ def main() -> None:
     torch.set_num_threads(1)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}" + (f", GPU {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}" + (f", GPU {torch.cuda.get_device_name()}" if "cuda" in devices else "")
+    )
     print("\n| states | device | float64 ms | float32 ms |\n|---|---|---|---|")
     for side in args.sizes:
         for device in devices:
@@ -115,7 +119,9 @@ def main() -> None:
             ours = time_gradient(peer["states"], n_actions=4, horizon=20, repeats=10)
             ratio = peer["seconds_per_step"] / ours
             peer_rows.append({**peer, "rewardlab_seconds": ours, "ratio": ratio})
-            print(f"| {peer['states']:,} | {peer['seconds_per_step']:.3f} ({peer['peak_rss_gb']:.2f} GB) | {ours * 1e3:.2f} | {ratio:,.0f}x |")
+            print(
+                f"| {peer['states']:,} | {peer['seconds_per_step']:.3f} ({peer['peak_rss_gb']:.2f} GB) | {ours * 1e3:.2f} | {ratio:,.0f}x |"
+            )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "peer": peer_rows}, indent=2))
 

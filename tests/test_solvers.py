@@ -267,3 +267,28 @@ def test_cuda_agrees_with_cpu():
     gpu = soft_value_iteration(mdp.to("cuda"), world.reward.cuda())
     assert torch.allclose(gpu.values.cpu(), cpu.values, atol=1e-10)
     assert torch.allclose(occupancy(mdp.to("cuda"), gpu.policy).cpu(), occupancy(mdp, cpu.policy), atol=1e-10)
+
+
+@pytest.mark.parametrize(("temperature", "scale", "discount"), [(1.0, 1.0, 1.0), (0.5, 3.0, 0.9), (0.01, 100.0, 1.0)])
+def test_shared_exponential_backup_equals_per_state_maxima(monkeypatch, temperature, scale, discount):
+    """Large deterministic worlds with state rewards take the shared-exponential path; it must agree
+    with the per-state-maximum path, including when values spread so far that it has to fall back."""
+    from rewardlab.mdp import solvers
+
+    succ, prob = grid_dynamics(70, 70)
+    mdp = TabularMDP(succ, prob, np.full(4900, 1 / 4900), horizon=12, discount=discount)
+    assert mdp.n_states >= solvers.SHARED_EXP_MIN_STATES
+    r = torch.as_tensor(np.random.default_rng(1).normal(size=4900) * scale)
+    calls = []
+    original = solvers._soft_step_shared_exp
+    monkeypatch.setattr(solvers, "_soft_step_shared_exp", lambda *a: calls.append(original(*a)) or calls[-1])
+    fast = soft_value_iteration(mdp, r, temperature)
+    monkeypatch.setattr(solvers, "SHARED_EXP_MIN_STATES", 10**9)
+    slow = soft_value_iteration(mdp, r, temperature)
+    assert len(calls) == 12
+    if scale == 100.0:
+        assert not all(calls)  # values spread by >> 600 T: some steps fell back
+    else:
+        assert all(calls)
+    assert torch.allclose(fast.values, slow.values, rtol=1e-12, atol=1e-9)
+    assert torch.allclose(fast.policy, slow.policy, atol=1e-12)
