@@ -8,9 +8,8 @@ This file only calls imitation's API; none of its code is copied here.
 
 Environment (a separate venv, so that imitation's pins do not touch rewardlab's)::
 
-    cd /work/main
     python3 -m venv benchmarks/.venv-imitation
-    benchmarks/.venv-imitation/bin/pip install -c /work/main/constraints.txt torch==2.13.0 imitation
+    benchmarks/.venv-imitation/bin/pip install -c constraints.txt torch==2.13.0 imitation
 
 That resolved to imitation 1.0.1, seals 0.2.1, gymnasium 0.29.1,
 stable-baselines3 2.2.1, numpy 2.4.6, scipy 1.17.1, torch 2.13.0+cpu

@@ -285,10 +285,9 @@ def test_shared_exponential_backup_equals_per_state_maxima(monkeypatch, temperat
     fast = soft_value_iteration(mdp, r, temperature)
     monkeypatch.setattr(solvers, "SHARED_EXP_MIN_STATES", 10**9)
     slow = soft_value_iteration(mdp, r, temperature)
-    assert len(calls) == 12
     if scale == 100.0:
-        assert not all(calls)  # values spread by >> 600 T: some steps fell back
+        assert calls and not calls[-1] and len(calls) < 12  # values spread by >> 600 T: it fell back, then stopped trying
     else:
-        assert all(calls)
+        assert len(calls) == 12 and all(calls)
     assert torch.allclose(fast.values, slow.values, rtol=1e-12, atol=1e-9)
     assert torch.allclose(fast.policy, slow.policy, atol=1e-12)

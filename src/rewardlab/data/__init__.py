@@ -1,6 +1,6 @@
 """Demonstrations, rankings and preferences as plain data, with rollouts and I/O."""
 
 from rewardlab.data.rollouts import sample_tabular
-from rewardlab.data.trajectory import Trajectory, TrajectoryDataset, empirical_visitation, start_distribution
+from rewardlab.data.trajectory import Trajectory, TrajectoryDataset, empirical_visitation, feature_counts, start_distribution
 
 __all__ = ["Trajectory", "TrajectoryDataset", "empirical_visitation", "sample_tabular", "start_distribution"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from rewardlab.errors import ShapeError, ValidationError
 
-__all__ = ["Trajectory", "TrajectoryDataset", "empirical_visitation", "start_distribution"]
+__all__ = ["Trajectory", "TrajectoryDataset", "empirical_visitation", "feature_counts", "start_distribution"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,3 +169,22 @@ def start_distribution(dataset: Iterable[Trajectory], n_states: int) -> np.ndarr
     """
     items = _tabular(dataset, n_states)
     return np.bincount([int(tr.obs[0]) for tr in items], minlength=n_states) / len(items)
+
+
+def feature_counts(dataset: Iterable[Trajectory], features: Any, *, discount: float = 1.0) -> np.ndarray:
+    """Average (discounted) feature counts ``(1/N) sum_n sum_t gamma^t phi(s_t)`` of tabular trajectories, ``(F,)``.
+
+    Args:
+        dataset: trajectories of state indices.
+        features: ``(S, F)`` state features (a tensor or array, e.g. ``mdp.features``).
+        discount: ``gamma``.
+
+    Examples:
+        >>> tr = Trajectory(np.array([0, 1, 1]), np.array([1, 0]))
+        >>> feature_counts([tr], np.array([[1.0, 0.0], [0.0, 2.0]])).tolist()
+        [1.0, 2.0]
+    """
+    phi = np.asarray(features.detach().cpu() if hasattr(features, "detach") else features, dtype=float)
+    if phi.ndim != 2:
+        raise ShapeError("features", f"has shape {phi.shape}", "pass (S, F) state features")
+    return np.asarray(empirical_visitation(dataset, phi.shape[0], discount=discount) @ phi)

@@ -407,8 +407,10 @@ def _soft_vi(
         values[h].zero_()
         shared = _shared_exp_applies(mdp, r) and not keep_q
         for t in range(h - 1, -1, -1):
-            if shared and _soft_step_shared_exp(mdp, values[t + 1], r, temp, policy[t], values[t], m, z):
-                continue
+            if shared:
+                if _soft_step_shared_exp(mdp, values[t + 1], r, temp, policy[t], values[t], m, z):
+                    continue
+                shared = False  # values only spread further as t falls: stop trying
             q = _expect_next(mdp, values[t + 1], policy[t], scratch)
             if mdp.discount != 1.0:
                 q.mul_(mdp.discount)
