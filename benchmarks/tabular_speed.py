@@ -103,6 +103,7 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}" + (f", GPU {torch.cuda.get_device_name()}" if "cuda" in devices else "")
     )
+    time_gradient(32 * 32, repeats=50)  # warm-up: the first second of a process measures slower here
     print("\n| states | device | float64 ms | float32 ms |\n|---|---|---|---|")
     for side in args.sizes:
         for device in devices:
