@@ -3,4 +3,4 @@
 from rewardlab.data.rollouts import sample_tabular
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset, empirical_visitation, feature_counts, start_distribution
 
-__all__ = ["Trajectory", "TrajectoryDataset", "empirical_visitation", "sample_tabular", "start_distribution"]
+__all__ = ["Trajectory", "TrajectoryDataset", "empirical_visitation", "feature_counts", "sample_tabular", "start_distribution"]
