@@ -41,15 +41,27 @@ def soft_max(Q: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
     return V, np.exp((Q - V[:, None]) / T)
 
 
-def solve(mdp: TabularMDP, reward: np.ndarray, *, soft: bool, T: float = 1.0, sweeps: int = 600):
+def backup_noncausal(P: np.ndarray, r: np.ndarray, gamma: float, V: np.ndarray, T: float) -> np.ndarray:
+    """Ziebart 2008: Q(s, a) = r + T log sum_s' P(s'|s,a) exp(gamma V(s') / T); 0 continuation if terminal."""
+    cont = np.zeros_like(r)
+    for s in range(P.shape[0]):
+        for a in range(P.shape[1]):
+            mass = P[s, a]
+            if mass.sum() > 0:
+                cont[s, a] = T * np.log((mass * np.exp(gamma * V / T)).sum())
+    return r + cont
+
+
+def solve(mdp: TabularMDP, reward: np.ndarray, *, soft: bool, T: float = 1.0, sweeps: int = 600, causal: bool = True):
     """Values (H, S)/(S,) and policy by plain recursion; hard policies as argmax one-hot."""
     P, r, g = dense(mdp), sa_reward(mdp, reward), mdp.discount
+    step = backup if causal else (lambda P, r, g, V: backup_noncausal(P, r, g, V, T))
     S, A = r.shape
     if mdp.horizon is not None:
         V = np.zeros(S)
         Vs, pis = [], []
         for _ in range(mdp.horizon):
-            Q = backup(P, r, g, V)
+            Q = step(P, r, g, V)
             if soft:
                 V, pi = soft_max(Q, T)
             else:
@@ -59,9 +71,9 @@ def solve(mdp: TabularMDP, reward: np.ndarray, *, soft: bool, T: float = 1.0, sw
         return np.array(Vs[::-1]), np.array(pis[::-1])
     V = np.zeros(S)
     for _ in range(sweeps):
-        Q = backup(P, r, g, V)
+        Q = step(P, r, g, V)
         V = soft_max(Q, T)[0] if soft else Q.max(1)
-    Q = backup(P, r, g, V)
+    Q = step(P, r, g, V)
     return V, (soft_max(Q, T)[1] if soft else np.eye(A)[Q.argmax(1)])
 
 

@@ -291,3 +291,17 @@ def test_shared_exponential_backup_equals_per_state_maxima(monkeypatch, temperat
         assert len(calls) == 12 and all(calls)
     assert torch.allclose(fast.values, slow.values, rtol=1e-12, atol=1e-9)
     assert torch.allclose(fast.policy, slow.policy, atol=1e-12)
+
+
+@pytest.mark.parametrize("horizon", [None, 5])
+def test_noncausal_maxent_backup_matches_reference_and_equals_causal_when_deterministic(horizon):
+    world = random_mdp(7, 3, 3, seed=8)
+    mdp = world.mdp if horizon is None else world.mdp.replace(horizon=horizon, discount=1.0)
+    v_ref, pi_ref = ref.solve(mdp, world.reward.numpy(), soft=True, T=0.8, causal=False)
+    sol = soft_value_iteration(mdp, world.reward, 0.8, causal=False)
+    assert np.allclose(sol.values.numpy(), v_ref, atol=1e-8) and np.allclose(sol.policy.numpy(), pi_ref, atol=1e-8)
+    # optimism: the non-causal value is never below the causal one (Jensen)
+    assert bool((sol.values >= soft_value_iteration(mdp, world.reward, 0.8).values - 1e-9).all())
+    det = random_mdp(7, 3, 1, seed=8).mdp
+    a, b = soft_value_iteration(det, world.reward, causal=False), soft_value_iteration(det, world.reward)
+    assert torch.allclose(a.values, b.values)

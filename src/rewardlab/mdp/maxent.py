@@ -69,6 +69,7 @@ def maxent_objective(
     *,
     demo_initial: Any = None,
     temperature: float = 1.0,
+    causal: bool = True,
     workspace: Workspace | None = None,
 ) -> MaxEntObjective:
     """MaxEnt IRL objective and gradient for a state or state-action reward.
@@ -81,6 +82,10 @@ def maxent_objective(
             ``mdp.discount`` as in :func:`rewardlab.data.empirical_visitation`.
         demo_initial: start-state distribution of the demonstrations, ``(S,)``; default ``mdp.initial``.
         temperature: ``T`` of the soft-optimal model.
+        causal: maximum causal entropy (default) or, False, the original MaxEnt backward pass of
+            Ziebart et al. (2008); see :func:`rewardlab.mdp.soft_value_iteration`. Only the causal
+            objective's gradient is exactly ``mu_D - mu_pi`` under stochastic dynamics; the original
+            algorithm uses that same update as an approximation.
         workspace: reuse buffers across the calls of a training loop (much faster on big worlds).
 
     Returns:
@@ -110,7 +115,7 @@ def maxent_objective(
     if not bool(torch.isfinite(mu_d).all()) or bool((mu_d < 0).any()):
         raise ValidationError("demo_visitation", "has negative, NaN or inf entries", "pass visitation counts")
     rho0 = _initial(mdp, demo_initial)
-    values, policy, _, _ = _soft_vi(mdp, r, temp, workspace=workspace)
+    values, policy, _, _ = _soft_vi(mdp, r, temp, causal=causal, workspace=workspace)
     visit = _occupancy_internal(
         mdp,
         policy,

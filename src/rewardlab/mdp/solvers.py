@@ -183,6 +183,30 @@ def _expect_next(mdp: TabularMDP, values: Tensor, out: Tensor, scratch: Tensor |
     return out
 
 
+def _log_expect_exp_next(mdp: TabularMDP, values: Tensor, out: Tensor, scratch: Tensor | None, temperature: float) -> Tensor:
+    """Non-causal continuation ``T log sum_k p_k exp(gamma V(succ_k) / T)`` into ``out`` ``(B, A, S)``.
+
+    This is the backward pass of the original MaxEnt IRL (Ziebart et al. 2008, Algorithm 1), which
+    lets the agent "choose" its stochastic outcome; with deterministic dynamics it equals the causal
+    ``gamma E[V(s')]``. Padding successors (probability 0) are excluded from the log-sum-exp.
+    """
+    b, n_a, n_s = out.shape
+    if mdp.prob_kas is None:
+        return _expect_next(mdp, values, out, scratch).mul_(mdp.discount)
+    k = mdp.branching
+    g = scratch if scratch is not None else torch.empty(b, k * n_a * n_s, dtype=values.dtype, device=values.device)
+    _gather(values, mdp.succ_flat, g)
+    g3 = g.view(b, k, n_a, n_s).mul_(mdp.discount / temperature)
+    g3.masked_fill_(mdp.prob_kas == 0, -math.inf)
+    m = g3.amax(1)
+    g3.sub_(m.unsqueeze(1)).exp_().mul_(mdp.prob_kas)
+    torch.sum(g3, 1, out=out)
+    out.log_().add_(m).mul_(temperature)
+    if mdp.terminal is not None:
+        out.masked_fill_(mdp.terminal, 0.0)
+    return out
+
+
 def _push_forward(mdp: TabularMDP, weights: Tensor, out: Tensor, scratch: Tensor | None = None) -> Tensor:
     """``out[b, s'] = sum_{s, a, k} p(k | s, a) weights[b, a, s] [succ_k(s, a) = s']``.
 
@@ -341,6 +365,7 @@ def soft_value_iteration(
     tol: float | None = None,
     max_iter: int | None = None,
     keep_q: bool = False,
+    causal: bool = True,
     workspace: Workspace | None = None,
 ) -> Solution:
     """Soft (maximum-entropy) value iteration, in log space.
@@ -358,6 +383,9 @@ def soft_value_iteration(
         tol: discounted only: stop when values are within ``tol`` of the fixed point.
         max_iter: discounted only: raise :class:`ConvergenceError` past this many sweeps.
         keep_q: finite horizon only: also return the ``(H, S, A)`` Q-values (discounted always does).
+        causal: True for maximum *causal* entropy (``Q = r + gamma E[V(s')]``, Ziebart et al. 2010);
+            False for the original MaxEnt backup ``Q = r + T log E[exp(gamma V(s') / T)]`` (Ziebart
+            et al. 2008). They coincide for deterministic dynamics.
         workspace: reuse buffers across calls (the result then lives in the workspace).
 
     Returns:
@@ -371,7 +399,9 @@ def soft_value_iteration(
     """
     temp = _check_temperature(temperature)
     r, batched = _reward(mdp, reward)
-    values, policy, q_all, iterations = _soft_vi(mdp, r, temp, tol=tol, max_iter=max_iter, keep_q=keep_q, workspace=workspace)
+    values, policy, q_all, iterations = _soft_vi(
+        mdp, r, temp, tol=tol, max_iter=max_iter, keep_q=keep_q, causal=causal, workspace=workspace
+    )
     finite = mdp.horizon is not None
     return Solution(
         values=_public_values(values, batched, finite),
@@ -389,6 +419,7 @@ def _soft_vi(
     tol: float | None = None,
     max_iter: int | None = None,
     keep_q: bool = False,
+    causal: bool = True,
     workspace: Workspace | None = None,
 ) -> tuple[Tensor, Tensor, Tensor | None, int]:
     """Soft VI on an internal reward ``(B, A', S)``; returns internal values, policy, Q, iterations.
@@ -405,15 +436,18 @@ def _soft_vi(
         policy = _buffer(workspace, "policy", (h, b, n_a, n_s), r)
         q_all = torch.empty(h, b, n_a, n_s, dtype=r.dtype, device=r.device) if keep_q else None
         values[h].zero_()
-        shared = _shared_exp_applies(mdp, r) and not keep_q
+        shared = _shared_exp_applies(mdp, r) and not keep_q  # deterministic: causal or not is the same
         for t in range(h - 1, -1, -1):
             if shared:
                 if _soft_step_shared_exp(mdp, values[t + 1], r, temp, policy[t], values[t], m, z):
                     continue
                 shared = False  # values only spread further as t falls: stop trying
-            q = _expect_next(mdp, values[t + 1], policy[t], scratch)
-            if mdp.discount != 1.0:
-                q.mul_(mdp.discount)
+            if causal:
+                q = _expect_next(mdp, values[t + 1], policy[t], scratch)
+                if mdp.discount != 1.0:
+                    q.mul_(mdp.discount)
+            else:
+                q = _log_expect_exp_next(mdp, values[t + 1], policy[t], scratch, temp)
             q.add_(r)
             if q_all is not None:
                 q_all[t].copy_(q)
@@ -427,16 +461,21 @@ def _soft_vi(
     q = _buffer(workspace, "q", (b, n_a, n_s), r)
     stop = tol_ * (1 - mdp.discount) / mdp.discount
     delta = math.inf
+
+    def backup(v: Tensor, out: Tensor) -> Tensor:
+        if causal:
+            return _expect_next(mdp, v, out, scratch).mul_(mdp.discount).add_(r)
+        return _log_expect_exp_next(mdp, v, out, scratch, temp).add_(r)
+
     for it in range(1, limit + 1):  # noqa: B007 - `it` is reported after the loop
-        _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
-        _soft_max_a(q, temp, v_new, m, z)
+        _soft_max_a(backup(v, q), temp, v_new, m, z)
         delta = float((v_new - v).abs().max())
         v, v_new = v_new, v
         if delta <= stop:
             break
     else:
         raise ConvergenceError(f"soft_value_iteration did not converge in {limit} sweeps (last change {delta:.3g}); raise max_iter or tol")
-    q_final = _expect_next(mdp, v, torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device), scratch).mul_(mdp.discount).add_(r)
+    q_final = backup(v, torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device))
     policy = torch.softmax(q_final / temp, dim=1)
     return v, policy, q_final, it
 

@@ -1,0 +1,83 @@
+"""The one estimator shape every learner follows (DESIGN.md, section 3).
+
+A learner is a class whose constructor takes only its hyperparameters (a dataclass config) and whose
+``fit(data, env_or_mdp, *, rng, callback=None)`` returns a frozen :class:`FitResult`.
+``callback(step, metrics)`` is called once per optimisation step; returning True stops training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+__all__ = ["Callback", "FitResult", "History", "Learner"]
+
+#: ``callback(step, metrics) -> stop?``
+Callback = Callable[[int, dict[str, float]], "bool | None"]
+
+
+class History:
+    """Per-step metrics, appended as training runs: ``history["objective"]`` is a list of floats.
+
+    Examples:
+        >>> h = History()
+        >>> h.log(0, objective=1.5, grad_norm=0.1)
+        >>> h.log(1, objective=1.2)
+        >>> h["objective"], h.steps
+        ([1.5, 1.2], [0, 1])
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self._metrics: dict[str, list[float]] = {}
+
+    def log(self, step: int, **metrics: float) -> None:
+        self.steps.append(step)
+        for key, value in metrics.items():
+            self._metrics.setdefault(key, []).append(float(value))
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self._metrics[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._metrics
+
+    def keys(self) -> list[str]:
+        return list(self._metrics)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"step": [float(s) for s in self.steps], **self._metrics}
+
+
+def run_callback(callback: Callback | None, step: int, metrics: dict[str, float]) -> bool:
+    """Call ``callback`` if given; True means stop."""
+    return bool(callback(step, metrics)) if callback is not None else False
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What ``fit`` returns.
+
+    Attributes:
+        reward: the learned reward model.
+        policy: a policy optimal (or soft-optimal) for it, when the learner computes one.
+        posterior: posterior samples (Bayesian learners), else None.
+        history: per-step metrics.
+        info: anything else worth keeping (iterations, convergence, mixtures, settings).
+    """
+
+    reward: Any
+    policy: torch.Tensor | None = None
+    posterior: Any = None
+    history: History = field(default_factory=History)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Learner(Protocol):
+    """The shape of every learner: hyperparameters in, ``fit`` out."""
+
+    def fit(self, data: Any, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult: ...
