@@ -38,5 +38,53 @@ def demo(
     console.print(f"wrote [bold]{result['figure']}[/bold] and {result['summary']}")
 
 
+def _parse_settings(items: list[str]) -> dict[str, object]:
+    from rewardlab.errors import ConfigError
+    from rewardlab.mdp.worlds import _parse_value
+
+    settings: dict[str, object] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError("--set", f"{item!r} is not key=value", "write hyperparameters as --set iterations=300")
+        settings[key.strip()] = _parse_value(value.strip())
+    return settings
+
+
+@app.command()
+def irl(
+    method: Annotated[str, typer.Argument(help="Learner: maxent, mce, deep-maxent, bc, projection, max-margin, mwal.")],
+    world: Annotated[str, typer.Option(help="World spec, e.g. objectworld:size=32,seed=0 or navigation.")] = "navigation",
+    n_demos: Annotated[int, typer.Option("--demos", help="Number of expert demonstrations.")] = 16,
+    out: Annotated[Path, typer.Option(help="Run directory for result.json, reward/ and figures.png.")] = Path("runs/irl"),
+    seed: Annotated[int, typer.Option(help="Seed of demonstrations and learner.")] = 0,
+    length: Annotated[int | None, typer.Option(help="Steps per demonstration (default: horizon, or 8 when discounted).")] = None,
+    expert: Annotated[str, typer.Option(help="Demonstrator: optimal or soft (MaxEnt).")] = "optimal",
+    epsilon: Annotated[float, typer.Option(help="Probability of a random action in the demonstrations.")] = 0.0,
+    settings: Annotated[list[str] | None, typer.Option("--set", help="Learner hyperparameter key=value (repeatable).")] = None,
+) -> None:
+    """Learn a reward from demonstrations in a world with a known reward, and score it."""
+    from rewardlab.experiments.irl import run_irl
+
+    summary = run_irl(
+        method,
+        world,
+        n_demos,
+        out,
+        seed=seed,
+        length=length,
+        expert=expert,
+        epsilon=epsilon,
+        hyperparameters=_parse_settings(settings or []),
+    )
+    table = Table(title=f"{method} on {world} from {n_demos} demonstrations ({summary['fit_seconds']:.2f} s)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summary["metrics"].items():
+        table.add_row(key, f"{value:.4g}")
+    console.print(table)
+    console.print(f"wrote {out}/result.json")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -1,0 +1,1 @@
+"""Experiments: runs that write result directories (used by the command line)."""

@@ -1,0 +1,259 @@
+"""One IRL run on a tabular world with a known reward: demos -> learner -> metrics, reward, figures.
+
+``rewardlab irl METHOD --world SPEC --demos N --out DIR`` calls :func:`run_irl`, which writes:
+
+* ``result.json``: settings, metrics (EVD, policy loss, reward distance, feature-expectation gap,
+  held-out log-likelihood, agreement with the expert on demonstrated states), timings, history;
+* ``reward/``: the learned reward as safetensors + JSON (not for behavioural cloning);
+* ``figures.png``: true vs learned reward, the learned reward's optimal policy, the learning curve.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewardlab._io import atomic_write, write_json
+from rewardlab.data import TrajectoryDataset, feature_counts, sample_tabular, start_distribution
+from rewardlab.errors import ConfigError
+from rewardlab.eval import (
+    expected_value_difference,
+    feature_expectation_gap,
+    heldout_log_likelihood,
+    policy_loss,
+    reward_distance,
+)
+from rewardlab.learner import FitResult
+from rewardlab.mdp import World, feature_expectations, make_world, occupancy, soft_value_iteration, value_iteration
+
+__all__ = ["METHODS", "expert_demonstrations", "make_learner", "run_irl"]
+
+
+def _maxent(**kw: Any) -> Any:
+    from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL
+
+    return MaxEntIRL(MaxEntConfig(**kw))
+
+
+def _mce(**kw: Any) -> Any:
+    from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL
+
+    return MaxEntIRL(MaxEntConfig(causal=True, **kw))
+
+
+def _maxent_2008(**kw: Any) -> Any:
+    from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL
+
+    return MaxEntIRL(MaxEntConfig(causal=False, **kw))
+
+
+def _deep(**kw: Any) -> Any:
+    from rewardlab.irl.deep_maxent import DeepMaxEntConfig, DeepMaxEntIRL
+
+    return DeepMaxEntIRL(DeepMaxEntConfig(**kw))
+
+
+#: Method name -> (constructor from keyword hyperparameters, one-line description).
+METHODS: dict[str, tuple[Callable[..., Any], str]] = {
+    "maxent": (_maxent_2008, "MaxEnt IRL, Ziebart et al. 2008 (linear in features)"),
+    "mce": (_mce, "maximum causal entropy IRL, Ziebart et al. 2010 (linear in features)"),
+    "deep-maxent": (_deep, "Deep MaxEnt IRL, Wulfmeier et al. 2015 (MLP over features)"),
+}
+
+
+def register(name: str, constructor: Callable[..., Any], description: str) -> None:
+    """Add a learner to :data:`METHODS` (used by the learners' modules and by extensions)."""
+    METHODS[name] = (constructor, description)
+
+
+def make_learner(method: str, **hyperparameters: Any) -> Any:
+    """Build the learner ``method`` with the given hyperparameters (validated by its config)."""
+    if method not in METHODS:
+        raise ConfigError("method", f"{method!r} is not a known IRL method", f"choose one of {sorted(METHODS)}")
+    return METHODS[method][0](**hyperparameters)
+
+
+def expert_demonstrations(
+    world: World, n: int, *, rng: np.random.Generator, length: int | None = None, expert: str = "optimal", epsilon: float = 0.0
+) -> tuple[TrajectoryDataset, torch.Tensor]:
+    """``n`` demonstrations of the optimal (or soft-optimal) policy for the true reward, and that policy."""
+    mdp = world.mdp
+    if expert == "optimal":
+        policy = value_iteration(mdp, world.reward).policy
+    elif expert == "soft":
+        policy = soft_value_iteration(mdp, world.reward).policy
+    else:
+        raise ConfigError("expert", f"is {expert!r}", "choose 'optimal' or 'soft'")
+    steps = length if length is not None else (mdp.horizon if mdp.horizon is not None else 8)
+    if mdp.horizon is not None and steps > mdp.horizon:
+        raise ConfigError("length", f"is {steps} but the world's horizon is {mdp.horizon}", "use a length up to the horizon")
+    demos = sample_tabular(mdp, policy, n, rng=rng, length=steps, epsilon=epsilon, reward=world.reward)
+    return demos, policy
+
+
+def _jsonable(x: Any) -> Any:
+    if is_dataclass(x) and not isinstance(x, type):
+        return {k: _jsonable(v) for k, v in asdict(x).items()}
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return repr(x)
+
+
+def _agreement(world: World, policy: torch.Tensor, expert: torch.Tensor, demos: TrajectoryDataset) -> float:
+    """Fraction of demonstrated (t, s) where the policy's most likely action is one the expert takes."""
+    states, _, times = demos.decisions()
+    finite = world.mdp.horizon is not None
+    s = torch.as_tensor(states)
+    t = torch.as_tensor(times)
+    mine = policy[t, s] if policy.ndim == 3 else policy[s]
+    theirs = expert[t, s] if finite else expert[s]
+    best = mine.argmax(-1)
+    return float((theirs.gather(-1, best[:, None]) > 0).double().mean())
+
+
+def _over(world: World, policy: torch.Tensor, horizon: int) -> tuple[Any, torch.Tensor]:
+    """The world's MDP with ``horizon`` decisions, and ``policy`` time-indexed to match it."""
+    mdp = world.mdp if world.mdp.horizon == horizon else world.mdp.replace(horizon=horizon)
+    if policy.ndim == 2:
+        policy = policy.unsqueeze(0).expand(horizon, -1, -1)
+    return mdp, policy[:horizon]
+
+
+def evaluate(
+    world: World, result: FitResult, demos: TrajectoryDataset, held_out: TrajectoryDataset, expert: torch.Tensor
+) -> dict[str, float]:
+    """Metrics of a fit against the world's true reward.
+
+    ``evd`` and ``reward_distance`` need a learned reward; ``policy_loss`` (uniform start, true
+    reward) is that of the policy optimal for the learned reward, or of the learner's own policy
+    (behavioural cloning); ``feature_gap`` and ``heldout_log_likelihood`` are measured over the
+    demonstrations' length from their start states.
+    """
+    mdp = world.mdp
+    metrics: dict[str, float] = {}
+    reward = getattr(result.reward, "values", None)
+    if reward is not None:
+        metrics["evd"] = expected_value_difference(mdp, world.reward, reward)
+        metrics["reward_distance"] = reward_distance(mdp, world.reward, reward)
+        policy = value_iteration(mdp, reward).policy
+    else:
+        if result.policy is None:
+            raise ConfigError("method", "returned neither a reward nor a policy", "check the learner")
+        policy = result.policy.to(mdp.dtype)
+        if mdp.horizon is not None and policy.ndim == 2:
+            policy = policy.unsqueeze(0).expand(mdp.horizon, -1, -1)
+    metrics["policy_loss"] = policy_loss(mdp, world.reward, policy, initial="uniform")
+    metrics["agreement_on_demo_states"] = _agreement(world, policy, expert, demos)
+    length = max(len(tr) for tr in demos)
+    if mdp.features is not None:
+        model, timed = _over(world, policy, length)
+        rho = torch.as_tensor(start_distribution(demos, mdp.n_states), dtype=mdp.dtype)
+        mu_pi = feature_expectations(model, occupancy(model, timed, initial=rho))
+        metrics["feature_gap"] = feature_expectation_gap(feature_counts(demos, mdp.features, discount=mdp.discount), mu_pi.numpy())
+    if result.policy is not None:
+        model_policy = result.policy.to(mdp.dtype)
+        horizon = model_policy.shape[0] if model_policy.ndim == 3 else length
+        model, timed = _over(world, model_policy, horizon)
+        metrics["heldout_log_likelihood"] = heldout_log_likelihood(model, timed, held_out)
+    return metrics
+
+
+def _figures(world: World, result: FitResult, metrics: dict[str, float], method: str) -> bytes | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    reward = getattr(result.reward, "values", None)
+    panels = (2 if reward is not None else 1) + 1 if world.shape is not None else 0
+    curve = [k for k in ("objective", "loss", "gap", "margin") if k in result.history.keys()]
+    panels += bool(curve)
+    if panels == 0:
+        return None
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.2), squeeze=False)
+    i = 0
+    if world.shape is not None:
+        world.plot(axes[0, i], title="true reward")
+        i += 1
+        if reward is not None:
+            policy = value_iteration(world.mdp, reward).policy
+            world.plot(axes[0, i], values=reward, title=f"learned reward ({method})")
+            i += 1
+        else:
+            assert result.policy is not None
+            policy = result.policy
+        world.plot(axes[0, i], policy=policy, title=f"its policy, EVD/policy loss {metrics['policy_loss']:.3g}")
+        i += 1
+    if curve:
+        ax = axes[0, i]
+        ax.plot(result.history.steps, result.history[curve[0]])
+        ax.set_xlabel("step")
+        ax.set_ylabel(curve[0])
+        ax.set_title("learning curve")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def run_irl(
+    method: str,
+    world_spec: str,
+    n_demos: int,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    length: int | None = None,
+    expert: str = "optimal",
+    epsilon: float = 0.0,
+    hyperparameters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Sample demonstrations in ``world_spec``, fit ``method``, evaluate and write the run directory."""
+    if n_demos < 1:
+        raise ConfigError("demos", f"is {n_demos}", "ask for at least one demonstration")
+    learner = make_learner(method, **(hyperparameters or {}))
+    world = make_world(world_spec)
+    rng = np.random.default_rng(seed)
+    demos, expert_policy = expert_demonstrations(world, n_demos, rng=rng, length=length, expert=expert, epsilon=epsilon)
+    held_out, _ = expert_demonstrations(
+        world, max(n_demos, 16), rng=np.random.default_rng(seed + 10_000), length=length, expert=expert, epsilon=epsilon
+    )
+    start = time.perf_counter()
+    result = learner.fit(demos, world.mdp, rng=np.random.default_rng(seed + 1))
+    seconds = time.perf_counter() - start
+    metrics = evaluate(world, result, demos, held_out, expert_policy)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if getattr(result.reward, "save", None) is not None:
+        result.reward.save(out / "reward")
+    png = _figures(world, result, metrics, method)
+    if png is not None:
+        atomic_write(out / "figures.png", lambda f: f.write(png))
+    summary = {
+        "method": method,
+        "description": METHODS[method][1],
+        "world": world_spec,
+        "demos": n_demos,
+        "demo_length": max(len(tr) for tr in demos),
+        "expert": expert,
+        "epsilon": epsilon,
+        "seed": seed,
+        "fit_seconds": seconds,
+        "metrics": metrics,
+        "info": _jsonable({k: v for k, v in result.info.items() if k not in ("network", "policies")}),
+        "history": result.history.to_dict(),
+    }
+    write_json(out / "result.json", summary)
+    return summary
