@@ -177,7 +177,7 @@ def _figures(world: World, result: FitResult, metrics: dict[str, float], method:
 
     reward = getattr(result.reward, "values", None)
     panels = (2 if reward is not None else 1) + 1 if world.shape is not None else 0
-    curve = [k for k in ("objective", "loss", "gap", "margin") if k in result.history.keys()]
+    curve = [k for k in ("objective", "loss", "gap", "margin") if k in result.history]
     panels += bool(curve)
     if panels == 0:
         return None
