@@ -14,15 +14,21 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rewardlab", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
-def test_demo_writes_figure_and_summary(tmp_path: Path):
-    proc = run("demo", "--out", str(tmp_path / "out"), "--demos", "3")
+def test_demo_writes_report_figure_and_summary(tmp_path: Path):
+    proc = run("demo", "--out", str(tmp_path / "out"), "--demos", "5")
     assert proc.returncode == 0, proc.stderr
     png = tmp_path / "out" / "demo.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     returns = summary["returns"]
     assert returns["optimal"] >= returns["soft-optimal (MaxEnt, T=1)"] > returns["uniform random"]
-    assert len(summary["demos"]) == 3 and "expected return" in proc.stdout
+    assert summary["seconds"] < 60 and "expected true return" in proc.stdout
+    methods = summary["methods"]
+    assert {"mce", "deep-maxent"} <= set(methods)
+    for name, row in methods.items():
+        assert row["metrics"]["agreement_on_demo_states"] >= 0.8, name
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 1 + len(methods) and "<table>" in page
     assert not list((tmp_path / "out").glob(".*tmp"))  # atomic writes leave no temp files
 
 

@@ -20,22 +20,33 @@ def _main() -> None:
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Directory for demo.png and summary.json.")] = Path("rewardlab-demo"),
+    out: Annotated[Path, typer.Option(help="Directory for report.html, demo.png and summary.json.")] = Path("rewardlab-demo"),
     seed: Annotated[int, typer.Option(help="Seed of the sampled demonstrations.")] = 0,
-    n_demos: Annotated[int, typer.Option("--demos", help="Number of demonstrations to sample.")] = 5,
+    n_demos: Annotated[int, typer.Option("--demos", help="Number of demonstrations to sample.")] = 10,
 ) -> None:
-    """Draw the navigation gridworld: true reward, optimal and soft-optimal policies, and demos."""
-    from rewardlab.demo import run_demo
+    """What is the reward? Every learner side by side on the navigation gridworld, as an HTML report."""
+    from rewardlab.experiments.demo import run_demo
 
     result = run_demo(out, seed=seed, n_demos=n_demos)
-    table = Table(title=f"navigation gridworld '{result['layout']}' ({result['rows']}x{result['cols']}, horizon {result['horizon']})")
-    table.add_column("policy")
-    table.add_column("expected return", justify="right")
+    console.print(
+        f"navigation gridworld '{result['layout']}' ({result['rows']}x{result['cols']}, horizon {result['horizon']}), {n_demos} demos"
+    )
+    returns = Table(title="expected true return from the start")
+    returns.add_column("policy")
+    returns.add_column("return", justify="right")
     for name, value in result["returns"].items():
-        table.add_row(name, f"{value:.2f}")
-    console.print(table)
-    console.print(f"optimal policy:\n{result['optimal_ascii']}")
-    console.print(f"wrote [bold]{result['figure']}[/bold] and {result['summary']}")
+        returns.add_row(name, f"{value:.2f}")
+    console.print(returns)
+    scores = Table(title="what is the reward? (lower evd / policy loss is better)")
+    keys = ["evd", "policy_loss", "reward_distance", "agreement_on_demo_states"]
+    scores.add_column("method")
+    for key in [*keys, "fit s"]:
+        scores.add_column(key, justify="right")
+    for name, row in result["methods"].items():
+        cells = [f"{row['metrics'][k]:.3g}" if k in row["metrics"] else "-" for k in keys]
+        scores.add_row(name, *cells, f"{row['fit_seconds']:.2f}")
+    console.print(scores)
+    console.print(f"wrote [bold]{result['report']}[/bold] ({result['seconds']:.1f} s)")
 
 
 def _parse_settings(items: list[str]) -> dict[str, object]:

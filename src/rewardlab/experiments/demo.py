@@ -1,0 +1,204 @@
+"""``rewardlab demo``: the first thing a newcomer runs.
+
+On the lecture's navigation gridworld (a robot crossing road, grass, rough ground and water to a
+goal) it samples demonstrations from a soft-optimal demonstrator, then answers "what is the
+reward?" side by side with every learner that is registered in :data:`rewardlab.experiments.irl.METHODS`
+(behavioural cloning answers "how?" instead), and writes a self-contained HTML report:
+``report.html`` (figures embedded), ``demo.png`` (the world and its demonstrations) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewardlab._io import atomic_write, write_json
+from rewardlab.data import sample_tabular
+from rewardlab.errors import ValidationError
+from rewardlab.experiments.irl import METHODS, evaluate, make_learner
+from rewardlab.mdp import occupancy, soft_value_iteration, value_iteration
+from rewardlab.mdp.worlds import World, navigation_gridworld
+
+__all__ = ["DEMO_METHODS", "run_demo"]
+
+#: Learners shown in the report, in order, with the hyperparameters the demo uses.
+DEMO_METHODS: dict[str, dict[str, Any]] = {
+    "bc": {},
+    "projection": {},
+    "mwal": {},
+    "mce": {"iterations": 150},
+    "deep-maxent": {"iterations": 150},
+}
+
+_METRIC_HELP = {
+    "evd": "expected value difference: true value lost by acting optimally for the learned reward (uniform starts); 0 is perfect",
+    "reward_distance": "shaping- and scale-blind distance to the true reward (0 same, 1 opposite)",
+    "policy_loss": "true value lost by the method's policy from uniform starts (for BC, its own policy)",
+    "agreement_on_demo_states": "fraction of demonstrated states where the policy picks an expert action",
+    "feature_gap": "||mu_E - mu_pi||: feature counts of demos vs the policy, over the demos' length",
+    "heldout_log_likelihood": "log-probability per decision of held-out demonstrations under the learner's policy",
+}
+
+
+def _png(fig: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _world_figure(world: World, optimal: Any, soft: Any, demos: Any, n_demos: int) -> bytes:
+    import matplotlib.pyplot as plt
+
+    assert world.shape is not None
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
+    world.plot(axes[0, 0], title="true reward (road -1, grass -2, rough -5, water -20, goal +5)")
+    for r, row in enumerate(world.layout or ()):
+        for c, ch in enumerate(row):
+            axes[0, 0].text(c, r, ch, ha="center", va="center", fontsize=8, color="white")
+    world.plot(axes[0, 1], values=optimal.values[0], policy=optimal.policy, title="optimal values and policy (t = 0)")
+    world.plot(axes[1, 0], values=soft.values[0], policy=soft.policy, title="soft-optimal values and policy (t = 0)")
+    world.plot(axes[1, 1], trajectories=[tr.obs for tr in demos], title=f"{n_demos} demonstrations from the soft-optimal policy")
+    fig.suptitle("the world and its demonstrator", fontsize=12)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _method_figure(world: World, name: str, result: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    reward = getattr(result.reward, "values", None)
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    if reward is not None:
+        world.plot(axes[0], values=reward, title=f"{name}: learned reward")
+        policy = value_iteration(world.mdp, reward).policy
+        world.plot(axes[1], values=world.reward, policy=policy, title="its optimal policy over the true reward")
+    else:
+        axes[0].axis("off")
+        axes[0].text(0.5, 0.5, f"{name} learns no reward:\nit copies actions", ha="center", va="center", fontsize=12)
+        world.plot(axes[1], values=world.reward, policy=result.policy, title=f"{name}: its policy over the true reward")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _img(data: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+
+def _report_html(summary: dict[str, Any], world_png: bytes, method_pngs: dict[str, bytes]) -> str:
+    metric_keys = [k for k in _METRIC_HELP if any(k in row["metrics"] for row in summary["methods"].values())]
+    head = "".join(f'<th title="{html.escape(_METRIC_HELP[k])}">{html.escape(k)}</th>' for k in metric_keys)
+    rows = []
+    for name, row in summary["methods"].items():
+        cells = "".join(f"<td>{row['metrics'][k]:.3g}</td>" if k in row["metrics"] else "<td>–</td>" for k in metric_keys)
+        rows.append(
+            f"<tr><th>{html.escape(name)}</th><td class=desc>{html.escape(row['description'])}</td>{cells}<td>{row['fit_seconds']:.2f}</td></tr>"
+        )
+    returns = "".join(f"<li>{html.escape(k)}: <b>{v:.2f}</b></li>" for k, v in summary["returns"].items())
+    help_items = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in _METRIC_HELP.items() if k in metric_keys)
+    panels = "".join(f"<figure>{_img(png, name)}<figcaption>{html.escape(name)}</figcaption></figure>" for name, png in method_pngs.items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>rewardlab demo: what is the reward?</title>
+<style>
+body {{ font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
+h1 {{ font-size: 1.6em; margin-bottom: 0.2em; }} .sub {{ color: #666; margin-top: 0; }}
+table {{ border-collapse: collapse; width: 100%; margin: 1em 0; font-variant-numeric: tabular-nums; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.35em 0.6em; text-align: right; }}
+th:first-child, td.desc {{ text-align: left; }} td.desc {{ color: #555; font-size: 0.9em; }}
+thead th {{ background: #f4f4f6; cursor: help; }}
+img {{ max-width: 100%; }} figure {{ margin: 1em 0; }} figcaption {{ color: #666; font-size: 0.9em; }}
+code {{ background: #f4f4f6; padding: 0 0.3em; border-radius: 3px; }}
+</style></head><body>
+<h1>What is the reward?</h1>
+<p class="sub">rewardlab demo on the navigation gridworld “{html.escape(summary["layout"])}” ({summary["rows"]}×{summary["cols"]}, horizon {summary["horizon"]}),
+{summary["demos"]} demonstrations, seed {summary["seed"]}. Generated in {summary["seconds"]:.1f} s.</p>
+<p>A robot crosses road, grass, rough ground and water to reach a goal. We watch a soft-optimal demonstrator and ask each learner
+what it was optimising; each learned reward is then judged by what its optimal policy earns under the <em>true</em> reward.</p>
+<h2>Scores</h2>
+<table><thead><tr><th>method</th><th>what it is</th>{head}<th>fit s</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
+<ul>{help_items}</ul>
+<h2>The world</h2>
+<p>Expected true return from the start: <ul>{returns}</ul></p>
+{_img(world_png, "world")}
+<h2>Each learner's answer</h2>
+{panels}
+<p>Rerun: <code>rewardlab demo --out DIR --demos {summary["demos"]} --seed {summary["seed"]}</code>;
+one learner at a time, on any world: <code>rewardlab irl mce --world objectworld:size=32 --demos 16 --out runs/x</code>.</p>
+</body></html>
+"""
+
+
+def run_demo(out: Path | str, *, seed: int = 0, n_demos: int = 10, layout: str = "crossing") -> dict[str, Any]:
+    """Solve the navigation gridworld, sample demos, fit every demo learner, write the report.
+
+    Returns:
+        The summary dictionary (also written to ``summary.json``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    if n_demos < 1:
+        raise ValidationError("demos", f"is {n_demos}", "sample at least one demonstration")
+    started = time.perf_counter()
+    out = Path(out)
+    world = navigation_gridworld(layout)
+    mdp = world.mdp
+    assert world.shape is not None and mdp.horizon is not None
+    optimal = value_iteration(mdp, world.reward)
+    soft = soft_value_iteration(mdp, world.reward)
+    demos = sample_tabular(mdp, soft.policy, n_demos, rng=np.random.default_rng(seed), reward=world.reward)
+    held_out = sample_tabular(mdp, soft.policy, 50, rng=np.random.default_rng(seed + 10_000), reward=world.reward)
+
+    def expected_return(policy: torch.Tensor) -> float:
+        return float(occupancy(mdp, policy) @ world.reward)
+
+    returns = {
+        "optimal": expected_return(optimal.policy),
+        "soft-optimal (MaxEnt, T=1)": expected_return(soft.policy),
+        "uniform random": expected_return(torch.full((mdp.horizon, mdp.n_states, mdp.n_actions), 1 / mdp.n_actions, dtype=mdp.dtype)),
+        f"{n_demos} sampled demos (mean)": float(demos.returns().mean()),
+    }
+    methods: dict[str, Any] = {}
+    pngs: dict[str, bytes] = {}
+    for name, hyper in DEMO_METHODS.items():
+        if name not in METHODS:
+            continue
+        t0 = time.perf_counter()
+        result = make_learner(name, **hyper).fit(demos, mdp, rng=np.random.default_rng(seed + 1))
+        seconds = time.perf_counter() - t0
+        methods[name] = {
+            "description": METHODS[name][1],
+            "fit_seconds": seconds,
+            "metrics": evaluate(world, result, demos, held_out, soft.policy),
+        }
+        pngs[name] = _method_figure(world, name, result)
+    world_png = _world_figure(world, optimal, soft, demos, n_demos)
+    figure = atomic_write(out / "demo.png", lambda f: f.write(world_png))
+    summary: dict[str, Any] = {
+        "layout": layout,
+        "rows": world.shape[0],
+        "cols": world.shape[1],
+        "horizon": mdp.horizon,
+        "seed": seed,
+        "demos": n_demos,
+        "returns": returns,
+        "methods": methods,
+        "optimal_ascii": world.ascii(policy=optimal.policy),
+        "figure": str(figure),
+        "report": str(out / "report.html"),
+        "summary": str(out / "summary.json"),
+    }
+    summary["seconds"] = time.perf_counter() - started
+    page = _report_html(summary, world_png, pngs)
+    atomic_write(out / "report.html", lambda f: f.write(page.encode()))
+    write_json(out / "summary.json", summary)
+    return summary
