@@ -60,8 +60,35 @@ def _deep(**kw: Any) -> Any:
     return DeepMaxEntIRL(DeepMaxEntConfig(**kw))
 
 
+def _bc(**kw: Any) -> Any:
+    from rewardlab.irl.bc import BCConfig, BehaviouralCloning
+
+    return BehaviouralCloning(BCConfig(**kw))
+
+
+def _apprenticeship(method: str) -> Callable[..., Any]:
+    def make(**kw: Any) -> Any:
+        from rewardlab.irl.feature_matching import Apprenticeship, ApprenticeshipConfig
+
+        return Apprenticeship(ApprenticeshipConfig(method=method, **kw))  # type: ignore[arg-type]
+
+    return make
+
+
+def _mwal(**kw: Any) -> Any:
+    from rewardlab.irl.mwal import MWAL, MWALConfig
+
+    if "feature_signs" in kw and not isinstance(kw["feature_signs"], tuple):
+        kw["feature_signs"] = tuple(int(x) for x in str(kw["feature_signs"]).split(":"))
+    return MWAL(MWALConfig(**kw))
+
+
 #: Method name -> (constructor from keyword hyperparameters, one-line description).
 METHODS: dict[str, tuple[Callable[..., Any], str]] = {
+    "bc": (_bc, "behavioural cloning: copy the demonstrated actions (tabular counts; model=mlp over features)"),
+    "projection": (_apprenticeship("projection"), "apprenticeship learning, projection method, Abbeel & Ng 2004"),
+    "max-margin": (_apprenticeship("max_margin"), "apprenticeship learning, max-margin method, Abbeel & Ng 2004"),
+    "mwal": (_mwal, "multiplicative weights apprenticeship learning, Syed & Schapire 2007"),
     "maxent": (_maxent_2008, "MaxEnt IRL, Ziebart et al. 2008 (linear in features)"),
     "mce": (_mce, "maximum causal entropy IRL, Ziebart et al. 2010 (linear in features)"),
     "deep-maxent": (_deep, "Deep MaxEnt IRL, Wulfmeier et al. 2015 (MLP over features)"),

@@ -148,9 +148,10 @@ class DeepMaxEntIRL:
         if cfg.grid_shape is not None and cfg.grid_shape[0] * cfg.grid_shape[1] != mdp.n_states:
             raise ConfigError("grid_shape", f"is {cfg.grid_shape} for {mdp.n_states} states", "pass (rows, cols) with rows * cols = S")
         mu_d, rho = demo_statistics(mdp, data, state_action=False)
-        phi = mdp.features.to(torch.float32)  # type: ignore[union-attr]
-        if cfg.standardize:
-            phi = (phi - phi.mean(0)) / phi.std(0).clamp_min(1e-8)
+        raw = mdp.features.to(torch.float32)  # type: ignore[union-attr]
+        mean = raw.mean(0) if cfg.standardize else torch.zeros_like(raw[0])
+        std = raw.std(0).clamp_min(1e-8) if cfg.standardize else torch.ones_like(raw[0])
+        phi = (raw - mean) / std
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**31)))
             net = (
@@ -187,5 +188,24 @@ class DeepMaxEntIRL:
             reward=TabularReward(final),
             policy=policy,
             history=history,
-            info={"iterations": len(history.steps), "network": net, "model_horizon": mdp.horizon, "config": cfg},
+            info={
+                "iterations": len(history.steps),
+                "network": net,
+                "feature_mean": mean,
+                "feature_std": std,
+                "model_horizon": mdp.horizon,
+                "config": cfg,
+            },
         )
+
+
+def predict_reward(result: FitResult, features: Tensor) -> Tensor:
+    """The trained network's reward on other state features ``(S', F)`` (e.g. a transfer world), ``(S',)``.
+
+    Features are standardised with the *training* world's statistics, as during training.
+    """
+    info = result.info
+    phi = (torch.as_tensor(features).to(torch.float32) - info["feature_mean"]) / info["feature_std"]
+    with torch.no_grad():
+        out: Tensor = info["network"](phi).squeeze(1).to(torch.float64)
+    return out

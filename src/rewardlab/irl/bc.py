@@ -1,0 +1,364 @@
+"""Behavioural cloning: imitation as supervised learning of ``pi(a | s)`` from demonstrations.
+
+Behavioural cloning (BC) ignores the dynamics and the reward. It treats every demonstrated decision
+``(s_t, a_t)`` as a labelled example and fits a classifier by maximum likelihood,
+
+    ``pi_BC = argmax_pi sum_{(s, a) in D} log pi(a | s)``,
+
+so it learns **no reward** (:class:`~rewardlab.learner.FitResult` has ``reward=None``) and a
+**stationary** policy ``(S, A)``: the time step is not an input, even when the demonstrations came
+from a time-indexed finite-horizon expert (use :func:`as_time_indexed` to evaluate it with the
+solvers, which expect ``(H, S, A)`` policies for finite-horizon MDPs).
+
+Two models:
+
+* ``"tabular"``: one categorical distribution per state, the maximum-likelihood counts with a Laplace
+  pseudo-count ``alpha`` (:func:`tabular_bc_policy`). States never demonstrated get the uniform policy:
+  a table cannot generalise.
+* ``"mlp"``: a small network from state features ``mdp.features`` ``(S, F)`` to action logits,
+  trained with cross-entropy and Adam. Nearby features give nearby actions, so it can generalise to
+  states the expert never visited, as far as the features describe what matters.
+
+Why BC is not enough (the lecture's motivation for inverse RL): the learner is trained on the
+*expert's* state distribution but acts on its *own*. A mistake with probability ``eps`` per step
+takes it to states the expert never showed, where it errs more, so over a horizon ``T`` its cost
+can exceed the expert's by ``O(T^2 eps)`` rather than the ``O(T eps)`` of an i.i.d. classifier
+(Ross & Bagnell 2010). Slip in the dynamics makes the drift happen even with a perfect copy.
+
+References:
+    Pomerleau, "ALVINN: An Autonomous Land Vehicle in a Neural Network", NeurIPS 1989.
+    Ross & Bagnell, "Efficient Reductions for Imitation Learning", AISTATS 2010 (the ``O(T^2 eps)`` bound).
+    Ross, Gordon, Bagnell, "A Reduction of Imitation Learning and Structured Prediction to No-Regret
+    Online Learning" (DAgger), AISTATS 2011.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rewardlab.data.trajectory import TrajectoryDataset
+from rewardlab.errors import ConfigError, ShapeError, ValidationError
+from rewardlab.learner import Callback, FitResult, History, run_callback
+from rewardlab.mdp.core import TabularMDP, as_tensor
+
+__all__ = ["BCConfig", "BehaviouralCloning", "as_time_indexed", "tabular_bc_policy"]
+
+
+# ============================================================================ configuration
+@dataclass(frozen=True)
+class BCConfig:
+    """Hyperparameters of :class:`BehaviouralCloning`.
+
+    Attributes:
+        smoothing: Laplace pseudo-count ``alpha >= 0`` added to every action count (tabular model).
+            ``0`` is the plain maximum-likelihood estimate; ``1`` is Laplace's rule of succession.
+        model: ``"tabular"`` (counts per state) or ``"mlp"`` (network on ``mdp.features``).
+        hidden: widths of the MLP's hidden layers (ReLU between them); ``()`` is a linear softmax policy.
+        epochs: passes over the demonstrated decisions (MLP).
+        lr: Adam learning rate (MLP).
+        weight_decay: Adam's L2 penalty (MLP).
+        batch_size: decisions per Adam step (MLP); ``None`` uses all of them (full batch).
+
+    Raises:
+        ConfigError: naming the offending field.
+
+    Examples:
+        >>> BCConfig(model="mlp", hidden=(32,)).hidden
+        (32,)
+        >>> BCConfig(smoothing=-1.0)
+        Traceback (most recent call last):
+        ...
+        rewardlab.errors.ConfigError: smoothing: is -1.0. Fix: use a pseudo-count >= 0 (1 is Laplace smoothing, 0 plain counts).
+    """
+
+    smoothing: float = 1.0
+    model: Literal["tabular", "mlp"] = "tabular"
+    hidden: tuple[int, ...] = (64, 64)
+    epochs: int = 200
+    lr: float = 1e-2
+    weight_decay: float = 1e-4
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _is_real(self.smoothing) or not math.isfinite(self.smoothing) or self.smoothing < 0:
+            raise ConfigError("smoothing", f"is {self.smoothing!r}", "use a pseudo-count >= 0 (1 is Laplace smoothing, 0 plain counts)")
+        if self.model not in ("tabular", "mlp"):
+            raise ConfigError("model", f"is {self.model!r}", "choose 'tabular' or 'mlp'")
+        if not isinstance(self.hidden, tuple) or not all(_is_int(h) and h >= 1 for h in self.hidden):
+            raise ConfigError("hidden", f"is {self.hidden!r}", "give a tuple of positive layer widths, e.g. (64, 64), or () for linear")
+        if not _is_int(self.epochs) or self.epochs < 1:
+            raise ConfigError("epochs", f"is {self.epochs!r}", "train for at least one epoch")
+        if not _is_real(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise ConfigError("lr", f"is {self.lr!r}", "use a positive finite learning rate, e.g. 1e-2")
+        if not _is_real(self.weight_decay) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise ConfigError("weight_decay", f"is {self.weight_decay!r}", "use a finite L2 penalty >= 0")
+        if self.batch_size is not None and (not _is_int(self.batch_size) or self.batch_size < 1):
+            raise ConfigError("batch_size", f"is {self.batch_size!r}", "use a positive batch size, or None for full batch")
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+# ============================================================================ the maths
+def tabular_bc_policy(states: Any, actions: Any, n_states: int, n_actions: int, smoothing: float = 1.0) -> Tensor:
+    """The smoothed maximum-likelihood tabular policy of demonstrated decisions.
+
+    With counts ``N(s, a)`` of the pairs, ``N(s) = sum_a N(s, a)`` and pseudo-count ``alpha``:
+
+        ``pi(a | s) = (N(s, a) + alpha) / (N(s) + A alpha)``,
+
+    the posterior mean under a symmetric Dirichlet(``alpha``) prior (``alpha = 0``: the empirical
+    frequencies). States with ``N(s) = 0`` get the uniform ``1 / A`` for every ``alpha``.
+
+    Args:
+        states: ``(N,)`` integer states in ``[0, S)`` where the decisions were taken.
+        actions: ``(N,)`` integer actions in ``[0, A)``.
+        n_states: ``S``.
+        n_actions: ``A``.
+        smoothing: ``alpha >= 0``.
+
+    Returns:
+        ``(S, A)`` float64 action probabilities, each row summing to 1.
+
+    Raises:
+        ShapeError, ValidationError: naming the offending argument.
+
+    Examples:
+        >>> pi = tabular_bc_policy([0, 0, 0, 1], [1, 1, 0, 0], n_states=3, n_actions=2, smoothing=1.0)
+        >>> pi  # state 0: (2+1)/(3+2) and (1+1)/(3+2); state 1: (1+1)/(1+2); state 2 never seen: uniform
+        tensor([[0.4000, 0.6000],
+                [0.6667, 0.3333],
+                [0.5000, 0.5000]], dtype=torch.float64)
+        >>> tabular_bc_policy([0, 0, 0, 1], [1, 1, 0, 0], 3, 2, smoothing=0.0)[:2]
+        tensor([[0.3333, 0.6667],
+                [1.0000, 0.0000]], dtype=torch.float64)
+    """
+    n_s, n_a = _positive(n_states, "n_states"), _positive(n_actions, "n_actions")
+    if not _is_real(smoothing) or not math.isfinite(smoothing) or smoothing < 0:
+        raise ValidationError("smoothing", f"is {smoothing!r}", "pass a pseudo-count >= 0")
+    s = _indices(states, "states", n_s)
+    a = _indices(actions, "actions", n_a)
+    if s.shape != a.shape:
+        raise ShapeError("actions", f"has {a.shape[0]} entries for {s.shape[0]} states", "pass one action per state")
+    counts = torch.zeros(n_s * n_a, dtype=torch.float64)
+    counts.index_add_(0, s * n_a + a, torch.ones(s.shape[0], dtype=torch.float64))
+    return _normalise_counts(counts.view(n_s, n_a), float(smoothing))
+
+
+def _normalise_counts(counts: Tensor, alpha: float) -> Tensor:
+    """``(N(s, a) + alpha) / (N(s) + A alpha)``, uniform where that is 0 / 0."""
+    smoothed = counts + alpha
+    total = smoothed.sum(1, keepdim=True)
+    uniform = torch.full_like(counts, 1.0 / counts.shape[1])
+    return torch.where(total > 0, smoothed / total.clamp_min(torch.finfo(counts.dtype).tiny), uniform)
+
+
+def _positive(value: Any, name: str) -> int:
+    if not _is_int(value) or value < 1:
+        raise ValidationError(name, f"is {value!r}", "pass a positive integer")
+    return int(value)
+
+
+def _indices(values: Any, name: str, upper: int) -> Tensor:
+    """A 1-D int64 tensor of indices in ``[0, upper)``, or an error naming ``name``."""
+    x = as_tensor(values, name)
+    if x.ndim != 1:
+        raise ShapeError(name, f"has shape {tuple(x.shape)}", "pass a 1-D array of indices")
+    if x.numel() and (x.is_floating_point() or x.dtype == torch.bool):
+        raise ValidationError(name, f"has dtype {x.dtype}", "pass integer indices")
+    x = x.to(device="cpu", dtype=torch.int64)
+    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= upper):
+        raise ValidationError(
+            name, f"holds values in [{int(x.min())}, {int(x.max())}] outside [0, {upper})", "check the data belong to this MDP"
+        )
+    return x
+
+
+def as_time_indexed(policy: Any, horizon: int) -> Tensor:
+    """Repeat a stationary policy ``(S, A)`` over ``horizon`` steps: ``(H, S, A)``, for finite-horizon solvers.
+
+    Examples:
+        >>> as_time_indexed(torch.tensor([[0.25, 0.75]]), 3).shape
+        torch.Size([3, 1, 2])
+    """
+    pi = as_tensor(policy, "policy")
+    if pi.ndim != 2:
+        raise ShapeError("policy", f"has shape {tuple(pi.shape)}", "pass a stationary (S, A) policy")
+    h = _positive(horizon, "horizon")
+    return pi.unsqueeze(0).expand(h, *pi.shape).contiguous()
+
+
+# ============================================================================ the learner
+class BehaviouralCloning:
+    """Behavioural cloning on a tabular MDP (see the module docstring for the method and its limits).
+
+    Args:
+        config: hyperparameters; the learner keeps nothing else.
+
+    ``fit`` returns ``FitResult(reward=None, policy=pi)`` with ``pi`` a stationary ``(S, A)`` float64
+    policy on the MDP's device, and ``info`` holding ``counts`` ``(S, A)`` of demonstrated pairs,
+    ``visited`` ``(S,)`` (states with at least one decision), ``n_decisions``, ``model`` and, for the
+    MLP, ``seed``, ``epochs`` run, ``stopped_early`` and the trained ``network`` (input: features
+    standardised with ``feature_mean`` and ``feature_std``, also in ``info``).
+
+    Examples:
+        >>> import numpy as np
+        >>> from rewardlab.data import sample_tabular
+        >>> from rewardlab.mdp import value_iteration
+        >>> from rewardlab.mdp.worlds import navigation_gridworld
+        >>> world = navigation_gridworld("tiny", discount=0.9)
+        >>> expert = value_iteration(world.mdp, world.reward).policy
+        >>> demos = sample_tabular(world.mdp, expert, 20, rng=np.random.default_rng(0), length=6)
+        >>> result = BehaviouralCloning(BCConfig(smoothing=0.0)).fit(demos, world.mdp, rng=np.random.default_rng(1))
+        >>> result.reward is None, result.policy.shape
+        (True, torch.Size([9, 5]))
+        >>> visited = result.info["visited"]  # there, with smoothing 0, only the expert's actions
+        >>> bool((result.policy[visited][expert[visited] == 0] == 0).all())
+        True
+    """
+
+    def __init__(self, config: BCConfig = BCConfig()) -> None:
+        self.config = config
+
+    def fit(self, data: TrajectoryDataset, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
+        """Fit ``pi(a | s)`` to the demonstrated decisions of ``data`` on ``env_or_mdp``.
+
+        Args:
+            data: tabular trajectories (state indices in ``obs``, action indices in ``acts``).
+            env_or_mdp: the :class:`~rewardlab.mdp.TabularMDP` (or a ``World`` holding one as ``.mdp``).
+            rng: numpy generator; the MLP's torch seed is drawn from it, so the same seed gives the
+                same policy. The tabular model draws nothing.
+            callback: ``callback(epoch, {"loss": ...}) -> stop``, called after every MLP epoch.
+
+        Returns:
+            ``FitResult(reward=None, policy=(S, A) float64, history=..., info=...)``.
+
+        Raises:
+            ValidationError: empty data, states or actions outside the MDP, or ``model="mlp"`` on an
+                MDP without ``mdp.features``.
+        """
+        mdp = _as_mdp(env_or_mdp)
+        states, actions = _decisions(data, mdp)
+        counts = torch.zeros(mdp.n_states * mdp.n_actions, dtype=torch.float64)
+        counts.index_add_(0, states * mdp.n_actions + actions, torch.ones(states.shape[0], dtype=torch.float64))
+        counts = counts.view(mdp.n_states, mdp.n_actions)
+        info: dict[str, Any] = {
+            "model": self.config.model,
+            "n_decisions": int(states.shape[0]),
+            "counts": counts.to(mdp.device),
+            "visited": (counts.sum(1) > 0).to(mdp.device),
+            "stationary": True,
+        }
+        history = History()
+        if self.config.model == "tabular":
+            policy = _normalise_counts(counts, self.config.smoothing)
+            history.log(0, log_likelihood=float(_mean_log_likelihood(policy, states, actions)))
+        else:
+            policy = self._fit_mlp(mdp, states, actions, rng, callback, history, info)
+        return FitResult(reward=None, policy=policy.to(mdp.device), history=history, info=info)
+
+    def _fit_mlp(
+        self,
+        mdp: TabularMDP,
+        states: Tensor,
+        actions: Tensor,
+        rng: np.random.Generator,
+        callback: Callback | None,
+        history: History,
+        info: dict[str, Any],
+    ) -> Tensor:
+        """Cross-entropy training of ``logits = f_theta(phi(s))`` with Adam; returns ``softmax`` over all states."""
+        if mdp.features is None:
+            raise ValidationError(
+                "mdp.features",
+                "is None, but model='mlp' maps state features to actions",
+                "build the MDP with features (S, F), or use BCConfig(model='tabular')",
+            )
+        cfg = self.config
+        device = mdp.device
+        seed = int(rng.integers(2**31))
+        # Standardise each feature over the states (labels are not used), so one learning rate suits
+        # distances in [0, 30] and one-hot indicators alike.
+        phi = mdp.features.to(device=device, dtype=torch.float64)
+        mean = phi.mean(0)
+        std = phi.std(0, unbiased=False).clamp_min(1e-8)
+        x_all = (phi - mean) / std
+        network = _mlp(phi.shape[1], cfg.hidden, mdp.n_actions, seed).to(device)
+        optimiser = torch.optim.Adam(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        shuffle = torch.Generator().manual_seed(seed)
+        s_dev, a_dev = states.to(device), actions.to(device)
+        n = int(s_dev.shape[0])
+        batch = n if cfg.batch_size is None else min(cfg.batch_size, n)
+        stopped, epoch = False, 0
+        for epoch in range(cfg.epochs):
+            order = torch.randperm(n, generator=shuffle).to(device) if batch < n else torch.arange(n, device=device)
+            total = 0.0
+            for start in range(0, n, batch):
+                idx = order[start : start + batch]
+                logits = network(x_all[s_dev[idx]])
+                loss = nn.functional.cross_entropy(logits, a_dev[idx])
+                optimiser.zero_grad()
+                torch.autograd.backward(loss)
+                optimiser.step()
+                total += float(loss.detach()) * int(idx.shape[0])
+            metrics = {"loss": total / n}
+            history.log(epoch, **metrics)
+            if run_callback(callback, epoch, metrics):
+                stopped = True
+                break
+        network.eval()
+        with torch.no_grad():
+            policy = torch.softmax(network(x_all), dim=1)
+        info.update(seed=seed, epochs=epoch + 1, stopped_early=stopped, network=network, feature_mean=mean, feature_std=std)
+        return policy
+
+
+def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, seed: int) -> nn.Sequential:
+    """A float64 ReLU network, its initial weights drawn from ``seed`` without touching torch's global RNG."""
+    widths = (n_in, *hidden, n_out)
+    layers: list[nn.Module] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for i in range(len(widths) - 1):
+            layers.append(nn.Linear(widths[i], widths[i + 1], dtype=torch.float64))
+            if i < len(widths) - 2:
+                layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def _mean_log_likelihood(policy: Tensor, states: Tensor, actions: Tensor) -> Tensor:
+    """``(1/N) sum_n log pi(a_n | s_n)`` (``-inf`` when a demonstrated action has probability 0)."""
+    return torch.log(policy[states, actions]).mean()
+
+
+def _as_mdp(env_or_mdp: Any) -> TabularMDP:
+    if isinstance(env_or_mdp, TabularMDP):
+        return env_or_mdp
+    inner = getattr(env_or_mdp, "mdp", None)
+    if isinstance(inner, TabularMDP):
+        return inner
+    raise ValidationError("env_or_mdp", f"is a {type(env_or_mdp).__name__}", "pass a TabularMDP (e.g. world.mdp)")
+
+
+def _decisions(data: Any, mdp: TabularMDP) -> tuple[Tensor, Tensor]:
+    """Demonstrated ``(states, actions)`` as int64 CPU tensors, checked against the MDP."""
+    if not isinstance(data, TrajectoryDataset):
+        data = TrajectoryDataset(data)
+    if data.n_decisions == 0:
+        raise ValidationError("data", "holds no decisions", "pass at least one trajectory with one action or more")
+    for i, tr in enumerate(data):
+        if tr.obs.ndim != 1 or not np.issubdtype(tr.obs.dtype, np.integer):
+            raise ValidationError(f"data[{i}].obs", "is not a 1-D array of state indices", "use tabular trajectories")
+    states, actions, _ = data.decisions()
+    return _indices(states, "data.obs", mdp.n_states), _indices(actions, "data.acts", mdp.n_actions)
