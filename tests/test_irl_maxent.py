@@ -89,18 +89,23 @@ def test_causal_and_original_maxent_differ_only_with_stochastic_dynamics():
     assert torch.allclose(fit(True, det), fit(False, det), atol=1e-10)
 
 
-def test_discounted_mdp_is_modelled_over_the_demo_length():
+def test_discounted_mdp_models_stationary_or_over_the_demo_length():
     world = objectworld(8, seed=0)
     demos = sample_tabular(world.mdp, value_iteration(world.mdp, world.reward).policy, 10, rng=RNG(0), length=8)
     assert model_mdp(world.mdp, demos).horizon == 8 and model_mdp(world.mdp, demos).discount == 0.9
-    assert model_mdp(world.mdp, demos, match_demo_length=False).horizon is None
+    stationary = MaxEntIRL(MaxEntConfig(iterations=5)).fit(demos, world.mdp, rng=RNG(0))
+    finite = MaxEntIRL(MaxEntConfig(iterations=5, model="finite")).fit(demos, world.mdp, rng=RNG(0))
+    assert stationary.info["model"] == "stationary" and stationary.policy.shape == (64, 5)
+    assert finite.info["model"] == "finite" and finite.policy.shape == (8, 64, 5)
+    with pytest.raises(ConfigError, match="model"):
+        MaxEntIRL(MaxEntConfig(model="stationary")).fit(demos, world.mdp.replace(horizon=8), rng=RNG(0))
 
 
 def test_full_fit_on_32x32_objectworld_is_fast():
     world = objectworld(32, seed=0)
     demos = sample_tabular(world.mdp, value_iteration(world.mdp, world.reward).policy, 64, rng=RNG(0), length=8)
     start = time.perf_counter()
-    MaxEntIRL(MaxEntConfig(iterations=200)).fit(demos, world.mdp, rng=RNG(0))
+    MaxEntIRL(MaxEntConfig(iterations=200, model="finite")).fit(demos, world.mdp, rng=RNG(0))
     assert time.perf_counter() - start < 4.0  # target 2 s on a quiet core; shared CI cores are noisier
 
 
@@ -108,12 +113,12 @@ def test_deep_maxent_beats_linear_on_a_nonlinear_reward():
     world = binaryworld(16, seed=0)
     uniform = torch.full((256,), 1 / 256, dtype=torch.float64)
     demos = sample_tabular(world.mdp, value_iteration(world.mdp, world.reward).policy, 64, rng=RNG(0), length=8, initial=uniform)
-    linear = MaxEntIRL(MaxEntConfig(iterations=150)).fit(demos, world.mdp, rng=RNG(0))
-    deep = DeepMaxEntIRL(DeepMaxEntConfig(iterations=150)).fit(demos, world.mdp, rng=RNG(0))
+    linear = MaxEntIRL(MaxEntConfig(iterations=150, model="finite")).fit(demos, world.mdp, rng=RNG(0))
+    deep = DeepMaxEntIRL(DeepMaxEntConfig(iterations=150, model="finite")).fit(demos, world.mdp, rng=RNG(0))
     evd_linear = expected_value_difference(world.mdp, world.reward, linear.reward.values)
     evd_deep = expected_value_difference(world.mdp, world.reward, deep.reward.values)
     assert evd_deep < 0.7 * evd_linear
-    again = DeepMaxEntIRL(DeepMaxEntConfig(iterations=150)).fit(demos, world.mdp, rng=RNG(0))
+    again = DeepMaxEntIRL(DeepMaxEntConfig(iterations=150, model="finite")).fit(demos, world.mdp, rng=RNG(0))
     assert torch.equal(again.reward.values, deep.reward.values)  # same seed, same result
 
 

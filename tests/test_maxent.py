@@ -85,3 +85,28 @@ def test_workspace_gives_identical_results():
     for _ in range(2):
         reused = maxent_objective(mdp, torch.zeros(100), mu, workspace=ws)
         assert torch.equal(plain.gradient, reused.gradient) and torch.equal(plain.value, reused.value)
+
+
+@pytest.mark.parametrize("state_action", [False, True])
+def test_stationary_objective_gradient_is_exact_and_warm_starts_agree(state_action):
+    from rewardlab.mdp.maxent import stationary_objective
+
+    world = random_mdp(8, 3, 3, seed=0)
+    demos = sample_tabular(world.mdp, soft_value_iteration(world.mdp, world.reward).policy, 5, rng=np.random.default_rng(0), length=4)
+    s, a, _ = demos.decisions()
+    r = torch.as_tensor(np.random.default_rng(1).normal(size=(8, 3) if state_action else 8))
+    obj = stationary_objective(world.mdp, r, s, a, n_trajectories=5, temperature=0.7)
+    # the value is the log-likelihood of the decisions under the stationary soft policy
+    pi = soft_value_iteration(world.mdp, r, 0.7).policy
+    assert abs(float(obj.value) - float(torch.log(pi[s, a]).sum()) / 5) < 1e-8
+    eps = 1e-6
+    for idx in [(0,), (7,)] if not state_action else [(0, 1), (6, 2)]:
+        up, down = r.clone(), r.clone()
+        up[idx] += eps
+        down[idx] -= eps
+        value = lambda x: float(stationary_objective(world.mdp, x, s, a, n_trajectories=5, temperature=0.7).value)  # noqa: E731
+        assert abs((value(up) - value(down)) / (2 * eps) - float(obj.gradient[idx])) < 1e-6
+    warm = stationary_objective(
+        world.mdp, r, s, a, n_trajectories=5, temperature=0.7, init_values=obj.values * 0.5, init_occupancy=obj.occupancy
+    )
+    assert torch.allclose(warm.gradient, obj.gradient, atol=1e-8)

@@ -25,9 +25,9 @@ from torch import Tensor, nn
 
 from rewardlab.data import TrajectoryDataset
 from rewardlab.errors import ConfigError, ValidationError
-from rewardlab.irl.maxent import demo_statistics, model_mdp
+from rewardlab.irl.maxent import DemoObjective
 from rewardlab.learner import Callback, FitResult, History, run_callback
-from rewardlab.mdp import TabularMDP, Workspace, maxent_objective
+from rewardlab.mdp import TabularMDP
 from rewardlab.rewards import TabularReward
 
 __all__ = ["DeepMaxEntConfig", "DeepMaxEntIRL", "state_reward_fcn", "state_reward_mlp"]
@@ -46,7 +46,7 @@ class DeepMaxEntConfig:
         weight_decay: L2 penalty on the network weights (Adam's decoupled-from-nothing L2).
         temperature: ``T`` of the soft-optimal demonstrator model.
         causal: maximum causal entropy (True) or the original 2008 backward pass.
-        match_demo_length: for a discounted MDP, model the demonstrations' length as the horizon.
+        model: ``"auto"``, ``"finite"`` or ``"stationary"``, as in :class:`rewardlab.irl.maxent.MaxEntConfig`.
         standardize: scale each feature to zero mean, unit variance over states before the network.
     """
 
@@ -58,7 +58,7 @@ class DeepMaxEntConfig:
     weight_decay: float = 1e-4
     temperature: float = 1.0
     causal: bool = True
-    match_demo_length: bool = True
+    model: Literal["auto", "finite", "stationary"] = "auto"
     standardize: bool = True
 
     def __post_init__(self) -> None:
@@ -73,6 +73,8 @@ class DeepMaxEntConfig:
         for name in ("lr", "temperature"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, f"is {getattr(self, name)}", "use a positive number")
+        if self.model not in ("auto", "finite", "stationary"):
+            raise ConfigError("model", f"is {self.model!r}", "choose 'auto', 'finite' or 'stationary'")
         if self.weight_decay < 0:
             raise ConfigError("weight_decay", f"is {self.weight_decay}", "use a non-negative number")
 
@@ -144,10 +146,10 @@ class DeepMaxEntIRL:
         cfg = self.config
         if env_or_mdp.features is None:
             raise ValidationError("mdp.features", "is None", "Deep MaxEnt needs state features (S, F)")
-        mdp = model_mdp(env_or_mdp, data, cfg.match_demo_length)
+        mdp = env_or_mdp
+        objective = DemoObjective(mdp, data, model=cfg.model, temperature=cfg.temperature, causal=cfg.causal)
         if cfg.grid_shape is not None and cfg.grid_shape[0] * cfg.grid_shape[1] != mdp.n_states:
             raise ConfigError("grid_shape", f"is {cfg.grid_shape} for {mdp.n_states} states", "pass (rows, cols) with rows * cols = S")
-        mu_d, rho = demo_statistics(mdp, data, state_action=False)
         raw = mdp.features.to(torch.float32)  # type: ignore[union-attr]
         mean = raw.mean(0) if cfg.standardize else torch.zeros_like(raw[0])
         std = raw.std(0).clamp_min(1e-8) if cfg.standardize else torch.ones_like(raw[0])
@@ -160,40 +162,32 @@ class DeepMaxEntIRL:
                 else state_reward_fcn(mdp.n_features, cfg.hidden, cfg.grid_shape)  # type: ignore[arg-type]
             ).to(mdp.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        workspace = Workspace()
         history = History()
         for step in range(cfg.iterations):
             reward = net(phi).squeeze(1)
-            obj = maxent_objective(
-                mdp,
-                reward.detach().to(mdp.dtype),
-                mu_d,
-                demo_initial=rho,
-                temperature=cfg.temperature,
-                causal=cfg.causal,
-                workspace=workspace,
-            )
+            value, grad_r = objective(reward.detach().to(mdp.dtype))
             optimizer.zero_grad()
             # ascend L: d L / d theta = sum_s grad_r(s) d r(s) / d theta
-            reward.backward(-obj.gradient.to(reward.dtype))
+            reward.backward(-grad_r.to(reward.dtype))
             optimizer.step()
-            metrics = {"objective": float(obj.value), "grad_max": float(obj.gradient.abs().max())}
+            metrics = {"objective": value, "grad_max": float(grad_r.abs().max())}
             history.log(step, **metrics)
             if run_callback(callback, step, metrics):
                 break
         with torch.no_grad():
             final = net(phi).squeeze(1).to(mdp.dtype)
-        policy = maxent_objective(mdp, final, mu_d, demo_initial=rho, temperature=cfg.temperature, causal=cfg.causal).policy
+        objective(final)  # the model's policy for the returned reward
         return FitResult(
             reward=TabularReward(final),
-            policy=policy,
+            policy=objective.policy,
             history=history,
             info={
                 "iterations": len(history.steps),
                 "network": net,
                 "feature_mean": mean,
                 "feature_std": std,
-                "model_horizon": mdp.horizon,
+                "model": "stationary" if objective.stationary else "finite",
+                "model_horizon": objective.mdp.horizon,
                 "config": cfg,
             },
         )

@@ -13,9 +13,10 @@ This is gradient ascent on the (causal) log-likelihood of the demonstrations,
 MaxEnt backward pass of 2008 (identical for deterministic dynamics). Optional priors: Gaussian (L2)
 and Laplace (L1, applied as a proximal step). Optimisers: plain gradient ascent, Adam, or L-BFGS.
 
-When the MDP is discounted but the demonstrations are finite (``T`` steps, as in objectworld's
-8-step demonstrations), the model is the same MDP with horizon ``T`` and the same discount, so that
-model and data count the same ``T`` steps and the gradient stays exact (``match_demo_length``).
+On a discounted MDP the demonstrator is modelled by the stationary soft-optimal policy and every
+demonstrated decision is scored (:func:`rewardlab.mdp.stationary_objective`), so short snippets
+from random starts need no truncated model; ``model="finite"`` instead gives the MDP the
+demonstrations' length as horizon (see :class:`DemoObjective`). Both gradients are exact.
 
 References:
     Ziebart, Maas, Bagnell, Dey, "Maximum Entropy Inverse Reinforcement Learning", AAAI 2008.
@@ -35,9 +36,10 @@ from rewardlab.data import TrajectoryDataset, empirical_visitation, start_distri
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp import TabularMDP, Workspace, maxent_objective
+from rewardlab.mdp.maxent import stationary_objective
 from rewardlab.rewards import TabularReward
 
-__all__ = ["MaxEntConfig", "MaxEntIRL", "adam_ascent_step", "demo_statistics", "model_mdp"]
+__all__ = ["DemoObjective", "MaxEntConfig", "MaxEntIRL", "adam_ascent_step", "demo_statistics", "model_mdp"]
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,10 @@ class MaxEntConfig:
         temperature: ``T`` of the soft-optimal demonstrator model.
         tol: stop when the largest gradient entry falls below ``tol``.
         start: ``"demos"``: expected visitation from the demonstrations' start states (exact
-            likelihood); ``"mdp"``: from ``mdp.initial``.
-        match_demo_length: for a discounted MDP, model the demonstrations' length as the horizon.
+            likelihood); ``"mdp"``: from ``mdp.initial``. Finite model only.
+        model: how the demonstrations are scored (see :class:`DemoObjective`): ``"auto"`` (stationary
+            for a discounted MDP, finite for a finite-horizon one), ``"finite"`` (a discounted MDP is
+            given the demonstrations' length as horizon) or ``"stationary"``.
     """
 
     reward: Literal["linear", "state", "state_action"] = "linear"
@@ -69,10 +73,15 @@ class MaxEntConfig:
     temperature: float = 1.0
     tol: float = 1e-6
     start: Literal["demos", "mdp"] = "demos"
-    match_demo_length: bool = True
+    model: Literal["auto", "finite", "stationary"] = "auto"
 
     def __post_init__(self) -> None:
-        choices = {"reward": ("linear", "state", "state_action"), "optimizer": ("gd", "adam", "lbfgs"), "start": ("demos", "mdp")}
+        choices = {
+            "reward": ("linear", "state", "state_action"),
+            "optimizer": ("gd", "adam", "lbfgs"),
+            "start": ("demos", "mdp"),
+            "model": ("auto", "finite", "stationary"),
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(name, f"is {getattr(self, name)!r}", f"choose one of {allowed}")
@@ -90,10 +99,10 @@ class MaxEntConfig:
             )
 
 
-def model_mdp(mdp: TabularMDP, demos: TrajectoryDataset, match_demo_length: bool = True) -> TabularMDP:
-    """The MDP the demonstrations are scored in: ``mdp`` itself, or, when it is discounted and
-    ``match_demo_length``, the same MDP with the demonstrations' (longest) length as horizon."""
-    if mdp.horizon is not None or not match_demo_length:
+def model_mdp(mdp: TabularMDP, demos: TrajectoryDataset) -> TabularMDP:
+    """The finite-horizon MDP the demonstrations are scored in: ``mdp`` itself, or, when it is
+    discounted, the same MDP with the demonstrations' (longest) length as horizon."""
+    if mdp.horizon is not None:
         return mdp
     length = max(len(tr) for tr in demos)
     if length < 1:
@@ -108,6 +117,75 @@ def demo_statistics(mdp: TabularMDP, demos: TrajectoryDataset, *, state_action: 
     visits = empirical_visitation(demos, mdp.n_states, n_actions=mdp.n_actions if state_action else None, discount=mdp.discount)
     rho = start_distribution(demos, mdp.n_states) if start == "demos" else mdp.initial.cpu().numpy()
     return torch.as_tensor(visits, dtype=mdp.dtype, device=mdp.device), torch.as_tensor(rho, dtype=mdp.dtype, device=mdp.device)
+
+
+class DemoObjective:
+    """The demonstrations' (causal) log-likelihood as a function of the reward table, with its gradient.
+
+    Two models of the same soft-optimal demonstrator:
+
+    * **finite** — :func:`rewardlab.mdp.maxent_objective` on a finite-horizon MDP (a discounted MDP gets
+      the demonstrations' length as horizon): time-indexed policy, visitation from the start states.
+    * **stationary** — :func:`rewardlab.mdp.stationary_objective` on a discounted MDP: the
+      infinite-horizon stationary soft policy scores every demonstrated decision, so short snippets
+      from random starts (objectworld's 8-step demonstrations) are modelled without truncation.
+      Soft values and occupancy are warm-started from the previous call and solved to ``tol``
+      (1e-6: gradients good to about that, at a fraction of the sweeps of full precision).
+
+    Calling it with a reward ``(S,)`` or ``(S, A)`` returns ``(value, gradient)`` per demonstration.
+    """
+
+    def __init__(
+        self,
+        mdp: TabularMDP,
+        demos: TrajectoryDataset,
+        *,
+        model: str = "auto",
+        state_action: bool = False,
+        start: str = "demos",
+        temperature: float = 1.0,
+        causal: bool = True,
+        tol: float = 1e-6,
+    ) -> None:
+        if len(demos) == 0:
+            raise ValidationError("data", "is empty", "pass at least one demonstration")
+        self.stationary = model == "stationary" or (model == "auto" and mdp.horizon is None)
+        if self.stationary and mdp.horizon is not None:
+            raise ConfigError("model", "is 'stationary' for a finite-horizon MDP", "use model='finite' or 'auto'")
+        self.mdp = mdp if self.stationary else model_mdp(mdp, demos)
+        self.temperature, self.causal, self.n = temperature, causal, len(demos)
+        self.tol = tol
+        self.workspace = Workspace()
+        self.policy: Tensor | None = None
+        if self.stationary:
+            states, actions, _ = demos.decisions()
+            self.states = torch.as_tensor(states, device=mdp.device)
+            self.actions = torch.as_tensor(actions, device=mdp.device)
+            self._values: Tensor | None = None
+            self._occupancy: Tensor | None = None
+        else:
+            self.mu_d, self.rho = demo_statistics(self.mdp, demos, state_action=state_action, start=start)
+
+    def __call__(self, reward: Tensor) -> tuple[float, Tensor]:
+        if self.stationary:
+            obj = stationary_objective(
+                self.mdp,
+                reward,
+                self.states,
+                self.actions,
+                n_trajectories=self.n,
+                temperature=self.temperature,
+                causal=self.causal,
+                init_values=self._values,
+                init_occupancy=self._occupancy,
+            )
+            self._values, self._occupancy, self.policy = obj.values, obj.occupancy, obj.policy
+            return float(obj.value), obj.gradient
+        fin = maxent_objective(
+            self.mdp, reward, self.mu_d, demo_initial=self.rho, temperature=self.temperature, causal=self.causal, workspace=self.workspace
+        )
+        self.policy = fin.policy.clone()
+        return float(fin.value), fin.gradient
 
 
 def adam_ascent_step(
@@ -165,9 +243,16 @@ class MaxEntIRL:
             the soft-optimal policy of the model MDP, and ``history`` of objective and gradient norm.
         """
         cfg = self.config
-        mdp = model_mdp(env_or_mdp, data, cfg.match_demo_length)
-        state_action = cfg.reward == "state_action"
-        mu_d, rho = demo_statistics(mdp, data, state_action=state_action, start=cfg.start)
+        mdp = env_or_mdp
+        objective = DemoObjective(
+            mdp,
+            data,
+            model=cfg.model,
+            state_action=cfg.reward == "state_action",
+            start=cfg.start,
+            temperature=cfg.temperature,
+            causal=cfg.causal,
+        )
         features = mdp.features
         if cfg.reward == "linear":
             if features is None:
@@ -183,19 +268,15 @@ class MaxEntIRL:
         def reward_of(t: Tensor) -> Tensor:
             return features @ t if cfg.reward == "linear" else t  # type: ignore[operator]
 
-        workspace = Workspace()
         history = History()
         state = {"step": 0}
 
         def evaluate(t: Tensor) -> tuple[float, Tensor]:
             """Penalised objective and its gradient in theta (ascent direction)."""
-            obj = maxent_objective(
-                mdp, reward_of(t), mu_d, demo_initial=rho, temperature=cfg.temperature, causal=cfg.causal, workspace=workspace
-            )
-            grad = features.T @ obj.gradient if cfg.reward == "linear" else obj.gradient  # type: ignore[union-attr]
-            value = float(obj.value) - 0.5 * cfg.l2 * float((t * t).sum()) - cfg.l1 * float(t.abs().sum())
-            grad = grad - cfg.l2 * t
-            return value, grad
+            value, grad_r = objective(reward_of(t))
+            grad = features.T @ grad_r if cfg.reward == "linear" else grad_r  # type: ignore[union-attr]
+            value = value - 0.5 * cfg.l2 * float((t * t).sum()) - cfg.l1 * float(t.abs().sum())
+            return value, grad - cfg.l2 * t
 
         def log(value: float, grad: Tensor) -> bool:
             norm = float(grad.abs().max())
@@ -241,11 +322,17 @@ class MaxEntIRL:
                     theta = torch.sign(theta) * torch.clamp(theta.abs() - cfg.lr * cfg.l1, min=0.0)
 
         final = reward_of(theta).detach().clone()
-        policy = maxent_objective(mdp, final, mu_d, demo_initial=rho, temperature=cfg.temperature, causal=cfg.causal).policy
+        objective(final)  # the model's policy for the returned reward
         reward = TabularReward(final, theta.clone() if cfg.reward == "linear" else None)
         return FitResult(
             reward=reward,
-            policy=policy,
+            policy=objective.policy,
             history=history,
-            info={"iterations": state["step"], "converged": converged, "model_horizon": mdp.horizon, "config": cfg},
+            info={
+                "iterations": state["step"],
+                "converged": converged,
+                "model": "stationary" if objective.stationary else "finite",
+                "model_horizon": objective.mdp.horizon,
+                "config": cfg,
+            },
         )

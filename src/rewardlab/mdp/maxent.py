@@ -38,6 +38,7 @@ from rewardlab.mdp.solvers import (
     _occupancy_internal,
     _policy,
     _public_sa,
+    _push_forward,
     _reward,
     _soft_vi,
 )
@@ -176,3 +177,109 @@ def log_likelihood(mdp: TabularMDP, policy: Any, states: Any, actions: Any, time
         t = as_tensor(times, "times", device=mdp.device).long()
         return torch.log(pi[t, 0, a, s]).sum()
     return torch.log(pi[0, a, s]).sum()
+
+
+@dataclass(frozen=True)
+class StationaryObjective:
+    """Log-likelihood of demonstrated decisions under the stationary soft-optimal policy.
+
+    Attributes:
+        value: ``sum log pi(a | s)`` over the decisions, divided by ``n_trajectories``.
+        gradient: ``(S,)`` or ``(S, A)``, same normalisation.
+        policy: ``(S, A)`` stationary soft-optimal policy.
+        values: ``(S,)`` soft values (pass back as ``init_values`` to warm-start the next call).
+        occupancy: ``(S,)`` the signed occupancy ``d`` of the gradient (pass back as ``init_occupancy``).
+    """
+
+    value: Tensor
+    gradient: Tensor
+    policy: Tensor
+    values: Tensor
+    occupancy: Tensor
+
+
+def stationary_objective(
+    mdp: TabularMDP,
+    reward: Any,
+    states: Any,
+    actions: Any,
+    *,
+    n_trajectories: int = 1,
+    temperature: float = 1.0,
+    causal: bool = True,
+    init_values: Tensor | None = None,
+    init_occupancy: Tensor | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 100_000,
+) -> StationaryObjective:
+    """Exact log-likelihood and gradient of demonstrated decisions in a *discounted* MDP, under the
+    stationary soft-optimal policy ``pi = exp((Q - V) / T)`` of ``reward``.
+
+    Unlike :func:`maxent_objective` this needs no start states or full episodes: any set of decisions
+    ``(s_i, a_i)`` (e.g. 8-step snippets from random starts, as in objectworld) is scored by
+    ``L = sum_i log pi(a_i | s_i)``. With ``nu`` the decisions' state-action counts, ``nu_S`` their
+    states and ``nu_P(s') = sum_i P(s' | s_i, a_i)`` their successors, differentiating the soft Bellman
+    equation gives exactly
+
+        ``dL / dr = ( nu - d ) / T``,   ``d = occupancy of pi from the signed start measure nu_S - gamma nu_P``
+
+    (``d`` solves ``d = nu_S - gamma nu_P + gamma P_pi^T d``): one soft value iteration and one
+    (signed) forward pass, as in MaxEnt IRL. Both iterations can be warm-started from the previous
+    call, which makes a training loop cheap.
+
+    Args:
+        mdp: a discounted MDP (``horizon`` None).
+        reward: ``(S,)`` or ``(S, A)``.
+        states, actions: ``(N,)`` demonstrated decisions.
+        n_trajectories: divide value and gradient by this (per-demonstration units).
+        temperature, causal: as in :func:`rewardlab.mdp.soft_value_iteration`.
+        init_values, init_occupancy: warm starts ``(S,)`` from a previous call.
+        tol: accuracy of the soft values (absolute) and of the occupancy (relative to the start measure).
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> obj = stationary_objective(chain(2, discount=0.5), torch.zeros(2), [0], [1])
+        >>> round(float(obj.value), 4)  # log(1/2): both actions equally likely under a zero reward
+        -0.6931
+    """
+    if mdp.horizon is not None:
+        raise ValidationError("mdp.horizon", f"is {mdp.horizon}", "use maxent_objective for finite-horizon MDPs")
+    temp = _check_temperature(temperature)
+    r, batched = _reward(mdp, reward)
+    if batched:
+        raise ShapeError("reward", "has a batch axis", "score one reward at a time")
+    s = as_tensor(states, "states", device=mdp.device).long()
+    a = as_tensor(actions, "actions", device=mdp.device).long()
+    if s.ndim != 1 or s.shape != a.shape or len(s) == 0:
+        raise ShapeError("actions", f"has shape {tuple(a.shape)} but states has {tuple(s.shape)}", "pass equal-length non-empty 1-D arrays")
+    n_s, n_a = mdp.n_states, mdp.n_actions
+    init_v = None if init_values is None else init_values.reshape(1, n_s)
+    values, policy, _, _ = _soft_vi(mdp, r, temp, tol=tol, causal=causal, init_values=init_v)  # (1, S), (1, A, S)
+    nu = torch.zeros(n_a, n_s, dtype=mdp.dtype, device=mdp.device)
+    nu.index_put_((a, s), torch.ones_like(s, dtype=mdp.dtype), accumulate=True)
+    start = nu.sum(0, keepdim=True)  # nu_S (1, S)
+    successors = _push_forward(mdp, nu.unsqueeze(0), torch.empty(1, n_s, dtype=mdp.dtype, device=mdp.device))
+    measure = start - mdp.discount * successors  # signed start measure (1, S)
+    d = measure.clone() if init_occupancy is None else init_occupancy.reshape(1, n_s).clone()
+    w = torch.empty(1, n_a, n_s, dtype=mdp.dtype, device=mdp.device)
+    nxt = torch.empty(1, n_s, dtype=mdp.dtype, device=mdp.device)
+    scale = float(measure.abs().sum()) + 1e-300
+    for _ in range(max_iter):  # fixed point d = measure + gamma P_pi^T d, contraction gamma
+        torch.mul(policy, d.unsqueeze(1), out=w)
+        _push_forward(mdp, w, nxt).mul_(mdp.discount).add_(measure)
+        delta = float((nxt - d).abs().sum())
+        d, nxt = nxt, d
+        if delta <= tol * scale:
+            break
+    log_pi = torch.log(policy[0, a, s])
+    state_reward = r.shape[1] == 1
+    visits = (policy[0] * d).sum(0) if state_reward else policy[0] * d  # (S,) or (A, S)
+    empirical = nu.sum(0) if state_reward else nu
+    grad = (empirical - visits) / (temp * n_trajectories)
+    return StationaryObjective(
+        value=log_pi.sum() / n_trajectories,
+        gradient=grad if state_reward else grad.t(),
+        policy=policy[0].t(),
+        values=values[0],
+        occupancy=d[0],
+    )

@@ -421,8 +421,12 @@ def _soft_vi(
     keep_q: bool = False,
     causal: bool = True,
     workspace: Workspace | None = None,
+    init_values: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor | None, int]:
     """Soft VI on an internal reward ``(B, A', S)``; returns internal values, policy, Q, iterations.
+
+    ``init_values`` ``(B, S)`` warm-starts the discounted iteration (a training loop passes the
+    previous step's values: the reward moved a little, so few sweeps are needed).
 
     Finite horizon: values ``(H, B, S)``, policy ``(H, B, A, S)``; discounted: ``(B, S)``, ``(B, A, S)``.
     """
@@ -456,7 +460,7 @@ def _soft_vi(
 
     tol_ = _default_tol(mdp.dtype) if tol is None else tol
     limit = _max_iterations(mdp.discount, tol_, max_iter)
-    v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device)
+    v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device) if init_values is None else init_values.clone()
     v_new = torch.empty_like(v)
     q = _buffer(workspace, "q", (b, n_a, n_s), r)
     stop = tol_ * (1 - mdp.discount) / mdp.discount
