@@ -7,7 +7,7 @@ policy with 30% random actions; EVD (Levine toolkit) = V*(uniform) - V^{pi_learn
 true reward. "train" scores the learned reward on the world it was learned in; "transfer" applies it
 (the same weights / network) to a fresh world with a different seed.
 
-Run (about 10 minutes on 2 cores)::
+Run (on 2 cores, one single-threaded worker each)::
 
     OMP_NUM_THREADS=1 python benchmarks/objectworld.py [--seeds 5] [--out benchmarks/objectworld]
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ PAPER = {
     "binaryworld": {4: (42.7, 12.4), 8: (37.5, 3.1), 16: (37.9, 2.6), 32: (38.1, 0.4), 64: (37.1, 0.1), 128: (38.0, 0.0)},
 }
 LEARNERS = {
-    "maxent": lambda: MaxEntIRL(MaxEntConfig(iterations=200, l2=0.01)),
+    "maxent": lambda: MaxEntIRL(MaxEntConfig(optimizer="lbfgs", lr=1.0, iterations=100, l2=0.01)),
     "deep-maxent": lambda: DeepMaxEntIRL(DeepMaxEntConfig(iterations=200)),
 }
 
@@ -60,37 +61,46 @@ def learned_reward_on(result, learner: str, world: World) -> torch.Tensor:
     return predict_reward(result, world.mdp.features)
 
 
+def run_job(job: tuple[str, int, list[int]]) -> list[dict]:
+    """All demo counts and learners for one world and seed (one worker process)."""
+    world_name, seed, demo_counts = job
+    started = time.perf_counter()
+    train, test = WORLDS[world_name](seed), WORLDS[world_name](1000 + seed)
+    rows = []
+    for n in demo_counts:
+        demos = demonstrations(train, n, seed)
+        for learner, make in LEARNERS.items():
+            t0 = time.perf_counter()
+            result = make().fit(demos, train.mdp, rng=np.random.default_rng(seed))
+            fit_s = time.perf_counter() - t0
+            rows.append(
+                {
+                    "world": world_name,
+                    "seed": seed,
+                    "demos": n,
+                    "learner": learner,
+                    "fit_seconds": fit_s,
+                    "evd_train": expected_value_difference(train.mdp, train.reward, learned_reward_on(result, learner, train)),
+                    "evd_transfer": expected_value_difference(test.mdp, test.reward, learned_reward_on(result, learner, test)),
+                }
+            )
+    print(f"{world_name} seed {seed} done in {time.perf_counter() - started:.0f} s", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--demos", type=int, nargs="+", default=[4, 8, 16, 32, 64, 128])
     parser.add_argument("--worlds", nargs="+", default=list(WORLDS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/objectworld"))
+    parser.add_argument("--workers", type=int, default=2, help="processes (each single-threaded)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
-    rows = []
-    for world_name in args.worlds:
-        for seed in range(args.seeds):
-            train, test = WORLDS[world_name](seed), WORLDS[world_name](1000 + seed)
-            for n in args.demos:
-                demos = demonstrations(train, n, seed)
-                for learner, make in LEARNERS.items():
-                    t0 = time.perf_counter()
-                    result = make().fit(demos, train.mdp, rng=np.random.default_rng(seed))
-                    fit_s = time.perf_counter() - t0
-                    rows.append(
-                        {
-                            "world": world_name,
-                            "seed": seed,
-                            "demos": n,
-                            "learner": learner,
-                            "fit_seconds": fit_s,
-                            "evd_train": expected_value_difference(train.mdp, train.reward, learned_reward_on(result, learner, train)),
-                            "evd_transfer": expected_value_difference(test.mdp, test.reward, learned_reward_on(result, learner, test)),
-                        }
-                    )
-            print(f"{world_name} seed {seed} done ({time.perf_counter() - started:.0f} s)", flush=True)
+    jobs = [(world_name, seed, args.demos) for world_name in args.worlds for seed in range(args.seeds)]
+    with ProcessPoolExecutor(max_workers=args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        rows = [row for chunk in pool.map(run_job, jobs) for row in chunk]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "objectworld.json").write_text(json.dumps(rows, indent=1))
     print(f"\ntotal {time.perf_counter() - started:.0f} s\n")
