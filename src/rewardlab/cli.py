@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -13,12 +15,32 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Learn reward
 console = Console()
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(command: F) -> F:
+    """Print a rewardlab error as one clear line (field, problem, fix) and exit with status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from rewardlab.errors import RewardLabError
+
+        try:
+            return command(*args, **kwargs)
+        except RewardLabError as exc:
+            console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+            raise typer.Exit(2) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
 @app.callback()
 def _main() -> None:
     """rewardlab: inverse RL and reward learning from preferences."""
 
 
 @app.command()
+@_friendly
 def demo(
     out: Annotated[Path, typer.Option(help="Directory for report.html, demo.png and summary.json.")] = Path("rewardlab-demo"),
     seed: Annotated[int, typer.Option(help="Seed of the sampled demonstrations.")] = 0,
@@ -51,18 +73,19 @@ def demo(
 
 def _parse_settings(items: list[str]) -> dict[str, object]:
     from rewardlab.errors import ConfigError
-    from rewardlab.mdp.worlds import _parse_value
+    from rewardlab.mdp.worlds import parse_value
 
     settings: dict[str, object] = {}
     for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise ConfigError("--set", f"{item!r} is not key=value", "write hyperparameters as --set iterations=300")
-        settings[key.strip()] = _parse_value(value.strip())
+        settings[key.strip()] = parse_value(value.strip())
     return settings
 
 
 @app.command()
+@_friendly
 def irl(
     method: Annotated[str, typer.Argument(help="Learner: maxent, mce, deep-maxent, bc, projection, max-margin, mwal.")],
     world: Annotated[str, typer.Option(help="World spec, e.g. objectworld:size=32,seed=0 or navigation.")] = "navigation",

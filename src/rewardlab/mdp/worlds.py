@@ -486,7 +486,8 @@ _BUILDERS: dict[str, Callable[..., World]] = {
 }
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
+    """Read an option value: bool, None, int, float, ``AxB`` size tuple, else the string."""
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -519,7 +520,7 @@ def make_world(spec: str) -> World:
         key, eq, value = item.partition("=")
         if not eq:
             raise ConfigError("world", f"option {item!r} has no '='", "write options as key=value")
-        kwargs[key.strip()] = _parse_value(value.strip())
+        kwargs[key.strip()] = parse_value(value.strip())
     try:
         return _BUILDERS[name](**kwargs)
     except TypeError as exc:
