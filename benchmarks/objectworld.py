@@ -43,9 +43,10 @@ PAPER = {
     "objectworld-discrete": {4: (18.0, 19.3), 8: (16.2, 8.4), 16: (15.7, 2.8), 32: (15.9, 1.8), 64: (14.4, 0.4), 128: (14.9, 0.1)},
     "binaryworld": {4: (42.7, 12.4), 8: (37.5, 3.1), 16: (37.9, 2.6), 32: (38.1, 0.4), 64: (37.1, 0.1), 128: (38.0, 0.0)},
 }
+EPSILON = 0.3  # the demonstrations' random-action rate, known to both learners (action_noise)
 LEARNERS = {
-    "maxent": lambda: MaxEntIRL(MaxEntConfig(optimizer="lbfgs", lr=1.0, iterations=100, l2=0.01)),
-    "deep-maxent": lambda: DeepMaxEntIRL(DeepMaxEntConfig(iterations=200)),
+    "maxent": lambda: MaxEntIRL(MaxEntConfig(optimizer="lbfgs", lr=1.0, iterations=100, l2=0.01, action_noise=EPSILON)),
+    "deep-maxent": lambda: DeepMaxEntIRL(DeepMaxEntConfig(iterations=300, weight_decay=1e-2, action_noise=EPSILON)),
 }
 
 
@@ -68,7 +69,7 @@ def run_job(job: tuple[str, int, list[int]]) -> list[dict]:
     train, test = WORLDS[world_name](seed), WORLDS[world_name](1000 + seed)
     rows = []
     for n in demo_counts:
-        demos = demonstrations(train, n, seed)
+        demos = demonstrations(train, n, seed, EPSILON)
         for learner, make in LEARNERS.items():
             t0 = time.perf_counter()
             result = make().fit(demos, train.mdp, rng=np.random.default_rng(seed))

@@ -47,6 +47,7 @@ class DeepMaxEntConfig:
         temperature: ``T`` of the soft-optimal demonstrator model.
         causal: maximum causal entropy (True) or the original 2008 backward pass.
         model: ``"auto"``, ``"finite"`` or ``"stationary"``, as in :class:`rewardlab.irl.maxent.MaxEntConfig`.
+        action_noise: known probability of a uniformly random demonstrated action (stationary model).
         standardize: scale each feature to zero mean, unit variance over states before the network.
     """
 
@@ -59,6 +60,7 @@ class DeepMaxEntConfig:
     temperature: float = 1.0
     causal: bool = True
     model: Literal["auto", "finite", "stationary"] = "auto"
+    action_noise: float = 0.0
     standardize: bool = True
 
     def __post_init__(self) -> None:
@@ -75,6 +77,8 @@ class DeepMaxEntConfig:
                 raise ConfigError(name, f"is {getattr(self, name)}", "use a positive number")
         if self.model not in ("auto", "finite", "stationary"):
             raise ConfigError("model", f"is {self.model!r}", "choose 'auto', 'finite' or 'stationary'")
+        if not 0 <= self.action_noise < 1:
+            raise ConfigError("action_noise", f"is {self.action_noise}", "use a probability in [0, 1)")
         if self.weight_decay < 0:
             raise ConfigError("weight_decay", f"is {self.weight_decay}", "use a non-negative number")
 
@@ -147,7 +151,7 @@ class DeepMaxEntIRL:
         if env_or_mdp.features is None:
             raise ValidationError("mdp.features", "is None", "Deep MaxEnt needs state features (S, F)")
         mdp = env_or_mdp
-        objective = DemoObjective(mdp, data, model=cfg.model, temperature=cfg.temperature, causal=cfg.causal)
+        objective = DemoObjective(mdp, data, model=cfg.model, temperature=cfg.temperature, causal=cfg.causal, action_noise=cfg.action_noise)
         if cfg.grid_shape is not None and cfg.grid_shape[0] * cfg.grid_shape[1] != mdp.n_states:
             raise ConfigError("grid_shape", f"is {cfg.grid_shape} for {mdp.n_states} states", "pass (rows, cols) with rows * cols = S")
         raw = mdp.features.to(torch.float32)  # type: ignore[union-attr]

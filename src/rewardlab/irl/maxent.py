@@ -61,6 +61,8 @@ class MaxEntConfig:
         model: how the demonstrations are scored (see :class:`DemoObjective`): ``"auto"`` (stationary
             for a discounted MDP, finite for a finite-horizon one), ``"finite"`` (a discounted MDP is
             given the demonstrations' length as horizon) or ``"stationary"``.
+        action_noise: known probability that the demonstrator acts uniformly at random (stationary
+            model only): the demonstrator is ``(1 - eps) pi_soft + eps / A``.
     """
 
     reward: Literal["linear", "state", "state_action"] = "linear"
@@ -74,6 +76,7 @@ class MaxEntConfig:
     tol: float = 1e-6
     start: Literal["demos", "mdp"] = "demos"
     model: Literal["auto", "finite", "stationary"] = "auto"
+    action_noise: float = 0.0
 
     def __post_init__(self) -> None:
         choices = {
@@ -93,6 +96,8 @@ class MaxEntConfig:
                 raise ConfigError(name, f"is {getattr(self, name)}", "use a non-negative number")
         if self.iterations < 1:
             raise ConfigError("iterations", f"is {self.iterations}", "use at least 1")
+        if not 0 <= self.action_noise < 1:
+            raise ConfigError("action_noise", f"is {self.action_noise}", "use a probability in [0, 1)")
         if self.l1 > 0 and self.optimizer == "lbfgs":
             raise ConfigError(
                 "l1", "is set with optimizer='lbfgs', which needs a smooth objective", "use optimizer 'gd' or 'adam' for an L1 prior"
@@ -146,6 +151,7 @@ class DemoObjective:
         temperature: float = 1.0,
         causal: bool = True,
         tol: float = 1e-6,
+        action_noise: float = 0.0,
     ) -> None:
         if len(demos) == 0:
             raise ValidationError("data", "is empty", "pass at least one demonstration")
@@ -154,7 +160,11 @@ class DemoObjective:
             raise ConfigError("model", "is 'stationary' for a finite-horizon MDP", "use model='finite' or 'auto'")
         self.mdp = mdp if self.stationary else model_mdp(mdp, demos)
         self.temperature, self.causal, self.n = temperature, causal, len(demos)
-        self.tol = tol
+        self.tol, self.action_noise = tol, action_noise
+        if action_noise > 0 and not self.stationary:
+            raise ConfigError(
+                "action_noise", "is set with the finite model", "use model='stationary' (a discounted MDP) to model noisy demonstrators"
+            )
         self.workspace = Workspace()
         self.policy: Tensor | None = None
         if self.stationary:
@@ -178,6 +188,8 @@ class DemoObjective:
                 causal=self.causal,
                 init_values=self._values,
                 init_occupancy=self._occupancy,
+                tol=self.tol,
+                action_noise=self.action_noise,
             )
             self._values, self._occupancy, self.policy = obj.values, obj.occupancy, obj.policy
             return float(obj.value), obj.gradient
@@ -252,6 +264,7 @@ class MaxEntIRL:
             start=cfg.start,
             temperature=cfg.temperature,
             causal=cfg.causal,
+            action_noise=cfg.action_noise,
         )
         features = mdp.features
         if cfg.reward == "linear":

@@ -209,6 +209,7 @@ def stationary_objective(
     causal: bool = True,
     init_values: Tensor | None = None,
     init_occupancy: Tensor | None = None,
+    action_noise: float = 0.0,
     tol: float = 1e-10,
     max_iter: int = 100_000,
 ) -> StationaryObjective:
@@ -234,6 +235,10 @@ def stationary_objective(
         n_trajectories: divide value and gradient by this (per-demonstration units).
         temperature, causal: as in :func:`rewardlab.mdp.soft_value_iteration`.
         init_values, init_occupancy: warm starts ``(S,)`` from a previous call.
+        action_noise: ``epsilon`` of a demonstrator who acts uniformly at random with that probability:
+            each decision is scored by ``pi_D = (1 - epsilon) pi + epsilon / A``. The gradient stays exact:
+            decision ``i`` enters ``nu`` and the start measure with weight
+            ``(1 - epsilon) pi(a_i | s_i) / pi_D(a_i | s_i)``.
         tol: accuracy of the soft values (absolute) and of the occupancy (relative to the start measure).
 
     Examples:
@@ -255,8 +260,16 @@ def stationary_objective(
     n_s, n_a = mdp.n_states, mdp.n_actions
     init_v = None if init_values is None else init_values.reshape(1, n_s)
     values, policy, _, _ = _soft_vi(mdp, r, temp, tol=tol, causal=causal, init_values=init_v)  # (1, S), (1, A, S)
+    if not 0.0 <= action_noise < 1.0:
+        raise ValidationError("action_noise", f"is {action_noise}", "use a probability in [0, 1)")
+    pi_at = policy[0, a, s]
+    if action_noise > 0:
+        pi_demo = (1 - action_noise) * pi_at + action_noise / n_a
+        weights = (1 - action_noise) * pi_at / pi_demo
+    else:
+        pi_demo, weights = pi_at, torch.ones_like(pi_at)
     nu = torch.zeros(n_a, n_s, dtype=mdp.dtype, device=mdp.device)
-    nu.index_put_((a, s), torch.ones_like(s, dtype=mdp.dtype), accumulate=True)
+    nu.index_put_((a, s), weights, accumulate=True)
     start = nu.sum(0, keepdim=True)  # nu_S (1, S)
     successors = _push_forward(mdp, nu.unsqueeze(0), torch.empty(1, n_s, dtype=mdp.dtype, device=mdp.device))
     measure = start - mdp.discount * successors  # signed start measure (1, S)
@@ -271,7 +284,7 @@ def stationary_objective(
         d, nxt = nxt, d
         if delta <= tol * scale:
             break
-    log_pi = torch.log(policy[0, a, s])
+    log_pi = torch.log(pi_demo)
     state_reward = r.shape[1] == 1
     visits = (policy[0] * d).sum(0) if state_reward else policy[0] * d  # (S,) or (A, S)
     empirical = nu.sum(0) if state_reward else nu
