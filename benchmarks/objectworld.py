@@ -45,7 +45,7 @@ PAPER = {
 }
 EPSILON = 0.3  # the demonstrations' random-action rate, known to both learners (action_noise)
 LEARNERS = {
-    "maxent": lambda: MaxEntIRL(MaxEntConfig(optimizer="lbfgs", lr=1.0, iterations=100, l2=0.01, action_noise=EPSILON)),
+    "maxent": lambda: MaxEntIRL(MaxEntConfig(iterations=200, l2=0.01, action_noise=EPSILON)),
     "deep-maxent": lambda: DeepMaxEntIRL(DeepMaxEntConfig(iterations=300, weight_decay=1e-2, action_noise=EPSILON)),
 }
 

@@ -119,3 +119,12 @@ def test_to_dense_refuses_huge():
     )
     with pytest.raises(ValidationError, match="n_states"):
         big.to_dense()
+
+
+def test_errors_survive_pickling_across_processes():
+    import pickle
+
+    from rewardlab.errors import ConfigError
+
+    err = pickle.loads(pickle.dumps(ConfigError("size", "is 1", "use at least 2")))
+    assert isinstance(err, ConfigError) and err.field == "size" and str(err) == "size: is 1. Fix: use at least 2."

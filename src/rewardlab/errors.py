@@ -44,6 +44,10 @@ class ValidationError(RewardLabError, ValueError):
         self.fix = fix
         super().__init__(f"{field}: {problem}. Fix: {fix}.")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        """Pickle by the three fields, so the error crosses process boundaries (pools, Ray)."""
+        return (type(self), (self.field, self.problem, self.fix))
+
 
 class ShapeError(ValidationError):
     """An array has the wrong number of dimensions or the wrong size along one."""

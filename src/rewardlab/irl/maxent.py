@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from rewardlab.data import TrajectoryDataset, empirical_visitation, start_distribution
-from rewardlab.errors import ConfigError, ValidationError
+from rewardlab.errors import ConfigError, ConvergenceError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp import TabularMDP, Workspace, maxent_objective
 from rewardlab.mdp.maxent import stationary_objective
@@ -286,7 +286,12 @@ class MaxEntIRL:
 
         def evaluate(t: Tensor) -> tuple[float, Tensor]:
             """Penalised objective and its gradient in theta (ascent direction)."""
-            value, grad_r = objective(reward_of(t))
+            reward = reward_of(t)
+            if not bool(torch.isfinite(reward).all()):
+                raise ConvergenceError(
+                    f"MaxEnt diverged at step {state['step']}: the reward became non-finite; lower lr, add an l2 prior or use optimizer='adam'"
+                )
+            value, grad_r = objective(reward)
             grad = features.T @ grad_r if cfg.reward == "linear" else grad_r  # type: ignore[union-attr]
             value = value - 0.5 * cfg.l2 * float((t * t).sum()) - cfg.l1 * float(t.abs().sum())
             return value, grad - cfg.l2 * t
