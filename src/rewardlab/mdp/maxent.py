@@ -31,6 +31,7 @@ from torch import Tensor
 from rewardlab.errors import ShapeError, ValidationError
 from rewardlab.mdp.core import TabularMDP, as_tensor
 from rewardlab.mdp.solvers import (
+    Anderson,
     Workspace,
     _check_temperature,
     _default_tol,
@@ -259,7 +260,7 @@ def stationary_objective(
         raise ShapeError("actions", f"has shape {tuple(a.shape)} but states has {tuple(s.shape)}", "pass equal-length non-empty 1-D arrays")
     n_s, n_a = mdp.n_states, mdp.n_actions
     init_v = None if init_values is None else init_values.reshape(1, n_s)
-    values, policy, _, _ = _soft_vi(mdp, r, temp, tol=tol, causal=causal, init_values=init_v)  # (1, S), (1, A, S)
+    values, policy, _, _ = _soft_vi(mdp, r, temp, tol=tol, causal=causal, init_values=init_v, accelerate=True)  # (1, S), (1, A, S)
     if not 0.0 <= action_noise < 1.0:
         raise ValidationError("action_noise", f"is {action_noise}", "use a probability in [0, 1)")
     pi_at = policy[0, a, s]
@@ -277,13 +278,15 @@ def stationary_objective(
     w = torch.empty(1, n_a, n_s, dtype=mdp.dtype, device=mdp.device)
     nxt = torch.empty(1, n_s, dtype=mdp.dtype, device=mdp.device)
     scale = float(measure.abs().sum()) + 1e-300
-    for _ in range(max_iter):  # fixed point d = measure + gamma P_pi^T d, contraction gamma
+    anderson = Anderson()
+    for _ in range(max_iter):  # fixed point d = measure + gamma P_pi^T d (a linear contraction): Anderson ~ GMRES
         torch.mul(policy, d.unsqueeze(1), out=w)
         _push_forward(mdp, w, nxt).mul_(mdp.discount).add_(measure)
         delta = float((nxt - d).abs().sum())
-        d, nxt = nxt, d
         if delta <= tol * scale:
+            d = nxt
             break
+        d = anderson.step(d, nxt)
     log_pi = torch.log(pi_demo)
     state_reward = r.shape[1] == 1
     visits = (policy[0] * d).sum(0) if state_reward else policy[0] * d  # (S,) or (A, S)

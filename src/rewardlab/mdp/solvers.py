@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -411,6 +412,62 @@ def soft_value_iteration(
     )
 
 
+class Anderson:
+    """Type-II Anderson acceleration of a fixed-point iteration ``x <- g(x)`` (Walker & Ni 2011).
+
+    Keeps the last ``memory`` iterates ``g_k`` and residuals ``f_k = g_k - x_k`` and proposes
+    ``x_{k+1} = g_k - dG gamma`` with ``gamma = argmin ||f_k - dF gamma||`` (``dF``, ``dG``: successive
+    differences). For a linear contraction such as the occupancy equation it behaves like GMRES; for
+    soft value iteration it cuts the sweeps a gamma = 0.9 problem needs several-fold. If the residual
+    grows tenfold over the best seen, the history is dropped and a plain step is taken.
+
+    Examples:
+        >>> acc = Anderson()
+        >>> x = torch.zeros(2, dtype=torch.float64)
+        >>> A = torch.tensor([[0.5, 0.4], [0.1, 0.8]], dtype=torch.float64)
+        >>> for _ in range(4):  # x = 0.9 A x + 1, a linear contraction
+        ...     x = acc.step(x, 0.9 * A @ x + 1.0)
+        >>> torch.allclose(x, torch.linalg.solve(torch.eye(2, dtype=torch.float64) - 0.9 * A, torch.ones(2, dtype=torch.float64)))
+        True
+    """
+
+    def __init__(self, memory: int = 5) -> None:
+        self.memory = memory
+        self.count = 0
+        self.best = math.inf
+        self.d_f: Tensor | None = None  # (n, memory) ring buffers of residual and iterate differences
+        self.d_g: Tensor | None = None
+        self.prev: tuple[Tensor, Tensor] | None = None
+
+    def step(self, x: Tensor, g: Tensor) -> Tensor:
+        """Next iterate from the current ``x`` and ``g = T(x)`` (same shape; not modified)."""
+        flat_g = g.reshape(-1).clone()
+        f = flat_g - x.reshape(-1)
+        norm = float(f.norm())
+        if norm > 10 * self.best:  # diverging: forget the history
+            self.count, self.prev = 0, None
+        self.best = min(self.best, norm)
+        if self.d_f is None or self.d_g is None:
+            self.d_f = torch.empty(f.shape[0], self.memory, dtype=f.dtype, device=f.device)
+            self.d_g = torch.empty_like(self.d_f)
+        if self.prev is not None:
+            column = self.count % self.memory
+            torch.sub(f, self.prev[0], out=self.d_f[:, column])
+            torch.sub(flat_g, self.prev[1], out=self.d_g[:, column])
+            self.count += 1
+        self.prev = (f, flat_g)
+        k = min(self.count, self.memory)
+        if k == 0:
+            return flat_g.reshape(g.shape)
+        d_f, d_g = self.d_f[:, :k], self.d_g[:, :k]
+        # normal equations of min ||f - dF gamma||: a k x k solve, done in numpy (torch's small-matrix
+        # overhead would cost more than the sweep it saves); a tiny ridge keeps it well posed
+        gram = (d_f.T @ d_f).cpu().numpy()
+        gram[np.diag_indices(k)] += 1e-12 * np.trace(gram) + 1e-300
+        gamma = np.linalg.solve(gram, (d_f.T @ f).cpu().numpy())
+        return (flat_g - d_g @ torch.from_numpy(gamma).to(flat_g)).reshape(g.shape)
+
+
 def _soft_vi(
     mdp: TabularMDP,
     r: Tensor,
@@ -422,11 +479,13 @@ def _soft_vi(
     causal: bool = True,
     workspace: Workspace | None = None,
     init_values: Tensor | None = None,
+    accelerate: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor | None, int]:
     """Soft VI on an internal reward ``(B, A', S)``; returns internal values, policy, Q, iterations.
 
     ``init_values`` ``(B, S)`` warm-starts the discounted iteration (a training loop passes the
-    previous step's values: the reward moved a little, so few sweeps are needed).
+    previous step's values: the reward moved a little, so few sweeps are needed); ``accelerate``
+    applies :class:`Anderson` acceleration to the discounted iteration (one reward at a time).
 
     Finite horizon: values ``(H, B, S)``, policy ``(H, B, A, S)``; discounted: ``(B, S)``, ``(B, A, S)``.
     """
@@ -471,12 +530,17 @@ def _soft_vi(
             return _expect_next(mdp, v, out, scratch).mul_(mdp.discount).add_(r)
         return _log_expect_exp_next(mdp, v, out, scratch, temp).add_(r)
 
+    anderson = Anderson() if accelerate and b == 1 else None
     for it in range(1, limit + 1):  # noqa: B007 - `it` is reported after the loop
         _soft_max_a(backup(v, q), temp, v_new, m, z)
         delta = float((v_new - v).abs().max())
-        v, v_new = v_new, v
         if delta <= stop:
+            v = v_new
             break
+        if anderson is not None:
+            v = anderson.step(v, v_new)
+        else:
+            v, v_new = v_new, v
     else:
         raise ConvergenceError(f"soft_value_iteration did not converge in {limit} sweeps (last change {delta:.3g}); raise max_iter or tol")
     q_final = backup(v, torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device))
