@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -37,7 +38,25 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
     return target
 
 
+def _strict(data: Any) -> Any:
+    """Non-finite floats become None: strict JSON has no NaN or infinity."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _strict(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_strict(v) for v in data]
+    return data
+
+
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    """Write ``data`` as indented, strict JSON (NaN and infinities become null), atomically.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "x.json"
+        >>> json.loads(write_json(target, {"a": float("-inf"), "b": 1.5}).read_text())
+        {'a': None, 'b': 1.5}
+    """
+    text = json.dumps(_strict(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
     return atomic_write(path, lambda f: f.write(text.encode()))

@@ -37,13 +37,24 @@ DEMO_METHODS: dict[str, dict[str, Any]] = {
     "deep-maxent": {"iterations": 150},
 }
 
+#: Short column headings of the report's table.
+_METRIC_LABEL = {
+    "evd": "EVD",
+    "reward_distance": "reward dist.",
+    "policy_loss": "policy loss",
+    "agreement_on_demo_states": "agreement",
+    "feature_gap": "feature gap",
+    "heldout_log_likelihood": "held-out LL",
+}
+
 _METRIC_HELP = {
     "evd": "expected value difference: true value lost by acting optimally for the learned reward (uniform starts); 0 is perfect",
     "reward_distance": "shaping- and scale-blind distance to the true reward (0 same, 1 opposite)",
     "policy_loss": "true value lost by the method's policy from uniform starts (for BC, its own policy)",
     "agreement_on_demo_states": "fraction of demonstrated states where the policy picks an expert action",
     "feature_gap": "||mu_E - mu_pi||: feature counts of demos vs the policy, over the demos' length",
-    "heldout_log_likelihood": "log-probability per decision of held-out demonstrations under the learner's policy",
+    "heldout_log_likelihood": "log-probability per decision of held-out demonstrations under the learner's policy "
+    "(−∞ for a deterministic policy that gives a demonstrated action probability 0)",
 }
 
 
@@ -96,15 +107,22 @@ def _img(data: bytes, alt: str) -> str:
 
 def _report_html(summary: dict[str, Any], world_png: bytes, method_pngs: dict[str, bytes]) -> str:
     metric_keys = [k for k in _METRIC_HELP if any(k in row["metrics"] for row in summary["methods"].values())]
-    head = "".join(f'<th title="{html.escape(_METRIC_HELP[k])}">{html.escape(k)}</th>' for k in metric_keys)
+    head = "".join(f'<th title="{html.escape(_METRIC_HELP[k])}">{html.escape(_METRIC_LABEL[k])}</th>' for k in metric_keys)
+
+    def cell(value: float | None) -> str:
+        if value is None:
+            return "<td>–</td>"
+        return f"<td>{value:.3g}</td>" if np.isfinite(value) else f"<td>{'−∞' if value < 0 else '∞'}</td>"
+
     rows = []
     for name, row in summary["methods"].items():
-        cells = "".join(f"<td>{row['metrics'][k]:.3g}</td>" if k in row["metrics"] else "<td>–</td>" for k in metric_keys)
-        rows.append(
-            f"<tr><th>{html.escape(name)}</th><td class=desc>{html.escape(row['description'])}</td>{cells}<td>{row['fit_seconds']:.2f}</td></tr>"
-        )
+        cells = "".join(cell(row["metrics"].get(k)) for k in metric_keys)
+        label = f"{html.escape(name)}<div class=desc>{html.escape(row['description'])}</div>"
+        rows.append(f"<tr><th>{label}</th>{cells}<td>{row['fit_seconds']:.2f}</td></tr>")
     returns = "".join(f"<li>{html.escape(k)}: <b>{v:.2f}</b></li>" for k, v in summary["returns"].items())
-    help_items = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in _METRIC_HELP.items() if k in metric_keys)
+    help_items = "".join(
+        f"<li><b>{html.escape(_METRIC_LABEL[k])}</b>: {html.escape(v)}</li>" for k, v in _METRIC_HELP.items() if k in metric_keys
+    )
     panels = "".join(f"<figure>{_img(png, name)}<figcaption>{html.escape(name)}</figcaption></figure>" for name, png in method_pngs.items())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>rewardlab demo: what is the reward?</title>
@@ -113,7 +131,8 @@ body {{ font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em aut
 h1 {{ font-size: 1.6em; margin-bottom: 0.2em; }} .sub {{ color: #666; margin-top: 0; }}
 table {{ border-collapse: collapse; width: 100%; margin: 1em 0; font-variant-numeric: tabular-nums; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 0.35em 0.6em; text-align: right; }}
-th:first-child, td.desc {{ text-align: left; }} td.desc {{ color: #555; font-size: 0.9em; }}
+tbody th, thead th:first-child {{ text-align: left; }} tbody th {{ font-weight: 600; max-width: 26em; }}
+.desc {{ color: #666; font-size: 0.82em; font-weight: normal; }}
 thead th {{ background: #f4f4f6; cursor: help; }}
 img {{ max-width: 100%; }} figure {{ margin: 1em 0; }} figcaption {{ color: #666; font-size: 0.9em; }}
 code {{ background: #f4f4f6; padding: 0 0.3em; border-radius: 3px; }}
@@ -124,10 +143,10 @@ code {{ background: #f4f4f6; padding: 0 0.3em; border-radius: 3px; }}
 <p>A robot crosses road, grass, rough ground and water to reach a goal. We watch a soft-optimal demonstrator and ask each learner
 what it was optimising; each learned reward is then judged by what its optimal policy earns under the <em>true</em> reward.</p>
 <h2>Scores</h2>
-<table><thead><tr><th>method</th><th>what it is</th>{head}<th>fit s</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
-<ul>{help_items}</ul>
+<table><thead><tr><th>method</th>{head}<th>fit s</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
+<ul class=desc>{help_items}</ul>
 <h2>The world</h2>
-<p>Expected true return from the start: <ul>{returns}</ul></p>
+<p>Expected true return from the start:</p><ul>{returns}</ul>
 {_img(world_png, "world")}
 <h2>Each learner's answer</h2>
 {panels}
