@@ -32,7 +32,7 @@ __all__ = ["DEMO_METHODS", "run_demo"]
 DEMO_METHODS: dict[str, dict[str, Any]] = {
     "bc": {},
     "projection": {},
-    "mwal": {},
+    "mwal": {"feature_signs": (-1, -1, -1, -1, 1)},  # known signs: every terrain costs, the goal pays
     "mce": {"iterations": 150},
     "deep-maxent": {"iterations": 150},
 }
