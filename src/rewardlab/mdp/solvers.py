@@ -435,7 +435,7 @@ class Anderson:
         self.memory = memory
         self.count = 0
         self.best = math.inf
-        self.d_f: Tensor | None = None  # (n, memory) ring buffers of residual and iterate differences
+        self.d_f: Tensor | None = None  # (memory, n) ring buffers of residual and iterate differences
         self.d_g: Tensor | None = None
         self.prev: tuple[Tensor, Tensor] | None = None
 
@@ -448,24 +448,24 @@ class Anderson:
             self.count, self.prev = 0, None
         self.best = min(self.best, norm)
         if self.d_f is None or self.d_g is None:
-            self.d_f = torch.empty(f.shape[0], self.memory, dtype=f.dtype, device=f.device)
+            self.d_f = torch.empty(self.memory, f.shape[0], dtype=f.dtype, device=f.device)
             self.d_g = torch.empty_like(self.d_f)
         if self.prev is not None:
             column = self.count % self.memory
-            torch.sub(f, self.prev[0], out=self.d_f[:, column])
-            torch.sub(flat_g, self.prev[1], out=self.d_g[:, column])
+            torch.sub(f, self.prev[0], out=self.d_f[column])
+            torch.sub(flat_g, self.prev[1], out=self.d_g[column])
             self.count += 1
         self.prev = (f, flat_g)
         k = min(self.count, self.memory)
         if k == 0:
             return flat_g.reshape(g.shape)
-        d_f, d_g = self.d_f[:, :k], self.d_g[:, :k]
+        d_f, d_g = self.d_f[:k], self.d_g[:k]  # contiguous rows
         # normal equations of min ||f - dF gamma||: a k x k solve, done in numpy (torch's small-matrix
         # overhead would cost more than the sweep it saves); a tiny ridge keeps it well posed
-        gram = (d_f.T @ d_f).cpu().numpy()
+        gram = (d_f @ d_f.T).cpu().numpy()
         gram[np.diag_indices(k)] += 1e-12 * np.trace(gram) + 1e-300
-        gamma = np.linalg.solve(gram, (d_f.T @ f).cpu().numpy())
-        return (flat_g - d_g @ torch.from_numpy(gamma).to(flat_g)).reshape(g.shape)
+        gamma = np.linalg.solve(gram, (d_f @ f).cpu().numpy())
+        return (flat_g - torch.from_numpy(gamma).to(flat_g) @ d_g).reshape(g.shape)
 
 
 def _soft_vi(
