@@ -67,4 +67,6 @@ def test_irl_command_errors_name_the_option(tmp_path: Path):
     proc = run("irl", "nonsense", "--out", str(tmp_path))
     assert proc.returncode == 2 and "method" in proc.stdout and "Traceback" not in proc.stderr + proc.stdout
     proc = run("irl", "mce", "--out", str(tmp_path), "--set", "iterations")
-    assert proc.returncode != 0 and "--set" in proc.stderr + proc.stdout
+    assert proc.returncode == 2 and "--set" in proc.stdout
+    proc = run("irl", "bc", "--out", str(tmp_path), "--set", "reward=state")
+    assert proc.returncode == 2 and "hyperparameters" in proc.stdout and "reward" in proc.stdout

@@ -104,7 +104,10 @@ def make_learner(method: str, **hyperparameters: Any) -> Any:
     """Build the learner ``method`` with the given hyperparameters (validated by its config)."""
     if method not in METHODS:
         raise ConfigError("method", f"{method!r} is not a known IRL method", f"choose one of {sorted(METHODS)}")
-    return METHODS[method][0](**hyperparameters)
+    try:
+        return METHODS[method][0](**hyperparameters)
+    except TypeError as exc:  # an unknown or misspelt hyperparameter
+        raise ConfigError("hyperparameters", f"{method}: {exc}", f"use the fields of the {method} learner's config") from exc
 
 
 def expert_demonstrations(

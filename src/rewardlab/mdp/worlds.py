@@ -440,6 +440,8 @@ def _toy_text(env_id: str, name: str, discount: float, horizon: int | None, **kw
     env = gym.make(env_id, **kwargs)
     try:
         mdp = TabularMDP.from_gymnasium(env, discount=discount, horizon=horizon)
+        # one-hot state features, so that feature-based learners (linear MaxEnt, projection, MWAL) apply
+        mdp = mdp.replace(features=torch.eye(mdp.n_states, dtype=mdp.dtype))
         reward = gymnasium_reward(env)
         unwrapped: Any = env.unwrapped
         shape = (int(unwrapped.nrow), int(unwrapped.ncol)) if hasattr(unwrapped, "nrow") else getattr(unwrapped, "shape", None)
@@ -460,7 +462,7 @@ def _toy_text(env_id: str, name: str, discount: float, horizon: int | None, **kw
 
 
 def frozen_lake(*, map_name: str = "4x4", is_slippery: bool = True, discount: float = 0.99, horizon: int | None = None) -> World:
-    """Gymnasium's FrozenLake-v1 as a :class:`World` (actions: west, south, east, north)."""
+    """Gymnasium's FrozenLake-v1 as a :class:`World` (actions: west, south, east, north), one-hot state features."""
     return _toy_text("FrozenLake-v1", "frozenlake", discount, horizon, map_name=map_name, is_slippery=is_slippery)
 
 
