@@ -9,6 +9,7 @@ import torch
 
 from rewardlab.eval import policy_loss
 from rewardlab.experiments.irl import METHODS, _agreement, expert_demonstrations, make_learner
+from rewardlab.irl.bc import as_time_indexed
 from rewardlab.learner import FitResult
 from rewardlab.mdp import greedy_policy, value_iteration
 from rewardlab.mdp.worlds import navigation_gridworld
@@ -40,7 +41,7 @@ def test_learner_conformance(method, setting):
         policy = value_iteration(world.mdp, reward).policy
     else:  # a policy learner (BC): judge its greedy policy (the smoothed one wanders off the route by design)
         assert torch.equal(result.policy, again.policy)
-        policy = greedy_policy(result.policy).unsqueeze(0).expand(world.mdp.horizon, -1, -1)
+        policy = as_time_indexed(greedy_policy(result.policy), world.mdp.horizon)
     # the expert's route from the start is recovered: agreement on demonstrated states, no value lost
     assert _agreement(world, policy, expert, demos) >= 0.95
     assert policy_loss(world.mdp, world.reward, policy, initial="mdp") < 1e-6

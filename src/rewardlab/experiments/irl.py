@@ -30,6 +30,7 @@ from rewardlab.eval import (
     policy_loss,
     reward_distance,
 )
+from rewardlab.irl.bc import as_time_indexed
 from rewardlab.learner import FitResult
 from rewardlab.mdp import World, feature_expectations, make_world, occupancy, soft_value_iteration, value_iteration
 
@@ -95,11 +96,6 @@ METHODS: dict[str, tuple[Callable[..., Any], str]] = {
 }
 
 
-def register(name: str, constructor: Callable[..., Any], description: str) -> None:
-    """Add a learner to :data:`METHODS` (used by the learners' modules and by extensions)."""
-    METHODS[name] = (constructor, description)
-
-
 def make_learner(method: str, **hyperparameters: Any) -> Any:
     """Build the learner ``method`` with the given hyperparameters (validated by its config)."""
     if method not in METHODS:
@@ -156,7 +152,7 @@ def _over(world: World, policy: torch.Tensor, horizon: int) -> tuple[Any, torch.
     """The world's MDP with ``horizon`` decisions, and ``policy`` time-indexed to match it."""
     mdp = world.mdp if world.mdp.horizon == horizon else world.mdp.replace(horizon=horizon)
     if policy.ndim == 2:
-        policy = policy.unsqueeze(0).expand(horizon, -1, -1)
+        policy = as_time_indexed(policy, horizon)
     return mdp, policy[:horizon]
 
 
@@ -182,7 +178,7 @@ def evaluate(
             raise ConfigError("method", "returned neither a reward nor a policy", "check the learner")
         policy = result.policy.to(mdp.dtype)
         if mdp.horizon is not None and policy.ndim == 2:
-            policy = policy.unsqueeze(0).expand(mdp.horizon, -1, -1)
+            policy = as_time_indexed(policy, mdp.horizon)
     metrics["policy_loss"] = policy_loss(mdp, world.reward, policy, initial="uniform")
     metrics["agreement_on_demo_states"] = _agreement(world, policy, expert, demos)
     length = max(len(tr) for tr in demos)
