@@ -196,7 +196,7 @@ class DemoObjective:
         fin = maxent_objective(
             self.mdp, reward, self.mu_d, demo_initial=self.rho, temperature=self.temperature, causal=self.causal, workspace=self.workspace
         )
-        self.policy = fin.policy.clone()
+        self.policy = fin.policy  # a view into this objective's workspace, valid until the next call
         return float(fin.value), fin.gradient
 
 
