@@ -36,6 +36,7 @@ __all__ = [
     "binaryworld",
     "chain",
     "cliff_walking",
+    "feature_gridworld",
     "frozen_lake",
     "grid_dynamics",
     "gymnasium_reward",
@@ -361,6 +362,44 @@ def binaryworld(size: int = 32, *, seed: int = 0, slip: float = 0.3, discount: f
     return World("binaryworld", mdp, torch.tensor(reward), (size, size), None, names, layout, GRID_ACTIONS)
 
 
+def feature_gridworld(
+    size: int = 6, *, n_features: int = 4, seed: int = 0, discount: float = 0.9, slip: float = 0.0, horizon: int | None = None
+) -> World:
+    """The random feature grids of the Bayesian IRL experiments (Brown & Niekum 2018; Brown et al.
+    2020; Trinh et al. 2024): each cell gets one of ``n_features`` one-hot features at random, the
+    true weights are a random unit vector, and the agent moves north, east, south or west (no
+    "stay"; a move into a wall stays put). Uniform start.
+
+    Examples:
+        >>> world = feature_gridworld(6, seed=1)
+        >>> world.mdp.n_states, world.mdp.n_actions, world.mdp.n_features, round(float(world.weights.norm()), 6)
+        (36, 4, 4, 1.0)
+    """
+    if size < 2:
+        raise ConfigError("size", f"is {size}", "use a grid of at least 2x2")
+    if n_features < 1:
+        raise ConfigError("n_features", f"is {n_features}", "use at least one feature")
+    rng = np.random.default_rng(seed)
+    kinds = rng.integers(n_features, size=size * size)
+    features = np.eye(n_features)[kinds]
+    weights = rng.standard_normal(n_features)
+    weights /= np.linalg.norm(weights)
+    succ, prob = grid_dynamics(size, size, slip)
+    if slip > 0:  # slip moves among the four moves only
+        targets = succ[:, 1:, 0]
+        succ = np.broadcast_to(targets[:, None, :], (size * size, 4, 4)).copy()
+        p = np.full((4, 4), slip / 3)
+        np.fill_diagonal(p, 1 - slip)
+        prob = np.broadcast_to(p, (size * size, 4, 4)).copy()
+    else:
+        succ, prob = succ[:, 1:], prob[:, 1:]
+    mdp = _mdp(succ, prob, np.full(size * size, 1.0 / (size * size)), discount=discount, horizon=horizon, features=features)
+    layout = tuple("".join(chr(ord("a") + int(k)) for k in row) for row in kinds.reshape(size, size))
+    names = tuple(f"feature {j}" for j in range(n_features))
+    w = torch.tensor(weights)
+    return World("feature_grid", mdp, torch.as_tensor(features) @ w, (size, size), w, names, layout, GRID_ACTIONS[1:])
+
+
 # ----------------------------------------------------------------------------- random
 def random_mdp(
     n_states: int = 10,
@@ -481,6 +520,7 @@ _BUILDERS: dict[str, Callable[..., World]] = {
     "navigation": navigation_gridworld,
     "objectworld": objectworld,
     "binaryworld": binaryworld,
+    "featuregrid": feature_gridworld,
     "random": random_mdp,
     "frozenlake": frozen_lake,
     "cliffwalking": cliff_walking,

@@ -1,0 +1,160 @@
+"""Demonstration sufficiency (Trinh, Chen & Brown, HRI 2024): have we seen enough demonstrations?
+
+With posterior samples ``R_1 .. R_N`` from Bayesian IRL and the policy ``pi_eval`` we would deploy
+(the optimal policy of the MAP reward), the *normalised* expected value difference under each sample
+
+    ``nEVD_i = (V*_Ri - V^pi_eval_Ri) / (V*_Ri - V^random_Ri)``            (0 = optimal, 1 = as bad as random)
+
+is a draw from the posterior of ``pi_eval``'s true regret. A one-sided ``(alpha, delta)`` upper bound
+on its ``alpha``-quantile is the order statistic ``nEVD_(k)`` of the sorted samples with
+
+    ``k = ceil(N alpha + Phi^-1(1 - delta) sqrt(N alpha (1 - alpha)) - 0.5)``
+
+(the normal approximation of the binomial): with confidence ``1 - delta``, ``pi_eval``'s nEVD is at
+most the bound with probability ``alpha``. The demonstrations are *sufficient* when the bound is
+below a threshold ``epsilon`` (0.1 in the paper). :func:`sufficiency_loop` adds demonstrations one
+at a time until it says so.
+
+Reference:
+    Tu Trinh, Haoyu Chen, Daniel S. Brown, "Autonomous Assessment of Demonstration Sufficiency via
+    Bayesian Inverse Reinforcement Learning", HRI 2024.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rewardlab.data import Trajectory, TrajectoryDataset
+from rewardlab.errors import ValidationError
+from rewardlab.eval import policy_loss
+from rewardlab.irl.bayesian import BayesianIRLConfig, RewardPosterior, decision_counts, sample_posterior
+from rewardlab.mdp import TabularMDP, value_iteration
+
+__all__ = ["SufficiencyVerdict", "normalized_evd", "order_statistic_index", "sufficiency", "sufficiency_loop", "upper_bound"]
+
+
+def order_statistic_index(n: int, alpha: float, delta: float) -> int:
+    """The 1-based ``k`` of the ``(alpha, delta)`` upper order-statistic bound from ``n`` samples.
+
+    Examples:
+        >>> order_statistic_index(500, 0.95, 0.05)  # ceil(475 + 1.645 * 4.873 - 0.5)
+        483
+    """
+    from scipy.stats import norm
+
+    if not 0 < alpha < 1 or not 0 < delta < 1:
+        raise ValidationError("alpha/delta", f"are {alpha}, {delta}", "use levels in (0, 1), e.g. alpha=0.95, delta=0.05")
+    return int(math.ceil(n * alpha + float(norm.ppf(1 - delta)) * math.sqrt(n * alpha * (1 - alpha)) - 0.5))
+
+
+def upper_bound(samples: Any, alpha: float = 0.95, delta: float = 0.05) -> float:
+    """``(alpha, delta)`` upper bound on the ``alpha``-quantile of the distribution ``samples`` ``(N,)`` came from.
+
+    Examples:
+        >>> upper_bound(np.arange(1, 501) / 500)  # the 483rd smallest
+        0.966
+    """
+    x = np.sort(np.asarray(samples.detach().cpu() if hasattr(samples, "detach") else samples, dtype=float).ravel())
+    k = order_statistic_index(len(x), alpha, delta)
+    if k > len(x):
+        need = next(n for n in range(len(x), 100 * len(x) + 100) if order_statistic_index(n, alpha, delta) <= n)
+        raise ValidationError(
+            "samples", f"are {len(x)}, too few for an ({alpha}, {delta}) bound", f"draw at least {need} posterior samples"
+        )
+    return float(x[k - 1])
+
+
+def normalized_evd(posterior: RewardPosterior, policy: Any, *, initial: Any = "mdp") -> Tensor:
+    """``(M,)`` nEVD of ``policy`` under every posterior sample; 0 where a sample's reward makes every policy optimal."""
+    mdp = posterior.mdp
+    uniform = torch.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions, dtype=mdp.dtype, device=mdp.device)
+    v_star = posterior.optimal_values(initial=initial)
+    gap = v_star - posterior.policy_values(policy, initial=initial)
+    spread = v_star - posterior.policy_values(uniform, initial=initial)
+    flat = spread <= 1e-12 * (1 + v_star.abs())
+    return torch.where(flat, 0.0, gap.clamp_min(0) / torch.where(flat, 1.0, spread))
+
+
+@dataclass(frozen=True)
+class SufficiencyVerdict:
+    """The bound, the threshold it is held to, and whether the demonstrations suffice."""
+
+    bound: float
+    threshold: float
+    sufficient: bool
+    alpha: float
+    delta: float
+    n_samples: int
+
+
+def sufficiency(
+    posterior: RewardPosterior,
+    policy: Any = None,
+    *,
+    alpha: float = 0.95,
+    delta: float = 0.05,
+    threshold: float = 0.1,
+    initial: Any = "mdp",
+) -> SufficiencyVerdict:
+    """Are the demonstrations behind ``posterior`` enough for ``policy`` (default: optimal for the MAP reward)?
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import feature_gridworld
+        >>> w = feature_gridworld(3, seed=0)
+        >>> theta = w.weights.expand(1, 100, -1).clone()  # a posterior sure of the true reward
+        >>> zero = torch.zeros(1, 100, dtype=torch.float64)
+        >>> post = RewardPosterior(theta, zero, zero, torch.ones(1), torch.ones(1), w.mdp, "linear", 10.0)
+        >>> sufficiency(post).sufficient
+        True
+    """
+    if policy is None:
+        policy = value_iteration(posterior.mdp, posterior.map_reward().values).policy
+    nevd = normalized_evd(posterior, policy, initial=initial)
+    bound = upper_bound(nevd, alpha, delta)
+    return SufficiencyVerdict(bound, threshold, bound < threshold, alpha, delta, int(nevd.numel()))
+
+
+def sufficiency_loop(
+    mdp: TabularMDP,
+    next_demonstration: Callable[[], Trajectory],
+    config: BayesianIRLConfig,
+    *,
+    rng: np.random.Generator,
+    max_demos: int = 50,
+    alpha: float = 0.95,
+    delta: float = 0.05,
+    threshold: float = 0.1,
+    true_reward: Any = None,
+    initial: Any = "mdp",
+) -> list[dict[str, float]]:
+    """Ask for one demonstration at a time, re-sample the posterior, stop when the bound says enough.
+
+    Returns:
+        One record per round: ``n_demos``, ``bound``, ``sufficient`` (0/1) and, given ``true_reward``,
+        ``true_nevd`` of the MAP policy (what the bound should be at least, with probability ``alpha``).
+    """
+    if max_demos < 1:
+        raise ValidationError("max_demos", f"is {max_demos}", "allow at least one demonstration")
+    demos: list[Trajectory] = []
+    records: list[dict[str, float]] = []
+    for _ in range(max_demos):
+        demos.append(next_demonstration())
+        posterior = sample_posterior(mdp, decision_counts(TrajectoryDataset(demos), mdp), config, rng=rng)
+        policy = value_iteration(mdp, posterior.map_reward().values).policy
+        verdict = sufficiency(posterior, policy, alpha=alpha, delta=delta, threshold=threshold, initial=initial)
+        record = {"n_demos": float(len(demos)), "bound": verdict.bound, "sufficient": float(verdict.sufficient)}
+        if true_reward is not None:
+            uniform = torch.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions, dtype=mdp.dtype)
+            worst = policy_loss(mdp, true_reward, uniform, initial=initial)
+            record["true_nevd"] = policy_loss(mdp, true_reward, policy, initial=initial) / worst if worst > 0 else 0.0
+        records.append(record)
+        if verdict.sufficient:
+            break
+    return records
