@@ -11,7 +11,7 @@ import torch
 from scipy import stats
 
 from rewardlab.data import Trajectory
-from rewardlab.errors import ConfigError, ShapeError, ValidationError
+from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 from rewardlab.eval import policy_loss
 from rewardlab.experiments.irl import expert_demonstrations
 from rewardlab.irl.bayesian import (
@@ -293,3 +293,17 @@ def test_cuda_chain_matches_cpu():
     cpu = sample_posterior(w.mdp, counts, BayesianIRLConfig(chains=4, samples=200), rng=np.random.default_rng(0))
     gpu = sample_posterior(w.mdp, counts, BayesianIRLConfig(chains=4, samples=200, device="cuda"), rng=np.random.default_rng(0))
     assert torch.allclose(cpu.samples, gpu.samples.cpu(), atol=1e-8)
+
+
+def test_posterior_round_trips_through_safetensors(tmp_path):
+    w = feature_gridworld(3, seed=0)
+    post = sample_posterior(w.mdp, torch.zeros(9, 4), BayesianIRLConfig(chains=2, samples=30, burn_in=0), rng=np.random.default_rng(0))
+    post.save(tmp_path / "post")
+    back = RewardPosterior.load(tmp_path / "post", w.mdp)
+    assert torch.equal(back.samples, post.samples) and torch.equal(back.log_prior, post.log_prior)
+    assert back.kind == "linear" and back.beta == post.beta
+    with pytest.raises(DataFileError, match="states"):
+        RewardPosterior.load(tmp_path / "post", feature_gridworld(4, seed=0).mdp)
+    (tmp_path / "post" / "posterior.safetensors").write_bytes(b"garbage")
+    with pytest.raises(DataFileError, match="unreadable"):
+        RewardPosterior.load(tmp_path / "post", w.mdp)

@@ -28,7 +28,10 @@ def test_demo_writes_report_figure_and_summary(tmp_path: Path):
     for name, row in methods.items():
         assert row["metrics"]["agreement_on_demo_states"] >= 0.8, name
     page = (tmp_path / "out" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 1 + len(methods) and "<table>" in page
+    assert page.count("data:image/png;base64,") == 2 + len(methods) and "<table>" in page  # world, learners, posterior
+    bayes = summary["bayesian"]
+    assert "How sure can we be?" in page and bayes["rhat_max"] < 1.5 and bayes["evd_var_0.95"] >= 0
+    assert bayes["sufficiency"]["demos"][-1] == 5 and len(bayes["sufficiency"]["bound"]) == len(bayes["sufficiency"]["demos"])
     assert not list((tmp_path / "out").glob(".*tmp"))  # atomic writes leave no temp files
 
 
@@ -70,3 +73,22 @@ def test_irl_command_errors_name_the_option(tmp_path: Path):
     assert proc.returncode == 2 and "--set" in proc.stdout
     proc = run("irl", "bc", "--out", str(tmp_path), "--set", "reward=state")
     assert proc.returncode == 2 and "hyperparameters" in proc.stdout and "reward" in proc.stdout
+
+
+def test_irl_birl_writes_the_posterior_and_its_diagnostics(tmp_path: Path):
+    out = tmp_path / "birl"
+    args = ["--world", "featuregrid:size=5,seed=1", "--demos", "10", "--out", str(out)]
+    sets = ["prior=sphere", "beta=50", "samples=800", "burn_in=200", "chains=2", "step_size=0.05"]
+    proc = run("irl", "birl", *args, *[x for s in sets for x in ("--set", s)])
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "result.json").read_text())
+    post = result["posterior"]
+    assert post["samples"] == [2, 800, 4] and 0 < post["acceptance"] < 1
+    assert result["metrics"]["policy_loss"] < 0.05 and result["metrics"]["agreement_on_demo_states"] >= 0.95
+    assert post["sufficiency_bound"] >= 0 and post["evd_var_0.95"] >= 0
+    assert (out / "trace.png").stat().st_size > 10_000 and "posterior" in proc.stdout
+
+    from rewardlab.irl.bayesian import RewardPosterior
+    from rewardlab.mdp.worlds import feature_gridworld
+
+    assert RewardPosterior.load(out / "posterior", feature_gridworld(5, seed=1).mdp).samples.shape == (2, 800, 4)

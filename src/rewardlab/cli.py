@@ -87,7 +87,7 @@ def _parse_settings(items: list[str]) -> dict[str, object]:
 @app.command()
 @_friendly
 def irl(
-    method: Annotated[str, typer.Argument(help="Learner: maxent, mce, deep-maxent, bc, projection, max-margin, mwal.")],
+    method: Annotated[str, typer.Argument(help="Learner: maxent, mce, deep-maxent, bc, projection, max-margin, mwal, birl.")],
     world: Annotated[str, typer.Option(help="World spec, e.g. objectworld:size=32,seed=0 or navigation.")] = "navigation",
     n_demos: Annotated[int, typer.Option("--demos", help="Number of expert demonstrations.")] = 16,
     out: Annotated[Path, typer.Option(help="Run directory for result.json, reward/ and figures.png.")] = Path("runs/irl"),
@@ -117,6 +117,10 @@ def irl(
     for key, value in summary["metrics"].items():
         table.add_row(key, f"{value:.4g}")
     console.print(table)
+    if "posterior" in summary:
+        post = summary["posterior"]
+        extra = ", ".join(f"{k} {post[k]:.3g}" for k in ("acceptance", "evd_var_0.95", "sufficiency_bound") if k in post)
+        console.print(f"posterior {post['samples']}: {extra}; max R-hat {max(post['rhat'], default=float('nan')):.3f}")
     console.print(f"wrote {out}/result.json")
 
 

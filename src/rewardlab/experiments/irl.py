@@ -22,7 +22,7 @@ import torch
 
 from rewardlab._io import atomic_write, write_json
 from rewardlab.data import TrajectoryDataset, feature_counts, sample_tabular, start_distribution
-from rewardlab.errors import ConfigError
+from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.eval import (
     expected_value_difference,
     feature_expectation_gap,
@@ -84,6 +84,12 @@ def _mwal(**kw: Any) -> Any:
     return MWAL(MWALConfig(**kw))
 
 
+def _birl(**kw: Any) -> Any:
+    from rewardlab.irl.bayesian import BayesianIRL, BayesianIRLConfig
+
+    return BayesianIRL(BayesianIRLConfig(**kw))
+
+
 #: Method name -> (constructor from keyword hyperparameters, one-line description).
 METHODS: dict[str, tuple[Callable[..., Any], str]] = {
     "bc": (_bc, "behavioural cloning: copy the demonstrated actions (tabular counts; model=mlp over features)"),
@@ -93,6 +99,7 @@ METHODS: dict[str, tuple[Callable[..., Any], str]] = {
     "maxent": (_maxent_2008, "MaxEnt IRL, Ziebart et al. 2008 (linear in features)"),
     "mce": (_mce, "maximum causal entropy IRL, Ziebart et al. 2010 (linear in features)"),
     "deep-maxent": (_deep, "Deep MaxEnt IRL, Wulfmeier et al. 2015 (MLP over features)"),
+    "birl": (_birl, "Bayesian IRL, Ramachandran & Amir 2007 (MCMC posterior over rewards; MAP reward)"),
 }
 
 
@@ -203,7 +210,7 @@ def _figures(world: World, result: FitResult, metrics: dict[str, float], method:
 
     reward = getattr(result.reward, "values", None)
     panels = (2 if reward is not None else 1) + 1 if world.shape is not None else 0
-    curve = [k for k in ("objective", "loss", "gap", "margin") if k in result.history]
+    curve = [k for k in ("objective", "loss", "gap", "margin", "log_posterior") if k in result.history]
     panels += bool(curve)
     if panels == 0:
         return None
@@ -232,6 +239,39 @@ def _figures(world: World, result: FitResult, metrics: dict[str, float], method:
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _posterior_summary(world: World, result: FitResult, out: Path) -> dict[str, Any]:
+    """Save a Bayesian learner's samples and trace plot; return its diagnostics and, on a discounted
+    world, the posterior's 0.95-VaR of the returned policy's EVD and the sufficiency bound."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    posterior = result.posterior
+    posterior.save(out / "posterior")
+    fig = posterior.trace_plot()
+    fig.savefig(out / "trace.png", dpi=90)
+    plt.close(fig)
+    diag = posterior.diagnostics()
+    summary: dict[str, Any] = {
+        "acceptance": diag["acceptance"],
+        "rhat": np.asarray(diag["rhat"]).tolist(),
+        "ess": np.asarray(diag["ess"]).tolist(),
+        "samples": list(posterior.samples.shape),
+    }
+    if world.mdp.horizon is None and result.policy is not None:
+        from rewardlab.irl.sufficiency import sufficiency
+
+        summary["evd_var_0.95"] = posterior.evd_var(result.policy, 0.95, initial="uniform")
+        try:
+            verdict = sufficiency(posterior, result.policy, initial="uniform")
+            summary["sufficiency_bound"] = verdict.bound
+            summary["sufficient"] = verdict.sufficient
+        except ValidationError:  # too few samples for the order statistic
+            pass
+    return summary
 
 
 def run_irl(
@@ -264,6 +304,7 @@ def run_irl(
     out.mkdir(parents=True, exist_ok=True)
     if getattr(result.reward, "save", None) is not None:
         result.reward.save(out / "reward")
+    posterior_summary = _posterior_summary(world, result, out) if result.posterior is not None else None
     png = _figures(world, result, metrics, method)
     if png is not None:
         atomic_write(out / "figures.png", lambda f: f.write(png))
@@ -281,5 +322,7 @@ def run_irl(
         "info": _jsonable({k: v for k, v in result.info.items() if k not in ("network", "policies")}),
         "history": result.history.to_dict(),
     }
+    if posterior_summary is not None:
+        summary["posterior"] = posterior_summary
     write_json(out / "result.json", summary)
     return summary

@@ -37,17 +37,20 @@ References:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from rewardlab._io import write_json
 from rewardlab.data import Trajectory, TrajectoryDataset
-from rewardlab.errors import ConfigError, ShapeError, ValidationError
+from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp import TabularMDP, policy_evaluation, value_iteration
 from rewardlab.mdp.solvers import _default_tol, _expect_next, _soft_vi
@@ -65,6 +68,7 @@ __all__ = [
 
 Prior = Literal["uniform", "gaussian", "laplace", "sphere"]
 
+_FORMAT = "rewardlab.RewardPosterior"
 # Above this many stored Q-feature entries (chains x A x S x D) the sampler re-solves by value iteration.
 _PSI_BUDGET = 50_000_000
 # Discounted MDPs up to this many states solve (I - gamma P_pi) psi = G_pi densely; larger ones iterate.
@@ -282,11 +286,13 @@ class _PolicySolver:
     ``(B, A*S, D)``, with ``Q_pi(theta) = Q-features @ theta`` for every ``theta``. The successor
     features ``psi_pi = (I - gamma P_pi)^-1 G_pi`` ``(B, S, D)`` are solved exactly:
 
-    * densely, up to ``_DENSE_PSI_LIMIT`` states;
     * with deterministic dynamics, by pointer doubling along the policy's successor graph:
       ``acc <- acc + gamma^(2^k) acc[next^(2^k)]``, ``next^(2^(k+1)) = next^(2^k)[next^(2^k)]`` —
       about ``log2(log(tol) / log(gamma))`` gathers (8 at gamma 0.9), batched, CPU or CUDA;
+    * otherwise densely, up to ``_DENSE_PSI_LIMIT`` states;
     * otherwise by a sparse LU factorisation per chain (CPU), or by iteration (CUDA).
+
+    Chains (or posterior samples) that arrive at the same policy share one solve.
     """
 
     def __init__(self, mdp: TabularMDP, design: _Design) -> None:
@@ -312,11 +318,6 @@ class _PolicySolver:
         """``psi_pi = (I - gamma P_pi)^-1 G_pi`` ``(B, S, D)`` for deterministic ``actions`` ``(B, S)``."""
         mdp, g = self.mdp, self.design.under_policy(actions)
         gamma, b, n_s = mdp.discount, actions.shape[0], mdp.n_states
-        if self.dense is not None:
-            p = self.dense[self.rows, actions].masked_fill(self.terminal.view(1, -1, 1), 0.0)  # (B, S, S')
-            eye = torch.eye(n_s, dtype=mdp.dtype, device=mdp.device)
-            psi: Tensor = torch.linalg.solve(eye - gamma * p, g)
-            return psi
         if self.deterministic:
             nxt = mdp.successors[self.rows, actions, 0]  # (B, S)
             nxt = torch.where(self.terminal, n_s, nxt)  # terminal states continue into a zero sink
@@ -329,6 +330,11 @@ class _PolicySolver:
                 nxt = torch.gather(nxt, 1, nxt)
                 step *= step
             return acc[:, :n_s]
+        if self.dense is not None:
+            p = self.dense[self.rows, actions].masked_fill(self.terminal.view(1, -1, 1), 0.0)  # (B, S, S')
+            eye = torch.eye(n_s, dtype=mdp.dtype, device=mdp.device)
+            psi: Tensor = torch.linalg.solve(eye - gamma * p, g)
+            return psi
         succ = mdp.successors[self.rows, actions]  # (B, S, K)
         prob = mdp.probabilities[self.rows, actions].to(mdp.dtype).masked_fill(self.terminal.view(1, -1, 1), 0.0)
         if mdp.device.type == "cpu":
@@ -378,7 +384,11 @@ class _PolicySolver:
             actions = torch.where(improvable, q.argmax(1), actions)
             idx = improvable.any(1).nonzero().squeeze(1)
             qfeat = qfeat.clone()
-            qfeat[idx] = self.q_features(actions[idx])
+            if len(idx) > 1:
+                unique, inverse = torch.unique(actions[idx], dim=0, return_inverse=True)
+                qfeat[idx] = self.q_features(unique)[inverse]
+            else:
+                qfeat[idx] = self.q_features(actions[idx])
 
 
 class _ValueIterationSolver:
@@ -479,14 +489,25 @@ class RewardPosterior:
         if "q" not in self._cache:
             if self.mdp.horizon is not None:
                 raise ValidationError("mdp.horizon", "is finite", "posterior policy products need a discounted MDP")
-            tables = self.rewards()
-            qs, vs = [], []
-            for chunk in torch.split(tables, 256):
-                sol = value_iteration(self.mdp, chunk)
-                assert sol.q_values is not None
-                qs.append(sol.q_values)
-                vs.append(sol.values)
-            self._cache["q"], self._cache["v"] = torch.cat(qs), torch.cat(vs)
+            mdp, design = self.mdp, self._design
+            per_sample = mdp.n_actions * mdp.n_states * design.dim
+            qs = []
+            if per_sample <= _PSI_BUDGET // 64:
+                # policy iteration from the MAP reward's optimal policy; samples sharing a policy share a solve
+                solver = _PolicySolver(mdp, design)
+                start = value_iteration(mdp, self.map_reward().values).policy.argmax(-1)
+                qfeat0 = solver.q_features(start.unsqueeze(0))
+                for chunk in torch.split(self.flat(), max(1, _PSI_BUDGET // (4 * per_sample))):
+                    b = chunk.shape[0]
+                    q, _, _ = solver.solve(chunk, start.expand(b, -1), qfeat0.expand(b, -1, -1))
+                    qs.append(q.transpose(1, 2))
+            else:
+                for chunk in torch.split(self.rewards(), 256):
+                    sol = value_iteration(mdp, chunk)
+                    assert sol.q_values is not None
+                    qs.append(sol.q_values)
+            q_all = torch.cat(qs)
+            self._cache["q"], self._cache["v"] = q_all, q_all.amax(-1)
         return self._cache["v"], self._cache["q"]
 
     def action_probabilities(self) -> Tensor:
@@ -554,6 +575,54 @@ class RewardPosterior:
         if not 0 < alpha < 1:
             raise ValidationError("alpha", f"is {alpha}", "use a level in (0, 1), e.g. 0.95")
         return float(torch.quantile(self.evd(policy, initial=initial), alpha))
+
+    # ---------------------------------------------------------------- files
+    def save(self, directory: str | Path) -> Path:
+        """Write ``posterior.safetensors`` (samples, log-likelihoods, log-priors, acceptance, step sizes)
+        and ``posterior.json`` (reward kind, beta, shapes) into ``directory``, atomically."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        names = ("samples", "log_likelihood", "log_prior", "acceptance", "step_size")
+        tensors = {name: getattr(self, name).detach().contiguous().cpu() for name in names}
+        partial = directory / ".posterior.safetensors.partial"
+        save_file(tensors, str(partial))
+        partial.replace(directory / "posterior.safetensors")
+        meta = {
+            "format": _FORMAT,
+            "version": 1,
+            "kind": self.kind,
+            "beta": self.beta,
+            "shape": list(self.samples.shape),
+            "n_states": self.mdp.n_states,
+        }
+        write_json(directory / "posterior.json", meta)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, mdp: TabularMDP) -> RewardPosterior:
+        """Read what :meth:`save` wrote, for the same ``mdp``; a missing, corrupt or foreign file raises :class:`DataFileError`."""
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        meta_path, data_path = directory / "posterior.json", directory / "posterior.safetensors"
+        for path in (meta_path, data_path):
+            if not path.is_file():
+                raise DataFileError(f"{path}: missing. Fix: point at a directory written by RewardPosterior.save")
+        try:
+            meta = json.loads(meta_path.read_text())
+            tensors = load_file(str(data_path))
+        except Exception as exc:  # JSON or safetensors errors
+            raise DataFileError(f"{directory}: unreadable posterior ({exc}). Fix: re-save it") from exc
+        if meta.get("format") != _FORMAT:
+            raise DataFileError(f"{meta_path}: format is {meta.get('format')!r}, not {_FORMAT!r}. Fix: load it with the matching class")
+        if meta.get("n_states") != mdp.n_states or list(tensors["samples"].shape) != meta.get("shape"):
+            raise DataFileError(
+                f"{directory}: saved for {meta.get('n_states')} states, shape {meta.get('shape')}. Fix: pass the MDP it was sampled in"
+            )
+        t = {k: v.to(mdp.device) for k, v in tensors.items()}
+        return cls(t["samples"], t["log_likelihood"], t["log_prior"], t["acceptance"], t["step_size"], mdp, meta["kind"], meta["beta"])
 
     # ---------------------------------------------------------------- diagnostics
     def diagnostics(self) -> dict[str, np.ndarray | float]:
@@ -627,7 +696,8 @@ def sample_posterior(
             or one table per chain ``(C, S, A)`` (chains with different data, e.g. a benchmark sweep).
         config: the sampler's settings.
         rng: seeds the torch generator of proposals and acceptances.
-        callback: ``callback(step, metrics) -> stop?`` every ``config.report_every`` steps.
+        callback: ``callback(step, metrics) -> stop?`` every ``config.report_every`` steps; stopped
+            during burn-in, the chains' current states are returned as one sample each.
 
     Returns:
         :class:`RewardPosterior` with ``(C, samples // thin, D)`` kept samples.
@@ -749,6 +819,8 @@ def sample_posterior(
                 history.log(step + 1, **metrics)
                 if run_callback(callback, step + 1, metrics):
                     done = max(0, step + 1 - config.burn_in) // config.thin
+                    if done == 0:  # stopped during burn-in: the chains' current states are the only samples
+                        return _posterior(theta[:, None], ll[:, None], lp[:, None], accepted, step, config, log_step, mdp)
                     return _posterior(out_theta[:, :done], out_ll[:, :done], out_lp[:, :done], accepted, step, config, log_step, mdp)
     return _posterior(out_theta, out_ll, out_lp, accepted, total_steps - 1, config, log_step, mdp)
 
@@ -796,7 +868,7 @@ class BayesianIRL:
         info = {
             "acceptance": diag["acceptance"],
             "rhat_max": float(np.nanmax(diag["rhat"])) if np.isfinite(diag["rhat"]).any() else float("nan"),
-            "ess_min": float(np.nanmin(diag["ess"])),
+            "ess_min": float(np.nanmin(diag["ess"])) if np.isfinite(diag["ess"]).any() else float("nan"),
             "kept_samples": int(posterior.samples.shape[0] * posterior.samples.shape[1]),
             "demonstrated_decisions": int(counts.sum()),
         }

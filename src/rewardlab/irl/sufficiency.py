@@ -51,7 +51,7 @@ def order_statistic_index(n: int, alpha: float, delta: float) -> int:
 
     if not 0 < alpha < 1 or not 0 < delta < 1:
         raise ValidationError("alpha/delta", f"are {alpha}, {delta}", "use levels in (0, 1), e.g. alpha=0.95, delta=0.05")
-    return int(math.ceil(n * alpha + float(norm.ppf(1 - delta)) * math.sqrt(n * alpha * (1 - alpha)) - 0.5))
+    return math.ceil(n * alpha + float(norm.ppf(1 - delta)) * math.sqrt(n * alpha * (1 - alpha)) - 0.5)
 
 
 def upper_bound(samples: Any, alpha: float = 0.95, delta: float = 0.05) -> float:

@@ -659,11 +659,17 @@ def _evaluate_internal(mdp: TabularMDP, r: Tensor, pi: Tensor, tol: float, max_i
     r_pi = (r * pi).sum(1)  # (B, S)
     if n_s <= DENSE_SOLVE_LIMIT:
         dense = mdp.to_dense()  # (S, A, S')
-        p_pi = torch.einsum("bas,sat->bst", pi.expand(b, n_a, n_s), dense)
-        if mdp.terminal is not None:
-            p_pi = p_pi.masked_fill(mdp.terminal.view(1, n_s, 1), 0.0)
         eye = torch.eye(n_s, dtype=r.dtype, device=r.device)
-        v = torch.linalg.solve(eye - mdp.discount * p_pi, r_pi.expand(b, n_s).unsqueeze(-1)).squeeze(-1)
+        if pi.shape[0] == 1:  # one policy, many rewards: one factorisation, B right-hand sides
+            p_one = torch.einsum("as,sat->st", pi[0], dense)
+            if mdp.terminal is not None:
+                p_one = p_one.masked_fill(mdp.terminal.view(n_s, 1), 0.0)
+            v = torch.linalg.solve(eye - mdp.discount * p_one, r_pi.expand(b, n_s).T).T.contiguous()
+        else:
+            p_pi = torch.einsum("bas,sat->bst", pi.expand(b, n_a, n_s), dense)
+            if mdp.terminal is not None:
+                p_pi = p_pi.masked_fill(mdp.terminal.view(1, n_s, 1), 0.0)
+            v = torch.linalg.solve(eye - mdp.discount * p_pi, r_pi.expand(b, n_s).unsqueeze(-1)).squeeze(-1)
     else:
         limit = _max_iterations(mdp.discount, tol, max_iter)
         v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device)

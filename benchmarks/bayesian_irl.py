@@ -1,0 +1,256 @@
+"""Bayesian IRL benchmarks: the B-REX gridworld row, demonstration sufficiency, active vs random
+queries, and MCMC speed.
+
+Experiments (settings from ../shared/REFERENCES.md; what the papers leave open is stated here):
+
+* ``brex`` — Brown et al. 2020 (B-REX), gridworld table, B-IRL row: 100 random 6x6 feature grids
+  (4 one-hot features, unit-norm true weights, 4 deterministic moves, gamma 0.9), optimal
+  demonstrations of ``--length`` steps from uniformly random starts, beta 50, sphere prior, chains of
+  5,000 steps (1,000 burn-in). Policy loss = V*(uniform start) - V^{pi_MAP}(uniform start) under the
+  true reward, pi_MAP optimal for the MAP reward. The five demonstration counts (2/5/10/20/30, nested)
+  run as five chains of one batch, one chain per count.
+* ``sufficiency`` — Trinh et al. 2024: random 5x5 grids (4 features, gamma 0.95), beta 10, 500
+  posterior samples per round (thinned chains); one optimal demonstration per round until the
+  (0.95, 0.05) bound on the MAP policy's nEVD is below 0.1. Reports how often the bound was at least
+  the true nEVD (target >= 95%) and how many demonstrations it asked for.
+* ``active`` — Lopes et al. 2009: query one state per round (entropy, risk-aware VaR, or random);
+  the demonstrator answers optimally; EVD of the MAP policy against the number of queries.
+* ``speed`` — MH steps per second on 6x6, 32x32 and 128x128 feature grids, one chain and 64 chains,
+  with the successor-feature policy solver and with warm-started value iteration; CUDA when present.
+
+Run (each worker single-threaded)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bayesian_irl.py speed|brex|sufficiency|active [--workers 2]
+
+Writes ``benchmarks/bayesian/<experiment>.json`` (and a plot for ``active``) and prints markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rewardlab.eval import policy_loss
+from rewardlab.experiments.irl import expert_demonstrations
+from rewardlab.irl.active import active_learning, make_teacher
+from rewardlab.irl.bayesian import BayesianIRLConfig, decision_counts, sample_posterior
+from rewardlab.irl.sufficiency import sufficiency_loop
+from rewardlab.mdp import value_iteration
+from rewardlab.mdp.worlds import feature_gridworld
+
+OUT = Path(__file__).parent / "bayesian"
+BREX_DEMOS = (2, 5, 10, 20, 30)
+BREX_PAPER = (0.044, 0.033, 0.020, 0.009, 0.006)
+
+
+def _init() -> None:
+    torch.set_num_threads(1)
+
+
+# ---------------------------------------------------------------------------- B-REX gridworld
+def brex_world(job: tuple[int, int, bool]) -> list[float]:
+    seed, length, paper_sampler = job
+    w = feature_gridworld(6, seed=seed, discount=0.9)
+    demos, _ = expert_demonstrations(w, max(BREX_DEMOS), rng=np.random.default_rng(10_000 + seed), length=length)
+    counts = torch.stack([decision_counts(demos[:n], w.mdp) for n in BREX_DEMOS])  # one chain per demo count
+    if paper_sampler:  # as in the paper: fixed proposal step 0.01, the whole 5,000-step chain kept
+        cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=len(BREX_DEMOS), samples=5000, burn_in=0, step_size=0.01, adapt=False)
+    else:  # the step adapts during a 1,000-step burn-in toward 30% acceptance
+        cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=len(BREX_DEMOS), samples=4000, burn_in=1000, step_size=0.05)
+    post = sample_posterior(w.mdp, counts, cfg, rng=np.random.default_rng(seed))
+    losses = []
+    for c in range(len(BREX_DEMOS)):
+        theta = post.samples[c, int(post.log_posterior[c].argmax())]
+        policy = value_iteration(w.mdp, w.mdp.features @ theta).policy
+        losses.append(policy_loss(w.mdp, w.reward, policy, initial="uniform"))
+    return losses
+
+
+def run_brex(args: argparse.Namespace) -> dict:
+    jobs = [(seed, args.length, args.paper_sampler) for seed in range(args.worlds)]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
+        losses = np.array(list(pool.map(brex_world, jobs)))
+    seconds = time.perf_counter() - t0
+    mean = losses.mean(0)
+    sem = losses.std(0, ddof=1) / np.sqrt(len(losses))
+    print(f"| demos | {' | '.join(map(str, BREX_DEMOS))} |\n|---|{'---|' * len(BREX_DEMOS)}")
+    print(
+        f"| rewardlab B-IRL policy loss (mean ± s.e., {args.worlds} worlds) | "
+        + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, sem, strict=True))
+        + " |"
+    )
+    print("| paper (Brown et al. 2020) | " + " | ".join(f"{p:.3f}" for p in BREX_PAPER) + " |")
+    print(f"{seconds:.0f} s with {args.workers} workers")
+    return {
+        "demos": BREX_DEMOS,
+        "length": args.length,
+        "paper_sampler": args.paper_sampler,
+        "losses": losses.tolist(),
+        "mean": mean.tolist(),
+        "sem": sem.tolist(),
+        "paper": BREX_PAPER,
+        "seconds": seconds,
+    }
+
+
+# ---------------------------------------------------------------------------- sufficiency
+def sufficiency_world(job: tuple[int, int]) -> list[dict]:
+    seed, length = job
+    w = feature_gridworld(5, seed=seed, discount=0.95)
+    source = iter(expert_demonstrations(w, 50, rng=np.random.default_rng(20_000 + seed), length=length)[0])
+    cfg = BayesianIRLConfig(prior="sphere", beta=10.0, chains=2, samples=2500, burn_in=500, thin=10, step_size=0.1)
+    return sufficiency_loop(w.mdp, lambda: next(source), cfg, rng=np.random.default_rng(seed), max_demos=50, true_reward=w.reward)
+
+
+def run_sufficiency(args: argparse.Namespace) -> dict:
+    jobs = [(seed, args.length) for seed in range(args.worlds)]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
+        runs = list(pool.map(sufficiency_world, jobs))
+    seconds = time.perf_counter() - t0
+    rounds = [r for run in runs for r in run]
+    holds_all = np.mean([r["bound"] >= r["true_nevd"] - 1e-12 for r in rounds])
+    final = [run[-1] for run in runs]
+    holds_final = np.mean([r["bound"] >= r["true_nevd"] - 1e-12 for r in final])
+    stopped = np.mean([r["sufficient"] for r in final])
+    asked = np.array([r["n_demos"] for r in final])
+    true_final = np.array([r["true_nevd"] for r in final])
+    print(f"worlds {args.worlds}; bound >= true nEVD in {holds_all:.1%} of all {len(rounds)} rounds, {holds_final:.1%} at stopping")
+    print(
+        f"said 'sufficient' in {stopped:.0%} of worlds after {asked.mean():.1f} demos on average (median {np.median(asked):.0f}, max {asked.max():.0f})"
+    )
+    print(f"true nEVD of the MAP policy when it stopped: mean {true_final.mean():.4f}, max {true_final.max():.4f}; {seconds:.0f} s")
+    return {
+        "runs": runs,
+        "coverage_all_rounds": holds_all,
+        "coverage_at_stop": holds_final,
+        "stopped": stopped,
+        "demos_mean": asked.mean(),
+        "seconds": seconds,
+    }
+
+
+# ---------------------------------------------------------------------------- active learning
+def active_world(job: tuple[int, str, int]) -> list[float]:
+    seed, strategy, queries = job
+    w = feature_gridworld(6, seed=seed, discount=0.9)
+    teacher = make_teacher(w.mdp, w.reward, rng=np.random.default_rng(30_000 + seed))
+    cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=2, samples=600, burn_in=300, step_size=0.05)
+    result = active_learning(
+        w.mdp, teacher, cfg, rng=np.random.default_rng(seed), n_queries=queries, strategy=strategy, true_reward=w.reward
+    )
+    return result.evd
+
+
+def run_active(args: argparse.Namespace) -> dict:
+    strategies = ("entropy", "var", "random")
+    jobs = [(seed, s, args.queries) for s in strategies for seed in range(args.worlds)]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
+        curves = list(pool.map(active_world, jobs))
+    seconds = time.perf_counter() - t0
+    out: dict = {"queries": args.queries, "worlds": args.worlds, "seconds": seconds, "evd": {}}
+    for i, s in enumerate(strategies):
+        block = np.array(curves[i * args.worlds : (i + 1) * args.worlds])
+        out["evd"][s] = {
+            "mean": block.mean(0).tolist(),
+            "sem": (block.std(0, ddof=1) / np.sqrt(len(block))).tolist(),
+            "all": block.tolist(),
+        }
+    marks = [q for q in (0, 1, 2, 5, 10, 15, 20, 30) if q <= args.queries]
+    print("| strategy | " + " | ".join(f"{q} queries" for q in marks) + " |\n|---|" + "---|" * len(marks))
+    for s in strategies:
+        m, e = out["evd"][s]["mean"], out["evd"][s]["sem"]
+        print(f"| {s} | " + " | ".join(f"{m[q]:.3f} ± {e[q]:.3f}" for q in marks) + " |")
+    print(f"{seconds:.0f} s")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for s in strategies:
+        m, e = np.array(out["evd"][s]["mean"]), np.array(out["evd"][s]["sem"])
+        ax.plot(range(len(m)), m, label=s)
+        ax.fill_between(range(len(m)), m - e, m + e, alpha=0.2)
+    ax.set_xlabel("state queries")
+    ax.set_ylabel("EVD of the MAP policy (true reward)")
+    ax.set_title(f"active vs random queries, {args.worlds} random 6x6 worlds")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(OUT / "active.png", dpi=100)
+    return out
+
+
+# ---------------------------------------------------------------------------- speed
+def _speed_once(size: int, chains: int, solver: str, device: str, steps: int) -> float:
+    w = feature_gridworld(size, seed=0, discount=0.9)
+    demos, _ = expert_demonstrations(w, 10, rng=np.random.default_rng(0), length=2 * size)
+    counts = decision_counts(demos, w.mdp)
+    cfg = BayesianIRLConfig(
+        prior="sphere", beta=50.0, chains=chains, samples=steps, burn_in=0, step_size=0.05, solver=solver, device=device
+    )
+    sample_posterior(w.mdp, counts, cfg.__class__(**{**cfg.__dict__, "samples": 20}), rng=np.random.default_rng(0))  # warm-up
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    sample_posterior(w.mdp, counts, cfg, rng=np.random.default_rng(1))
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def run_speed(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(1)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    rows = []
+    print("| world | chains | solver | device | steps | seconds | steps/s (per chain) | chain-steps/s |\n|---|---|---|---|---|---|---|---|")
+    for size in args.sizes:
+        for chains in (1, 64):
+            for solver in ("policy", "value_iteration"):
+                if solver == "value_iteration" and size > 32:
+                    continue  # minutes per point: warm-started VI at 16k states
+                for device in devices:
+                    steps = {6: 5000, 32: 1000, 128: 200}.get(size, 200)
+                    if solver == "value_iteration":
+                        steps = max(steps // 10, 50)
+                    seconds = _speed_once(size, chains, solver, device, steps)
+                    row = {"size": size, "chains": chains, "solver": solver, "device": device, "steps": steps, "seconds": seconds}
+                    rows.append(row)
+                    print(
+                        f"| {size}x{size} | {chains} | {solver} | {device} | {steps} | {seconds:.2f} | {steps / seconds:.0f} | {steps * chains / seconds:.0f} |",
+                        flush=True,
+                    )
+    return {"rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment", choices=["speed", "brex", "sufficiency", "active"])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worlds", type=int, default=None, help="random worlds (brex 100, sufficiency 50, active 20)")
+    parser.add_argument("--length", type=int, default=None, help="steps per demonstration (brex 10, sufficiency 5)")
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--paper-sampler", action="store_true", help="brex: the paper's fixed step 0.01, no burn-in")
+    parser.add_argument("--tag", default="", help="suffix of the output file name")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[6, 32, 128])
+    args = parser.parse_args()
+    defaults = {"brex": (100, 10), "sufficiency": (50, 5), "active": (20, 0), "speed": (0, 0)}[args.experiment]
+    args.worlds = args.worlds if args.worlds is not None else defaults[0]
+    args.length = args.length if args.length is not None else defaults[1]
+    OUT.mkdir(parents=True, exist_ok=True)
+    result = {"speed": run_speed, "brex": run_brex, "sufficiency": run_sufficiency, "active": run_active}[args.experiment](args)
+    result["command"] = "python benchmarks/bayesian_irl.py " + " ".join(__import__("sys").argv[1:])
+    result["torch"] = torch.__version__
+    (OUT / f"{args.experiment}{args.tag}.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
