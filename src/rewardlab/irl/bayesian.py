@@ -739,9 +739,6 @@ def sample_posterior(
 
     theta = _initial_theta(config, b, d, gen, dtype, device)
     lp = log_prior(theta, config.prior, config.prior_scale)
-    if config.prior == "uniform":
-        theta = theta.clamp(-config.prior_scale, config.prior_scale)
-        lp = log_prior(theta, config.prior, config.prior_scale)
     if use_policy:
         psolver = _PolicySolver(mdp, design)
         actions = torch.zeros(b, mdp.n_states, dtype=torch.long, device=device)

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rewardlab._optim import Adam
 from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
@@ -295,7 +296,7 @@ class BehaviouralCloning:
         std = phi.std(0, unbiased=False).clamp_min(1e-8)
         x_all = (phi - mean) / std
         network = _mlp(phi.shape[1], cfg.hidden, mdp.n_actions, seed).to(device)
-        optimiser = torch.optim.Adam(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimiser = Adam(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         shuffle = torch.Generator().manual_seed(seed)
         s_dev, a_dev = states.to(device), actions.to(device)
         n = int(s_dev.shape[0])

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rewardlab._optim import Adam
 from rewardlab.data import TrajectoryDataset
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.irl.maxent import DemoObjective
@@ -165,7 +166,7 @@ class DeepMaxEntIRL:
                 if cfg.architecture == "mlp"
                 else state_reward_fcn(mdp.n_features, cfg.hidden, cfg.grid_shape)  # type: ignore[arg-type]
             ).to(mdp.device)
-        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         history = History()
         for step in range(cfg.iterations):
             reward = net(phi).squeeze(1)
