@@ -101,16 +101,18 @@ def run_brex(args: argparse.Namespace) -> dict:
 
 
 # ---------------------------------------------------------------------------- sufficiency
-def sufficiency_world(job: tuple[int, int]) -> list[dict]:
-    seed, length = job
+def sufficiency_world(job: tuple[int, int, int, int]) -> list[dict]:
+    seed, length, chains, samples = job
     w = feature_gridworld(5, seed=seed, discount=0.95)
     source = iter(expert_demonstrations(w, 50, rng=np.random.default_rng(20_000 + seed), length=length)[0])
-    cfg = BayesianIRLConfig(prior="sphere", beta=10.0, chains=2, samples=2500, burn_in=500, thin=10, step_size=0.1)
+    # 500 kept samples in all (the paper's N), thinned from `chains` chains of `samples` steps each
+    thin = max(1, chains * samples // 500)
+    cfg = BayesianIRLConfig(prior="sphere", beta=10.0, chains=chains, samples=samples, burn_in=500, thin=thin, step_size=0.1)
     return sufficiency_loop(w.mdp, lambda: next(source), cfg, rng=np.random.default_rng(seed), max_demos=50, true_reward=w.reward)
 
 
 def run_sufficiency(args: argparse.Namespace) -> dict:
-    jobs = [(seed, args.length) for seed in range(args.worlds)]
+    jobs = [(seed, args.length, args.chains, args.samples) for seed in range(args.worlds)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
         runs = list(pool.map(sufficiency_world, jobs))
@@ -238,6 +240,8 @@ def main() -> None:
     parser.add_argument("--worlds", type=int, default=None, help="random worlds (brex 100, sufficiency 50, active 20)")
     parser.add_argument("--length", type=int, default=None, help="steps per demonstration (brex 10, sufficiency 5)")
     parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--chains", type=int, default=2, help="sufficiency: chains per posterior")
+    parser.add_argument("--samples", type=int, default=2500, help="sufficiency: steps per chain after burn-in")
     parser.add_argument("--paper-sampler", action="store_true", help="brex: the paper's fixed step 0.01, no burn-in")
     parser.add_argument("--tag", default="", help="suffix of the output file name")
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 32, 128])

@@ -116,3 +116,12 @@ def soft_log_partition(mdp: TabularMDP, reward: torch.Tensor, T: float = 1.0, sw
         Q = r + mdp.discount * torch.einsum("sat,t->sa", P, V)
         V = T * torch.logsumexp(Q / T, dim=1)
     return (mdp.initial * V).sum()
+
+
+def point_posterior(world, n: int):
+    """A Bayesian IRL posterior whose ``n`` samples all equal the world's true (linear) weights."""
+    from rewardlab.irl.bayesian import RewardPosterior
+
+    theta = world.weights.expand(1, n, -1).clone()
+    zero = torch.zeros(1, n, dtype=torch.float64)
+    return RewardPosterior(theta, zero, zero, torch.ones(1), torch.ones(1), world.mdp, "linear", 50.0)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from scipy import stats
 
+import reference as ref
 from rewardlab.data import Trajectory
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 from rewardlab.eval import policy_loss
@@ -217,16 +218,9 @@ def test_callback_stops_sampling_and_history_is_logged():
     assert fit.history.steps == seen and "acceptance" in fit.history
 
 
-def _point_posterior(world, n: int = 5) -> RewardPosterior:
-    """A posterior whose samples all equal the true weights."""
-    theta = world.weights.expand(1, n, -1).clone()
-    zeros = torch.zeros(1, n, dtype=torch.float64)
-    return RewardPosterior(theta, zeros, zeros, torch.ones(1), torch.ones(1), world.mdp, "linear", 50.0)
-
-
 def test_posterior_products_of_a_point_mass_are_the_true_answers():
     w = feature_gridworld(5, seed=2)
-    post = _point_posterior(w)
+    post = ref.point_posterior(w, 5)
     optimal = value_iteration(w.mdp, w.reward).policy
     assert post.evd_var(optimal, 0.95) == pytest.approx(0.0, abs=1e-9)
     lo, hi = post.value_interval(optimal)

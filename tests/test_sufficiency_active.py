@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+import reference as ref
 from rewardlab.errors import ValidationError
 from rewardlab.experiments.irl import expert_demonstrations
 from rewardlab.irl.active import active_learning, make_teacher, query_scores
-from rewardlab.irl.bayesian import BayesianIRLConfig, RewardPosterior, boltzmann_log_likelihood, decision_counts, sample_posterior
+from rewardlab.irl.bayesian import BayesianIRLConfig, boltzmann_log_likelihood, decision_counts, sample_posterior
 from rewardlab.irl.sufficiency import normalized_evd, order_statistic_index, sufficiency, sufficiency_loop, upper_bound
 from rewardlab.mdp import value_iteration
 from rewardlab.mdp.worlds import feature_gridworld
@@ -28,15 +29,9 @@ def test_order_statistic_matches_the_paper_formula_and_needs_enough_samples():
         upper_bound(np.zeros(10), 0.95, 0.05)
 
 
-def _point(world, n=100):
-    theta = world.weights.expand(1, n, -1).clone()
-    zero = torch.zeros(1, n, dtype=torch.float64)
-    return RewardPosterior(theta, zero, zero, torch.ones(1), torch.ones(1), world.mdp, "linear", 10.0)
-
-
 def test_normalized_evd_is_zero_for_optimal_and_one_for_random():
     w = feature_gridworld(5, seed=1)
-    post = _point(w)
+    post = ref.point_posterior(w, 100)
     optimal = value_iteration(w.mdp, w.reward).policy
     uniform = torch.full_like(optimal, 0.25)
     assert torch.allclose(normalized_evd(post, optimal), torch.zeros(100, dtype=torch.float64), atol=1e-9)
@@ -45,7 +40,7 @@ def test_normalized_evd_is_zero_for_optimal_and_one_for_random():
 
 def test_no_demonstrations_are_not_sufficient_and_a_certain_posterior_is():
     w = feature_gridworld(5, seed=1)
-    assert sufficiency(_point(w)).sufficient
+    assert sufficiency(ref.point_posterior(w, 100)).sufficient
     prior = sample_posterior(
         w.mdp, torch.zeros(25, 4), BayesianIRLConfig(prior="sphere", chains=2, samples=500, burn_in=50), rng=np.random.default_rng(0)
     )
@@ -68,7 +63,7 @@ def test_sufficiency_loop_stops_when_the_bound_says_enough_and_the_bound_holds()
 
 def test_query_scores_are_zero_where_the_posterior_is_certain():
     w = feature_gridworld(4, seed=0)
-    post = _point(w)
+    post = ref.point_posterior(w, 100)
     assert torch.allclose(query_scores(post, "entropy"), torch.zeros(16, dtype=torch.float64))
     assert torch.allclose(query_scores(post, "var"), torch.zeros(16, dtype=torch.float64), atol=1e-9)
 

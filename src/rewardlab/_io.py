@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash or a full disk never leaves half a file behind."""
+"""Atomic file writes (a crash or a full disk never leaves half a file behind), and the checked
+reading of a ``NAME.json`` + ``NAME.safetensors`` pair that models and posteriors are saved as."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "write_json"]
+__all__ = ["atomic_write", "read_tensors", "save_tensors", "write_json"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> Path:
@@ -60,3 +61,44 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     """
     text = json.dumps(_strict(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
     return atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def save_tensors(directory: str | os.PathLike[str], name: str, tensors: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write ``name.safetensors`` (CPU, contiguous) and ``name.json`` into ``directory``, each atomically."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / f".{name}.safetensors.partial"
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(partial))
+    partial.replace(directory / f"{name}.safetensors")
+    write_json(directory / f"{name}.json", meta)
+    return directory
+
+
+def read_tensors(directory: str | os.PathLike[str], name: str, fmt: str, owner: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read what :func:`save_tensors` wrote: ``(meta, tensors)``.
+
+    A missing, unreadable or foreign file (``meta["format"] != fmt``) raises :class:`DataFileError`
+    naming the file and the fix; ``owner`` is the class whose ``save`` wrote it.
+    """
+    from safetensors.torch import load_file
+
+    from rewardlab.errors import DataFileError
+
+    directory = Path(directory)
+    meta_path, data_path = directory / f"{name}.json", directory / f"{name}.safetensors"
+    for path in (meta_path, data_path):
+        if not path.is_file():
+            raise DataFileError(f"{path}: missing. Fix: point at a directory written by {owner}.save")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataFileError(f"{meta_path}: not valid JSON ({exc}). Fix: re-save it with {owner}.save") from exc
+    if meta.get("format") != fmt:
+        raise DataFileError(f"{meta_path}: format is {meta.get('format')!r}, not {fmt!r}. Fix: load it with the matching class")
+    try:
+        tensors = load_file(str(data_path))
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise DataFileError(f"{data_path}: unreadable ({exc}). Fix: re-save it with {owner}.save") from exc
+    return meta, tensors

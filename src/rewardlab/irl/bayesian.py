@@ -37,7 +37,6 @@ References:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rewardlab._io import write_json
+from rewardlab._io import read_tensors, save_tensors
 from rewardlab.data import Trajectory, TrajectoryDataset
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
@@ -580,15 +579,7 @@ class RewardPosterior:
     def save(self, directory: str | Path) -> Path:
         """Write ``posterior.safetensors`` (samples, log-likelihoods, log-priors, acceptance, step sizes)
         and ``posterior.json`` (reward kind, beta, shapes) into ``directory``, atomically."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         names = ("samples", "log_likelihood", "log_prior", "acceptance", "step_size")
-        tensors = {name: getattr(self, name).detach().contiguous().cpu() for name in names}
-        partial = directory / ".posterior.safetensors.partial"
-        save_file(tensors, str(partial))
-        partial.replace(directory / "posterior.safetensors")
         meta = {
             "format": _FORMAT,
             "version": 1,
@@ -597,26 +588,12 @@ class RewardPosterior:
             "shape": list(self.samples.shape),
             "n_states": self.mdp.n_states,
         }
-        write_json(directory / "posterior.json", meta)
-        return directory
+        return save_tensors(directory, "posterior", {name: getattr(self, name) for name in names}, meta)
 
     @classmethod
     def load(cls, directory: str | Path, mdp: TabularMDP) -> RewardPosterior:
         """Read what :meth:`save` wrote, for the same ``mdp``; a missing, corrupt or foreign file raises :class:`DataFileError`."""
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        meta_path, data_path = directory / "posterior.json", directory / "posterior.safetensors"
-        for path in (meta_path, data_path):
-            if not path.is_file():
-                raise DataFileError(f"{path}: missing. Fix: point at a directory written by RewardPosterior.save")
-        try:
-            meta = json.loads(meta_path.read_text())
-            tensors = load_file(str(data_path))
-        except Exception as exc:  # JSON or safetensors errors
-            raise DataFileError(f"{directory}: unreadable posterior ({exc}). Fix: re-save it") from exc
-        if meta.get("format") != _FORMAT:
-            raise DataFileError(f"{meta_path}: format is {meta.get('format')!r}, not {_FORMAT!r}. Fix: load it with the matching class")
+        meta, tensors = read_tensors(directory, "posterior", _FORMAT, "RewardPosterior")
         if meta.get("n_states") != mdp.n_states or list(tensors["samples"].shape) != meta.get("shape"):
             raise DataFileError(
                 f"{directory}: saved for {meta.get('n_states')} states, shape {meta.get('shape')}. Fix: pass the MDP it was sampled in"

@@ -6,16 +6,14 @@ integer state observations, and saves as safetensors + JSON (never pickle).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from rewardlab._io import atomic_write
+from rewardlab._io import read_tensors, save_tensors
 from rewardlab.errors import DataFileError, ShapeError, ValidationError
 
 __all__ = ["TabularReward"]
@@ -83,36 +81,16 @@ class TabularReward:
 
     def save(self, directory: str | Path) -> Path:
         """Write ``reward.safetensors`` and ``reward.json`` into ``directory`` (atomically)."""
-        directory = Path(directory)
-        tensors = {"values": self.values.contiguous().cpu()}
+        tensors = {"values": self.values}
         if self.weights is not None:
-            tensors["weights"] = self.weights.contiguous().cpu()
+            tensors["weights"] = self.weights
         meta = {"format": _FORMAT, "version": _VERSION, "shape": list(self.values.shape), "linear": self.weights is not None}
-        tmp_name = directory / ".reward.safetensors.partial"
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(tmp_name))
-        tmp_name.replace(directory / "reward.safetensors")
-        atomic_write(directory / "reward.json", lambda f: f.write((json.dumps(meta, indent=2) + "\n").encode()))
-        return directory
+        return save_tensors(directory, "reward", tensors, meta)
 
     @classmethod
     def load(cls, directory: str | Path) -> TabularReward:
         """Read what :meth:`save` wrote; a missing, corrupt or foreign file raises :class:`DataFileError`."""
-        directory = Path(directory)
-        meta_path, data_path = directory / "reward.json", directory / "reward.safetensors"
-        for path in (meta_path, data_path):
-            if not path.is_file():
-                raise DataFileError(f"{path}: missing. Fix: point at a directory written by TabularReward.save")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise DataFileError(f"{meta_path}: not valid JSON ({exc}). Fix: re-save the reward") from exc
-        if meta.get("format") != _FORMAT:
-            raise DataFileError(f"{meta_path}: format is {meta.get('format')!r}, not {_FORMAT!r}. Fix: load it with the matching class")
-        try:
-            tensors = load_file(str(data_path))
-        except Exception as exc:  # safetensors raises its own error types for corrupt headers
-            raise DataFileError(f"{data_path}: unreadable ({exc}). Fix: re-save the reward") from exc
+        meta, tensors = read_tensors(directory, "reward", _FORMAT, "TabularReward")
         if list(tensors["values"].shape) != meta.get("shape"):
-            raise DataFileError(f"{data_path}: values have shape {list(tensors['values'].shape)}, the JSON says {meta.get('shape')}")
+            raise DataFileError(f"{directory}: values have shape {list(tensors['values'].shape)}, the JSON says {meta.get('shape')}")
         return cls(tensors["values"], tensors.get("weights"))
