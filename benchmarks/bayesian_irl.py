@@ -36,12 +36,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rewardlab.data import sample_tabular
 from rewardlab.eval import policy_loss
 from rewardlab.experiments.irl import expert_demonstrations
 from rewardlab.irl.active import active_learning, make_teacher
 from rewardlab.irl.bayesian import BayesianIRLConfig, decision_counts, sample_posterior
 from rewardlab.irl.sufficiency import sufficiency_loop
-from rewardlab.mdp import value_iteration
+from rewardlab.mdp import boltzmann_policy, value_iteration
 from rewardlab.mdp.worlds import feature_gridworld
 
 OUT = Path(__file__).parent / "bayesian"
@@ -101,10 +102,16 @@ def run_brex(args: argparse.Namespace) -> dict:
 
 
 # ---------------------------------------------------------------------------- sufficiency
-def sufficiency_world(job: tuple[int, int, int, int]) -> list[dict]:
-    seed, length, chains, samples = job
+def sufficiency_world(job: tuple[int, int, int, int, str]) -> list[dict]:
+    seed, length, chains, samples, demonstrator = job
     w = feature_gridworld(5, seed=seed, discount=0.95)
-    source = iter(expert_demonstrations(w, 50, rng=np.random.default_rng(20_000 + seed), length=length)[0])
+    rng = np.random.default_rng(20_000 + seed)
+    if demonstrator == "optimal":
+        demos = expert_demonstrations(w, 50, rng=rng, length=length)[0]
+    else:  # exactly the likelihood's model: Boltzmann over Q* with beta 10
+        q = value_iteration(w.mdp, w.reward).q_values
+        demos = sample_tabular(w.mdp, boltzmann_policy(q, 1 / 10.0), 50, rng=rng, length=length)
+    source = iter(demos)
     # 500 kept samples in all (the paper's N), thinned from `chains` chains of `samples` steps each
     thin = max(1, chains * samples // 500)
     cfg = BayesianIRLConfig(prior="sphere", beta=10.0, chains=chains, samples=samples, burn_in=500, thin=thin, step_size=0.1)
@@ -112,7 +119,7 @@ def sufficiency_world(job: tuple[int, int, int, int]) -> list[dict]:
 
 
 def run_sufficiency(args: argparse.Namespace) -> dict:
-    jobs = [(seed, args.length, args.chains, args.samples) for seed in range(args.worlds)]
+    jobs = [(seed, args.length, args.chains, args.samples, args.demonstrator) for seed in range(args.worlds)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
         runs = list(pool.map(sufficiency_world, jobs))
@@ -172,23 +179,30 @@ def run_active(args: argparse.Namespace) -> dict:
         m, e = out["evd"][s]["mean"], out["evd"][s]["sem"]
         print(f"| {s} | " + " | ".join(f"{m[q]:.3f} ± {e[q]:.3f}" for q in marks) + " |")
     print(f"{seconds:.0f} s")
+    plot_active(out)
+    return out
+
+
+def plot_active(out: dict) -> None:
+    """EVD against queries per strategy (mean ± s.e.), log scale, into ``active.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for s in strategies:
-        m, e = np.array(out["evd"][s]["mean"]), np.array(out["evd"][s]["sem"])
-        ax.plot(range(len(m)), m, label=s)
-        ax.fill_between(range(len(m)), m - e, m + e, alpha=0.2)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    floor = 1e-4  # EVD 0 drawn at the floor of the log axis
+    for s, curve in out["evd"].items():
+        m, e = np.array(curve["mean"]), np.array(curve["sem"])
+        ax.plot(range(len(m)), np.maximum(m, floor), label=s)
+        ax.fill_between(range(len(m)), np.maximum(m - e, floor), np.maximum(m + e, floor), alpha=0.2)
+    ax.set_yscale("log")
     ax.set_xlabel("state queries")
     ax.set_ylabel("EVD of the MAP policy (true reward)")
-    ax.set_title(f"active vs random queries, {args.worlds} random 6x6 worlds")
+    ax.set_title(f"active vs random queries, {out['worlds']} random 6x6 worlds")
     ax.legend()
     fig.tight_layout()
     fig.savefig(OUT / "active.png", dpi=100)
-    return out
 
 
 # ---------------------------------------------------------------------------- speed
@@ -220,9 +234,9 @@ def run_speed(args: argparse.Namespace) -> dict:
                 if solver == "value_iteration" and size > 32:
                     continue  # minutes per point: warm-started VI at 16k states
                 for device in devices:
-                    steps = {6: 5000, 32: 1000, 128: 200}.get(size, 200)
+                    steps = {6: 5000, 32: 1000, 128: 200}.get(size, 200) // (1 if chains == 1 else 5)
                     if solver == "value_iteration":
-                        steps = max(steps // 10, 50)
+                        steps = max(steps // 10, 20)
                     seconds = _speed_once(size, chains, solver, device, steps)
                     row = {"size": size, "chains": chains, "solver": solver, "device": device, "steps": steps, "seconds": seconds}
                     rows.append(row)
@@ -242,6 +256,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--chains", type=int, default=2, help="sufficiency: chains per posterior")
     parser.add_argument("--samples", type=int, default=2500, help="sufficiency: steps per chain after burn-in")
+    parser.add_argument("--demonstrator", choices=["optimal", "boltzmann"], default="optimal", help="sufficiency: who demonstrates")
     parser.add_argument("--paper-sampler", action="store_true", help="brex: the paper's fixed step 0.01, no burn-in")
     parser.add_argument("--tag", default="", help="suffix of the output file name")
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 32, 128])

@@ -741,10 +741,10 @@ def policy_iteration(
     r, batched = _reward(mdp, reward)
     b, n_a, n_s = r.shape[0], mdp.n_actions, mdp.n_states
     if policy is None:
-        actions = r.expand(b, n_a, n_s).argmax(1)
+        actions = r.expand(b, n_a, n_s).max(1).indices
     else:
         pi0, _ = _policy(mdp, policy)
-        actions = pi0.expand(b, n_a, n_s).argmax(1)
+        actions = pi0.expand(b, n_a, n_s).max(1).indices
     tol = _default_tol(mdp.dtype)
     for it in range(1, max_iter + 1):  # noqa: B007 - `it` is reported after the loop
         pi = torch.zeros(b, n_a, n_s, dtype=r.dtype, device=r.device).scatter_(1, actions.unsqueeze(1), 1.0)
@@ -754,7 +754,7 @@ def policy_iteration(
         improvable = (current < best - atol * (1 + best.abs())).squeeze(1)
         if not bool(improvable.any()):
             break
-        actions = torch.where(improvable, q.argmax(1), actions)
+        actions = torch.where(improvable, q.max(1).indices, actions)
     else:
         raise ConvergenceError(f"policy_iteration did not converge in {max_iter} iterations; raise max_iter")
     return Solution(_public_values(v, batched, False), _public_sa(pi, batched, False), _public_sa(q, batched, False), it)
