@@ -137,6 +137,7 @@ def run_sufficiency(args: argparse.Namespace) -> dict:
     )
     print(f"true nEVD of the MAP policy when it stopped: mean {true_final.mean():.4f}, max {true_final.max():.4f}; {seconds:.0f} s")
     return {
+        "settings": {"chains": args.chains, "samples": args.samples, "length": args.length, "demonstrator": args.demonstrator},
         "runs": runs,
         "coverage_all_rounds": holds_all,
         "coverage_at_stop": holds_final,
