@@ -41,7 +41,10 @@ def _start(mdp: TabularMDP, initial: Any) -> Tensor:
         if initial == "mdp":
             return mdp.initial
         raise ValidationError("initial", f"is {initial!r}", "use 'uniform', 'mdp' or a distribution (S,)")
-    return as_tensor(initial, "initial", dtype=mdp.dtype, device=mdp.device)
+    rho = as_tensor(initial, "initial", dtype=mdp.dtype, device=mdp.device)
+    if rho.shape != (mdp.n_states,):
+        raise ShapeError("initial", f"has shape {tuple(rho.shape)}", f"pass ({mdp.n_states},)")
+    return rho
 
 
 def _start_value(mdp: TabularMDP, values: Tensor, rho: Tensor) -> float:

@@ -50,6 +50,7 @@ from torch import Tensor
 from rewardlab._io import read_tensors, save_tensors
 from rewardlab.data import Trajectory, TrajectoryDataset
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
+from rewardlab.eval.metrics import _start
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp import TabularMDP, policy_evaluation, value_iteration
 from rewardlab.mdp.solvers import _default_tol, _expect_next, _soft_vi
@@ -565,28 +566,16 @@ class RewardPosterior:
         return ent.mean(-1)
 
     # ---------------------------------------------------------------- values of policies under the posterior
-    def _start(self, initial: Any) -> Tensor:
-        if isinstance(initial, str):
-            if initial == "uniform":
-                return torch.full((self.mdp.n_states,), 1 / self.mdp.n_states, dtype=self.mdp.dtype, device=self.mdp.device)
-            if initial == "mdp":
-                return self.mdp.initial
-            raise ValidationError("initial", f"is {initial!r}", "use 'uniform', 'mdp' or a distribution (S,)")
-        rho = torch.as_tensor(initial, dtype=self.mdp.dtype, device=self.mdp.device)
-        if rho.shape != (self.mdp.n_states,):
-            raise ShapeError("initial", f"has shape {tuple(rho.shape)}", f"pass ({self.mdp.n_states},)")
-        return rho
-
     def policy_values(self, policy: Any, *, initial: Any = "mdp", per_state: bool = False) -> Tensor:
         """``V^pi_R(rho)`` under every sample ``R``: ``(M,)`` (``(M, S)`` with ``per_state``)."""
         tables = self.rewards()
         values = torch.cat([policy_evaluation(self.mdp, chunk, policy).values for chunk in torch.split(tables, 1024)])
-        return values if per_state else values @ self._start(initial)
+        return values if per_state else values @ _start(self.mdp, initial)
 
     def optimal_values(self, *, initial: Any = "mdp", per_state: bool = False) -> Tensor:
         """``V*_R(rho)`` under every sample: ``(M,)`` (``(M, S)`` with ``per_state``)."""
         v, _ = self._optimal()
-        return v if per_state else v @ self._start(initial)
+        return v if per_state else v @ _start(self.mdp, initial)
 
     def value_interval(self, policy: Any, level: float = 0.95, *, initial: Any = "mdp") -> tuple[float, float]:
         """Equal-tailed credible interval of ``V^pi_R(rho)``."""
