@@ -61,6 +61,7 @@ __all__ = [
     "BayesianIRLConfig",
     "RewardPosterior",
     "boltzmann_log_likelihood",
+    "chain_diagnostics",
     "decision_counts",
     "log_prior",
     "sample_posterior",
@@ -227,6 +228,26 @@ def decision_counts(demonstrations: Iterable[Trajectory], mdp: TabularMDP) -> Te
         out = np.zeros((mdp.horizon, n_s, n_a))
         np.add.at(out, (times, states, actions), 1.0)
     return torch.as_tensor(out, dtype=mdp.dtype, device=mdp.device)
+
+
+def chain_diagnostics(samples: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """R-hat and bulk effective sample size ``(D,)`` of MCMC samples ``(C, N, D)``, from ArviZ
+    (``arviz-stats``); R-hat is NaN for a single chain.
+
+    Examples:
+        >>> rhat, ess = chain_diagnostics(torch.randn(4, 500, 2, generator=torch.Generator().manual_seed(0)))
+        >>> bool((abs(rhat - 1) < 0.02).all()), bool((ess > 1000).all())
+        (True, True)
+    """
+    import importlib
+
+    array_stats: Any = importlib.import_module("arviz_stats.base").array_stats
+
+    x = samples.detach().cpu().numpy().transpose(2, 0, 1)  # (D, C, N)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rhat = np.asarray(array_stats.rhat(x, chain_axis=-2, draw_axis=-1)) if x.shape[1] > 1 else np.full(x.shape[0], np.nan)
+        ess = np.asarray(array_stats.ess(x, chain_axis=-2, draw_axis=-1))
+    return rhat, ess
 
 
 # ============================================================================ reward parameterisation
@@ -625,14 +646,7 @@ class RewardPosterior:
     # ---------------------------------------------------------------- diagnostics
     def diagnostics(self) -> dict[str, np.ndarray | float]:
         """R-hat and bulk effective sample size per parameter (ArviZ), and the mean acceptance rate."""
-        import importlib
-
-        array_stats: Any = importlib.import_module("arviz_stats.base").array_stats
-
-        x = self.samples.detach().cpu().numpy().transpose(2, 0, 1)  # (D, C, N)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rhat = np.asarray(array_stats.rhat(x, chain_axis=-2, draw_axis=-1)) if self.n_chains > 1 else np.full(x.shape[0], np.nan)
-            ess = np.asarray(array_stats.ess(x, chain_axis=-2, draw_axis=-1))
+        rhat, ess = chain_diagnostics(self.samples)
         return {"rhat": rhat, "ess": ess, "acceptance": float(self.acceptance.mean())}
 
     def trace_plot(self, dims: Iterable[int] | None = None, *, max_dims: int = 6) -> Any:

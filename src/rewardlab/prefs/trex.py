@@ -1,0 +1,304 @@
+"""T-REX: Trajectory-ranked Reward EXtrapolation (Brown, Goo, Nagarajan, Niekum, ICML 2019).
+
+Given trajectories ranked by quality (no rewards), learn ``r_theta`` so that better trajectories get
+higher predicted returns, by Bradley–Terry on pairs of snippets:
+
+    ``min_theta  - sum_{(tau_i ≺ tau_j)} log [exp sum_{s in tau_j} r(s) / (exp sum_{s in tau_i} r(s) + exp sum_{s in tau_j} r(s))]``
+
+Because the loss only asks for the *order*, the learned reward can rank (and a policy can reach)
+behaviour better than the best demonstration: the extrapolation the paper is named for.
+
+The same learner runs on
+
+* a :class:`~rewardlab.mdp.TabularMDP` with state features: observations are state indices, the net
+  sees ``features[s]``, and ``architecture="auto"`` is a *linear* reward ``w^T phi(s)`` (tabular T-REX);
+  ``fit`` then returns a :class:`~rewardlab.rewards.TabularReward` and its optimal policy;
+* a Gymnasium env (or its observation/action spaces): an MLP on vectors, the T-REX CNN on image stacks;
+  ``fit`` returns a :class:`~rewardlab.rewards.NeuralReward` ensemble, normalised on the training data.
+
+Training pairs come from :func:`rewardlab.data.ranking.snippet_pairs` (the better snippet starts no
+earlier than the worse one), each ensemble member with its own pairs and initialisation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+
+from rewardlab._optim import Adam
+from rewardlab.data.ranking import SnippetPairs, as_dataset, ranking_scores, snippet_pairs
+from rewardlab.data.trajectory import TrajectoryDataset
+from rewardlab.errors import ConfigError, ValidationError
+from rewardlab.learner import Callback, FitResult, History, run_callback
+from rewardlab.mdp import TabularMDP, value_iteration
+from rewardlab.prefs.losses import bradley_terry_loss
+from rewardlab.rewards import NeuralReward, RewardNetSpec, TabularReward
+
+__all__ = ["TREX", "TREXConfig", "TrajectoryEncoder", "predicted_returns"]
+
+
+@dataclass(frozen=True)
+class TREXConfig:
+    """Hyperparameters of T-REX.
+
+    Attributes:
+        architecture: ``"auto"`` (linear on a tabular MDP's features, MLP on vectors, CNN on images),
+            ``"linear"``, ``"mlp"`` or ``"cnn"``.
+        hidden: hidden widths of the MLP (the CNN's dense width is ``hidden[0]``).
+        use_action: reward on (observation, action) instead of observation only.
+        ensemble: number of independently trained members.
+        pairs: training pairs per member.
+        snippet: ``(lo, hi)`` snippet lengths in decisions, or None to compare whole trajectories.
+        steps: gradient steps per member.
+        batch_size: pairs per step.
+        lr: Adam step size.
+        weight_decay: L2 penalty on the weights.
+        noise: probability that a ranking label is a random answer (robust Bradley–Terry).
+        margin: margin of the preferred return.
+        ties: keep pairs of equal rank as ties (label 0.5).
+        validation: fraction of each member's pairs held out to measure ranking accuracy.
+        normalize: after training, scale each member to zero mean, unit std on the training observations.
+        device: ``"cpu"`` or ``"cuda"``.
+        report_every: log and call the callback every this many steps.
+    """
+
+    architecture: Literal["auto", "linear", "mlp", "cnn"] = "auto"
+    hidden: tuple[int, ...] = (256, 256)
+    use_action: bool = False
+    ensemble: int = 1
+    pairs: int = 6000
+    snippet: tuple[int, int] | None = (50, 100)
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    noise: float = 0.0
+    margin: float = 0.0
+    ties: bool = False
+    validation: float = 0.1
+    normalize: bool = True
+    device: str = "cpu"
+    report_every: int = 100
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ("auto", "linear", "mlp", "cnn"):
+            raise ConfigError("architecture", f"is {self.architecture!r}", "choose 'auto', 'linear', 'mlp' or 'cnn'")
+        for name in ("ensemble", "pairs", "steps", "batch_size", "report_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"is {getattr(self, name)}", "use at least 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError("lr", f"is {self.lr}", "use a positive step size")
+        if not 0 <= self.validation < 1:
+            raise ConfigError("validation", f"is {self.validation}", "hold out a fraction in [0, 1)")
+        if self.snippet is not None and not 1 <= self.snippet[0] <= self.snippet[1]:
+            raise ConfigError("snippet", f"is {self.snippet}", "pass (lo, hi) with 1 <= lo <= hi, or None")
+
+
+@dataclass
+class TrajectoryEncoder:
+    """Turns trajectories into the tensors a reward net reads, all concatenated on one axis.
+
+    For a tabular MDP the observation of state ``s`` is ``features[s]`` and actions are integers;
+    for a Gymnasium env, observations and actions are taken as they are.
+    """
+
+    spec: RewardNetSpec
+    features: Tensor | None = None  # (S, F) for a tabular MDP
+
+    @classmethod
+    def for_env(
+        cls, env_or_mdp: Any, *, architecture: str = "auto", hidden: tuple[int, ...] = (256, 256), use_action: bool = False
+    ) -> TrajectoryEncoder:
+        """The encoder (and net spec) for an MDP, a Gymnasium env, or an ``(observation_space, action_space)`` pair."""
+        if isinstance(env_or_mdp, TabularMDP):
+            if env_or_mdp.features is None:
+                raise ValidationError("env_or_mdp", "is a TabularMDP without features", "give the MDP state features (S, F)")
+            arch = "linear" if architecture == "auto" else architecture
+            if arch == "cnn":
+                raise ConfigError("architecture", "is 'cnn' on a tabular MDP", "use 'linear' or 'mlp'")
+            phi = env_or_mdp.features.detach().cpu().float()
+            act_dim = env_or_mdp.n_actions if use_action else 0
+            spec = RewardNetSpec((phi.shape[1],), arch, hidden, act_dim, True)  # type: ignore[arg-type]
+            return cls(spec, phi)
+        if isinstance(env_or_mdp, tuple) and len(env_or_mdp) == 2:
+            obs_space, act_space = env_or_mdp
+        elif hasattr(env_or_mdp, "observation_space"):
+            obs_space = getattr(env_or_mdp, "single_observation_space", env_or_mdp.observation_space)
+            act_space = getattr(env_or_mdp, "single_action_space", env_or_mdp.action_space)
+        else:
+            raise ValidationError(
+                "env_or_mdp", f"is a {type(env_or_mdp).__name__}", "pass a TabularMDP, a Gymnasium env or (obs_space, act_space)"
+            )
+        if not isinstance(obs_space, gym.spaces.Box):
+            raise ValidationError("observation_space", f"is {obs_space}", "use Box observations (vectors or image stacks)")
+        shape = tuple(obs_space.shape)
+        arch = ("cnn" if len(shape) == 3 else "mlp") if architecture == "auto" else architecture
+        discrete = isinstance(act_space, gym.spaces.Discrete)
+        act_dim = 0
+        if use_action:
+            act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape))
+        return cls(RewardNetSpec(shape, arch, hidden, act_dim, discrete), None)  # type: ignore[arg-type]
+
+    def observations(self, dataset: TrajectoryDataset) -> tuple[Tensor, Tensor, np.ndarray]:
+        """``(obs (sum_n T_n, ...), acts (sum_n T_n, ...), offsets (N,))``: the decision observations
+        ``obs[:-1]`` and actions of every trajectory, concatenated; trajectory ``n`` starts at ``offsets[n]``."""
+        obs = np.concatenate([np.asarray(tr.obs)[: len(tr)] for tr in dataset])
+        acts = np.concatenate([np.asarray(tr.acts) for tr in dataset])
+        lengths = np.array([len(tr) for tr in dataset])
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        if self.features is not None:
+            if obs.ndim != 1 or not np.issubdtype(obs.dtype, np.integer):
+                raise ValidationError("trajectories.obs", "are not state indices", "pass tabular trajectories of this MDP")
+            o = self.features[torch.as_tensor(obs, dtype=torch.long)]
+        else:
+            if tuple(obs.shape[1:]) != self.spec.obs_shape:
+                raise ValidationError(
+                    "trajectories.obs", f"have shape {obs.shape[1:]}", f"pass observations of shape {self.spec.obs_shape} (from this env)"
+                )
+            o = torch.as_tensor(obs)
+            if o.dtype == torch.float64:
+                o = o.float()
+        return o, torch.as_tensor(acts), offsets
+
+
+def _segment_index(offsets: np.ndarray, which: np.ndarray, start: np.ndarray, length: np.ndarray) -> tuple[Tensor, Tensor]:
+    """Row indices of every decision in each snippet, and the snippet each row belongs to."""
+    seg = np.repeat(np.arange(len(which)), length)
+    within = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
+    rows = np.repeat(offsets[which] + start, length) + within
+    return torch.as_tensor(rows), torch.as_tensor(seg)
+
+
+def snippet_returns(model: NeuralReward, member: int, obs: Tensor, acts: Tensor, rows: Tensor, seg: Tensor, n: int) -> Tensor:
+    """``(n,)`` predicted returns of ``n`` snippets: one forward pass over all their rows, then segment sums."""
+    r = model.member(member)(obs[rows], acts[rows] if model.spec.uses_action else None)
+    return torch.zeros(n, dtype=r.dtype, device=r.device).index_add_(0, seg.to(r.device), r)
+
+
+def _pair_returns(
+    model: NeuralReward, m: int, data: tuple[Tensor, Tensor, np.ndarray], p: SnippetPairs, pick: np.ndarray
+) -> tuple[Tensor, Tensor]:
+    obs, acts, offsets = data
+    n = len(pick)
+    which = np.concatenate([p.first[pick], p.second[pick]])
+    start = np.concatenate([p.first_start[pick], p.second_start[pick]])
+    length = np.concatenate([p.first_length[pick], p.second_length[pick]])
+    rows, seg = _segment_index(offsets, which, start, length)
+    ret = snippet_returns(model, m, obs, acts, rows.to(obs.device), seg, 2 * n)
+    return ret[:n], ret[n:]
+
+
+def predicted_returns(model: Any, dataset: Any, encoder: TrajectoryEncoder) -> np.ndarray:
+    """``(N,)`` predicted returns ``sum_t r(obs_t, a_t)`` of whole trajectories under ``model``'s ensemble mean."""
+    ds = as_dataset(dataset)
+    obs, acts, offsets = encoder.observations(ds)
+    lengths = np.array([len(tr) for tr in ds])
+    device = model.offset.device
+    out = np.zeros(len(ds))
+    with torch.no_grad():
+        for n in range(len(ds)):
+            sl = slice(int(offsets[n]), int(offsets[n] + lengths[n]))
+            out[n] = float(model(obs[sl].to(device), acts[sl].to(device) if model.spec.uses_action else None).sum())
+    return out
+
+
+@dataclass
+class TREX:
+    """T-REX with the estimator shape of :mod:`rewardlab.learner`.
+
+    ``fit(data, env_or_mdp, *, rng, scores=None)``: ``data`` is a dataset of ranked trajectories whose
+    ``infos["rank"]`` (higher = better) gives the order, or pass ``scores`` explicitly.
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> from rewardlab.data import Trajectory
+        >>> mdp = chain(4, discount=0.9).replace(features=torch.eye(4))
+        >>> demos = [Trajectory(np.array([s] * 6), np.zeros(5, int), infos={"rank": s}) for s in range(4)]
+        >>> fit = TREX(TREXConfig(snippet=(2, 4), pairs=200, steps=300, lr=0.05)).fit(demos, mdp, rng=np.random.default_rng(0))
+        >>> fit.reward.values.argsort().tolist()  # staying in a higher state was ranked better
+        [0, 1, 2, 3]
+        >>> fit.info["val_accuracy"]
+        1.0
+    """
+
+    config: TREXConfig = field(default_factory=TREXConfig)
+
+    def fit(
+        self, data: Any, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None, scores: Any = None
+    ) -> FitResult:
+        cfg = self.config
+        ds = as_dataset(data)
+        s = ranking_scores(ds, scores)
+        encoder = TrajectoryEncoder.for_env(env_or_mdp, architecture=cfg.architecture, hidden=cfg.hidden, use_action=cfg.use_action)
+        obs, acts, offsets = encoder.observations(ds)
+        device = torch.device(cfg.device)
+        tensors = (obs.to(device), acts.to(device), offsets)
+        model = NeuralReward(encoder.spec, members=cfg.ensemble, seed=int(rng.integers(2**31))).to(device)
+        history = History()
+        accuracies: list[tuple[float, float]] = []
+        for m in range(cfg.ensemble):
+            pairs = snippet_pairs(ds, s, cfg.pairs, length=cfg.snippet, rng=rng, ties=cfg.ties)
+            n_val = round(cfg.validation * len(pairs))
+            order = rng.permutation(len(pairs))
+            val, train = order[:n_val], order[n_val:]
+            label = torch.as_tensor(pairs.label, device=device)
+            opt = Adam(model.member(m).parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            stopped = False
+            for step in range(1, cfg.steps + 1):
+                pick = train[rng.integers(len(train), size=min(cfg.batch_size, len(train)))]
+                ra, rb = _pair_returns(model, m, tensors, pairs, pick)
+                loss = bradley_terry_loss(ra, rb, label[pick].to(ra.dtype), noise=cfg.noise, margin=cfg.margin)
+                opt.zero_grad()
+                loss.backward()  # type: ignore[no-untyped-call]
+                opt.step()
+                if step % cfg.report_every == 0 or step == cfg.steps:
+                    metrics = {"member": float(m), "loss": float(loss.detach())}
+                    history.log(m * cfg.steps + step, **metrics)
+                    if run_callback(callback, m * cfg.steps + step, metrics):
+                        stopped = True
+                        break
+            accuracies.append((_accuracy(model, m, tensors, pairs, train), _accuracy(model, m, tensors, pairs, val)))
+            if stopped:
+                break
+        if cfg.normalize and len(obs) > 1:
+            model.normalize(tensors[0], tensors[1] if encoder.spec.uses_action else None)
+        model.eval()
+        info = {
+            "train_accuracy": float(np.mean([a for a, _ in accuracies])),
+            "val_accuracy": float(np.nanmean([b for _, b in accuracies])) if cfg.validation > 0 else float("nan"),
+            "pairs": cfg.pairs,
+            "trajectories": len(ds),
+            "spec": encoder.spec,
+        }
+        if isinstance(env_or_mdp, TabularMDP):
+            assert encoder.features is not None
+            with torch.no_grad():
+                values = model(encoder.features.to(device)).to(env_or_mdp.dtype).cpu()
+            weights = None
+            if encoder.spec.architecture == "linear" and cfg.ensemble == 1 and not cfg.use_action:
+                w = model.member(0).last_layer.weight.detach().reshape(-1).cpu().double()
+                weights = w / model.scale[0].cpu().double()
+            reward = TabularReward(values, weights)
+            policy = value_iteration(env_or_mdp, reward.values.to(env_or_mdp.device)).policy
+            return FitResult(reward=reward, policy=policy, history=history, info={**info, "model": model})
+        return FitResult(reward=model, history=history, info=info)
+
+
+@torch.no_grad()
+def _accuracy(model: NeuralReward, m: int, tensors: tuple[Tensor, Tensor, np.ndarray], pairs: SnippetPairs, pick: np.ndarray) -> float:
+    """Fraction of strict pairs whose predicted order matches the label (NaN when there are none)."""
+    pick = pick[pairs.label[pick] != 0.5]
+    if not len(pick):
+        return float("nan")
+    hits = 0
+    for k in range(0, len(pick), 256):
+        chunk = pick[k : k + 256]
+        ra, rb = _pair_returns(model, m, tensors, pairs, chunk)
+        hits += int(((ra > rb).cpu().numpy() == (pairs.label[chunk] == 1.0)).sum())
+    return hits / len(pick)

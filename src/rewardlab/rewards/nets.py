@@ -1,0 +1,268 @@
+"""Neural reward models: linear, MLP and CNN nets, ensembles with per-member normalisation.
+
+A :class:`NeuralReward` is an ensemble of ``M`` :class:`RewardNet` members. Each member maps an
+observation (and optionally an action) to a scalar; its outputs are shifted and scaled by a per-member
+``offset`` and ``scale`` (set by :meth:`NeuralReward.normalize` on reference data, identity until
+then), and the model's reward is the mean of the normalised members; their standard deviation is the
+ensemble's disagreement. It follows the reward-model protocol ``r(obs, act, next_obs, done) -> (B,)``
+and saves as safetensors + JSON, normalisation included (never pickle).
+
+Architectures:
+
+* ``"linear"`` — ``w^T phi(obs)`` with no bias (the linear rewards of T-REX/B-REX on features);
+* ``"mlp"`` — fully connected with the given hidden widths (T-REX MuJoCo: 2 x 256);
+* ``"cnn"`` — for image stacks ``(C, H, W)``: convolutions 7x7/3, 5x5/2, 3x3/1, 3x3/1 with 16 channels,
+  leaky ReLU, then a 64-unit layer (the T-REX Atari net); ``uint8`` frames are scaled to ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rewardlab._io import read_tensors, save_tensors
+from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
+
+__all__ = ["NeuralReward", "RewardNet", "RewardNetSpec"]
+
+_FORMAT = "rewardlab.NeuralReward"
+_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RewardNetSpec:
+    """What a reward net looks like.
+
+    Attributes:
+        obs_shape: one observation's shape: ``(D,)`` for vectors, ``(C, H, W)`` for images.
+        architecture: ``"linear"``, ``"mlp"`` or ``"cnn"``.
+        hidden: hidden widths of the MLP (the CNN's last layer width is ``hidden[0]``).
+        act_dim: 0 for an observation-only reward; else the action's size (continuous) or the number
+            of actions (``discrete_actions``, one-hot encoded).
+        discrete_actions: actions are integers in ``[0, act_dim)``.
+        activation: ``"relu"``, ``"tanh"`` or ``"leaky_relu"``.
+    """
+
+    obs_shape: tuple[int, ...]
+    architecture: Literal["linear", "mlp", "cnn"] = "mlp"
+    hidden: tuple[int, ...] = (256, 256)
+    act_dim: int = 0
+    discrete_actions: bool = False
+    activation: Literal["relu", "tanh", "leaky_relu"] = "leaky_relu"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "obs_shape", tuple(int(x) for x in self.obs_shape))
+        object.__setattr__(self, "hidden", tuple(int(x) for x in self.hidden))
+        if self.architecture not in ("linear", "mlp", "cnn"):
+            raise ConfigError("architecture", f"is {self.architecture!r}", "choose 'linear', 'mlp' or 'cnn'")
+        if self.activation not in ("relu", "tanh", "leaky_relu"):
+            raise ConfigError("activation", f"is {self.activation!r}", "choose 'relu', 'tanh' or 'leaky_relu'")
+        if self.architecture == "cnn" and len(self.obs_shape) != 3:
+            raise ConfigError("obs_shape", f"is {self.obs_shape} for a CNN", "pass (C, H, W) image stacks")
+        if self.architecture != "cnn" and len(self.obs_shape) != 1:
+            raise ConfigError("obs_shape", f"is {self.obs_shape}", "flatten observations to (D,), or use architecture='cnn'")
+        if self.architecture != "linear" and not self.hidden:
+            raise ConfigError("hidden", "is empty", "give at least one hidden width, or use architecture='linear'")
+        if self.act_dim < 0:
+            raise ConfigError("act_dim", f"is {self.act_dim}", "use 0 (observation only) or the action size")
+
+    @property
+    def uses_action(self) -> bool:
+        return self.act_dim > 0
+
+
+def _activation(name: str) -> nn.Module:
+    return {"relu": nn.ReLU(), "tanh": nn.Tanh(), "leaky_relu": nn.LeakyReLU(0.01)}[name]
+
+
+class RewardNet(nn.Module):
+    """One reward net: ``(obs (B, *obs_shape), act (B, ...) | None) -> (B,)``.
+
+    Examples:
+        >>> net = RewardNet(RewardNetSpec((3,), hidden=(8,), act_dim=2))
+        >>> net(torch.zeros(5, 3), torch.zeros(5, 2)).shape
+        torch.Size([5])
+    """
+
+    def __init__(self, spec: RewardNetSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        act_in = spec.act_dim
+        if spec.architecture == "cnn":
+            c, h, w = spec.obs_shape
+            self.encoder: nn.Module = nn.Sequential(
+                nn.Conv2d(c, 16, 7, stride=3),
+                nn.LeakyReLU(0.01),
+                nn.Conv2d(16, 16, 5, stride=2),
+                nn.LeakyReLU(0.01),
+                nn.Conv2d(16, 16, 3, stride=1),
+                nn.LeakyReLU(0.01),
+                nn.Conv2d(16, 16, 3, stride=1),
+                nn.LeakyReLU(0.01),
+                nn.Flatten(),
+            )
+            with torch.no_grad():
+                n_flat = int(self.encoder(torch.zeros(1, c, h, w)).shape[1])
+            self.head: nn.Module = nn.Sequential(
+                nn.Linear(n_flat + act_in, spec.hidden[0]), nn.LeakyReLU(0.01), nn.Linear(spec.hidden[0], 1)
+            )
+        elif spec.architecture == "mlp":
+            self.encoder = nn.Identity()
+            layers: list[nn.Module] = []
+            width = spec.obs_shape[0] + act_in
+            for h_ in spec.hidden:
+                layers += [nn.Linear(width, h_), _activation(spec.activation)]
+                width = h_
+            layers.append(nn.Linear(width, 1))
+            self.head = nn.Sequential(*layers)
+        else:
+            self.encoder = nn.Identity()
+            self.head = nn.Linear(spec.obs_shape[0] + act_in, 1, bias=False)
+
+    def _inputs(self, obs: Tensor, act: Tensor | None) -> Tensor:
+        spec = self.spec
+        if tuple(obs.shape[1:]) != spec.obs_shape:
+            raise ShapeError("obs", f"has shape {tuple(obs.shape)}", f"pass (B, *{spec.obs_shape})")
+        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+        z: Tensor = self.encoder(x)
+        if not spec.uses_action:
+            return z
+        if act is None:
+            raise ValidationError("act", "is None for a state-action reward", "pass the actions")
+        if spec.discrete_actions:
+            a = nn.functional.one_hot(act.long().reshape(-1), spec.act_dim).to(z.dtype)
+        else:
+            a = act.reshape(len(act), -1).to(z.dtype)
+            if a.shape[1] != spec.act_dim:
+                raise ShapeError("act", f"has shape {tuple(act.shape)}", f"pass (B, {spec.act_dim})")
+        return torch.cat([z, a], dim=1)
+
+    def forward(self, obs: Tensor, act: Tensor | None = None) -> Tensor:
+        out: Tensor = self.last_layer(self.features(obs, act)).squeeze(-1)
+        return out
+
+    @property
+    def last_layer(self) -> nn.Linear:
+        """The final linear layer ``w^T phi + b`` (no bias for ``"linear"``)."""
+        layer = self.head[-1] if isinstance(self.head, nn.Sequential) else self.head
+        assert isinstance(layer, nn.Linear)
+        return layer
+
+    def features(self, obs: Tensor, act: Tensor | None = None) -> Tensor:
+        """``(B, D)`` the input of the last layer: the learned features ``phi`` (the inputs themselves for ``"linear"``)."""
+        x = self._inputs(obs, act)
+        if isinstance(self.head, nn.Sequential):
+            out: Tensor = self.head[:-1](x)
+            return out
+        return x
+
+
+class NeuralReward(nn.Module):
+    """An ensemble of ``members`` reward nets with per-member normalisation.
+
+    ``r(obs, act) = mean_m (f_m(obs, act) - offset_m) / scale_m``.
+
+    Args:
+        spec: the members' architecture.
+        members: ensemble size ``M``.
+        seed: initialises member ``m`` with ``torch.manual_seed(seed + m)``.
+
+    Examples:
+        >>> model = NeuralReward(RewardNetSpec((4,), hidden=(16,)), members=3)
+        >>> obs = torch.randn(100, 4)
+        >>> model.normalize(obs)
+        >>> model.member_rewards(obs).mean(1).abs().max() < 1e-5  # each member is centred on the data
+        tensor(True)
+        >>> mean, std = model.predict(obs)
+        >>> mean.shape, std.shape
+        (torch.Size([100]), torch.Size([100]))
+    """
+
+    offset: Tensor
+    scale: Tensor
+
+    def __init__(self, spec: RewardNetSpec, members: int = 1, *, seed: int = 0) -> None:
+        super().__init__()
+        if members < 1:
+            raise ConfigError("members", f"is {members}", "use at least one member")
+        self.spec = spec
+        nets = []
+        for m in range(members):
+            torch.manual_seed(seed + m)
+            nets.append(RewardNet(spec))
+        self.members = nn.ModuleList(nets)
+        self.register_buffer("offset", torch.zeros(members))
+        self.register_buffer("scale", torch.ones(members))
+
+    @property
+    def n_members(self) -> int:
+        return len(self.members)
+
+    def member(self, m: int) -> RewardNet:
+        """Member ``m``'s net."""
+        net = self.members[m]
+        assert isinstance(net, RewardNet)
+        return net
+
+    def raw_rewards(self, obs: Tensor, act: Tensor | None = None) -> Tensor:
+        """``(M, B)`` unnormalised member outputs (what training optimises)."""
+        return torch.stack([self.member(m)(obs, act) for m in range(self.n_members)])
+
+    def member_rewards(self, obs: Any, act: Any = None) -> Tensor:
+        """``(M, B)`` normalised member rewards."""
+        o, a = self._tensors(obs, act)
+        return (self.raw_rewards(o, a) - self.offset[:, None]) / self.scale[:, None]
+
+    def predict(self, obs: Any, act: Any = None) -> tuple[Tensor, Tensor]:
+        """Ensemble mean and standard deviation ``(B,)``, ``(B,)`` (std 0 for one member)."""
+        r = self.member_rewards(obs, act)
+        std = r.std(0, unbiased=False) if len(r) > 1 else torch.zeros_like(r[0])
+        return r.mean(0), std
+
+    def forward(self, obs: Any, act: Any = None, next_obs: Any = None, done: Any = None) -> Tensor:
+        """The reward-model protocol ``r(obs, act, next_obs, done) -> (B,)``: the ensemble-mean reward."""
+        return self.member_rewards(obs, act).mean(0)
+
+    def _tensors(self, obs: Any, act: Any) -> tuple[Tensor, Tensor | None]:
+        device = self.offset.device
+        o = torch.as_tensor(np.asarray(obs) if not isinstance(obs, Tensor) else obs, device=device)
+        a = None if act is None else torch.as_tensor(np.asarray(act) if not isinstance(act, Tensor) else act, device=device)
+        return o, a
+
+    @torch.no_grad()
+    def normalize(self, obs: Any, act: Any = None, *, batch: int = 4096) -> None:
+        """Set each member's offset and scale to the mean and std of its outputs on ``obs`` (``(N, ...)``)."""
+        o, a = self._tensors(obs, act)
+        if len(o) < 2:
+            raise ValidationError("obs", f"has {len(o)} rows", "normalise on at least two observations")
+        raw = torch.cat([self.raw_rewards(o[k : k + batch], None if a is None else a[k : k + batch]) for k in range(0, len(o), batch)], 1)
+        self.offset.copy_(raw.mean(1))
+        self.scale.copy_(raw.std(1).clamp_min(1e-8))
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``reward.safetensors`` (weights, offsets, scales) and ``reward.json`` (the spec)."""
+        meta = {"format": _FORMAT, "version": _VERSION, "spec": asdict(self.spec), "members": self.n_members}
+        return save_tensors(directory, "reward", dict(self.state_dict()), meta)
+
+    @classmethod
+    def load(cls, directory: str | Path, *, device: str = "cpu") -> NeuralReward:
+        """Read what :meth:`save` wrote; a missing, corrupt or foreign file raises :class:`DataFileError`."""
+        meta, tensors = read_tensors(directory, "reward", _FORMAT, "NeuralReward")
+        try:
+            raw = dict(meta["spec"])
+            spec = RewardNetSpec(**{**raw, "obs_shape": tuple(raw["obs_shape"]), "hidden": tuple(raw["hidden"])})
+            model = cls(spec, members=int(meta["members"]))
+            model.load_state_dict(tensors)
+        except (KeyError, TypeError, RuntimeError, ValidationError) as exc:
+            raise DataFileError(f"{directory}: reward.json and reward.safetensors do not match ({exc}). Fix: re-save the model") from exc
+        return model.to(device).eval()
+
+    def describe(self) -> str:
+        """One line for logs."""
+        return json.dumps({"members": self.n_members, **asdict(self.spec)})

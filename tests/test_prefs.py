@@ -1,0 +1,240 @@
+"""Learning from rankings: the losses by hand, snippet sampling's rule, tabular T-REX and B-REX
+recovery, B-REX against its analytic posterior, and neural T-REX on observation vectors."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+from rewardlab.data import Trajectory, sample_tabular
+from rewardlab.data.ranking import ranked_pairs, ranking_scores, snippet_pairs
+from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
+from rewardlab.eval import policy_loss
+from rewardlab.mdp import value_iteration
+from rewardlab.mdp.worlds import feature_gridworld
+from rewardlab.prefs import TREX, BayesianREX, BayesianREXConfig, PreferencePosterior, TREXConfig
+from rewardlab.prefs.brex import pair_log_likelihood, reward_hacking_flags, sample_brex
+from rewardlab.prefs.losses import bradley_terry_loss, plackett_luce_loss, preference_probability
+from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
+
+finite = st.floats(-50, 50, allow_nan=False)
+
+
+# ---------------------------------------------------------------------------- losses
+def test_bradley_terry_by_hand() -> None:
+    ra, rb = torch.tensor([1.0, 0.0, 3.0]), torch.tensor([0.0, 2.0, 3.0])
+    y = torch.tensor([1.0, 0.0, 0.5])
+    expected = [math.log(1 + math.exp(-1.0)), math.log(1 + math.exp(-2.0)), math.log(2.0)]
+    got = bradley_terry_loss(ra, rb, y, reduction="none")
+    assert np.allclose(got.numpy(), expected, atol=1e-6)
+    assert math.isclose(float(bradley_terry_loss(ra, rb, y)), float(np.mean(expected)), rel_tol=1e-6)
+    # label noise 0.1: P = 0.9 sigmoid(1) + 0.05
+    p = 0.9 / (1 + math.exp(-1.0)) + 0.05
+    assert math.isclose(float(bradley_terry_loss(ra[:1], rb[:1], y[:1], noise=0.1)), -math.log(p), rel_tol=1e-6)
+    # margin 0.5: -log sigmoid(1 - 0.5)
+    assert math.isclose(float(bradley_terry_loss(ra[:1], rb[:1], y[:1], margin=0.5)), math.log(1 + math.exp(-0.5)), rel_tol=1e-6)
+
+
+@given(finite, finite)
+def test_preference_is_antisymmetric(a: float, b: float) -> None:
+    ta, tb = torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64)
+    assert torch.allclose(preference_probability(ta, tb), 1 - preference_probability(tb, ta))
+    assert torch.allclose(preference_probability(ta, tb, noise=0.2), 1 - preference_probability(tb, ta, noise=0.2))
+    # the loss of (a, b, y) equals the loss of (b, a, 1 - y)
+    y = torch.tensor([1.0], dtype=torch.float64)
+    assert torch.allclose(bradley_terry_loss(ta, tb, y), bradley_terry_loss(tb, ta, 1 - y))
+
+
+def test_perfectly_ordered_pair_drives_the_loss_to_zero_and_stays_finite() -> None:
+    gaps = torch.tensor([1.0, 10.0, 100.0, 1e4], dtype=torch.float64)
+    loss = bradley_terry_loss(gaps, torch.zeros(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64), reduction="none")
+    assert bool((loss[1:] < loss[:-1]).all()) and float(loss[-1]) == 0.0
+    wrong = bradley_terry_loss(torch.zeros(1), torch.tensor([1e4]), torch.ones(1))
+    assert math.isfinite(float(wrong)) and float(wrong) == pytest.approx(1e4)
+    # with label noise the loss of a wrong answer is capped at -log(noise / 2)
+    capped = bradley_terry_loss(torch.zeros(1), torch.tensor([1e4]), torch.ones(1), noise=0.1)
+    assert float(capped) == pytest.approx(-math.log(0.05), rel=1e-5)
+
+
+def test_a_tie_is_minimised_at_equal_returns() -> None:
+    d = torch.linspace(-3, 3, 61, dtype=torch.float64)
+    loss = bradley_terry_loss(d, torch.zeros_like(d), torch.full_like(d, 0.5), reduction="none")
+    assert abs(float(d[loss.argmin()])) < 1e-12
+
+
+def test_plackett_luce_by_enumeration() -> None:
+    r = torch.tensor([[2.0, 0.5, -1.0]], dtype=torch.float64)
+    e = torch.exp(r[0])
+    p = e[0] / e.sum() * e[1] / (e[1] + e[2])
+    assert float(plackett_luce_loss(r)) == pytest.approx(-math.log(float(p)))
+    # the six orderings' probabilities sum to one
+    import itertools
+
+    total = sum(math.exp(-float(plackett_luce_loss(r[:, list(o)]))) for o in itertools.permutations(range(3)))
+    assert total == pytest.approx(1.0)
+    # a shorter ranking in a padded batch equals its own unpadded loss
+    mask = torch.tensor([[True, True, False]])
+    assert float(plackett_luce_loss(r, mask)) == pytest.approx(float(plackett_luce_loss(r[:, :2])))
+
+
+def test_losses_reject_bad_input() -> None:
+    with pytest.raises(ShapeError, match="target"):
+        bradley_terry_loss(torch.zeros(2), torch.zeros(3), torch.zeros(2))
+    with pytest.raises(ValidationError, match="target"):
+        bradley_terry_loss(torch.zeros(1), torch.zeros(1), torch.tensor([2.0]))
+    with pytest.raises(ValidationError, match="noise"):
+        bradley_terry_loss(torch.zeros(1), torch.zeros(1), torch.ones(1), noise=1.0)
+    with pytest.raises(ValidationError, match="margin"):
+        bradley_terry_loss(torch.zeros(1), torch.zeros(1), torch.ones(1), margin=-1.0)
+
+
+# ---------------------------------------------------------------------------- rankings and snippets
+def _flat(lengths: list[int], ranks: list[float]) -> list[Trajectory]:
+    return [Trajectory(np.zeros(n + 1), np.zeros(n), infos={"rank": r}) for n, r in zip(lengths, ranks, strict=True)]
+
+
+@given(st.lists(st.integers(1, 40), min_size=2, max_size=6), st.integers(1, 10), st.integers(0, 10), st.integers(0, 2**31))
+def test_snippets_obey_the_trex_rule(lengths: list[int], lo: int, extra: int, seed: int) -> None:
+    ranks = list(range(len(lengths)))
+    ds = _flat(lengths, ranks)
+    p = snippet_pairs(ds, ranks, 200, length=(lo, lo + extra), rng=np.random.default_rng(seed))
+    lens = np.array(lengths)
+    better_first = p.label == 1.0
+    b_start = np.where(better_first, p.first_start, p.second_start)
+    w_start = np.where(better_first, p.second_start, p.first_start)
+    assert (b_start >= w_start).all()
+    assert (p.first_length == p.second_length).all()
+    assert (p.first_length <= np.minimum(lo + extra, np.minimum(lens[p.first], lens[p.second]))).all()
+    assert (p.first_start + p.first_length <= lens[p.first]).all() and (p.second_start + p.second_length <= lens[p.second]).all()
+    assert (p.first != p.second).all()
+    truth = np.where(np.array(ranks)[p.first] > np.array(ranks)[p.second], 1.0, 0.0)
+    assert (p.label == truth).all()
+    assert 0.3 < better_first.mean() < 0.7  # the order within a pair is random
+
+
+def test_ranked_pairs_and_missing_ranks() -> None:
+    i, j, y = ranked_pairs([1.0, 1.0, 0.0], ties=True)
+    assert list(zip(i.tolist(), j.tolist(), y.tolist(), strict=True)) == [(0, 1, 0.5), (0, 2, 1.0), (1, 2, 1.0)]
+    with pytest.raises(ValidationError, match=r"infos.*rank"):
+        ranking_scores([Trajectory(np.zeros(2), np.zeros(1))])
+    with pytest.raises(ValidationError, match="scores"):
+        snippet_pairs(_flat([3, 3], [0, 0]), [0, 0], 5, length=(1, 2), rng=np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------------------- tabular T-REX and B-REX
+def _ranked_world(seed: int, n: int = 12, length: int = 10) -> tuple:
+    world = feature_gridworld(6, seed=seed, discount=0.9)
+    rng = np.random.default_rng(seed)
+    demos = []
+    for _ in range(n):
+        w = rng.standard_normal(4)
+        pol = value_iteration(world.mdp, world.mdp.features @ torch.as_tensor(w / np.linalg.norm(w))).policy
+        demos.append(sample_tabular(world.mdp, pol, 1, rng=rng, length=length, reward=world.reward)[0])
+    return world, demos, np.array([tr.ret for tr in demos])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tabular_trex_and_brex_recover_the_policy_from_ranked_suboptimal_demos(seed: int) -> None:
+    world, demos, returns = _ranked_world(seed)
+    trex = TREX(TREXConfig(snippet=None, pairs=500, steps=300, lr=0.05, validation=0.0)).fit(
+        demos, world.mdp, rng=np.random.default_rng(0), scores=returns
+    )
+    brex = BayesianREX(BayesianREXConfig(samples=3000, burn_in=500, thin=1, step_size=0.05, adapt=True)).fit(
+        demos, world.mdp, rng=np.random.default_rng(0), scores=returns
+    )
+    for fit in (trex, brex):
+        assert policy_loss(world.mdp, world.reward, fit.policy, initial="uniform") < 0.05
+        # one-hot features sum to the length of equal-length demos, so adding a constant to every weight
+        # changes no ranking: compare the weights with their means removed
+        a, b = fit.reward.weights - fit.reward.weights.mean(), world.weights - world.weights.mean()
+        assert float(a @ b) / float(a.norm() * b.norm()) > 0.9
+    assert trex.info["train_accuracy"] > 0.95
+
+
+def test_trex_same_seed_same_result() -> None:
+    world, demos, returns = _ranked_world(0, n=5)
+    cfg = TREXConfig(snippet=(3, 6), pairs=100, steps=50, lr=0.01)
+    a = TREX(cfg).fit(demos, world.mdp, rng=np.random.default_rng(3), scores=returns)
+    b = TREX(cfg).fit(demos, world.mdp, rng=np.random.default_rng(3), scores=returns)
+    assert torch.equal(a.reward.values, b.reward.values)
+
+
+def test_brex_matches_the_analytic_posterior_mean_on_the_circle() -> None:
+    """Two features, so ``w = (cos t, sin t)`` with a uniform prior on ``t``: the posterior mean is an
+    integral over one angle, computed on a fine grid."""
+    rng = np.random.default_rng(0)
+    counts = rng.standard_normal((6, 2)) * 0.7
+    i, j, y = ranked_pairs(np.array([0, 3, 1, 5, 2, 4.0]))
+    delta = counts[i] - counts[j]
+    t = np.linspace(-np.pi, np.pi, 20_001)[:-1]
+    grid = torch.as_tensor(np.stack([np.cos(t), np.sin(t)], 1))
+    ll = pair_log_likelihood(grid, torch.as_tensor(delta), torch.as_tensor(y), beta=1.0).numpy()
+    p = np.exp(ll - ll.max())
+    p /= p.sum()
+    exact = (p[:, None] * grid.numpy()).sum(0)
+    post = sample_brex(delta, y, BayesianREXConfig(samples=20_000, burn_in=1000, thin=1, chains=4, step_size=0.5), rng=rng)
+    ess = float(np.min(post.diagnostics()["ess"]))
+    mean = post.flat.mean(0).numpy()
+    std = post.flat.std(0).numpy()
+    assert ess > 1000
+    assert np.all(np.abs(mean - exact) < 4 * std / np.sqrt(ess)), (mean, exact)
+    # and the sampled angle's distribution matches the grid's by KS
+    angles = np.arctan2(post.flat[:, 1].numpy(), post.flat[:, 0].numpy())
+    cdf = np.cumsum(p)
+    d = np.max(np.abs(np.searchsorted(np.sort(angles), t, side="right") / len(angles) - cdf))
+    assert d < 1.63 / np.sqrt(ess)  # the 1% KS critical value at the effective sample size
+
+
+def test_brex_evaluation_save_load_and_flags(tmp_path) -> None:
+    samples = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]], dtype=torch.float64)
+    post = PreferencePosterior(samples, torch.tensor([[-1.0, -3.0, -2.0]], dtype=torch.float64), torch.tensor([0.5]), 1.0)
+    ev = post.evaluate([[10.0, 0.0], [5.0, 5.0]], alpha=0.05)
+    assert np.allclose(ev["mean"], [(10 + 0 + 6) / 3, (5 + 5 + 7) / 3])
+    assert ev["var"][0] == pytest.approx(np.quantile([10, 0, 6], 0.05))
+    assert torch.equal(post.map_weights(), samples[0, 0])
+    post.save(tmp_path / "p")
+    back = PreferencePosterior.load(tmp_path / "p")
+    assert torch.equal(back.samples, samples) and back.beta == 1.0
+    (tmp_path / "p" / "posterior.json").write_text("{")
+    with pytest.raises(DataFileError, match=r"posterior\.json"):
+        PreferencePosterior.load(tmp_path / "p")
+    assert reward_hacking_flags(ev["mean"], ev["var"], reference_mean=5.0, reference_var=1.0).tolist() == [True, False]
+
+
+def test_brex_rejects_bad_config() -> None:
+    with pytest.raises(ConfigError, match="step_size"):
+        BayesianREXConfig(step_size=0.0)
+    with pytest.raises(ShapeError, match="delta"):
+        sample_brex(np.zeros((3, 2)), np.zeros(2), BayesianREXConfig(samples=10), rng=np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------------------- neural T-REX
+def test_neural_trex_ranks_unseen_trajectories() -> None:
+    """Observations are 3-d; the hidden return is the sum of ``x0 - x1^2``. T-REX from ranked
+    trajectories must order new trajectories by that return (Kendall tau near 1)."""
+    rng = np.random.default_rng(0)
+
+    def make(k: int) -> Trajectory:
+        level = rng.uniform(-1, 1)
+        obs = rng.standard_normal((31, 3)).astype(np.float32) * 0.3 + np.float32(level) * np.array([1, 0.5, 0], np.float32)
+        ret = float((obs[:-1, 0] - obs[:-1, 1] ** 2).sum())
+        return Trajectory(obs, np.zeros((30, 1), np.float32), infos={"rank": ret})
+
+    train = [make(k) for k in range(20)]
+    test = [make(k) for k in range(20)]
+    space = (gym.spaces.Box(-np.inf, np.inf, (3,), np.float32), gym.spaces.Box(-1, 1, (1,), np.float32))
+    cfg = TREXConfig(hidden=(32, 32), ensemble=2, snippet=(10, 20), pairs=1000, steps=400, batch_size=16, lr=3e-3)
+    fit = TREX(cfg).fit(train, space, rng=np.random.default_rng(1))
+    enc = TrajectoryEncoder.for_env(space, hidden=(32, 32))
+    pred = predicted_returns(fit.reward, test, enc)
+    tau = stats.kendalltau(pred, [tr.infos["rank"] for tr in test]).statistic
+    assert tau > 0.85
+    assert fit.info["val_accuracy"] > 0.85
+    assert fit.reward.n_members == 2
