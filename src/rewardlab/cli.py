@@ -124,5 +124,97 @@ def irl(
     console.print(f"wrote {out}/result.json")
 
 
+demos_app = typer.Typer(no_args_is_help=True, help="Demonstrations: collect ranked ones from PPO checkpoints.")
+prefs_app = typer.Typer(no_args_is_help=True, help="Learn a reward from rankings: trex, drex, brex.")
+app.add_typer(demos_app, name="demos")
+app.add_typer(prefs_app, name="prefs")
+
+
+@demos_app.command("collect")
+@_friendly
+def demos_collect(
+    env: Annotated[str, typer.Option(help="Gymnasium env id, e.g. Pendulum-v1 or HalfCheetah-v5.")],
+    out: Annotated[Path, typer.Option(help="Directory for trajectories.npz/.json, checkpoints/ and result.json.")],
+    checkpoints: Annotated[int, typer.Option(help="PPO checkpoints to roll out (rank = checkpoint index).")] = 12,
+    steps: Annotated[int, typer.Option(help="PPO training steps on the true reward.")] = 12_288,
+    episodes: Annotated[int, typer.Option(help="Rollouts per checkpoint.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of PPO and the rollouts.")] = 0,
+    settings: Annotated[list[str] | None, typer.Option("--set", help="PPO hyperparameter key=value over the preset (repeatable).")] = None,
+) -> None:
+    """Ranked demonstrations: train PPO on the true reward, keep checkpoints, roll each out."""
+    from rewardlab.experiments.prefs import collect_demos
+
+    summary = collect_demos(
+        env, out, checkpoints=checkpoints, steps=steps, episodes=episodes, seed=seed, hyperparams=_parse_settings(settings or [])
+    )
+    returns = ", ".join(f"{r:.1f}" for r in summary["true_returns"])
+    console.print(f"{len(summary['ranks'])} demonstrations of {env} (true returns by rank: {returns}) in {summary['seconds']:.0f} s")
+    console.print(f"wrote {out}/trajectories.npz")
+
+
+def _prefs(method: str) -> Callable[..., None]:
+    @_friendly
+    def command(
+        env: Annotated[str, typer.Option(help="Gymnasium env id the demonstrations come from.")],
+        demos: Annotated[Path, typer.Option(help="A directory written by `rewardlab demos collect` (or save_dataset).")],
+        out: Annotated[Path, typer.Option(help="Run directory for reward/, result.json and extrapolation.png.")],
+        seed: Annotated[int, typer.Option(help="Seed of the learner.")] = 0,
+        settings: Annotated[list[str] | None, typer.Option("--set", help="Learner setting key=value (repeatable).")] = None,
+    ) -> None:
+        from rewardlab.experiments.prefs import learn_reward
+
+        summary = learn_reward(method, env, demos, out, seed=seed, settings=_parse_settings(settings or []))
+        shown = {k: summary[k] for k in ("train_accuracy", "val_accuracy", "kendall_tau", "acceptance") if k in summary}
+        console.print(f"{method} on {env}: " + ", ".join(f"{k} {v:.3g}" for k, v in shown.items()) + f" ({summary['seconds']:.1f} s)")
+        console.print(f"wrote {out}/reward")
+
+    command.__doc__ = {
+        "trex": "T-REX: a reward from ranked demonstrations (infos['rank'], higher = better).",
+        "drex": "D-REX: behavioural cloning, noise-ranked rollouts, then T-REX, from unranked demonstrations.",
+        "brex": "Bayesian REX: a posterior over the last layer of a T-REX reward, from ranked demonstrations.",
+    }[method]
+    return command
+
+
+for _method in ("trex", "drex", "brex"):
+    prefs_app.command(_method)(_prefs(_method))
+
+
+@app.command("train-policy")
+@_friendly
+def train_policy_command(
+    env: Annotated[str, typer.Option(help="Gymnasium env id.")],
+    reward: Annotated[Path, typer.Option(help="A reward directory written by `rewardlab prefs ...` (NeuralReward.save).")],
+    out: Annotated[Path, typer.Option(help="Run directory for checkpoints, model.zip and result.json.")],
+    steps: Annotated[int, typer.Option(help="Environment steps.")] = 100_000,
+    algo: Annotated[str, typer.Option(help="ppo or sac.")] = "ppo",
+    normalize: Annotated[str, typer.Option(help="Learned-reward transform: none, sigmoid or running.")] = "running",
+    ctrl_cost: Annotated[float, typer.Option(help="Weight of the -||a||^2 control cost added to the learned reward.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the envs and the algorithm.")] = 0,
+    settings: Annotated[
+        list[str] | None, typer.Option("--set", help="Algorithm hyperparameter key=value over the preset (repeatable).")
+    ] = None,
+) -> None:
+    """Train a policy (Stable-Baselines3) on a learned reward and report its true return."""
+    from rewardlab.experiments.prefs import train_on_reward
+
+    summary = train_on_reward(
+        env,
+        reward,
+        out,
+        steps=steps,
+        seed=seed,
+        algo=algo,
+        normalize=normalize,
+        ctrl_cost=ctrl_cost,
+        hyperparams=_parse_settings(settings or []),
+    )
+    extra = f", distance {summary['distance_mean']:.1f}" if "distance_mean" in summary else ""
+    console.print(
+        f"{algo} on {env}: true return {summary['true_return_mean']:.1f} ± {summary['true_return_std']:.1f}{extra} ({summary['seconds']:.0f} s)"
+    )
+    console.print(f"wrote {out}/result.json")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -46,12 +46,14 @@ def ranking_scores(dataset: Sequence[Trajectory], scores: Any = None, *, key: st
     return out
 
 
-def ranked_pairs(scores: Any, *, ties: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ranked_pairs(scores: Any, *, ties: bool = False, min_gap: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs ``i < j`` with their labels ``P(i ≻ j)``: 1 if ``i`` scores higher, 0 if lower, 0.5 if equal.
 
     Args:
         scores: ``(N,)`` scores, higher is better.
         ties: keep equal-score pairs (label 0.5); otherwise they are dropped.
+        min_gap: drop strict pairs whose scores differ by less than this (D-REX: noise levels at
+            least 0.3 apart).
 
     Returns:
         ``(first, second, label)``, each ``(P,)``.
@@ -65,6 +67,7 @@ def ranked_pairs(scores: Any, *, ties: bool = False) -> tuple[np.ndarray, np.nda
     i, j = np.triu_indices(len(s), k=1)
     label = np.where(s[i] > s[j], 1.0, np.where(s[i] < s[j], 0.0, 0.5))
     keep = np.ones(len(i), bool) if ties else label != 0.5
+    keep &= (label == 0.5) | (np.abs(s[i] - s[j]) >= min_gap)
     return i[keep], j[keep], label[keep]
 
 
@@ -93,6 +96,7 @@ def snippet_pairs(
     length: tuple[int, int] | None,
     rng: np.random.Generator,
     ties: bool = False,
+    min_gap: float = 0.0,
 ) -> SnippetPairs:
     """Draw ``n`` T-REX training pairs.
 
@@ -109,6 +113,7 @@ def snippet_pairs(
         length: ``(lo, hi)`` snippet lengths in decisions, or None for whole trajectories.
         rng: numpy generator.
         ties: allow pairs of equal score (label 0.5).
+        min_gap: only pair trajectories whose scores differ by at least this.
 
     Examples:
         >>> ds = [Trajectory(np.zeros(11), np.zeros(10)) for _ in range(3)]
@@ -121,7 +126,7 @@ def snippet_pairs(
     s = ranking_scores(dataset, scores)
     if n < 1:
         raise ValidationError("n", f"is {n}", "ask for at least one pair")
-    i_all, j_all, y_all = ranked_pairs(s, ties=ties)
+    i_all, j_all, y_all = ranked_pairs(s, ties=ties, min_gap=min_gap)
     if len(i_all) == 0:
         raise ValidationError("scores", "rank every trajectory equally", "pass at least two trajectories of different rank")
     lens = np.array([len(tr) for tr in dataset])

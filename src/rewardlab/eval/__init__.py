@@ -1,4 +1,4 @@
-"""Evaluation against the truth when it is known: values, EVD, reward distances, likelihoods."""
+"""Evaluation against the truth when it is known: values, EVD, reward distances, likelihoods, ranking quality."""
 
 from rewardlab.eval.metrics import (
     expected_value_difference,
@@ -8,11 +8,15 @@ from rewardlab.eval.metrics import (
     policy_value,
     reward_distance,
 )
+from rewardlab.eval.ranking import extrapolation_plot, kendall_tau, pairwise_accuracy
 
 __all__ = [
     "expected_value_difference",
+    "extrapolation_plot",
     "feature_expectation_gap",
     "heldout_log_likelihood",
+    "kendall_tau",
+    "pairwise_accuracy",
     "policy_loss",
     "policy_value",
     "reward_distance",

@@ -48,7 +48,7 @@ from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp.core import TabularMDP, as_tensor
 
-__all__ = ["BCConfig", "BehaviouralCloning", "as_time_indexed", "tabular_bc_policy"]
+__all__ = ["BCConfig", "BehaviouralCloning", "GymBCPolicy", "as_time_indexed", "fit_gym_bc", "tabular_bc_policy"]
 
 
 # ============================================================================ configuration
@@ -363,3 +363,88 @@ def _decisions(data: Any, mdp: TabularMDP) -> tuple[Tensor, Tensor]:
             raise ValidationError(f"data[{i}].obs", "is not a 1-D array of state indices", "use tabular trajectories")
     states, actions, _ = data.decisions()
     return _indices(states, "data.obs", mdp.n_states), _indices(actions, "data.acts", mdp.n_actions)
+
+
+# ============================================================================ Gymnasium envs
+class GymBCPolicy(nn.Module):
+    """A behavioural-cloning policy for a Gymnasium env: an MLP from (standardised) observations to
+    actions — the mean action for Box actions (clipped to the bounds), the most likely one for Discrete.
+    ``predict(obs_batch)`` returns ``(actions, None)`` like an SB3 model, so rollouts treat both alike."""
+
+    mean: Tensor
+    std: Tensor
+
+    def __init__(self, network: nn.Sequential, mean: Tensor, std: Tensor, low: Tensor | None, high: Tensor | None) -> None:
+        super().__init__()
+        self.network, self.low, self.high = network, low, high
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        out: Tensor = self.network((obs.to(torch.float64) - self.mean) / self.std)
+        return out
+
+    @torch.no_grad()
+    def predict(self, obs: Any, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        out = self(torch.as_tensor(np.asarray(obs)))
+        if self.low is None:
+            return out.argmax(-1).numpy(), None
+        return torch.maximum(torch.minimum(out, self.high), self.low).numpy().astype(np.float32), None  # type: ignore[arg-type]
+
+
+def fit_gym_bc(
+    dataset: Any,
+    action_space: Any,
+    *,
+    rng: np.random.Generator,
+    hidden: tuple[int, ...] = (256, 256),
+    epochs: int = 200,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    weight_decay: float = 1e-4,
+) -> GymBCPolicy:
+    """Behavioural cloning on Gymnasium demonstrations: mean-squared error to the demonstrated actions
+    (Box) or cross-entropy (Discrete), Adam, observations standardised over the demonstrations.
+
+    Examples:
+        >>> import gymnasium as gym
+        >>> from rewardlab.data import Trajectory
+        >>> obs = np.linspace(-1, 1, 41, dtype=np.float32)[:, None]
+        >>> demo = Trajectory(obs, -obs[:-1])  # the action cancels the observation
+        >>> pi = fit_gym_bc([demo], gym.spaces.Box(-1, 1, (1,)), rng=np.random.default_rng(0), hidden=(32,), epochs=300)
+        >>> float(abs(pi.predict(np.array([[0.5]], np.float32))[0][0, 0] + 0.5)) < 0.05
+        True
+    """
+    import gymnasium as gym
+
+    items = list(dataset)
+    if not items:
+        raise ValidationError("dataset", "is empty", "pass at least one demonstration")
+    obs = torch.as_tensor(np.concatenate([np.asarray(tr.obs)[: len(tr)] for tr in items]), dtype=torch.float64).reshape(
+        -1, int(np.prod(items[0].obs.shape[1:]))
+    )
+    acts = np.concatenate([np.asarray(tr.acts) for tr in items])
+    discrete = isinstance(action_space, gym.spaces.Discrete)
+    if not discrete and not isinstance(action_space, gym.spaces.Box):
+        raise ValidationError("action_space", f"is {action_space}", "use a Box or Discrete action space")
+    n_out = int(action_space.n) if discrete else int(np.prod(action_space.shape))
+    target = torch.as_tensor(acts, dtype=torch.long if discrete else torch.float64).reshape(len(acts), *(() if discrete else (n_out,)))
+    mean, std = obs.mean(0), obs.std(0, unbiased=False).clamp_min(1e-6)
+    seed = int(rng.integers(2**31))
+    net = _mlp(obs.shape[1], hidden, n_out, seed)
+    low = None if discrete else torch.as_tensor(action_space.low, dtype=torch.float64)
+    high = None if discrete else torch.as_tensor(action_space.high, dtype=torch.float64)
+    policy = GymBCPolicy(net, mean, std, low, high)
+    opt = Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    shuffle = torch.Generator().manual_seed(seed)
+    n = len(obs)
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=shuffle)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            out = policy(obs[idx])
+            loss = nn.functional.cross_entropy(out, target[idx]) if discrete else (out - target[idx]).square().mean()
+            opt.zero_grad()
+            torch.autograd.backward(loss)
+            opt.step()
+    return policy.eval()

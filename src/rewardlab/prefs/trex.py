@@ -62,6 +62,7 @@ class TREXConfig:
         noise: probability that a ranking label is a random answer (robust Bradley–Terry).
         margin: margin of the preferred return.
         ties: keep pairs of equal rank as ties (label 0.5).
+        min_gap: only pair trajectories whose ranking scores differ by at least this.
         validation: fraction of each member's pairs held out to measure ranking accuracy.
         normalize: after training, scale each member to zero mean, unit std on the training observations.
         device: ``"cpu"`` or ``"cuda"``.
@@ -81,6 +82,7 @@ class TREXConfig:
     noise: float = 0.0
     margin: float = 0.0
     ties: bool = False
+    min_gap: float = 0.0
     validation: float = 0.1
     normalize: bool = True
     device: str = "cpu"
@@ -243,7 +245,7 @@ class TREX:
         history = History()
         accuracies: list[tuple[float, float]] = []
         for m in range(cfg.ensemble):
-            pairs = snippet_pairs(ds, s, cfg.pairs, length=cfg.snippet, rng=rng, ties=cfg.ties)
+            pairs = snippet_pairs(ds, s, cfg.pairs, length=cfg.snippet, rng=rng, ties=cfg.ties, min_gap=cfg.min_gap)
             n_val = round(cfg.validation * len(pairs))
             order = rng.permutation(len(pairs))
             val, train = order[:n_val], order[n_val:]
@@ -255,7 +257,7 @@ class TREX:
                 ra, rb = _pair_returns(model, m, tensors, pairs, pick)
                 loss = bradley_terry_loss(ra, rb, label[pick].to(ra.dtype), noise=cfg.noise, margin=cfg.margin)
                 opt.zero_grad()
-                loss.backward()  # type: ignore[no-untyped-call]
+                torch.autograd.backward(loss)
                 opt.step()
                 if step % cfg.report_every == 0 or step == cfg.steps:
                     metrics = {"member": float(m), "loss": float(loss.detach())}

@@ -1,0 +1,190 @@
+"""Trajectory datasets on disk: ``.npz`` + JSON (never pickle), Minari datasets in and out, and the
+D-REX paper's demonstration files.
+
+:func:`save_dataset` writes ``trajectories.npz`` (arrays ``obs_i``, ``acts_i``, ``rews_i`` per
+trajectory ``i``) and ``trajectories.json`` (format, count, shapes, terminal flags, infos, the env id),
+each atomically. :func:`load_dataset` checks them against each other and, given an env, against its
+spaces, so a dataset recorded in another env is refused with a message naming the mismatch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab._io import atomic_write, write_json
+from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
+from rewardlab.errors import DataFileError, ValidationError
+
+__all__ = ["check_env", "from_arrays", "from_minari", "load_dataset", "load_npz_episodes", "save_dataset", "to_minari"]
+
+_FORMAT = "rewardlab.TrajectoryDataset"
+
+
+def save_dataset(dataset: Any, directory: str | Path, *, env_id: str | None = None) -> Path:
+    """Write ``dataset`` into ``directory`` as ``trajectories.npz`` + ``trajectories.json``.
+
+    Examples:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> ds = TrajectoryDataset([Trajectory(np.zeros((3, 2)), np.ones(2), rews=np.array([1.0, 2.0]), infos={"rank": 1})])
+        >>> _ = save_dataset(ds, d, env_id="Toy-v0")
+        >>> back = load_dataset(d)
+        >>> back[0].ret, back[0].infos["rank"], back[0].obs.shape
+        (3.0, 1, (3, 2))
+    """
+    items = list(dataset)
+    if not items:
+        raise ValidationError("dataset", "is empty", "save at least one trajectory")
+    arrays: dict[str, np.ndarray] = {}
+    for i, tr in enumerate(items):
+        arrays[f"obs_{i}"], arrays[f"acts_{i}"] = np.asarray(tr.obs), np.asarray(tr.acts)
+        if tr.rews is not None:
+            arrays[f"rews_{i}"] = np.asarray(tr.rews)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    directory = Path(directory)
+    atomic_write(directory / "trajectories.npz", lambda f: f.write(buffer.getvalue()))
+    meta = {
+        "format": _FORMAT,
+        "version": 1,
+        "count": len(items),
+        "env_id": env_id,
+        "obs_shape": list(np.asarray(items[0].obs).shape[1:]),
+        "act_shape": list(np.asarray(items[0].acts).shape[1:]),
+        "lengths": [len(tr) for tr in items],
+        "terminal": [bool(tr.terminal) for tr in items],
+        "infos": [tr.infos for tr in items],
+    }
+    try:
+        write_json(directory / "trajectories.json", meta)
+    except TypeError as exc:
+        raise ValidationError("infos", f"are not JSON-serialisable ({exc})", "keep numbers, strings, lists and dicts in infos") from exc
+    return directory
+
+
+def load_dataset(directory: str | Path, *, env: Any = None) -> TrajectoryDataset:
+    """Read what :func:`save_dataset` wrote. With ``env`` (an env or env id), check the observation and
+    action shapes against its spaces. Missing, corrupt or mismatched files raise :class:`DataFileError`."""
+    directory = Path(directory)
+    meta_path, data_path = directory / "trajectories.json", directory / "trajectories.npz"
+    for path in (meta_path, data_path):
+        if not path.is_file():
+            raise DataFileError(f"{path}: missing. Fix: point at a directory written by rewardlab.data.save_dataset")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataFileError(f"{meta_path}: not valid JSON ({exc}). Fix: re-save the dataset") from exc
+    if meta.get("format") != _FORMAT:
+        raise DataFileError(f"{meta_path}: format is {meta.get('format')!r}, not {_FORMAT!r}. Fix: load it with the reader of its format")
+    try:
+        with np.load(data_path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as exc:  # numpy raises several types for a corrupt zip
+        raise DataFileError(f"{data_path}: unreadable ({exc}). Fix: re-save the dataset") from exc
+    out = []
+    for i in range(int(meta["count"])):
+        if f"obs_{i}" not in arrays or f"acts_{i}" not in arrays:
+            raise DataFileError(f"{data_path}: trajectory {i} is missing. Fix: re-save the dataset")
+        if len(arrays[f"acts_{i}"]) != meta["lengths"][i]:
+            raise DataFileError(f"{data_path}: trajectory {i} has {len(arrays[f'acts_{i}'])} actions, the JSON says {meta['lengths'][i]}")
+        out.append(
+            Trajectory(arrays[f"obs_{i}"], arrays[f"acts_{i}"], arrays.get(f"rews_{i}"), bool(meta["terminal"][i]), dict(meta["infos"][i]))
+        )
+    dataset = TrajectoryDataset(out)
+    if env is not None:
+        check_env(dataset, env, source=str(directory))
+    return dataset
+
+
+def check_env(dataset: TrajectoryDataset, env: Any, *, source: str = "dataset") -> None:
+    """Refuse a dataset whose observation or action shapes differ from ``env``'s spaces."""
+    import gymnasium as gym
+
+    made = gym.make(env) if isinstance(env, str) else env
+    obs_shape = tuple(made.observation_space.shape or ())
+    act_shape = tuple(made.action_space.shape or ())
+    for i, tr in enumerate(dataset):
+        if tuple(tr.obs.shape[1:]) != obs_shape or tuple(tr.acts.shape[1:]) != act_shape:
+            raise DataFileError(
+                f"{source}: trajectory {i} has observations {tuple(tr.obs.shape[1:])} and actions {tuple(tr.acts.shape[1:])}, "
+                f"the env has {obs_shape} and {act_shape}. Fix: use the dataset recorded in this env"
+            )
+
+
+def from_arrays(obs: np.ndarray, acts: np.ndarray, rews: np.ndarray | None = None, **infos: Any) -> Trajectory:
+    """A trajectory from arrays as many libraries store them. With ``T + 1`` observations they are used as they
+    are; with ``T`` (no final observation, as in the D-REX files) the last action and reward are dropped,
+    so every kept action has the observation it led to.
+
+    Examples:
+        >>> tr = from_arrays(np.zeros((4, 2)), np.zeros((4, 1)), np.ones(4))
+        >>> len(tr), tr.obs.shape, tr.ret
+        (3, (4, 2), 3.0)
+    """
+    obs, acts = np.asarray(obs), np.asarray(acts)
+    if len(obs) == len(acts):
+        acts = acts[:-1]
+        rews = None if rews is None else np.asarray(rews)[:-1]
+    return Trajectory(obs, acts, rews, infos=infos)
+
+
+def load_npz_episodes(path: str | Path, **infos: Any) -> TrajectoryDataset:
+    """Episodes stored as ``obs_i``, ``acts_i``, ``rews_i`` arrays in one ``.npz`` (the D-REX demonstrations
+    in ``../shared/data``), each through :func:`from_arrays`; ``infos["episode"]`` is ``i``."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as exc:
+        raise DataFileError(f"{path}: unreadable ({exc}). Fix: pass an .npz file of obs_i / acts_i / rews_i arrays") from exc
+    count = sum(1 for k in arrays if k.startswith("obs_"))
+    if count == 0:
+        raise DataFileError(f"{path}: no obs_0 array. Fix: pass an .npz file of obs_i / acts_i / rews_i arrays")
+    return TrajectoryDataset(
+        from_arrays(arrays[f"obs_{i}"], arrays[f"acts_{i}"], arrays.get(f"rews_{i}"), episode=i, **infos) for i in range(count)
+    )
+
+
+def to_minari(dataset: Any, dataset_id: str, env: Any, **kwargs: Any) -> Any:
+    """Write ``dataset`` as a Minari dataset ``dataset_id`` (e.g. ``"rewardlab/pendulum/demos-v0"``) for ``env``.
+
+    Extra keyword arguments go to ``minari.create_dataset_from_buffers`` (author, description, ...).
+    """
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    buffers = []
+    for i, tr in enumerate(dataset):
+        t = len(tr)
+        rews = tr.rews if tr.rews is not None else np.zeros(t)
+        term = np.zeros(t, bool)
+        trunc = np.zeros(t, bool)
+        (term if tr.terminal else trunc)[-1] = True
+        buffers.append(
+            EpisodeBuffer(
+                id=i,
+                observations=np.asarray(tr.obs),
+                actions=np.asarray(tr.acts),
+                rewards=list(np.asarray(rews, dtype=float)),
+                terminations=list(term),
+                truncations=list(trunc),
+            )
+        )
+    return minari.create_dataset_from_buffers(dataset_id, buffers, env=env, **kwargs)
+
+
+def from_minari(dataset_id_or_dataset: Any) -> TrajectoryDataset:
+    """Read a Minari dataset (an id of a locally stored dataset, or a loaded ``MinariDataset``)."""
+    import minari
+
+    ds = minari.load_dataset(dataset_id_or_dataset) if isinstance(dataset_id_or_dataset, str) else dataset_id_or_dataset
+    out = []
+    for ep in ds.iterate_episodes():
+        if not isinstance(ep.observations, np.ndarray):
+            raise ValidationError("observations", "are a dict or tuple space", "flatten the observations before loading")
+        out.append(Trajectory(ep.observations, ep.actions, ep.rewards, bool(ep.terminations[-1]), {"episode": int(ep.id)}))
+    return TrajectoryDataset(out)

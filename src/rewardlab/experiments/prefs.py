@@ -1,0 +1,215 @@
+"""The command-line experiments of learning from rankings: collect ranked demonstrations, learn a
+reward (T-REX, D-REX, Bayesian REX), train a policy on it. Each writes a run directory with
+``result.json`` (settings, metrics, timings) and its artefacts, and shows a progress bar."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab._io import write_json
+from rewardlab.errors import ConfigError
+
+__all__ = ["collect_demos", "learn_reward", "train_on_reward"]
+
+
+@contextmanager
+def _progress(description: str, total: int) -> Any:
+    """A rich progress bar; yields ``advance_to(completed)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+def _config(cls: type, settings: dict[str, Any], name: str) -> Any:
+    """``cls(**settings)``, where ``"trex.steps"`` sets a field of the nested config ``trex``, and one
+    number given for a tuple field (``hidden=64``) becomes a 1-tuple."""
+    known = {f.name: f for f in fields(cls)}
+    flat: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in settings.items():
+        head, dot, rest = key.partition(".")
+        if head not in known:
+            raise ConfigError("--set", f"{name} has no setting {head!r}", f"use one of {sorted(known)}")
+        if dot:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            flat[key] = (value,) if key in ("hidden", "epsilons", "bc_hidden") and isinstance(value, (int, float)) else value
+    for head, values in nested.items():
+        factory: Any = known[head].default_factory
+        inner: Any = factory() if callable(factory) else known[head].default
+        flat[head] = _config(type(inner), {**{f.name: getattr(inner, f.name) for f in fields(inner)}, **values}, f"{name}.{head}")
+    return cls(**flat)
+
+
+def collect_demos(
+    env_id: str,
+    out: str | Path,
+    *,
+    checkpoints: int,
+    steps: int,
+    episodes: int = 1,
+    seed: int = 0,
+    hyperparams: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train PPO on the true reward, keep ``checkpoints`` checkpoints, roll each out: ranked demonstrations in ``out``.
+    ``hyperparams`` override the PPO preset (e.g. ``n_steps``)."""
+    from rewardlab.data.io import save_dataset
+    from rewardlab.rl import make_ranked_demos
+
+    out = Path(out)
+    start = time.perf_counter()
+    demos = make_ranked_demos(
+        env_id, checkpoints=checkpoints, steps=steps, episodes=episodes, seed=seed, out=out / "checkpoints", hyperparams=hyperparams
+    )
+    save_dataset(demos, out, env_id=env_id)
+    summary = {
+        "env": env_id,
+        "checkpoints": checkpoints,
+        "steps": steps,
+        "episodes_per_checkpoint": episodes,
+        "seed": seed,
+        "ranks": [tr.infos["rank"] for tr in demos],
+        "checkpoint_steps": [tr.infos["checkpoint"] for tr in demos],
+        "true_returns": demos.returns().tolist(),
+        "seconds": time.perf_counter() - start,
+    }
+    write_json(out / "result.json", summary)
+    return summary
+
+
+def learn_reward(
+    method: str, env_id: str, demos_dir: str | Path, out: str | Path, *, seed: int = 0, settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Fit ``method`` (``trex``, ``drex`` or ``brex``) to the demonstrations in ``demos_dir``; write ``out/reward``,
+    ``out/result.json`` and, when true returns are known, ``out/extrapolation.png``."""
+    import gymnasium as gym
+
+    from rewardlab.data.io import load_dataset
+    from rewardlab.eval import extrapolation_plot, kendall_tau
+    from rewardlab.prefs import DREX, TREX, BayesianREX, BayesianREXConfig, DREXConfig, TREXConfig
+    from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
+
+    learners: dict[str, tuple[type, type]] = {
+        "trex": (TREX, TREXConfig),
+        "drex": (DREX, DREXConfig),
+        "brex": (BayesianREX, BayesianREXConfig),
+    }
+    if method not in learners:
+        raise ConfigError("method", f"is {method!r}", f"choose one of {sorted(learners)}")
+    cls, config_cls = learners[method]
+    config = _config(config_cls, dict(settings or {}), method)
+    demos = load_dataset(demos_dir, env=env_id)
+    env = gym.make(env_id)
+    space = (env.observation_space, env.action_space)
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    if method == "trex":
+        total = config.steps * config.ensemble
+    elif method == "drex":
+        total = config.trex.steps * config.trex.ensemble
+    else:
+        total = config.burn_in + config.samples
+    start = time.perf_counter()
+    with _progress(f"{method} on {env_id}", total) as advance:
+
+        def callback(step: int, _metrics: dict[str, float]) -> bool:
+            advance(step)
+            return False
+
+        if method == "drex":
+            fit = cls(config).fit(demos, env_id, rng=rng, callback=callback)
+        else:
+            fit = cls(config).fit(demos, space, rng=rng, callback=callback)
+    seconds = time.perf_counter() - start
+    fit.reward.save(out / "reward")
+    summary: dict[str, Any] = {
+        "method": method,
+        "env": env_id,
+        "demos": str(demos_dir),
+        "seed": seed,
+        "settings": settings or {},
+        "seconds": seconds,
+    }
+    for key in ("train_accuracy", "val_accuracy", "acceptance", "ess_min", "pairs"):
+        if key in fit.info:
+            summary[key] = fit.info[key]
+    if fit.posterior is not None:
+        fit.posterior.save(out / "posterior")
+    if all(tr.rews is not None for tr in demos):
+        judged = fit.info.get("rollouts", demos)
+        spec = fit.reward.spec
+        encoder = TrajectoryEncoder.for_env(space, architecture=spec.architecture, hidden=spec.hidden, use_action=spec.uses_action)
+        predicted = predicted_returns(fit.reward, judged, encoder)
+        true = judged.returns()
+        if len(true) > 1:
+            summary["kendall_tau"] = kendall_tau(predicted, true)
+            fig = extrapolation_plot(predicted, true, demo=np.ones(len(true), bool), title=f"{method} on {env_id}")
+            fig.savefig(out / "extrapolation.png", dpi=110)
+    write_json(out / "result.json", summary)
+    return summary
+
+
+def train_on_reward(
+    env_id: str,
+    reward_dir: str | Path,
+    out: str | Path,
+    *,
+    steps: int,
+    seed: int = 0,
+    algo: str = "ppo",
+    normalize: str = "running",
+    ctrl_cost: float = 0.0,
+    checkpoint_every: int | None = None,
+    eval_episodes: int = 10,
+    hyperparams: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train ``algo`` on ``env_id`` with the reward saved in ``reward_dir``; checkpoints, the final model and
+    ``result.json`` (true return of the final policy) go to ``out``; ``hyperparams`` override the algorithm's preset."""
+    from rewardlab.rewards import NeuralReward
+    from rewardlab.rl import evaluate, train_policy
+
+    reward = NeuralReward.load(reward_dir)
+    out = Path(out)
+    every = checkpoint_every or max(1, steps // 10)
+    with _progress(f"{algo} on {env_id} with the learned reward", steps) as advance:
+        result = train_policy(
+            env_id,
+            steps=steps,
+            seed=seed,
+            algo=algo,
+            reward=reward,
+            normalize=normalize,
+            ctrl_cost=ctrl_cost,
+            checkpoint_every=every,
+            out=out,
+            hyperparams=hyperparams,
+            callback=lambda done, _m: advance(done),
+        )
+    final = evaluate(result.model, env_id, episodes=eval_episodes, seed=10_000 + seed)
+    summary = {
+        "env": env_id,
+        "reward": str(reward_dir),
+        "algo": algo,
+        "steps": steps,
+        "seed": seed,
+        "normalize": normalize,
+        "ctrl_cost": ctrl_cost,
+        "hyperparams": hyperparams or {},
+        "true_return_mean": float(final.returns().mean()),
+        "true_return_std": float(final.returns().std()),
+        "checkpoints": [str(p) for _, p in result.checkpoints],
+        "seconds": result.seconds,
+    }
+    distances = [tr.infos["x_distance"] for tr in final if "x_distance" in tr.infos]
+    if distances:
+        summary["distance_mean"] = float(np.mean(distances))
+    write_json(out / "result.json", summary)
+    return summary

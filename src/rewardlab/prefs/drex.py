@@ -1,0 +1,122 @@
+"""D-REX: Disturbance-based Reward EXtrapolation (Brown, Goo, Niekum, CoRL 2019).
+
+T-REX needs rankings; D-REX makes them itself from unranked demonstrations:
+
+1. behavioural cloning from the demonstrations (:func:`rewardlab.irl.bc.fit_gym_bc`);
+2. roll the BC policy out with epsilon-greedy noise at several levels — more noise, worse behaviour,
+   so the noise level is the ranking (score ``-epsilon``); on Atari a "no-op" bin ranks below all;
+3. T-REX on those automatically ranked rollouts, pairing only levels at least ``min_gap`` apart.
+
+Noise schedules (the paper's, from ../shared/REFERENCES.md):
+
+* ``"atari"``: epsilon in {1.0, 0.75, 0.5, 0.25, 0.01}, 20 rollouts each, plus the no-op bin;
+* ``"mujoco"``: epsilon in {0, 0.05, ..., 0.95}, 5 rollouts each, pairs at least 0.3 apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rewardlab.data.gym_rollouts import collect_rollouts
+from rewardlab.data.ranking import as_dataset
+from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
+from rewardlab.errors import ConfigError, ValidationError
+from rewardlab.irl.bc import fit_gym_bc
+from rewardlab.learner import Callback, FitResult
+from rewardlab.prefs.trex import TREX, TREXConfig
+
+__all__ = ["DREX", "NOISE_SCHEDULES", "DREXConfig", "noise_rollouts"]
+
+#: ``(epsilons, rollouts per level, min_gap, no-op bin)`` of the paper's two settings.
+NOISE_SCHEDULES: dict[str, tuple[tuple[float, ...], int, float, bool]] = {
+    "atari": ((1.0, 0.75, 0.5, 0.25, 0.01), 20, 0.0, True),
+    "mujoco": (tuple(round(0.05 * k, 2) for k in range(20)), 5, 0.3, False),
+}
+
+
+@dataclass(frozen=True)
+class DREXConfig:
+    """Hyperparameters of D-REX.
+
+    Attributes:
+        schedule: ``"mujoco"`` or ``"atari"`` (the paper's noise schedules), or ``"custom"`` with ``epsilons``.
+        epsilons, rollouts, min_gap, noop: the custom schedule (ignored otherwise).
+        max_steps: cut each rollout after this many steps (None: the env's own limit).
+        bc_hidden, bc_epochs, bc_lr: behavioural cloning.
+        trex: the T-REX settings on the ranked rollouts (``min_gap`` is set from the schedule).
+    """
+
+    schedule: str = "mujoco"
+    epsilons: tuple[float, ...] = ()
+    rollouts: int = 5
+    min_gap: float = 0.0
+    noop: bool = False
+    max_steps: int | None = None
+    bc_hidden: tuple[int, ...] = (256, 256)
+    bc_epochs: int = 200
+    bc_lr: float = 1e-3
+    trex: TREXConfig = field(default_factory=TREXConfig)
+
+    def __post_init__(self) -> None:
+        if self.schedule not in (*NOISE_SCHEDULES, "custom"):
+            raise ConfigError("schedule", f"is {self.schedule!r}", f"choose one of {(*NOISE_SCHEDULES, 'custom')}")
+        if self.schedule == "custom" and len(self.epsilons) < 2:
+            raise ConfigError("epsilons", f"is {self.epsilons}", "give at least two noise levels for a custom schedule")
+        if any(not 0 <= e <= 1 for e in self.epsilons):
+            raise ConfigError("epsilons", f"is {self.epsilons}", "use noise levels in [0, 1]")
+
+    def resolved(self) -> tuple[tuple[float, ...], int, float, bool]:
+        """``(epsilons, rollouts per level, min_gap, no-op bin)``."""
+        if self.schedule == "custom":
+            return self.epsilons, self.rollouts, self.min_gap, self.noop
+        return NOISE_SCHEDULES[self.schedule]
+
+
+def noise_rollouts(
+    env: Any, policy: Any, epsilons: tuple[float, ...], rollouts: int, *, seed: int, noop: bool = False, max_steps: int | None = None
+) -> TrajectoryDataset:
+    """Roll ``policy`` out ``rollouts`` times at each noise level; ``infos["rank"] = -epsilon``. With
+    ``noop`` (Discrete actions) add ``rollouts`` episodes of always taking action 0, ranked below all."""
+    out: list[Trajectory] = []
+    for k, eps in enumerate(epsilons):
+        out.extend(collect_rollouts(env, policy, rollouts, seed=seed + 1000 * k, epsilon=eps, max_steps=max_steps, infos={"rank": -eps}))
+    if noop:
+        made = gym.make(env) if isinstance(env, str) else env()
+        if not isinstance(made.action_space, gym.spaces.Discrete):
+            raise ValidationError("noop", "is True for a continuous action space", "use the no-op bin only with Discrete actions")
+
+        def zero(obs: np.ndarray) -> np.ndarray:
+            return np.zeros(len(obs), np.int64)
+
+        out.extend(collect_rollouts(env, zero, rollouts, seed=seed + 999_000, max_steps=max_steps, infos={"rank": -2.0, "noop": True}))
+    return TrajectoryDataset(out)
+
+
+@dataclass
+class DREX:
+    """D-REX with the estimator shape of :mod:`rewardlab.learner`.
+
+    ``fit(demos, env, *, rng)``: ``env`` is an env id or a function returning a new env (rollouts need
+    to make envs). Returns ``FitResult(reward=NeuralReward, policy=None)`` with ``info["bc_policy"]``,
+    ``info["rollouts"]`` (the ranked noise rollouts) and T-REX's accuracies.
+    """
+
+    config: DREXConfig = field(default_factory=DREXConfig)
+
+    def fit(self, data: Any, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
+        cfg = self.config
+        demos = as_dataset(data)
+        if not len(demos):
+            raise ValidationError("demos", "is empty", "pass at least one demonstration")
+        probe = gym.make(env_or_mdp) if isinstance(env_or_mdp, str) else env_or_mdp()
+        bc = fit_gym_bc(demos, probe.action_space, rng=rng, hidden=cfg.bc_hidden, epochs=cfg.bc_epochs, lr=cfg.bc_lr)
+        epsilons, per_level, min_gap, noop = cfg.resolved()
+        ranked = noise_rollouts(env_or_mdp, bc, epsilons, per_level, seed=int(rng.integers(2**31)), noop=noop, max_steps=cfg.max_steps)
+        trex_cfg = TREXConfig(**{**cfg.trex.__dict__, "min_gap": max(cfg.trex.min_gap, min_gap)})
+        fit = TREX(trex_cfg).fit(ranked, (probe.observation_space, probe.action_space), rng=rng, callback=callback)
+        info = {**fit.info, "bc_policy": bc, "rollouts": ranked, "epsilons": epsilons}
+        return FitResult(reward=fit.reward, history=fit.history, info=info)

@@ -1,0 +1,5 @@
+"""Policy optimisation: Stable-Baselines3 PPO/SAC on learned rewards, and ranked demonstrations from checkpoints."""
+
+from rewardlab.rl.sb3 import PRESETS, TrainResult, evaluate, make_ranked_demos, make_vec_env, train_policy
+
+__all__ = ["PRESETS", "TrainResult", "evaluate", "make_ranked_demos", "make_vec_env", "train_policy"]

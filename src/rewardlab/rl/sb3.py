@@ -1,0 +1,210 @@
+"""Policy optimisation with Stable-Baselines3, by composition: an SB3 model is held, never subclassed.
+
+* :func:`make_vec_env` — SB3 vector envs whose reward is optionally replaced by a learned reward model
+  (:class:`rewardlab.rewards.wrappers.LearnedReward`, with its normalisation and control cost); the
+  env's own reward stays in ``info["true_reward"]``.
+* :func:`train_policy` — PPO or SAC on such an env, with hyperparameter presets for the envs the
+  benchmarks use (the tuned values of the RL Baselines3 Zoo), periodic checkpoints and a callback.
+* :func:`evaluate` — true returns (and distance travelled) of a policy.
+* :func:`make_ranked_demos` — the standard way to get ranked suboptimal demonstrations: train PPO on
+  the true reward, keep checkpoints, roll each out; the rank is the checkpoint's training time alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rewardlab.data.gym_rollouts import collect_rollouts
+from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
+from rewardlab.errors import ConfigError
+
+__all__ = ["PRESETS", "TrainResult", "evaluate", "make_ranked_demos", "make_vec_env", "train_policy"]
+
+#: Tuned hyperparameters (RL Baselines3 Zoo) for the envs our benchmarks use.
+PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("ppo", "Pendulum-v1"): {
+        "n_envs": 4,
+        "n_steps": 1024,
+        "gae_lambda": 0.95,
+        "gamma": 0.9,
+        "n_epochs": 10,
+        "ent_coef": 0.0,
+        "learning_rate": 1e-3,
+        "clip_range": 0.2,
+        "use_sde": True,
+        "sde_sample_freq": 4,
+    },
+    ("ppo", "HalfCheetah-v5"): {
+        "n_envs": 1,
+        "batch_size": 64,
+        "n_steps": 512,
+        "gamma": 0.98,
+        "learning_rate": 2.0633e-05,
+        "ent_coef": 0.000401762,
+        "clip_range": 0.1,
+        "n_epochs": 20,
+        "gae_lambda": 0.92,
+        "max_grad_norm": 0.8,
+        "vf_coef": 0.58096,
+        "policy_kwargs": {"log_std_init": -2.0, "ortho_init": False, "net_arch": {"pi": [256, 256], "vf": [256, 256]}},
+    },
+}
+
+
+def make_vec_env(
+    env_id: str,
+    *,
+    n_envs: int = 1,
+    seed: int = 0,
+    reward: Any = None,
+    normalize: str = "none",
+    ctrl_cost: float = 0.0,
+) -> Any:
+    """An SB3 ``DummyVecEnv`` of ``n_envs`` copies of ``env_id``, each with its reward replaced by ``reward`` if given.
+
+    Examples:
+        >>> envs = make_vec_env("Pendulum-v1", n_envs=2)
+        >>> envs.num_envs
+        2
+    """
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    from rewardlab.rewards.wrappers import LearnedReward
+
+    kwargs: dict[str, Any] = {}
+    if reward is not None:
+        kwargs = {"wrapper_class": LearnedReward, "wrapper_kwargs": {"model": reward, "normalize": normalize, "ctrl_cost": ctrl_cost}}
+    return sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed, **kwargs)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_policy` returns: the SB3 model, its checkpoints ``(step, path)``, an evaluation
+    curve ``(step, mean true return)`` and the wall time."""
+
+    model: Any
+    checkpoints: list[tuple[int, Path]] = field(default_factory=list)
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train_policy(
+    env_id: str,
+    *,
+    steps: int,
+    seed: int = 0,
+    algo: str = "ppo",
+    reward: Any = None,
+    normalize: str = "running",
+    ctrl_cost: float = 0.0,
+    hyperparams: dict[str, Any] | None = None,
+    checkpoint_every: int | None = None,
+    out: str | Path | None = None,
+    eval_episodes: int = 0,
+    callback: Callable[[int, dict[str, float]], bool | None] | None = None,
+    device: str = "cpu",
+) -> TrainResult:
+    """Train ``algo`` (``"ppo"`` or ``"sac"``) on ``env_id``, on the true reward or on ``reward``.
+
+    Args:
+        env_id: a Gymnasium env id.
+        steps: environment steps.
+        seed: seeds the envs and the algorithm.
+        algo: ``"ppo"`` or ``"sac"``.
+        reward: a learned reward model; None trains on the env's own reward.
+        normalize: the learned reward's transform (``"none"``, ``"sigmoid"``, ``"running"``).
+        ctrl_cost: weight of ``-||a||^2`` added to the learned reward.
+        hyperparams: overrides of the preset (``n_envs`` plus SB3 constructor arguments).
+        checkpoint_every: save the model every this many steps (needs ``out``); each save is a checkpoint.
+            PPO checkpoints fall on rollout boundaries (``n_steps x n_envs``), so the interval is at
+            least one rollout and each checkpoint's step is the model's own step count.
+        out: directory for checkpoints (``checkpoint_<step>.zip``, SB3's own format) and the final model.
+        eval_episodes: evaluate the true return with this many episodes at each checkpoint (0: never).
+        callback: ``callback(step, metrics) -> stop?`` at each checkpoint.
+        device: torch device of the policy.
+    """
+    from stable_baselines3 import PPO, SAC
+
+    if algo not in ("ppo", "sac"):
+        raise ConfigError("algo", f"is {algo!r}", "choose 'ppo' or 'sac'")
+    if checkpoint_every is not None and out is None:
+        raise ConfigError("out", "is None with checkpoint_every set", "pass a directory for the checkpoints")
+    params = {**PRESETS.get((algo, env_id), {}), **(hyperparams or {})}
+    n_envs = int(params.pop("n_envs", 1))
+    envs = make_vec_env(env_id, n_envs=n_envs, seed=seed, reward=reward, normalize=normalize, ctrl_cost=ctrl_cost)
+    cls = PPO if algo == "ppo" else SAC
+    model = cls("MlpPolicy", envs, seed=seed, device=device, verbose=0, **params)
+    result = TrainResult(model)
+    t0 = time.perf_counter()
+    # PPO collects whole rollouts of n_steps x n_envs: a checkpoint falls on the first rollout boundary
+    # at or after each multiple of checkpoint_every (SAC updates every step)
+    rollout = int(getattr(model, "n_steps", 1)) * n_envs
+    every = max(rollout, checkpoint_every or steps)
+    done = 0
+    while done < steps:
+        model.learn(min(every, steps - done), reset_num_timesteps=done == 0)
+        done = int(model.num_timesteps)
+        metrics: dict[str, float] = {"seconds": time.perf_counter() - t0}
+        if out is not None and checkpoint_every is not None:
+            path = Path(out) / f"checkpoint_{done}.zip"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            model.save(path)
+            result.checkpoints.append((done, path))
+        if eval_episodes:
+            ret = float(evaluate(model, env_id, episodes=eval_episodes, seed=10_000 + seed).returns().mean())
+            result.curve.append((done, ret))
+            metrics["true_return"] = ret
+        if callback is not None and callback(done, metrics):
+            break
+    if out is not None:
+        model.save(Path(out) / "model.zip")
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def evaluate(policy: Any, env_id: str, *, episodes: int = 10, seed: int = 0, deterministic: bool = True) -> TrajectoryDataset:
+    """Roll out ``policy`` for ``episodes`` episodes on the true reward; ``.returns()`` gives the returns,
+    each trajectory's ``infos["x_distance"]`` the distance travelled (MuJoCo locomotion)."""
+    return collect_rollouts(env_id, policy, episodes, seed=seed, deterministic=deterministic)
+
+
+def make_ranked_demos(
+    env_id: str,
+    *,
+    checkpoints: int,
+    steps: int,
+    episodes: int = 1,
+    seed: int = 0,
+    out: str | Path | None = None,
+    hyperparams: dict[str, Any] | None = None,
+) -> TrajectoryDataset:
+    """Ranked suboptimal demonstrations: train PPO for ``steps`` on the true reward, keep a checkpoint every
+    ``steps // checkpoints`` steps (at rollout boundaries, so fewer when a rollout is longer), and roll each out ``episodes`` times (stochastic actions, as the paper's
+    demonstrators). ``infos["rank"]`` is the checkpoint's index (later = better, by training time alone),
+    ``infos["checkpoint"]`` its step; true rewards are recorded for evaluation only.
+    """
+    if checkpoints < 1:
+        raise ConfigError("checkpoints", f"is {checkpoints}", "keep at least one checkpoint")
+    every = max(1, steps // checkpoints)
+    from stable_baselines3 import PPO
+
+    demos: list[Trajectory] = []
+    trained = train_policy(env_id, steps=steps, seed=seed, hyperparams=hyperparams, checkpoint_every=every, out=out or _tmpdir())
+    for rank, (step, path) in enumerate(trained.checkpoints):
+        policy = PPO.load(path, device="cpu")
+        demos.extend(
+            collect_rollouts(
+                env_id, policy, episodes, seed=seed * 1000 + rank * episodes, deterministic=False, infos={"rank": rank, "checkpoint": step}
+            )
+        )
+    return TrajectoryDataset(demos)
+
+
+def _tmpdir() -> Path:
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="rewardlab-ckpt-"))
