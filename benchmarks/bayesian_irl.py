@@ -226,7 +226,7 @@ def _speed_once(size: int, chains: int, solver: str, device: str, steps: int) ->
 
 def run_speed(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     rows = []
     print("| world | chains | solver | device | steps | seconds | steps/s (per chain) | chain-steps/s |\n|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
@@ -261,6 +261,7 @@ def main() -> None:
     parser.add_argument("--paper-sampler", action="store_true", help="brex: the paper's fixed step 0.01, no burn-in")
     parser.add_argument("--tag", default="", help="suffix of the output file name")
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 32, 128])
+    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="speed: devices to time (cuda only when present)")
     args = parser.parse_args()
     defaults = {"brex": (100, 10), "sufficiency": (50, 5), "active": (20, 0), "speed": (0, 0)}[args.experiment]
     args.worlds = args.worlds if args.worlds is not None else defaults[0]

@@ -154,6 +154,7 @@ def main() -> None:
     parser.add_argument("--method", choices=("trex", "drex"), default="trex")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--policy-steps", type=int, default=None, help="override the PPO steps on the learned reward")
+    parser.add_argument("--tag", default="", help="suffix of the output files")
     args = parser.parse_args()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -168,7 +169,7 @@ def main() -> None:
         )
     print(f"{result['seconds']:.0f} s")
     OUT.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.method}_{args.env}"
+    stem = f"{args.method}_{args.env}{args.tag}"
     (OUT / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     last = rows[0]
     pred = np.array(last["predicted"]["demos"] + last["predicted"]["policy"])

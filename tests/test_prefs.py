@@ -238,3 +238,20 @@ def test_neural_trex_ranks_unseen_trajectories() -> None:
     assert tau > 0.85
     assert fit.info["val_accuracy"] > 0.85
     assert fit.reward.n_members == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_brex_and_trex_match_cpu() -> None:
+    rng = np.random.default_rng(0)
+    counts = rng.standard_normal((8, 16))
+    i, j, y = ranked_pairs(np.arange(8.0))
+    cfg = BayesianREXConfig(samples=3000, burn_in=0, thin=1, chains=2, step_size=0.05)
+    cpu = sample_brex(counts[i] - counts[j], y, cfg, rng=np.random.default_rng(1))
+    gpu = sample_brex(counts[i] - counts[j], y, BayesianREXConfig(**{**cfg.__dict__, "device": "cuda"}), rng=np.random.default_rng(1))
+    # the same proposals and uniforms: the chains agree up to floating-point ties in the accept test
+    assert float((cpu.samples - gpu.samples.cpu()).abs().max()) < 1e-6
+    world, demos, returns = _ranked_world(0, n=6)
+    tcfg = TREXConfig(snippet=None, pairs=200, steps=100, lr=0.05, validation=0.0)
+    a = TREX(tcfg).fit(demos, world.mdp, rng=np.random.default_rng(0), scores=returns)
+    b = TREX(TREXConfig(**{**tcfg.__dict__, "device": "cuda"})).fit(demos, world.mdp, rng=np.random.default_rng(0), scores=returns)
+    assert torch.allclose(a.reward.values, b.reward.values.cpu(), atol=1e-4)

@@ -42,6 +42,9 @@ from rewardlab.rewards import NeuralReward, RewardNetSpec, TabularReward
 
 __all__ = ["TREX", "TREXConfig", "TrajectoryEncoder", "predicted_returns"]
 
+# training and validation accuracy are measured on at most this many pairs each
+_ACCURACY_PAIRS = 1000
+
 
 @dataclass(frozen=True)
 class TREXConfig:
@@ -63,7 +66,8 @@ class TREXConfig:
         margin: margin of the preferred return.
         ties: keep pairs of equal rank as ties (label 0.5).
         min_gap: only pair trajectories whose ranking scores differ by at least this.
-        validation: fraction of each member's pairs held out to measure ranking accuracy.
+        validation: fraction of each member's pairs held out to measure ranking accuracy (on at most
+            1,000 of them; training accuracy likewise).
         normalize: after training, scale each member to zero mean, unit std on the training observations.
         device: ``"cpu"`` or ``"cuda"``.
         report_every: log and call the callback every this many steps.
@@ -294,8 +298,9 @@ class TREX:
 
 @torch.no_grad()
 def _accuracy(model: NeuralReward, m: int, tensors: tuple[Tensor, Tensor, np.ndarray], pairs: SnippetPairs, pick: np.ndarray) -> float:
-    """Fraction of strict pairs whose predicted order matches the label (NaN when there are none)."""
-    pick = pick[pairs.label[pick] != 0.5]
+    """Fraction of strict pairs whose predicted order matches the label (NaN when there are none), over at
+    most ``_ACCURACY_PAIRS`` of them (``pick`` is already in random order)."""
+    pick = pick[pairs.label[pick] != 0.5][:_ACCURACY_PAIRS]
     if not len(pick):
         return float("nan")
     hits = 0

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The GPU checks, as one script for a lent CUDA machine (see README "GPU"): the CUDA tests, then the
+# CUDA rows of the Bayesian IRL and ranking speed benchmarks. Writes logs and JSON under $OUT (or ./gpu-out).
+# Wheels of packages the machine lacks travel in .whl/ (gymnasium, farama-notifications, arviz-stats).
+set -uo pipefail
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:src
+else
+  export PYTHONPATH=src
+fi
+export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+python3 -m pytest -q -p no:cacheprovider -o addopts="" tests/test_bayesian.py tests/test_prefs.py -k cuda 2>&1 | tee "$OUT/cuda_tests.log"
+python3 benchmarks/bayesian_irl.py speed --devices cuda --tag _cuda 2>&1 | tee "$OUT/bayesian_speed.log"
+cp benchmarks/bayesian/speed_cuda.json "$OUT/" 2>/dev/null
+python3 benchmarks/rankings.py speed --devices cuda --brex-samples 20000 --tag _cuda 2>&1 | tee "$OUT/rankings_speed.log"
+cp benchmarks/rankings/speed_cuda.json "$OUT/" 2>/dev/null
