@@ -123,7 +123,15 @@ def _trex_pairs_per_second(obs_shape: tuple[int, ...], hidden: tuple[int, ...], 
     low, high = (0, 255) if dtype == np.uint8 else (-np.inf, np.inf)
     spaces = (gym.spaces.Box(low, high, obs_shape, dtype), gym.spaces.Discrete(2))
     cfg = TREXConfig(
-        hidden=hidden, snippet=(50, 50), pairs=2000, steps=steps, batch_size=16, validation=0.0, device=device, normalize=False, report_every=1
+        hidden=hidden,
+        snippet=(50, 50),
+        pairs=2000,
+        steps=steps,
+        batch_size=16,
+        validation=0.0,
+        device=device,
+        normalize=False,
+        report_every=1,
     )
     stamps: dict[int, float] = {}
 

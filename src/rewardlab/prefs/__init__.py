@@ -1,7 +1,8 @@
-"""Learning rewards from rankings and preferences: losses, T-REX, D-REX, Bayesian REX."""
+"""Learning rewards from rankings and preferences: losses, T-REX, D-REX, Bayesian REX, learning from a learner."""
 
 from rewardlab.prefs.brex import BayesianREX, BayesianREXConfig, PreferencePosterior
 from rewardlab.prefs.drex import DREX, DREXConfig
+from rewardlab.prefs.lfl import LearnerIRL, LearnerIRLConfig
 from rewardlab.prefs.losses import bradley_terry_loss, plackett_luce_loss, preference_probability
 from rewardlab.prefs.trex import TREX, TREXConfig
 
@@ -11,6 +12,8 @@ __all__ = [
     "BayesianREX",
     "BayesianREXConfig",
     "DREXConfig",
+    "LearnerIRL",
+    "LearnerIRLConfig",
     "PreferencePosterior",
     "TREXConfig",
     "bradley_terry_loss",
