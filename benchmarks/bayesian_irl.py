@@ -102,8 +102,8 @@ def run_brex(args: argparse.Namespace) -> dict:
 
 
 # ---------------------------------------------------------------------------- sufficiency
-def sufficiency_world(job: tuple[int, int, int, int, str]) -> list[dict]:
-    seed, length, chains, samples, demonstrator = job
+def sufficiency_world(job: tuple[int, int, int, int, str, bool]) -> list[dict]:
+    seed, length, chains, samples, demonstrator, ess = job
     w = feature_gridworld(5, seed=seed, discount=0.95)
     rng = np.random.default_rng(20_000 + seed)
     if demonstrator == "optimal":
@@ -115,11 +115,13 @@ def sufficiency_world(job: tuple[int, int, int, int, str]) -> list[dict]:
     # 500 kept samples in all (the paper's N), thinned from `chains` chains of `samples` steps each
     thin = max(1, chains * samples // 500)
     cfg = BayesianIRLConfig(prior="sphere", beta=10.0, chains=chains, samples=samples, burn_in=500, thin=thin, step_size=0.1)
-    return sufficiency_loop(w.mdp, lambda: next(source), cfg, rng=np.random.default_rng(seed), max_demos=50, true_reward=w.reward)
+    return sufficiency_loop(
+        w.mdp, lambda: next(source), cfg, rng=np.random.default_rng(seed), max_demos=50, true_reward=w.reward, ess_adjusted=ess
+    )
 
 
 def run_sufficiency(args: argparse.Namespace) -> dict:
-    jobs = [(seed, args.length, args.chains, args.samples, args.demonstrator) for seed in range(args.worlds)]
+    jobs = [(seed, args.length, args.chains, args.samples, args.demonstrator, args.ess) for seed in range(args.worlds)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
         runs = list(pool.map(sufficiency_world, jobs))
@@ -137,7 +139,13 @@ def run_sufficiency(args: argparse.Namespace) -> dict:
     )
     print(f"true nEVD of the MAP policy when it stopped: mean {true_final.mean():.4f}, max {true_final.max():.4f}; {seconds:.0f} s")
     return {
-        "settings": {"chains": args.chains, "samples": args.samples, "length": args.length, "demonstrator": args.demonstrator},
+        "settings": {
+            "chains": args.chains,
+            "samples": args.samples,
+            "length": args.length,
+            "demonstrator": args.demonstrator,
+            "ess_adjusted": args.ess,
+        },
         "runs": runs,
         "coverage_all_rounds": holds_all,
         "coverage_at_stop": holds_final,
@@ -259,6 +267,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2500, help="sufficiency: steps per chain after burn-in")
     parser.add_argument("--demonstrator", choices=["optimal", "boltzmann"], default="optimal", help="sufficiency: who demonstrates")
     parser.add_argument("--paper-sampler", action="store_true", help="brex: the paper's fixed step 0.01, no burn-in")
+    parser.add_argument("--ess", action="store_true", help="sufficiency: the order statistic for the effective sample size")
     parser.add_argument("--tag", default="", help="suffix of the output file name")
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 32, 128])
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="speed: devices to time (cuda only when present)")

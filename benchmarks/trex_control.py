@@ -8,7 +8,7 @@ Protocol (Brown et al. 2019, MuJoCo section; settings from ../shared/REFERENCES.
    stochastic rollout each; the rank is the checkpoint index (training time), never the return.
 2. T-REX: an ensemble of MLPs (2 x 256, observation only), Bradley–Terry on snippet pairs whose better
    snippet starts no earlier than the worse one's.
-3. PPO (the RL Zoo preset) for ``--policy-steps`` on the learned reward with running normalisation
+3. PPO (the RL Zoo preset for Pendulum, SB3 defaults for HalfCheetah) for ``--policy-steps`` on the learned reward with running normalisation
    minus a control cost; the control run gets a constant reward (same normalisation and cost), which
    carries no information about the task.
 4. Evaluation on the true reward, 10 episodes each (distance travelled too for HalfCheetah), and the

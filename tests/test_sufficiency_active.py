@@ -103,3 +103,15 @@ def test_decision_counts_feed_the_posterior_like_trajectories():
     demos, _ = expert_demonstrations(w, 3, rng=np.random.default_rng(0), length=4)
     counts = decision_counts(demos, w.mdp)
     assert float(counts.sum()) == 12
+
+
+def test_ess_adjusted_bound_is_more_conservative_and_exact_for_independent_samples():
+    from rewardlab.irl.sufficiency import upper_bound
+
+    x = np.random.default_rng(0).random(2000)
+    assert upper_bound(x, n_eff=2000) == upper_bound(x)  # as many effective as actual samples: the plain bound
+    plain, adjusted = upper_bound(x), upper_bound(x, n_eff=200)
+    assert adjusted > plain
+    # 200 effective samples stand for k = ceil(190 + 1.645 * sqrt(9.5) - 0.5) = 195 of 200: the 97.5% level
+    assert adjusted == np.sort(x)[int(np.ceil(195 / 200 * 2000)) - 1]
+    assert upper_bound(x, n_eff=3) == x.max()  # too few effective samples for any order statistic

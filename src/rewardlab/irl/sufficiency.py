@@ -34,7 +34,7 @@ from torch import Tensor
 from rewardlab.data import Trajectory, TrajectoryDataset
 from rewardlab.errors import ValidationError
 from rewardlab.eval import policy_loss
-from rewardlab.irl.bayesian import BayesianIRLConfig, RewardPosterior, decision_counts, sample_posterior
+from rewardlab.irl.bayesian import BayesianIRLConfig, RewardPosterior, chain_diagnostics, decision_counts, sample_posterior
 from rewardlab.mdp import TabularMDP, value_iteration
 
 __all__ = ["SufficiencyVerdict", "normalized_evd", "order_statistic_index", "sufficiency", "sufficiency_loop", "upper_bound"]
@@ -54,14 +54,28 @@ def order_statistic_index(n: int, alpha: float, delta: float) -> int:
     return math.ceil(n * alpha + float(norm.ppf(1 - delta)) * math.sqrt(n * alpha * (1 - alpha)) - 0.5)
 
 
-def upper_bound(samples: Any, alpha: float = 0.95, delta: float = 0.05) -> float:
+def upper_bound(samples: Any, alpha: float = 0.95, delta: float = 0.05, *, n_eff: float | None = None) -> float:
     """``(alpha, delta)`` upper bound on the ``alpha``-quantile of the distribution ``samples`` ``(N,)`` came from.
+
+    The order statistic assumes independent samples. MCMC samples are autocorrelated: with ``n_eff``
+    (their effective sample size, ``< N``) the index is computed for ``n_eff`` independent samples,
+    ``k_eff / n_eff`` is the quantile level it stands for, and the bound is the sample at that level of
+    the ``N`` sorted samples (larger, so more conservative). If even the largest of ``n_eff``
+    independent samples would not do, the largest sample is returned.
 
     Examples:
         >>> upper_bound(np.arange(1, 501) / 500)  # the 483rd smallest
         0.966
+        >>> upper_bound(np.arange(1, 501) / 500, n_eff=100)  # k = 99 of 100: the 495th smallest
+        0.99
     """
     x = np.sort(np.asarray(samples.detach().cpu() if hasattr(samples, "detach") else samples, dtype=float).ravel())
+    if n_eff is not None and n_eff < len(x):
+        m = max(1, math.floor(n_eff))
+        k_eff = order_statistic_index(m, alpha, delta)
+        if k_eff > m:
+            return float(x[-1])
+        return float(x[min(len(x), math.ceil(k_eff / m * len(x))) - 1])
     k = order_statistic_index(len(x), alpha, delta)
     if k > len(x):
         need = next(n for n in range(len(x), 100 * len(x) + 100) if order_statistic_index(n, alpha, delta) <= n)
@@ -102,8 +116,12 @@ def sufficiency(
     delta: float = 0.05,
     threshold: float = 0.1,
     initial: Any = "mdp",
+    ess_adjusted: bool = False,
 ) -> SufficiencyVerdict:
     """Are the demonstrations behind ``posterior`` enough for ``policy`` (default: optimal for the MAP reward)?
+
+    ``ess_adjusted`` computes the order statistic for the nEVD samples' effective sample size (ArviZ,
+    across chains) instead of their count: the paper's bound treats MCMC draws as independent.
 
     Examples:
         >>> from rewardlab.mdp.worlds import feature_gridworld
@@ -117,7 +135,12 @@ def sufficiency(
     if policy is None:
         policy = value_iteration(posterior.mdp, posterior.map_reward().values).policy
     nevd = normalized_evd(posterior, policy, initial=initial)
-    bound = upper_bound(nevd, alpha, delta)
+    n_eff = None
+    if ess_adjusted:
+        c = posterior.samples.shape[0]
+        ess = float(chain_diagnostics(nevd.reshape(c, -1, 1))[1][0])
+        n_eff = ess if math.isfinite(ess) else None  # constant nEVD: any order statistic is the same value
+    bound = upper_bound(nevd, alpha, delta, n_eff=n_eff)
     return SufficiencyVerdict(bound, threshold, bound < threshold, alpha, delta, int(nevd.numel()))
 
 
@@ -133,8 +156,10 @@ def sufficiency_loop(
     threshold: float = 0.1,
     true_reward: Any = None,
     initial: Any = "mdp",
+    ess_adjusted: bool = False,
 ) -> list[dict[str, float]]:
-    """Ask for one demonstration at a time, re-sample the posterior, stop when the bound says enough.
+    """Ask for one demonstration at a time, re-sample the posterior, stop when the bound says enough
+    (``ess_adjusted`` as in :func:`sufficiency`).
 
     Returns:
         One record per round: ``n_demos``, ``bound``, ``sufficient`` (0/1) and, given ``true_reward``,
@@ -148,7 +173,7 @@ def sufficiency_loop(
         demos.append(next_demonstration())
         posterior = sample_posterior(mdp, decision_counts(TrajectoryDataset(demos), mdp), config, rng=rng)
         policy = value_iteration(mdp, posterior.map_reward().values).policy
-        verdict = sufficiency(posterior, policy, alpha=alpha, delta=delta, threshold=threshold, initial=initial)
+        verdict = sufficiency(posterior, policy, alpha=alpha, delta=delta, threshold=threshold, initial=initial, ess_adjusted=ess_adjusted)
         record = {"n_demos": float(len(demos)), "bound": verdict.bound, "sufficient": float(verdict.sufficient)}
         if true_reward is not None:
             uniform = torch.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions, dtype=mdp.dtype)
