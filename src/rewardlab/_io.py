@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "read_tensors", "save_tensors", "write_json"]
+__all__ = ["atomic_write", "read_meta", "read_tensors", "save_tensors", "write_json"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> Path:
@@ -76,6 +76,26 @@ def save_tensors(directory: str | os.PathLike[str], name: str, tensors: dict[str
     return directory
 
 
+def read_meta(directory: str | os.PathLike[str], name: str, data_suffix: str, fmt: str, writer: str) -> tuple[dict[str, Any], Path]:
+    """Check that ``name.json`` and ``name<data_suffix>`` exist in ``directory`` and that the JSON is valid
+    and of format ``fmt``: ``(meta, data_path)``. Otherwise :class:`DataFileError` names the file and the
+    fix; ``writer`` is what wrote them (e.g. ``"TabularReward.save"``)."""
+    from rewardlab.errors import DataFileError
+
+    directory = Path(directory)
+    meta_path, data_path = directory / f"{name}.json", directory / f"{name}{data_suffix}"
+    for path in (meta_path, data_path):
+        if not path.is_file():
+            raise DataFileError(f"{path}: missing. Fix: point at a directory written by {writer}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataFileError(f"{meta_path}: not valid JSON ({exc}). Fix: re-save it with {writer}") from exc
+    if meta.get("format") != fmt:
+        raise DataFileError(f"{meta_path}: format is {meta.get('format')!r}, not {fmt!r}. Fix: load it with the matching reader")
+    return meta, data_path
+
+
 def read_tensors(directory: str | os.PathLike[str], name: str, fmt: str, owner: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read what :func:`save_tensors` wrote: ``(meta, tensors)``.
 
@@ -86,17 +106,7 @@ def read_tensors(directory: str | os.PathLike[str], name: str, fmt: str, owner: 
 
     from rewardlab.errors import DataFileError
 
-    directory = Path(directory)
-    meta_path, data_path = directory / f"{name}.json", directory / f"{name}.safetensors"
-    for path in (meta_path, data_path):
-        if not path.is_file():
-            raise DataFileError(f"{path}: missing. Fix: point at a directory written by {owner}.save")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataFileError(f"{meta_path}: not valid JSON ({exc}). Fix: re-save it with {owner}.save") from exc
-    if meta.get("format") != fmt:
-        raise DataFileError(f"{meta_path}: format is {meta.get('format')!r}, not {fmt!r}. Fix: load it with the matching class")
+    meta, data_path = read_meta(directory, name, ".safetensors", fmt, f"{owner}.save")
     try:
         tensors = load_file(str(data_path))
     except Exception as exc:  # safetensors raises its own error types for corrupt headers

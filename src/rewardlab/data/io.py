@@ -10,13 +10,12 @@ spaces, so a dataset recorded in another env is refused with a message naming th
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rewardlab._io import atomic_write, write_json
+from rewardlab._io import atomic_write, read_meta, write_json
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.errors import DataFileError, ValidationError
 
@@ -71,16 +70,7 @@ def load_dataset(directory: str | Path, *, env: Any = None) -> TrajectoryDataset
     """Read what :func:`save_dataset` wrote. With ``env`` (an env or env id), check the observation and
     action shapes against its spaces. Missing, corrupt or mismatched files raise :class:`DataFileError`."""
     directory = Path(directory)
-    meta_path, data_path = directory / "trajectories.json", directory / "trajectories.npz"
-    for path in (meta_path, data_path):
-        if not path.is_file():
-            raise DataFileError(f"{path}: missing. Fix: point at a directory written by rewardlab.data.save_dataset")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataFileError(f"{meta_path}: not valid JSON ({exc}). Fix: re-save the dataset") from exc
-    if meta.get("format") != _FORMAT:
-        raise DataFileError(f"{meta_path}: format is {meta.get('format')!r}, not {_FORMAT!r}. Fix: load it with the reader of its format")
+    meta, data_path = read_meta(directory, "trajectories", ".npz", _FORMAT, "rewardlab.data.io.save_dataset")
     try:
         with np.load(data_path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
