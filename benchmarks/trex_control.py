@@ -13,6 +13,9 @@ Protocol (Brown et al. 2019, MuJoCo section; settings from ../shared/REFERENCES.
    carries no information about the task.
 4. Evaluation on the true reward, 10 episodes each (distance travelled too for HalfCheetah), and the
    extrapolation plot: predicted against true return for the demos and for rollouts of the final policy.
+5. A reward-hacking check that needs no true reward: Bayesian REX over the learned net's last layer
+   (20,000 samples), flagging the policy when its posterior mean return beats the top-ranked
+   trajectory's while its 0.05-VaR falls below it.
 
 D-REX (``--method drex``) replaces steps 1–2: one demonstration (HalfCheetah: the D-REX paper's own,
 from ``../shared/data/drex-mujoco-demos``; Pendulum: one rollout of the last checkpoint of a short PPO
@@ -41,7 +44,8 @@ import torch
 from rewardlab.data.io import load_npz_episodes
 from rewardlab.data.ranking import ranking_scores
 from rewardlab.eval import extrapolation_plot, kendall_tau
-from rewardlab.prefs import DREX, TREX, DREXConfig, TREXConfig
+from rewardlab.prefs import DREX, TREX, BayesianREX, BayesianREXConfig, DREXConfig, TREXConfig
+from rewardlab.prefs.brex import reward_hacking_flags, trajectory_features
 from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
 from rewardlab.rl import evaluate, make_ranked_demos, train_policy
 
@@ -119,6 +123,7 @@ def run_seed(name: str, seed: int, policy_steps: int | None, method: str) -> dic
     if method == "drex":  # one demonstration: rank quality shows on the noise rollouts
         rollouts = fit.info["rollouts"]
         extra["kendall_tau_rollouts"] = kendall_tau(predicted_returns(fit.reward, rollouts, encoder), rollouts.returns())
+    extra["hacking_check"] = hacking_check(fit, demos if method == "trex" else fit.info["rollouts"], ev_learned, env_id, seed)
     row = {
         "seed": seed,
         "demo_returns": returns.tolist(),
@@ -141,6 +146,27 @@ def run_seed(name: str, seed: int, policy_steps: int | None, method: str) -> dic
     return row
 
 
+def hacking_check(fit, ranked, rollouts, env_id: str, seed: int) -> dict:
+    """B-REX over the learned reward's last layer (its penultimate features as the embedding): the
+    posterior mean and 0.05-VaR of the policy's return against the top-ranked trajectory's; the policy
+    is flagged when its mean is higher but its VaR lower (high return the posterior is not sure of)."""
+    space = demos_space(env_id)
+    cfg = BayesianREXConfig(samples=20_000, burn_in=2_000, thin=10)
+    brex = BayesianREX(cfg).fit(ranked, space, rng=np.random.default_rng(seed), embedding=fit.reward)
+    ref = int(np.argmax(ranking_scores(ranked)))
+    ev_ref = brex.posterior.evaluate(trajectory_features(ranked[ref : ref + 1], space, fit.reward))
+    ev_pol = brex.posterior.evaluate(trajectory_features(rollouts, space, fit.reward))
+    mean, var = float(ev_pol["mean"].mean()), float(ev_pol["var"].mean())
+    flag = bool(reward_hacking_flags([mean], [var], float(ev_ref["mean"][0]), float(ev_ref["var"][0]))[0])
+    return {
+        "policy_mean": mean,
+        "policy_var": var,
+        "top_mean": float(ev_ref["mean"][0]),
+        "top_var": float(ev_ref["var"][0]),
+        "flagged": flag,
+    }
+
+
 def demos_space(env_id: str) -> tuple:
     import gymnasium as gym
 
@@ -161,11 +187,13 @@ def main() -> None:
     rows = [run_seed(args.env, seed, args.policy_steps, args.method) for seed in args.seeds]
     result = {"env": SETTINGS[args.env]["env"], "method": args.method, "rows": rows, "seconds": time.perf_counter() - t0}
     label = "T-REX" if args.method == "trex" else "D-REX"
-    print(f"| seed | best demo | {label} policy | BC | constant-reward control | Kendall tau (demos) |\n|---|---|---|---|---|---|")
+    print(
+        f"| seed | best demo | {label} policy | BC | constant-reward control | Kendall tau (demos) | B-REX flag |\n|---|---|---|---|---|---|---|"
+    )
     for r in rows:
         bc = f"{r['bc_return']:.1f}" if "bc_return" in r else "–"
         print(
-            f"| {r['seed']} | {r['best_demo']:.1f} | {r['trex_return']:.1f} ± {r['trex_return_std']:.1f} | {bc} | {r['control_return']:.1f} | {r['kendall_tau_demos']:.2f} |"
+            f"| {r['seed']} | {r['best_demo']:.1f} | {r['trex_return']:.1f} ± {r['trex_return_std']:.1f} | {bc} | {r['control_return']:.1f} | {r['kendall_tau_demos']:.2f} | {r['hacking_check']['flagged']} |"
         )
     print(f"{result['seconds']:.0f} s")
     OUT.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,7 @@ __all__ = [
     "pair_log_likelihood",
     "reward_hacking_flags",
     "sample_brex",
+    "trajectory_features",
 ]
 
 _FORMAT = "rewardlab.PreferencePosterior"
@@ -295,6 +296,26 @@ def embed(model: NeuralReward, obs: Tensor, act: Tensor | None = None, *, member
     return torch.cat([net.features(obs[k : k + batch], None if act is None else act[k : k + batch]) for k in range(0, len(obs), batch)])
 
 
+def trajectory_features(dataset: Any, env_or_mdp: Any, embedding: NeuralReward | None = None) -> Tensor:
+    """``(N, D)`` feature counts ``Phi(tau) = sum_t phi(s_t)`` of each trajectory: the MDP's state features,
+    or ``embedding``'s penultimate layer (Gymnasium envs). Posterior returns are ``w^T Phi``, so these are
+    what :meth:`PreferencePosterior.evaluate` takes for any policy's rollouts."""
+    ds = as_dataset(dataset)
+    if isinstance(env_or_mdp, TabularMDP):
+        obs, _, _ = TrajectoryEncoder.for_env(env_or_mdp, architecture="linear").observations(ds)
+        phi = obs.double()
+    else:
+        if embedding is None:
+            raise ValidationError("embedding", "is None for a Gymnasium env", "pass the reward net whose features to use")
+        spec = embedding.spec
+        encoder = TrajectoryEncoder.for_env(env_or_mdp, architecture=spec.architecture, hidden=spec.hidden, use_action=spec.uses_action)
+        obs, acts, _ = encoder.observations(ds)
+        dev = embedding.offset.device
+        phi = embed(embedding, obs.to(dev), acts.to(dev) if spec.uses_action else None).double().cpu()
+    seg = torch.as_tensor(np.repeat(np.arange(len(ds)), [len(tr) for tr in ds]))
+    return torch.zeros(len(ds), phi.shape[1], dtype=torch.float64).index_add_(0, seg, phi)
+
+
 def _linear_head_reward(model: NeuralReward, weights: Tensor, member: int = 0) -> NeuralReward:
     """A one-member copy of ``model``'s member whose last layer is ``weights`` (no bias)."""
     out = NeuralReward(model.spec, members=1)
@@ -343,24 +364,11 @@ class BayesianREX:
         ds = as_dataset(data)
         s = ranking_scores(ds, scores)
         info: dict[str, Any] = {}
-        if isinstance(env_or_mdp, TabularMDP):
-            encoder = TrajectoryEncoder.for_env(env_or_mdp, architecture="linear")
-            obs, _, _ = encoder.observations(ds)
-            phi = obs.double()
-        else:
-            if embedding is None:
-                pre = TREX(cfg.pretrain).fit(ds, env_or_mdp, rng=rng, scores=s)
-                embedding = pre.reward
-                info["pretrain"] = {k: v for k, v in pre.info.items() if k != "spec"}
-            encoder = TrajectoryEncoder.for_env(
-                env_or_mdp, architecture=embedding.spec.architecture, hidden=embedding.spec.hidden, use_action=embedding.spec.uses_action
-            )
-            obs, acts, _ = encoder.observations(ds)
-            dev = embedding.offset.device
-            phi = embed(embedding, obs.to(dev), acts.to(dev) if embedding.spec.uses_action else None).double().cpu()
-        lengths = np.array([len(tr) for tr in ds])
-        seg = torch.as_tensor(np.repeat(np.arange(len(ds)), lengths))
-        counts = torch.zeros(len(ds), phi.shape[1], dtype=torch.float64).index_add_(0, seg, phi)  # (N, D)
+        if not isinstance(env_or_mdp, TabularMDP) and embedding is None:
+            pre = TREX(cfg.pretrain).fit(ds, env_or_mdp, rng=rng, scores=s)
+            embedding = pre.reward
+            info["pretrain"] = {k: v for k, v in pre.info.items() if k != "spec"}
+        counts = trajectory_features(ds, env_or_mdp, embedding)
         first, second, label = ranked_pairs(s)
         if not len(first):
             raise ValidationError("scores", "rank every trajectory equally", "pass at least two trajectories of different rank")
@@ -378,7 +386,6 @@ class BayesianREX:
             }
         )
         if isinstance(env_or_mdp, TabularMDP):
-            assert encoder.features is not None
             reward = TabularReward.linear(env_or_mdp.features, w.to(env_or_mdp.dtype))  # type: ignore[arg-type]
             policy = value_iteration(env_or_mdp, reward.values).policy
             return FitResult(reward=reward, policy=policy, posterior=posterior, history=history, info=info)
