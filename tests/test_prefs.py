@@ -255,3 +255,25 @@ def test_cuda_brex_and_trex_match_cpu() -> None:
     a = TREX(tcfg).fit(demos, world.mdp, rng=np.random.default_rng(0), scores=returns)
     b = TREX(TREXConfig(**{**tcfg.__dict__, "device": "cuda"})).fit(demos, world.mdp, rng=np.random.default_rng(0), scores=returns)
     assert torch.allclose(a.reward.values, b.reward.values.cpu(), atol=1e-4)
+
+
+def test_high_confidence_evaluation_prefers_the_true_optimal_policy() -> None:
+    """Posterior returns of rollouts: the policy optimal for the true reward scores above the best
+    demonstration in mean and in 0.05-VaR, so it is not flagged; feature counts are sums of phi(s_t)."""
+    from rewardlab.prefs.brex import trajectory_features
+
+    world, demos, returns = _ranked_world(1, n=20)
+    fit = BayesianREX(BayesianREXConfig(samples=4000, burn_in=500, thin=2, step_size=0.05, adapt=True)).fit(
+        demos, world.mdp, rng=np.random.default_rng(0), scores=returns
+    )
+    phi = trajectory_features(demos, world.mdp)
+    assert torch.allclose(phi[0], world.mdp.features[torch.as_tensor(demos[0].obs[:-1])].sum(0).double())
+    best = int(np.argmax(returns))
+    optimal = value_iteration(world.mdp, world.reward).policy
+    rollouts = sample_tabular(
+        world.mdp, optimal, 50, rng=np.random.default_rng(1), length=10, initial=torch.as_tensor(np.eye(36)[demos[best].obs[0]])
+    )
+    ev_best = fit.posterior.evaluate(phi[best : best + 1])
+    ev_opt = fit.posterior.evaluate(trajectory_features(rollouts, world.mdp))
+    assert ev_opt["mean"].mean() >= ev_best["mean"][0] - 1e-9
+    assert not reward_hacking_flags([ev_opt["mean"].mean()], [ev_opt["var"].mean()], ev_best["mean"][0], ev_best["var"][0])[0]
