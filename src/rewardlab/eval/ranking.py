@@ -20,7 +20,7 @@ def _pair(predicted: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def kendall_tau(predicted: Any, true: Any) -> float:
-    """Kendall's tau-b between predicted and true returns (scipy), in [-1, 1].
+    """Kendall's tau-b between predicted and true returns (scipy), in [-1, 1]; NaN for fewer than two.
 
     Examples:
         >>> kendall_tau([1.0, 2.0, 3.0], [10.0, 20.0, 30.0]), kendall_tau([3.0, 2.0, 1.0], [10.0, 20.0, 30.0])
@@ -29,6 +29,8 @@ def kendall_tau(predicted: Any, true: Any) -> float:
     from scipy import stats
 
     p, t = _pair(predicted, true)
+    if len(p) < 2:
+        return float("nan")
     return float(stats.kendalltau(p, t).statistic)
 
 
