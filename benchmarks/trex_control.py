@@ -56,8 +56,8 @@ SETTINGS = {
     "pendulum": {
         "env": "Pendulum-v1",
         "checkpoints": 12,
-        "demo_steps": 12 * 1024,
-        "demo_hyperparams": {"n_steps": 256},  # 4 envs x 256 = one PPO update per checkpoint
+        "demo_steps": 12 * 1536,
+        "demo_hyperparams": {"n_steps": 384},  # 4 envs x 384 = one PPO update per checkpoint
         "policy_steps": 100_000,
         "ctrl_cost": 0.001,
         "trex": TREXConfig(hidden=(256, 256), ensemble=3, snippet=(10, 40), pairs=3000, steps=1500, batch_size=16, lr=1e-4),
