@@ -189,7 +189,15 @@ def test_dataset_files_round_trip_and_reject_corruption(tmp_path) -> None:
 def test_minari_round_trip(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     ds = collect_rollouts("Pendulum-v1", lambda o: np.ones((len(o), 1), np.float32), 2, seed=1, max_steps=7)
-    to_minari(ds, "rewardlab/pendulum/test-v0", env="Pendulum-v1", eval_env="Pendulum-v1")
+    to_minari(
+        ds,
+        "rewardlab/pendulum/test-v0",
+        env="Pendulum-v1",
+        eval_env="Pendulum-v1",
+        author="rewardlab tests",
+        author_email="tests@rewardlab.invalid",
+        code_permalink="https://example.invalid/rewardlab",
+    )
     back = from_minari("rewardlab/pendulum/test-v0")
     assert len(back) == 2
     assert np.allclose(back[1].obs, ds[1].obs) and np.allclose(back[1].acts, ds[1].acts) and np.allclose(back[1].rews, ds[1].rews)

@@ -164,6 +164,8 @@ def to_minari(dataset: Any, dataset_id: str, env: Any, **kwargs: Any) -> Any:
                 truncations=list(trunc),
             )
         )
+    kwargs.setdefault("algorithm_name", "rewardlab")
+    kwargs.setdefault("description", f"{len(buffers)} trajectories exported by rewardlab.data.io.to_minari")
     return minari.create_dataset_from_buffers(dataset_id, buffers, env=env, **kwargs)
 
 
