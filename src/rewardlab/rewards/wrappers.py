@@ -70,7 +70,8 @@ def shaped_reward(
     model: Any, obs: np.ndarray, act: np.ndarray, *, transform: Transform, ctrl_cost: float, normalizer: RunningNormalizer | None
 ) -> np.ndarray:
     """``(B,)`` learned rewards for a batch of (observation, action): the model, the transform, the control cost."""
-    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) and any(True for _ in model.parameters()) else "cpu"
+    first = next(iter(model.parameters()), None) if isinstance(model, torch.nn.Module) else None
+    device = first.device if first is not None else "cpu"
     uses_action = getattr(getattr(model, "spec", None), "uses_action", True)
     o = torch.as_tensor(obs, device=device)
     a = torch.as_tensor(act, device=device) if uses_action else None
