@@ -19,10 +19,14 @@ Experiments (settings from ../shared/REFERENCES.md; what the papers leave open i
   66 pairs; the paper: 100,000 samples in about 5 minutes on a laptop), and T-REX training pairs per
   second for the MuJoCo MLP (2 x 256, 50-step snippets) and the Atari CNN (4 x 84 x 84, 50-frame
   snippets), on CPU and on CUDA when present.
+* ``ppo`` — PPO (SB3 defaults, one env) environment steps per second on HalfCheetah-v5 on its true
+  reward and on a T-REX-sized learned reward (3 x MLP 2 x 256, running normalisation, control cost)
+  computed after every step (``reward_batch="step"``) or once per rollout (``"rollout"``), one run
+  after the other in the same process.
 
 Run (each worker single-threaded)::
 
-    OMP_NUM_THREADS=1 python benchmarks/rankings.py gridworld|speed [--workers 2]
+    OMP_NUM_THREADS=1 python benchmarks/rankings.py gridworld|speed|ppo [--workers 2]
 
 Writes ``benchmarks/rankings/<experiment>.json`` and prints markdown.
 """
@@ -168,17 +172,38 @@ def run_speed(args: argparse.Namespace) -> dict:
     return out
 
 
+def run_ppo(args: argparse.Namespace) -> dict:
+    from rewardlab.rewards import NeuralReward, RewardNetSpec
+    from rewardlab.rl import train_policy
+
+    torch.set_num_threads(1)
+    reward = NeuralReward(RewardNetSpec((17,), hidden=(256, 256)), members=3).eval()
+    steps = args.ppo_steps
+    out: dict = {"env": "HalfCheetah-v5", "steps": steps}
+    runs = {
+        "true_reward": {},
+        "learned_step": {"reward": reward, "reward_batch": "step"},
+        "learned_rollout": {"reward": reward, "reward_batch": "rollout"},
+    }
+    for name, kw in runs.items():
+        result = train_policy("HalfCheetah-v5", steps=steps, seed=0, ctrl_cost=0.1, **kw)
+        out[name] = {"seconds": result.seconds, "steps_per_second": steps / result.seconds}
+        print(f"PPO {name}: {steps / result.seconds:.0f} steps/s")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment", choices=("gridworld", "speed"))
+    parser.add_argument("experiment", choices=("gridworld", "speed", "ppo"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worlds", type=int, default=100)
     parser.add_argument("--length", type=int, default=10, help="decisions per demonstration (gridworld)")
     parser.add_argument("--brex-samples", type=int, default=100_000)
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="speed: devices to time (cuda only when present)")
+    parser.add_argument("--ppo-steps", type=int, default=20_480, help="ppo: environment steps per run")
     parser.add_argument("--tag", default="", help="suffix of the output file")
     args = parser.parse_args()
-    result = {"gridworld": run_gridworld, "speed": run_speed}[args.experiment](args)
+    result = {"gridworld": run_gridworld, "speed": run_speed, "ppo": run_ppo}[args.experiment](args)
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{args.experiment}{args.tag}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")

@@ -35,18 +35,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rewardlab.data.io import load_npz_episodes
+from rewardlab.data.io import load_dataset, load_npz_episodes, save_dataset
 from rewardlab.data.ranking import ranking_scores
 from rewardlab.eval import extrapolation_plot, kendall_tau
 from rewardlab.prefs import DREX, TREX, BayesianREX, BayesianREXConfig, DREXConfig, TREXConfig
 from rewardlab.prefs.brex import reward_hacking_flags, trajectory_features
 from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
+from rewardlab.rewards import NeuralReward
 from rewardlab.rl import evaluate, make_ranked_demos, train_policy
 
 OUT = Path(__file__).parent / "trex"
@@ -91,71 +95,117 @@ def drex_demo(name: str, seed: int):
     return ranked
 
 
-def run_seed(name: str, seed: int, policy_steps: int | None, method: str) -> dict:
+def learn_reward_job(name: str, seed: int, method: str, work: Path) -> dict:
+    """Steps 1-2 (T-REX) or the D-REX equivalent: writes the reward and the ranked data the hacking check
+    uses (the demos for T-REX, the noise rollouts for D-REX) under ``work``; returns their numbers."""
+    torch.set_num_threads(1)
     s = SETTINGS[name]
     env_id = s["env"]
-    steps = policy_steps or s["policy_steps"]
     t0 = time.perf_counter()
-    extra: dict = {}
+    part: dict = {}
     if method == "trex":
         demos = make_ranked_demos(env_id, checkpoints=s["checkpoints"], steps=s["demo_steps"], seed=seed, hyperparams=s["demo_hyperparams"])
         t_demos = time.perf_counter() - t0
         fit = TREX(s["trex"]).fit(demos, demos_space(env_id), rng=np.random.default_rng(seed))
+        ranked = demos
     else:
         demos = drex_demo(name, seed)
         t_demos = time.perf_counter() - t0
         fit = DREX(DREXConfig(schedule="mujoco", trex=s["trex"])).fit(demos, env_id, rng=np.random.default_rng(seed))
-        ev_bc = evaluate(fit.info["bc_policy"], env_id, episodes=10, seed=50_000 + seed)
-        extra["bc_return"] = float(ev_bc.returns().mean())
-        rollouts = fit.info["rollouts"]
-        extra["noise_returns"] = {
-            str(e): float(np.mean([tr.ret for tr in rollouts if tr.infos["epsilon"] == e])) for e in fit.info["epsilons"]
+        part["bc_return"] = float(evaluate(fit.info["bc_policy"], env_id, episodes=10, seed=50_000 + seed).returns().mean())
+        ranked = fit.info["rollouts"]
+        part["noise_returns"] = {
+            str(e): float(np.mean([tr.ret for tr in ranked if tr.infos["epsilon"] == e])) for e in fit.info["epsilons"]
         }
+        encoder = TrajectoryEncoder.for_env(demos_space(env_id), hidden=s["trex"].hidden)
+        part["kendall_tau_rollouts"] = kendall_tau(predicted_returns(fit.reward, ranked, encoder), ranked.returns())
     returns = demos.returns()
-    t_trex = time.perf_counter() - t0 - t_demos
-    learned = train_policy(env_id, steps=steps, seed=seed, reward=fit.reward, normalize="running", ctrl_cost=s["ctrl_cost"])
-    control = train_policy(env_id, steps=steps, seed=seed, reward=ConstantReward(), normalize="running", ctrl_cost=s["ctrl_cost"])
-    ev_learned = evaluate(learned.model, env_id, episodes=10, seed=50_000 + seed)
-    ev_control = evaluate(control.model, env_id, episodes=10, seed=50_000 + seed)
     encoder = TrajectoryEncoder.for_env(demos_space(env_id), hidden=s["trex"].hidden)
     pred_demo = predicted_returns(fit.reward, demos, encoder)
-    pred_policy = predicted_returns(fit.reward, ev_learned, encoder)
-    if method == "drex":  # one demonstration: rank quality shows on the noise rollouts
-        rollouts = fit.info["rollouts"]
-        extra["kendall_tau_rollouts"] = kendall_tau(predicted_returns(fit.reward, rollouts, encoder), rollouts.returns())
-    extra["hacking_check"] = hacking_check(fit, demos if method == "trex" else fit.info["rollouts"], ev_learned, env_id, seed)
-    row = {
-        "seed": seed,
-        "demo_returns": returns.tolist(),
-        "demo_ranks": ranking_scores(demos).tolist(),
-        "best_demo": float(returns.max()),
-        "trex_return": float(ev_learned.returns().mean()),
-        "trex_return_std": float(ev_learned.returns().std()),
-        "control_return": float(ev_control.returns().mean()),
-        "kendall_tau_demos": kendall_tau(pred_demo, returns),
-        "val_accuracy": fit.info["val_accuracy"],
-        "predicted": {"demos": pred_demo.tolist(), "policy": pred_policy.tolist()},
-        "policy_returns": ev_learned.returns().tolist(),
-        "seconds": {"demos": t_demos, "reward_learning": t_trex, "ppo_learned": learned.seconds, "ppo_control": control.seconds},
-        **extra,
-    }
-    if "x_distance" in ev_learned[0].infos:
-        row["best_demo_distance"] = float(max(tr.infos["x_distance"] for tr in demos))
-        row["trex_distance"] = float(np.mean([tr.infos["x_distance"] for tr in ev_learned]))
-        row["control_distance"] = float(np.mean([tr.infos["x_distance"] for tr in ev_control]))
-    return row
+    fit.reward.save(work / "reward")
+    save_dataset(ranked, work / "ranked", env_id=env_id)
+    save_dataset(demos, work / "demos", env_id=env_id)
+    part.update(
+        {
+            "seed": seed,
+            "demo_returns": returns.tolist(),
+            "demo_ranks": ranking_scores(demos).tolist(),
+            "best_demo": float(returns.max()),
+            "kendall_tau_demos": kendall_tau(pred_demo, returns),
+            "val_accuracy": fit.info["val_accuracy"],
+            "predicted_demos": pred_demo.tolist(),
+            "seconds": {"demos": t_demos, "reward_learning": time.perf_counter() - t0 - t_demos},
+        }
+    )
+    if "x_distance" in demos[0].infos:
+        part["best_demo_distance"] = float(max(tr.infos["x_distance"] for tr in demos))
+    return part
 
 
-def hacking_check(fit, ranked, rollouts, env_id: str, seed: int) -> dict:
+def policy_job(name: str, seed: int, steps: int, work: Path | None) -> dict:
+    """Step 3-5: PPO on the reward in ``work`` (None: the constant-reward control), its evaluation, and
+    (learned rewards) the predicted returns of its rollouts and the B-REX hacking check."""
+    torch.set_num_threads(1)
+    s = SETTINGS[name]
+    env_id = s["env"]
+    reward = ConstantReward() if work is None else NeuralReward.load(work / "reward")
+    trained = train_policy(env_id, steps=steps, seed=seed, reward=reward, normalize="running", ctrl_cost=s["ctrl_cost"])
+    ev = evaluate(trained.model, env_id, episodes=10, seed=50_000 + seed)
+    out: dict = {"returns": ev.returns().tolist(), "seconds": trained.seconds}
+    if "x_distance" in ev[0].infos:
+        out["distance"] = float(np.mean([tr.infos["x_distance"] for tr in ev]))
+    if work is not None:
+        encoder = TrajectoryEncoder.for_env(demos_space(env_id), hidden=s["trex"].hidden)
+        out["predicted_policy"] = predicted_returns(reward, ev, encoder).tolist()
+        out["hacking_check"] = hacking_check(reward, load_dataset(work / "ranked", env=env_id), ev, env_id, seed)
+    return out
+
+
+def run(name: str, method: str, seeds: list[int], control_seeds: list[int], steps: int, workers: int, work: Path) -> list[dict]:
+    """All jobs on a pool of ``workers`` processes: the controls and the reward learning start at once,
+    each seed's PPO as soon as its reward is learned."""
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        controls = {seed: pool.submit(policy_job, name, seed, steps, None) for seed in control_seeds}
+        rewards = {pool.submit(learn_reward_job, name, seed, method, work / f"seed{seed}"): seed for seed in seeds}
+        parts, policies = {}, {}
+        for future in as_completed(rewards):
+            seed = rewards[future]
+            parts[seed] = future.result()
+            print(f"seed {seed}: reward learned ({parts[seed]['seconds']})", flush=True)
+            policies[seed] = pool.submit(policy_job, name, seed, steps, work / f"seed{seed}")
+        done = {seed: f.result() for seed, f in policies.items()}
+        control = {seed: f.result() for seed, f in controls.items()}
+    rows = []
+    for seed in seeds:
+        part, pol = parts[seed], done[seed]
+        ctrl = control.get(seed, control[control_seeds[0]])
+        row = {
+            **{k: v for k, v in part.items() if k != "predicted_demos"},
+            "trex_return": float(np.mean(pol["returns"])),
+            "trex_return_std": float(np.std(pol["returns"])),
+            "policy_returns": pol["returns"],
+            "predicted": {"demos": part["predicted_demos"], "policy": pol["predicted_policy"]},
+            "control_seed": seed if seed in control else control_seeds[0],
+            "control_return": float(np.mean(ctrl["returns"])),
+            "hacking_check": pol["hacking_check"],
+        }
+        row["seconds"] = {**part["seconds"], "ppo_learned": pol["seconds"], "ppo_control": ctrl["seconds"]}
+        if "distance" in pol:
+            row["trex_distance"], row["control_distance"] = pol["distance"], ctrl["distance"]
+        rows.append(row)
+    return rows
+
+
+def hacking_check(reward, ranked, rollouts, env_id: str, seed: int) -> dict:
     """B-REX over the learned reward's last layer (its penultimate features as the embedding): the
     posterior mean and 0.05-VaR of the policy's return against the top-ranked trajectory's; the policy
     is flagged when its mean is higher but its VaR lower (high return the posterior is not sure of)."""
     space = demos_space(env_id)
     cfg = BayesianREXConfig(samples=20_000, burn_in=2_000, thin=10)
-    brex = BayesianREX(cfg).fit(ranked, space, rng=np.random.default_rng(seed), embedding=fit.reward)
+    brex = BayesianREX(cfg).fit(ranked, space, rng=np.random.default_rng(seed), embedding=reward)
     ref = int(np.argmax(ranking_scores(ranked)))
-    ev_ref = brex.posterior.evaluate(trajectory_features(ranked[ref : ref + 1], space, fit.reward))
-    ev_pol = brex.posterior.evaluate(trajectory_features(rollouts, space, fit.reward))
+    ev_ref = brex.posterior.evaluate(trajectory_features(ranked[ref : ref + 1], space, reward))
+    ev_pol = brex.posterior.evaluate(trajectory_features(rollouts, space, reward))
     mean, var = float(ev_pol["mean"].mean()), float(ev_pol["var"].mean())
     flag = bool(reward_hacking_flags([mean], [var], float(ev_ref["mean"][0]), float(ev_ref["var"][0]))[0])
     return {
@@ -180,11 +230,16 @@ def main() -> None:
     parser.add_argument("--method", choices=("trex", "drex"), default="trex")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--policy-steps", type=int, default=None, help="override the PPO steps on the learned reward")
+    parser.add_argument(
+        "--control-seeds", type=int, nargs="+", default=None, help="seeds of the constant-reward control (default: the first seed only)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
     parser.add_argument("--tag", default="", help="suffix of the output files")
     args = parser.parse_args()
-    torch.set_num_threads(1)
     t0 = time.perf_counter()
-    rows = [run_seed(args.env, seed, args.policy_steps, args.method) for seed in args.seeds]
+    steps = args.policy_steps or SETTINGS[args.env]["policy_steps"]
+    with tempfile.TemporaryDirectory(prefix="rewardlab-trex-") as work:
+        rows = run(args.env, args.method, args.seeds, args.control_seeds or args.seeds[:1], steps, args.workers, Path(work))
     result = {"env": SETTINGS[args.env]["env"], "method": args.method, "rows": rows, "seconds": time.perf_counter() - t0}
     label = "T-REX" if args.method == "trex" else "D-REX"
     print(

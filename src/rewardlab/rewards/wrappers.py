@@ -24,7 +24,7 @@ import torch
 
 from rewardlab.errors import ConfigError
 
-__all__ = ["LearnedReward", "RunningNormalizer", "VectorLearnedReward", "shaped_reward"]
+__all__ = ["LearnedReward", "RunningNormalizer", "VectorLearnedReward", "check_transform", "shaped_reward"]
 
 Transform = Literal["none", "sigmoid", "running"]
 
@@ -58,7 +58,8 @@ class RunningNormalizer:
         return out
 
 
-def _check(transform: str, ctrl_cost: float) -> None:
+def check_transform(transform: str, ctrl_cost: float) -> None:
+    """Raise :class:`ConfigError` for an unknown transform or a negative control cost."""
     if transform not in ("none", "sigmoid", "running"):
         raise ConfigError("normalize", f"is {transform!r}", "choose 'none', 'sigmoid' or 'running'")
     if ctrl_cost < 0:
@@ -106,7 +107,7 @@ class LearnedReward(gym.Wrapper[Any, Any, Any, Any]):
 
     def __init__(self, env: gym.Env[Any, Any], model: Any, *, normalize: Transform = "none", ctrl_cost: float = 0.0) -> None:
         super().__init__(env)
-        _check(normalize, ctrl_cost)
+        check_transform(normalize, ctrl_cost)
         self.model, self.transform, self.ctrl_cost = model, normalize, ctrl_cost
         self.normalizer = RunningNormalizer() if normalize == "running" else None
         self._obs: Any = None
@@ -148,7 +149,7 @@ class VectorLearnedReward(gym.vector.VectorWrapper):
 
     def __init__(self, env: gym.vector.VectorEnv, model: Any, *, normalize: Transform = "none", ctrl_cost: float = 0.0) -> None:
         super().__init__(env)
-        _check(normalize, ctrl_cost)
+        check_transform(normalize, ctrl_cost)
         self.model, self.transform, self.ctrl_cost = model, normalize, ctrl_cost
         self.normalizer = RunningNormalizer() if normalize == "running" else None
         self._obs: Any = None

@@ -50,8 +50,10 @@ def make_vec_env(
     reward: Any = None,
     normalize: str = "none",
     ctrl_cost: float = 0.0,
+    zero_reward: bool = False,
 ) -> Any:
-    """An SB3 ``DummyVecEnv`` of ``n_envs`` copies of ``env_id``, each with its reward replaced by ``reward`` if given.
+    """An SB3 ``DummyVecEnv`` of ``n_envs`` copies of ``env_id``, each with its reward replaced by ``reward`` if given,
+    or by 0 with ``zero_reward`` (the placeholder that :class:`rewardlab.rl.relabel.RelabelRollout` fills in).
 
     Examples:
         >>> envs = make_vec_env("Pendulum-v1", n_envs=2)
@@ -63,7 +65,11 @@ def make_vec_env(
     from rewardlab.rewards.wrappers import LearnedReward
 
     kwargs: dict[str, Any] = {}
-    if reward is not None:
+    if zero_reward:
+        from rewardlab.rl.relabel import ZeroReward
+
+        kwargs = {"wrapper_class": ZeroReward}
+    elif reward is not None:
         kwargs = {"wrapper_class": LearnedReward, "wrapper_kwargs": {"model": reward, "normalize": normalize, "ctrl_cost": ctrl_cost}}
     return sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed, **kwargs)
 
@@ -94,6 +100,7 @@ def train_policy(
     eval_episodes: int = 0,
     callback: Callable[[int, dict[str, float]], bool | None] | None = None,
     device: str = "cpu",
+    reward_batch: str = "auto",
 ) -> TrainResult:
     """Train ``algo`` (``"ppo"`` or ``"sac"``) on ``env_id``, on the true reward or on ``reward``.
 
@@ -113,6 +120,10 @@ def train_policy(
         eval_episodes: evaluate the true return with this many episodes at each checkpoint (0: never).
         callback: ``callback(step, metrics) -> stop?`` at each checkpoint.
         device: torch device of the policy.
+        reward_batch: how the learned reward is computed: ``"step"`` calls it after every env step
+            (:class:`rewardlab.rewards.wrappers.LearnedReward`); ``"rollout"`` once per PPO rollout on all
+            its transitions (:mod:`rewardlab.rl.relabel`, the same rewards, several times faster);
+            ``"auto"`` picks ``"rollout"`` for PPO on vector observations and ``"step"`` otherwise.
     """
     from stable_baselines3 import PPO, SAC
 
@@ -120,11 +131,29 @@ def train_policy(
         raise ConfigError("algo", f"is {algo!r}", "choose 'ppo' or 'sac'")
     if checkpoint_every is not None and out is None:
         raise ConfigError("out", "is None with checkpoint_every set", "pass a directory for the checkpoints")
+    if reward_batch not in ("auto", "step", "rollout"):
+        raise ConfigError("reward_batch", f"is {reward_batch!r}", "choose 'auto', 'step' or 'rollout'")
+    if reward_batch == "rollout" and algo != "ppo":
+        raise ConfigError("reward_batch", f"is 'rollout' with algo={algo!r}", "use reward_batch='step' for off-policy algorithms")
     params = {**PRESETS.get((algo, env_id), {}), **(hyperparams or {})}
     n_envs = int(params.pop("n_envs", 1))
-    envs = make_vec_env(env_id, n_envs=n_envs, seed=seed, reward=reward, normalize=normalize, ctrl_cost=ctrl_cost)
+    deferred = reward is not None and (reward_batch == "rollout" or (reward_batch == "auto" and algo == "ppo" and _vector_obs(env_id)))
+    envs = make_vec_env(
+        env_id,
+        n_envs=n_envs,
+        seed=seed,
+        reward=None if deferred else reward,
+        normalize=normalize,
+        ctrl_cost=ctrl_cost,
+        zero_reward=deferred,
+    )
     cls = PPO if algo == "ppo" else SAC
     model = cls("MlpPolicy", envs, seed=seed, device=device, verbose=0, **params)
+    relabel = None
+    if deferred:
+        from rewardlab.rl.relabel import RelabelRollout
+
+        relabel = RelabelRollout(reward, normalize=normalize, ctrl_cost=ctrl_cost)  # type: ignore[arg-type]
     result = TrainResult(model)
     t0 = time.perf_counter()
     # PPO collects whole rollouts of n_steps x n_envs: a checkpoint falls on the first rollout boundary
@@ -133,7 +162,7 @@ def train_policy(
     every = max(rollout, checkpoint_every or steps)
     done = 0
     while done < steps:
-        model.learn(min(every, steps - done), reset_num_timesteps=done == 0)
+        model.learn(min(every, steps - done), reset_num_timesteps=done == 0, callback=relabel)
         done = int(model.num_timesteps)
         metrics: dict[str, float] = {"seconds": time.perf_counter() - t0}
         if out is not None and checkpoint_every is not None:
@@ -151,6 +180,15 @@ def train_policy(
         model.save(Path(out) / "model.zip")
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _vector_obs(env_id: str) -> bool:
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    space = env.observation_space
+    env.close()
+    return isinstance(space, gym.spaces.Box) and len(space.shape) == 1
 
 
 def evaluate(policy: Any, env_id: str, *, episodes: int = 10, seed: int = 0, deterministic: bool = True) -> TrajectoryDataset:
