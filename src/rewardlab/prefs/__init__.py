@@ -3,6 +3,7 @@
 from rewardlab.prefs.brex import BayesianREX, BayesianREXConfig, PreferencePosterior
 from rewardlab.prefs.drex import DREX, DREXConfig
 from rewardlab.prefs.lfl import LearnerIRL, LearnerIRLConfig
+from rewardlab.prefs.lfl_deep import DeepLearnerIRL, DeepLearnerIRLConfig
 from rewardlab.prefs.losses import bradley_terry_loss, plackett_luce_loss, preference_probability
 from rewardlab.prefs.trex import TREX, TREXConfig
 
@@ -12,6 +13,8 @@ __all__ = [
     "BayesianREX",
     "BayesianREXConfig",
     "DREXConfig",
+    "DeepLearnerIRL",
+    "DeepLearnerIRLConfig",
     "LearnerIRL",
     "LearnerIRLConfig",
     "PreferencePosterior",
