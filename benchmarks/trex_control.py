@@ -8,9 +8,11 @@ Protocol (Brown et al. 2019, MuJoCo section; settings from ../shared/REFERENCES.
    stochastic rollout each; the rank is the checkpoint index (training time), never the return.
 2. T-REX: an ensemble of MLPs (2 x 256, observation only), Bradley–Terry on snippet pairs whose better
    snippet starts no earlier than the worse one's.
-3. PPO (the RL Zoo preset for Pendulum, SB3 defaults for HalfCheetah) for ``--policy-steps`` on the learned reward with running normalisation
-   minus a control cost; the control run gets a constant reward (same normalisation and cost), which
-   carries no information about the task.
+3. PPO (the RL Zoo preset for Pendulum, SB3 defaults for HalfCheetah) for ``--policy-steps`` on the
+   learned reward with running normalisation minus a control cost, the reward computed once per
+   rollout (``reward_batch="rollout"``). The control run gets a constant reward (same normalisation
+   and cost), which carries no information about the task; it runs for the first seed only
+   (``--control-seeds`` for others, or none).
 4. Evaluation on the true reward, 10 episodes each (distance travelled too for HalfCheetah), and the
    extrapolation plot: predicted against true return for the demos and for rollouts of the final policy.
 5. A reward-hacking check that needs no true reward: Bayesian REX over the learned net's last layer
@@ -22,11 +24,15 @@ from ``../shared/data/drex-mujoco-demos``; Pendulum: one rollout of the last che
 run), behavioural cloning, the MuJoCo noise schedule (epsilon 0, 0.05, ..., 0.95, 5 rollouts each,
 pairs at least 0.3 apart), then T-REX on those rankings. The BC policy is evaluated too.
 
+The jobs (reward learning per seed, PPO per seed, the control) run on ``--workers`` single-threaded
+processes; each seed's PPO starts as soon as its reward is learned.
+
 Run::
 
     OMP_NUM_THREADS=1 python benchmarks/trex_control.py pendulum --seeds 0 1
     OMP_NUM_THREADS=1 python benchmarks/trex_control.py pendulum --method drex --seeds 0 1
     OMP_NUM_THREADS=1 python benchmarks/trex_control.py halfcheetah --seeds 0 1
+    OMP_NUM_THREADS=1 python benchmarks/trex_control.py halfcheetah --method drex --seeds 0 1 --control-seeds
 
 Writes ``benchmarks/trex/<method>_<env>.json`` and ``..._extrapolation.png``; prints markdown.
 """
@@ -178,14 +184,15 @@ def run(name: str, method: str, seeds: list[int], control_seeds: list[int], step
     rows = []
     for seed in seeds:
         part, pol = parts[seed], done[seed]
-        ctrl = control.get(seed, control[control_seeds[0]])
+        ctrl_seed = seed if seed in control else (control_seeds[0] if control_seeds else None)
+        ctrl = control[ctrl_seed] if ctrl_seed is not None else {"returns": [np.nan], "seconds": 0.0, "distance": np.nan}
         row = {
             **{k: v for k, v in part.items() if k != "predicted_demos"},
             "trex_return": float(np.mean(pol["returns"])),
             "trex_return_std": float(np.std(pol["returns"])),
             "policy_returns": pol["returns"],
             "predicted": {"demos": part["predicted_demos"], "policy": pol["predicted_policy"]},
-            "control_seed": seed if seed in control else control_seeds[0],
+            "control_seed": ctrl_seed,
             "control_return": float(np.mean(ctrl["returns"])),
             "hacking_check": pol["hacking_check"],
         }
@@ -231,7 +238,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--policy-steps", type=int, default=None, help="override the PPO steps on the learned reward")
     parser.add_argument(
-        "--control-seeds", type=int, nargs="+", default=None, help="seeds of the constant-reward control (default: the first seed only)"
+        "--control-seeds",
+        type=int,
+        nargs="*",
+        default=None,
+        help="seeds of the constant-reward control (default: the first seed only; none given: no control, e.g. when another run of the env has it)",
     )
     parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
     parser.add_argument("--tag", default="", help="suffix of the output files")
@@ -239,7 +250,15 @@ def main() -> None:
     t0 = time.perf_counter()
     steps = args.policy_steps or SETTINGS[args.env]["policy_steps"]
     with tempfile.TemporaryDirectory(prefix="rewardlab-trex-") as work:
-        rows = run(args.env, args.method, args.seeds, args.control_seeds or args.seeds[:1], steps, args.workers, Path(work))
+        rows = run(
+            args.env,
+            args.method,
+            args.seeds,
+            args.seeds[:1] if args.control_seeds is None else args.control_seeds,
+            steps,
+            args.workers,
+            Path(work),
+        )
     result = {"env": SETTINGS[args.env]["env"], "method": args.method, "rows": rows, "seconds": time.perf_counter() - t0}
     label = "T-REX" if args.method == "trex" else "D-REX"
     print(
