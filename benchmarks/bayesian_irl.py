@@ -120,6 +120,14 @@ def sufficiency_world(job: tuple[int, int, int, int, str, bool]) -> list[dict]:
     )
 
 
+def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``p`` measured on ``n`` trials (how far a coverage
+    estimate from a few dozen worlds can be from the true coverage)."""
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
 def run_sufficiency(args: argparse.Namespace) -> dict:
     jobs = [(seed, args.length, args.chains, args.samples, args.demonstrator, args.ess) for seed in range(args.worlds)]
     t0 = time.perf_counter()
@@ -133,7 +141,11 @@ def run_sufficiency(args: argparse.Namespace) -> dict:
     stopped = np.mean([r["sufficient"] for r in final])
     asked = np.array([r["n_demos"] for r in final])
     true_final = np.array([r["true_nevd"] for r in final])
-    print(f"worlds {args.worlds}; bound >= true nEVD in {holds_all:.1%} of all {len(rounds)} rounds, {holds_final:.1%} at stopping")
+    ci_all, ci_final = _wilson(holds_all, len(rounds)), _wilson(holds_final, len(final))
+    print(
+        f"worlds {args.worlds}; bound >= true nEVD in {holds_all:.1%} of all {len(rounds)} rounds (95% CI {ci_all[0]:.1%}-{ci_all[1]:.1%}), "
+        f"{holds_final:.1%} at stopping ({ci_final[0]:.1%}-{ci_final[1]:.1%})"
+    )
     print(
         f"said 'sufficient' in {stopped:.0%} of worlds after {asked.mean():.1f} demos on average (median {np.median(asked):.0f}, max {asked.max():.0f})"
     )
@@ -148,7 +160,9 @@ def run_sufficiency(args: argparse.Namespace) -> dict:
         },
         "runs": runs,
         "coverage_all_rounds": holds_all,
+        "coverage_all_rounds_ci95": ci_all,
         "coverage_at_stop": holds_final,
+        "coverage_at_stop_ci95": ci_final,
         "stopped": stopped,
         "demos_mean": asked.mean(),
         "seconds": seconds,
