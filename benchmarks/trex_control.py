@@ -101,7 +101,7 @@ def drex_demo(name: str, seed: int):
     return ranked
 
 
-def learn_reward_job(name: str, seed: int, method: str, work: Path) -> dict:
+def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: int = 1) -> dict:
     """Steps 1-2 (T-REX) or the D-REX equivalent: writes the reward and the ranked data the hacking check
     uses (the demos for T-REX, the noise rollouts for D-REX) under ``work``; returns their numbers."""
     torch.set_num_threads(1)
@@ -110,7 +110,9 @@ def learn_reward_job(name: str, seed: int, method: str, work: Path) -> dict:
     t0 = time.perf_counter()
     part: dict = {}
     if method == "trex":
-        demos = make_ranked_demos(env_id, checkpoints=s["checkpoints"], steps=s["demo_steps"], seed=seed, hyperparams=s["demo_hyperparams"])
+        demos = make_ranked_demos(
+            env_id, checkpoints=s["checkpoints"], steps=s["demo_steps"], episodes=episodes, seed=seed, hyperparams=s["demo_hyperparams"]
+        )
         t_demos = time.perf_counter() - t0
         fit = TREX(s["trex"]).fit(demos, demos_space(env_id), rng=np.random.default_rng(seed))
         ranked = demos
@@ -167,12 +169,14 @@ def policy_job(name: str, seed: int, steps: int, work: Path | None) -> dict:
     return out
 
 
-def run(name: str, method: str, seeds: list[int], control_seeds: list[int], steps: int, workers: int, work: Path) -> list[dict]:
+def run(
+    name: str, method: str, seeds: list[int], control_seeds: list[int], steps: int, workers: int, work: Path, episodes: int = 1
+) -> list[dict]:
     """All jobs on a pool of ``workers`` processes: the controls and the reward learning start at once,
     each seed's PPO as soon as its reward is learned."""
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         controls = {seed: pool.submit(policy_job, name, seed, steps, None) for seed in control_seeds}
-        rewards = {pool.submit(learn_reward_job, name, seed, method, work / f"seed{seed}"): seed for seed in seeds}
+        rewards = {pool.submit(learn_reward_job, name, seed, method, work / f"seed{seed}", episodes): seed for seed in seeds}
         parts, policies = {}, {}
         for future in as_completed(rewards):
             seed = rewards[future]
@@ -244,6 +248,7 @@ def main() -> None:
         default=None,
         help="seeds of the constant-reward control (default: the first seed only; none given: no control, e.g. when another run of the env has it)",
     )
+    parser.add_argument("--episodes", type=int, default=1, help="T-REX: stochastic rollouts of each checkpoint (all share its rank)")
     parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
     parser.add_argument("--tag", default="", help="suffix of the output files")
     args = parser.parse_args()
