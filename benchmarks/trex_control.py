@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rewardlab.data.gym_rollouts import env_spaces
 from rewardlab.data.io import load_dataset, load_npz_episodes, save_dataset
 from rewardlab.data.ranking import ranking_scores
 from rewardlab.eval import extrapolation_plot, kendall_tau
@@ -114,7 +115,7 @@ def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: in
             env_id, checkpoints=s["checkpoints"], steps=s["demo_steps"], episodes=episodes, seed=seed, hyperparams=s["demo_hyperparams"]
         )
         t_demos = time.perf_counter() - t0
-        fit = TREX(s["trex"]).fit(demos, demos_space(env_id), rng=np.random.default_rng(seed))
+        fit = TREX(s["trex"]).fit(demos, env_spaces(env_id), rng=np.random.default_rng(seed))
         ranked = demos
     else:
         demos = drex_demo(name, seed)
@@ -125,10 +126,10 @@ def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: in
         part["noise_returns"] = {
             str(e): float(np.mean([tr.ret for tr in ranked if tr.infos["epsilon"] == e])) for e in fit.info["epsilons"]
         }
-        encoder = TrajectoryEncoder.for_env(demos_space(env_id), hidden=s["trex"].hidden)
+        encoder = TrajectoryEncoder.for_env(env_spaces(env_id), hidden=s["trex"].hidden)
         part["kendall_tau_rollouts"] = kendall_tau(predicted_returns(fit.reward, ranked, encoder), ranked.returns())
     returns = demos.returns()
-    encoder = TrajectoryEncoder.for_env(demos_space(env_id), hidden=s["trex"].hidden)
+    encoder = TrajectoryEncoder.for_env(env_spaces(env_id), hidden=s["trex"].hidden)
     pred_demo = predicted_returns(fit.reward, demos, encoder)
     fit.reward.save(work / "reward")
     save_dataset(ranked, work / "ranked", env_id=env_id)
@@ -163,7 +164,7 @@ def policy_job(name: str, seed: int, steps: int, work: Path | None) -> dict:
     if "x_distance" in ev[0].infos:
         out["distance"] = float(np.mean([tr.infos["x_distance"] for tr in ev]))
     if work is not None:
-        encoder = TrajectoryEncoder.for_env(demos_space(env_id), hidden=s["trex"].hidden)
+        encoder = TrajectoryEncoder.for_env(env_spaces(env_id), hidden=s["trex"].hidden)
         out["predicted_policy"] = predicted_returns(reward, ev, encoder).tolist()
         out["hacking_check"] = hacking_check(reward, load_dataset(work / "ranked", env=env_id), ev, env_id, seed)
     return out
@@ -211,7 +212,7 @@ def hacking_check(reward, ranked, rollouts, env_id: str, seed: int) -> dict:
     """B-REX over the learned reward's last layer (its penultimate features as the embedding): the
     posterior mean and 0.05-VaR of the policy's return against the top-ranked trajectory's; the policy
     is flagged when its mean is higher but its VaR lower (high return the posterior is not sure of)."""
-    space = demos_space(env_id)
+    space = env_spaces(env_id)
     cfg = BayesianREXConfig(samples=20_000, burn_in=2_000, thin=10)
     brex = BayesianREX(cfg).fit(ranked, space, rng=np.random.default_rng(seed), embedding=reward)
     ref = int(np.argmax(ranking_scores(ranked)))
@@ -226,13 +227,6 @@ def hacking_check(reward, ranked, rollouts, env_id: str, seed: int) -> dict:
         "top_var": float(ev_ref["var"][0]),
         "flagged": flag,
     }
-
-
-def demos_space(env_id: str) -> tuple:
-    import gymnasium as gym
-
-    env = gym.make(env_id)
-    return env.observation_space, env.action_space
 
 
 def main() -> None:

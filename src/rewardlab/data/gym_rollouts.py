@@ -21,7 +21,7 @@ import numpy as np
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.errors import ValidationError
 
-__all__ = ["as_policy_fn", "collect_rollouts"]
+__all__ = ["as_policy_fn", "collect_rollouts", "env_spaces"]
 
 
 def as_policy_fn(policy: Any, *, deterministic: bool = True) -> Callable[[np.ndarray], np.ndarray]:
@@ -31,6 +31,22 @@ def as_policy_fn(policy: Any, *, deterministic: bool = True) -> Callable[[np.nda
     if callable(policy):
         return policy  # type: ignore[no-any-return]
     raise ValidationError("policy", f"is a {type(policy).__name__}", "pass an SB3 model or a callable obs_batch -> actions")
+
+
+def env_spaces(env: Any) -> tuple[gym.Space[Any], gym.Space[Any]]:
+    """``(observation_space, action_space)`` of an env id, an env, a vector env (one sub-env's spaces) or such a pair.
+
+    Examples:
+        >>> env_spaces("Pendulum-v1")[1].shape
+        (1,)
+    """
+    if isinstance(env, tuple) and len(env) == 2:
+        return env
+    if isinstance(env, str):
+        env = gym.make(env)
+    if hasattr(env, "observation_space") and hasattr(env, "action_space"):
+        return getattr(env, "single_observation_space", env.observation_space), getattr(env, "single_action_space", env.action_space)
+    raise ValidationError("env", f"is a {type(env).__name__}", "pass an env, an env id or (observation_space, action_space)")
 
 
 def _make(env: Any) -> gym.Env[Any, Any]:

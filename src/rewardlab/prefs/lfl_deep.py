@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from rewardlab._optim import Adam
+from rewardlab.data.gym_rollouts import env_spaces
 from rewardlab.data.ranking import as_dataset
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
@@ -240,7 +241,7 @@ class DeepLearnerIRL:
         stages = list(data)
         if len(stages) < 2:
             raise ValidationError("stages", f"has {len(stages)} stage(s)", "pass at least two of the learner's stages, oldest first")
-        obs_space, act_space = _spaces(env_or_mdp)
+        obs_space, act_space = env_spaces(env_or_mdp)
         if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
             raise ValidationError("observation_space", f"is {obs_space}", "use vector (Box) observations")
         if policies is None:
@@ -256,7 +257,9 @@ class DeepLearnerIRL:
             batches.append((obs, act, nxt, live, y, torch.full((len(obs),), k)))
         obs, act, nxt, live, y, step = (torch.cat([b[j] for b in batches]) for j in range(6))
         discrete = isinstance(act_space, gym.spaces.Discrete)
-        act_dim = (int(act_space.n) if discrete else int(np.prod(act_space.shape or ()))) if cfg.use_action else 0  # type: ignore[attr-defined]
+        act_dim = 0
+        if cfg.use_action:
+            act_dim = int(act_space.n) if isinstance(act_space, gym.spaces.Discrete) else int(np.prod(act_space.shape or ()))
         torch.manual_seed(int(rng.integers(2**31)))
         reward = NeuralReward(RewardNetSpec((obs.shape[1],), "mlp", cfg.hidden, act_dim=act_dim, discrete_actions=discrete))
         net = reward.member(0)
@@ -326,13 +329,3 @@ def _shaped(
     phi_next = potential((nxt - mean.float()) / std.float())[rows, step]
     out: Tensor = net(obs, act) + discount * phi_next * live - phi
     return out
-
-
-def _spaces(env_or_spaces: Any) -> tuple[gym.Space[Any], gym.Space[Any]]:
-    if isinstance(env_or_spaces, tuple) and len(env_or_spaces) == 2:
-        return env_or_spaces
-    if isinstance(env_or_spaces, str):
-        env_or_spaces = gym.make(env_or_spaces)
-    if hasattr(env_or_spaces, "observation_space") and hasattr(env_or_spaces, "action_space"):
-        return env_or_spaces.observation_space, env_or_spaces.action_space
-    raise ValidationError("env", f"is a {type(env_or_spaces).__name__}", "pass an env, an env id or (observation_space, action_space)")

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from rewardlab._optim import Adam
+from rewardlab.data.gym_rollouts import env_spaces
 from rewardlab.data.ranking import SnippetPairs, as_dataset, ranking_scores, snippet_pairs
 from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.errors import ConfigError, ValidationError
@@ -132,15 +133,7 @@ class TrajectoryEncoder:
             act_dim = env_or_mdp.n_actions if use_action else 0
             spec = RewardNetSpec((phi.shape[1],), arch, hidden, act_dim, True)  # type: ignore[arg-type]
             return cls(spec, phi)
-        if isinstance(env_or_mdp, tuple) and len(env_or_mdp) == 2:
-            obs_space, act_space = env_or_mdp
-        elif hasattr(env_or_mdp, "observation_space"):
-            obs_space = getattr(env_or_mdp, "single_observation_space", env_or_mdp.observation_space)
-            act_space = getattr(env_or_mdp, "single_action_space", env_or_mdp.action_space)
-        else:
-            raise ValidationError(
-                "env_or_mdp", f"is a {type(env_or_mdp).__name__}", "pass a TabularMDP, a Gymnasium env or (obs_space, act_space)"
-            )
+        obs_space, act_space = env_spaces(env_or_mdp)
         if not isinstance(obs_space, gym.spaces.Box):
             raise ValidationError("observation_space", f"is {obs_space}", "use Box observations (vectors or image stacks)")
         shape = tuple(obs_space.shape)
@@ -148,7 +141,7 @@ class TrajectoryEncoder:
         discrete = isinstance(act_space, gym.spaces.Discrete)
         act_dim = 0
         if use_action:
-            act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape))
+            act_dim = int(act_space.n) if isinstance(act_space, gym.spaces.Discrete) else int(np.prod(act_space.shape or ()))
         return cls(RewardNetSpec(shape, arch, hidden, act_dim, discrete), None)  # type: ignore[arg-type]
 
     def observations(self, dataset: TrajectoryDataset) -> tuple[Tensor, Tensor, np.ndarray]:
