@@ -57,7 +57,7 @@ from rewardlab.eval import extrapolation_plot, kendall_tau
 from rewardlab.prefs import DREX, TREX, BayesianREX, BayesianREXConfig, DREXConfig, TREXConfig
 from rewardlab.prefs.brex import reward_hacking_flags, trajectory_features
 from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
-from rewardlab.rewards import NeuralReward
+from rewardlab.rewards import NeuralReward, PessimisticReward
 from rewardlab.rl import evaluate, make_ranked_demos, train_policy
 
 OUT = Path(__file__).parent / "trex"
@@ -151,14 +151,21 @@ def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: in
     return part
 
 
-def policy_job(name: str, seed: int, steps: int, work: Path | None) -> dict:
+def policy_job(name: str, seed: int, steps: int, work: Path | None, risk: float = 0.0) -> dict:
     """Step 3-5: PPO on the reward in ``work`` (None: the constant-reward control), its evaluation, and
     (learned rewards) the predicted returns of its rollouts and the B-REX hacking check."""
     torch.set_num_threads(1)
     s = SETTINGS[name]
     env_id = s["env"]
     reward = ConstantReward() if work is None else NeuralReward.load(work / "reward")
-    trained = train_policy(env_id, steps=steps, seed=seed, reward=reward, normalize="running", ctrl_cost=s["ctrl_cost"])
+    trained = train_policy(
+        env_id,
+        steps=steps,
+        seed=seed,
+        reward=PessimisticReward(reward, risk) if risk else reward,
+        normalize="running",
+        ctrl_cost=s["ctrl_cost"],
+    )
     ev = evaluate(trained.model, env_id, episodes=10, seed=50_000 + seed)
     out: dict = {"returns": ev.returns().tolist(), "seconds": trained.seconds}
     if "x_distance" in ev[0].infos:
@@ -171,7 +178,15 @@ def policy_job(name: str, seed: int, steps: int, work: Path | None) -> dict:
 
 
 def run(
-    name: str, method: str, seeds: list[int], control_seeds: list[int], steps: int, workers: int, work: Path, episodes: int = 1
+    name: str,
+    method: str,
+    seeds: list[int],
+    control_seeds: list[int],
+    steps: int,
+    workers: int,
+    work: Path,
+    episodes: int = 1,
+    risk: float = 0.0,
 ) -> list[dict]:
     """All jobs on a pool of ``workers`` processes: the controls and the reward learning start at once,
     each seed's PPO as soon as its reward is learned."""
@@ -183,7 +198,7 @@ def run(
             seed = rewards[future]
             parts[seed] = future.result()
             print(f"seed {seed}: reward learned ({parts[seed]['seconds']})", flush=True)
-            policies[seed] = pool.submit(policy_job, name, seed, steps, work / f"seed{seed}")
+            policies[seed] = pool.submit(policy_job, name, seed, steps, work / f"seed{seed}", risk)
         done = {seed: f.result() for seed, f in policies.items()}
         control = {seed: f.result() for seed, f in controls.items()}
     rows = []
@@ -243,6 +258,9 @@ def main() -> None:
         help="seeds of the constant-reward control (default: the first seed only; none given: no control, e.g. when another run of the env has it)",
     )
     parser.add_argument("--episodes", type=int, default=1, help="T-REX: stochastic rollouts of each checkpoint (all share its rank)")
+    parser.add_argument(
+        "--risk", type=float, default=0.0, help="PPO on the ensemble mean minus this many member standard deviations (PessimisticReward)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
     parser.add_argument("--tag", default="", help="suffix of the output files")
     args = parser.parse_args()
@@ -258,7 +276,14 @@ def main() -> None:
             args.workers,
             Path(work),
         )
-    result = {"env": SETTINGS[args.env]["env"], "method": args.method, "rows": rows, "seconds": time.perf_counter() - t0}
+    result = {
+        "env": SETTINGS[args.env]["env"],
+        "method": args.method,
+        "risk": args.risk,
+        "episodes": args.episodes,
+        "rows": rows,
+        "seconds": time.perf_counter() - t0,
+    }
     label = "T-REX" if args.method == "trex" else "D-REX"
     print(
         f"| seed | best demo | {label} policy | BC | constant-reward control | Kendall tau (demos) | B-REX flag |\n|---|---|---|---|---|---|---|"

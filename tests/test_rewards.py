@@ -111,3 +111,26 @@ def test_vector_wrapper_matches_the_single_env_wrapper_and_zeroes_autoreset_step
             assert 0 < r[1] < 1
         if t == 5:  # the autoreset step: the action is ignored and the reward is 0
             assert r.tolist() == [0.0, 0.0]
+
+
+def test_pessimistic_reward_penalises_disagreement_and_drives_the_wrapper() -> None:
+    from rewardlab.rewards import PessimisticReward
+
+    model = NeuralReward(RewardNetSpec((3,), hidden=(8,)), members=3, seed=1)
+    obs = torch.randn(20, 3)
+    with torch.no_grad():
+        mean, std = model.predict(obs)
+    assert bool((std > 0).all())
+    with torch.no_grad():
+        assert torch.allclose(PessimisticReward(model, 0.0)(obs), mean)
+        assert bool((PessimisticReward(model, 1.0)(obs) < mean).all())
+    env = LearnedReward(gym.make("Pendulum-v1"), PessimisticReward(model, 1.5))
+    o, _ = env.reset(seed=0)
+    _, r, _, _, _ = env.step(np.zeros(1, np.float32))
+    with torch.no_grad():
+        m, s = model.predict(torch.as_tensor(o[None]))
+    assert r == pytest.approx(float(m[0] - 1.5 * s[0]), rel=1e-5)
+    with pytest.raises(ConfigError, match="model"):
+        PessimisticReward(NeuralReward(RewardNetSpec((3,), hidden=(8,))), 1.0)
+    with pytest.raises(ConfigError, match="k"):
+        PessimisticReward(model, -1.0)

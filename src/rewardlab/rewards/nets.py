@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from rewardlab._io import read_tensors, save_tensors
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 
-__all__ = ["NeuralReward", "RewardNet", "RewardNetSpec"]
+__all__ = ["NeuralReward", "PessimisticReward", "RewardNet", "RewardNetSpec"]
 
 _FORMAT = "rewardlab.NeuralReward"
 _VERSION = 1
@@ -266,3 +266,32 @@ class NeuralReward(nn.Module):
     def describe(self) -> str:
         """One line for logs."""
         return json.dumps({"members": self.n_members, **asdict(self.spec)})
+
+
+class PessimisticReward(nn.Module):
+    """An ensemble's mean minus ``k`` standard deviations of its members: ``r = mean_m r_m - k std_m r_m``.
+
+    Where the members were trained on data they agree; far from it they often do not, and a policy
+    optimising the plain mean can run into such regions (reward hacking). Penalising disagreement
+    keeps the policy where the reward was learned (the "lower confidence bound" of the ensemble).
+
+    Examples:
+        >>> model = NeuralReward(RewardNetSpec((2,), hidden=(8,)), members=3)
+        >>> obs = torch.randn(4, 2)
+        >>> mean, std = model.predict(obs)
+        >>> bool(torch.allclose(PessimisticReward(model, 2.0)(obs), mean - 2 * std))
+        True
+    """
+
+    def __init__(self, model: NeuralReward, k: float = 1.0) -> None:
+        super().__init__()
+        if model.n_members < 2:
+            raise ConfigError("model", "has one member", "use an ensemble of at least two members, or the model itself")
+        if k < 0:
+            raise ConfigError("k", f"is {k}", "use k >= 0 (0 is the plain ensemble mean)")
+        self.model, self.k = model, float(k)
+        self.spec = model.spec
+
+    def forward(self, obs: Any, act: Any = None, next_obs: Any = None, done: Any = None) -> Tensor:
+        mean, std = self.model.predict(obs, act)
+        return mean - self.k * std
