@@ -275,6 +275,8 @@ def main() -> None:
             steps,
             args.workers,
             Path(work),
+            episodes=args.episodes,
+            risk=args.risk,
         )
     result = {
         "env": SETTINGS[args.env]["env"],
