@@ -129,7 +129,8 @@ def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def run_sufficiency(args: argparse.Namespace) -> dict:
-    jobs = [(seed, args.length, args.chains, args.samples, args.demonstrator, args.ess) for seed in range(args.worlds)]
+    seeds = range(args.first_world, args.first_world + args.worlds)
+    jobs = [(seed, args.length, args.chains, args.samples, args.demonstrator, args.ess) for seed in seeds]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
         runs = list(pool.map(sufficiency_world, jobs))
@@ -152,6 +153,8 @@ def run_sufficiency(args: argparse.Namespace) -> dict:
     print(f"true nEVD of the MAP policy when it stopped: mean {true_final.mean():.4f}, max {true_final.max():.4f}; {seconds:.0f} s")
     return {
         "settings": {
+            "first_world": args.first_world,
+            "worlds": args.worlds,
             "chains": args.chains,
             "samples": args.samples,
             "length": args.length,
@@ -275,6 +278,7 @@ def main() -> None:
     parser.add_argument("experiment", choices=["speed", "brex", "sufficiency", "active"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worlds", type=int, default=None, help="random worlds (brex 100, sufficiency 50, active 20)")
+    parser.add_argument("--first-world", type=int, default=0, help="sufficiency: seed of the first world (to extend a run)")
     parser.add_argument("--length", type=int, default=None, help="steps per demonstration (brex 10, sufficiency 5)")
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--chains", type=int, default=2, help="sufficiency: chains per posterior")
