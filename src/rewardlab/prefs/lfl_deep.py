@@ -259,7 +259,7 @@ class DeepLearnerIRL:
         discrete = isinstance(act_space, gym.spaces.Discrete)
         act_dim = 0
         if cfg.use_action:
-            act_dim = int(act_space.n) if isinstance(act_space, gym.spaces.Discrete) else int(np.prod(act_space.shape or ()))
+            act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape or ()))  # type: ignore[attr-defined]
         torch.manual_seed(int(rng.integers(2**31)))
         reward = NeuralReward(RewardNetSpec((obs.shape[1],), "mlp", cfg.hidden, act_dim=act_dim, discrete_actions=discrete))
         net = reward.member(0)
