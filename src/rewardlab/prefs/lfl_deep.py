@@ -147,6 +147,20 @@ def fit_stage_policies(
     network sees the same inputs).
     """
     data = [_transitions(stage, i) for i, stage in enumerate(stages)]
+    return _fit_policies(data, action_space, rng=rng, hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size)
+
+
+def _fit_policies(
+    data: Sequence[tuple[Tensor, Tensor, Tensor, Tensor]],
+    action_space: gym.Space[Any],
+    *,
+    rng: np.random.Generator,
+    hidden: tuple[int, ...],
+    epochs: int,
+    lr: float,
+    batch_size: int,
+) -> list[StagePolicy]:
+    """:func:`fit_stage_policies` on the stages' transitions (from :func:`_transitions`)."""
     all_obs = torch.cat([d[0] for d in data])
     mean, std = all_obs.mean(0), all_obs.std(0, unbiased=False).clamp_min(1e-6)
     torch.manual_seed(int(rng.integers(2**31)))
@@ -244,13 +258,15 @@ class DeepLearnerIRL:
         obs_space, act_space = env_spaces(env_or_mdp)
         if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
             raise ValidationError("observation_space", f"is {obs_space}", "use vector (Box) observations")
+        trans = [_transitions(stage, i) for i, stage in enumerate(stages)]
         if policies is None:
-            policies = fit_stage_policies(stages, act_space, rng=rng, hidden=cfg.policy_hidden, epochs=cfg.policy_epochs, lr=cfg.policy_lr)
+            policies = _fit_policies(
+                trans, act_space, rng=rng, hidden=cfg.policy_hidden, epochs=cfg.policy_epochs, lr=cfg.policy_lr, batch_size=256
+            )
         elif len(policies) != len(stages):
             raise ValidationError("policies", f"has {len(policies)} for {len(stages)} stages", "give one policy per stage")
         # every improvement step k -> k+1 is fitted on the transitions of both of its stages
         batches = []
-        trans = [_transitions(stage, i) for i, stage in enumerate(stages)]
         for k in range(len(stages) - 1):
             obs, act, nxt, live = (torch.cat([trans[k][j], trans[k + 1][j]]) for j in range(4))
             y = lfl_targets(policies[k], policies[k + 1], obs, act, nxt, live, cfg.alpha, cfg.discount)
