@@ -57,7 +57,7 @@ from rewardlab.eval import extrapolation_plot, kendall_tau
 from rewardlab.prefs import DREX, TREX, BayesianREX, BayesianREXConfig, DREXConfig, TREXConfig
 from rewardlab.prefs.brex import reward_hacking_flags, trajectory_features
 from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
-from rewardlab.rewards import NeuralReward, PessimisticReward
+from rewardlab.rewards import ClippedInputReward, NeuralReward, PessimisticReward
 from rewardlab.rl import evaluate, make_ranked_demos, train_policy
 
 OUT = Path(__file__).parent / "trex"
@@ -151,18 +151,24 @@ def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: in
     return part
 
 
-def policy_job(name: str, seed: int, steps: int, work: Path | None, risk: float = 0.0) -> dict:
+def policy_job(name: str, seed: int, steps: int, work: Path | None, risk: float = 0.0, clip: float | None = None) -> dict:
     """Step 3-5: PPO on the reward in ``work`` (None: the constant-reward control), its evaluation, and
-    (learned rewards) the predicted returns of its rollouts and the B-REX hacking check."""
+    (learned rewards) the predicted returns of its rollouts and the B-REX hacking check. ``risk`` > 0
+    trains on :class:`PessimisticReward`; ``clip`` (a margin) clips the reward's inputs to the ranked
+    data's observation range (:class:`ClippedInputReward`)."""
     torch.set_num_threads(1)
     s = SETTINGS[name]
     env_id = s["env"]
     reward = ConstantReward() if work is None else NeuralReward.load(work / "reward")
+    ranked = None if work is None else load_dataset(work / "ranked", env=env_id)
+    trained_on: torch.nn.Module = PessimisticReward(reward, risk) if risk else reward
+    if clip is not None and ranked is not None:
+        trained_on = ClippedInputReward.from_data(trained_on, np.concatenate([np.asarray(tr.obs) for tr in ranked]), clip)
     trained = train_policy(
         env_id,
         steps=steps,
         seed=seed,
-        reward=PessimisticReward(reward, risk) if risk else reward,
+        reward=trained_on,
         normalize="running",
         ctrl_cost=s["ctrl_cost"],
     )
@@ -173,7 +179,7 @@ def policy_job(name: str, seed: int, steps: int, work: Path | None, risk: float 
     if work is not None:
         encoder = TrajectoryEncoder.for_env(env_spaces(env_id), hidden=s["trex"].hidden)
         out["predicted_policy"] = predicted_returns(reward, ev, encoder).tolist()
-        out["hacking_check"] = hacking_check(reward, load_dataset(work / "ranked", env=env_id), ev, env_id, seed)
+        out["hacking_check"] = hacking_check(reward, ranked, ev, env_id, seed)
     return out
 
 
@@ -187,6 +193,7 @@ def run(
     work: Path,
     episodes: int = 1,
     risk: float = 0.0,
+    clip: float | None = None,
 ) -> list[dict]:
     """All jobs on a pool of ``workers`` processes: the controls and the reward learning start at once,
     each seed's PPO as soon as its reward is learned."""
@@ -198,7 +205,7 @@ def run(
             seed = rewards[future]
             parts[seed] = future.result()
             print(f"seed {seed}: reward learned ({parts[seed]['seconds']})", flush=True)
-            policies[seed] = pool.submit(policy_job, name, seed, steps, work / f"seed{seed}", risk)
+            policies[seed] = pool.submit(policy_job, name, seed, steps, work / f"seed{seed}", risk, clip)
         done = {seed: f.result() for seed, f in policies.items()}
         control = {seed: f.result() for seed, f in controls.items()}
     rows = []
@@ -261,6 +268,13 @@ def main() -> None:
     parser.add_argument(
         "--risk", type=float, default=0.0, help="PPO on the ensemble mean minus this many member standard deviations (PessimisticReward)"
     )
+    parser.add_argument(
+        "--clip",
+        type=float,
+        default=None,
+        metavar="MARGIN",
+        help="clip the reward's inputs to the ranked data's observation range widened by MARGIN x range (ClippedInputReward)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
     parser.add_argument("--tag", default="", help="suffix of the output files")
     args = parser.parse_args()
@@ -277,11 +291,13 @@ def main() -> None:
             Path(work),
             episodes=args.episodes,
             risk=args.risk,
+            clip=args.clip,
         )
     result = {
         "env": SETTINGS[args.env]["env"],
         "method": args.method,
         "risk": args.risk,
+        "clip": args.clip,
         "episodes": args.episodes,
         "rows": rows,
         "seconds": time.perf_counter() - t0,

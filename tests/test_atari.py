@@ -11,13 +11,11 @@ from rewardlab.prefs import TREX, TREXConfig
 from rewardlab.prefs.drex import noise_rollouts
 from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
 from rewardlab.rewards.wrappers import LearnedReward
-from rewardlab.rl import atari_env
+from rewardlab.rl import atari_env, make_ranked_demos, train_policy
 
 
 def test_trex_cnn_on_breakout_end_to_end() -> None:
     pytest.importorskip("ale_py")
-    from stable_baselines3 import PPO
-
     env = atari_env("Breakout")
 
     def fire_then_right(obs: np.ndarray) -> np.ndarray:
@@ -34,11 +32,35 @@ def test_trex_cnn_on_breakout_end_to_end() -> None:
     pred = predicted_returns(model, ranked, TrajectoryEncoder.for_env(env, hidden=(16,)))
     assert pred.shape == (6,) and np.isfinite(pred).all()
 
+    # the library path: train_policy on an env factory picks SB3's CnnPolicy and the per-step reward wrapper
+    trained = train_policy(
+        lambda: atari_env("Breakout"),
+        steps=32,
+        reward=model,
+        normalize="sigmoid",
+        hyperparams={"n_envs": 2, "n_steps": 16, "batch_size": 16, "n_epochs": 1},
+    )
+    ppo = trained.model
+    assert type(ppo.policy).__name__ == "ActorCriticCnnPolicy" and ppo.num_timesteps == 32
+    assert ppo.get_env().env_is_wrapped(LearnedReward) == [True, True]
     wrapped = LearnedReward(atari_env("Breakout"), model, normalize="sigmoid")
-    ppo = PPO("CnnPolicy", wrapped, n_steps=32, batch_size=16, n_epochs=1, seed=0, device="cpu", verbose=0)
-    ppo.learn(32)
     obs, _ = wrapped.reset(seed=1)
     _, r, _, _, info = wrapped.step(int(ppo.predict(obs)[0]))
     with torch.no_grad():
         expected = torch.sigmoid(model(torch.as_tensor(obs[None]))).item()
     assert r == pytest.approx(expected, rel=1e-5) and "true_reward" in info
+
+
+def test_ranked_demos_from_ppo_checkpoints_on_atari() -> None:
+    pytest.importorskip("ale_py")
+    demos = make_ranked_demos(
+        lambda: atari_env("Breakout"),
+        checkpoints=2,
+        steps=64,
+        hyperparams={"n_envs": 2, "n_steps": 16, "batch_size": 16, "n_epochs": 1},
+        max_steps=30,
+    )
+    assert [tr.infos["rank"] for tr in demos] == [0, 1]
+    assert [tr.infos["checkpoint"] for tr in demos] == [32, 64]
+    assert all(len(tr) == 30 and tr.obs.shape[1:] == (4, 84, 84) for tr in demos)
+    assert all(int(tr.obs[:, :, :10].max()) == 0 for tr in demos)  # the score stays masked

@@ -134,3 +134,35 @@ def test_pessimistic_reward_penalises_disagreement_and_drives_the_wrapper() -> N
         PessimisticReward(NeuralReward(RewardNetSpec((3,), hidden=(8,))), 1.0)
     with pytest.raises(ConfigError, match="k"):
         PessimisticReward(model, -1.0)
+
+
+def test_clipped_input_reward_is_the_model_inside_the_box_and_constant_beyond_it() -> None:
+    from rewardlab.rewards import ClippedInputReward, PessimisticReward
+
+    model = NeuralReward(RewardNetSpec((3,), hidden=(8,)), members=2, seed=3)
+    data = torch.rand(50, 3) * torch.tensor([1.0, 2.0, 4.0]) - 1.0
+    clipped = ClippedInputReward.from_data(PessimisticReward(model, 1.0), data, margin=0.25)
+    span = data.max(0).values - data.min(0).values
+    assert torch.allclose(clipped.low, data.min(0).values - 0.25 * span)
+    assert torch.allclose(clipped.high, data.max(0).values + 0.25 * span)
+    with torch.no_grad():
+        inside = data[:10]
+        assert torch.equal(clipped(inside), PessimisticReward(model, 1.0)(inside))
+        # any point beyond the box scores what its projection onto the box scores
+        far = torch.tensor([[100.0, -100.0, 0.0], [-7.0, 0.5, 1e6]])
+        projected = torch.maximum(torch.minimum(far, clipped.high), clipped.low)
+        assert torch.equal(clipped(far), clipped(projected))
+        further = torch.tensor([[300.0, -200.0, 0.0], [-70.0, 0.5, 1e7]])  # same in-box coordinates
+        assert torch.equal(clipped(further), clipped(far))
+    # it drives the env wrapper like any reward model
+    env = LearnedReward(gym.make("Pendulum-v1"), clipped)
+    o, _ = env.reset(seed=0)
+    _, r, _, _, _ = env.step(np.zeros(1, np.float32))
+    with torch.no_grad():
+        assert r == pytest.approx(float(clipped(torch.as_tensor(o[None]))[0]), rel=1e-6)
+    with pytest.raises(ConfigError, match="margin"):
+        ClippedInputReward.from_data(model, data, margin=-0.1)
+    with pytest.raises(ConfigError, match="low/high"):
+        ClippedInputReward(model, torch.zeros(2), torch.ones(2))  # the model takes 3 dimensions
+    with pytest.raises(ConfigError, match="low/high"):
+        ClippedInputReward(model, torch.ones(3), torch.zeros(3))

@@ -42,8 +42,12 @@ def test_objectworld_discrete_features_are_thresholds_of_the_continuous_ones():
     assert disc.mdp.n_features == 124
     d = cont.mdp.features.numpy()
     bits = disc.mdp.features.numpy().reshape(1024, 4, 31)
-    assert np.array_equal(bits, (d[:, :, None] < np.arange(1, 32)).astype(float))
+    assert np.array_equal(bits, (d[:, :, None] <= np.arange(1, 32)).astype(float))
     assert torch.equal(cont.reward, disc.reward)
+    # "within distance d" makes the true reward an AND of two features: (colour 1 <= 3) and (colour 2 <= 2).
+    # Euclidean grid distances fall between integers (sqrt 5, sqrt 10), so "< d" could not express it.
+    near1, near2 = bits[:, 0, 2] == 1, bits[:, 1, 1] == 1
+    assert np.array_equal(disc.reward.numpy(), np.where(near1 & near2, 5.0, np.where(near1, -10.0, 0.0)))
 
 
 def test_binaryworld_reward_rule():

@@ -34,7 +34,8 @@ def as_policy_fn(policy: Any, *, deterministic: bool = True) -> Callable[[np.nda
 
 
 def env_spaces(env: Any) -> tuple[gym.Space[Any], gym.Space[Any]]:
-    """``(observation_space, action_space)`` of an env id, an env, a vector env (one sub-env's spaces) or such a pair.
+    """``(observation_space, action_space)`` of an env id, an env, a vector env (one sub-env's spaces), a
+    function returning a new env, or such a pair.
 
     Examples:
         >>> env_spaces("Pendulum-v1")[1].shape
@@ -42,8 +43,8 @@ def env_spaces(env: Any) -> tuple[gym.Space[Any], gym.Space[Any]]:
     """
     if isinstance(env, tuple) and len(env) == 2:
         return env
-    if isinstance(env, str):
-        env = gym.make(env)
+    if isinstance(env, str) or (callable(env) and not hasattr(env, "observation_space")):
+        env = _make(env)
     if hasattr(env, "observation_space") and hasattr(env, "action_space"):
         return getattr(env, "single_observation_space", env.observation_space), getattr(env, "single_action_space", env.action_space)
     raise ValidationError("env", f"is a {type(env).__name__}", "pass an env, an env id or (observation_space, action_space)")

@@ -290,8 +290,8 @@ def objectworld(
     A ``size x size`` grid; each cell holds an object with probability 0.05, whose primary and
     secondary colours are drawn uniformly from ``n_colours``. Continuous features (``2 C``) are the
     Euclidean distances to the nearest object of each primary and each secondary colour; discrete
-    features are the indicators ``distance < d`` for ``d = 1 .. size - 1`` of each (124 for the
-    standard 32x32, 2 colours). The true reward, scaled x5 as in Wulfmeier et al. (2015), is ``+5``
+    features are the indicators "within distance d", ``distance <= d``, for ``d = 1 .. size - 1`` of
+    each (124 for the standard 32x32, 2 colours), so the true reward is an AND of two of them. The true reward, scaled x5 as in Wulfmeier et al. (2015), is ``+5``
     within distance 3 of primary colour 1 and distance 2 of primary colour 2, ``-10`` within 3 of
     colour 1 only, else 0. Slip 0.3, ``gamma = 0.9``, uniform start.
 
@@ -317,8 +317,8 @@ def objectworld(
     names = [f"dist_primary_{c}" for c in range(n_colours)] + [f"dist_secondary_{c}" for c in range(n_colours)]
     if discrete:
         thresholds = np.arange(1, size)
-        features = (cont[:, :, None] < thresholds[None, None, :]).reshape(size * size, -1).astype(float)
-        names = [f"{n}<{d}" for n in names for d in thresholds]
+        features = (cont[:, :, None] <= thresholds[None, None, :]).reshape(size * size, -1).astype(float)
+        names = [f"{n}<={d}" for n in names for d in thresholds]
     else:
         features = cont
     near1, near2 = dists[0] <= 3, dists[1] <= 2

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from rewardlab._io import read_tensors, save_tensors
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 
-__all__ = ["NeuralReward", "PessimisticReward", "RewardNet", "RewardNetSpec"]
+__all__ = ["ClippedInputReward", "NeuralReward", "PessimisticReward", "RewardNet", "RewardNetSpec"]
 
 _FORMAT = "rewardlab.NeuralReward"
 _VERSION = 1
@@ -295,3 +295,62 @@ class PessimisticReward(nn.Module):
     def forward(self, obs: Any, act: Any = None, next_obs: Any = None, done: Any = None) -> Tensor:
         mean, std = self.model.predict(obs, act)
         return mean - self.k * std
+
+
+class ClippedInputReward(nn.Module):
+    """A reward model evaluated on observations clipped to a box: ``r(clip(obs, low, high), act)``.
+
+    A net trained on some region of observation space can assign any value far outside it, and a
+    policy optimising it will go there (reward hacking: a HalfCheetah running backwards, say). Clipping
+    each observation dimension to the range seen in the reward's training data, widened by ``margin``
+    times that range on each side, makes the reward constant beyond the box: it can still reward the
+    best corner of the data's region, never a direction it has no data on.
+
+    Args:
+        model: any reward model ``(obs (B, *obs_shape), act) -> (B,)`` (e.g. a :class:`NeuralReward`
+            or a :class:`PessimisticReward`).
+        low, high: ``obs_shape`` bounds, ``low <= high``.
+
+    Examples:
+        >>> model = NeuralReward(RewardNetSpec((2,), hidden=(8,)))
+        >>> data = torch.tensor([[0.0, -1.0], [1.0, 1.0]])
+        >>> clipped = ClippedInputReward.from_data(model, data, margin=0.5)  # box [-0.5, 1.5] x [-2, 2]
+        >>> bool(torch.allclose(clipped(torch.tensor([[9.0, -9.0]])), model(torch.tensor([[1.5, -2.0]]))))
+        True
+    """
+
+    low: Tensor
+    high: Tensor
+
+    def __init__(self, model: nn.Module, low: Any, high: Any) -> None:
+        super().__init__()
+        lo, hi = torch.as_tensor(np.asarray(low), dtype=torch.float32), torch.as_tensor(np.asarray(high), dtype=torch.float32)
+        if lo.shape != hi.shape:
+            raise ConfigError("low/high", f"have shapes {tuple(lo.shape)} and {tuple(hi.shape)}", "give bounds of the observation shape")
+        if not bool(torch.isfinite(lo).all() and torch.isfinite(hi).all()) or bool((lo > hi).any()):
+            raise ConfigError("low/high", "are not finite with low <= high", "compute them from the reward's training observations")
+        spec = getattr(model, "spec", None)
+        if spec is not None and tuple(spec.obs_shape) != tuple(lo.shape):
+            raise ConfigError(
+                "low/high", f"have shape {tuple(lo.shape)}, the model takes {tuple(spec.obs_shape)}", "bound every observation dimension"
+            )
+        self.model, self.spec = model, spec
+        self.register_buffer("low", lo)
+        self.register_buffer("high", hi)
+
+    @classmethod
+    def from_data(cls, model: nn.Module, obs: Any, margin: float = 0.0) -> ClippedInputReward:
+        """Bounds from observations ``(N, *obs_shape)``: their per-dimension range, widened by ``margin`` x range."""
+        if margin < 0:
+            raise ConfigError("margin", f"is {margin}", "use margin >= 0 (0 clips to the data's exact range)")
+        o = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        if o.ndim < 2 or len(o) < 2:
+            raise ValidationError("obs", f"has shape {tuple(o.shape)}", "pass at least two observations stacked on axis 0")
+        lo, hi = o.min(0).values, o.max(0).values
+        pad = margin * (hi - lo)
+        return cls(model, lo - pad, hi + pad)
+
+    def forward(self, obs: Any, act: Any = None, next_obs: Any = None, done: Any = None) -> Tensor:
+        o = torch.as_tensor(np.asarray(obs) if not isinstance(obs, Tensor) else obs, device=self.low.device)
+        out: Tensor = self.model(torch.clamp(o.to(self.low.dtype), self.low, self.high), act)
+        return out

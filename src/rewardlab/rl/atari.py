@@ -16,7 +16,7 @@ import numpy as np
 
 from rewardlab.errors import ConfigError
 
-__all__ = ["SCORE_ROWS", "MaskScore", "atari_env"]
+__all__ = ["ATARI_PPO", "SCORE_ROWS", "MaskScore", "atari_env"]
 
 #: ``(first_row, last_row)`` of the 84-row frame hidden from the reward, per game.
 SCORE_ROWS: dict[str, tuple[int, int]] = {
@@ -28,6 +28,20 @@ SCORE_ROWS: dict[str, tuple[int, int]] = {
     "Seaquest": (0, 10),
     "Hero": (72, 84),
     "Enduro": (71, 84),
+}
+
+
+#: PPO on Atari, the RL Baselines3 Zoo's tuned values (its learning rate and clip range decay linearly to 0;
+#: these are their starting values, held constant). Pass as ``train_policy(..., hyperparams=ATARI_PPO)``.
+ATARI_PPO: dict[str, Any] = {
+    "n_envs": 8,
+    "n_steps": 128,
+    "n_epochs": 4,
+    "batch_size": 256,
+    "learning_rate": 2.5e-4,
+    "clip_range": 0.1,
+    "vf_coef": 0.5,
+    "ent_coef": 0.01,
 }
 
 

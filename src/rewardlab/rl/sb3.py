@@ -43,7 +43,7 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 
 
 def make_vec_env(
-    env_id: str,
+    env_id: str | Callable[[], Any],
     *,
     n_envs: int = 1,
     seed: int = 0,
@@ -52,7 +52,8 @@ def make_vec_env(
     ctrl_cost: float = 0.0,
     zero_reward: bool = False,
 ) -> Any:
-    """An SB3 ``DummyVecEnv`` of ``n_envs`` copies of ``env_id``, each with its reward replaced by ``reward`` if given,
+    """An SB3 ``DummyVecEnv`` of ``n_envs`` copies of ``env_id`` (an id or a function returning a new env, e.g.
+    ``lambda: atari_env("Breakout")``), each with its reward replaced by ``reward`` if given,
     or by 0 with ``zero_reward`` (the placeholder that :class:`rewardlab.rl.relabel.RelabelRollout` fills in).
 
     Examples:
@@ -86,7 +87,7 @@ class TrainResult:
 
 
 def train_policy(
-    env_id: str,
+    env_id: str | Callable[[], Any],
     *,
     steps: int,
     seed: int = 0,
@@ -101,11 +102,12 @@ def train_policy(
     callback: Callable[[int, dict[str, float]], bool | None] | None = None,
     device: str = "cpu",
     reward_batch: str = "auto",
+    policy: str = "auto",
 ) -> TrainResult:
     """Train ``algo`` (``"ppo"`` or ``"sac"``) on ``env_id``, on the true reward or on ``reward``.
 
     Args:
-        env_id: a Gymnasium env id.
+        env_id: a Gymnasium env id, or a function returning a new env (``lambda: atari_env("Breakout")``).
         steps: environment steps.
         seed: seeds the envs and the algorithm.
         algo: ``"ppo"`` or ``"sac"``.
@@ -124,8 +126,13 @@ def train_policy(
             (:class:`rewardlab.rewards.wrappers.LearnedReward`); ``"rollout"`` once per PPO rollout on all
             its transitions (:mod:`rewardlab.rl.relabel`, the same rewards; 1.7x faster on HalfCheetah);
             ``"auto"`` picks ``"rollout"`` for PPO on vector observations and ``"step"`` otherwise.
+        policy: SB3's policy class name; ``"auto"`` is ``"CnnPolicy"`` for image observations
+            (``(C, H, W)`` or ``(H, W, C)`` uint8, e.g. :func:`rewardlab.rl.atari_env`) and ``"MlpPolicy"`` otherwise.
     """
     from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.preprocessing import is_image_space
+
+    from rewardlab.data.gym_rollouts import env_spaces
 
     if algo not in ("ppo", "sac"):
         raise ConfigError("algo", f"is {algo!r}", "choose 'ppo' or 'sac'")
@@ -135,7 +142,7 @@ def train_policy(
         raise ConfigError("reward_batch", f"is {reward_batch!r}", "choose 'auto', 'step' or 'rollout'")
     if reward_batch == "rollout" and algo != "ppo":
         raise ConfigError("reward_batch", f"is 'rollout' with algo={algo!r}", "use reward_batch='step' for off-policy algorithms")
-    params = {**PRESETS.get((algo, env_id), {}), **(hyperparams or {})}
+    params = {**(PRESETS.get((algo, env_id), {}) if isinstance(env_id, str) else {}), **(hyperparams or {})}
     n_envs = int(params.pop("n_envs", 1))
     deferred = reward is not None and (reward_batch == "rollout" or (reward_batch == "auto" and algo == "ppo" and _vector_obs(env_id)))
     envs = make_vec_env(
@@ -148,7 +155,9 @@ def train_policy(
         zero_reward=deferred,
     )
     cls = PPO if algo == "ppo" else SAC
-    model = cls("MlpPolicy", envs, seed=seed, device=device, verbose=0, **params)
+    if policy == "auto":
+        policy = "CnnPolicy" if is_image_space(env_spaces(env_id)[0], check_channels=False) else "MlpPolicy"
+    model = cls(policy, envs, seed=seed, device=device, verbose=0, **params)
     relabel = None
     if deferred:
         from rewardlab.rl.relabel import RelabelRollout
@@ -182,7 +191,7 @@ def train_policy(
     return result
 
 
-def _vector_obs(env_id: str) -> bool:
+def _vector_obs(env_id: str | Callable[[], Any]) -> bool:
     import gymnasium as gym
 
     from rewardlab.data.gym_rollouts import env_spaces
@@ -191,14 +200,16 @@ def _vector_obs(env_id: str) -> bool:
     return isinstance(space, gym.spaces.Box) and len(space.shape) == 1
 
 
-def evaluate(policy: Any, env_id: str, *, episodes: int = 10, seed: int = 0, deterministic: bool = True) -> TrajectoryDataset:
+def evaluate(
+    policy: Any, env_id: str | Callable[[], Any], *, episodes: int = 10, seed: int = 0, deterministic: bool = True
+) -> TrajectoryDataset:
     """Roll out ``policy`` for ``episodes`` episodes on the true reward; ``.returns()`` gives the returns,
     each trajectory's ``infos["x_distance"]`` the distance travelled (MuJoCo locomotion)."""
     return collect_rollouts(env_id, policy, episodes, seed=seed, deterministic=deterministic)
 
 
 def make_ranked_demos(
-    env_id: str,
+    env_id: str | Callable[[], Any],
     *,
     checkpoints: int,
     steps: int,
@@ -206,11 +217,14 @@ def make_ranked_demos(
     seed: int = 0,
     out: str | Path | None = None,
     hyperparams: dict[str, Any] | None = None,
+    device: str = "cpu",
+    max_steps: int | None = None,
 ) -> TrajectoryDataset:
     """Ranked suboptimal demonstrations: train PPO for ``steps`` on the true reward, keep a checkpoint every
     ``steps // checkpoints`` steps (at rollout boundaries, so fewer when a rollout is longer), and roll each out ``episodes`` times (stochastic actions, as the paper's
     demonstrators). ``infos["rank"]`` is the checkpoint's index (later = better, by training time alone),
-    ``infos["checkpoint"]`` its step; true rewards are recorded for evaluation only.
+    ``infos["checkpoint"]`` its step; true rewards are recorded for evaluation only. ``device`` trains
+    PPO there; ``max_steps`` cuts each demonstration (Atari episodes can be long).
     """
     if checkpoints < 1:
         raise ConfigError("checkpoints", f"is {checkpoints}", "keep at least one checkpoint")
@@ -218,12 +232,20 @@ def make_ranked_demos(
     from stable_baselines3 import PPO
 
     demos: list[Trajectory] = []
-    trained = train_policy(env_id, steps=steps, seed=seed, hyperparams=hyperparams, checkpoint_every=every, out=out or _tmpdir())
+    trained = train_policy(
+        env_id, steps=steps, seed=seed, hyperparams=hyperparams, checkpoint_every=every, out=out or _tmpdir(), device=device
+    )
     for rank, (step, path) in enumerate(trained.checkpoints):
-        policy = PPO.load(path, device="cpu")
+        policy = PPO.load(path, device=device)
         demos.extend(
             collect_rollouts(
-                env_id, policy, episodes, seed=seed * 1000 + rank * episodes, deterministic=False, infos={"rank": rank, "checkpoint": step}
+                env_id,
+                policy,
+                episodes,
+                seed=seed * 1000 + rank * episodes,
+                deterministic=False,
+                max_steps=max_steps,
+                infos={"rank": rank, "checkpoint": step},
             )
         )
     return TrajectoryDataset(demos)
