@@ -13,6 +13,12 @@ Experiments (settings from ../shared/REFERENCES.md; what the papers leave open i
   posterior samples per round (thinned chains); one optimal demonstration per round until the
   (0.95, 0.05) bound on the MAP policy's nEVD is below 0.1. Reports how often the bound was at least
   the true nEVD (target >= 95%) and how many demonstrations it asked for.
+* ``sufficiency-exact`` — the same worlds and first demonstration, with the posterior computed without
+  MCMC: ``--prior-samples`` draws from the uniform prior on the sphere weighted by the likelihood
+  (importance sampling; 4 weights on a 3-sphere need no chain). Reports how often the exact posterior's
+  0.95 and 0.966 quantiles of the MAP policy's nEVD (the latter is where the (0.95, 0.05) order
+  statistic of 500 samples sits) are at least the true nEVD: the coverage the bound would have with a
+  perfect sampler, for ``--beta`` and ``--demonstrator``.
 * ``active`` — Lopes et al. 2009: query one state per round (entropy, risk-aware VaR, or random);
   the demonstrator answers optimally; EVD of the MAP policy against the number of queries.
 * ``speed`` — MH steps per second on 6x6, 32x32 and 128x128 feature grids, one chain and 64 chains,
@@ -20,7 +26,7 @@ Experiments (settings from ../shared/REFERENCES.md; what the papers leave open i
 
 Run (each worker single-threaded)::
 
-    OMP_NUM_THREADS=1 python benchmarks/bayesian_irl.py speed|brex|sufficiency|active [--workers 2]
+    OMP_NUM_THREADS=1 python benchmarks/bayesian_irl.py speed|brex|sufficiency|sufficiency-exact|active [--workers 2]
 
 Writes ``benchmarks/bayesian/<experiment>.json`` (and a plot for ``active``) and prints markdown.
 """
@@ -36,12 +42,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardlab.data import sample_tabular
+from rewardlab.data import TrajectoryDataset, sample_tabular
 from rewardlab.eval import policy_loss
 from rewardlab.experiments.irl import expert_demonstrations
 from rewardlab.irl.active import active_learning, make_teacher
-from rewardlab.irl.bayesian import BayesianIRLConfig, decision_counts, sample_posterior
-from rewardlab.irl.sufficiency import sufficiency_loop
+from rewardlab.irl.bayesian import BayesianIRLConfig, RewardPosterior, boltzmann_log_likelihood, decision_counts, sample_posterior
+from rewardlab.irl.sufficiency import normalized_evd, sufficiency_loop
 from rewardlab.mdp import boltzmann_policy, value_iteration
 from rewardlab.mdp.worlds import feature_gridworld
 
@@ -102,22 +108,74 @@ def run_brex(args: argparse.Namespace) -> dict:
 
 
 # ---------------------------------------------------------------------------- sufficiency
-def sufficiency_world(job: tuple[int, int, int, int, str, bool]) -> list[dict]:
-    seed, length, chains, samples, demonstrator, ess = job
-    w = feature_gridworld(5, seed=seed, discount=0.95)
-    rng = np.random.default_rng(20_000 + seed)
+def _demonstrations(w, demonstrator: str, length: int, rng: np.random.Generator, beta: float = 10.0):
+    """50 demonstrations: optimal, or exactly the likelihood's model (Boltzmann over Q* with ``beta``)."""
     if demonstrator == "optimal":
-        demos = expert_demonstrations(w, 50, rng=rng, length=length)[0]
-    else:  # exactly the likelihood's model: Boltzmann over Q* with beta 10
-        q = value_iteration(w.mdp, w.reward).q_values
-        demos = sample_tabular(w.mdp, boltzmann_policy(q, 1 / 10.0), 50, rng=rng, length=length)
+        return expert_demonstrations(w, 50, rng=rng, length=length)[0]
+    q = value_iteration(w.mdp, w.reward).q_values
+    return sample_tabular(w.mdp, boltzmann_policy(q, 1 / beta), 50, rng=rng, length=length)
+
+
+def sufficiency_world(job: tuple[int, int, int, int, str, bool, float]) -> list[dict]:
+    seed, length, chains, samples, demonstrator, ess, beta = job
+    w = feature_gridworld(5, seed=seed, discount=0.95)
+    demos = _demonstrations(w, demonstrator, length, np.random.default_rng(20_000 + seed), beta)
     source = iter(demos)
     # 500 kept samples in all (the paper's N), thinned from `chains` chains of `samples` steps each
     thin = max(1, chains * samples // 500)
-    cfg = BayesianIRLConfig(prior="sphere", beta=10.0, chains=chains, samples=samples, burn_in=500, thin=thin, step_size=0.1)
+    cfg = BayesianIRLConfig(prior="sphere", beta=beta, chains=chains, samples=samples, burn_in=500, thin=thin, step_size=0.1)
     return sufficiency_loop(
         w.mdp, lambda: next(source), cfg, rng=np.random.default_rng(seed), max_demos=50, true_reward=w.reward, ess_adjusted=ess
     )
+
+
+def exact_sufficiency_world(job: tuple[int, int, int, float, str]) -> dict:
+    """First round of :func:`sufficiency_world` with an importance-sampled exact posterior."""
+    seed, length, n_prior, beta, demonstrator = job
+    w = feature_gridworld(5, seed=seed, discount=0.95)
+    demo = _demonstrations(w, demonstrator, length, np.random.default_rng(20_000 + seed))[0]
+    counts = decision_counts(TrajectoryDataset([demo]), w.mdp)
+    theta = torch.randn(n_prior, w.mdp.n_features, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    theta = theta / theta.norm(dim=1, keepdim=True)  # uniform on the sphere: the prior itself
+    zero = torch.zeros(1, n_prior, dtype=torch.float64)
+    prior = RewardPosterior(theta[None], zero, zero, torch.ones(1), torch.ones(1), w.mdp, "linear", beta)
+    log_lik = boltzmann_log_likelihood(prior.q_values(), counts, beta)
+    weights = torch.softmax(log_lik, 0)
+    policy = value_iteration(w.mdp, w.mdp.features @ theta[int(log_lik.argmax())]).policy  # the MAP policy
+    nevd = normalized_evd(prior, policy)
+    order = torch.argsort(nevd)
+    cdf = torch.cumsum(weights[order], 0)
+    quantile = {
+        str(a): float(nevd[order][min(len(cdf) - 1, int(torch.searchsorted(cdf, torch.tensor(a, dtype=cdf.dtype))))]) for a in (0.95, 0.966)
+    }
+    uniform = torch.full((w.mdp.n_states, w.mdp.n_actions), 1.0 / w.mdp.n_actions, dtype=w.mdp.dtype)
+    worst = policy_loss(w.mdp, w.reward, uniform)
+    true = policy_loss(w.mdp, w.reward, policy) / worst if worst > 0 else 0.0
+    return {"seed": seed, "true_nevd": true, "quantile": quantile, "ess": float(1 / (weights**2).sum())}
+
+
+def run_sufficiency_exact(args: argparse.Namespace) -> dict:
+    seeds = range(args.first_world, args.first_world + args.worlds)
+    jobs = [(seed, args.length, args.prior_samples, args.beta, args.demonstrator) for seed in seeds]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
+        runs = list(pool.map(exact_sufficiency_world, jobs, chunksize=4))
+    coverage = {}
+    for level in ("0.95", "0.966"):
+        p = float(np.mean([r["quantile"][level] >= r["true_nevd"] - 1e-12 for r in runs]))
+        coverage[level] = (p, _wilson(p, len(runs)))
+    ess = np.array([r["ess"] for r in runs])
+    print(
+        f"beta {args.beta}, {args.demonstrator} demonstrator, {len(runs)} worlds: exact-posterior coverage "
+        + ", ".join(f"q{lv} {p:.1%} ({ci[0]:.1%}-{ci[1]:.1%})" for lv, (p, ci) in coverage.items())
+        + f"; importance-sampling ESS min {ess.min():.0f}, median {np.median(ess):.0f}; {time.perf_counter() - t0:.0f} s"
+    )
+    return {
+        "settings": {k: getattr(args, k) for k in ("first_world", "worlds", "length", "prior_samples", "beta", "demonstrator")},
+        "runs": runs,
+        "coverage": coverage,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -130,7 +188,7 @@ def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def run_sufficiency(args: argparse.Namespace) -> dict:
     seeds = range(args.first_world, args.first_world + args.worlds)
-    jobs = [(seed, args.length, args.chains, args.samples, args.demonstrator, args.ess) for seed in seeds]
+    jobs = [(seed, args.length, args.chains, args.samples, args.demonstrator, args.ess, args.beta) for seed in seeds]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
         runs = list(pool.map(sufficiency_world, jobs))
@@ -160,6 +218,7 @@ def run_sufficiency(args: argparse.Namespace) -> dict:
             "length": args.length,
             "demonstrator": args.demonstrator,
             "ess_adjusted": args.ess,
+            "beta": args.beta,
         },
         "runs": runs,
         "coverage_all_rounds": holds_all,
@@ -275,7 +334,7 @@ def run_speed(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment", choices=["speed", "brex", "sufficiency", "active"])
+    parser.add_argument("experiment", choices=["speed", "brex", "sufficiency", "sufficiency-exact", "active"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worlds", type=int, default=None, help="random worlds (brex 100, sufficiency 50, active 20)")
     parser.add_argument("--first-world", type=int, default=0, help="sufficiency: seed of the first world (to extend a run)")
@@ -285,16 +344,27 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2500, help="sufficiency: steps per chain after burn-in")
     parser.add_argument("--demonstrator", choices=["optimal", "boltzmann"], default="optimal", help="sufficiency: who demonstrates")
     parser.add_argument("--paper-sampler", action="store_true", help="brex: the paper's fixed step 0.01, no burn-in")
+    parser.add_argument("--beta", type=float, default=10.0, help="sufficiency: the likelihood's (and a Boltzmann demonstrator's) beta")
+    parser.add_argument("--prior-samples", type=int, default=50_000, help="sufficiency-exact: importance samples from the prior")
     parser.add_argument("--ess", action="store_true", help="sufficiency: the order statistic for the effective sample size")
     parser.add_argument("--tag", default="", help="suffix of the output file name")
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 32, 128])
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="speed: devices to time (cuda only when present)")
     args = parser.parse_args()
-    defaults = {"brex": (100, 10), "sufficiency": (50, 5), "active": (20, 0), "speed": (0, 0)}[args.experiment]
+    defaults = {"brex": (100, 10), "sufficiency": (50, 5), "sufficiency-exact": (300, 5), "active": (20, 0), "speed": (0, 0)}[
+        args.experiment
+    ]
     args.worlds = args.worlds if args.worlds is not None else defaults[0]
     args.length = args.length if args.length is not None else defaults[1]
     OUT.mkdir(parents=True, exist_ok=True)
-    result = {"speed": run_speed, "brex": run_brex, "sufficiency": run_sufficiency, "active": run_active}[args.experiment](args)
+    runners = {
+        "speed": run_speed,
+        "brex": run_brex,
+        "sufficiency": run_sufficiency,
+        "sufficiency-exact": run_sufficiency_exact,
+        "active": run_active,
+    }
+    result = runners[args.experiment](args)
     result["command"] = "python benchmarks/bayesian_irl.py " + " ".join(__import__("sys").argv[1:])
     result["torch"] = torch.__version__
     (OUT / f"{args.experiment}{args.tag}.json").write_text(json.dumps(result, indent=1, default=float) + "\n")

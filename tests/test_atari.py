@@ -32,13 +32,14 @@ def test_trex_cnn_on_breakout_end_to_end() -> None:
     pred = predicted_returns(model, ranked, TrajectoryEncoder.for_env(env, hidden=(16,)))
     assert pred.shape == (6,) and np.isfinite(pred).all()
 
-    # the library path: train_policy on an env factory picks SB3's CnnPolicy and the per-step reward wrapper
+    # the library path: train_policy on an env factory picks SB3's CnnPolicy; here with the per-step reward wrapper
     trained = train_policy(
         lambda: atari_env("Breakout"),
         steps=32,
         reward=model,
         normalize="sigmoid",
         hyperparams={"n_envs": 2, "n_steps": 16, "batch_size": 16, "n_epochs": 1},
+        reward_batch="step",
     )
     ppo = trained.model
     assert type(ppo.policy).__name__ == "ActorCriticCnnPolicy" and ppo.num_timesteps == 32
@@ -64,3 +65,24 @@ def test_ranked_demos_from_ppo_checkpoints_on_atari() -> None:
     assert [tr.infos["checkpoint"] for tr in demos] == [32, 64]
     assert all(len(tr) == 30 and tr.obs.shape[1:] == (4, 84, 84) for tr in demos)
     assert all(int(tr.obs[:, :, :10].max()) == 0 for tr in demos)  # the score stays masked
+
+
+def test_per_rollout_rewards_on_frames_equal_the_model_on_the_frames() -> None:
+    pytest.importorskip("ale_py")
+    from rewardlab.rewards import NeuralReward, RewardNetSpec
+
+    model = NeuralReward(RewardNetSpec((4, 84, 84), architecture="cnn", hidden=(16,)), members=2, seed=0)
+    calibration = noise_rollouts(lambda: atari_env("Breakout"), lambda o: np.ones(len(o), np.int64), (1.0,), 1, seed=3, max_steps=40)
+    model.normalize(calibration[0].obs)  # unit-std outputs on frames, so that rewards differ frame to frame
+    hp = {"n_envs": 2, "n_steps": 16, "batch_size": 16, "n_epochs": 1}
+    # "auto" batches the reward per rollout for PPO on frames
+    trained = train_policy(lambda: atari_env("Breakout"), steps=32, reward=model, normalize="none", hyperparams=hp)
+    assert trained.model.get_env().env_is_wrapped(LearnedReward) == [False, False]  # not the per-step wrapper
+    buffer = trained.model.rollout_buffer
+    # after PPO's update SB3 has flattened the observations env-major; the rewards stay (n_steps, n_envs)
+    frames = buffer.observations.reshape(32, 4, 84, 84)
+    assert frames.dtype == np.uint8  # the net scales uint8 frames to [0, 1]; float frames would not be
+    with torch.no_grad():
+        expected = model(torch.as_tensor(frames)).numpy()
+    assert expected.std() > 0.05
+    np.testing.assert_allclose(buffer.rewards.swapaxes(0, 1).reshape(-1), expected, rtol=1e-5, atol=1e-6)

@@ -227,6 +227,8 @@ def test_posterior_products_of_a_point_mass_are_the_true_answers():
     v = float(value_iteration(w.mdp, w.reward).values @ w.mdp.initial)
     assert lo == pytest.approx(v) and hi == pytest.approx(v)
     assert torch.allclose(post.action_probabilities(), optimal)
+    q_true = value_iteration(w.mdp, w.reward).q_values
+    assert post.q_values().shape == (5, *q_true.shape) and torch.allclose(post.q_values(), q_true.expand(5, -1, -1))
     assert torch.allclose(post.action_entropy(), torch.zeros(w.mdp.n_states, dtype=torch.float64))  # every sample agrees
     uniform = torch.full((w.mdp.n_states, w.mdp.n_actions), 1 / w.mdp.n_actions, dtype=torch.float64)
     assert post.evd_var(uniform, 0.5) == pytest.approx(policy_loss(w.mdp, w.reward, uniform))

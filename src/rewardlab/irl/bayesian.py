@@ -563,6 +563,10 @@ class RewardPosterior:
             self._cache["q"], self._cache["v"] = q_all, q_all.amax(-1)
         return self._cache["v"], self._cache["q"]
 
+    def q_values(self) -> Tensor:
+        """``(M, S, A)`` optimal Q-values under every sample (cached)."""
+        return self._optimal()[1]
+
     def action_probabilities(self) -> Tensor:
         """``(S, A)``: posterior probability that each action is optimal (ties split evenly)."""
         _, q = self._optimal()

@@ -76,7 +76,8 @@ def shaped_reward(
     uses_action = getattr(getattr(model, "spec", None), "uses_action", True)
     o = torch.as_tensor(obs, device=device)
     a = torch.as_tensor(act, device=device) if uses_action else None
-    r = np.asarray(model(o, a).detach().cpu().numpy(), dtype=float).reshape(-1)
+    with torch.no_grad():
+        r = np.asarray(model(o, a).cpu().numpy(), dtype=float).reshape(-1)
     if transform == "sigmoid":
         r = 1.0 / (1.0 + np.exp(-r))
     elif transform == "running" and normalizer is not None:

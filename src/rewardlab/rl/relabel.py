@@ -53,7 +53,8 @@ class RelabelRollout(BaseCallback):
         ctrl_cost: weight of ``-||a||^2`` added to the learned reward.
 
     The envs must return 0 rewards (wrap them in :class:`ZeroReward`); the algorithm must be on-policy
-    with a plain ``RolloutBuffer`` (vector observations, not dicts).
+    with a plain ``RolloutBuffer`` (Box observations: vectors, or channel-first images such as Atari's
+    uint8 frames, which SB3 stores in their own dtype; not dicts).
     """
 
     def __init__(self, reward: Any, *, normalize: Transform = "running", ctrl_cost: float = 0.0) -> None:

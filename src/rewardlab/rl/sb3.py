@@ -125,7 +125,8 @@ def train_policy(
         reward_batch: how the learned reward is computed: ``"step"`` calls it after every env step
             (:class:`rewardlab.rewards.wrappers.LearnedReward`); ``"rollout"`` once per PPO rollout on all
             its transitions (:mod:`rewardlab.rl.relabel`, the same rewards; 1.7x faster on HalfCheetah);
-            ``"auto"`` picks ``"rollout"`` for PPO on vector observations and ``"step"`` otherwise.
+            ``"auto"`` picks ``"rollout"`` for PPO on Box observations (vectors and images) and ``"step"``
+            otherwise (SAC, dict observations).
         policy: SB3's policy class name; ``"auto"`` is ``"CnnPolicy"`` for image observations
             (``(C, H, W)`` or ``(H, W, C)`` uint8, e.g. :func:`rewardlab.rl.atari_env`) and ``"MlpPolicy"`` otherwise.
     """
@@ -144,7 +145,7 @@ def train_policy(
         raise ConfigError("reward_batch", f"is 'rollout' with algo={algo!r}", "use reward_batch='step' for off-policy algorithms")
     params = {**(PRESETS.get((algo, env_id), {}) if isinstance(env_id, str) else {}), **(hyperparams or {})}
     n_envs = int(params.pop("n_envs", 1))
-    deferred = reward is not None and (reward_batch == "rollout" or (reward_batch == "auto" and algo == "ppo" and _vector_obs(env_id)))
+    deferred = reward is not None and (reward_batch == "rollout" or (reward_batch == "auto" and algo == "ppo" and _box_obs(env_id)))
     envs = make_vec_env(
         env_id,
         n_envs=n_envs,
@@ -191,13 +192,12 @@ def train_policy(
     return result
 
 
-def _vector_obs(env_id: str | Callable[[], Any]) -> bool:
+def _box_obs(env_id: str | Callable[[], Any]) -> bool:
     import gymnasium as gym
 
     from rewardlab.data.gym_rollouts import env_spaces
 
-    space = env_spaces(env_id)[0]
-    return isinstance(space, gym.spaces.Box) and len(space.shape) == 1
+    return isinstance(env_spaces(env_id)[0], gym.spaces.Box)
 
 
 def evaluate(
