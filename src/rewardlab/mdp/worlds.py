@@ -291,9 +291,10 @@ def objectworld(
     secondary colours are drawn uniformly from ``n_colours``. Continuous features (``2 C``) are the
     Euclidean distances to the nearest object of each primary and each secondary colour; discrete
     features are the indicators "within distance d", ``distance <= d``, for ``d = 1 .. size - 1`` of
-    each (124 for the standard 32x32, 2 colours), so the true reward is an AND of two of them. The true reward, scaled x5 as in Wulfmeier et al. (2015), is ``+5``
-    within distance 3 of primary colour 1 and distance 2 of primary colour 2, ``-10`` within 3 of
-    colour 1 only, else 0. Slip 0.3, ``gamma = 0.9``, uniform start.
+    each (124 for the standard 32x32, 2 colours), so the true reward is an AND of two of them. The
+    true reward, scaled x5 as in Wulfmeier et al. (2015), is ``+5`` within distance 3 of primary
+    colour 1 and distance 2 of primary colour 2, ``-10`` within 3 of colour 1 only, else 0. Slip 0.3,
+    ``gamma = 0.9``, uniform start.
 
     Examples:
         >>> world = objectworld(8, seed=1)
