@@ -40,6 +40,7 @@ Writes ``benchmarks/trex/<method>_<env>.json`` and ``..._extrapolation.png``; pr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import tempfile
@@ -102,11 +103,14 @@ def drex_demo(name: str, seed: int):
     return ranked
 
 
-def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: int = 1) -> dict:
+def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: int = 1, snippet: tuple[int, int] | None = None) -> dict:
     """Steps 1-2 (T-REX) or the D-REX equivalent: writes the reward and the ranked data the hacking check
-    uses (the demos for T-REX, the noise rollouts for D-REX) under ``work``; returns their numbers."""
+    uses (the demos for T-REX, the noise rollouts for D-REX) under ``work``; returns their numbers.
+    ``snippet`` overrides the T-REX snippet lengths."""
     torch.set_num_threads(1)
-    s = SETTINGS[name]
+    s = dict(SETTINGS[name])
+    if snippet is not None:
+        s["trex"] = dataclasses.replace(s["trex"], snippet=tuple(snippet))
     env_id = s["env"]
     t0 = time.perf_counter()
     part: dict = {}
@@ -194,12 +198,13 @@ def run(
     episodes: int = 1,
     risk: float = 0.0,
     clip: float | None = None,
+    snippet: tuple[int, int] | None = None,
 ) -> list[dict]:
     """All jobs on a pool of ``workers`` processes: the controls and the reward learning start at once,
     each seed's PPO as soon as its reward is learned."""
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         controls = {seed: pool.submit(policy_job, name, seed, steps, None) for seed in control_seeds}
-        rewards = {pool.submit(learn_reward_job, name, seed, method, work / f"seed{seed}", episodes): seed for seed in seeds}
+        rewards = {pool.submit(learn_reward_job, name, seed, method, work / f"seed{seed}", episodes, snippet): seed for seed in seeds}
         parts, policies = {}, {}
         for future in as_completed(rewards):
             seed = rewards[future]
@@ -275,6 +280,9 @@ def main() -> None:
         metavar="MARGIN",
         help="clip the reward's inputs to the ranked data's observation range widened by MARGIN x range (ClippedInputReward)",
     )
+    parser.add_argument(
+        "--snippet", type=int, nargs=2, default=None, metavar=("LO", "HI"), help="T-REX snippet lengths (default: the env's)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
     parser.add_argument("--tag", default="", help="suffix of the output files")
     args = parser.parse_args()
@@ -292,12 +300,14 @@ def main() -> None:
             episodes=args.episodes,
             risk=args.risk,
             clip=args.clip,
+            snippet=args.snippet,
         )
     result = {
         "env": SETTINGS[args.env]["env"],
         "method": args.method,
         "risk": args.risk,
         "clip": args.clip,
+        "snippet": args.snippet,
         "episodes": args.episodes,
         "rows": rows,
         "seconds": time.perf_counter() - t0,
