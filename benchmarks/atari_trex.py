@@ -32,7 +32,9 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -45,12 +47,12 @@ OUT = Path(__file__).parent / "trex"
 
 
 class GameEnv:
-    """A picklable env factory for ``game`` (score masked)."""
+    """An env factory for ``game`` (score masked), named in the JSON and the logs."""
 
     def __init__(self, game: str) -> None:
         self.game = game
 
-    def __call__(self):  # noqa: ANN204 - a gymnasium.Env
+    def __call__(self) -> gym.Env[Any, Any]:
         return atari_env(self.game)
 
 
