@@ -47,7 +47,7 @@ OUT = Path(__file__).parent / "trex"
 
 
 class GameEnv:
-    """An env factory for ``game`` (score masked), named in the JSON and the logs."""
+    """A new env of ``game`` (score masked) per call: what train_policy and the rollouts build their envs with."""
 
     def __init__(self, game: str) -> None:
         self.game = game
