@@ -133,7 +133,7 @@ def exact_sufficiency_world(job: tuple[int, int, int, float, str]) -> dict:
     """First round of :func:`sufficiency_world` with an importance-sampled exact posterior."""
     seed, length, n_prior, beta, demonstrator = job
     w = feature_gridworld(5, seed=seed, discount=0.95)
-    demo = _demonstrations(w, demonstrator, length, np.random.default_rng(20_000 + seed))[0]
+    demo = _demonstrations(w, demonstrator, length, np.random.default_rng(20_000 + seed), beta)[0]
     counts = decision_counts(TrajectoryDataset([demo]), w.mdp)
     theta = torch.randn(n_prior, w.mdp.n_features, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     theta = theta / theta.norm(dim=1, keepdim=True)  # uniform on the sphere: the prior itself
