@@ -132,6 +132,8 @@ def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: in
         }
         encoder = TrajectoryEncoder.for_env(env_spaces(env_id), hidden=s["trex"].hidden)
         part["kendall_tau_rollouts"] = kendall_tau(predicted_returns(fit.reward, ranked, encoder), ranked.returns())
+        work.mkdir(parents=True, exist_ok=True)
+        torch.save(fit.info["bc_policy"], work / "bc.pt")  # a scratch file for --warm-start, read back by this script only
     returns = demos.returns()
     encoder = TrajectoryEncoder.for_env(env_spaces(env_id), hidden=s["trex"].hidden)
     pred_demo = predicted_returns(fit.reward, demos, encoder)
@@ -155,14 +157,32 @@ def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: in
     return part
 
 
-def policy_job(name: str, seed: int, steps: int, work: Path | None, risk: float = 0.0, clip: float | None = None) -> dict:
+def policy_job(
+    name: str,
+    seed: int,
+    steps: int,
+    work: Path | None,
+    risk: float = 0.0,
+    clip: float | None = None,
+    warm_start: tuple[Path, float] | None = None,
+    curve: int | None = None,
+    scratch: Path | None = None,
+) -> dict:
     """Step 3-5: PPO on the reward in ``work`` (None: the constant-reward control), its evaluation, and
     (learned rewards) the predicted returns of its rollouts and the B-REX hacking check. ``risk`` > 0
     trains on :class:`PessimisticReward`; ``clip`` (a margin) clips the reward's inputs to the ranked
-    data's observation range (:class:`ClippedInputReward`)."""
+    data's observation range (:class:`ClippedInputReward`). ``warm_start = (bc_file, log_std)`` starts
+    PPO's actor from the D-REX clone with that log standard deviation; ``curve`` evaluates the true
+    return (5 episodes) every that many steps, saving checkpoints under ``scratch``."""
     torch.set_num_threads(1)
     s = SETTINGS[name]
     env_id = s["env"]
+    extra: dict = {}
+    if warm_start is not None:
+        extra["init_policy"] = torch.load(warm_start[0], weights_only=False)
+        extra["hyperparams"] = {"policy_kwargs": {"log_std_init": warm_start[1]}}
+    if curve is not None:
+        extra.update(checkpoint_every=curve, eval_episodes=5, out=scratch)
     reward = ConstantReward() if work is None else NeuralReward.load(work / "reward")
     ranked = None if work is None else load_dataset(work / "ranked", env=env_id)
     trained_on: torch.nn.Module = PessimisticReward(reward, risk) if risk else reward
@@ -175,9 +195,10 @@ def policy_job(name: str, seed: int, steps: int, work: Path | None, risk: float 
         reward=trained_on,
         normalize="running",
         ctrl_cost=s["ctrl_cost"],
+        **extra,
     )
     ev = evaluate(trained.model, env_id, episodes=10, seed=50_000 + seed)
-    out: dict = {"returns": ev.returns().tolist(), "seconds": trained.seconds}
+    out: dict = {"returns": ev.returns().tolist(), "seconds": trained.seconds, "curve": trained.curve}
     if "x_distance" in ev[0].infos:
         out["distance"] = float(np.mean([tr.infos["x_distance"] for tr in ev]))
     if work is not None:
@@ -199,18 +220,32 @@ def run(
     risk: float = 0.0,
     clip: float | None = None,
     snippet: tuple[int, int] | None = None,
+    warm_start: float | None = None,
+    curve: int | None = None,
 ) -> list[dict]:
     """All jobs on a pool of ``workers`` processes: the controls and the reward learning start at once,
-    each seed's PPO as soon as its reward is learned."""
+    each seed's PPO as soon as its reward is learned. With ``warm_start`` (a log standard deviation, D-REX
+    only) PPO starts from the seed's clone, and so does the control, which then waits for that clone."""
+
+    def warm(seed: int) -> tuple[Path, float] | None:
+        return None if warm_start is None else (work / f"seed{seed}" / "bc.pt", warm_start)
+
+    def submit_control(seed: int):
+        return pool.submit(policy_job, name, seed, steps, None, 0.0, None, warm(seed), curve, work / f"control{seed}")
+
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        controls = {seed: pool.submit(policy_job, name, seed, steps, None) for seed in control_seeds}
+        controls = {} if warm_start is not None else {seed: submit_control(seed) for seed in control_seeds}
         rewards = {pool.submit(learn_reward_job, name, seed, method, work / f"seed{seed}", episodes, snippet): seed for seed in seeds}
         parts, policies = {}, {}
         for future in as_completed(rewards):
             seed = rewards[future]
             parts[seed] = future.result()
             print(f"seed {seed}: reward learned ({parts[seed]['seconds']})", flush=True)
-            policies[seed] = pool.submit(policy_job, name, seed, steps, work / f"seed{seed}", risk, clip)
+            policies[seed] = pool.submit(
+                policy_job, name, seed, steps, work / f"seed{seed}", risk, clip, warm(seed), curve, work / f"seed{seed}" / "ppo"
+            )
+            if warm_start is not None and seed in control_seeds:
+                controls[seed] = submit_control(seed)
         done = {seed: f.result() for seed, f in policies.items()}
         control = {seed: f.result() for seed, f in controls.items()}
     rows = []
@@ -227,6 +262,8 @@ def run(
             "control_seed": ctrl_seed,
             "control_return": float(np.mean(ctrl["returns"])),
             "hacking_check": pol["hacking_check"],
+            "curve": pol["curve"],
+            "control_curve": ctrl.get("curve", []),
         }
         row["seconds"] = {**part["seconds"], "ppo_learned": pol["seconds"], "ppo_control": ctrl["seconds"]}
         if "distance" in pol:
@@ -283,9 +320,19 @@ def main() -> None:
     parser.add_argument(
         "--snippet", type=int, nargs=2, default=None, metavar=("LO", "HI"), help="T-REX snippet lengths (default: the env's)"
     )
+    parser.add_argument(
+        "--warm-start",
+        type=float,
+        default=None,
+        metavar="LOG_STD",
+        help="D-REX: start PPO's actor (and the control's) from the BC policy, with this initial log standard deviation",
+    )
+    parser.add_argument("--curve", type=int, default=None, metavar="STEPS", help="evaluate the true return (5 episodes) every STEPS")
     parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
     parser.add_argument("--tag", default="", help="suffix of the output files")
     args = parser.parse_args()
+    if args.warm_start is not None and args.method != "drex":
+        parser.error("--warm-start needs --method drex (the clone comes from D-REX)")
     t0 = time.perf_counter()
     steps = args.policy_steps or SETTINGS[args.env]["policy_steps"]
     with tempfile.TemporaryDirectory(prefix="rewardlab-trex-") as work:
@@ -301,6 +348,8 @@ def main() -> None:
             risk=args.risk,
             clip=args.clip,
             snippet=args.snippet,
+            warm_start=args.warm_start,
+            curve=args.curve,
         )
     result = {
         "env": SETTINGS[args.env]["env"],
@@ -308,6 +357,7 @@ def main() -> None:
         "risk": args.risk,
         "clip": args.clip,
         "snippet": args.snippet,
+        "warm_start": args.warm_start,
         "episodes": args.episodes,
         "rows": rows,
         "seconds": time.perf_counter() - t0,

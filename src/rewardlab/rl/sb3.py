@@ -22,7 +22,7 @@ from rewardlab.data.gym_rollouts import collect_rollouts
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.errors import ConfigError
 
-__all__ = ["PRESETS", "TrainResult", "evaluate", "make_ranked_demos", "make_vec_env", "train_policy"]
+__all__ = ["PRESETS", "TrainResult", "evaluate", "init_actor", "make_ranked_demos", "make_vec_env", "train_policy"]
 
 #: Tuned hyperparameters (RL Baselines3 Zoo) for the envs our benchmarks use; others get SB3's defaults.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
@@ -103,6 +103,7 @@ def train_policy(
     device: str = "cpu",
     reward_batch: str = "auto",
     policy: str = "auto",
+    init_policy: Any = None,
 ) -> TrainResult:
     """Train ``algo`` (``"ppo"`` or ``"sac"``) on ``env_id``, on the true reward or on ``reward``.
 
@@ -129,6 +130,11 @@ def train_policy(
             otherwise (SAC, dict observations).
         policy: SB3's policy class name; ``"auto"`` is ``"CnnPolicy"`` for image observations
             (``(C, H, W)`` or ``(H, W, C)`` uint8, e.g. :func:`rewardlab.rl.atari_env`) and ``"MlpPolicy"`` otherwise.
+        init_policy: warm start (PPO, ``MlpPolicy``): a behavioural-cloning policy
+            (:func:`rewardlab.irl.bc.fit_gym_bc`) whose network becomes the actor's, its mean action the
+            Gaussian's mean (:func:`init_actor`). The actor gets the clone's widths and ReLU unless
+            ``hyperparams["policy_kwargs"]`` says otherwise; set ``log_std_init`` there to start with
+            less exploration noise than SB3's standard deviation of 1.
     """
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.preprocessing import is_image_space
@@ -144,6 +150,13 @@ def train_policy(
     if reward_batch == "rollout" and algo != "ppo":
         raise ConfigError("reward_batch", f"is 'rollout' with algo={algo!r}", "use reward_batch='step' for off-policy algorithms")
     params = {**(PRESETS.get((algo, env_id), {}) if isinstance(env_id, str) else {}), **(hyperparams or {})}
+    if init_policy is not None:
+        if algo != "ppo":
+            raise ConfigError("init_policy", f"is set with algo={algo!r}", "warm-start PPO only (SAC's actor is a squashed Gaussian)")
+        from torch import nn
+
+        hidden = [m.out_features for m in init_policy.network if isinstance(m, nn.Linear)][:-1]
+        params["policy_kwargs"] = {"net_arch": {"pi": hidden, "vf": [64, 64]}, "activation_fn": nn.ReLU, **params.get("policy_kwargs", {})}
     n_envs = int(params.pop("n_envs", 1))
     deferred = reward is not None and (reward_batch == "rollout" or (reward_batch == "auto" and algo == "ppo" and _box_obs(env_id)))
     envs = make_vec_env(
@@ -159,6 +172,8 @@ def train_policy(
     if policy == "auto":
         policy = "CnnPolicy" if is_image_space(env_spaces(env_id)[0], check_channels=False) else "MlpPolicy"
     model = cls(policy, envs, seed=seed, device=device, verbose=0, **params)
+    if init_policy is not None:
+        init_actor(model, init_policy)
     relabel = None
     if deferred:
         from rewardlab.rl.relabel import RelabelRollout
@@ -190,6 +205,39 @@ def train_policy(
         model.save(Path(out) / "model.zip")
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def init_actor(model: Any, bc: Any) -> None:
+    """Copy a behavioural-cloning MLP (:class:`rewardlab.irl.bc.GymBCPolicy`, Box actions) into the actor of
+    an SB3 PPO ``MlpPolicy``, so that the Gaussian's mean action equals the clone's (before clipping).
+
+    The clone standardises observations, ``x = (o - mean) / std``; that is folded into the first layer:
+    ``W x + b = (W / std) o + (b - W mean / std)``. The actor must have the clone's hidden widths and
+    ReLU activations (``policy_kwargs={"net_arch": {"pi": widths, ...}, "activation_fn": nn.ReLU}``).
+    """
+    import torch
+    from torch import nn
+
+    if bc.low is None:
+        raise ConfigError("init_policy", "is a clone of Discrete actions", "warm-start from a Box-action clone")
+    policy = model.policy
+    ours = [m for m in bc.network if isinstance(m, nn.Linear)]
+    theirs = [m for m in policy.mlp_extractor.policy_net if isinstance(m, nn.Linear)] + [policy.action_net]
+    acts = {type(m) for m in policy.mlp_extractor.policy_net if not isinstance(m, nn.Linear)}
+    if [tuple(m.weight.shape) for m in ours] != [tuple(m.weight.shape) for m in theirs] or (len(ours) > 1 and acts != {nn.ReLU}):
+        raise ConfigError(
+            "init_policy",
+            f"has layers {[tuple(m.weight.shape) for m in ours]}, the actor {[tuple(m.weight.shape) for m in theirs]} ({acts})",
+            "give the actor the clone's widths and ReLU: policy_kwargs={'net_arch': {'pi': widths}, 'activation_fn': nn.ReLU}",
+        )
+    with torch.no_grad():
+        for k, (src, dst) in enumerate(zip(ours, theirs, strict=True)):
+            weight, bias = src.weight.double(), src.bias.double()
+            if k == 0:
+                bias = bias - weight @ (bc.mean / bc.std)
+                weight = weight / bc.std
+            dst.weight.copy_(weight.to(dst.weight.dtype))
+            dst.bias.copy_(bias.to(dst.bias.dtype))
 
 
 def _box_obs(env_id: str | Callable[[], Any]) -> bool:
