@@ -167,12 +167,14 @@ def policy_job(
     warm_start: tuple[Path, float] | None = None,
     curve: int | None = None,
     scratch: Path | None = None,
+    critic_warmup: int = 0,
 ) -> dict:
     """Step 3-5: PPO on the reward in ``work`` (None: the constant-reward control), its evaluation, and
     (learned rewards) the predicted returns of its rollouts and the B-REX hacking check. ``risk`` > 0
     trains on :class:`PessimisticReward`; ``clip`` (a margin) clips the reward's inputs to the ranked
     data's observation range (:class:`ClippedInputReward`). ``warm_start = (bc_file, log_std)`` starts
-    PPO's actor from the D-REX clone with that log standard deviation; ``curve`` evaluates the true
+    PPO's actor from the D-REX clone with that log standard deviation, after ``critic_warmup`` steps that
+    train the critic alone; ``curve`` evaluates the true
     return (5 episodes) every that many steps, saving checkpoints under ``scratch``."""
     torch.set_num_threads(1)
     s = SETTINGS[name]
@@ -181,6 +183,7 @@ def policy_job(
     if warm_start is not None:
         extra["init_policy"] = torch.load(warm_start[0], weights_only=False)
         extra["hyperparams"] = {"policy_kwargs": {"log_std_init": warm_start[1]}}
+        extra["critic_warmup"] = critic_warmup
     if curve is not None:
         extra.update(checkpoint_every=curve, eval_episodes=5, out=scratch)
     reward = ConstantReward() if work is None else NeuralReward.load(work / "reward")
@@ -222,6 +225,7 @@ def run(
     snippet: tuple[int, int] | None = None,
     warm_start: float | None = None,
     curve: int | None = None,
+    critic_warmup: int = 0,
 ) -> list[dict]:
     """All jobs on a pool of ``workers`` processes: the controls and the reward learning start at once,
     each seed's PPO as soon as its reward is learned. With ``warm_start`` (a log standard deviation, D-REX
@@ -231,7 +235,7 @@ def run(
         return None if warm_start is None else (work / f"seed{seed}" / "bc.pt", warm_start)
 
     def submit_control(seed: int):
-        return pool.submit(policy_job, name, seed, steps, None, 0.0, None, warm(seed), curve, work / f"control{seed}")
+        return pool.submit(policy_job, name, seed, steps, None, 0.0, None, warm(seed), curve, work / f"control{seed}", critic_warmup)
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         controls = {} if warm_start is not None else {seed: submit_control(seed) for seed in control_seeds}
@@ -242,7 +246,17 @@ def run(
             parts[seed] = future.result()
             print(f"seed {seed}: reward learned ({parts[seed]['seconds']})", flush=True)
             policies[seed] = pool.submit(
-                policy_job, name, seed, steps, work / f"seed{seed}", risk, clip, warm(seed), curve, work / f"seed{seed}" / "ppo"
+                policy_job,
+                name,
+                seed,
+                steps,
+                work / f"seed{seed}",
+                risk,
+                clip,
+                warm(seed),
+                curve,
+                work / f"seed{seed}" / "ppo",
+                critic_warmup,
             )
             if warm_start is not None and seed in control_seeds:
                 controls[seed] = submit_control(seed)
@@ -327,6 +341,9 @@ def main() -> None:
         metavar="LOG_STD",
         help="D-REX: start PPO's actor (and the control's) from the BC policy, with this initial log standard deviation",
     )
+    parser.add_argument(
+        "--critic-warmup", type=int, default=0, metavar="STEPS", help="with --warm-start: train only PPO's critic for the first STEPS"
+    )
     parser.add_argument("--curve", type=int, default=None, metavar="STEPS", help="evaluate the true return (5 episodes) every STEPS")
     parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
     parser.add_argument("--tag", default="", help="suffix of the output files")
@@ -350,6 +367,7 @@ def main() -> None:
             snippet=args.snippet,
             warm_start=args.warm_start,
             curve=args.curve,
+            critic_warmup=args.critic_warmup,
         )
     result = {
         "env": SETTINGS[args.env]["env"],
@@ -358,6 +376,7 @@ def main() -> None:
         "clip": args.clip,
         "snippet": args.snippet,
         "warm_start": args.warm_start,
+        "critic_warmup": args.critic_warmup,
         "episodes": args.episodes,
         "rows": rows,
         "seconds": time.perf_counter() - t0,

@@ -51,3 +51,24 @@ def test_warm_start_refuses_what_it_cannot_copy() -> None:
         train_policy("Pendulum-v1", steps=0, algo="sac", init_policy=bc)
     model = train_policy("Pendulum-v1", steps=0, init_policy=bc).model
     init_actor(model, bc)  # idempotent on a matching actor
+
+
+def test_critic_warmup_trains_the_value_function_only() -> None:
+    import torch
+
+    bc = _clone((16, 16))
+    small = {"n_envs": 1, "n_steps": 64, "batch_size": 32, "n_epochs": 2}
+    obs = np.random.default_rng(3).uniform([-1, -1, -8], [1, 1, 8], (32, 3)).astype(np.float32)
+    fresh = train_policy("Pendulum-v1", steps=0, seed=0, init_policy=bc, hyperparams=small).model
+    critic_only = train_policy("Pendulum-v1", steps=128, seed=0, init_policy=bc, hyperparams=small, critic_warmup=128).model
+    both = train_policy("Pendulum-v1", steps=192, seed=0, init_policy=bc, hyperparams=small, critic_warmup=128).model
+    with torch.no_grad():
+        values = [m.policy.predict_values(torch.as_tensor(obs)) for m in (fresh, critic_only)]
+    assert not torch.allclose(*values)  # the critic learned ...
+    np.testing.assert_array_equal(
+        critic_only.predict(obs, deterministic=True)[0], fresh.predict(obs, deterministic=True)[0]
+    )  # ... the actor did not
+    assert both.num_timesteps == 192
+    assert not np.allclose(both.predict(obs, deterministic=True)[0], fresh.predict(obs, deterministic=True)[0], atol=1e-4)  # then it does
+    with pytest.raises(ConfigError, match="critic_warmup"):
+        train_policy("Pendulum-v1", steps=64, init_policy=bc, critic_warmup=65)

@@ -104,6 +104,7 @@ def train_policy(
     reward_batch: str = "auto",
     policy: str = "auto",
     init_policy: Any = None,
+    critic_warmup: int = 0,
 ) -> TrainResult:
     """Train ``algo`` (``"ppo"`` or ``"sac"``) on ``env_id``, on the true reward or on ``reward``.
 
@@ -135,6 +136,8 @@ def train_policy(
             Gaussian's mean (:func:`init_actor`). The actor gets the clone's widths and ReLU unless
             ``hyperparams["policy_kwargs"]`` says otherwise; set ``log_std_init`` there to start with
             less exploration noise than SB3's standard deviation of 1.
+        critic_warmup: the first this many of ``steps`` train only the value function (PPO), the actor
+            frozen, so that a warm-started actor is not pushed around by a critic that knows nothing yet.
     """
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.preprocessing import is_image_space
@@ -145,6 +148,10 @@ def train_policy(
         raise ConfigError("algo", f"is {algo!r}", "choose 'ppo' or 'sac'")
     if checkpoint_every is not None and out is None:
         raise ConfigError("out", "is None with checkpoint_every set", "pass a directory for the checkpoints")
+    if critic_warmup and (algo != "ppo" or not 0 < critic_warmup <= steps):
+        raise ConfigError(
+            "critic_warmup", f"is {critic_warmup} with algo={algo!r}, steps={steps}", "use PPO and 0 < critic_warmup <= steps"
+        )
     if reward_batch not in ("auto", "step", "rollout"):
         raise ConfigError("reward_batch", f"is {reward_batch!r}", "choose 'auto', 'step' or 'rollout'")
     if reward_batch == "rollout" and algo != "ppo":
@@ -186,6 +193,15 @@ def train_policy(
     rollout = int(getattr(model, "n_steps", 1)) * n_envs
     every = max(rollout, checkpoint_every or steps)
     done = 0
+    if critic_warmup:
+        policy_net: Any = model.policy
+        actor = [*policy_net.mlp_extractor.policy_net.parameters(), *policy_net.action_net.parameters(), policy_net.log_std]
+        for p in actor:
+            p.requires_grad_(False)  # Adam skips parameters without gradients
+        model.learn(critic_warmup, callback=relabel)
+        for p in actor:
+            p.requires_grad_(True)
+        done = int(model.num_timesteps)
     while done < steps:
         model.learn(min(every, steps - done), reset_num_timesteps=done == 0, callback=relabel)
         done = int(model.num_timesteps)
