@@ -55,6 +55,7 @@ from rewardlab.data.gym_rollouts import env_spaces
 from rewardlab.data.io import load_dataset, load_npz_episodes, save_dataset
 from rewardlab.data.ranking import ranking_scores
 from rewardlab.eval import extrapolation_plot, kendall_tau
+from rewardlab.irl.bc import GymBCPolicy
 from rewardlab.prefs import DREX, TREX, BayesianREX, BayesianREXConfig, DREXConfig, TREXConfig
 from rewardlab.prefs.brex import reward_hacking_flags, trajectory_features
 from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
@@ -133,7 +134,7 @@ def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: in
         encoder = TrajectoryEncoder.for_env(env_spaces(env_id), hidden=s["trex"].hidden)
         part["kendall_tau_rollouts"] = kendall_tau(predicted_returns(fit.reward, ranked, encoder), ranked.returns())
         work.mkdir(parents=True, exist_ok=True)
-        torch.save(fit.info["bc_policy"], work / "bc.pt")  # a scratch file for --warm-start, read back by this script only
+        fit.info["bc_policy"].save(work / "bc_policy")  # for --warm-start
     returns = demos.returns()
     encoder = TrajectoryEncoder.for_env(env_spaces(env_id), hidden=s["trex"].hidden)
     pred_demo = predicted_returns(fit.reward, demos, encoder)
@@ -181,7 +182,7 @@ def policy_job(
     env_id = s["env"]
     extra: dict = {}
     if warm_start is not None:
-        extra["init_policy"] = torch.load(warm_start[0], weights_only=False)
+        extra["init_policy"] = GymBCPolicy.load(warm_start[0])
         extra["hyperparams"] = {"policy_kwargs": {"log_std_init": warm_start[1]}}
         extra["critic_warmup"] = critic_warmup
     if curve is not None:
@@ -232,7 +233,7 @@ def run(
     only) PPO starts from the seed's clone, and so does the control, which then waits for that clone."""
 
     def warm(seed: int) -> tuple[Path, float] | None:
-        return None if warm_start is None else (work / f"seed{seed}" / "bc.pt", warm_start)
+        return None if warm_start is None else (work / f"seed{seed}" / "bc_policy", warm_start)
 
     def submit_control(seed: int):
         return pool.submit(policy_job, name, seed, steps, None, 0.0, None, warm(seed), curve, work / f"control{seed}", critic_warmup)

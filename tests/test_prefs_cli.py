@@ -16,6 +16,7 @@ from rewardlab.data import Trajectory, TrajectoryDataset
 from rewardlab.data.gym_rollouts import collect_rollouts
 from rewardlab.data.io import from_minari, load_dataset, load_npz_episodes, save_dataset, to_minari
 from rewardlab.errors import DataFileError
+from rewardlab.irl.bc import GymBCPolicy
 from rewardlab.rewards import NeuralReward
 
 runner = CliRunner()
@@ -129,6 +130,39 @@ def test_drex_and_brex_commands(demos_dir, tmp_path) -> None:
         ],
     )
     assert r.exit_code == 0, r.output
+    # D-REX's clone is saved (safetensors + JSON) and PPO can start from it
+    clone = GymBCPolicy.load(tmp_path / "drex" / "bc_policy")
+    r = runner.invoke(
+        app,
+        [
+            "train-policy",
+            "--env",
+            "Pendulum-v1",
+            "--reward",
+            str(tmp_path / "drex" / "reward"),
+            "--out",
+            str(tmp_path / "warm"),
+            "--steps",
+            "128",
+            "--init-policy",
+            str(tmp_path / "drex" / "bc_policy"),
+            "--init-log-std",
+            "-2",
+            "--critic-warmup",
+            "128",
+            "--set",
+            "n_steps=64",
+            "--set",
+            "n_envs=1",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    from stable_baselines3 import PPO
+
+    warmed = PPO.load(tmp_path / "warm" / "model.zip")
+    obs = np.random.default_rng(0).uniform([-1, -1, -8], [1, 1, 8], (16, 3)).astype(np.float32)
+    np.testing.assert_allclose(warmed.predict(obs, deterministic=True)[0], clone.predict(obs)[0], atol=1e-4)  # critic-only so far
+    assert json.loads((tmp_path / "warm" / "result.json").read_text())["critic_warmup"] == 128
     r = runner.invoke(
         app,
         [

@@ -72,3 +72,19 @@ def test_critic_warmup_trains_the_value_function_only() -> None:
     assert not np.allclose(both.predict(obs, deterministic=True)[0], fresh.predict(obs, deterministic=True)[0], atol=1e-4)  # then it does
     with pytest.raises(ConfigError, match="critic_warmup"):
         train_policy("Pendulum-v1", steps=64, init_policy=bc, critic_warmup=65)
+
+
+def test_clone_save_load_round_trip_and_corruption(tmp_path) -> None:
+    from rewardlab.errors import DataFileError
+    from rewardlab.irl.bc import GymBCPolicy
+
+    bc = _clone((16, 8))
+    bc.save(tmp_path / "bc")
+    back = GymBCPolicy.load(tmp_path / "bc")
+    obs = np.random.default_rng(4).uniform([-1, -1, -8], [1, 1, 8], (32, 3)).astype(np.float32)
+    np.testing.assert_array_equal(back.predict(obs)[0], bc.predict(obs)[0])
+    (tmp_path / "bc" / "policy.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(DataFileError, match=r"policy\.safetensors"):
+        GymBCPolicy.load(tmp_path / "bc")
+    with pytest.raises(DataFileError, match=r"policy\.json"):
+        GymBCPolicy.load(tmp_path / "nowhere")

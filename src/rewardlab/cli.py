@@ -194,6 +194,11 @@ def train_policy_command(
     settings: Annotated[
         list[str] | None, typer.Option("--set", help="Algorithm hyperparameter key=value over the preset (repeatable).")
     ] = None,
+    init_policy: Annotated[
+        Path | None, typer.Option(help="Warm-start PPO's actor from this behavioural-cloning policy (D-REX writes OUT/bc_policy).")
+    ] = None,
+    init_log_std: Annotated[float | None, typer.Option(help="Initial log standard deviation of PPO's actions (SB3: 0).")] = None,
+    critic_warmup: Annotated[int, typer.Option(help="Train only PPO's critic for the first this many steps (with --init-policy).")] = 0,
 ) -> None:
     """Train a policy (Stable-Baselines3) on a learned reward and report its true return."""
     from rewardlab.experiments.prefs import train_on_reward
@@ -208,6 +213,9 @@ def train_policy_command(
         normalize=normalize,
         ctrl_cost=ctrl_cost,
         hyperparams=_parse_settings(settings or []),
+        init_policy=init_policy,
+        init_log_std=init_log_std,
+        critic_warmup=critic_warmup,
     )
     extra = f", distance {summary['distance_mean']:.1f}" if "distance_mean" in summary else ""
     console.print(

@@ -130,6 +130,8 @@ def learn_reward(
             fit = cls(config).fit(demos, space, rng=rng, callback=callback)
     seconds = time.perf_counter() - start
     fit.reward.save(out / "reward")
+    if "bc_policy" in fit.info:  # D-REX's clone, to warm-start the policy (`train-policy --init-policy`)
+        fit.info["bc_policy"].save(out / "bc_policy")
     summary: dict[str, Any] = {
         "method": method,
         "env": env_id,
@@ -170,13 +172,24 @@ def train_on_reward(
     checkpoint_every: int | None = None,
     eval_episodes: int = 10,
     hyperparams: dict[str, Any] | None = None,
+    init_policy: str | Path | None = None,
+    init_log_std: float | None = None,
+    critic_warmup: int = 0,
 ) -> dict[str, Any]:
     """Train ``algo`` on ``env_id`` with the reward saved in ``reward_dir``; checkpoints, the final model and
-    ``result.json`` (true return of the final policy) go to ``out``; ``hyperparams`` override the algorithm's preset."""
+    ``result.json`` (true return of the final policy) go to ``out``; ``hyperparams`` override the algorithm's preset.
+    ``init_policy``: a behavioural-cloning policy directory (``GymBCPolicy.save``, e.g. D-REX's
+    ``bc_policy``) that PPO's actor starts from, with log standard deviation ``init_log_std``, after
+    ``critic_warmup`` steps that train the critic alone."""
+    from rewardlab.irl.bc import GymBCPolicy
     from rewardlab.rewards import NeuralReward
     from rewardlab.rl import evaluate, train_policy
 
     reward = NeuralReward.load(reward_dir)
+    clone = None if init_policy is None else GymBCPolicy.load(init_policy)
+    hyperparams = dict(hyperparams or {})
+    if init_log_std is not None:
+        hyperparams["policy_kwargs"] = {**hyperparams.get("policy_kwargs", {}), "log_std_init": init_log_std}
     out = Path(out)
     every = checkpoint_every or max(1, steps // 10)
     with _progress(f"{algo} on {env_id} with the learned reward", steps) as advance:
@@ -192,6 +205,8 @@ def train_on_reward(
             out=out,
             hyperparams=hyperparams,
             callback=lambda done, _m: advance(done),
+            init_policy=clone,
+            critic_warmup=critic_warmup,
         )
     final = evaluate(result.model, env_id, episodes=eval_episodes, seed=10_000 + seed)
     summary = {
@@ -202,7 +217,10 @@ def train_on_reward(
         "seed": seed,
         "normalize": normalize,
         "ctrl_cost": ctrl_cost,
-        "hyperparams": hyperparams or {},
+        "hyperparams": {k: v for k, v in hyperparams.items() if k != "policy_kwargs"},
+        "init_policy": None if init_policy is None else str(init_policy),
+        "init_log_std": init_log_std,
+        "critic_warmup": critic_warmup,
         "true_return_mean": float(final.returns().mean()),
         "true_return_std": float(final.returns().std()),
         "checkpoints": [str(p) for _, p in result.checkpoints],

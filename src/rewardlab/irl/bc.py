@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -390,6 +391,33 @@ class GymBCPolicy(nn.Module):
         if self.low is None:
             return out.argmax(-1).numpy(), None
         return torch.maximum(torch.minimum(out, self.high), self.low).numpy().astype(np.float32), None  # type: ignore[arg-type]
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``policy.safetensors`` (weights, observation mean and std, action bounds) and
+        ``policy.json`` (the layer widths) into ``directory``; never pickle."""
+        from rewardlab._io import save_tensors
+
+        widths = [m.in_features for m in self.network if isinstance(m, nn.Linear)] + [self.network[-1].out_features]
+        tensors = {f"network.{k}": v for k, v in self.network.state_dict().items()} | {"mean": self.mean, "std": self.std}
+        if self.low is not None and self.high is not None:
+            tensors |= {"low": self.low, "high": self.high}
+        return save_tensors(directory, "policy", tensors, {"format": "rewardlab.gym_bc_policy", "version": 1, "widths": widths})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> GymBCPolicy:
+        """Read what :meth:`save` wrote; a missing, corrupt or foreign file raises :class:`DataFileError`."""
+        from rewardlab._io import read_tensors
+        from rewardlab.errors import DataFileError
+
+        meta, tensors = read_tensors(directory, "policy", "rewardlab.gym_bc_policy", "GymBCPolicy")
+        try:
+            widths = [int(w) for w in meta["widths"]]
+            net = _mlp(widths[0], tuple(widths[1:-1]), widths[-1], 0)
+            net.load_state_dict({k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")})
+            policy = cls(net, tensors["mean"], tensors["std"], tensors.get("low"), tensors.get("high"))
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise DataFileError(f"{directory}: policy.json and policy.safetensors do not match ({exc}). Fix: re-save the policy") from exc
+        return policy.eval()
 
 
 def fit_gym_bc(
