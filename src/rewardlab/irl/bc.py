@@ -432,10 +432,7 @@ def fit_gym_bc(
     weight_decay: float = 1e-4,
 ) -> GymBCPolicy:
     """Behavioural cloning on Gymnasium demonstrations: mean-squared error to the demonstrated actions
-    clipped to the action bounds (Box: the actions the env executed; a stochastic policy's recorded
-    samples, such as the D-REX paper's HalfCheetah demonstration, can lie far outside them, and a clone
-    of those would ask for actions the env clips anyway) or cross-entropy (Discrete), Adam,
-    observations standardised over the demonstrations.
+    (Box) or cross-entropy (Discrete), Adam, observations standardised over the demonstrations.
 
     Examples:
         >>> import gymnasium as gym
@@ -460,10 +457,6 @@ def fit_gym_bc(
         raise ValidationError("action_space", f"is {action_space}", "use a Box or Discrete action space")
     n_out = int(action_space.n) if discrete else int(np.prod(action_space.shape))
     target = torch.as_tensor(acts, dtype=torch.long if discrete else torch.float64).reshape(len(acts), *(() if discrete else (n_out,)))
-    if not discrete:  # regress onto what the env executed: recorded Gaussian samples can lie beyond the bounds
-        target = target.clamp(
-            torch.as_tensor(action_space.low, dtype=torch.float64), torch.as_tensor(action_space.high, dtype=torch.float64)
-        )
     mean, std = obs.mean(0), obs.std(0, unbiased=False).clamp_min(1e-6)
     seed = int(rng.integers(2**31))
     net = _mlp(obs.shape[1], hidden, n_out, seed)
