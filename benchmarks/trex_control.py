@@ -22,7 +22,9 @@ Protocol (Brown et al. 2019, MuJoCo section; settings from ../shared/REFERENCES.
 D-REX (``--method drex``) replaces steps 1–2: one demonstration (HalfCheetah: the D-REX paper's own,
 from ``../shared/data/drex-mujoco-demos``; Pendulum: one rollout of the last checkpoint of a short PPO
 run), behavioural cloning, the MuJoCo noise schedule (epsilon 0, 0.05, ..., 0.95, 5 rollouts each,
-pairs at least 0.3 apart), then T-REX on those rankings. The BC policy is evaluated too.
+pairs at least 0.3 apart), then T-REX on those rankings. The BC policy is evaluated too. With
+``--warm-start LOG_STD`` PPO (and the control) start from that clone instead of from scratch, and
+``--critic-warmup N`` trains PPO's critic alone for the first N steps.
 
 The jobs (reward learning per seed, PPO per seed, the control) run on ``--workers`` single-threaded
 processes; each seed's PPO starts as soon as its reward is learned.
@@ -33,6 +35,7 @@ Run::
     OMP_NUM_THREADS=1 python benchmarks/trex_control.py pendulum --method drex --seeds 0 1
     OMP_NUM_THREADS=1 python benchmarks/trex_control.py halfcheetah --seeds 0 1
     OMP_NUM_THREADS=1 python benchmarks/trex_control.py halfcheetah --method drex --seeds 0 1 --control-seeds
+    OMP_NUM_THREADS=1 python benchmarks/trex_control.py halfcheetah --method drex --seeds 0 1 --warm-start -1.5 --critic-warmup 100000 --curve 100000
 
 Writes ``benchmarks/trex/<method>_<env>.json`` and ``..._extrapolation.png``; prints markdown.
 """
@@ -173,10 +176,10 @@ def policy_job(
     """Step 3-5: PPO on the reward in ``work`` (None: the constant-reward control), its evaluation, and
     (learned rewards) the predicted returns of its rollouts and the B-REX hacking check. ``risk`` > 0
     trains on :class:`PessimisticReward`; ``clip`` (a margin) clips the reward's inputs to the ranked
-    data's observation range (:class:`ClippedInputReward`). ``warm_start = (bc_file, log_std)`` starts
+    data's observation range (:class:`ClippedInputReward`). ``warm_start = (clone_dir, log_std)`` starts
     PPO's actor from the D-REX clone with that log standard deviation, after ``critic_warmup`` steps that
-    train the critic alone; ``curve`` evaluates the true
-    return (5 episodes) every that many steps, saving checkpoints under ``scratch``."""
+    train the critic alone; ``curve`` evaluates the true return (5 episodes) every that many steps,
+    saving checkpoints under ``scratch``."""
     torch.set_num_threads(1)
     s = SETTINGS[name]
     env_id = s["env"]
