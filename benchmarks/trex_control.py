@@ -172,6 +172,7 @@ def policy_job(
     curve: int | None = None,
     scratch: Path | None = None,
     critic_warmup: int = 0,
+    ctrl_cost_on: str = "executed",
 ) -> dict:
     """Step 3-5: PPO on the reward in ``work`` (None: the constant-reward control), its evaluation, and
     (learned rewards) the predicted returns of its rollouts and the B-REX hacking check. ``risk`` > 0
@@ -188,6 +189,7 @@ def policy_job(
         extra["init_policy"] = GymBCPolicy.load(warm_start[0])
         extra["hyperparams"] = {"policy_kwargs": {"log_std_init": warm_start[1]}}
         extra["critic_warmup"] = critic_warmup
+        extra["ctrl_cost_on"] = ctrl_cost_on
     if curve is not None:
         extra.update(checkpoint_every=curve, eval_episodes=5, out=scratch)
     reward = ConstantReward() if work is None else NeuralReward.load(work / "reward")
@@ -230,6 +232,7 @@ def run(
     warm_start: float | None = None,
     curve: int | None = None,
     critic_warmup: int = 0,
+    ctrl_cost_on: str = "executed",
 ) -> list[dict]:
     """All jobs on a pool of ``workers`` processes: the controls and the reward learning start at once,
     each seed's PPO as soon as its reward is learned. With ``warm_start`` (a log standard deviation, D-REX
@@ -239,7 +242,9 @@ def run(
         return None if warm_start is None else (work / f"seed{seed}" / "bc_policy", warm_start)
 
     def submit_control(seed: int):
-        return pool.submit(policy_job, name, seed, steps, None, 0.0, None, warm(seed), curve, work / f"control{seed}", critic_warmup)
+        return pool.submit(
+            policy_job, name, seed, steps, None, 0.0, None, warm(seed), curve, work / f"control{seed}", critic_warmup, ctrl_cost_on
+        )
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         controls = {} if warm_start is not None else {seed: submit_control(seed) for seed in control_seeds}
@@ -261,6 +266,7 @@ def run(
                 curve,
                 work / f"seed{seed}" / "ppo",
                 critic_warmup,
+                ctrl_cost_on,
             )
             if warm_start is not None and seed in control_seeds:
                 controls[seed] = submit_control(seed)
@@ -348,6 +354,12 @@ def main() -> None:
     parser.add_argument(
         "--critic-warmup", type=int, default=0, metavar="STEPS", help="with --warm-start: train only PPO's critic for the first STEPS"
     )
+    parser.add_argument(
+        "--ctrl-cost-on",
+        choices=("executed", "raw"),
+        default="executed",
+        help="with --warm-start: charge the control cost on these actions",
+    )
     parser.add_argument("--curve", type=int, default=None, metavar="STEPS", help="evaluate the true return (5 episodes) every STEPS")
     parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
     parser.add_argument("--tag", default="", help="suffix of the output files")
@@ -372,6 +384,7 @@ def main() -> None:
             warm_start=args.warm_start,
             curve=args.curve,
             critic_warmup=args.critic_warmup,
+            ctrl_cost_on=args.ctrl_cost_on,
         )
     result = {
         "env": SETTINGS[args.env]["env"],
@@ -381,6 +394,7 @@ def main() -> None:
         "snippet": args.snippet,
         "warm_start": args.warm_start,
         "critic_warmup": args.critic_warmup,
+        "ctrl_cost_on": args.ctrl_cost_on,
         "episodes": args.episodes,
         "rows": rows,
         "seconds": time.perf_counter() - t0,

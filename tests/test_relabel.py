@@ -66,3 +66,20 @@ def test_rollout_relabelling_refuses_off_policy_algorithms() -> None:
         train_policy("Pendulum-v1", steps=10, algo="sac", reward=_reward(), reward_batch="rollout")
     with pytest.raises(ConfigError, match="reward_batch"):
         train_policy("Pendulum-v1", steps=10, reward=_reward(), reward_batch="batch")
+
+
+def test_control_cost_on_raw_actions_charges_what_lies_beyond_the_bounds() -> None:
+    reward = _reward()
+    kw = {"steps": 128, "seed": 2, "reward": reward, "normalize": "none", "ctrl_cost": 0.1, "hyperparams": PPO_SMALL}
+    executed = train_policy("Pendulum-v1", **kw).model.rollout_buffer  # one rollout of 2 x 64
+    raw = train_policy("Pendulum-v1", ctrl_cost_on="raw", **kw).model.rollout_buffer
+    np.testing.assert_array_equal(raw.actions, executed.actions)  # the same samples
+    a = executed.actions.reshape(2, 64).T  # training flattened the actions env-major; rewards are (step, env)
+    beyond = np.abs(a) > 2.0
+    assert beyond.any()
+    np.testing.assert_allclose(raw.rewards - executed.rewards, -0.1 * (a**2 - np.clip(a, -2, 2) ** 2), atol=1e-6)
+    assert np.all((raw.rewards == executed.rewards) | beyond)
+    with pytest.raises(ConfigError, match="ctrl_cost_on"):
+        train_policy("Pendulum-v1", ctrl_cost_on="raw", reward_batch="step", **kw)
+    with pytest.raises(ConfigError, match="ctrl_cost_on"):
+        train_policy("Pendulum-v1", ctrl_cost_on="squared", **kw)

@@ -51,16 +51,22 @@ class RelabelRollout(BaseCallback):
         reward: a reward model ``model(obs (B, D), act (B, ...) | None) -> (B,)``.
         normalize: ``"none"``, ``"sigmoid"`` or ``"running"`` (see :mod:`rewardlab.rewards.wrappers`).
         ctrl_cost: weight of ``-||a||^2`` added to the learned reward.
+        ctrl_cost_on: ``"executed"`` (the action clipped to the bounds, as the env saw it) or ``"raw"``
+            (the policy's sample before clipping). ``"raw"`` also charges for the part beyond the bounds,
+            which keeps a Gaussian policy's mean from drifting out where every sample is clipped alike
+            and the policy gradient sees no difference between them.
 
     The envs must return 0 rewards (wrap them in :class:`ZeroReward`); the algorithm must be on-policy
     with a plain ``RolloutBuffer`` (Box observations: vectors, or channel-first images such as Atari's
     uint8 frames, which SB3 stores in their own dtype; not dicts).
     """
 
-    def __init__(self, reward: Any, *, normalize: Transform = "running", ctrl_cost: float = 0.0) -> None:
+    def __init__(self, reward: Any, *, normalize: Transform = "running", ctrl_cost: float = 0.0, ctrl_cost_on: str = "executed") -> None:
         super().__init__(verbose=0)
         check_transform(normalize, ctrl_cost)
-        self.reward, self.transform, self.ctrl_cost = reward, normalize, ctrl_cost
+        if ctrl_cost_on not in ("executed", "raw"):
+            raise ConfigError("ctrl_cost_on", f"is {ctrl_cost_on!r}", "choose 'executed' or 'raw'")
+        self.reward, self.transform, self.ctrl_cost, self.ctrl_cost_on = reward, normalize, ctrl_cost, ctrl_cost_on
         self.normalizer = RunningNormalizer() if normalize == "running" else None
 
     def _on_training_start(self) -> None:
@@ -79,12 +85,14 @@ class RelabelRollout(BaseCallback):
         buffer = self.model.rollout_buffer  # type: ignore[attr-defined]
         n_steps, n_envs = buffer.rewards.shape
         obs = buffer.observations.reshape(n_steps * n_envs, *buffer.obs_shape)
-        act = buffer.actions.reshape(n_steps * n_envs, -1)
+        raw = act = buffer.actions.reshape(n_steps * n_envs, -1)
         space = self.model.action_space
         if isinstance(space, spaces.Box):
             act = np.clip(act, space.low.reshape(1, -1), space.high.reshape(1, -1))
         elif isinstance(space, spaces.Discrete):
             act = act.reshape(-1)
         r = shaped_reward(self.reward, obs, act, transform=self.transform, ctrl_cost=self.ctrl_cost, normalizer=self.normalizer)
+        if self.ctrl_cost_on == "raw" and isinstance(space, spaces.Box):
+            r = r - self.ctrl_cost * (np.square(raw).sum(1) - np.square(act).sum(1))  # the cost of ||raw||^2 in all
         buffer.rewards += r.reshape(n_steps, n_envs).astype(buffer.rewards.dtype)
         buffer.compute_returns_and_advantage(last_values=self.locals["values"], dones=self.locals["dones"])

@@ -105,6 +105,7 @@ def train_policy(
     policy: str = "auto",
     init_policy: Any = None,
     critic_warmup: int = 0,
+    ctrl_cost_on: str = "executed",
 ) -> TrainResult:
     """Train ``algo`` (``"ppo"`` or ``"sac"``) on ``env_id``, on the true reward or on ``reward``.
 
@@ -138,6 +139,8 @@ def train_policy(
             less exploration noise than SB3's standard deviation of 1.
         critic_warmup: the first this many of ``steps`` train only the value function (PPO), the actor
             frozen, so that a warm-started actor is not pushed around by a critic that knows nothing yet.
+        ctrl_cost_on: ``"executed"`` or ``"raw"`` actions (:class:`rewardlab.rl.relabel.RelabelRollout`;
+            ``"raw"`` needs the per-rollout reward).
     """
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.preprocessing import is_image_space
@@ -166,6 +169,10 @@ def train_policy(
         params["policy_kwargs"] = {"net_arch": {"pi": hidden, "vf": [64, 64]}, "activation_fn": nn.ReLU, **params.get("policy_kwargs", {})}
     n_envs = int(params.pop("n_envs", 1))
     deferred = reward is not None and (reward_batch == "rollout" or (reward_batch == "auto" and algo == "ppo" and _box_obs(env_id)))
+    if ctrl_cost_on != "executed" and not deferred:
+        raise ConfigError(
+            "ctrl_cost_on", f"is {ctrl_cost_on!r}", "charge raw actions only with a learned reward computed per rollout (PPO)"
+        )
     envs = make_vec_env(
         env_id,
         n_envs=n_envs,
@@ -185,7 +192,7 @@ def train_policy(
     if deferred:
         from rewardlab.rl.relabel import RelabelRollout
 
-        relabel = RelabelRollout(reward, normalize=normalize, ctrl_cost=ctrl_cost)  # type: ignore[arg-type]
+        relabel = RelabelRollout(reward, normalize=normalize, ctrl_cost=ctrl_cost, ctrl_cost_on=ctrl_cost_on)  # type: ignore[arg-type]
     result = TrainResult(model)
     t0 = time.perf_counter()
     # PPO collects whole rollouts of n_steps x n_envs: a checkpoint falls on the first rollout boundary
