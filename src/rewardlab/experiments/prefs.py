@@ -217,7 +217,7 @@ def train_on_reward(
         "seed": seed,
         "normalize": normalize,
         "ctrl_cost": ctrl_cost,
-        "hyperparams": {k: v for k, v in hyperparams.items() if k != "policy_kwargs"},
+        "hyperparams": hyperparams,
         "init_policy": None if init_policy is None else str(init_policy),
         "init_log_std": init_log_std,
         "critic_warmup": critic_warmup,
