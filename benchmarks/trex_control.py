@@ -24,7 +24,8 @@ from ``../shared/data/drex-mujoco-demos``; Pendulum: one rollout of the last che
 run), behavioural cloning, the MuJoCo noise schedule (epsilon 0, 0.05, ..., 0.95, 5 rollouts each,
 pairs at least 0.3 apart), then T-REX on those rankings. The BC policy is evaluated too. With
 ``--warm-start LOG_STD`` PPO (and the control) start from that clone instead of from scratch, and
-``--critic-warmup N`` trains PPO's critic alone for the first N steps.
+``--critic-warmup N`` trains PPO's critic alone for the first N steps, after which ``--finetune-lr LR`` sets
+PPO's learning rate (a warm start with a small standard deviation needs a small one: 3e-5).
 
 The jobs (reward learning per seed, PPO per seed, the control) run on ``--workers`` single-threaded
 processes; each seed's PPO starts as soon as its reward is learned.
@@ -173,13 +174,15 @@ def policy_job(
     scratch: Path | None = None,
     critic_warmup: int = 0,
     ctrl_cost_on: str = "executed",
+    finetune_lr: float | None = None,
 ) -> dict:
     """Step 3-5: PPO on the reward in ``work`` (None: the constant-reward control), its evaluation, and
     (learned rewards) the predicted returns of its rollouts and the B-REX hacking check. ``risk`` > 0
     trains on :class:`PessimisticReward`; ``clip`` (a margin) clips the reward's inputs to the ranked
     data's observation range (:class:`ClippedInputReward`). ``warm_start = (clone_dir, log_std)`` starts
     PPO's actor from the D-REX clone with that log standard deviation, after ``critic_warmup`` steps that
-    train the critic alone; ``curve`` evaluates the true return (5 episodes) every that many steps,
+    train the critic alone (at SB3's learning rate, 3e-4), then both at ``finetune_lr`` (default: SB3's);
+    ``curve`` evaluates the true return (5 episodes) every that many steps,
     saving checkpoints under ``scratch``."""
     torch.set_num_threads(1)
     s = SETTINGS[name]
@@ -189,6 +192,9 @@ def policy_job(
         extra["init_policy"] = GymBCPolicy.load(warm_start[0])
         extra["hyperparams"] = {"policy_kwargs": {"log_std_init": warm_start[1]}}
         extra["critic_warmup"] = critic_warmup
+        if finetune_lr is not None:
+            extra["hyperparams"]["learning_rate"] = finetune_lr
+            extra["critic_warmup_lr"] = 3e-4 if critic_warmup else None
         extra["ctrl_cost_on"] = ctrl_cost_on
     if curve is not None:
         extra.update(checkpoint_every=curve, eval_episodes=5, out=scratch)
@@ -233,6 +239,7 @@ def run(
     curve: int | None = None,
     critic_warmup: int = 0,
     ctrl_cost_on: str = "executed",
+    finetune_lr: float | None = None,
 ) -> list[dict]:
     """All jobs on a pool of ``workers`` processes: the controls and the reward learning start at once,
     each seed's PPO as soon as its reward is learned. With ``warm_start`` (a log standard deviation, D-REX
@@ -243,7 +250,19 @@ def run(
 
     def submit_control(seed: int):
         return pool.submit(
-            policy_job, name, seed, steps, None, 0.0, None, warm(seed), curve, work / f"control{seed}", critic_warmup, ctrl_cost_on
+            policy_job,
+            name,
+            seed,
+            steps,
+            None,
+            0.0,
+            None,
+            warm(seed),
+            curve,
+            work / f"control{seed}",
+            critic_warmup,
+            ctrl_cost_on,
+            finetune_lr,
         )
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -267,6 +286,7 @@ def run(
                 work / f"seed{seed}" / "ppo",
                 critic_warmup,
                 ctrl_cost_on,
+                finetune_lr,
             )
             if warm_start is not None and seed in control_seeds:
                 controls[seed] = submit_control(seed)
@@ -360,6 +380,13 @@ def main() -> None:
         default="executed",
         help="with --warm-start: charge the control cost on these actions",
     )
+    parser.add_argument(
+        "--finetune-lr",
+        type=float,
+        default=None,
+        metavar="LR",
+        help="with --warm-start: PPO's learning rate after the critic warm-up (default: SB3's 3e-4)",
+    )
     parser.add_argument("--curve", type=int, default=None, metavar="STEPS", help="evaluate the true return (5 episodes) every STEPS")
     parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
     parser.add_argument("--tag", default="", help="suffix of the output files")
@@ -385,6 +412,7 @@ def main() -> None:
             curve=args.curve,
             critic_warmup=args.critic_warmup,
             ctrl_cost_on=args.ctrl_cost_on,
+            finetune_lr=args.finetune_lr,
         )
     result = {
         "env": SETTINGS[args.env]["env"],
@@ -395,6 +423,7 @@ def main() -> None:
         "warm_start": args.warm_start,
         "critic_warmup": args.critic_warmup,
         "ctrl_cost_on": args.ctrl_cost_on,
+        "finetune_lr": args.finetune_lr,
         "episodes": args.episodes,
         "rows": rows,
         "seconds": time.perf_counter() - t0,

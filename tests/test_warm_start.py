@@ -74,6 +74,40 @@ def test_critic_warmup_trains_the_value_function_only() -> None:
         train_policy("Pendulum-v1", steps=64, init_policy=bc, critic_warmup=65)
 
 
+def test_critic_warmup_lr_applies_to_the_warmup_only() -> None:
+    import torch
+
+    bc = _clone((16,))
+    small = {"n_envs": 1, "n_steps": 64, "batch_size": 32, "n_epochs": 2}
+    obs = torch.as_tensor(np.random.default_rng(4).uniform([-1, -1, -8], [1, 1, 8], (32, 3)).astype(np.float32))
+
+    def critic(**kw):
+        model = train_policy("Pendulum-v1", steps=128, seed=0, init_policy=bc, critic_warmup=128, **kw).model
+        with torch.no_grad():
+            return model, model.policy.predict_values(obs)
+
+    # a warm-up at critic_warmup_lr=x is the warm-up at learning rate x, whatever the rate afterwards
+    _, at_x = critic(hyperparams={**small, "learning_rate": 1e-3})
+    _, via_warmup_lr = critic(hyperparams={**small, "learning_rate": 1e-6}, critic_warmup_lr=1e-3)
+    _, at_main = critic(hyperparams={**small, "learning_rate": 1e-6})
+    torch.testing.assert_close(via_warmup_lr, at_x)
+    assert not torch.allclose(at_main, at_x)
+    # afterwards PPO trains at its own rate again
+    model = train_policy(
+        "Pendulum-v1",
+        steps=192,
+        seed=0,
+        init_policy=bc,
+        critic_warmup=128,
+        critic_warmup_lr=1e-3,
+        hyperparams={**small, "learning_rate": 1e-6},
+    ).model
+    assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(1e-6)
+    for bad in ({"critic_warmup_lr": 1e-3}, {"critic_warmup": 64, "critic_warmup_lr": 0.0}):
+        with pytest.raises(ConfigError, match="critic_warmup_lr"):
+            train_policy("Pendulum-v1", steps=128, init_policy=bc, **bad)
+
+
 def test_clone_save_load_round_trip_and_corruption(tmp_path) -> None:
     from rewardlab.errors import DataFileError
     from rewardlab.irl.bc import GymBCPolicy

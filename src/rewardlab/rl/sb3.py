@@ -105,6 +105,7 @@ def train_policy(
     policy: str = "auto",
     init_policy: Any = None,
     critic_warmup: int = 0,
+    critic_warmup_lr: float | None = None,
     ctrl_cost_on: str = "executed",
 ) -> TrainResult:
     """Train ``algo`` (``"ppo"`` or ``"sac"``) on ``env_id``, on the true reward or on ``reward``.
@@ -139,6 +140,10 @@ def train_policy(
             less exploration noise than SB3's standard deviation of 1.
         critic_warmup: the first this many of ``steps`` train only the value function (PPO), the actor
             frozen, so that a warm-started actor is not pushed around by a critic that knows nothing yet.
+        critic_warmup_lr: the learning rate of the warm-up (default: the algorithm's own). A warm-started
+            Gaussian with a small standard deviation needs a small learning rate afterwards (set
+            ``hyperparams["learning_rate"]``, e.g. 3e-5 at ``log_std_init=-1.5``: the KL divergence of a
+            mean step grows as ``1 / std^2``), while the fresh critic learns faster at SB3's 3e-4.
         ctrl_cost_on: ``"executed"`` or ``"raw"`` actions (:class:`rewardlab.rl.relabel.RelabelRollout`;
             ``"raw"`` needs the per-rollout reward).
     """
@@ -154,6 +159,10 @@ def train_policy(
     if critic_warmup and (algo != "ppo" or not 0 < critic_warmup <= steps):
         raise ConfigError(
             "critic_warmup", f"is {critic_warmup} with algo={algo!r}, steps={steps}", "use PPO and 0 < critic_warmup <= steps"
+        )
+    if critic_warmup_lr is not None and not (critic_warmup and critic_warmup_lr > 0):
+        raise ConfigError(
+            "critic_warmup_lr", f"is {critic_warmup_lr} with critic_warmup={critic_warmup}", "give a positive rate with critic_warmup > 0"
         )
     if reward_batch not in ("auto", "step", "rollout"):
         raise ConfigError("reward_batch", f"is {reward_batch!r}", "choose 'auto', 'step' or 'rollout'")
@@ -205,7 +214,13 @@ def train_policy(
         actor = [*policy_net.mlp_extractor.policy_net.parameters(), *policy_net.action_net.parameters(), policy_net.log_std]
         for p in actor:
             p.requires_grad_(False)  # Adam skips parameters without gradients
+        schedule = model.lr_schedule
+        if critic_warmup_lr is not None:
+            from stable_baselines3.common.utils import FloatSchedule
+
+            model.lr_schedule = FloatSchedule(critic_warmup_lr)
         model.learn(critic_warmup, callback=relabel)
+        model.lr_schedule = schedule
         for p in actor:
             p.requires_grad_(True)
         done = int(model.num_timesteps)
