@@ -150,6 +150,10 @@ def test_drex_and_brex_commands(demos_dir, tmp_path) -> None:
             "-2",
             "--critic-warmup",
             "128",
+            "--critic-warmup-lr",
+            "1e-3",
+            "--set",
+            "learning_rate=3e-5",
             "--set",
             "n_steps=64",
             "--set",
@@ -162,7 +166,8 @@ def test_drex_and_brex_commands(demos_dir, tmp_path) -> None:
     warmed = PPO.load(tmp_path / "warm" / "model.zip")
     obs = np.random.default_rng(0).uniform([-1, -1, -8], [1, 1, 8], (16, 3)).astype(np.float32)
     np.testing.assert_allclose(warmed.predict(obs, deterministic=True)[0], clone.predict(obs)[0], atol=1e-4)  # critic-only so far
-    assert json.loads((tmp_path / "warm" / "result.json").read_text())["critic_warmup"] == 128
+    result = json.loads((tmp_path / "warm" / "result.json").read_text())
+    assert (result["critic_warmup"], result["critic_warmup_lr"], result["hyperparams"]["learning_rate"]) == (128, 1e-3, 3e-5)
     r = runner.invoke(
         app,
         [

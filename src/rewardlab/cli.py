@@ -199,6 +199,10 @@ def train_policy_command(
     ] = None,
     init_log_std: Annotated[float | None, typer.Option(help="Initial log standard deviation of PPO's actions (SB3: 0).")] = None,
     critic_warmup: Annotated[int, typer.Option(help="Train only PPO's critic for the first this many steps (with --init-policy).")] = 0,
+    critic_warmup_lr: Annotated[
+        float | None,
+        typer.Option(help="Learning rate of the critic warm-up; set the later one with --set learning_rate=... (warm start: 3e-5)."),
+    ] = None,
 ) -> None:
     """Train a policy (Stable-Baselines3) on a learned reward and report its true return."""
     from rewardlab.experiments.prefs import train_on_reward
@@ -216,6 +220,7 @@ def train_policy_command(
         init_policy=init_policy,
         init_log_std=init_log_std,
         critic_warmup=critic_warmup,
+        critic_warmup_lr=critic_warmup_lr,
     )
     extra = f", distance {summary['distance_mean']:.1f}" if "distance_mean" in summary else ""
     console.print(

@@ -175,12 +175,13 @@ def train_on_reward(
     init_policy: str | Path | None = None,
     init_log_std: float | None = None,
     critic_warmup: int = 0,
+    critic_warmup_lr: float | None = None,
 ) -> dict[str, Any]:
     """Train ``algo`` on ``env_id`` with the reward saved in ``reward_dir``; checkpoints, the final model and
     ``result.json`` (true return of the final policy) go to ``out``; ``hyperparams`` override the algorithm's preset.
     ``init_policy``: a behavioural-cloning policy directory (``GymBCPolicy.save``, e.g. D-REX's
     ``bc_policy``) that PPO's actor starts from, with log standard deviation ``init_log_std``, after
-    ``critic_warmup`` steps that train the critic alone."""
+    ``critic_warmup`` steps that train the critic alone (at ``critic_warmup_lr``, default the algorithm's rate)."""
     from rewardlab.irl.bc import GymBCPolicy
     from rewardlab.rewards import NeuralReward
     from rewardlab.rl import evaluate, train_policy
@@ -207,6 +208,7 @@ def train_on_reward(
             callback=lambda done, _m: advance(done),
             init_policy=clone,
             critic_warmup=critic_warmup,
+            critic_warmup_lr=critic_warmup_lr,
         )
     final = evaluate(result.model, env_id, episodes=eval_episodes, seed=10_000 + seed)
     summary = {
@@ -221,6 +223,7 @@ def train_on_reward(
         "init_policy": None if init_policy is None else str(init_policy),
         "init_log_std": init_log_std,
         "critic_warmup": critic_warmup,
+        "critic_warmup_lr": critic_warmup_lr,
         "true_return_mean": float(final.returns().mean()),
         "true_return_std": float(final.returns().std()),
         "checkpoints": [str(p) for _, p in result.checkpoints],
