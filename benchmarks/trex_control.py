@@ -79,6 +79,9 @@ SETTINGS = {
         "ctrl_cost": 0.001,
         "trex": TREXConfig(hidden=(256, 256), ensemble=3, snippet=(10, 40), pairs=3000, steps=1500, batch_size=16, lr=1e-4),
         "drex_demo_steps": 16384,
+        # --ceiling: checkpoints after every PPO update (4 envs x 384 steps) for up to 40 updates
+        "ceiling_every": 1536,
+        "ceiling_steps": 40 * 1536,
     },
     "halfcheetah": {
         "env": "HalfCheetah-v5",
@@ -99,6 +102,12 @@ class ConstantReward(torch.nn.Module):
         return torch.ones(len(obs))
 
 
+def encoder_for(reward: NeuralReward, env_id: str) -> TrajectoryEncoder:
+    """The encoder that turns ``env_id``'s trajectories into ``reward``'s inputs."""
+    spec = reward.spec
+    return TrajectoryEncoder.for_env(env_spaces(env_id), architecture=spec.architecture, hidden=spec.hidden, use_action=spec.uses_action)
+
+
 def drex_demo(name: str, seed: int):
     """The one demonstration D-REX starts from."""
     s = SETTINGS[name]
@@ -108,20 +117,34 @@ def drex_demo(name: str, seed: int):
     return ranked
 
 
-def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: int = 1, snippet: tuple[int, int] | None = None) -> dict:
+def learn_reward_job(
+    name: str,
+    seed: int,
+    method: str,
+    work: Path,
+    episodes: int = 1,
+    trex: dict | None = None,
+    ceiling: float | None = None,
+) -> dict:
     """Steps 1-2 (T-REX) or the D-REX equivalent: writes the reward and the ranked data the hacking check
     uses (the demos for T-REX, the noise rollouts for D-REX) under ``work``; returns their numbers.
-    ``snippet`` overrides the T-REX snippet lengths."""
+    ``trex`` overrides fields of the env's :class:`TREXConfig`; ``ceiling`` takes the T-REX demonstrations from the
+    checkpoints (one per PPO update) before the first whose mean return reaches it."""
     torch.set_num_threads(1)
     s = dict(SETTINGS[name])
-    if snippet is not None:
-        s["trex"] = dataclasses.replace(s["trex"], snippet=tuple(snippet))
+    s["trex"] = dataclasses.replace(s["trex"], **(trex or {}))
     env_id = s["env"]
     t0 = time.perf_counter()
     part: dict = {}
     if method == "trex":
+        span = {} if ceiling is None else {"steps": s["ceiling_steps"], "every": s["ceiling_every"], "ceiling": ceiling}
         demos = make_ranked_demos(
-            env_id, checkpoints=s["checkpoints"], steps=s["demo_steps"], episodes=episodes, seed=seed, hyperparams=s["demo_hyperparams"]
+            env_id,
+            checkpoints=s["checkpoints"],
+            episodes=episodes,
+            seed=seed,
+            hyperparams=s["demo_hyperparams"],
+            **{"steps": s["demo_steps"], **span},
         )
         t_demos = time.perf_counter() - t0
         fit = TREX(s["trex"]).fit(demos, env_spaces(env_id), rng=np.random.default_rng(seed))
@@ -135,13 +158,11 @@ def learn_reward_job(name: str, seed: int, method: str, work: Path, episodes: in
         part["noise_returns"] = {
             str(e): float(np.mean([tr.ret for tr in ranked if tr.infos["epsilon"] == e])) for e in fit.info["epsilons"]
         }
-        encoder = TrajectoryEncoder.for_env(env_spaces(env_id), hidden=s["trex"].hidden)
-        part["kendall_tau_rollouts"] = kendall_tau(predicted_returns(fit.reward, ranked, encoder), ranked.returns())
+        part["kendall_tau_rollouts"] = kendall_tau(predicted_returns(fit.reward, ranked, encoder_for(fit.reward, env_id)), ranked.returns())
         work.mkdir(parents=True, exist_ok=True)
         fit.info["bc_policy"].save(work / "bc_policy")  # for --warm-start
     returns = demos.returns()
-    encoder = TrajectoryEncoder.for_env(env_spaces(env_id), hidden=s["trex"].hidden)
-    pred_demo = predicted_returns(fit.reward, demos, encoder)
+    pred_demo = predicted_returns(fit.reward, demos, encoder_for(fit.reward, env_id))
     fit.reward.save(work / "reward")
     save_dataset(ranked, work / "ranked", env_id=env_id)
     save_dataset(demos, work / "demos", env_id=env_id)
@@ -217,8 +238,7 @@ def policy_job(
     if "x_distance" in ev[0].infos:
         out["distance"] = float(np.mean([tr.infos["x_distance"] for tr in ev]))
     if work is not None:
-        encoder = TrajectoryEncoder.for_env(env_spaces(env_id), hidden=s["trex"].hidden)
-        out["predicted_policy"] = predicted_returns(reward, ev, encoder).tolist()
+        out["predicted_policy"] = predicted_returns(reward, ev, encoder_for(reward, env_id)).tolist()
         out["hacking_check"] = hacking_check(reward, ranked, ev, env_id, seed)
     return out
 
@@ -234,12 +254,13 @@ def run(
     episodes: int = 1,
     risk: float = 0.0,
     clip: float | None = None,
-    snippet: tuple[int, int] | None = None,
+    trex: dict | None = None,
     warm_start: float | None = None,
     curve: int | None = None,
     critic_warmup: int = 0,
     ctrl_cost_on: str = "executed",
     finetune_lr: float | None = None,
+    ceiling: float | None = None,
 ) -> list[dict]:
     """All jobs on a pool of ``workers`` processes: the controls and the reward learning start at once,
     each seed's PPO as soon as its reward is learned. With ``warm_start`` (a log standard deviation, D-REX
@@ -267,7 +288,7 @@ def run(
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         controls = {} if warm_start is not None else {seed: submit_control(seed) for seed in control_seeds}
-        rewards = {pool.submit(learn_reward_job, name, seed, method, work / f"seed{seed}", episodes, snippet): seed for seed in seeds}
+        rewards = {pool.submit(learn_reward_job, name, seed, method, work / f"seed{seed}", episodes, trex, ceiling): seed for seed in seeds}
         parts, policies = {}, {}
         for future in as_completed(rewards):
             seed = rewards[future]
@@ -352,6 +373,13 @@ def main() -> None:
     )
     parser.add_argument("--episodes", type=int, default=1, help="T-REX: stochastic rollouts of each checkpoint (all share its rank)")
     parser.add_argument(
+        "--ceiling",
+        type=float,
+        default=None,
+        metavar="RETURN",
+        help="T-REX on Pendulum: demos from the checkpoints (one per PPO update) before the first whose mean return reaches RETURN",
+    )
+    parser.add_argument(
         "--risk", type=float, default=0.0, help="PPO on the ensemble mean minus this many member standard deviations (PessimisticReward)"
     )
     parser.add_argument(
@@ -387,12 +415,16 @@ def main() -> None:
         metavar="LR",
         help="with --warm-start: PPO's learning rate after the critic warm-up (default: SB3's 3e-4)",
     )
+    parser.add_argument("--architecture", choices=("mlp", "linear"), default=None, help="T-REX reward net (default: the env's, an MLP)")
+    parser.add_argument("--trex-lr", type=float, default=None, help="T-REX's Adam step size (default: the env's, 1e-4)")
     parser.add_argument("--curve", type=int, default=None, metavar="STEPS", help="evaluate the true return (5 episodes) every STEPS")
     parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
     parser.add_argument("--tag", default="", help="suffix of the output files")
     args = parser.parse_args()
     if args.warm_start is not None and args.method != "drex":
         parser.error("--warm-start needs --method drex (the clone comes from D-REX)")
+    if args.ceiling is not None and (args.method != "trex" or "ceiling_steps" not in SETTINGS[args.env]):
+        parser.error("--ceiling is for T-REX on pendulum")
     t0 = time.perf_counter()
     steps = args.policy_steps or SETTINGS[args.env]["policy_steps"]
     with tempfile.TemporaryDirectory(prefix="rewardlab-trex-") as work:
@@ -407,12 +439,17 @@ def main() -> None:
             episodes=args.episodes,
             risk=args.risk,
             clip=args.clip,
-            snippet=args.snippet,
+            trex={
+                **({} if args.snippet is None else {"snippet": tuple(args.snippet)}),
+                **({} if args.architecture is None else {"architecture": args.architecture}),
+                **({} if args.trex_lr is None else {"lr": args.trex_lr}),
+            },
             warm_start=args.warm_start,
             curve=args.curve,
             critic_warmup=args.critic_warmup,
             ctrl_cost_on=args.ctrl_cost_on,
             finetune_lr=args.finetune_lr,
+            ceiling=args.ceiling,
         )
     result = {
         "env": SETTINGS[args.env]["env"],
@@ -420,11 +457,14 @@ def main() -> None:
         "risk": args.risk,
         "clip": args.clip,
         "snippet": args.snippet,
+        "architecture": args.architecture,
+        "trex_lr": args.trex_lr,
         "warm_start": args.warm_start,
         "critic_warmup": args.critic_warmup,
         "ctrl_cost_on": args.ctrl_cost_on,
         "finetune_lr": args.finetune_lr,
         "episodes": args.episodes,
+        "ceiling": args.ceiling,
         "rows": rows,
         "seconds": time.perf_counter() - t0,
     }

@@ -15,9 +15,10 @@ from rewardlab.cli import app
 from rewardlab.data import Trajectory, TrajectoryDataset
 from rewardlab.data.gym_rollouts import collect_rollouts
 from rewardlab.data.io import from_minari, load_dataset, load_npz_episodes, save_dataset, to_minari
-from rewardlab.errors import DataFileError
+from rewardlab.errors import ConfigError, DataFileError
 from rewardlab.irl.bc import GymBCPolicy
 from rewardlab.rewards import NeuralReward
+from rewardlab.rl import make_ranked_demos
 
 runner = CliRunner()
 
@@ -40,6 +41,33 @@ def test_collect_writes_ranked_demonstrations(demos_dir) -> None:
     assert np.allclose(summary["true_returns"], ds.returns())
     assert len(list((demos_dir / "checkpoints").glob("checkpoint_*.zip"))) == 3
     assert summary["checkpoint_steps"] == [256, 512, 768]  # one 4 x 64-step rollout per checkpoint
+
+
+def test_checkpoint_spacing_and_return_ceiling(tmp_path) -> None:
+    """``every`` saves finer checkpoints of which ``checkpoints`` are kept evenly spaced; ``ceiling`` ends the
+    candidates before the first checkpoint whose mean return reaches it (same seed, same rollouts)."""
+    ppo = {"n_steps": 64}  # 4 envs x 64 = 256 steps per update
+    full = make_ranked_demos("Pendulum-v1", checkpoints=6, steps=1536, seed=0, hyperparams=ppo)
+    means = full.returns()
+    assert [tr.infos["checkpoint"] for tr in full] == [256, 512, 768, 1024, 1280, 1536]
+    sub = make_ranked_demos("Pendulum-v1", checkpoints=3, steps=1536, every=256, seed=0, hyperparams=ppo)
+    assert [tr.infos["rank"] for tr in sub] == [0, 1, 2]
+    assert [tr.infos["checkpoint"] for tr in sub] == [256, 768, 1536]
+    assert np.allclose(sub.returns(), means[[0, 2, 5]])
+    # the last checkpoint that beats every earlier one: a ceiling at its return keeps those before it
+    first = max(j for j in range(1, 6) if means[j] > means[:j].max())
+    out = tmp_path / "capped"
+    args = ["demos", "collect", "--env", "Pendulum-v1", "--checkpoints", "12", "--steps", "1536", "--every", "256"]
+    r = runner.invoke(app, [*args, "--ceiling", str(float(means[first])), "--out", str(out), "--set", "n_steps=64"])
+    assert r.exit_code == 0, r.output
+    capped = load_dataset(out, env="Pendulum-v1")
+    assert [tr.infos["rank"] for tr in capped] == list(range(first))
+    assert np.allclose(capped.returns(), means[:first]) and capped.returns().max() < means[first]
+    assert json.loads((out / "result.json").read_text())["ceiling"] == float(means[first])
+    with pytest.raises(ConfigError, match="ceiling"):
+        make_ranked_demos("Pendulum-v1", checkpoints=2, steps=512, seed=0, hyperparams=ppo, ceiling=float(means[0]))
+    with pytest.raises(ConfigError, match="every"):
+        make_ranked_demos("Pendulum-v1", checkpoints=2, steps=512, every=0)
 
 
 def test_trex_then_train_policy(demos_dir, tmp_path) -> None:

@@ -139,13 +139,26 @@ def demos_collect(
     steps: Annotated[int, typer.Option(help="PPO training steps on the true reward.")] = 12_288,
     episodes: Annotated[int, typer.Option(help="Rollouts per checkpoint.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of PPO and the rollouts.")] = 0,
+    every: Annotated[int | None, typer.Option(help="Save a checkpoint every this many steps (default steps / checkpoints).")] = None,
+    ceiling: Annotated[
+        float | None,
+        typer.Option(help="Keep only checkpoints before the first whose mean true return reaches this (suboptimal demos)."),
+    ] = None,
     settings: Annotated[list[str] | None, typer.Option("--set", help="PPO hyperparameter key=value over the preset (repeatable).")] = None,
 ) -> None:
     """Ranked demonstrations: train PPO on the true reward, keep checkpoints, roll each out."""
     from rewardlab.experiments.prefs import collect_demos
 
     summary = collect_demos(
-        env, out, checkpoints=checkpoints, steps=steps, episodes=episodes, seed=seed, hyperparams=_parse_settings(settings or [])
+        env,
+        out,
+        checkpoints=checkpoints,
+        steps=steps,
+        episodes=episodes,
+        seed=seed,
+        hyperparams=_parse_settings(settings or []),
+        every=every,
+        ceiling=ceiling,
     )
     returns = ", ".join(f"{r:.1f}" for r in summary["true_returns"])
     console.print(f"{len(summary['ranks'])} demonstrations of {env} (true returns by rank: {returns}) in {summary['seconds']:.0f} s")

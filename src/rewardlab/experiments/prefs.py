@@ -58,16 +58,27 @@ def collect_demos(
     episodes: int = 1,
     seed: int = 0,
     hyperparams: dict[str, Any] | None = None,
+    every: int | None = None,
+    ceiling: float | None = None,
 ) -> dict[str, Any]:
     """Train PPO on the true reward, keep ``checkpoints`` checkpoints, roll each out: ranked demonstrations in ``out``.
-    ``hyperparams`` override the PPO preset (e.g. ``n_steps``)."""
+    ``hyperparams`` override the PPO preset (e.g. ``n_steps``); ``every`` and ``ceiling`` as in
+    :func:`rewardlab.rl.make_ranked_demos`."""
     from rewardlab.data.io import save_dataset
     from rewardlab.rl import make_ranked_demos
 
     out = Path(out)
     start = time.perf_counter()
     demos = make_ranked_demos(
-        env_id, checkpoints=checkpoints, steps=steps, episodes=episodes, seed=seed, out=out / "checkpoints", hyperparams=hyperparams
+        env_id,
+        checkpoints=checkpoints,
+        steps=steps,
+        episodes=episodes,
+        seed=seed,
+        out=out / "checkpoints",
+        hyperparams=hyperparams,
+        every=every,
+        ceiling=ceiling,
     )
     save_dataset(demos, out, env_id=env_id)
     summary = {
@@ -76,6 +87,8 @@ def collect_demos(
         "steps": steps,
         "episodes_per_checkpoint": episodes,
         "seed": seed,
+        "every": every,
+        "ceiling": ceiling,
         "ranks": [tr.infos["rank"] for tr in demos],
         "checkpoint_steps": [tr.infos["checkpoint"] for tr in demos],
         "true_returns": demos.returns().tolist(),

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rewardlab.data.gym_rollouts import collect_rollouts
-from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
+from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.errors import ConfigError
 
 __all__ = ["PRESETS", "TrainResult", "evaluate", "init_actor", "make_ranked_demos", "make_vec_env", "train_policy"]
@@ -305,35 +307,60 @@ def make_ranked_demos(
     hyperparams: dict[str, Any] | None = None,
     device: str = "cpu",
     max_steps: int | None = None,
+    every: int | None = None,
+    ceiling: float | None = None,
 ) -> TrajectoryDataset:
-    """Ranked suboptimal demonstrations: train PPO for ``steps`` on the true reward, keep a checkpoint every
-    ``steps // checkpoints`` steps (at rollout boundaries, so fewer when a rollout is longer), and roll each out ``episodes`` times (stochastic actions, as the paper's
-    demonstrators). ``infos["rank"]`` is the checkpoint's index (later = better, by training time alone),
-    ``infos["checkpoint"]`` its step; true rewards are recorded for evaluation only. ``device`` trains
-    PPO there; ``max_steps`` cuts each demonstration (Atari episodes can be long).
+    """Ranked suboptimal demonstrations: train PPO for ``steps`` on the true reward, save a checkpoint every
+    ``every`` steps (default ``steps // checkpoints``; at rollout boundaries, so fewer when a rollout is
+    longer), roll each out ``episodes`` times (stochastic actions, as the paper's demonstrators) and keep
+    ``checkpoints`` of them, evenly spaced in training time (all of them if there are fewer).
+
+    ``ceiling`` keeps the demonstrations suboptimal, as T-REX's premise needs: checkpoints are rolled out in
+    training order and the candidates end before the first one whose mean true return over its ``episodes``
+    rollouts reaches ``ceiling``. With ``steps`` generous and ``every`` small, the kept checkpoints then span
+    the demonstrator's progress up to that level whatever the seed's learning speed (a seed that learns
+    slowly is trained for longer before the ceiling; one that learns fast gives fewer candidates). The true
+    return only chooses *which* checkpoints become demonstrations, as a person choosing demonstrators
+    would; the learner still sees the training-time rank alone.
+
+    ``infos["rank"]`` is the kept checkpoint's index (0 = earliest; later = better, by training time
+    alone), ``infos["checkpoint"]`` its step; true rewards are recorded for evaluation only. ``device``
+    trains PPO there; ``max_steps`` cuts each demonstration (Atari episodes can be long).
     """
     if checkpoints < 1:
         raise ConfigError("checkpoints", f"is {checkpoints}", "keep at least one checkpoint")
-    every = max(1, steps // checkpoints)
+    if every is not None and not 0 < every <= steps:
+        raise ConfigError("every", f"is {every}", f"save checkpoints every 1..steps ({steps}) steps")
+    every = every or max(1, steps // checkpoints)
     from stable_baselines3 import PPO
 
-    demos: list[Trajectory] = []
     trained = train_policy(
         env_id, steps=steps, seed=seed, hyperparams=hyperparams, checkpoint_every=every, out=out or _tmpdir(), device=device
     )
-    for rank, (step, path) in enumerate(trained.checkpoints):
-        policy = PPO.load(path, device=device)
-        demos.extend(
-            collect_rollouts(
-                env_id,
-                policy,
-                episodes,
-                seed=seed * 1000 + rank * episodes,
-                deterministic=False,
-                max_steps=max_steps,
-                infos={"rank": rank, "checkpoint": step},
-            )
+    rollouts: list[TrajectoryDataset] = []
+    for index, (step, path) in enumerate(trained.checkpoints):
+        batch = collect_rollouts(
+            env_id,
+            PPO.load(path, device=device),
+            episodes,
+            seed=seed * 1000 + index * episodes,
+            deterministic=False,
+            max_steps=max_steps,
+            infos={"checkpoint": step},
         )
+        if ceiling is not None and batch.returns().mean() >= ceiling:
+            break
+        rollouts.append(batch)
+    if not rollouts:
+        raise ConfigError(
+            "ceiling", f"is {ceiling}", "the first checkpoint already reaches it: raise the ceiling or save checkpoints earlier (every)"
+        )
+    kept = sorted({round(i) for i in np.linspace(0, len(rollouts) - 1, min(checkpoints, len(rollouts)))})
+    demos = []
+    for rank, index in enumerate(kept):
+        for tr in rollouts[index]:
+            tr.infos["rank"] = rank
+            demos.append(tr)
     return TrajectoryDataset(demos)
 
 
