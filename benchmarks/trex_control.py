@@ -57,7 +57,7 @@ import torch
 
 from rewardlab.data.gym_rollouts import env_spaces
 from rewardlab.data.io import load_dataset, load_npz_episodes, save_dataset
-from rewardlab.data.ranking import ranking_scores
+from rewardlab.data.ranking import ranking_scores, sign_flip, with_mirror_images
 from rewardlab.eval import extrapolation_plot, kendall_tau
 from rewardlab.irl.bc import GymBCPolicy
 from rewardlab.prefs import DREX, TREX, BayesianREX, BayesianREXConfig, DREXConfig, TREXConfig
@@ -82,6 +82,8 @@ SETTINGS = {
         # --ceiling: checkpoints after every PPO update (4 envs x 384 steps) for up to 40 updates
         "ceiling_every": 1536,
         "ceiling_steps": 40 * 1536,
+        # --mirror: the reflection theta -> -theta of (cos, sin, velocity) and of the torque
+        "mirror": ((1, -1, -1), (-1,)),
     },
     "halfcheetah": {
         "env": "HalfCheetah-v5",
@@ -125,11 +127,13 @@ def learn_reward_job(
     episodes: int = 1,
     trex: dict | None = None,
     ceiling: float | None = None,
+    mirror: bool = False,
 ) -> dict:
     """Steps 1-2 (T-REX) or the D-REX equivalent: writes the reward and the ranked data the hacking check
     uses (the demos for T-REX, the noise rollouts for D-REX) under ``work``; returns their numbers.
     ``trex`` overrides fields of the env's :class:`TREXConfig`; ``ceiling`` takes the T-REX demonstrations from the
-    checkpoints (one per PPO update) before the first whose mean return reaches it."""
+    checkpoints (one per PPO update) before the first whose mean return reaches it; ``mirror`` adds each
+    demonstration's mirror image (same rank) to T-REX's training data."""
     torch.set_num_threads(1)
     s = dict(SETTINGS[name])
     s["trex"] = dataclasses.replace(s["trex"], **(trex or {}))
@@ -147,7 +151,8 @@ def learn_reward_job(
             **{"steps": s["demo_steps"], **span},
         )
         t_demos = time.perf_counter() - t0
-        fit = TREX(s["trex"]).fit(demos, env_spaces(env_id), rng=np.random.default_rng(seed))
+        train = with_mirror_images(demos, *map(sign_flip, s["mirror"])) if mirror else demos
+        fit = TREX(s["trex"]).fit(train, env_spaces(env_id), rng=np.random.default_rng(seed))
         ranked = demos
     else:
         demos = drex_demo(name, seed)
@@ -261,6 +266,7 @@ def run(
     ctrl_cost_on: str = "executed",
     finetune_lr: float | None = None,
     ceiling: float | None = None,
+    mirror: bool = False,
 ) -> list[dict]:
     """All jobs on a pool of ``workers`` processes: the controls and the reward learning start at once,
     each seed's PPO as soon as its reward is learned. With ``warm_start`` (a log standard deviation, D-REX
@@ -288,7 +294,9 @@ def run(
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         controls = {} if warm_start is not None else {seed: submit_control(seed) for seed in control_seeds}
-        rewards = {pool.submit(learn_reward_job, name, seed, method, work / f"seed{seed}", episodes, trex, ceiling): seed for seed in seeds}
+        rewards = {
+            pool.submit(learn_reward_job, name, seed, method, work / f"seed{seed}", episodes, trex, ceiling, mirror): seed for seed in seeds
+        }
         parts, policies = {}, {}
         for future in as_completed(rewards):
             seed = rewards[future]
@@ -416,6 +424,9 @@ def main() -> None:
         help="with --warm-start: PPO's learning rate after the critic warm-up (default: SB3's 3e-4)",
     )
     parser.add_argument("--architecture", choices=("mlp", "linear"), default=None, help="T-REX reward net (default: the env's, an MLP)")
+    parser.add_argument(
+        "--mirror", action="store_true", help="T-REX on Pendulum: train on the demos and their mirror images (theta -> -theta)"
+    )
     parser.add_argument("--trex-lr", type=float, default=None, help="T-REX's Adam step size (default: the env's, 1e-4)")
     parser.add_argument("--curve", type=int, default=None, metavar="STEPS", help="evaluate the true return (5 episodes) every STEPS")
     parser.add_argument("--workers", type=int, default=2, help="processes, each single-threaded")
@@ -423,8 +434,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.warm_start is not None and args.method != "drex":
         parser.error("--warm-start needs --method drex (the clone comes from D-REX)")
-    if args.ceiling is not None and (args.method != "trex" or "ceiling_steps" not in SETTINGS[args.env]):
-        parser.error("--ceiling is for T-REX on pendulum")
+    if (args.ceiling is not None or args.mirror) and (args.method != "trex" or args.env != "pendulum"):
+        parser.error("--ceiling and --mirror are for T-REX on pendulum")
     t0 = time.perf_counter()
     steps = args.policy_steps or SETTINGS[args.env]["policy_steps"]
     with tempfile.TemporaryDirectory(prefix="rewardlab-trex-") as work:
@@ -450,6 +461,7 @@ def main() -> None:
             ctrl_cost_on=args.ctrl_cost_on,
             finetune_lr=args.finetune_lr,
             ceiling=args.ceiling,
+            mirror=args.mirror,
         )
     result = {
         "env": SETTINGS[args.env]["env"],
@@ -465,6 +477,7 @@ def main() -> None:
         "finetune_lr": args.finetune_lr,
         "episodes": args.episodes,
         "ceiling": args.ceiling,
+        "mirror": args.mirror,
         "rows": rows,
         "seconds": time.perf_counter() - t0,
     }

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from rewardlab.data import Trajectory, sample_tabular
-from rewardlab.data.ranking import ranked_pairs, ranking_scores, snippet_pairs
+from rewardlab.data.ranking import ranked_pairs, ranking_scores, sign_flip, snippet_pairs, with_mirror_images
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 from rewardlab.eval import policy_loss
 from rewardlab.mdp import value_iteration
@@ -126,6 +126,30 @@ def test_ranked_pairs_and_missing_ranks() -> None:
         ranking_scores([Trajectory(np.zeros(2), np.zeros(1))])
     with pytest.raises(ValidationError, match="scores"):
         snippet_pairs(_flat([3, 3], [0, 0]), [0, 0], 5, length=(1, 2), rng=np.random.default_rng(0))
+
+
+def test_mirror_images_are_real_pendulum_trajectories_with_the_same_rank_and_return() -> None:
+    env = gym.make("Pendulum-v1")
+    rng = np.random.default_rng(0)
+    obs, rews, acts = [env.reset(seed=0)[0]], [], []
+    for _ in range(30):
+        acts.append(rng.uniform(-2, 2, size=1).astype(np.float32))
+        o, r, *_ = env.step(acts[-1])
+        obs.append(o), rews.append(r)
+    tr = Trajectory(np.array(obs), np.array(acts), np.array(rews), infos={"rank": 3})
+    flip_obs, flip_act = sign_flip([1, -1, -1]), sign_flip([-1])
+    ds = with_mirror_images([tr], flip_obs, flip_act)
+    image = ds[1]
+    assert len(ds) == 2 and ds[0] is tr and image.infos == {"rank": 3, "mirror": True}
+    # replay the image's actions from its first state: the env produces its observations and the same rewards
+    env.reset(seed=1)
+    env.unwrapped.state = np.array([np.arctan2(image.obs[0, 1], image.obs[0, 0]), image.obs[0, 2]])
+    for t, a in enumerate(image.acts):
+        o, r, *_ = env.step(a)
+        assert np.allclose(o, image.obs[t + 1], atol=1e-5) and r == pytest.approx(tr.rews[t], abs=1e-5)
+    assert np.array_equal(with_mirror_images([image], flip_obs, flip_act)[1].obs, tr.obs)  # a reflection twice is the identity
+    with pytest.raises(ShapeError, match="obs_map"):
+        with_mirror_images([tr], lambda o: o[:, :2])
 
 
 # ---------------------------------------------------------------------------- tabular T-REX and B-REX

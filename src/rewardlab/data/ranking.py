@@ -7,11 +7,13 @@ a noise level's rank, or a person's order. Nothing here looks at true rewards.
 * :func:`snippet_pairs` — T-REX's training pairs (Brown et al. 2019, section 5): two trajectories of
   different rank, one random length, and start times such that the **better trajectory's snippet starts
   no earlier than the worse one's** (so a learner cannot win by rewarding "later in the episode").
+* :func:`with_mirror_images` — a ranked dataset plus each trajectory's image under a symmetry of the
+  task (same rank), so that a learned reward cannot prefer one side of a symmetric task.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,7 @@ import numpy as np
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.errors import ShapeError, ValidationError
 
-__all__ = ["SnippetPairs", "ranked_pairs", "ranking_scores", "snippet_pairs"]
+__all__ = ["SnippetPairs", "ranked_pairs", "ranking_scores", "sign_flip", "snippet_pairs", "with_mirror_images"]
 
 
 def ranking_scores(dataset: Sequence[Trajectory], scores: Any = None, *, key: str = "rank") -> np.ndarray:
@@ -165,3 +167,44 @@ def snippet_pairs(
 def as_dataset(data: Any) -> TrajectoryDataset:
     """A :class:`TrajectoryDataset` from a dataset or any iterable of trajectories."""
     return data if isinstance(data, TrajectoryDataset) else TrajectoryDataset(list(data))
+
+
+def sign_flip(signs: Sequence[float]) -> Callable[[np.ndarray], np.ndarray]:
+    """The map ``x -> x * signs`` over the last axis: a reflection that flips some coordinates' signs.
+
+    Examples:
+        >>> sign_flip([1, -1, -1])(np.array([[0.5, 0.2, 3.0]]))  # Pendulum: (cos, sin, velocity)
+        array([[ 0.5, -0.2, -3. ]])
+    """
+    sign = np.asarray(signs, dtype=float)
+    return lambda x: np.asarray(x) * sign
+
+
+def with_mirror_images(
+    dataset: Sequence[Trajectory],
+    obs_map: Callable[[np.ndarray], np.ndarray],
+    act_map: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> TrajectoryDataset:
+    """``dataset`` followed by each trajectory's image under a symmetry of the task: observations
+    ``obs_map(obs)`` ``(T + 1, *obs_shape)``, actions ``act_map(acts)`` (unchanged if None), the same true
+    rewards, rank and other ``infos``, plus ``infos["mirror"] = True``.
+
+    A symmetry maps every trajectory of the task to another one with the same return (Pendulum: the
+    reflection ``theta -> -theta``, ``obs * (1, -1, -1)``, ``act * -1``). Ranking both copies alike tells
+    a reward learner that the two sides are equally good, which it cannot infer from a few demonstrations:
+    a T-REX reward that is linear in Pendulum's observation otherwise tends to pick up a weight on the
+    angular velocity, which PPO collects by spinning in one direction.
+
+    Raises:
+        ShapeError: a map changed the shape of what it was given.
+    """
+    images = []
+    for tr in dataset:
+        obs = np.asarray(obs_map(tr.obs))
+        acts = tr.acts if act_map is None else np.asarray(act_map(tr.acts))
+        if obs.shape != tr.obs.shape:
+            raise ShapeError("obs_map", f"turned observations {tr.obs.shape} into {obs.shape}", "return an array of the same shape")
+        if acts.shape != tr.acts.shape:
+            raise ShapeError("act_map", f"turned actions {tr.acts.shape} into {acts.shape}", "return an array of the same shape")
+        images.append(Trajectory(obs, acts, tr.rews, tr.terminal, {**tr.infos, "mirror": True}))
+    return TrajectoryDataset([*dataset, *images])
