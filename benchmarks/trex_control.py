@@ -27,12 +27,19 @@ pairs at least 0.3 apart), then T-REX on those rankings. The BC policy is evalua
 ``--critic-warmup N`` trains PPO's critic alone for the first N steps, after which ``--finetune-lr LR`` sets
 PPO's learning rate (a warm start with a small standard deviation needs a small one: 3e-5).
 
+Pendulum options (T-REX): ``--ceiling R`` takes the demonstrations from the checkpoints, one per PPO update,
+before the first whose mean true return reaches R (``make_ranked_demos(every=, ceiling=)``);
+``--architecture linear --trex-lr 1e-2`` learns a linear reward in the observation; ``--mirror`` adds each
+demonstration's reflection theta -> -theta with the same rank. Together (``--ceiling -800``) they beat the
+best demonstration in 7 of 8 seeds (benchmarks/RESULTS.md).
+
 The jobs (reward learning per seed, PPO per seed, the control) run on ``--workers`` single-threaded
 processes; each seed's PPO starts as soon as its reward is learned.
 
 Run::
 
     OMP_NUM_THREADS=1 python benchmarks/trex_control.py pendulum --seeds 0 1
+    OMP_NUM_THREADS=1 python benchmarks/trex_control.py pendulum --seeds 0 1 2 3 --episodes 5 --ceiling -800 --architecture linear --trex-lr 1e-2 --mirror
     OMP_NUM_THREADS=1 python benchmarks/trex_control.py pendulum --method drex --seeds 0 1
     OMP_NUM_THREADS=1 python benchmarks/trex_control.py halfcheetah --seeds 0 1
     OMP_NUM_THREADS=1 python benchmarks/trex_control.py halfcheetah --method drex --seeds 0 1 --control-seeds
