@@ -3,6 +3,7 @@ recovery, B-REX against its analytic posterior, and neural T-REX on observation 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import gymnasium as gym
@@ -20,6 +21,7 @@ from rewardlab.eval import policy_loss
 from rewardlab.mdp import value_iteration
 from rewardlab.mdp.worlds import feature_gridworld
 from rewardlab.prefs import TREX, BayesianREX, BayesianREXConfig, PreferencePosterior, TREXConfig
+from rewardlab.prefs.auxiliary import AUX_LOSSES
 from rewardlab.prefs.brex import pair_log_likelihood, reward_hacking_flags, sample_brex
 from rewardlab.prefs.losses import bradley_terry_loss, plackett_luce_loss, preference_probability
 from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
@@ -262,6 +264,46 @@ def test_neural_trex_ranks_unseen_trajectories() -> None:
     assert tau > 0.85
     assert fit.info["val_accuracy"] > 0.85
     assert fit.reward.n_members == 2
+
+
+def _random_pendulum_episodes(n: int, length: int, seed: int) -> list[Trajectory]:
+    """``n`` Pendulum-v1 episodes of uniformly random torques, ranked by index."""
+    env, rng, out = gym.make("Pendulum-v1"), np.random.default_rng(seed), []
+    for k in range(n):
+        obs, acts = [env.reset(seed=seed + k)[0]], rng.uniform(-2, 2, size=(length, 1)).astype(np.float32)
+        obs += [env.step(a)[0] for a in acts]
+        out.append(Trajectory(np.array(obs), acts, infos={"rank": k}))
+    return out
+
+
+def test_auxiliary_losses_learn_the_dynamics_and_weight_zero_is_plain_trex() -> None:
+    """B-REX's self-supervised losses on Pendulum transitions: the torque is a function of two successive
+    states, the next state of a state and its torque, so the heads must beat predicting the mean; with
+    ``aux_weight=0`` the reward is exactly plain T-REX's."""
+    demos = _random_pendulum_episodes(8, 60, seed=0)
+    env = gym.make("Pendulum-v1")
+    base = TREXConfig(hidden=(64, 64), snippet=(5, 10), pairs=300, steps=600, lr=1e-3, aux_batch=128)
+    cfg = dataclasses.replace(base, aux=AUX_LOSSES)
+    fit = TREX(cfg).fit(demos, env, rng=np.random.default_rng(0))
+    acts = np.concatenate([tr.acts for tr in demos])
+    next_obs = np.concatenate([tr.obs[1:] for tr in demos])
+    losses = fit.info["aux_losses"]
+    assert set(losses) == set(AUX_LOSSES) and set(AUX_LOSSES) <= set(fit.history.keys())
+    assert losses["inverse_dynamics"] < 0.2 * acts.var()  # mean predictor: the variance, 4/3
+    assert losses["forward_dynamics"] < 0.2 * next_obs.var(0).mean()
+    # the mean predictor scores Var(j - i) / T^2, about 1/6; random torques leave little trace of time
+    assert losses["temporal_distance"] < 0.85 / 6
+    plain = TREX(base).fit(demos, env, rng=np.random.default_rng(0))
+    zero = TREX(dataclasses.replace(cfg, aux_weight=0.0)).fit(demos, env, rng=np.random.default_rng(0))
+    obs = torch.as_tensor(np.concatenate([tr.obs for tr in demos]))
+    assert torch.equal(plain.reward(obs), zero.reward(obs)) and not torch.equal(plain.reward(obs), fit.reward(obs))
+    assert "aux_losses" not in plain.info
+    with pytest.raises(ConfigError, match="aux"):
+        TREXConfig(aux=("reconstruction",))
+    with pytest.raises(ConfigError, match="aux"):
+        TREXConfig(architecture="linear", aux=("inverse_dynamics",))
+    with pytest.raises(ConfigError, match="aux"):
+        TREXConfig(use_action=True, aux="temporal_distance")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -38,6 +38,7 @@ from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp import TabularMDP, value_iteration
+from rewardlab.prefs.auxiliary import AUX_LOSSES, AuxiliaryHeads
 from rewardlab.prefs.losses import bradley_terry_loss
 from rewardlab.rewards import NeuralReward, RewardNetSpec, TabularReward
 
@@ -72,6 +73,11 @@ class TREXConfig:
         normalize: after training, scale each member to zero mean, unit std on the training observations.
         device: ``"cpu"`` or ``"cuda"``.
         report_every: log and call the callback every this many steps.
+        aux: self-supervised losses trained on the net's features alongside the ranking loss, names from
+            :data:`rewardlab.prefs.auxiliary.AUX_LOSSES` (B-REX's pretraining; MLP or CNN rewards on
+            observations only; ``"forward_dynamics"`` on vector observations only).
+        aux_weight: weight of the summed auxiliary losses against the Bradley–Terry loss.
+        aux_batch: transitions per auxiliary loss and step.
     """
 
     architecture: Literal["auto", "linear", "mlp", "cnn"] = "auto"
@@ -92,6 +98,9 @@ class TREXConfig:
     normalize: bool = True
     device: str = "cpu"
     report_every: int = 100
+    aux: tuple[str, ...] = ()
+    aux_weight: float = 1.0
+    aux_batch: int = 64
 
     def __post_init__(self) -> None:
         if self.architecture not in ("auto", "linear", "mlp", "cnn"):
@@ -105,6 +114,18 @@ class TREXConfig:
             raise ConfigError("validation", f"is {self.validation}", "hold out a fraction in [0, 1)")
         if self.snippet is not None and not 1 <= self.snippet[0] <= self.snippet[1]:
             raise ConfigError("snippet", f"is {self.snippet}", "pass (lo, hi) with 1 <= lo <= hi, or None")
+        object.__setattr__(self, "aux", (self.aux,) if isinstance(self.aux, str) else tuple(self.aux))
+        unknown = sorted(set(self.aux) - set(AUX_LOSSES))
+        if unknown:
+            raise ConfigError("aux", f"names {unknown}", f"choose from {list(AUX_LOSSES)}")
+        if self.aux and self.architecture == "linear":
+            raise ConfigError("aux", "is set for a linear reward", "auxiliary losses train an MLP's or CNN's features: use 'mlp' or 'cnn'")
+        if self.aux and self.use_action:
+            raise ConfigError("aux", "is set with use_action=True", "auxiliary losses need a reward on observations only")
+        if not (self.aux_weight >= 0 and math.isfinite(self.aux_weight)):
+            raise ConfigError("aux_weight", f"is {self.aux_weight}", "use a finite weight >= 0")
+        if self.aux_batch < 1:
+            raise ConfigError("aux_batch", f"is {self.aux_batch}", "use at least 1")
 
 
 @dataclass
@@ -238,31 +259,40 @@ class TREX:
         obs, acts, offsets = encoder.observations(ds)
         device = torch.device(cfg.device)
         tensors = (obs.to(device), acts.to(device), offsets)
-        model = NeuralReward(encoder.spec, members=cfg.ensemble, seed=int(rng.integers(2**31))).to(device)
+        seed = int(rng.integers(2**31))
+        model = NeuralReward(encoder.spec, members=cfg.ensemble, seed=seed).to(device)
+        aux = _Auxiliary(cfg, encoder, env_or_mdp, ds, tensors, seed) if cfg.aux else None
         history = History()
         accuracies: list[tuple[float, float]] = []
+        aux_final: list[dict[str, float]] = []
         for m in range(cfg.ensemble):
             pairs = snippet_pairs(ds, s, cfg.pairs, length=cfg.snippet, rng=rng, ties=cfg.ties, min_gap=cfg.min_gap)
             n_val = round(cfg.validation * len(pairs))
             order = rng.permutation(len(pairs))
             val, train = order[:n_val], order[n_val:]
             label = torch.as_tensor(pairs.label, device=device)
-            opt = Adam(model.member(m).parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            heads = aux.heads(model, m) if aux is not None else None
+            params = [*model.member(m).parameters(), *(heads.parameters() if heads is not None else ())]
+            opt = Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
             stopped = False
             for step in range(1, cfg.steps + 1):
                 pick = train[rng.integers(len(train), size=min(cfg.batch_size, len(train)))]
                 ra, rb = _pair_returns(model, m, tensors, pairs, pick)
                 loss = bradley_terry_loss(ra, rb, label[pick].to(ra.dtype), noise=cfg.noise, margin=cfg.margin)
+                extra = aux.losses(model, m, heads) if aux is not None and heads is not None else {}
+                total = loss + cfg.aux_weight * sum(extra.values()) if extra else loss
                 opt.zero_grad()
-                torch.autograd.backward(loss)
+                torch.autograd.backward(total)
                 opt.step()
                 if step % cfg.report_every == 0 or step == cfg.steps:
-                    metrics = {"member": float(m), "loss": float(loss.detach())}
+                    metrics = {"member": float(m), "loss": float(loss.detach()), **{k: float(v.detach()) for k, v in extra.items()}}
                     history.log(m * cfg.steps + step, **metrics)
                     if run_callback(callback, m * cfg.steps + step, metrics):
                         stopped = True
                         break
             accuracies.append((_accuracy(model, m, tensors, pairs, train), _accuracy(model, m, tensors, pairs, val)))
+            if aux is not None and heads is not None:
+                aux_final.append(aux.evaluate(model, m, heads))
             if stopped:
                 break
         if cfg.normalize and len(obs) > 1:
@@ -275,6 +305,8 @@ class TREX:
             "trajectories": len(ds),
             "spec": encoder.spec,
         }
+        if aux_final:
+            info["aux_losses"] = {k: float(np.mean([d[k] for d in aux_final])) for k in aux_final[0]}
         if isinstance(env_or_mdp, TabularMDP):
             assert encoder.features is not None
             with torch.no_grad():
@@ -287,6 +319,58 @@ class TREX:
             policy = value_iteration(env_or_mdp, reward.values.to(env_or_mdp.device)).policy
             return FitResult(reward=reward, policy=policy, history=history, info={**info, "model": model})
         return FitResult(reward=model, history=history, info=info)
+
+
+class _Auxiliary:
+    """The auxiliary losses of one T-REX fit: each member's heads, the transitions, and their own random
+    stream (seeded from the model's seed, so that ``aux_weight=0`` trains exactly what plain T-REX does)."""
+
+    def __init__(
+        self,
+        cfg: TREXConfig,
+        encoder: TrajectoryEncoder,
+        env_or_mdp: Any,
+        ds: TrajectoryDataset,
+        tensors: tuple[Tensor, Tensor, np.ndarray],
+        seed: int,
+    ):
+        self.cfg, self.tensors = cfg, tensors
+        self.lengths = np.array([len(tr) for tr in ds])
+        if not (self.lengths >= 2).any():
+            raise ValidationError("trajectories", "are all shorter than 2 decisions", "auxiliary losses need transitions")
+        if "forward_dynamics" in cfg.aux and len(encoder.spec.obs_shape) != 1:
+            raise ConfigError("aux", "has 'forward_dynamics' on image observations", "use it on vector observations only")
+        if isinstance(env_or_mdp, TabularMDP):
+            self.act_dim, self.discrete = env_or_mdp.n_actions, True
+        else:
+            act_space = env_spaces(env_or_mdp)[1]
+            self.discrete = isinstance(act_space, gym.spaces.Discrete)
+            self.act_dim = int(act_space.n) if isinstance(act_space, gym.spaces.Discrete) else int(np.prod(act_space.shape or ()))
+        self.obs_shape = tuple(tensors[0].shape[1:])
+        self.seed, self.rng = seed, np.random.default_rng([seed, 1])
+
+    def heads(self, model: NeuralReward, m: int) -> AuxiliaryHeads:
+        net = model.member(m)
+        with torch.no_grad():
+            dim = net.features(self.tensors[0][:1], None).shape[1]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.rng.integers(2**31)))
+            heads = AuxiliaryHeads(self.obs_shape, dim, self.act_dim, self.discrete, self.cfg.aux)
+        return heads.to(self.tensors[0].device)
+
+    def losses(self, model: NeuralReward, m: int, heads: AuxiliaryHeads) -> dict[str, Tensor]:
+        obs, acts, offsets = self.tensors
+        net = model.member(m)
+        return heads.losses(lambda o: net.features(o, None), obs, acts, offsets, self.lengths, self.cfg.aux_batch, self.rng)
+
+    @torch.no_grad()
+    def evaluate(self, model: NeuralReward, m: int, heads: AuxiliaryHeads, batch: int = 2048) -> dict[str, float]:
+        """Each loss of a trained member on ``batch`` fresh draws (``info["aux_losses"]``, mean over members)."""
+        obs, acts, offsets = self.tensors
+        net = model.member(m)
+        rng = np.random.default_rng([self.seed, 2, m])
+        out = heads.losses(lambda o: net.features(o, None), obs, acts, offsets, self.lengths, batch, rng)
+        return {k: float(v) for k, v in out.items()}
 
 
 @torch.no_grad()
