@@ -221,11 +221,14 @@ def test_drex_and_brex_commands(demos_dir, tmp_path) -> None:
             "pretrain.pairs=100",
             "--set",
             "pretrain.snippet=5x20",
+            "--set",
+            "pretrain.aux=inverse_dynamics",
         ],
     )
     assert r.exit_code == 0, r.output
     summary = json.loads((tmp_path / "brex" / "result.json").read_text())
     assert 0 < summary["acceptance"] < 1 and summary["pairs"] == 3
+    assert set(summary["aux_losses"]) == {"inverse_dynamics"} and summary["aux_losses"]["inverse_dynamics"] > 0
     assert (tmp_path / "brex" / "posterior" / "posterior.safetensors").is_file()
 
 

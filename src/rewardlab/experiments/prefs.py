@@ -156,6 +156,9 @@ def learn_reward(
     for key in ("train_accuracy", "val_accuracy", "acceptance", "ess_min", "pairs"):
         if key in fit.info:
             summary[key] = fit.info[key]
+    aux = fit.info.get("aux_losses", fit.info.get("pretrain", {}).get("aux_losses"))
+    if aux is not None:  # T-REX's, or B-REX's embedding's, self-supervised losses at the end
+        summary["aux_losses"] = aux
     if fit.posterior is not None:
         fit.posterior.save(out / "posterior")
     if all(tr.rews is not None for tr in demos):
