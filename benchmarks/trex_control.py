@@ -111,12 +111,6 @@ class ConstantReward(torch.nn.Module):
         return torch.ones(len(obs))
 
 
-def encoder_for(reward: NeuralReward, env_id: str) -> TrajectoryEncoder:
-    """The encoder that turns ``env_id``'s trajectories into ``reward``'s inputs."""
-    spec = reward.spec
-    return TrajectoryEncoder.for_env(env_spaces(env_id), architecture=spec.architecture, hidden=spec.hidden, use_action=spec.uses_action)
-
-
 def drex_demo(name: str, seed: int):
     """The one demonstration D-REX starts from."""
     s = SETTINGS[name]
@@ -170,11 +164,13 @@ def learn_reward_job(
         part["noise_returns"] = {
             str(e): float(np.mean([tr.ret for tr in ranked if tr.infos["epsilon"] == e])) for e in fit.info["epsilons"]
         }
-        part["kendall_tau_rollouts"] = kendall_tau(predicted_returns(fit.reward, ranked, encoder_for(fit.reward, env_id)), ranked.returns())
+        part["kendall_tau_rollouts"] = kendall_tau(
+            predicted_returns(fit.reward, ranked, TrajectoryEncoder.for_reward(env_spaces(env_id), fit.reward)), ranked.returns()
+        )
         work.mkdir(parents=True, exist_ok=True)
         fit.info["bc_policy"].save(work / "bc_policy")  # for --warm-start
     returns = demos.returns()
-    pred_demo = predicted_returns(fit.reward, demos, encoder_for(fit.reward, env_id))
+    pred_demo = predicted_returns(fit.reward, demos, TrajectoryEncoder.for_reward(env_spaces(env_id), fit.reward))
     fit.reward.save(work / "reward")
     save_dataset(ranked, work / "ranked", env_id=env_id)
     save_dataset(demos, work / "demos", env_id=env_id)
@@ -250,7 +246,7 @@ def policy_job(
     if "x_distance" in ev[0].infos:
         out["distance"] = float(np.mean([tr.infos["x_distance"] for tr in ev]))
     if work is not None:
-        out["predicted_policy"] = predicted_returns(reward, ev, encoder_for(reward, env_id)).tolist()
+        out["predicted_policy"] = predicted_returns(reward, ev, TrajectoryEncoder.for_reward(env_spaces(env_id), reward)).tolist()
         out["hacking_check"] = hacking_check(reward, ranked, ev, env_id, seed)
     return out
 

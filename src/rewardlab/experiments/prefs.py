@@ -163,9 +163,7 @@ def learn_reward(
         fit.posterior.save(out / "posterior")
     if all(tr.rews is not None for tr in demos):
         judged = fit.info.get("rollouts", demos)
-        spec = fit.reward.spec
-        encoder = TrajectoryEncoder.for_env(space, architecture=spec.architecture, hidden=spec.hidden, use_action=spec.uses_action)
-        predicted = predicted_returns(fit.reward, judged, encoder)
+        predicted = predicted_returns(fit.reward, judged, TrajectoryEncoder.for_reward(space, fit.reward))
         true = judged.returns()
         if len(true) > 1:
             summary["kendall_tau"] = kendall_tau(predicted, true)

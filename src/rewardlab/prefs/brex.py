@@ -308,7 +308,7 @@ def trajectory_features(dataset: Any, env_or_mdp: Any, embedding: NeuralReward |
         if embedding is None:
             raise ValidationError("embedding", "is None for a Gymnasium env", "pass the reward net whose features to use")
         spec = embedding.spec
-        encoder = TrajectoryEncoder.for_env(env_or_mdp, architecture=spec.architecture, hidden=spec.hidden, use_action=spec.uses_action)
+        encoder = TrajectoryEncoder.for_reward(env_or_mdp, embedding)
         obs, acts, _ = encoder.observations(ds)
         dev = embedding.offset.device
         phi = embed(embedding, obs.to(dev), acts.to(dev) if spec.uses_action else None).double().cpu()

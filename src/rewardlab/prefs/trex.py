@@ -165,6 +165,13 @@ class TrajectoryEncoder:
             act_dim = int(act_space.n) if isinstance(act_space, gym.spaces.Discrete) else int(np.prod(act_space.shape or ()))
         return cls(RewardNetSpec(shape, arch, hidden, act_dim, discrete), None)  # type: ignore[arg-type]
 
+    @classmethod
+    def for_reward(cls, env_or_mdp: Any, model: NeuralReward) -> TrajectoryEncoder:
+        """The encoder that turns ``env_or_mdp``'s trajectories into ``model``'s inputs (its spec's
+        architecture, widths and action input)."""
+        spec = model.spec
+        return cls.for_env(env_or_mdp, architecture=spec.architecture, hidden=spec.hidden, use_action=spec.uses_action)
+
     def observations(self, dataset: TrajectoryDataset) -> tuple[Tensor, Tensor, np.ndarray]:
         """``(obs (sum_n T_n, ...), acts (sum_n T_n, ...), offsets (N,))``: the decision observations
         ``obs[:-1]`` and actions of every trajectory, concatenated; trajectory ``n`` starts at ``offsets[n]``."""
