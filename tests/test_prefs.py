@@ -304,6 +304,9 @@ def test_auxiliary_losses_learn_the_dynamics_and_weight_zero_is_plain_trex() -> 
         TREXConfig(architecture="linear", aux=("inverse_dynamics",))
     with pytest.raises(ConfigError, match="aux"):
         TREXConfig(use_action=True, aux="temporal_distance")
+    world, ranked, returns = _ranked_world(0, n=3)
+    with pytest.raises(ConfigError, match="linear"):  # "auto" is linear on a tabular MDP
+        TREX(TREXConfig(aux="temporal_distance")).fit(ranked, world.mdp, rng=np.random.default_rng(0), scores=returns)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

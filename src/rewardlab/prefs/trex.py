@@ -345,6 +345,8 @@ class _Auxiliary:
         self.lengths = np.array([len(tr) for tr in ds])
         if not (self.lengths >= 2).any():
             raise ValidationError("trajectories", "are all shorter than 2 decisions", "auxiliary losses need transitions")
+        if encoder.spec.architecture == "linear":  # "auto" on a tabular MDP
+            raise ConfigError("aux", "is set for a linear reward", "auxiliary losses train an MLP's features: use architecture='mlp'")
         if "forward_dynamics" in cfg.aux and len(encoder.spec.obs_shape) != 1:
             raise ConfigError("aux", "has 'forward_dynamics' on image observations", "use it on vector observations only")
         if isinstance(env_or_mdp, TabularMDP):
