@@ -176,8 +176,13 @@ def sign_flip(signs: Sequence[float]) -> Callable[[np.ndarray], np.ndarray]:
         >>> sign_flip([1, -1, -1])(np.array([[0.5, 0.2, 3.0]]))  # Pendulum: (cos, sin, velocity)
         array([[ 0.5, -0.2, -3. ]])
     """
-    sign = np.asarray(signs, dtype=float)
-    return lambda x: np.asarray(x) * sign
+    sign = np.asarray(signs)
+
+    def flip(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        return (x * sign).astype(x.dtype, copy=False)  # float32 observations stay float32
+
+    return flip
 
 
 def with_mirror_images(

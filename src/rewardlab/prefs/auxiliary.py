@@ -1,5 +1,5 @@
 """Self-supervised auxiliary losses on a reward net's features (Bayesian REX, Brown, Coleman, Srinivasan &
-Niekum, ICML 2020, section 5.1).
+Niekum, ICML 2020: the pretraining of its Atari embedding).
 
 Bayesian REX samples only the last layer ``w`` of a reward ``r(s) = w^T phi(s)``; the features ``phi`` come
 from T-REX pretraining. Ranking labels alone say little about parts of the state that do not change the
