@@ -180,7 +180,8 @@ def sign_flip(signs: Sequence[float]) -> Callable[[np.ndarray], np.ndarray]:
 
     def flip(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
-        return (x * sign).astype(x.dtype, copy=False)  # float32 observations stay float32
+        out: np.ndarray = (x * sign).astype(x.dtype, copy=False)  # float32 observations stay float32
+        return out
 
     return flip
 
