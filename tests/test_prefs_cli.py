@@ -232,6 +232,21 @@ def test_drex_and_brex_commands(demos_dir, tmp_path) -> None:
     assert (tmp_path / "brex" / "posterior" / "posterior.safetensors").is_file()
 
 
+def test_trex_on_mirror_images(demos_dir, tmp_path) -> None:
+    base = ["prefs", "trex", "--env", "Pendulum-v1", "--demos", str(demos_dir), "--set", "steps=20", "--set", "snippet=5x20"]
+    r = runner.invoke(app, [*base, "--out", str(tmp_path / "m"), "--mirror-obs", "1,-1,-1", "--mirror-act", "-1"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "m" / "result.json").read_text())["trajectories"] == 2 * len(load_dataset(demos_dir, env="Pendulum-v1"))
+    for flags, field in (
+        (["--mirror-obs", "1,-1"], "--mirror-obs"),
+        (["--mirror-obs", "1,x,-1"], "--mirror-obs"),
+        (["--mirror-act", "-1"], "--mirror-act"),
+    ):
+        r = runner.invoke(app, [*base, "--out", str(tmp_path / "bad"), *flags])
+        assert r.exit_code == 2 and field in r.output, r.output
+    assert not (tmp_path / "bad").exists()
+
+
 def test_a_dataset_from_another_env_is_refused(demos_dir, tmp_path) -> None:
     r = runner.invoke(app, ["prefs", "trex", "--env", "HalfCheetah-v5", "--demos", str(demos_dir), "--out", str(tmp_path / "x")])
     assert r.exit_code == 2

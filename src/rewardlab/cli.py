@@ -165,6 +165,21 @@ def demos_collect(
     console.print(f"wrote {out}/trajectories.npz")
 
 
+def _signs(name: str, text: str | None) -> list[float] | None:
+    """``"1,-1,-1"`` -> ``[1.0, -1.0, -1.0]``; each entry must be 1 or -1."""
+    from rewardlab.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        signs = [float(x) for x in text.split(",")]
+    except ValueError:
+        signs = []
+    if not signs or any(x not in (1.0, -1.0) for x in signs):
+        raise ConfigError(name, f"is {text!r}", "give comma-separated 1 and -1, one per coordinate, e.g. 1,-1,-1")
+    return signs
+
+
 def _prefs(method: str) -> Callable[..., None]:
     @_friendly
     def command(
@@ -173,10 +188,24 @@ def _prefs(method: str) -> Callable[..., None]:
         out: Annotated[Path, typer.Option(help="Run directory for reward/, result.json and extrapolation.png.")],
         seed: Annotated[int, typer.Option(help="Seed of the learner.")] = 0,
         settings: Annotated[list[str] | None, typer.Option("--set", help="Learner setting key=value (repeatable).")] = None,
+        mirror_obs: Annotated[
+            str | None,
+            typer.Option(help="Signs of a reflection symmetry of the observations, e.g. 1,-1,-1 (Pendulum): train on mirror images too."),
+        ] = None,
+        mirror_act: Annotated[str | None, typer.Option(help="The reflection's signs on the actions, e.g. -1 (Pendulum).")] = None,
     ) -> None:
         from rewardlab.experiments.prefs import learn_reward
 
-        summary = learn_reward(method, env, demos, out, seed=seed, settings=_parse_settings(settings or []))
+        summary = learn_reward(
+            method,
+            env,
+            demos,
+            out,
+            seed=seed,
+            settings=_parse_settings(settings or []),
+            mirror_obs=_signs("--mirror-obs", mirror_obs),
+            mirror_act=_signs("--mirror-act", mirror_act),
+        )
         shown = {k: summary[k] for k in ("train_accuracy", "val_accuracy", "kendall_tau", "acceptance") if k in summary}
         console.print(f"{method} on {env}: " + ", ".join(f"{k} {v:.3g}" for k, v in shown.items()) + f" ({summary['seconds']:.1f} s)")
         console.print(f"wrote {out}/reward")

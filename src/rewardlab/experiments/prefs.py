@@ -98,11 +98,39 @@ def collect_demos(
     return summary
 
 
+def _mirrored(demos: Any, space: tuple[Any, Any], method: str, mirror_obs: list[float] | None, mirror_act: list[float] | None) -> Any:
+    """``demos`` plus their mirror images under the sign flips given, after checking the flips' widths."""
+    from rewardlab.data.ranking import sign_flip, with_mirror_images
+
+    if mirror_obs is None:
+        if mirror_act is not None:
+            raise ConfigError("--mirror-act", "is set without --mirror-obs", "give the observation's signs too")
+        return demos
+    if method == "drex":
+        raise ConfigError("--mirror-obs", "is set for D-REX", "use it with trex or brex (D-REX ranks its own rollouts)")
+    for name, signs, box in (("--mirror-obs", mirror_obs, space[0]), ("--mirror-act", mirror_act, space[1])):
+        width = box.shape[-1] if getattr(box, "shape", None) else None  # a Box's last axis; none for Discrete
+        if signs is not None and (width is None or len(signs) != width):
+            raise ConfigError(name, f"has {len(signs)} signs", f"give one sign per coordinate of {box}")
+    return with_mirror_images(demos, sign_flip(mirror_obs), None if mirror_act is None else sign_flip(mirror_act))
+
+
 def learn_reward(
-    method: str, env_id: str, demos_dir: str | Path, out: str | Path, *, seed: int = 0, settings: dict[str, Any] | None = None
+    method: str,
+    env_id: str,
+    demos_dir: str | Path,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    settings: dict[str, Any] | None = None,
+    mirror_obs: list[float] | None = None,
+    mirror_act: list[float] | None = None,
 ) -> dict[str, Any]:
     """Fit ``method`` (``trex``, ``drex`` or ``brex``) to the demonstrations in ``demos_dir``; write ``out/reward``,
-    ``out/result.json`` and, when true returns are known, ``out/extrapolation.png``."""
+    ``out/result.json`` and, when true returns are known, ``out/extrapolation.png``. ``mirror_obs`` (and
+    ``mirror_act``), sign vectors of a reflection symmetry of the task, add each demonstration's mirror image
+    with the same rank to the training data (:func:`rewardlab.data.ranking.with_mirror_images`; T-REX and
+    B-REX)."""
     import gymnasium as gym
 
     from rewardlab.data.io import load_dataset
@@ -122,6 +150,7 @@ def learn_reward(
     demos = load_dataset(demos_dir, env=env_id)
     env = gym.make(env_id)
     space = (env.observation_space, env.action_space)
+    train = _mirrored(demos, space, method, mirror_obs, mirror_act)
     out = Path(out)
     rng = np.random.default_rng(seed)
     if method == "trex":
@@ -140,7 +169,7 @@ def learn_reward(
         if method == "drex":
             fit = cls(config).fit(demos, env_id, rng=rng, callback=callback)
         else:
-            fit = cls(config).fit(demos, space, rng=rng, callback=callback)
+            fit = cls(config).fit(train, space, rng=rng, callback=callback)
     seconds = time.perf_counter() - start
     fit.reward.save(out / "reward")
     if "bc_policy" in fit.info:  # D-REX's clone, to warm-start the policy (`train-policy --init-policy`)
@@ -153,7 +182,7 @@ def learn_reward(
         "settings": settings or {},
         "seconds": seconds,
     }
-    for key in ("train_accuracy", "val_accuracy", "acceptance", "ess_min", "pairs"):
+    for key in ("train_accuracy", "val_accuracy", "acceptance", "ess_min", "pairs", "trajectories"):
         if key in fit.info:
             summary[key] = fit.info[key]
     aux = fit.info.get("aux_losses", fit.info.get("pretrain", {}).get("aux_losses"))
