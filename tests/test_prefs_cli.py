@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from stable_baselines3 import PPO
 from typer.testing import CliRunner
 
 from rewardlab.cli import app
@@ -18,7 +19,7 @@ from rewardlab.data.io import from_minari, load_dataset, load_npz_episodes, save
 from rewardlab.errors import ConfigError, DataFileError
 from rewardlab.irl.bc import GymBCPolicy
 from rewardlab.rewards import NeuralReward
-from rewardlab.rl import make_ranked_demos
+from rewardlab.rl import make_ranked_demos, train_policy
 
 runner = CliRunner()
 
@@ -47,9 +48,13 @@ def test_checkpoint_spacing_and_return_ceiling(tmp_path) -> None:
     """``every`` saves finer checkpoints of which ``checkpoints`` are kept evenly spaced; ``ceiling`` ends the
     candidates before the first checkpoint whose mean return reaches it (same seed, same rollouts)."""
     ppo = {"n_steps": 64}  # 4 envs x 64 = 256 steps per update
-    full = make_ranked_demos("Pendulum-v1", checkpoints=6, steps=1536, seed=0, hyperparams=ppo)
+    full = make_ranked_demos("Pendulum-v1", checkpoints=6, steps=1536, seed=0, hyperparams=ppo, out=tmp_path / "full")
     means = full.returns()
     assert [tr.infos["checkpoint"] for tr in full] == [256, 512, 768, 1024, 1280, 1536]
+    # rolling out each checkpoint during training leaves PPO's training exactly as without the rollouts
+    train_policy("Pendulum-v1", steps=1536, seed=0, hyperparams=ppo, checkpoint_every=256, out=tmp_path / "plain")
+    last = [PPO.load(tmp_path / d / "checkpoint_1536.zip").policy.state_dict() for d in ("full", "plain")]
+    assert all(torch.equal(last[0][k], last[1][k]) for k in last[0])
     sub = make_ranked_demos("Pendulum-v1", checkpoints=3, steps=1536, every=256, seed=0, hyperparams=ppo)
     assert [tr.infos["rank"] for tr in sub] == [0, 1, 2]
     assert [tr.infos["checkpoint"] for tr in sub] == [256, 768, 1536]

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from rewardlab.data.gym_rollouts import collect_rollouts
 from rewardlab.data.trajectory import TrajectoryDataset
@@ -315,9 +317,9 @@ def make_ranked_demos(
     longer), roll each out ``episodes`` times (stochastic actions, as the paper's demonstrators) and keep
     ``checkpoints`` of them, evenly spaced in training time (all of them if there are fewer).
 
-    ``ceiling`` keeps the demonstrations suboptimal, as T-REX's premise needs: checkpoints are rolled out in
-    training order and the candidates end before the first one whose mean true return over its ``episodes``
-    rollouts reaches ``ceiling``. With ``steps`` generous and ``every`` small, the kept checkpoints then span
+    ``ceiling`` keeps the demonstrations suboptimal, as T-REX's premise needs: each checkpoint is rolled out
+    as soon as it is saved, and training stops at the first one whose mean true return over its ``episodes``
+    rollouts reaches ``ceiling``; the candidates are the checkpoints before it. With ``steps`` generous and ``every`` small, the kept checkpoints then span
     the demonstrator's progress up to that level whatever the seed's learning speed (a seed that learns
     slowly is trained for longer before the ceiling; one that learns fast gives fewer candidates). The true
     return only chooses *which* checkpoints become demonstrations, as a person choosing demonstrators
@@ -334,23 +336,34 @@ def make_ranked_demos(
     every = every or max(1, steps // checkpoints)
     from stable_baselines3 import PPO
 
-    trained = train_policy(
-        env_id, steps=steps, seed=seed, hyperparams=hyperparams, checkpoint_every=every, out=out or _tmpdir(), device=device
-    )
+    folder = Path(out) if out is not None else _tmpdir()
     rollouts: list[TrajectoryDataset] = []
-    for index, (step, path) in enumerate(trained.checkpoints):
-        batch = collect_rollouts(
-            env_id,
-            PPO.load(path, device=device),
-            episodes,
-            seed=seed * 1000 + index * episodes,
-            deterministic=False,
-            max_steps=max_steps,
-            infos={"checkpoint": step},
-        )
+
+    def roll_out(step: int, _metrics: dict[str, float]) -> bool:
+        """Roll out the checkpoint just saved; stop training at the first that reaches the ceiling."""
+        # loading reseeds the global generators and rolling out draws from torch's: keep PPO's training
+        # stream as it was, so that the checkpoints do not depend on the rollouts
+        np_state, py_state = np.random.get_state(), random.getstate()
+        with torch.random.fork_rng():
+            batch = collect_rollouts(
+                env_id,
+                PPO.load(folder / f"checkpoint_{step}.zip", device=device),
+                episodes,
+                seed=seed * 1000 + len(rollouts) * episodes,
+                deterministic=False,
+                max_steps=max_steps,
+                infos={"checkpoint": step},
+            )
+        np.random.set_state(np_state)
+        random.setstate(py_state)
         if ceiling is not None and batch.returns().mean() >= ceiling:
-            break
+            return True
         rollouts.append(batch)
+        return False
+
+    train_policy(
+        env_id, steps=steps, seed=seed, hyperparams=hyperparams, checkpoint_every=every, out=folder, device=device, callback=roll_out
+    )
     if not rollouts:
         raise ConfigError(
             "ceiling", f"is {ceiling}", "the first checkpoint already reaches it: raise the ceiling or save checkpoints earlier (every)"
