@@ -241,7 +241,9 @@ def test_trex_on_mirror_images(demos_dir, tmp_path) -> None:
     base = ["prefs", "trex", "--env", "Pendulum-v1", "--demos", str(demos_dir), "--set", "steps=20", "--set", "snippet=5x20"]
     r = runner.invoke(app, [*base, "--out", str(tmp_path / "m"), "--mirror-obs", "1,-1,-1", "--mirror-act", "-1"])
     assert r.exit_code == 0, r.output
-    assert json.loads((tmp_path / "m" / "result.json").read_text())["trajectories"] == 2 * len(load_dataset(demos_dir, env="Pendulum-v1"))
+    summary = json.loads((tmp_path / "m" / "result.json").read_text())
+    assert summary["trajectories"] == 2 * len(load_dataset(demos_dir, env="Pendulum-v1"))
+    assert summary["mirror"] == {"obs": [1.0, -1.0, -1.0], "act": [-1.0]}
     for flags, field in (
         (["--mirror-obs", "1,-1"], "--mirror-obs"),
         (["--mirror-obs", "1,x,-1"], "--mirror-obs"),

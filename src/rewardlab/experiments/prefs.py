@@ -180,6 +180,7 @@ def learn_reward(
         "demos": str(demos_dir),
         "seed": seed,
         "settings": settings or {},
+        "mirror": None if mirror_obs is None else {"obs": mirror_obs, "act": mirror_act},
         "seconds": seconds,
     }
     for key in ("train_accuracy", "val_accuracy", "acceptance", "ess_min", "pairs", "trajectories"):
