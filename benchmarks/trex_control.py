@@ -31,7 +31,7 @@ Pendulum options (T-REX): ``--ceiling R`` takes the demonstrations from the chec
 before the first whose mean true return reaches R (``make_ranked_demos(every=, ceiling=)``);
 ``--architecture linear --trex-lr 1e-2`` learns a linear reward in the observation; ``--mirror`` adds each
 demonstration's reflection theta -> -theta with the same rank. Together (``--ceiling -800``) they beat the
-best demonstration in 7 of 8 seeds (benchmarks/RESULTS.md).
+best demonstration in 10 of 12 seeds (benchmarks/RESULTS.md).
 
 The jobs (reward learning per seed, PPO per seed, the control) run on ``--workers`` single-threaded
 processes; each seed's PPO starts as soon as its reward is learned.
