@@ -52,12 +52,11 @@ class AuxiliaryHeads(nn.Module):
     ) -> None:
         super().__init__()
         self.discrete, self.act_dim = discrete, act_dim
-        self.obs_dim = int(np.prod(obs_shape))
         self.heads = nn.ModuleDict()
         if "inverse_dynamics" in losses:
             self.heads["inverse_dynamics"] = _head(2 * dim, act_dim, hidden)
         if "forward_dynamics" in losses:
-            self.heads["forward_dynamics"] = _head(dim + act_dim, self.obs_dim, hidden)
+            self.heads["forward_dynamics"] = _head(dim + act_dim, int(np.prod(obs_shape)), hidden)
         if "temporal_distance" in losses:
             self.heads["temporal_distance"] = _head(2 * dim, 1, hidden)
 

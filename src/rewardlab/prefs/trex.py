@@ -349,12 +349,8 @@ class _Auxiliary:
             raise ConfigError("aux", "is set for a linear reward", "auxiliary losses train an MLP's features: use architecture='mlp'")
         if "forward_dynamics" in cfg.aux and len(encoder.spec.obs_shape) != 1:
             raise ConfigError("aux", "has 'forward_dynamics' on image observations", "use it on vector observations only")
-        if isinstance(env_or_mdp, TabularMDP):
-            self.act_dim, self.discrete = env_or_mdp.n_actions, True
-        else:
-            act_space = env_spaces(env_or_mdp)[1]
-            self.discrete = isinstance(act_space, gym.spaces.Discrete)
-            self.act_dim = int(act_space.n) if isinstance(act_space, gym.spaces.Discrete) else int(np.prod(act_space.shape or ()))
+        with_actions = TrajectoryEncoder.for_env(env_or_mdp, architecture=encoder.spec.architecture, use_action=True).spec
+        self.act_dim, self.discrete = with_actions.act_dim, with_actions.discrete_actions  # action width or count
         self.obs_shape = tuple(tensors[0].shape[1:])
         self.seed, self.rng = seed, np.random.default_rng([seed, 1])
 

@@ -233,7 +233,7 @@ def train_policy(
         done = int(model.num_timesteps)
         metrics: dict[str, float] = {"seconds": time.perf_counter() - t0}
         if out is not None and checkpoint_every is not None:
-            path = Path(out) / f"checkpoint_{done}.zip"
+            path = checkpoint_path(out, done)
             path.parent.mkdir(parents=True, exist_ok=True)
             model.save(path)
             result.checkpoints.append((done, path))
@@ -319,11 +319,12 @@ def make_ranked_demos(
 
     ``ceiling`` keeps the demonstrations suboptimal, as T-REX's premise needs: each checkpoint is rolled out
     as soon as it is saved, and training stops at the first one whose mean true return over its ``episodes``
-    rollouts reaches ``ceiling``; the candidates are the checkpoints before it. With ``steps`` generous and ``every`` small, the kept checkpoints then span
-    the demonstrator's progress up to that level whatever the seed's learning speed (a seed that learns
-    slowly is trained for longer before the ceiling; one that learns fast gives fewer candidates). The true
-    return only chooses *which* checkpoints become demonstrations, as a person choosing demonstrators
-    would; the learner still sees the training-time rank alone.
+    rollouts reaches ``ceiling``; the candidates are the checkpoints before it. With ``steps`` generous and
+    ``every`` small, the kept checkpoints then span the demonstrator's progress up to that level whatever
+    the seed's learning speed (a seed that learns slowly is trained for longer before the ceiling; one
+    that learns fast gives fewer candidates). The true return only chooses *which* checkpoints become
+    demonstrations, as a person choosing demonstrators would; the learner still sees the training-time
+    rank alone.
 
     ``infos["rank"]`` is the kept checkpoint's index (0 = earliest; later = better, by training time
     alone), ``infos["checkpoint"]`` its step; true rewards are recorded for evaluation only. ``device``
@@ -347,7 +348,7 @@ def make_ranked_demos(
         with torch.random.fork_rng():
             batch = collect_rollouts(
                 env_id,
-                PPO.load(folder / f"checkpoint_{step}.zip", device=device),
+                PPO.load(checkpoint_path(folder, step), device=device),
                 episodes,
                 seed=seed * 1000 + len(rollouts) * episodes,
                 deterministic=False,
@@ -375,6 +376,11 @@ def make_ranked_demos(
             tr.infos["rank"] = rank
             demos.append(tr)
     return TrajectoryDataset(demos)
+
+
+def checkpoint_path(out: str | Path, step: int) -> Path:
+    """Where :func:`train_policy` saves the checkpoint taken after ``step`` steps."""
+    return Path(out) / f"checkpoint_{step}.zip"
 
 
 def _tmpdir() -> Path:
