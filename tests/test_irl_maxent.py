@@ -9,7 +9,7 @@ import torch
 from rewardlab.data import sample_tabular
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.eval import expected_value_difference, reward_distance
-from rewardlab.irl.deep_maxent import DeepMaxEntConfig, DeepMaxEntIRL
+from rewardlab.irl.deep_maxent import DeepMaxEntConfig, DeepMaxEntIRL, FeatureScaling, predict_reward
 from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL, model_mdp
 from rewardlab.mdp import occupancy, soft_value_iteration, value_iteration
 from rewardlab.mdp.worlds import binaryworld, navigation_gridworld, objectworld, random_mdp
@@ -127,6 +127,36 @@ def test_deep_maxent_cnn_runs_on_grid_features():
     demos = sample_tabular(world.mdp, value_iteration(world.mdp, world.reward).policy, 32, rng=RNG(0), length=8)
     result = DeepMaxEntIRL(DeepMaxEntConfig(architecture="cnn", grid_shape=(8, 8), iterations=30)).fit(demos, world.mdp, rng=RNG(0))
     assert result.reward.values.shape == (64,) and result.history["objective"][-1] > result.history["objective"][0]
+
+
+def test_quantile_scaling_is_the_z_scored_average_rank_and_bounded():
+    from scipy.stats import rankdata
+
+    continuous = objectworld(16, seed=3).mdp.features.to(torch.float32)  # distances, with many ties
+    quantile = FeatureScaling.fit(continuous, "quantile")
+    ranks = torch.tensor(rankdata(continuous.numpy(), axis=0, method="average"), dtype=torch.float32)
+    expected = (ranks - ranks.mean(0)) / ranks.std(0)
+    assert torch.allclose(quantile(continuous), expected, atol=1e-5)
+    # far beyond the reference range: no further out than one step past the largest reference value
+    far = quantile(continuous * 100.0)
+    assert far.max(0).values.le(quantile(continuous).max(0).values + 0.1).all()
+    assert far.abs().max() < 4.0 and FeatureScaling.fit(continuous, "zscore")(continuous * 100.0).abs().max() > 100
+    # on binary features quantiles and z-scores are the same map
+    binary = binaryworld(8, seed=0).mdp.features.to(torch.float32)
+    assert torch.allclose(FeatureScaling.fit(binary, "quantile")(binary), FeatureScaling.fit(binary, "zscore")(binary), atol=1e-5)
+    assert torch.equal(FeatureScaling.fit(binary, "none")(binary), binary)
+    with pytest.raises(ConfigError, match="feature_scaling"):
+        DeepMaxEntConfig(feature_scaling="minmax")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("scaling", ["quantile", "zscore"])
+def test_deep_maxent_predict_reward_reproduces_the_training_reward(scaling):
+    world = objectworld(8, seed=1)
+    demos = sample_tabular(world.mdp, value_iteration(world.mdp, world.reward).policy, 16, rng=RNG(0), length=8)
+    result = DeepMaxEntIRL(DeepMaxEntConfig(iterations=20, feature_scaling=scaling)).fit(demos, world.mdp, rng=RNG(0))
+    assert torch.allclose(predict_reward(result, world.mdp.features), result.reward.values)
+    transfer = objectworld(8, seed=2).mdp.features
+    assert predict_reward(result, transfer).shape == (64,) and torch.isfinite(predict_reward(result, transfer)).all()
 
 
 def test_callback_stops_and_config_errors(navigation):
