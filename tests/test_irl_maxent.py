@@ -147,14 +147,19 @@ def test_quantile_scaling_is_the_z_scored_average_rank_and_bounded():
     assert torch.equal(FeatureScaling.fit(binary, "none")(binary), binary)
     with pytest.raises(ConfigError, match="feature_scaling"):
         DeepMaxEntConfig(feature_scaling="minmax")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="dropout"):
+        DeepMaxEntConfig(dropout=1.0)
 
 
-@pytest.mark.parametrize("scaling", ["quantile", "zscore"])
-def test_deep_maxent_predict_reward_reproduces_the_training_reward(scaling):
+@pytest.mark.parametrize(("scaling", "dropout"), [("quantile", 0.0), ("zscore", 0.0), ("quantile", 0.5)])
+def test_deep_maxent_predict_reward_reproduces_the_training_reward(scaling, dropout):
     world = objectworld(8, seed=1)
     demos = sample_tabular(world.mdp, value_iteration(world.mdp, world.reward).policy, 16, rng=RNG(0), length=8)
-    result = DeepMaxEntIRL(DeepMaxEntConfig(iterations=20, feature_scaling=scaling)).fit(demos, world.mdp, rng=RNG(0))
-    assert torch.allclose(predict_reward(result, world.mdp.features), result.reward.values)
+    config = DeepMaxEntConfig(iterations=20, feature_scaling=scaling, dropout=dropout)
+    result = DeepMaxEntIRL(config).fit(demos, world.mdp, rng=RNG(0))
+    assert torch.allclose(predict_reward(result, world.mdp.features), result.reward.values)  # dropout is off afterwards
+    torch.manual_seed(123)  # the global RNG does not reach the fit: initialisation and masks come from rng
+    assert torch.equal(DeepMaxEntIRL(config).fit(demos, world.mdp, rng=RNG(0)).reward.values, result.reward.values)
     transfer = objectworld(8, seed=2).mdp.features
     assert predict_reward(result, transfer).shape == (64,) and torch.isfinite(predict_reward(result, transfer)).all()
 
