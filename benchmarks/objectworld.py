@@ -47,7 +47,9 @@ EPSILON = 0.3  # the demonstrations' random-action rate, known to both learners 
 LEARNERS = {
     # Adam, as when the table below was measured (the default is now L-BFGS: same optimum, ~10x faster)
     "maxent": lambda: MaxEntIRL(MaxEntConfig(optimizer="adam", iterations=200, l2=0.01, action_noise=EPSILON)),
-    "deep-maxent": lambda: DeepMaxEntIRL(DeepMaxEntConfig(iterations=300, weight_decay=1e-2, dropout=0.5, action_noise=EPSILON)),
+    "deep-maxent": lambda: DeepMaxEntIRL(
+        DeepMaxEntConfig(hidden=(128, 128), iterations=300, weight_decay=1e-2, dropout=0.5, action_noise=EPSILON)
+    ),
 }
 
 
