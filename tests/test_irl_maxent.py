@@ -129,26 +129,45 @@ def test_deep_maxent_cnn_runs_on_grid_features():
     assert result.reward.values.shape == (64,) and result.history["objective"][-1] > result.history["objective"][0]
 
 
-def test_quantile_scaling_is_the_z_scored_average_rank_and_bounded():
+def test_quantile_scaling_is_the_standardised_average_rank_and_bounded():
     from scipy.stats import rankdata
 
     continuous = objectworld(16, seed=3).mdp.features.to(torch.float32)  # distances, with many ties
     quantile = FeatureScaling.fit(continuous, "quantile")
     ranks = torch.tensor(rankdata(continuous.numpy(), axis=0, method="average"), dtype=torch.float32)
-    expected = (ranks - ranks.mean(0)) / ranks.std(0)
-    assert torch.allclose(quantile(continuous), expected, atol=1e-5)
+    expected = 12**0.5 * ((ranks - 0.5) / len(ranks) - 0.5)  # mid-rank in (0, 1), standardised as a uniform
+    scaled = quantile(continuous)
+    assert torch.allclose(scaled, expected, atol=1e-5)
+    assert scaled.mean(0).abs().max() < 1e-5 and torch.allclose(scaled.std(0), torch.ones(4), atol=0.02)
     # far beyond the reference range: no further out than one step past the largest reference value
     far = quantile(continuous * 100.0)
-    assert far.max(0).values.le(quantile(continuous).max(0).values + 0.1).all()
-    assert far.abs().max() < 4.0 and FeatureScaling.fit(continuous, "zscore")(continuous * 100.0).abs().max() > 100
-    # on binary features quantiles and z-scores are the same map
-    binary = binaryworld(8, seed=0).mdp.features.to(torch.float32)
-    assert torch.allclose(FeatureScaling.fit(binary, "quantile")(binary), FeatureScaling.fit(binary, "zscore")(binary), atol=1e-5)
+    assert far.max(0).values.le(scaled.max(0).values + 0.1).all()
+    assert far.abs().max() <= 3**0.5 + 1e-5 and FeatureScaling.fit(continuous, "zscore")(continuous * 100.0).abs().max() > 100
+    # a binary feature: centred, its two values sqrt(3) apart however rare its ones (z-scores grow as 1 / sqrt(p))
+    binary = torch.zeros(100, 3)
+    binary[:50, 0], binary[:10, 1], binary[:1, 2] = 1.0, 1.0, 1.0
+    scaled = FeatureScaling.fit(binary, "quantile")(binary)
+    assert torch.allclose(scaled[0] - scaled[-1], torch.full((3,), 3**0.5)) and scaled.mean(0).abs().max() < 1e-5
+    zscored = FeatureScaling.fit(binary, "zscore")(binary)
+    assert zscored[0, 2] - zscored[-1, 2] > 9.0
     assert torch.equal(FeatureScaling.fit(binary, "none")(binary), binary)
     with pytest.raises(ConfigError, match="feature_scaling"):
         DeepMaxEntConfig(feature_scaling="minmax")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="dropout"):
         DeepMaxEntConfig(dropout=1.0)
+
+
+def test_input_l1_shrinks_the_first_layer_and_still_learns():
+    world = objectworld(16, seed=1)
+    demos = sample_tabular(world.mdp, value_iteration(world.mdp, world.reward).policy, 32, rng=RNG(0), length=8)
+    mass = {}
+    for l1 in (0.0, 0.05, 0.2):
+        result = DeepMaxEntIRL(DeepMaxEntConfig(iterations=100, input_l1=l1)).fit(demos, world.mdp, rng=RNG(0))
+        mass[l1] = float(next(result.info["network"].parameters()).detach().abs().sum())  # sum |W_1|
+        assert result.history["objective"][-1] > result.history["objective"][0] + 3.0
+    assert mass[0.2] < 0.5 * mass[0.05] and mass[0.05] < 0.6 * mass[0.0]
+    with pytest.raises(ConfigError, match="input_l1"):
+        DeepMaxEntConfig(input_l1=-1.0)
 
 
 @pytest.mark.parametrize(("scaling", "dropout"), [("quantile", 0.0), ("zscore", 0.0), ("quantile", 0.5)])
