@@ -66,6 +66,28 @@ def test_irl_command_writes_result_reward_and_figures(tmp_path: Path):
     assert TabularReward.load(out / "reward").values.shape == (9,)
 
 
+def test_irl_deep_maxent_result_json_holds_its_feature_scaling_as_numbers(tmp_path: Path):
+    out = tmp_path / "deep"
+    sets = ["iterations=20", "input_l1=0.01"]
+    proc = run(
+        "irl",
+        "deep-maxent",
+        "--world",
+        "objectworld:size=8,seed=0",
+        "--demos",
+        "8",
+        "--out",
+        str(out),
+        *[x for s in sets for x in ("--set", s)],
+    )
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads((out / "result.json").read_text())["info"]
+    assert info["config"]["input_l1"] == 0.01
+    scaling = info["feature_scaling"]  # 4 distance features: the quantile map's centre and scale, and its 4 x 64 reference
+    assert scaling["kind"] == "quantile" and scaling["mean"] == [0.5] * 4 and len(scaling["reference"]) == 4
+    assert "..." not in (out / "result.json").read_text()  # no truncated tensor reprs
+
+
 def test_irl_command_errors_name_the_option(tmp_path: Path):
     proc = run("irl", "nonsense", "--out", str(tmp_path))
     assert proc.returncode == 2 and "method" in proc.stdout and "Traceback" not in proc.stderr + proc.stdout

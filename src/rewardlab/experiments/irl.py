@@ -132,6 +132,10 @@ def expert_demonstrations(
 
 
 def _jsonable(x: Any) -> Any:
+    """``x`` as JSON values; an array of up to 4,096 numbers as a list, a larger one as its shape only."""
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        n = x.numel() if isinstance(x, torch.Tensor) else x.size
+        return x.tolist() if n <= 4096 else {"shape": list(x.shape), "dtype": str(x.dtype), "values": "not written (over 4,096)"}
     if is_dataclass(x) and not isinstance(x, type):
         return {k: _jsonable(v) for k, v in asdict(x).items()}
     if isinstance(x, dict):
