@@ -135,8 +135,8 @@ class FeatureScaling:
 
     kind: str
     reference: Tensor  # (F, S) sorted reference values per feature (quantile), else empty
-    mean: Tensor  # (F,) subtracted ...
-    std: Tensor  # (F,) ... then divided by
+    mean: Tensor  # (F,) the map is (u - mean) / std, u = x or (quantile) its mid-rank
+    std: Tensor  # (F,)
 
     @classmethod
     def fit(cls, features: Tensor, kind: str) -> FeatureScaling:
