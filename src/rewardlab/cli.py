@@ -17,6 +17,12 @@ console = Console()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: ``--overwrite``, on every command with ``--out``: a run directory is written all or nothing, and an
+#: existing non-empty one is replaced (only once the new run is complete) only when this is given.
+Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing non-empty --out, once the new run is complete (refused without it).")
+]
+
 
 def _friendly(command: F) -> F:
     """Print a rewardlab error as one clear line (field, problem, fix) and exit with status 2."""
@@ -45,11 +51,12 @@ def demo(
     out: Annotated[Path, typer.Option(help="Directory for report.html, demo.png and summary.json.")] = Path("rewardlab-demo"),
     seed: Annotated[int, typer.Option(help="Seed of the sampled demonstrations.")] = 0,
     n_demos: Annotated[int, typer.Option("--demos", help="Number of demonstrations to sample.")] = 10,
+    overwrite: Overwrite = False,
 ) -> None:
     """What is the reward? Every learner side by side on the navigation gridworld, as an HTML report."""
     from rewardlab.experiments.demo import run_demo
 
-    result = run_demo(out, seed=seed, n_demos=n_demos)
+    result = run_demo(out, seed=seed, n_demos=n_demos, overwrite=overwrite)
     console.print(
         f"navigation gridworld '{result['layout']}' ({result['rows']}x{result['cols']}, horizon {result['horizon']}), {n_demos} demos"
     )
@@ -96,6 +103,7 @@ def irl(
     expert: Annotated[str, typer.Option(help="Demonstrator: optimal or soft (MaxEnt).")] = "optimal",
     epsilon: Annotated[float, typer.Option(help="Probability of a random action in the demonstrations.")] = 0.0,
     settings: Annotated[list[str] | None, typer.Option("--set", help="Learner hyperparameter key=value (repeatable).")] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Learn a reward from demonstrations in a world with a known reward, and score it."""
     from rewardlab.experiments.irl import run_irl
@@ -110,6 +118,7 @@ def irl(
         expert=expert,
         epsilon=epsilon,
         hyperparameters=_parse_settings(settings or []),
+        overwrite=overwrite,
     )
     table = Table(title=f"{method} on {world} from {n_demos} demonstrations ({summary['fit_seconds']:.2f} s)")
     table.add_column("metric")
@@ -145,6 +154,7 @@ def demos_collect(
         typer.Option(help="Keep only checkpoints before the first whose mean true return reaches this (suboptimal demos)."),
     ] = None,
     settings: Annotated[list[str] | None, typer.Option("--set", help="PPO hyperparameter key=value over the preset (repeatable).")] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Ranked demonstrations: train PPO on the true reward, keep checkpoints, roll each out."""
     from rewardlab.experiments.prefs import collect_demos
@@ -159,6 +169,7 @@ def demos_collect(
         hyperparams=_parse_settings(settings or []),
         every=every,
         ceiling=ceiling,
+        overwrite=overwrite,
     )
     returns = ", ".join(f"{r:.1f}" for r in summary["true_returns"])
     console.print(f"{len(summary['ranks'])} demonstrations of {env} (true returns by rank: {returns}) in {summary['seconds']:.0f} s")
@@ -193,6 +204,7 @@ def _prefs(method: str) -> Callable[..., None]:
             typer.Option(help="Signs of a reflection symmetry of the observations, e.g. 1,-1,-1 (Pendulum): train on mirror images too."),
         ] = None,
         mirror_act: Annotated[str | None, typer.Option(help="The reflection's signs on the actions, e.g. -1 (Pendulum).")] = None,
+        overwrite: Overwrite = False,
     ) -> None:
         from rewardlab.experiments.prefs import learn_reward
 
@@ -205,6 +217,7 @@ def _prefs(method: str) -> Callable[..., None]:
             settings=_parse_settings(settings or []),
             mirror_obs=_signs("--mirror-obs", mirror_obs),
             mirror_act=_signs("--mirror-act", mirror_act),
+            overwrite=overwrite,
         )
         shown = {k: summary[k] for k in ("train_accuracy", "val_accuracy", "kendall_tau", "acceptance") if k in summary}
         console.print(f"{method} on {env}: " + ", ".join(f"{k} {v:.3g}" for k, v in shown.items()) + f" ({summary['seconds']:.1f} s)")
@@ -245,6 +258,7 @@ def train_policy_command(
         float | None,
         typer.Option(help="Learning rate of the critic warm-up; set the later one with --set learning_rate=... (warm start: 3e-5)."),
     ] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Train a policy (Stable-Baselines3) on a learned reward and report its true return."""
     from rewardlab.experiments.prefs import train_on_reward
@@ -263,6 +277,7 @@ def train_policy_command(
         init_log_std=init_log_std,
         critic_warmup=critic_warmup,
         critic_warmup_lr=critic_warmup_lr,
+        overwrite=overwrite,
     )
     extra = f", distance {summary['distance_mean']:.1f}" if "distance_mean" in summary else ""
     console.print(

@@ -2,20 +2,23 @@
 D-REX paper's demonstration files.
 
 :func:`save_dataset` writes ``trajectories.npz`` (arrays ``obs_i``, ``acts_i``, ``rews_i`` per
-trajectory ``i``) and ``trajectories.json`` (format, count, shapes, terminal flags, infos, the env id),
-each atomically. :func:`load_dataset` checks them against each other and, given an env, against its
+trajectory ``i``) and ``trajectories.json`` (format, count, shapes, terminal flags, infos, the env id)
+as one unit: both are serialised first, then written into a temporary sibling directory that replaces
+the old files in one rename, so a failed or interrupted save leaves the earlier dataset as it was. :func:`load_dataset` checks them against each other and, given an env, against its
 spaces, so a dataset recorded in another env is refused with a message naming the mismatch.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rewardlab._io import atomic_write, read_meta, write_json
+from rewardlab._io import atomic_directory, json_text, read_meta
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.errors import DataFileError, ValidationError
 
@@ -25,7 +28,10 @@ _FORMAT = "rewardlab.TrajectoryDataset"
 
 
 def save_dataset(dataset: Any, directory: str | Path, *, env_id: str | None = None) -> Path:
-    """Write ``dataset`` into ``directory`` as ``trajectories.npz`` + ``trajectories.json``.
+    """Write ``dataset`` into ``directory`` as ``trajectories.npz`` + ``trajectories.json``, as one unit
+    (other files in ``directory`` are kept). ``infos`` hold JSON values: numbers (numpy scalars and
+    arrays included), strings, lists, dicts; anything else raises :class:`ValidationError` naming the
+    trajectory, and nothing is written.
 
     Examples:
         >>> import tempfile
@@ -44,10 +50,13 @@ def save_dataset(dataset: Any, directory: str | Path, *, env_id: str | None = No
         arrays[f"obs_{i}"], arrays[f"acts_{i}"] = np.asarray(tr.obs), np.asarray(tr.acts)
         if tr.rews is not None:
             arrays[f"rews_{i}"] = np.asarray(tr.rews)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
-    directory = Path(directory)
-    atomic_write(directory / "trajectories.npz", lambda f: f.write(buffer.getvalue()))
+    for i, tr in enumerate(items):
+        try:
+            json_text(tr.infos)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"infos of trajectory {i}", f"are not JSON-serialisable ({exc})", "keep numbers, strings, lists and dicts in infos"
+            ) from exc
     meta = {
         "format": _FORMAT,
         "version": 1,
@@ -59,10 +68,13 @@ def save_dataset(dataset: Any, directory: str | Path, *, env_id: str | None = No
         "terminal": [bool(tr.terminal) for tr in items],
         "infos": [tr.infos for tr in items],
     }
-    try:
-        write_json(directory / "trajectories.json", meta)
-    except TypeError as exc:
-        raise ValidationError("infos", f"are not JSON-serialisable ({exc})", "keep numbers, strings, lists and dicts in infos") from exc
+    text = json_text(meta)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    directory = Path(directory)
+    with atomic_directory(directory, keep_others=True) as tmp:
+        (tmp / "trajectories.npz").write_bytes(buffer.getvalue())
+        (tmp / "trajectories.json").write_text(text)
     return directory
 
 
@@ -139,16 +151,49 @@ def load_npz_episodes(path: str | Path, **infos: Any) -> TrajectoryDataset:
     )
 
 
+_MINARI_INFOS = "rewardlab_infos"  # the dataset metadata key holding each trajectory's infos, as JSON
+
+
 def to_minari(dataset: Any, dataset_id: str, env: Any, **kwargs: Any) -> Any:
     """Write ``dataset`` as a Minari dataset ``dataset_id`` (e.g. ``"rewardlab/pendulum/demos-v0"``) for ``env``.
 
-    Extra keyword arguments go to ``minari.create_dataset_from_buffers`` (author, description, ...).
+    Each trajectory's ``infos`` (ranks, checkpoints, ...) go into the dataset's metadata under
+    ``"rewardlab_infos"`` (a JSON list by episode id), so :func:`from_minari` returns them. A malformed id,
+    an id that already exists locally, or infos that JSON cannot hold raise :class:`ConfigError` /
+    :class:`ValidationError` before anything is written; a failure while writing removes the partial
+    dataset. Extra keyword arguments go to ``minari.create_dataset_from_buffers`` (author, description, ...).
     """
     import minari
     from minari.data_collector import EpisodeBuffer
+    from minari.dataset.minari_dataset import parse_dataset_id
+    from minari.storage import get_dataset_path
 
+    from rewardlab.errors import ConfigError
+
+    try:
+        parse_dataset_id(dataset_id)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            "dataset_id", f"{dataset_id!r} is malformed", "write it as [namespace/]name-v<version>, e.g. rewardlab/pendulum/demos-v0"
+        ) from exc
+    path = Path(get_dataset_path(dataset_id))
+    if path.exists():
+        raise ConfigError(
+            "dataset_id", f"{dataset_id!r} already exists at {path}", "choose a new name or version, or delete it (minari.delete_dataset)"
+        )
+    items = list(dataset)
+    if not items:
+        raise ValidationError("dataset", "is empty", "export at least one trajectory")
+    for i, tr in enumerate(items):
+        try:
+            json_text(tr.infos)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"infos of trajectory {i}", f"are not JSON-serialisable ({exc})", "keep numbers, strings, lists and dicts in infos"
+            ) from exc
+    infos = json_text([tr.infos for tr in items])
     buffers = []
-    for i, tr in enumerate(dataset):
+    for i, tr in enumerate(items):
         t = len(tr)
         rews = tr.rews if tr.rews is not None else np.zeros(t)
         term = np.zeros(t, bool)
@@ -166,17 +211,36 @@ def to_minari(dataset: Any, dataset_id: str, env: Any, **kwargs: Any) -> Any:
         )
     kwargs.setdefault("algorithm_name", "rewardlab")
     kwargs.setdefault("description", f"{len(buffers)} trajectories exported by rewardlab.data.io.to_minari")
-    return minari.create_dataset_from_buffers(dataset_id, buffers, env=env, **kwargs)
+    try:
+        created = minari.create_dataset_from_buffers(dataset_id, buffers, env=env, **kwargs)
+        created.storage.update_metadata({_MINARI_INFOS: infos})
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)  # no half-written dataset under this id
+        raise
+    return created
 
 
 def from_minari(dataset_id_or_dataset: Any) -> TrajectoryDataset:
-    """Read a Minari dataset (an id of a locally stored dataset, or a loaded ``MinariDataset``)."""
+    """Read a Minari dataset (an id of a locally stored dataset, or a loaded ``MinariDataset``). Each
+    trajectory's ``infos`` are those :func:`to_minari` saved; ``{"episode": id}`` for other datasets."""
     import minari
 
     ds = minari.load_dataset(dataset_id_or_dataset) if isinstance(dataset_id_or_dataset, str) else dataset_id_or_dataset
+    saved = ds.storage.metadata.get(_MINARI_INFOS)
+    try:
+        infos = None if saved is None else json.loads(saved)
+    except (json.JSONDecodeError, TypeError) as exc:
+        infos = exc
+    if infos is not None and not (
+        isinstance(infos, list) and len(infos) == ds.storage.total_episodes and all(isinstance(x, dict) for x in infos)
+    ):
+        raise DataFileError(
+            f"Minari dataset {ds.id}: metadata {_MINARI_INFOS!r} is not a JSON list of one dict per episode. Fix: export it again with to_minari"
+        )
     out = []
     for ep in ds.iterate_episodes():
         if not isinstance(ep.observations, np.ndarray):
             raise ValidationError("observations", "are a dict or tuple space", "flatten the observations before loading")
-        out.append(Trajectory(ep.observations, ep.actions, ep.rewards, bool(ep.terminations[-1]), {"episode": int(ep.id)}))
+        info = {"episode": int(ep.id)} if infos is None else dict(infos[int(ep.id)])
+        out.append(Trajectory(ep.observations, ep.actions, ep.rewards, bool(ep.terminations[-1]), info))
     return TrajectoryDataset(out)

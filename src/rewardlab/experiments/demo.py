@@ -4,7 +4,8 @@ On the lecture's navigation gridworld (a robot crossing road, grass, rough groun
 goal) it samples demonstrations from a soft-optimal demonstrator, then answers "what is the
 reward?" side by side with every learner that is registered in :data:`rewardlab.experiments.irl.METHODS`
 (behavioural cloning answers "how?" instead), and writes a self-contained HTML report:
-``report.html`` (figures embedded), ``demo.png`` (the world and its demonstrations) and ``summary.json``.
+``report.html`` (figures embedded), ``demo.png`` (the world and its demonstrations) and ``summary.json``,
+all or nothing (:func:`rewardlab._io.run_directory`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewardlab._io import atomic_write, write_json
+from rewardlab._io import atomic_write, check_out, run_directory, write_json
 from rewardlab.data import sample_tabular
 from rewardlab.errors import ValidationError
 from rewardlab.experiments.irl import METHODS, evaluate, make_learner
@@ -266,8 +267,9 @@ one learner at a time, on any world: <code>rewardlab irl mce --world objectworld
 """
 
 
-def run_demo(out: Path | str, *, seed: int = 0, n_demos: int = 10, layout: str = "crossing") -> dict[str, Any]:
-    """Solve the navigation gridworld, sample demos, fit every demo learner, write the report.
+def run_demo(out: Path | str, *, seed: int = 0, n_demos: int = 10, layout: str = "crossing", overwrite: bool = False) -> dict[str, Any]:
+    """Solve the navigation gridworld, sample demos, fit every demo learner, write the report into ``out``
+    (an existing non-empty ``out`` only with ``overwrite``).
 
     Returns:
         The summary dictionary (also written to ``summary.json``).
@@ -277,8 +279,8 @@ def run_demo(out: Path | str, *, seed: int = 0, n_demos: int = 10, layout: str =
     matplotlib.use("Agg")
     if n_demos < 1:
         raise ValidationError("demos", f"is {n_demos}", "sample at least one demonstration")
+    out = check_out(out, overwrite=overwrite)
     started = time.perf_counter()
-    out = Path(out)
     world = navigation_gridworld(layout)
     mdp = world.mdp
     assert world.shape is not None and mdp.horizon is not None
@@ -314,7 +316,6 @@ def run_demo(out: Path | str, *, seed: int = 0, n_demos: int = 10, layout: str =
     bayes, bayes_png = bayesian_section(world, demos, seed)
     bayes["seconds"] = time.perf_counter() - t0
     world_png = _world_figure(world, optimal, soft, demos, n_demos)
-    figure = atomic_write(out / "demo.png", lambda f: f.write(world_png))
     summary: dict[str, Any] = {
         "layout": layout,
         "rows": world.shape[0],
@@ -326,12 +327,14 @@ def run_demo(out: Path | str, *, seed: int = 0, n_demos: int = 10, layout: str =
         "methods": methods,
         "bayesian": bayes,
         "optimal_ascii": world.ascii(policy=optimal.policy),
-        "figure": str(figure),
+        "figure": str(out / "demo.png"),
         "report": str(out / "report.html"),
         "summary": str(out / "summary.json"),
     }
     summary["seconds"] = time.perf_counter() - started
     page = _report_html(summary, world_png, pngs, _bayes_html(bayes, bayes_png))
-    atomic_write(out / "report.html", lambda f: f.write(page.encode()))
-    write_json(out / "summary.json", summary)
+    with run_directory(out, overwrite=overwrite) as tmp:
+        atomic_write(tmp / "demo.png", lambda f: f.write(world_png))
+        atomic_write(tmp / "report.html", lambda f: f.write(page.encode()))
+        write_json(tmp / "summary.json", summary)
     return summary

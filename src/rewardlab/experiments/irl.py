@@ -6,6 +6,9 @@
   held-out log-likelihood, agreement with the expert on demonstrated states), timings, history;
 * ``reward/``: the learned reward as safetensors + JSON (not for behavioural cloning);
 * ``figures.png``: true vs learned reward, the learned reward's optimal policy, the learning curve.
+
+The directory is written all or nothing (:func:`rewardlab._io.run_directory`): an existing non-empty
+``out`` is refused unless ``overwrite``, and replaced only once the new run is complete.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewardlab._io import atomic_write, write_json
+from rewardlab._io import atomic_write, check_out, run_directory, write_json
 from rewardlab.data import TrajectoryDataset, feature_counts, sample_tabular, start_distribution
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.eval import (
@@ -289,8 +292,11 @@ def run_irl(
     expert: str = "optimal",
     epsilon: float = 0.0,
     hyperparameters: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Sample demonstrations in ``world_spec``, fit ``method``, evaluate and write the run directory."""
+    """Sample demonstrations in ``world_spec``, fit ``method``, evaluate and write the run directory
+    ``out`` (checked first; an existing non-empty one only with ``overwrite``)."""
+    out = check_out(out, overwrite=overwrite)
     if n_demos < 1:
         raise ConfigError("demos", f"is {n_demos}", "ask for at least one demonstration")
     learner = make_learner(method, **(hyperparameters or {}))
@@ -304,14 +310,6 @@ def run_irl(
     result = learner.fit(demos, world.mdp, rng=np.random.default_rng(seed + 1))
     seconds = time.perf_counter() - start
     metrics = evaluate(world, result, demos, held_out, expert_policy)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if getattr(result.reward, "save", None) is not None:
-        result.reward.save(out / "reward")
-    posterior_summary = _posterior_summary(world, result, out) if result.posterior is not None else None
-    png = _figures(world, result, metrics, method)
-    if png is not None:
-        atomic_write(out / "figures.png", lambda f: f.write(png))
     summary = {
         "method": method,
         "description": METHODS[method][1],
@@ -326,7 +324,13 @@ def run_irl(
         "info": _jsonable({k: v for k, v in result.info.items() if k not in ("network", "policies")}),
         "history": result.history.to_dict(),
     }
-    if posterior_summary is not None:
-        summary["posterior"] = posterior_summary
-    write_json(out / "result.json", summary)
+    with run_directory(out, overwrite=overwrite) as tmp:
+        if getattr(result.reward, "save", None) is not None:
+            result.reward.save(tmp / "reward")
+        if result.posterior is not None:
+            summary["posterior"] = _posterior_summary(world, result, tmp)
+        png = _figures(world, result, metrics, method)
+        if png is not None:
+            atomic_write(tmp / "figures.png", lambda f: f.write(png))
+        write_json(tmp / "result.json", summary)
     return summary

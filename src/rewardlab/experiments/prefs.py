@@ -1,6 +1,9 @@
 """The command-line experiments of learning from rankings: collect ranked demonstrations, learn a
 reward (T-REX, D-REX, Bayesian REX), train a policy on it. Each writes a run directory with
-``result.json`` (settings, metrics, timings) and its artefacts, and shows a progress bar."""
+``result.json`` (settings, metrics, timings) and its artefacts, and shows a progress bar. A run
+directory is written all or nothing (:func:`rewardlab._io.run_directory`): everything, PPO's
+checkpoints included, goes into a temporary sibling that is renamed to ``out`` once the run is complete;
+an existing non-empty ``out`` is refused unless ``overwrite``."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab._io import write_json
+from rewardlab._io import check_out, run_directory, write_json
 from rewardlab.errors import ConfigError
 
 __all__ = ["collect_demos", "learn_reward", "train_on_reward"]
@@ -60,41 +63,43 @@ def collect_demos(
     hyperparams: dict[str, Any] | None = None,
     every: int | None = None,
     ceiling: float | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train PPO on the true reward, keep ``checkpoints`` checkpoints, roll each out: ranked demonstrations in ``out``.
+    """Train PPO on the true reward, keep ``checkpoints`` checkpoints, roll each out: ranked demonstrations in ``out``
+    (an existing non-empty ``out`` only with ``overwrite``).
     ``hyperparams`` override the PPO preset (e.g. ``n_steps``); ``every`` and ``ceiling`` as in
     :func:`rewardlab.rl.make_ranked_demos`."""
     from rewardlab.data.io import save_dataset
     from rewardlab.rl import make_ranked_demos
 
-    out = Path(out)
     start = time.perf_counter()
-    demos = make_ranked_demos(
-        env_id,
-        checkpoints=checkpoints,
-        steps=steps,
-        episodes=episodes,
-        seed=seed,
-        out=out / "checkpoints",
-        hyperparams=hyperparams,
-        every=every,
-        ceiling=ceiling,
-    )
-    save_dataset(demos, out, env_id=env_id)
-    summary = {
-        "env": env_id,
-        "checkpoints": checkpoints,
-        "steps": steps,
-        "episodes_per_checkpoint": episodes,
-        "seed": seed,
-        "every": every,
-        "ceiling": ceiling,
-        "ranks": [tr.infos["rank"] for tr in demos],
-        "checkpoint_steps": [tr.infos["checkpoint"] for tr in demos],
-        "true_returns": demos.returns().tolist(),
-        "seconds": time.perf_counter() - start,
-    }
-    write_json(out / "result.json", summary)
+    with run_directory(out, overwrite=overwrite) as tmp:
+        demos = make_ranked_demos(
+            env_id,
+            checkpoints=checkpoints,
+            steps=steps,
+            episodes=episodes,
+            seed=seed,
+            out=tmp / "checkpoints",
+            hyperparams=hyperparams,
+            every=every,
+            ceiling=ceiling,
+        )
+        save_dataset(demos, tmp, env_id=env_id)
+        summary = {
+            "env": env_id,
+            "checkpoints": checkpoints,
+            "steps": steps,
+            "episodes_per_checkpoint": episodes,
+            "seed": seed,
+            "every": every,
+            "ceiling": ceiling,
+            "ranks": [tr.infos["rank"] for tr in demos],
+            "checkpoint_steps": [tr.infos["checkpoint"] for tr in demos],
+            "true_returns": demos.returns().tolist(),
+            "seconds": time.perf_counter() - start,
+        }
+        write_json(tmp / "result.json", summary)
     return summary
 
 
@@ -125,9 +130,11 @@ def learn_reward(
     settings: dict[str, Any] | None = None,
     mirror_obs: list[float] | None = None,
     mirror_act: list[float] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Fit ``method`` (``trex``, ``drex`` or ``brex``) to the demonstrations in ``demos_dir``; write ``out/reward``,
-    ``out/result.json`` and, when true returns are known, ``out/extrapolation.png``. ``mirror_obs`` (and
+    ``out/result.json`` and, when true returns are known, ``out/extrapolation.png`` (an existing non-empty
+    ``out`` only with ``overwrite``). ``mirror_obs`` (and
     ``mirror_act``), sign vectors of a reflection symmetry of the task, add each demonstration's mirror image
     with the same rank to the training data (:func:`rewardlab.data.ranking.with_mirror_images`; T-REX and
     B-REX)."""
@@ -143,6 +150,7 @@ def learn_reward(
         "drex": (DREX, DREXConfig),
         "brex": (BayesianREX, BayesianREXConfig),
     }
+    out = check_out(out, overwrite=overwrite)
     if method not in learners:
         raise ConfigError("method", f"is {method!r}", f"choose one of {sorted(learners)}")
     cls, config_cls = learners[method]
@@ -151,7 +159,6 @@ def learn_reward(
     env = gym.make(env_id)
     space = (env.observation_space, env.action_space)
     train = _mirrored(demos, space, method, mirror_obs, mirror_act)
-    out = Path(out)
     rng = np.random.default_rng(seed)
     if method == "trex":
         total = config.steps * config.ensemble
@@ -171,9 +178,6 @@ def learn_reward(
         else:
             fit = cls(config).fit(train, space, rng=rng, callback=callback)
     seconds = time.perf_counter() - start
-    fit.reward.save(out / "reward")
-    if "bc_policy" in fit.info:  # D-REX's clone, to warm-start the policy (`train-policy --init-policy`)
-        fit.info["bc_policy"].save(out / "bc_policy")
     summary: dict[str, Any] = {
         "method": method,
         "env": env_id,
@@ -189,17 +193,23 @@ def learn_reward(
     aux = fit.info.get("aux_losses", fit.info.get("pretrain", {}).get("aux_losses"))
     if aux is not None:  # T-REX's, or B-REX's embedding's, self-supervised losses at the end
         summary["aux_losses"] = aux
-    if fit.posterior is not None:
-        fit.posterior.save(out / "posterior")
+    figure = None
     if all(tr.rews is not None for tr in demos):
         judged = fit.info.get("rollouts", demos)
         predicted = predicted_returns(fit.reward, judged, TrajectoryEncoder.for_reward(space, fit.reward))
         true = judged.returns()
         if len(true) > 1:
             summary["kendall_tau"] = kendall_tau(predicted, true)
-            fig = extrapolation_plot(predicted, true, demo=np.ones(len(true), bool), title=f"{method} on {env_id}")
-            fig.savefig(out / "extrapolation.png", dpi=110)
-    write_json(out / "result.json", summary)
+            figure = extrapolation_plot(predicted, true, demo=np.ones(len(true), bool), title=f"{method} on {env_id}")
+    with run_directory(out, overwrite=overwrite) as tmp:
+        fit.reward.save(tmp / "reward")
+        if "bc_policy" in fit.info:  # D-REX's clone, to warm-start the policy (`train-policy --init-policy`)
+            fit.info["bc_policy"].save(tmp / "bc_policy")
+        if fit.posterior is not None:
+            fit.posterior.save(tmp / "posterior")
+        if figure is not None:
+            figure.savefig(tmp / "extrapolation.png", dpi=110)
+        write_json(tmp / "result.json", summary)
     return summary
 
 
@@ -220,9 +230,10 @@ def train_on_reward(
     init_log_std: float | None = None,
     critic_warmup: int = 0,
     critic_warmup_lr: float | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train ``algo`` on ``env_id`` with the reward saved in ``reward_dir``; checkpoints, the final model and
-    ``result.json`` (true return of the final policy) go to ``out``; ``hyperparams`` override the algorithm's preset.
+    ``result.json`` (true return of the final policy) go to ``out`` (an existing non-empty one only with ``overwrite``); ``hyperparams`` override the algorithm's preset.
     ``init_policy``: a behavioural-cloning policy directory (``GymBCPolicy.save``, e.g. D-REX's
     ``bc_policy``) that PPO's actor starts from, with log standard deviation ``init_log_std``, after
     ``critic_warmup`` steps that train the critic alone (at ``critic_warmup_lr``, default the algorithm's rate)."""
@@ -230,51 +241,52 @@ def train_on_reward(
     from rewardlab.rewards import NeuralReward
     from rewardlab.rl import evaluate, train_policy
 
+    out = check_out(out, overwrite=overwrite)
     reward = NeuralReward.load(reward_dir)
     clone = None if init_policy is None else GymBCPolicy.load(init_policy)
     hyperparams = dict(hyperparams or {})
     if init_log_std is not None:
         hyperparams["policy_kwargs"] = {**hyperparams.get("policy_kwargs", {}), "log_std_init": init_log_std}
-    out = Path(out)
     every = checkpoint_every or max(1, steps // 10)
-    with _progress(f"{algo} on {env_id} with the learned reward", steps) as advance:
-        result = train_policy(
-            env_id,
-            steps=steps,
-            seed=seed,
-            algo=algo,
-            reward=reward,
-            normalize=normalize,
-            ctrl_cost=ctrl_cost,
-            checkpoint_every=every,
-            out=out,
-            hyperparams=hyperparams,
-            callback=lambda done, _m: advance(done),
-            init_policy=clone,
-            critic_warmup=critic_warmup,
-            critic_warmup_lr=critic_warmup_lr,
-        )
-    final = evaluate(result.model, env_id, episodes=eval_episodes, seed=10_000 + seed)
-    summary = {
-        "env": env_id,
-        "reward": str(reward_dir),
-        "algo": algo,
-        "steps": steps,
-        "seed": seed,
-        "normalize": normalize,
-        "ctrl_cost": ctrl_cost,
-        "hyperparams": hyperparams,
-        "init_policy": None if init_policy is None else str(init_policy),
-        "init_log_std": init_log_std,
-        "critic_warmup": critic_warmup,
-        "critic_warmup_lr": critic_warmup_lr,
-        "true_return_mean": float(final.returns().mean()),
-        "true_return_std": float(final.returns().std()),
-        "checkpoints": [str(p) for _, p in result.checkpoints],
-        "seconds": result.seconds,
-    }
-    distances = [tr.infos["x_distance"] for tr in final if "x_distance" in tr.infos]
-    if distances:
-        summary["distance_mean"] = float(np.mean(distances))
-    write_json(out / "result.json", summary)
+    with run_directory(out, overwrite=overwrite) as tmp:
+        with _progress(f"{algo} on {env_id} with the learned reward", steps) as advance:
+            result = train_policy(
+                env_id,
+                steps=steps,
+                seed=seed,
+                algo=algo,
+                reward=reward,
+                normalize=normalize,
+                ctrl_cost=ctrl_cost,
+                checkpoint_every=every,
+                out=tmp,
+                hyperparams=hyperparams,
+                callback=lambda done, _m: advance(done),
+                init_policy=clone,
+                critic_warmup=critic_warmup,
+                critic_warmup_lr=critic_warmup_lr,
+            )
+        final = evaluate(result.model, env_id, episodes=eval_episodes, seed=10_000 + seed)
+        summary = {
+            "env": env_id,
+            "reward": str(reward_dir),
+            "algo": algo,
+            "steps": steps,
+            "seed": seed,
+            "normalize": normalize,
+            "ctrl_cost": ctrl_cost,
+            "hyperparams": hyperparams,
+            "init_policy": None if init_policy is None else str(init_policy),
+            "init_log_std": init_log_std,
+            "critic_warmup": critic_warmup,
+            "critic_warmup_lr": critic_warmup_lr,
+            "true_return_mean": float(final.returns().mean()),
+            "true_return_std": float(final.returns().std()),
+            "checkpoints": [str(out / p.relative_to(tmp)) for _, p in result.checkpoints],
+            "seconds": result.seconds,
+        }
+        distances = [tr.infos["x_distance"] for tr in final if "x_distance" in tr.infos]
+        if distances:
+            summary["distance_mean"] = float(np.mean(distances))
+        write_json(tmp / "result.json", summary)
     return summary

@@ -624,7 +624,8 @@ class RewardPosterior:
     # ---------------------------------------------------------------- files
     def save(self, directory: str | Path) -> Path:
         """Write ``posterior.safetensors`` (samples, log-likelihoods, log-priors, acceptance, step sizes)
-        and ``posterior.json`` (reward kind, beta, shapes) into ``directory``, atomically."""
+        and ``posterior.json`` (reward kind, beta, shapes) into ``directory``, as one unit; NaN or infinite
+        samples raise :class:`ValidationError` (log-priors may be ``-inf``)."""
         names = ("samples", "log_likelihood", "log_prior", "acceptance", "step_size")
         meta = {
             "format": _FORMAT,
@@ -634,7 +635,7 @@ class RewardPosterior:
             "shape": list(self.samples.shape),
             "n_states": self.mdp.n_states,
         }
-        return save_tensors(directory, "posterior", {name: getattr(self, name) for name in names}, meta)
+        return save_tensors(directory, "posterior", {name: getattr(self, name) for name in names}, meta, finite=("samples",))
 
     @classmethod
     def load(cls, directory: str | Path, mdp: TabularMDP) -> RewardPosterior:

@@ -401,7 +401,10 @@ class GymBCPolicy(nn.Module):
         tensors = {f"network.{k}": v for k, v in self.network.state_dict().items()} | {"mean": self.mean, "std": self.std}
         if self.low is not None and self.high is not None:
             tensors |= {"low": self.low, "high": self.high}
-        return save_tensors(directory, "policy", tensors, {"format": "rewardlab.gym_bc_policy", "version": 1, "widths": widths})
+        meta = {"format": "rewardlab.gym_bc_policy", "version": 1, "widths": widths}
+        return save_tensors(
+            directory, "policy", tensors, meta, finite=[k for k in tensors if k not in ("low", "high")]
+        )  # bounds may be inf
 
     @classmethod
     def load(cls, directory: str | Path) -> GymBCPolicy:

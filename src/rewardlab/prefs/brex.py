@@ -188,10 +188,11 @@ class PreferencePosterior:
         return {"rhat": rhat, "ess": ess, "acceptance": float(self.acceptance.mean())}
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``posterior.safetensors`` and ``posterior.json`` into ``directory``, atomically."""
+        """Write ``posterior.safetensors`` and ``posterior.json`` into ``directory`` as one unit; NaN or
+        infinite samples raise :class:`ValidationError`."""
         meta = {"format": _FORMAT, "version": 1, "beta": self.beta, "shape": list(self.samples.shape)}
         tensors = {"samples": self.samples, "log_likelihood": self.log_likelihood, "acceptance": self.acceptance}
-        return save_tensors(directory, "posterior", tensors, meta)
+        return save_tensors(directory, "posterior", tensors, meta, finite=("samples",))
 
     @classmethod
     def load(cls, directory: str | Path) -> PreferencePosterior:

@@ -246,7 +246,9 @@ class NeuralReward(nn.Module):
         self.scale.copy_(raw.std(1).clamp_min(1e-8))
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``reward.safetensors`` (weights, offsets, scales) and ``reward.json`` (the spec)."""
+        """Write ``reward.safetensors`` (weights, offsets, scales) and ``reward.json`` (the spec) into
+        ``directory`` as one unit (:func:`rewardlab._io.save_tensors`); a NaN or infinite weight raises
+        :class:`ValidationError` and nothing is written."""
         meta = {"format": _FORMAT, "version": _VERSION, "spec": asdict(self.spec), "members": self.n_members}
         return save_tensors(directory, "reward", dict(self.state_dict()), meta)
 

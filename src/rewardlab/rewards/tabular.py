@@ -80,7 +80,8 @@ class TabularReward:
         return self.values[s, torch.as_tensor(act, device=self.values.device).long()]
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``reward.safetensors`` and ``reward.json`` into ``directory`` (atomically)."""
+        """Write ``reward.safetensors`` and ``reward.json`` into ``directory`` as one unit
+        (:func:`rewardlab._io.save_tensors`); NaN or infinite weights raise :class:`ValidationError`."""
         tensors = {"values": self.values}
         if self.weights is not None:
             tensors["weights"] = self.weights
