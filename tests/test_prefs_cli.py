@@ -5,6 +5,7 @@ files: save/load, Minari, the D-REX paper's demonstrations, and refusing a datas
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,6 +128,7 @@ def test_trex_then_train_policy(demos_dir, tmp_path) -> None:
     trained = json.loads((tmp_path / "ppo" / "result.json").read_text())
     assert -2000 < trained["true_return_mean"] < 0 and trained["steps"] == 512
     assert len(trained["checkpoints"]) == 4  # one per 128-step rollout
+    assert all(Path(c).parent == tmp_path / "ppo" and Path(c).is_file() for c in trained["checkpoints"])  # not the temporary dir
     assert (tmp_path / "ppo" / "model.zip").is_file()
 
 
