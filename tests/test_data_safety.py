@@ -179,6 +179,10 @@ def test_atomic_directory_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
         (tmp / "c.txt").write_text("third")
     assert sorted(p.name for p in target.iterdir()) == ["c.txt"]  # replaced entirely, nothing of the old left
     assert _siblings(target) == ["run"]
+    (tmp_path / "link").symlink_to(target)  # through a link: the directory it points at is replaced, the link kept
+    with atomic_directory(tmp_path / "link") as tmp:
+        (tmp / "d.txt").write_text("fourth")
+    assert (tmp_path / "link").is_symlink() and sorted(p.name for p in target.iterdir()) == ["d.txt"]
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValidationError, match="is a file"), atomic_directory(tmp_path / "file"):
         pass

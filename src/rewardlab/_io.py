@@ -229,6 +229,7 @@ def atomic_directory(directory: str | os.PathLike[str], *, keep_others: bool = F
     from rewardlab.errors import ValidationError
 
     target = Path(directory)
+    target = target.resolve() if target.is_symlink() else target  # swap the directory a link points at, keep the link
     if target.exists() and not target.is_dir():
         raise ValidationError("directory", f"{target} is a file", "pass a directory path (it is created)")
     if _holds_cwd(target):
@@ -300,6 +301,7 @@ def check_out(out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     from rewardlab.errors import ConfigError
 
     target = Path(out)
+    target = target.resolve() if target.is_symlink() else target
     if target.exists() and not target.is_dir():
         raise ConfigError("--out", f"{target} is a file", "give a directory path (it is created)")
     if _holds_cwd(target):
