@@ -45,5 +45,5 @@ def test_a_learner_that_breaks_the_contract_is_caught(monkeypatch: pytest.Monkey
         return result
 
     monkeypatch.setattr(MaxEntIRL, "fit", noisy)
-    with pytest.raises(LearnerCheckError, match="maxent.same_seed"):
+    with pytest.raises(LearnerCheckError, match=r"maxent\.same_seed"):
         dict(learner_checks("maxent", iterations=20))["same_seed"]()

@@ -64,7 +64,7 @@ class Problem:
     tolerance: float
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_problem(kind: DataKind) -> Problem:
     """The problem the checks use for learners of ``kind`` (cached: it is the same for every learner).
 
