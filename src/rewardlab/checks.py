@@ -83,23 +83,25 @@ def tiny_problem(kind: DataKind) -> Problem:
         demos = sample_tabular(world.mdp, policy, 20, rng=rng, reward=world.reward)
         return Problem(demos, world.mdp, world.reward, 1e-6)
     if kind == "rankings":
-        world = feature_gridworld(6, seed=0, discount=0.9)
+        grid = feature_gridworld(6, seed=0, discount=0.9)
+        features = grid.mdp.features
+        assert features is not None
         trajectories = []
         for _ in range(12):
-            w = rng.standard_normal(4)
-            policy = value_iteration(world.mdp, world.mdp.features @ torch.as_tensor(w / np.linalg.norm(w))).policy
-            trajectories.append(sample_tabular(world.mdp, policy, 1, rng=rng, length=10, reward=world.reward)[0])
+            weights = rng.standard_normal(4)
+            policy = value_iteration(grid.mdp, features @ torch.as_tensor(weights / np.linalg.norm(weights))).policy
+            trajectories.append(sample_tabular(grid.mdp, policy, 1, rng=rng, length=10, reward=grid.reward)[0])
         returns = [tr.ret for tr in trajectories]
         ranked = [dataclasses.replace(tr, infos={**tr.infos, "rank": float(r)}) for tr, r in zip(trajectories, returns, strict=True)]
-        return Problem(TrajectoryDataset(ranked), world.mdp, world.reward, 0.05)
+        return Problem(TrajectoryDataset(ranked), grid.mdp, grid.reward, 0.05)
     if kind == "stages":
         from rewardlab.prefs.lfl import soft_policy_improvement
 
-        w = random_mdp(5, 2, 2, seed=0, discount=0.8)
+        learner = random_mdp(5, 2, 2, seed=0, discount=0.8)
         policies = [torch.full((5, 2), 0.5, dtype=torch.float64)]
         for _ in range(2):
-            policies.append(soft_policy_improvement(w.mdp, w.reward, policies[-1], alpha=0.5))
-        return Problem(policies, w.mdp, w.reward, 1e-6)
+            policies.append(soft_policy_improvement(learner.mdp, learner.reward, policies[-1], alpha=0.5))
+        return Problem(policies, learner.mdp, learner.reward, 1e-6)
     raise ValidationError("kind", f"is {kind!r}", "choose 'demonstrations', 'rankings' or 'stages'")
 
 
@@ -139,7 +141,7 @@ def _non_finite(problem: Problem) -> Any:
     if isinstance(first, Trajectory):
         obs = first.obs.astype(np.float64)
         obs[1] = np.nan
-        data[0] = Trajectory(obs, first.acts, first.rews, dict(first.infos))
+        data[0] = dataclasses.replace(first, obs=obs)
     else:
         policy = torch.as_tensor(first).clone()
         policy[0, 0] = float("nan")
@@ -161,7 +163,8 @@ def learner_checks(name: str, **overrides: Any) -> Iterator[tuple[str, Callable[
         return spec.make(**overrides)
 
     def fit(learner: Any, data: Any = None, seed: int = 1, **kw: Any) -> FitResult:
-        return learner.fit(problem.data if data is None else data, problem.mdp, rng=np.random.default_rng(seed), **kw)
+        result: FitResult = learner.fit(problem.data if data is None else data, problem.mdp, rng=np.random.default_rng(seed), **kw)
+        return result
 
     def constructor() -> None:
         learner = make()
@@ -202,7 +205,12 @@ def learner_checks(name: str, **overrides: Any) -> Iterator[tuple[str, Callable[
 
     def callback_stops() -> None:
         steps: list[int] = []
-        fit(make(), callback=lambda step, metrics: steps.append(step) or True)
+
+        def stop_at_once(step: int, metrics: dict[str, float]) -> bool:
+            steps.append(step)
+            return True
+
+        fit(make(), callback=stop_at_once)
         if len(steps) != 1:
             raise _fail(name, "callback_stops", f"the callback asked to stop at the first step and was called {len(steps)} times")
 
