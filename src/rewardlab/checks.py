@@ -95,7 +95,7 @@ def tiny_problem(kind: DataKind) -> Problem:
         ranked = [dataclasses.replace(tr, infos={**tr.infos, "rank": float(r)}) for tr, r in zip(trajectories, returns, strict=True)]
         return Problem(TrajectoryDataset(ranked), grid.mdp, grid.reward, 0.05)
     if kind == "stages":
-        from rewardlab.prefs.lfl import soft_policy_improvement
+        from rewardlab.irl.lfl import soft_policy_improvement
 
         learner = random_mdp(5, 2, 2, seed=0, discount=0.8)
         policies = [torch.full((5, 2), 0.5, dtype=torch.float64)]

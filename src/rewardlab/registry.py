@@ -170,8 +170,8 @@ LEARNERS: dict[str, LearnerSpec] = {
         LearnerSpec(
             "lfl",
             "learning from a learner, Jacq et al. 2019 (its successive soft policy-iteration policies)",
-            "rewardlab.prefs.lfl:LearnerIRL",
-            "rewardlab.prefs.lfl:LearnerIRLConfig",
+            "rewardlab.irl.lfl:LearnerIRL",
+            "rewardlab.irl.lfl:LearnerIRLConfig",
             "stages",
             _TAB,
             iterative=False,
@@ -179,8 +179,8 @@ LEARNERS: dict[str, LearnerSpec] = {
         LearnerSpec(
             "deep-lfl",
             "learning from a learner with neural policies and reward, Jacq et al. 2019 section 4",
-            "rewardlab.prefs.lfl_deep:DeepLearnerIRL",
-            "rewardlab.prefs.lfl_deep:DeepLearnerIRLConfig",
+            "rewardlab.irl.lfl_deep:DeepLearnerIRL",
+            "rewardlab.irl.lfl_deep:DeepLearnerIRLConfig",
             "stages",
             _GYM,
         ),

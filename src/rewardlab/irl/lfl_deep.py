@@ -1,7 +1,7 @@
 """Learning from a learner with neural networks (Jacq, Geist, Paiva, Pietquin, ICML 2019, section 4):
 the reward a learning agent improves on, from trajectories of its successive policies on a Gymnasium env.
 
-The tabular method (:mod:`rewardlab.prefs.lfl`) solves the soft policy-improvement equations exactly.
+The tabular method (:mod:`rewardlab.irl.lfl`) solves the soft policy-improvement equations exactly.
 With function approximation the paper splits it into two regressions, which this module follows:
 
 1. **Policy estimation.** Each stage ``k``'s policy ``pi_k`` is fitted by maximum likelihood to that
