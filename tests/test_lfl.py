@@ -10,9 +10,9 @@ import torch
 from rewardlab.data import sample_tabular
 from rewardlab.errors import ValidationError
 from rewardlab.eval import reward_distance
+from rewardlab.irl.lfl import LearnerIRL, LearnerIRLConfig, learner_reward, soft_policy_evaluation, soft_policy_improvement
 from rewardlab.mdp import value_iteration
 from rewardlab.mdp.worlds import feature_gridworld, random_mdp
-from rewardlab.prefs.lfl import LearnerIRL, LearnerIRLConfig, learner_reward, soft_policy_evaluation, soft_policy_improvement
 
 
 def _learner(mdp, reward, alpha: float, steps: int) -> list[torch.Tensor]:

@@ -12,9 +12,9 @@ import torch
 from rewardlab.data import Trajectory, TrajectoryDataset
 from rewardlab.errors import ValidationError
 from rewardlab.eval import reward_distance
+from rewardlab.irl.lfl import soft_policy_evaluation, soft_policy_improvement
+from rewardlab.irl.lfl_deep import DeepLearnerIRL, DeepLearnerIRLConfig, StagePolicy, gaussian_kl, lfl_targets
 from rewardlab.mdp.worlds import feature_gridworld
-from rewardlab.prefs.lfl import soft_policy_evaluation, soft_policy_improvement
-from rewardlab.prefs.lfl_deep import DeepLearnerIRL, DeepLearnerIRLConfig, StagePolicy, gaussian_kl, lfl_targets
 
 
 def _tabular_policy(pi: torch.Tensor) -> StagePolicy:

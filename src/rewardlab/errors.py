@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "ConvergenceError",
     "DataFileError",
+    "LearnerCheckError",
     "ProbabilityError",
     "RewardLabError",
     "ShapeError",
@@ -67,3 +68,22 @@ class DataFileError(RewardLabError, OSError):
 
 class ConfigError(ValidationError):
     """A configuration value (command line, world spec, TOML) is invalid."""
+
+
+class LearnerCheckError(RewardLabError, AssertionError):
+    """A learner broke the estimator contract that :mod:`rewardlab.checks` verifies.
+
+    Args:
+        check: ``"learner.check"``, e.g. ``"maxent.same_seed"``.
+        problem: what went wrong.
+        fix: what the learner's author should change.
+    """
+
+    def __init__(self, check: str, problem: str, fix: str) -> None:
+        self.check = check
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{check}: {problem}. Fix: {fix}.")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        return (type(self), (self.check, self.problem, self.fix))

@@ -48,6 +48,7 @@ from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp.core import TabularMDP, as_tensor
+from rewardlab.rewards.nets import mlp
 
 __all__ = ["BCConfig", "BehaviouralCloning", "GymBCPolicy", "as_time_indexed", "fit_gym_bc", "tabular_bc_policy"]
 
@@ -328,15 +329,9 @@ class BehaviouralCloning:
 
 def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, seed: int) -> nn.Sequential:
     """A float64 ReLU network, its initial weights drawn from ``seed`` without touching torch's global RNG."""
-    widths = (n_in, *hidden, n_out)
-    layers: list[nn.Module] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for i in range(len(widths) - 1):
-            layers.append(nn.Linear(widths[i], widths[i + 1], dtype=torch.float64))
-            if i < len(widths) - 2:
-                layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+        return mlp(n_in, hidden, n_out, dtype=torch.float64)
 
 
 def _mean_log_likelihood(policy: Tensor, states: Tensor, actions: Tensor) -> Tensor:

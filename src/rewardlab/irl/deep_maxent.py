@@ -41,6 +41,7 @@ from rewardlab.irl.maxent import DemoObjective
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp import TabularMDP
 from rewardlab.rewards import TabularReward
+from rewardlab.rewards.nets import mlp
 
 __all__ = ["DeepMaxEntConfig", "DeepMaxEntIRL", "FeatureScaling", "predict_reward", "state_reward_fcn", "state_reward_mlp"]
 
@@ -167,13 +168,7 @@ def _mid_rank(reference: Tensor, x: Tensor) -> Tensor:
 
 def state_reward_mlp(n_features: int, hidden: tuple[int, ...], dropout: float = 0.0) -> nn.Module:
     """MLP ``(S, F) -> (S, 1)`` with ReLU hidden layers (each followed by dropout if ``dropout > 0``) and a linear output."""
-    layers: list[nn.Module] = []
-    width = n_features
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout > 0 else [])
-        width = h
-    layers.append(nn.Linear(width, 1))
-    return nn.Sequential(*layers)
+    return mlp(n_features, hidden, 1, dropout=dropout)
 
 
 class _FCN(nn.Module):

@@ -1,9 +1,7 @@
-"""Learning rewards from rankings and preferences: losses, T-REX, D-REX, Bayesian REX, learning from a learner."""
+"""Learning rewards from rankings and preferences: losses, T-REX, D-REX, Bayesian REX."""
 
 from rewardlab.prefs.brex import BayesianREX, BayesianREXConfig, PreferencePosterior
 from rewardlab.prefs.drex import DREX, DREXConfig
-from rewardlab.prefs.lfl import LearnerIRL, LearnerIRLConfig
-from rewardlab.prefs.lfl_deep import DeepLearnerIRL, DeepLearnerIRLConfig
 from rewardlab.prefs.losses import bradley_terry_loss, plackett_luce_loss, preference_probability
 from rewardlab.prefs.trex import TREX, TREXConfig
 
@@ -13,10 +11,6 @@ __all__ = [
     "BayesianREX",
     "BayesianREXConfig",
     "DREXConfig",
-    "DeepLearnerIRL",
-    "DeepLearnerIRLConfig",
-    "LearnerIRL",
-    "LearnerIRLConfig",
     "PreferencePosterior",
     "TREXConfig",
     "bradley_terry_loss",

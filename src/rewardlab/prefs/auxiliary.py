@@ -26,13 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rewardlab.rewards.nets import mlp
+
 __all__ = ["AUX_LOSSES", "AuxiliaryHeads"]
 
 AUX_LOSSES = ("inverse_dynamics", "forward_dynamics", "temporal_distance")
-
-
-def _head(n_in: int, n_out: int, hidden: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, hidden), nn.LeakyReLU(0.01), nn.Linear(hidden, n_out))
 
 
 class AuxiliaryHeads(nn.Module):
@@ -54,11 +52,11 @@ class AuxiliaryHeads(nn.Module):
         self.discrete, self.act_dim = discrete, act_dim
         self.heads = nn.ModuleDict()
         if "inverse_dynamics" in losses:
-            self.heads["inverse_dynamics"] = _head(2 * dim, act_dim, hidden)
+            self.heads["inverse_dynamics"] = mlp(2 * dim, (hidden,), act_dim, activation="leaky_relu")
         if "forward_dynamics" in losses:
-            self.heads["forward_dynamics"] = _head(dim + act_dim, int(np.prod(obs_shape)), hidden)
+            self.heads["forward_dynamics"] = mlp(dim + act_dim, (hidden,), int(np.prod(obs_shape)), activation="leaky_relu")
         if "temporal_distance" in losses:
-            self.heads["temporal_distance"] = _head(2 * dim, 1, hidden)
+            self.heads["temporal_distance"] = mlp(2 * dim, (hidden,), 1, activation="leaky_relu")
 
     def _actions(self, acts: Tensor) -> Tensor:
         """``(B, act_dim)``: one-hot for discrete actions, flattened floats otherwise."""

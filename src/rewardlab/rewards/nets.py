@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from rewardlab._io import read_tensors, save_tensors
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 
-__all__ = ["ClippedInputReward", "NeuralReward", "PessimisticReward", "RewardNet", "RewardNetSpec"]
+__all__ = ["ClippedInputReward", "NeuralReward", "PessimisticReward", "RewardNet", "RewardNetSpec", "mlp"]
 
 _FORMAT = "rewardlab.NeuralReward"
 _VERSION = 1
@@ -54,7 +54,7 @@ class RewardNetSpec:
     hidden: tuple[int, ...] = (256, 256)
     act_dim: int = 0
     discrete_actions: bool = False
-    activation: Literal["relu", "tanh", "leaky_relu"] = "leaky_relu"
+    activation: Activation = "leaky_relu"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "obs_shape", tuple(int(x) for x in self.obs_shape))
@@ -77,8 +77,42 @@ class RewardNetSpec:
         return self.act_dim > 0
 
 
-def _activation(name: str) -> nn.Module:
+Activation = Literal["relu", "tanh", "leaky_relu"]
+
+
+def _activation(name: Activation) -> nn.Module:
     return {"relu": nn.ReLU(), "tanh": nn.Tanh(), "leaky_relu": nn.LeakyReLU(0.01)}[name]
+
+
+def mlp(
+    n_in: int,
+    hidden: tuple[int, ...],
+    n_out: int,
+    *,
+    activation: Activation = "relu",
+    dropout: float = 0.0,
+    dtype: torch.dtype | None = None,
+) -> nn.Sequential:
+    """The one fully connected builder every small net of the library uses: ``(B, n_in) -> (B, n_out)``.
+
+    ``Linear(n_in, h_1), act, [Dropout], ..., Linear(h_k, n_out)``; ``hidden=()`` is one linear layer.
+    Weights are drawn from torch's global generator in layer order, so a caller that seeds it (or forks
+    it, like behavioural cloning) gets the same net for the same seed.
+
+    Examples:
+        >>> net = mlp(3, (8, 8), 2, activation="tanh", dropout=0.1)
+        >>> [type(m).__name__ for m in net]
+        ['Linear', 'Tanh', 'Dropout', 'Linear', 'Tanh', 'Dropout', 'Linear']
+        >>> net(torch.zeros(5, 3)).shape
+        torch.Size([5, 2])
+    """
+    layers: list[nn.Module] = []
+    width = n_in
+    for h in hidden:
+        layers += [nn.Linear(width, h, dtype=dtype), _activation(activation)] + ([nn.Dropout(dropout)] if dropout > 0 else [])
+        width = h
+    layers.append(nn.Linear(width, n_out, dtype=dtype))
+    return nn.Sequential(*layers)
 
 
 class RewardNet(nn.Module):
@@ -109,18 +143,10 @@ class RewardNet(nn.Module):
             )
             with torch.no_grad():
                 n_flat = int(self.encoder(torch.zeros(1, c, h, w)).shape[1])
-            self.head: nn.Module = nn.Sequential(
-                nn.Linear(n_flat + act_in, spec.hidden[0]), nn.LeakyReLU(0.01), nn.Linear(spec.hidden[0], 1)
-            )
+            self.head: nn.Module = mlp(n_flat + act_in, spec.hidden[:1], 1, activation="leaky_relu")
         elif spec.architecture == "mlp":
             self.encoder = nn.Identity()
-            layers: list[nn.Module] = []
-            width = spec.obs_shape[0] + act_in
-            for h_ in spec.hidden:
-                layers += [nn.Linear(width, h_), _activation(spec.activation)]
-                width = h_
-            layers.append(nn.Linear(width, 1))
-            self.head = nn.Sequential(*layers)
+            self.head = mlp(spec.obs_shape[0] + act_in, spec.hidden, 1, activation=spec.activation)
         else:
             self.encoder = nn.Identity()
             self.head = nn.Linear(spec.obs_shape[0] + act_in, 1, bias=False)

@@ -1,7 +1,7 @@
 """Learning from a learner with neural networks (Jacq, Geist, Paiva, Pietquin, ICML 2019, section 4):
 the reward a learning agent improves on, from trajectories of its successive policies on a Gymnasium env.
 
-The tabular method (:mod:`rewardlab.prefs.lfl`) solves the soft policy-improvement equations exactly.
+The tabular method (:mod:`rewardlab.irl.lfl`) solves the soft policy-improvement equations exactly.
 With function approximation the paper splits it into two regressions, which this module follows:
 
 1. **Policy estimation.** Each stage ``k``'s policy ``pi_k`` is fitted by maximum likelihood to that
@@ -41,6 +41,7 @@ from rewardlab.data.ranking import as_dataset
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.rewards import NeuralReward, RewardNetSpec
+from rewardlab.rewards.nets import mlp
 
 __all__ = ["DeepLearnerIRL", "DeepLearnerIRLConfig", "StagePolicy", "fit_stage_policies", "gaussian_kl", "lfl_targets"]
 
@@ -75,13 +76,7 @@ class StagePolicy(nn.Module):
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         self.act_dim = int(action_space.n) if self.discrete else int(np.prod(action_space.shape or ()))  # type: ignore[attr-defined]
-        layers: list[nn.Module] = []
-        width = obs_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.Tanh()]
-            width = h
-        layers.append(nn.Linear(width, self.act_dim if self.discrete else 2 * self.act_dim))
-        self.net = nn.Sequential(*layers).double()
+        self.net = mlp(obs_dim, hidden, self.act_dim if self.discrete else 2 * self.act_dim, activation="tanh").double()
         self.register_buffer("mean", mean.double())
         self.register_buffer("std", std.double())
 
@@ -279,7 +274,7 @@ class DeepLearnerIRL:
         torch.manual_seed(int(rng.integers(2**31)))
         reward = NeuralReward(RewardNetSpec((obs.shape[1],), "mlp", cfg.hidden, act_dim=act_dim, discrete_actions=discrete))
         net = reward.member(0)
-        potential = _mlp(obs.shape[1], cfg.hidden, len(stages) - 1)
+        potential = mlp(obs.shape[1], cfg.hidden, len(stages) - 1, activation="leaky_relu")
         mean, std = obs.mean(0), obs.std(0, unbiased=False).clamp_min(1e-6)
         r_act = (act.reshape(-1) if discrete else act.float()) if cfg.use_action else None
         opt = Adam([*net.parameters(), *potential.parameters()], lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -316,15 +311,6 @@ class DeepLearnerIRL:
             history=history,
             info={"policies": list(policies), "potential": potential, "rmse": rmse, "stages": len(stages)},
         )
-
-
-def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for h in hidden:
-        layers += [nn.Linear(n_in, h), nn.LeakyReLU(0.01)]
-        n_in = h
-    layers.append(nn.Linear(n_in, n_out))
-    return nn.Sequential(*layers)
 
 
 def _shaped(

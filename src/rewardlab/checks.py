@@ -1,0 +1,269 @@
+"""The checks every learner passes, like scikit-learn's ``check_estimator``.
+
+:func:`learner_checks` yields named checks for one registered learner (see :mod:`rewardlab.registry`)
+on a tiny problem of the data kind it learns from; :func:`check_learner` runs them all. A check that
+fails raises :class:`~rewardlab.errors.LearnerCheckError` (a rewardlab error, not a bare ``assert``,
+which ``python -O`` strips) naming the learner, the check and what went wrong.
+
+The checks (DESIGN.md, sections 3 and 6):
+
+* ``constructor``: the constructor takes only a frozen dataclass config;
+* ``frozen_result``: ``fit`` returns a frozen :class:`~rewardlab.learner.FitResult`;
+* ``inputs_untouched``: ``fit`` leaves its config and its data as they were;
+* ``same_seed``: the same ``rng`` seed gives the same reward;
+* ``callback_stops``: a callback that returns True stops an iterative learner at once;
+* ``reward_saves_and_loads``: the reward saved and loaded gives the same values;
+* ``empty_data``, ``non_finite_data``: an empty dataset (unless it has a meaning, as Bayesian IRL's
+  prior), or one with a NaN where a number goes, raises a :class:`~rewardlab.errors.ValidationError`
+  before any training;
+* ``recovers``: on the tiny world, the learned reward's optimal policy loses little true value.
+
+Examples:
+    >>> names = [name for name, _ in learner_checks("maxent", iterations=50)]
+    >>> names[:3]
+    ['constructor', 'frozen_result', 'inputs_untouched']
+    >>> check_learner("mce", iterations=50)
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import inspect
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewardlab.data import Trajectory, TrajectoryDataset, sample_tabular
+from rewardlab.errors import LearnerCheckError, ValidationError
+from rewardlab.learner import FitResult
+from rewardlab.registry import LEARNERS, DataKind
+
+__all__ = ["Problem", "check_learner", "learner_checks", "tiny_problem"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A tiny problem of one data kind with a known true reward.
+
+    Attributes:
+        data: what ``fit`` takes (demonstrations, ranked trajectories or a learner's stages).
+        mdp: the world's MDP.
+        reward: the true reward ``(S,)``.
+        tolerance: the largest policy loss (uniform start, true reward) a learner may leave.
+    """
+
+    data: Any
+    mdp: Any
+    reward: torch.Tensor
+    tolerance: float
+
+
+@functools.cache
+def tiny_problem(kind: DataKind) -> Problem:
+    """The problem the checks use for learners of ``kind`` (cached: it is the same for every learner).
+
+    * ``"demonstrations"``: 20 optimal demonstrations on the lecture's "crossing" navigation grid;
+    * ``"rankings"``: 12 demonstrations on a 6x6 feature grid, each optimal for a random reward, ranked
+      by their true return (``infos["rank"]``);
+    * ``"stages"``: three soft policy-iteration policies of a learner on a 5-state random MDP.
+    """
+    from rewardlab.mdp import value_iteration
+    from rewardlab.mdp.worlds import feature_gridworld, navigation_gridworld, random_mdp
+
+    rng = np.random.default_rng(0)
+    if kind == "demonstrations":
+        world = navigation_gridworld("crossing")
+        policy = value_iteration(world.mdp, world.reward).policy
+        demos = sample_tabular(world.mdp, policy, 20, rng=rng, reward=world.reward)
+        return Problem(demos, world.mdp, world.reward, 1e-6)
+    if kind == "rankings":
+        grid = feature_gridworld(6, seed=0, discount=0.9)
+        features = grid.mdp.features
+        assert features is not None
+        trajectories = []
+        for _ in range(12):
+            weights = rng.standard_normal(4)
+            policy = value_iteration(grid.mdp, features @ torch.as_tensor(weights / np.linalg.norm(weights))).policy
+            trajectories.append(sample_tabular(grid.mdp, policy, 1, rng=rng, length=10, reward=grid.reward)[0])
+        returns = [tr.ret for tr in trajectories]
+        ranked = [dataclasses.replace(tr, infos={**tr.infos, "rank": float(r)}) for tr, r in zip(trajectories, returns, strict=True)]
+        return Problem(TrajectoryDataset(ranked), grid.mdp, grid.reward, 0.05)
+    if kind == "stages":
+        from rewardlab.irl.lfl import soft_policy_improvement
+
+        learner = random_mdp(5, 2, 2, seed=0, discount=0.8)
+        policies = [torch.full((5, 2), 0.5, dtype=torch.float64)]
+        for _ in range(2):
+            policies.append(soft_policy_improvement(learner.mdp, learner.reward, policies[-1], alpha=0.5))
+        return Problem(policies, learner.mdp, learner.reward, 1e-6)
+    raise ValidationError("kind", f"is {kind!r}", "choose 'demonstrations', 'rankings' or 'stages'")
+
+
+def _fail(name: str, check: str, problem: str) -> LearnerCheckError:
+    return LearnerCheckError(f"{name}.{check}", problem, "make the learner follow the estimator shape (DESIGN.md, section 3)")
+
+
+def _values(result: FitResult) -> torch.Tensor | None:
+    """The reward's values on every state (tabular learners), or None for a policy learner."""
+    values = getattr(result.reward, "values", None)
+    return None if values is None else torch.as_tensor(values)
+
+
+def _snapshot(data: Any) -> list[Any]:
+    """Copies of every array in ``data`` (trajectories or policies), to compare after ``fit``."""
+    out: list[Any] = []
+    for item in data:
+        if isinstance(item, Trajectory):
+            out.append((item.obs.copy(), item.acts.copy(), copy.deepcopy(item.infos)))
+        else:
+            out.append(torch.as_tensor(item).clone())
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple):
+        return all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, (np.ndarray, torch.Tensor)):
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    return bool(a == b)
+
+
+def _non_finite(problem: Problem) -> Any:
+    """The problem's data with one NaN where a number goes: a NaN observation, or a NaN policy entry."""
+    data = list(problem.data)
+    first = data[0]
+    if isinstance(first, Trajectory):
+        obs = first.obs.astype(np.float64)
+        obs[1] = np.nan
+        data[0] = dataclasses.replace(first, obs=obs)
+    else:
+        policy = torch.as_tensor(first).clone()
+        policy[0, 0] = float("nan")
+        data[0] = policy
+    return data
+
+
+def learner_checks(name: str, **overrides: Any) -> Iterator[tuple[str, Callable[[], None]]]:
+    """The named checks of learner ``name`` configured by ``overrides`` (small budgets keep them fast).
+
+    Each check is a function of no arguments that returns None or raises :class:`LearnerCheckError`.
+    """
+    spec = LEARNERS[name]
+    if "tabular" not in spec.spaces:
+        return
+    problem = tiny_problem(spec.data)
+
+    def make() -> Any:
+        return spec.make(**overrides)
+
+    def fit(learner: Any, data: Any = None, seed: int = 1, **kw: Any) -> FitResult:
+        result: FitResult = learner.fit(problem.data if data is None else data, problem.mdp, rng=np.random.default_rng(seed), **kw)
+        return result
+
+    def constructor() -> None:
+        learner = make()
+        params = list(inspect.signature(type(learner)).parameters)
+        if params != ["config"]:
+            raise _fail(name, "constructor", f"takes {params}, not only a config")
+        config = learner.config
+        if not (dataclasses.is_dataclass(config) and config.__dataclass_params__.frozen):  # type: ignore[union-attr]
+            raise _fail(name, "constructor", f"its config {type(config).__name__} is not a frozen dataclass")
+
+    def frozen_result() -> None:
+        result = fit(make())
+        if not isinstance(result, FitResult):
+            raise _fail(name, "frozen_result", f"fit returned a {type(result).__name__}")
+        try:
+            result.info = {}  # type: ignore[misc]
+        except dataclasses.FrozenInstanceError:
+            return
+        raise _fail(name, "frozen_result", "the FitResult can be changed")
+
+    def inputs_untouched() -> None:
+        learner = make()
+        config = copy.deepcopy(learner.config)
+        before = _snapshot(problem.data)
+        fit(learner)
+        if learner.config != config:
+            raise _fail(name, "inputs_untouched", "fit changed the config")
+        if not all(_same(a, b) for a, b in zip(before, _snapshot(problem.data), strict=True)):
+            raise _fail(name, "inputs_untouched", "fit changed its data")
+
+    def same_seed() -> None:
+        a, b = fit(make(), seed=7), fit(make(), seed=7)
+        va, vb = _values(a), _values(b)
+        if va is None or vb is None:
+            va, vb = a.policy, b.policy
+        if va is None or vb is None or not torch.equal(va, vb):
+            raise _fail(name, "same_seed", "two fits with the same seed gave different results")
+
+    def callback_stops() -> None:
+        steps: list[int] = []
+
+        def stop_at_once(step: int, metrics: dict[str, float]) -> bool:
+            steps.append(step)
+            return True
+
+        fit(make(), callback=stop_at_once)
+        if len(steps) != 1:
+            raise _fail(name, "callback_stops", f"the callback asked to stop at the first step and was called {len(steps)} times")
+
+    def reward_saves_and_loads() -> None:
+        result = fit(make())
+        values = _values(result)
+        if values is None:
+            return  # a policy learner (behavioural cloning) has no reward to save
+        with tempfile.TemporaryDirectory() as tmp:
+            result.reward.save(f"{tmp}/reward")
+            back = type(result.reward).load(f"{tmp}/reward")
+        if not torch.equal(torch.as_tensor(back.values), values):
+            raise _fail(name, "reward_saves_and_loads", "the loaded reward differs from the saved one")
+
+    def refused(check: str, data: Any) -> None:
+        try:
+            fit(make(), data=data)
+        except ValidationError:
+            return
+        raise _fail(name, check, "fit accepted the data without an error naming it")
+
+    def recovers() -> None:
+        from rewardlab.eval import policy_loss
+        from rewardlab.irl.bc import as_time_indexed
+        from rewardlab.mdp import greedy_policy, value_iteration
+
+        result = fit(make())
+        values = _values(result)
+        if values is not None:
+            policy = value_iteration(problem.mdp, values.to(problem.mdp.dtype)).policy
+        else:
+            assert result.policy is not None
+            policy = greedy_policy(result.policy.to(problem.mdp.dtype))
+            if problem.mdp.horizon is not None and policy.ndim == 2:
+                policy = as_time_indexed(policy, problem.mdp.horizon)
+        loss = policy_loss(problem.mdp, problem.reward, policy, initial="uniform" if problem.mdp.horizon is None else "mdp")
+        if not loss <= problem.tolerance:
+            raise _fail(name, "recovers", f"its policy loses {loss:.3g} of true value (allowed {problem.tolerance:g})")
+
+    yield "constructor", constructor
+    yield "frozen_result", frozen_result
+    yield "inputs_untouched", inputs_untouched
+    yield "same_seed", same_seed
+    if spec.iterative:
+        yield "callback_stops", callback_stops
+    yield "reward_saves_and_loads", reward_saves_and_loads
+    if not spec.empty_ok:
+        yield "empty_data", lambda: refused("empty_data", [])
+    yield "non_finite_data", lambda: refused("non_finite_data", _non_finite(problem))
+    yield "recovers", recovers
+
+
+def check_learner(name: str, **overrides: Any) -> None:
+    """Run every check of :func:`learner_checks`; the first that fails raises :class:`LearnerCheckError`."""
+    for _, check in learner_checks(name, **overrides):
+        check()

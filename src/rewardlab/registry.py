@@ -1,0 +1,235 @@
+"""Every learner of the library by name: its config class, its estimator class, what data it learns
+from and where it runs.
+
+The command line, the experiment runner and the shared conformance checks
+(:mod:`rewardlab.checks`) read this table; a new learner is added here once and is then reachable
+from all three.
+
+Examples:
+    >>> spec = LEARNERS["mce"]
+    >>> spec.data, sorted(spec.spaces)
+    ('demonstrations', ['tabular'])
+    >>> learner = make_learner("mce", iterations=50)
+    >>> learner.config.causal, learner.config.iterations
+    (True, 50)
+    >>> make_learner("maxentt")
+    Traceback (most recent call last):
+    ...
+    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner (did you mean 'maxent'?). Fix: choose one of bc, birl, brex, deep-lfl, deep-maxent, drex, lfl, max-margin, maxent, mce, mwal, projection, trex.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rewardlab.errors import ConfigError
+
+__all__ = ["LEARNERS", "DataKind", "LearnerSpec", "learners_for", "make_learner"]
+
+#: What a learner's ``fit`` takes as ``data``: expert demonstrations, ranked trajectories (each with
+#: ``infos["rank"]``, higher = better), or a learner's successive policies or their trajectories.
+DataKind = Literal["demonstrations", "rankings", "stages"]
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """One learner in the registry.
+
+    Attributes:
+        name: the name on the command line, e.g. ``"max-margin"``.
+        description: one line with the paper it implements.
+        learner: ``"module:Class"`` of the estimator (imported on first use, so the table is cheap).
+        config: ``"module:Class"`` of its frozen config dataclass.
+        fixed: config fields this name fixes (``max-margin`` is ``ApprenticeshipConfig(method="max_margin")``).
+        data: what ``fit`` learns from (:data:`DataKind`).
+        spaces: where it runs: ``"tabular"`` (a ``TabularMDP``) and/or ``"gym"`` (Gymnasium spaces or env).
+        iterative: whether ``fit`` reports steps to a callback that can stop it.
+        empty_ok: whether empty data has a meaning (Bayesian IRL then samples its prior) rather than
+            being an error.
+    """
+
+    name: str
+    description: str
+    learner: str
+    config: str
+    data: DataKind
+    spaces: frozenset[str]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    iterative: bool = True
+    empty_ok: bool = False
+
+    def config_class(self) -> type:
+        return _load(self.config)
+
+    def learner_class(self) -> type:
+        return _load(self.learner)
+
+    def make_config(self, **overrides: Any) -> Any:
+        """The config with this name's fixed fields and ``overrides`` (unknown keys raise ConfigError)."""
+        cls = self.config_class()
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in overrides:
+            if key not in names or key in self.fixed:
+                allowed = [n for n in names if n not in self.fixed]
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(key, f"is not a setting of {self.name}{hint}", f"use one of {', '.join(allowed)}")
+        return cls(**{**self.fixed, **overrides})
+
+    def make(self, **overrides: Any) -> Any:
+        """A learner of this kind, configured by ``overrides`` over the defaults."""
+        return self.learner_class()(self.make_config(**overrides))
+
+
+def _load(path: str) -> type:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+_TAB = frozenset({"tabular"})
+_GYM = frozenset({"gym"})
+_BOTH = frozenset({"tabular", "gym"})
+
+LEARNERS: dict[str, LearnerSpec] = {
+    spec.name: spec
+    for spec in (
+        LearnerSpec(
+            "bc",
+            "behavioural cloning: copy the demonstrated actions (tabular counts; model=mlp over features)",
+            "rewardlab.irl.bc:BehaviouralCloning",
+            "rewardlab.irl.bc:BCConfig",
+            "demonstrations",
+            _TAB,
+            iterative=False,
+        ),
+        LearnerSpec(
+            "projection",
+            "apprenticeship learning, projection method, Abbeel & Ng 2004",
+            "rewardlab.irl.feature_matching:Apprenticeship",
+            "rewardlab.irl.feature_matching:ApprenticeshipConfig",
+            "demonstrations",
+            _TAB,
+            fixed={"method": "projection"},
+        ),
+        LearnerSpec(
+            "max-margin",
+            "apprenticeship learning, max-margin method, Abbeel & Ng 2004",
+            "rewardlab.irl.feature_matching:Apprenticeship",
+            "rewardlab.irl.feature_matching:ApprenticeshipConfig",
+            "demonstrations",
+            _TAB,
+            fixed={"method": "max_margin"},
+        ),
+        LearnerSpec(
+            "mwal",
+            "multiplicative weights apprenticeship learning, Syed & Schapire 2007",
+            "rewardlab.irl.mwal:MWAL",
+            "rewardlab.irl.mwal:MWALConfig",
+            "demonstrations",
+            _TAB,
+        ),
+        LearnerSpec(
+            "maxent",
+            "MaxEnt IRL, Ziebart et al. 2008 (linear in features)",
+            "rewardlab.irl.maxent:MaxEntIRL",
+            "rewardlab.irl.maxent:MaxEntConfig",
+            "demonstrations",
+            _TAB,
+            fixed={"causal": False},
+        ),
+        LearnerSpec(
+            "mce",
+            "maximum causal entropy IRL, Ziebart et al. 2010 (linear in features)",
+            "rewardlab.irl.maxent:MaxEntIRL",
+            "rewardlab.irl.maxent:MaxEntConfig",
+            "demonstrations",
+            _TAB,
+            fixed={"causal": True},
+        ),
+        LearnerSpec(
+            "deep-maxent",
+            "Deep MaxEnt IRL, Wulfmeier et al. 2015 (MLP over features)",
+            "rewardlab.irl.deep_maxent:DeepMaxEntIRL",
+            "rewardlab.irl.deep_maxent:DeepMaxEntConfig",
+            "demonstrations",
+            _TAB,
+        ),
+        LearnerSpec(
+            "birl",
+            "Bayesian IRL, Ramachandran & Amir 2007 (MCMC posterior over rewards; MAP reward)",
+            "rewardlab.irl.bayesian:BayesianIRL",
+            "rewardlab.irl.bayesian:BayesianIRLConfig",
+            "demonstrations",
+            _TAB,
+            empty_ok=True,
+        ),
+        LearnerSpec(
+            "lfl",
+            "learning from a learner, Jacq et al. 2019 (its successive soft policy-iteration policies)",
+            "rewardlab.irl.lfl:LearnerIRL",
+            "rewardlab.irl.lfl:LearnerIRLConfig",
+            "stages",
+            _TAB,
+            iterative=False,
+        ),
+        LearnerSpec(
+            "deep-lfl",
+            "learning from a learner with neural policies and reward, Jacq et al. 2019 section 4",
+            "rewardlab.irl.lfl_deep:DeepLearnerIRL",
+            "rewardlab.irl.lfl_deep:DeepLearnerIRLConfig",
+            "stages",
+            _GYM,
+        ),
+        LearnerSpec(
+            "trex",
+            "T-REX, Brown et al. 2019: Bradley-Terry on snippets of ranked trajectories",
+            "rewardlab.prefs.trex:TREX",
+            "rewardlab.prefs.trex:TREXConfig",
+            "rankings",
+            _BOTH,
+        ),
+        LearnerSpec(
+            "drex",
+            "D-REX, Brown et al. 2019: rankings made by injecting noise into a behavioural clone, then T-REX",
+            "rewardlab.prefs.drex:DREX",
+            "rewardlab.prefs.drex:DREXConfig",
+            "demonstrations",
+            _GYM,
+        ),
+        LearnerSpec(
+            "brex",
+            "Bayesian REX, Brown et al. 2020: MCMC over a linear reward on learned features of ranked trajectories",
+            "rewardlab.prefs.brex:BayesianREX",
+            "rewardlab.prefs.brex:BayesianREXConfig",
+            "rankings",
+            _BOTH,
+        ),
+    )
+}
+
+
+def learners_for(*, data: DataKind | None = None, space: str | None = None) -> list[str]:
+    """Names of the learners that take ``data`` and run on ``space`` (``"tabular"`` or ``"gym"``).
+
+    Examples:
+        >>> learners_for(data="rankings", space="tabular")
+        ['brex', 'trex']
+    """
+    return sorted(n for n, s in LEARNERS.items() if (data is None or s.data == data) and (space is None or space in s.spaces))
+
+
+def make_learner(name: str, **overrides: Any) -> Any:
+    """The learner called ``name`` (a key of :data:`LEARNERS`), configured by ``overrides``.
+
+    Raises:
+        ConfigError: an unknown name or setting, naming the valid ones (with a "did you mean").
+    """
+    if name not in LEARNERS:
+        close = difflib.get_close_matches(name, LEARNERS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError("method", f"{name!r} is not a known learner{hint}", f"choose one of {', '.join(sorted(LEARNERS))}")
+    return LEARNERS[name].make(**overrides)
