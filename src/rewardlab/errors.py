@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "ConvergenceError",
     "DataFileError",
+    "NonFiniteError",
     "ProbabilityError",
     "RewardLabError",
     "ShapeError",
@@ -67,3 +68,29 @@ class DataFileError(RewardLabError, OSError):
 
 class ConfigError(ValidationError):
     """A configuration value (command line, world spec, TOML) is invalid."""
+
+
+class NonFiniteError(ConvergenceError, ArithmeticError):
+    """Training turned a quantity (a loss, an objective, the learned reward) NaN or infinite.
+
+    The fit stops here rather than return or save a NaN model.
+
+    Args:
+        quantity: what became non-finite, e.g. ``"T-REX loss"``.
+        problem: how, with the step, e.g. ``"is nan at step 12"``.
+        fix: what to change, e.g. ``"lower lr (now 1e+30)"``.
+
+    Examples:
+        >>> print(NonFiniteError("T-REX loss", "is nan at step 3", "lower lr"))
+        T-REX loss: is nan at step 3. Fix: lower lr.
+    """
+
+    def __init__(self, quantity: str, problem: str, fix: str) -> None:
+        self.quantity = quantity
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{quantity}: {problem}. Fix: {fix}.")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        """Pickle by the three fields, so the error crosses process boundaries (pools, Ray)."""
+        return (type(self), (self.quantity, self.problem, self.fix))
