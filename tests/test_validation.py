@@ -223,7 +223,9 @@ def test_discrete_actions_out_of_range_are_refused() -> None:
 
 
 def test_drex_refuses_nan_demonstrations_before_cloning_them() -> None:
-    cfg = DREXConfig(schedule="custom", epsilons=(0.0, 1.0), rollouts=1, max_steps=4, bc_epochs=1, bc_hidden=(4,), trex=TREXConfig(**TINY_TREX))
+    cfg = DREXConfig(
+        schedule="custom", epsilons=(0.0, 1.0), rollouts=1, max_steps=4, bc_epochs=1, bc_hidden=(4,), trex=TREXConfig(**TINY_TREX)
+    )
     demos = [_vector_trajectory(6, 0), _spoilt("obs", float("nan"))]
     with pytest.raises(ValidationError) as err:
         DREX(cfg).fit(demos, "Pendulum-v1", rng=RNG(0))

@@ -46,9 +46,7 @@ def _numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def check_indices(
-    values: Any, name: str, upper: int, *, kind: str = "indices", position: str = "index", lower: int = 0
-) -> np.ndarray:
+def check_indices(values: Any, name: str, upper: int, *, kind: str = "indices", position: str = "index", lower: int = 0) -> np.ndarray:
     """``values`` as a 1-D int64 array of indices in ``[lower, upper)``, or an error naming ``name``.
 
     Floats are refused even when whole (``1.0``): an index is an integer, and a float index usually
@@ -85,7 +83,9 @@ def check_indices(
             k = int(bad[0]) if len(bad) else 0
             example = f" ({float(x[k]):g} at {position} {k})"
         raise ValidationError(
-            name, f"has dtype {x.dtype}{example}, not integer {kind}", "pass integers (cast whole-number floats with .astype(int); fractional ones are not indices)"
+            name,
+            f"has dtype {x.dtype}{example}, not integer {kind}",
+            "pass integers (cast whole-number floats with .astype(int); fractional ones are not indices)",
         )
     bad = np.flatnonzero((x < lower) | (x >= upper))
     if len(bad):
@@ -108,7 +108,7 @@ def _tabular_sizes(env_or_mdp: Any) -> tuple[int, int, int | None] | None:
 
 
 def _items(data: Any, name: str, allow_empty: bool) -> list[Trajectory]:
-    if isinstance(data, Trajectory) or isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
+    if isinstance(data, (Trajectory, str, bytes)) or not isinstance(data, Iterable):
         raise ValidationError(name, f"is a {type(data).__name__}", "pass a TrajectoryDataset (or a list of Trajectory)")
     items = list(data)
     if not items and not allow_empty:
@@ -125,7 +125,9 @@ def _check_rewards(items: list[Trajectory], name: str) -> None:
             bad = np.flatnonzero(~np.isfinite(np.asarray(tr.rews, dtype=float)))
             if len(bad):
                 raise ValidationError(
-                    f"{name}[{i}].rews", f"holds {tr.rews[bad[0]]} at step {int(bad[0])}", "pass finite rewards (drop or repair the trajectory)"
+                    f"{name}[{i}].rews",
+                    f"holds {tr.rews[bad[0]]} at step {int(bad[0])}",
+                    "pass finite rewards (drop or repair the trajectory)",
                 )
 
 
@@ -154,7 +156,9 @@ def validate_dataset(data: Any, env_or_mdp: Any, *, name: str = "data", allow_em
     items = _items(data, name, allow_empty)
     for i, tr in enumerate(items):
         if len(tr.obs) != len(tr.acts) + 1:
-            raise ShapeError(f"{name}[{i}].obs", f"has {len(tr.obs)} entries for {len(tr.acts)} actions", "pass T + 1 observations for T actions")
+            raise ShapeError(
+                f"{name}[{i}].obs", f"has {len(tr.obs)} entries for {len(tr.acts)} actions", "pass T + 1 observations for T actions"
+            )
     sizes = _tabular_sizes(env_or_mdp)
     if sizes is not None:
         n_s, n_a, horizon = sizes
@@ -198,7 +202,9 @@ def _check_space(x: np.ndarray, space: Any, name: str, gym: Any) -> None:
         return  # Dict, Tuple, ...: nothing generic to check
     if tuple(x.shape[1:]) != tuple(shape):
         raise ShapeError(
-            name, f"has per-step shape {tuple(x.shape[1:])}, the {what} space has {tuple(shape)}", f"pass {what}s recorded in this env ({space})"
+            name,
+            f"has per-step shape {tuple(x.shape[1:])}, the {what} space has {tuple(shape)}",
+            f"pass {what}s recorded in this env ({space})",
         )
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise ValidationError(name, f"has dtype {x.dtype}", f"pass numeric {what}s")

@@ -176,7 +176,9 @@ def _fit_policies(
                 idx = order[k : k + batch_size]
                 opt.zero_grad()
                 nll = -policy.log_prob(obs[idx], act[idx]).mean()
-                ensure_finite(nll.detach(), f"LfL stage-policy loss (stage {len(out)})", step=f"epoch {epoch}", fix=f"lower policy_lr (now {lr:g})")
+                ensure_finite(
+                    nll.detach(), f"LfL stage-policy loss (stage {len(out)})", step=f"epoch {epoch}", fix=f"lower policy_lr (now {lr:g})"
+                )
                 torch.autograd.backward(nll)
                 opt.step()
         out.append(policy)

@@ -307,8 +307,12 @@ class TREX:
                 break
         if cfg.normalize and len(obs) > 1:
             model.normalize(tensors[0], tensors[1] if encoder.spec.uses_action else None)
-        weights = torch.cat([t.detach().reshape(-1).float() for t in (*model.parameters(), *model.buffers())])
-        ensure_finite(weights, "T-REX reward weights", step="the end", fix=diverged)
+        ensure_finite(
+            torch.cat([t.detach().reshape(-1).float() for t in (*model.parameters(), *model.buffers())]),
+            "T-REX reward weights",
+            step="the end",
+            fix=diverged,
+        )
         model.eval()
         info = {
             "train_accuracy": float(np.mean([a for a, _ in accuracies])),
