@@ -218,7 +218,7 @@ def sample_brex(
 
     Args:
         delta: ``(P, D)`` feature-count differences of the ranked pairs, ``Phi(first) - Phi(second)``.
-        label: ``(P,)`` ``P(first ≻ second)``.
+        label: ``(P,)`` ``P(first ≻ second)`` in {0, 0.5, 1} (anything else raises ValidationError).
         config: sampler settings.
         rng: seeds proposals and acceptances.
         callback: ``callback(step, metrics) -> stop?`` every ``config.report_every`` steps.
