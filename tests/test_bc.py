@@ -232,9 +232,9 @@ def test_mlp_without_features_names_mdp_features():
 
 def test_data_from_another_mdp_is_refused():
     mdp = chain(3, discount=0.9)
-    with pytest.raises(ValidationError, match=r"data\.acts"):
+    with pytest.raises(ValidationError, match=r"data\[0\]\.acts: holds 4 at step 0"):
         BehaviouralCloning().fit(_demos(([0, 1], [4])), mdp, rng=np.random.default_rng(0))
-    with pytest.raises(ValidationError, match=r"data\.obs"):
+    with pytest.raises(ValidationError, match=r"data\[0\]\.obs: holds 7 at step 0"):
         BehaviouralCloning().fit(_demos(([7, 1], [1])), mdp, rng=np.random.default_rng(0))
     with pytest.raises(ValidationError, match="data"):
         BehaviouralCloning().fit(TrajectoryDataset([]), mdp, rng=np.random.default_rng(0))

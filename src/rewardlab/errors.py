@@ -19,6 +19,7 @@ __all__ = [
     "ConvergenceError",
     "DataFileError",
     "LearnerCheckError",
+    "NonFiniteError",
     "ProbabilityError",
     "RewardLabError",
     "ShapeError",
@@ -30,11 +31,11 @@ class RewardLabError(Exception):
     """Base class of every error rewardlab raises on purpose."""
 
 
-class ValidationError(RewardLabError, ValueError):
-    """An argument or a field of a data structure is invalid.
+class _Explained(RewardLabError):
+    """An error told as three parts: what (``field``), what is wrong (``problem``) and what to do (``fix``).
 
     Args:
-        field: the name of the offending argument or field, e.g. ``"probabilities"``.
+        field: the name of the offending argument or field (or quantity, or check), e.g. ``"probabilities"``.
         problem: what is wrong with it.
         fix: what the caller should do instead.
     """
@@ -48,6 +49,10 @@ class ValidationError(RewardLabError, ValueError):
     def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
         """Pickle by the three fields, so the error crosses process boundaries (pools, Ray)."""
         return (type(self), (self.field, self.problem, self.fix))
+
+
+class ValidationError(_Explained, ValueError):
+    """An argument or a field of a data structure is invalid (``field``, ``problem``, ``fix``)."""
 
 
 class ShapeError(ValidationError):
@@ -70,20 +75,18 @@ class ConfigError(ValidationError):
     """A configuration value (command line, world spec, TOML) is invalid."""
 
 
-class LearnerCheckError(RewardLabError, AssertionError):
-    """A learner broke the estimator contract that :mod:`rewardlab.checks` verifies.
+class NonFiniteError(_Explained, ConvergenceError, ArithmeticError):
+    """Training turned a quantity (a loss, an objective, the learned reward) NaN or infinite.
 
-    Args:
-        check: ``"learner.check"``, e.g. ``"maxent.same_seed"``.
-        problem: what went wrong.
-        fix: what the learner's author should change.
+    The fit stops here rather than return or save a NaN model. ``field`` is the quantity, e.g.
+    ``"T-REX loss"``; ``problem`` says how and at which step; ``fix`` what to change.
+
+    Examples:
+        >>> print(NonFiniteError("T-REX loss", "is nan at step 3", "lower lr"))
+        T-REX loss: is nan at step 3. Fix: lower lr.
     """
 
-    def __init__(self, check: str, problem: str, fix: str) -> None:
-        self.check = check
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"{check}: {problem}. Fix: {fix}.")
 
-    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
-        return (type(self), (self.check, self.problem, self.fix))
+class LearnerCheckError(_Explained, AssertionError):
+    """A learner broke the estimator contract that :mod:`rewardlab.checks` verifies; ``field`` names the
+    check as ``"learner.check"``, e.g. ``"maxent.same_seed"``."""

@@ -14,7 +14,9 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-__all__ = ["Callback", "FitResult", "History", "Learner"]
+from rewardlab.errors import NonFiniteError
+
+__all__ = ["Callback", "FitResult", "History", "Learner", "ensure_finite"]
 
 #: ``callback(step, metrics) -> stop?``
 Callback = Callable[[int, dict[str, float]], "bool | None"]
@@ -56,6 +58,43 @@ class History:
 def run_callback(callback: Callback | None, step: int, metrics: dict[str, float]) -> bool:
     """Call ``callback`` if given; True means stop."""
     return bool(callback(step, metrics)) if callback is not None else False
+
+
+def ensure_finite(value: float | torch.Tensor, quantity: str, *, step: int | str, fix: str) -> None:
+    """Stop a fit whose ``value`` (a number or a tensor: a loss, an objective, a reward) is NaN or infinite.
+
+    The one guard every learner calls in its training loop and on what it returns, so that a diverged
+    fit raises instead of returning (or saving) a NaN model. A tensor costs one device sync.
+
+    Args:
+        value: the quantity to check.
+        quantity: its name, e.g. ``"T-REX loss (member 0)"``.
+        step: where in training, e.g. the step number or ``"the end"``.
+        fix: what to change, e.g. ``"lower lr (now 1e+30)"``.
+
+    Raises:
+        NonFiniteError: naming the quantity, the step and the fix.
+
+    Examples:
+        >>> ensure_finite(torch.tensor([1.0, 2.0]), "loss", step=0, fix="lower lr")
+        >>> ensure_finite(float("nan"), "loss", step=7, fix="lower lr")
+        Traceback (most recent call last):
+        ...
+        rewardlab.errors.NonFiniteError: loss: is nan at step 7. Fix: lower lr.
+    """
+    if isinstance(value, torch.Tensor):
+        with torch.no_grad():
+            finite = bool(torch.isfinite(value).all())
+        if finite:
+            return
+        bad = value.detach().reshape(-1)[~torch.isfinite(value.detach().reshape(-1))][0]
+        shown = float(bad)
+    else:
+        shown = float(value)
+        if np.isfinite(shown):
+            return
+    where = step if isinstance(step, str) else f"step {step}"
+    raise NonFiniteError(quantity, f"is {shown} at {where}", fix)
 
 
 @dataclass(frozen=True)

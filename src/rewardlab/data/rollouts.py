@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
+from rewardlab.data.validate import validate_distribution, validate_policy
 from rewardlab.errors import ShapeError, ValidationError
 
 if TYPE_CHECKING:
@@ -61,6 +62,10 @@ def sample_tabular(
     Returns:
         A :class:`TrajectoryDataset` of ``n`` trajectories of state indices.
 
+    Raises:
+        ProbabilityError: a policy row (``policy[s=3]``, ``policy[t=0, s=3]``) or ``initial`` that is
+            not a distribution (NaN, negative, not summing to 1).
+
     Examples:
         >>> import torch
         >>> from rewardlab.mdp.worlds import chain
@@ -70,11 +75,9 @@ def sample_tabular(
         >>> ds[0].obs.tolist(), ds[0].acts.tolist()
         ([0, 1, 2], [1, 1])
     """
-    pi = _numpy(policy).astype(float)
     n_s, n_a = mdp.n_states, mdp.n_actions
+    pi = validate_policy(policy, n_s, n_a)
     time_indexed = pi.ndim == 3
-    if pi.shape[-2:] != (n_s, n_a) or pi.ndim not in (2, 3):
-        raise ShapeError("policy", f"has shape {pi.shape}", f"pass ({n_s}, {n_a}) or (H, {n_s}, {n_a})")
     steps = length if length is not None else mdp.horizon
     if steps is None:
         raise ValidationError("length", "is None for a discounted MDP", "pass the number of decisions per episode")
@@ -87,12 +90,15 @@ def sample_tabular(
     mu0 = _numpy(mdp.initial if initial is None else initial).astype(float)
     if mu0.shape != (n_s,):
         raise ShapeError("initial", f"has shape {mu0.shape}", f"pass ({n_s},)")
+    validate_distribution(mu0, "initial")
     succ = _numpy(mdp.successors)
     prob = _numpy(mdp.probabilities).astype(float)
     terminal = _numpy(mdp.terminal_mask())
     r = None if reward is None else _numpy(reward).astype(float)
     if r is not None and r.shape not in ((n_s,), (n_s, n_a)):
         raise ShapeError("reward", f"has shape {r.shape}", f"pass ({n_s},) or ({n_s}, {n_a})")
+    if r is not None and not np.isfinite(r).all():
+        raise ValidationError("reward", "holds NaN or inf", "pass a finite reward to record")
 
     states = np.empty((n, steps + 1), dtype=np.int64)
     actions = np.empty((n, steps), dtype=np.int64)

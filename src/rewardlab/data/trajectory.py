@@ -120,16 +120,14 @@ class TrajectoryDataset(Sequence[Trajectory]):
 
 
 def _tabular(dataset: Iterable[Trajectory], n_states: int) -> list[Trajectory]:
+    """The trajectories as a list, each ``obs`` checked to be state indices in ``[0, n_states)``."""
+    from rewardlab.data.validate import check_indices  # validate imports this module
+
     items = list(dataset)
     if not items:
         raise ValidationError("trajectories", "is empty", "pass at least one trajectory")
     for i, tr in enumerate(items):
-        if tr.obs.ndim != 1 or not np.issubdtype(tr.obs.dtype, np.integer):
-            raise ValidationError(f"trajectories[{i}].obs", "is not a 1-D array of state indices", "use tabular trajectories")
-        if len(tr.obs) and (tr.obs.min() < 0 or tr.obs.max() >= n_states):
-            raise ValidationError(
-                f"trajectories[{i}].obs", f"has states outside [0, {n_states})", "check the trajectories belong to this MDP"
-            )
+        check_indices(tr.obs, f"trajectories[{i}].obs", n_states, kind="state indices", position="step")
     return items
 
 

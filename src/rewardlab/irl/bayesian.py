@@ -48,7 +48,7 @@ import torch
 from torch import Tensor
 
 from rewardlab._io import read_tensors, save_tensors
-from rewardlab.data import Trajectory, TrajectoryDataset
+from rewardlab.data import Trajectory, validate_dataset
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 from rewardlab.eval.metrics import _start
 from rewardlab.learner import Callback, FitResult, History, run_callback
@@ -212,19 +212,13 @@ def decision_counts(demonstrations: Iterable[Trajectory], mdp: TabularMDP) -> Te
         >>> decision_counts([tr], chain(2, discount=0.9)).tolist()
         [[0.0, 1.0], [1.0, 0.0]]
     """
-    ds = demonstrations if isinstance(demonstrations, TrajectoryDataset) else TrajectoryDataset(list(demonstrations))
+    ds = validate_dataset(demonstrations, mdp, name="demonstrations", allow_empty=True)
     states, actions, times = ds.decisions()
     n_s, n_a = mdp.n_states, mdp.n_actions
-    if len(states) and (states.min() < 0 or states.max() >= n_s):
-        raise ValidationError("demonstrations", f"visit states outside [0, {n_s})", "pass demonstrations from this MDP")
-    if len(actions) and (actions.min() < 0 or actions.max() >= n_a):
-        raise ValidationError("demonstrations", f"take actions outside [0, {n_a})", "pass demonstrations from this MDP")
     if mdp.horizon is None:
         out = np.zeros((n_s, n_a))
         np.add.at(out, (states, actions), 1.0)
     else:
-        if len(times) and times.max() >= mdp.horizon:
-            raise ValidationError("demonstrations", f"are longer than the horizon {mdp.horizon}", "truncate them to the horizon")
         out = np.zeros((mdp.horizon, n_s, n_a))
         np.add.at(out, (times, states, actions), 1.0)
     return torch.as_tensor(out, dtype=mdp.dtype, device=mdp.device)
@@ -882,7 +876,8 @@ class BayesianIRL:
         mdp = env_or_mdp
         if not isinstance(mdp, TabularMDP):
             raise ValidationError("env_or_mdp", f"is a {type(mdp).__name__}", "pass a TabularMDP (Bayesian IRL is tabular)")
-        counts = decision_counts([] if data is None else data, mdp)
+        data = validate_dataset([] if data is None else data, mdp, allow_empty=True)
+        counts = decision_counts(data, mdp)
         history = History()
         posterior = sample_posterior(mdp, counts, self.config, rng=rng, callback=callback, history=history)
         reward = posterior.map_reward() if self.config.estimate == "map" else posterior.mean_reward()

@@ -45,8 +45,9 @@ from torch import Tensor, nn
 
 from rewardlab._optim import Adam
 from rewardlab.data.trajectory import TrajectoryDataset
+from rewardlab.data.validate import check_indices, validate_dataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
-from rewardlab.learner import Callback, FitResult, History, run_callback
+from rewardlab.learner import Callback, FitResult, History, ensure_finite, run_callback
 from rewardlab.mdp.core import TabularMDP, as_tensor
 from rewardlab.rewards.nets import mlp
 
@@ -174,18 +175,8 @@ def _positive(value: Any, name: str) -> int:
 
 
 def _indices(values: Any, name: str, upper: int) -> Tensor:
-    """A 1-D int64 tensor of indices in ``[0, upper)``, or an error naming ``name``."""
-    x = as_tensor(values, name)
-    if x.ndim != 1:
-        raise ShapeError(name, f"has shape {tuple(x.shape)}", "pass a 1-D array of indices")
-    if x.numel() and (x.is_floating_point() or x.dtype == torch.bool):
-        raise ValidationError(name, f"has dtype {x.dtype}", "pass integer indices")
-    x = x.to(device="cpu", dtype=torch.int64)
-    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= upper):
-        raise ValidationError(
-            name, f"holds values in [{int(x.min())}, {int(x.max())}] outside [0, {upper})", "check the data belong to this MDP"
-        )
-    return x
+    """A 1-D int64 CPU tensor of indices in ``[0, upper)``, or an error naming ``name``."""
+    return torch.from_numpy(check_indices(as_tensor(values, name), name, upper))
 
 
 def as_time_indexed(policy: Any, horizon: int) -> Tensor:
@@ -252,7 +243,7 @@ class BehaviouralCloning:
                 MDP without ``mdp.features``.
         """
         mdp = _as_mdp(env_or_mdp)
-        states, actions = _decisions(data, mdp)
+        states, actions = _decisions(validate_dataset(data, mdp))
         counts = torch.zeros(mdp.n_states * mdp.n_actions, dtype=torch.float64)
         counts.index_add_(0, states * mdp.n_actions + actions, torch.ones(states.shape[0], dtype=torch.float64))
         counts = counts.view(mdp.n_states, mdp.n_actions)
@@ -311,6 +302,7 @@ class BehaviouralCloning:
                 idx = order[start : start + batch]
                 logits = network(x_all[s_dev[idx]])
                 loss = nn.functional.cross_entropy(logits, a_dev[idx])
+                ensure_finite(loss.detach(), "BC loss", step=f"epoch {epoch}", fix=f"lower lr (now {cfg.lr:g})")
                 optimiser.zero_grad()
                 torch.autograd.backward(loss)
                 optimiser.step()
@@ -323,6 +315,7 @@ class BehaviouralCloning:
         network.eval()
         with torch.no_grad():
             policy = torch.softmax(network(x_all), dim=1)
+        ensure_finite(policy, "BC policy", step="the end", fix=f"lower lr (now {cfg.lr:g})")
         info.update(seed=seed, epochs=epoch + 1, stopped_early=stopped, network=network, feature_mean=mean, feature_std=std)
         return policy
 
@@ -348,17 +341,12 @@ def _as_mdp(env_or_mdp: Any) -> TabularMDP:
     raise ValidationError("env_or_mdp", f"is a {type(env_or_mdp).__name__}", "pass a TabularMDP (e.g. world.mdp)")
 
 
-def _decisions(data: Any, mdp: TabularMDP) -> tuple[Tensor, Tensor]:
-    """Demonstrated ``(states, actions)`` as int64 CPU tensors, checked against the MDP."""
-    if not isinstance(data, TrajectoryDataset):
-        data = TrajectoryDataset(data)
+def _decisions(data: TrajectoryDataset) -> tuple[Tensor, Tensor]:
+    """Demonstrated ``(states, actions)`` of validated data as int64 CPU tensors."""
     if data.n_decisions == 0:
         raise ValidationError("data", "holds no decisions", "pass at least one trajectory with one action or more")
-    for i, tr in enumerate(data):
-        if tr.obs.ndim != 1 or not np.issubdtype(tr.obs.dtype, np.integer):
-            raise ValidationError(f"data[{i}].obs", "is not a 1-D array of state indices", "use tabular trajectories")
     states, actions, _ = data.decisions()
-    return _indices(states, "data.obs", mdp.n_states), _indices(actions, "data.acts", mdp.n_actions)
+    return torch.from_numpy(states), torch.from_numpy(actions)
 
 
 # ============================================================================ Gymnasium envs
@@ -464,12 +452,13 @@ def fit_gym_bc(
     opt = Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     shuffle = torch.Generator().manual_seed(seed)
     n = len(obs)
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = torch.randperm(n, generator=shuffle)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             out = policy(obs[idx])
             loss = nn.functional.cross_entropy(out, target[idx]) if discrete else (out - target[idx]).square().mean()
+            ensure_finite(loss.detach(), "BC loss", step=f"epoch {epoch}", fix=f"lower lr (now {lr:g})")
             opt.zero_grad()
             torch.autograd.backward(loss)
             opt.step()

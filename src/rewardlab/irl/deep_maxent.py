@@ -35,10 +35,10 @@ import torch
 from torch import Tensor, nn
 
 from rewardlab._optim import Adam
-from rewardlab.data import TrajectoryDataset
+from rewardlab.data import TrajectoryDataset, validate_dataset
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.irl.maxent import DemoObjective
-from rewardlab.learner import Callback, FitResult, History, run_callback
+from rewardlab.learner import Callback, FitResult, History, ensure_finite, run_callback
 from rewardlab.mdp import TabularMDP
 from rewardlab.rewards import TabularReward
 from rewardlab.rewards.nets import mlp
@@ -226,9 +226,11 @@ class DeepMaxEntIRL:
     ) -> FitResult:
         """Learn a neural state reward from tabular demonstrations."""
         cfg = self.config
+        data = validate_dataset(data, env_or_mdp)
         if env_or_mdp.features is None:
             raise ValidationError("mdp.features", "is None", "Deep MaxEnt needs state features (S, F)")
         mdp = env_or_mdp
+        diverged = f"lower lr (now {cfg.lr:g}) or raise weight_decay"
         objective = DemoObjective(mdp, data, model=cfg.model, temperature=cfg.temperature, causal=cfg.causal, action_noise=cfg.action_noise)
         if cfg.grid_shape is not None and cfg.grid_shape[0] * cfg.grid_shape[1] != mdp.n_states:
             raise ConfigError("grid_shape", f"is {cfg.grid_shape} for {mdp.n_states} states", "pass (rows, cols) with rows * cols = S")
@@ -248,6 +250,7 @@ class DeepMaxEntIRL:
             first = next(net.parameters())  # the input layer's weights, (H, F) or (H, F, 3, 3)
             for step in range(cfg.iterations):
                 reward = net(phi).squeeze(1)
+                ensure_finite(reward.detach(), "Deep MaxEnt reward", step=step, fix=diverged)
                 value, grad_r = objective(reward.detach().to(mdp.dtype))
                 optimizer.zero_grad()
                 # ascend L: d L / d theta = sum_s grad_r(s) d r(s) / d theta
@@ -262,6 +265,7 @@ class DeepMaxEntIRL:
         net.eval()  # dropout off: the returned reward and predict_reward use the whole network
         with torch.no_grad():
             final = net(phi).squeeze(1).to(mdp.dtype)
+        ensure_finite(final, "Deep MaxEnt reward", step="the end", fix=diverged)
         objective(final)  # the model's policy for the returned reward
         return FitResult(
             reward=TabularReward(final),

@@ -67,7 +67,7 @@ import torch
 from scipy.optimize import minimize, nnls
 from torch import Tensor
 
-from rewardlab.data import Trajectory, feature_counts, start_distribution
+from rewardlab.data import Trajectory, feature_counts, start_distribution, validate_dataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp import TabularMDP, occupancy, value_iteration
@@ -394,6 +394,7 @@ class Apprenticeship:
         """Learn from tabular demonstrations ``data`` in ``env_or_mdp`` (a TabularMDP with features)."""
         cfg = self.config
         mdp = _tabular_mdp(env_or_mdp)
+        data = validate_dataset(data, mdp)
         phi = _state_features(mdp, None)
         mu_e, start = expert_feature_expectations(data, mdp)
 

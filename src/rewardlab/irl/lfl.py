@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rewardlab.data.validate import validate_dataset, validate_policy
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult
 from rewardlab.mdp import TabularMDP, value_iteration
@@ -188,12 +189,8 @@ class LearnerIRL:
 
     def _policy(self, stage: Any, mdp: TabularMDP, i: int) -> Tensor:
         if isinstance(stage, Tensor) or (isinstance(stage, np.ndarray) and stage.dtype.kind == "f"):
-            return torch.as_tensor(stage, dtype=torch.float64)
-        from rewardlab.data.ranking import as_dataset
+            return torch.as_tensor(validate_policy(stage, mdp.n_states, mdp.n_actions, name=f"data[{i}]"))
         from rewardlab.irl.bc import tabular_bc_policy
 
-        try:
-            states, actions, _ = as_dataset(stage).decisions()
-        except ValidationError as exc:
-            raise ValidationError(f"data[{i}]", str(exc), "pass each stage as an (S, A) policy or a dataset of its trajectories") from exc
+        states, actions, _ = validate_dataset(stage, mdp, name=f"data[{i}]").decisions()
         return tabular_bc_policy(states, actions, mdp.n_states, mdp.n_actions, smoothing=self.config.smoothing).to(torch.float64).cpu()

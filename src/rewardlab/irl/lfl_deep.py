@@ -38,8 +38,9 @@ from torch import Tensor, nn
 from rewardlab._optim import Adam
 from rewardlab.data.gym_rollouts import env_spaces
 from rewardlab.data.ranking import as_dataset
+from rewardlab.data.validate import validate_dataset
 from rewardlab.errors import ConfigError, ValidationError
-from rewardlab.learner import Callback, FitResult, History, run_callback
+from rewardlab.learner import Callback, FitResult, History, ensure_finite, run_callback
 from rewardlab.rewards import NeuralReward, RewardNetSpec
 from rewardlab.rewards.nets import mlp
 
@@ -164,12 +165,16 @@ def _fit_policies(
     for obs, act, _, _ in data:
         opt = Adam(policy.parameters(), lr=lr)
         n = len(obs)
-        for _ in range(epochs):
+        for epoch in range(epochs):
             order = torch.as_tensor(rng.permutation(n))
             for k in range(0, n, batch_size):
                 idx = order[k : k + batch_size]
                 opt.zero_grad()
-                torch.autograd.backward(-policy.log_prob(obs[idx], act[idx]).mean())
+                nll = -policy.log_prob(obs[idx], act[idx]).mean()
+                ensure_finite(
+                    nll.detach(), f"LfL stage-policy loss (stage {len(out)})", step=f"epoch {epoch}", fix=f"lower policy_lr (now {lr:g})"
+                )
+                torch.autograd.backward(nll)
                 opt.step()
         out.append(policy)
         nxt = StagePolicy(all_obs.shape[1], action_space, hidden, mean, std)
@@ -253,6 +258,7 @@ class DeepLearnerIRL:
         obs_space, act_space = env_spaces(env_or_mdp)
         if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
             raise ValidationError("observation_space", f"is {obs_space}", "use vector (Box) observations")
+        stages = [validate_dataset(stage, (obs_space, act_space), name=f"stages[{i}]") for i, stage in enumerate(stages)]
         trans = [_transitions(stage, i) for i, stage in enumerate(stages)]
         if policies is None:
             policies = _fit_policies(
@@ -296,6 +302,7 @@ class DeepLearnerIRL:
                 cfg.discount,
             )
             loss = (pred - y32[idx]).square().mean()
+            ensure_finite(loss.detach(), "LfL reward regression loss", step=t, fix=f"lower lr (now {cfg.lr:g}) or policy_lr")
             torch.autograd.backward(loss)
             opt.step()
             if t % 100 == 0 or t == cfg.steps - 1:
@@ -306,6 +313,8 @@ class DeepLearnerIRL:
             full = _shaped(net, potential, obs.float(), r_act, nxt.float(), live32, step, mean, std, cfg.discount)
             rmse = float((full - y32).square().mean().sqrt())
             reward.normalize(obs.float(), r_act)
+        weights = torch.cat([p.detach().reshape(-1).float() for p in (*reward.parameters(), *reward.buffers())])
+        ensure_finite(weights, "LfL reward weights", step="the end", fix=f"lower lr (now {cfg.lr:g})")
         return FitResult(
             reward=reward.eval(),
             history=history,

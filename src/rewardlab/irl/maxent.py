@@ -35,9 +35,9 @@ import torch
 from torch import Tensor
 
 from rewardlab._optim import adam_ascent_step
-from rewardlab.data import TrajectoryDataset, empirical_visitation, start_distribution
-from rewardlab.errors import ConfigError, ConvergenceError, ValidationError
-from rewardlab.learner import Callback, FitResult, History, run_callback
+from rewardlab.data import TrajectoryDataset, empirical_visitation, start_distribution, validate_dataset
+from rewardlab.errors import ConfigError, ValidationError
+from rewardlab.learner import Callback, FitResult, History, ensure_finite, run_callback
 from rewardlab.mdp import TabularMDP, Workspace, maxent_objective
 from rewardlab.mdp.maxent import stationary_objective
 from rewardlab.rewards import TabularReward
@@ -246,6 +246,7 @@ class MaxEntIRL:
         """
         cfg = self.config
         mdp = env_or_mdp
+        data = validate_dataset(data, mdp)
         objective = DemoObjective(
             mdp,
             data,
@@ -273,15 +274,14 @@ class MaxEntIRL:
 
         history = History()
         state = {"step": 0}
+        diverged = f"lower lr (now {cfg.lr:g}), add an l2 prior or use optimizer='lbfgs'"
 
         def evaluate(t: Tensor) -> tuple[float, Tensor]:
             """Penalised objective and its gradient in theta (ascent direction)."""
             reward = reward_of(t)
-            if not bool(torch.isfinite(reward).all()):
-                raise ConvergenceError(
-                    f"MaxEnt diverged at step {state['step']}: the reward became non-finite; lower lr, add an l2 prior or use optimizer='adam'"
-                )
+            ensure_finite(reward, "MaxEnt reward", step=state["step"], fix=diverged)
             value, grad_r = objective(reward)
+            ensure_finite(value, "MaxEnt objective", step=state["step"], fix=diverged)
             grad = features.T @ grad_r if cfg.reward == "linear" else grad_r  # type: ignore[union-attr]
             value = value - 0.5 * cfg.l2 * float((t * t).sum()) - cfg.l1 * float(t.abs().sum())
             return value, grad - cfg.l2 * t
@@ -335,6 +335,7 @@ class MaxEntIRL:
                     theta = torch.sign(theta) * torch.clamp(theta.abs() - cfg.lr * cfg.l1, min=0.0)
 
         final = reward_of(theta).detach().clone()
+        ensure_finite(final, "MaxEnt reward", step="the end", fix=diverged)
         objective(final)  # the model's policy for the returned reward
         reward = TabularReward(final, theta.clone() if cfg.reward == "linear" else None)
         return FitResult(

@@ -66,6 +66,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rewardlab.data.validate import validate_dataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.irl.feature_matching import _tabular_mdp, expert_feature_expectations, policy_feature_expectations
 from rewardlab.learner import Callback, FitResult, History, run_callback
@@ -235,6 +236,7 @@ class MWAL:
         """Learn from tabular demonstrations ``data`` in ``env_or_mdp`` (a TabularMDP with features)."""
         cfg = self.config
         mdp = _tabular_mdp(env_or_mdp)
+        data = validate_dataset(data, mdp)
         if mdp.features is None:
             raise ValidationError("mdp.features", "is None", "build the MDP with state features (S, k)")
         k = mdp.n_features

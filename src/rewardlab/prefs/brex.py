@@ -34,6 +34,7 @@ from torch import Tensor
 
 from rewardlab._io import read_tensors, save_tensors
 from rewardlab.data.ranking import as_dataset, ranked_pairs, ranking_scores
+from rewardlab.data.validate import validate_dataset, validate_labels
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 from rewardlab.irl.bayesian import chain_diagnostics
 from rewardlab.learner import Callback, FitResult, History, run_callback
@@ -121,6 +122,7 @@ def pair_log_likelihood(weights: Tensor, delta: Tensor, label: Tensor, beta: flo
         >>> pair_log_likelihood(w, delta, torch.tensor([1.0]), beta=1.0)  # log sigmoid(2), log sigmoid(-1)
         tensor([-0.1269, -1.3133])
     """
+    validate_labels(label)
     x = beta * (weights @ delta.T)
     out: Tensor = (label * F.logsigmoid(x) + (1 - label) * F.logsigmoid(-x)).sum(-1)
     return out
@@ -217,7 +219,7 @@ def sample_brex(
 
     Args:
         delta: ``(P, D)`` feature-count differences of the ranked pairs, ``Phi(first) - Phi(second)``.
-        label: ``(P,)`` ``P(first ≻ second)``.
+        label: ``(P,)`` ``P(first ≻ second)`` in {0, 0.5, 1} (anything else raises ValidationError).
         config: sampler settings.
         rng: seeds proposals and acceptances.
         callback: ``callback(step, metrics) -> stop?`` every ``config.report_every`` steps.
@@ -232,6 +234,7 @@ def sample_brex(
         raise ShapeError("delta", f"has shape {tuple(dt.shape)} with labels {tuple(y.shape)}", "pass (P, D) differences and (P,) labels")
     if not bool(torch.isfinite(dt).all()):
         raise ValidationError("delta", "contains NaN or inf", "pass finite feature counts")
+    validate_labels(y)
     b, d = config.chains, dt.shape[1]
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     w = torch.randn(b, d, generator=gen, dtype=torch.float64).to(device)
@@ -362,7 +365,7 @@ class BayesianREX:
         embedding: NeuralReward | None = None,
     ) -> FitResult:
         cfg = self.config
-        ds = as_dataset(data)
+        ds = validate_dataset(data, env_or_mdp)
         s = ranking_scores(ds, scores)
         info: dict[str, Any] = {}
         if not isinstance(env_or_mdp, TabularMDP) and embedding is None:

@@ -22,8 +22,8 @@ import gymnasium as gym
 import numpy as np
 
 from rewardlab.data.gym_rollouts import collect_rollouts
-from rewardlab.data.ranking import as_dataset
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
+from rewardlab.data.validate import validate_dataset
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.irl.bc import fit_gym_bc
 from rewardlab.learner import Callback, FitResult
@@ -109,9 +109,7 @@ class DREX:
 
     def fit(self, data: Any, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
         cfg = self.config
-        demos = as_dataset(data)
-        if not len(demos):
-            raise ValidationError("demos", "is empty", "pass at least one demonstration")
+        demos = validate_dataset(data, env_or_mdp)
         probe = gym.make(env_or_mdp) if isinstance(env_or_mdp, str) else env_or_mdp()
         bc = fit_gym_bc(demos, probe.action_space, rng=rng, hidden=cfg.bc_hidden, epochs=cfg.bc_epochs, lr=cfg.bc_lr)
         epsilons, per_level, min_gap, noop = cfg.resolved()

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rewardlab.data.validate import validate_labels
 from rewardlab.errors import ShapeError, ValidationError
 
 __all__ = ["bradley_terry_loss", "plackett_luce_loss", "preference_probability"]
@@ -83,7 +84,7 @@ def bradley_terry_loss(
 
     Args:
         return_a, return_b: ``(B,)`` predicted returns of the two segments.
-        target: ``(B,)`` ``P(a ≻ b)`` labels in ``[0, 1]`` (1, 0, or 0.5 for a tie).
+        target: ``(B,)`` ``P(a ≻ b)`` labels: 1, 0, or 0.5 for a tie (anything else raises ValidationError).
         noise: ``epsilon``, the probability that a label is a random answer.
         margin: ``m >= 0``, by how much the preferred return must win.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (``(B,)``).
@@ -101,8 +102,7 @@ def bradley_terry_loss(
             f"shapes are return_a {tuple(return_a.shape)}, return_b {tuple(return_b.shape)}, target {tuple(target.shape)}",
             "pass three (B,) tensors",
         )
-    if bool(((target < 0) | (target > 1) | ~torch.isfinite(target)).any()):
-        raise ValidationError("target", "has labels outside [0, 1]", "label P(a ≻ b): 1, 0, or 0.5 for a tie")
+    validate_labels(target, "target")
     if margin < 0:
         raise ValidationError("margin", f"is {margin}", "use a margin >= 0")
     _check_noise(noise)

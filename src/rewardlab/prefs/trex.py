@@ -35,8 +35,9 @@ from rewardlab._optim import Adam
 from rewardlab.data.gym_rollouts import env_spaces
 from rewardlab.data.ranking import SnippetPairs, as_dataset, ranking_scores, snippet_pairs
 from rewardlab.data.trajectory import TrajectoryDataset
+from rewardlab.data.validate import validate_dataset
 from rewardlab.errors import ConfigError, ValidationError
-from rewardlab.learner import Callback, FitResult, History, run_callback
+from rewardlab.learner import Callback, FitResult, History, ensure_finite, run_callback
 from rewardlab.mdp import TabularMDP, value_iteration
 from rewardlab.prefs.auxiliary import AUX_LOSSES, AuxiliaryHeads
 from rewardlab.prefs.losses import bradley_terry_loss
@@ -260,8 +261,9 @@ class TREX:
         self, data: Any, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None, scores: Any = None
     ) -> FitResult:
         cfg = self.config
-        ds = as_dataset(data)
+        ds = validate_dataset(data, env_or_mdp)
         s = ranking_scores(ds, scores)
+        diverged = f"lower lr (now {cfg.lr:g}) or add weight_decay"
         encoder = TrajectoryEncoder.for_env(env_or_mdp, architecture=cfg.architecture, hidden=cfg.hidden, use_action=cfg.use_action)
         obs, acts, offsets = encoder.observations(ds)
         device = torch.device(cfg.device)
@@ -288,6 +290,7 @@ class TREX:
                 loss = bradley_terry_loss(ra, rb, label[pick].to(ra.dtype), noise=cfg.noise, margin=cfg.margin)
                 extra = aux.losses(model, m, heads) if aux is not None and heads is not None else {}
                 total = loss + cfg.aux_weight * sum(extra.values()) if extra else loss
+                ensure_finite(total.detach(), f"T-REX loss (member {m})", step=step, fix=diverged)
                 opt.zero_grad()
                 torch.autograd.backward(total)
                 opt.step()
@@ -304,6 +307,12 @@ class TREX:
                 break
         if cfg.normalize and len(obs) > 1:
             model.normalize(tensors[0], tensors[1] if encoder.spec.uses_action else None)
+        ensure_finite(
+            torch.cat([t.detach().reshape(-1).float() for t in (*model.parameters(), *model.buffers())]),
+            "T-REX reward weights",
+            step="the end",
+            fix=diverged,
+        )
         model.eval()
         info = {
             "train_accuracy": float(np.mean([a for a, _ in accuracies])),
