@@ -181,6 +181,8 @@ class LearnerIRL:
         if not isinstance(mdp, TabularMDP):
             raise ValidationError("env_or_mdp", f"is a {type(mdp).__name__}", "pass a TabularMDP")
         stages = list(data)
+        if len(stages) < 2:
+            raise ValidationError("data", f"holds {len(stages)} stage(s)", "pass at least two of the learner's stages, oldest first")
         policies = [self._policy(stage, mdp, i) for i, stage in enumerate(stages)]
         reward, residual = learner_reward(mdp, policies, self.config.alpha, state_only=self.config.state_only)
         tab = TabularReward(reward.to(mdp.dtype))
