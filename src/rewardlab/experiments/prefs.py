@@ -183,7 +183,7 @@ def learn_reward(
         "mirror": None if mirror_obs is None else {"obs": mirror_obs, "act": mirror_act},
         "seconds": seconds,
     }
-    for key in ("train_accuracy", "val_accuracy", "acceptance", "ess_min", "pairs", "trajectories"):
+    for key in ("train_accuracy", "val_accuracy", "acceptance", "rhat_max", "ess_min", "pairs", "trajectories"):
         if key in fit.info:
             summary[key] = fit.info[key]
     aux = fit.info.get("aux_losses", fit.info.get("pretrain", {}).get("aux_losses"))
@@ -199,6 +199,7 @@ def learn_reward(
             summary["kendall_tau"] = kendall_tau(predicted, true)
             fig = extrapolation_plot(predicted, true, demo=np.ones(len(true), bool), title=f"{method} on {env_id}")
             fig.savefig(out / "extrapolation.png", dpi=110)
+    summary["warnings"] = [str(w) for w in fit.info.get("warnings", [])]
     write_json(out / "result.json", summary)
     return summary
 
