@@ -237,7 +237,9 @@ def test_posterior_products_of_a_point_mass_are_the_true_answers():
 def test_posterior_products_have_their_properties():
     w = feature_gridworld(5, seed=2)
     demos, _ = expert_demonstrations(w, 2, rng=np.random.default_rng(0), length=3)
-    fit = BayesianIRL(BayesianIRLConfig(chains=2, samples=300, burn_in=100, thin=1, beta=5.0)).fit(demos, w.mdp, rng=np.random.default_rng(0))
+    fit = BayesianIRL(BayesianIRLConfig(chains=2, samples=300, burn_in=100, thin=1, beta=5.0)).fit(
+        demos, w.mdp, rng=np.random.default_rng(0)
+    )
     post = fit.posterior
     probs = post.action_probabilities()
     assert torch.allclose(probs.sum(-1), torch.ones(w.mdp.n_states, dtype=torch.float64))
@@ -287,13 +289,17 @@ def test_cuda_chain_matches_cpu():
     demos, _ = expert_demonstrations(w, 5, rng=np.random.default_rng(0), length=8)
     counts = decision_counts(demos, w.mdp)
     cpu = sample_posterior(w.mdp, counts, BayesianIRLConfig(chains=4, samples=200, burn_in=500, thin=1), rng=np.random.default_rng(0))
-    gpu = sample_posterior(w.mdp, counts, BayesianIRLConfig(chains=4, samples=200, burn_in=500, thin=1, device="cuda"), rng=np.random.default_rng(0))
+    gpu = sample_posterior(
+        w.mdp, counts, BayesianIRLConfig(chains=4, samples=200, burn_in=500, thin=1, device="cuda"), rng=np.random.default_rng(0)
+    )
     assert torch.allclose(cpu.samples, gpu.samples.cpu(), atol=1e-8)
 
 
 def test_posterior_round_trips_through_safetensors(tmp_path):
     w = feature_gridworld(3, seed=0)
-    post = sample_posterior(w.mdp, torch.zeros(9, 4), BayesianIRLConfig(chains=2, samples=30, burn_in=0, thin=1), rng=np.random.default_rng(0))
+    post = sample_posterior(
+        w.mdp, torch.zeros(9, 4), BayesianIRLConfig(chains=2, samples=30, burn_in=0, thin=1), rng=np.random.default_rng(0)
+    )
     post.save(tmp_path / "post")
     back = RewardPosterior.load(tmp_path / "post", w.mdp)
     assert torch.equal(back.samples, post.samples) and torch.equal(back.log_prior, post.log_prior)

@@ -248,7 +248,8 @@ def proposal_factor(cov: Tensor, n: int, kind: str) -> Tensor:
     factor, info = torch.linalg.cholesky_ex(2.38**2 / d * cov)
     if int(info) != 0:  # not positive definite in floating point: keep the diagonal
         return torch.diag((2.38**2 / d * cov.diagonal()).clamp_min(1e-24).sqrt())
-    return factor
+    out: Tensor = factor
+    return out
 
 
 # ============================================================================ the loop

@@ -27,7 +27,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -56,9 +56,7 @@ __all__ = [
 
 _FORMAT = "rewardlab.PreferencePosterior"
 #: What to do when the chain has not mixed (the warning's second half).
-UNMIXED_ADVICE = (
-    "its VaR and reward-hacking flags are undetermined: raise burn_in and samples, add chains, set adapt=true, or lower beta"
-)
+UNMIXED_ADVICE = "its VaR and reward-hacking flags are undetermined: raise burn_in and samples, add chains, set adapt=true, or lower beta"
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ class BayesianREXConfig:
     step_size: float = 0.005
     adapt: bool = False
     target_accept: float = 0.3
-    covariance: str = "auto"
+    covariance: Literal["auto", "dense", "diagonal", "identity"] = "auto"
     estimate: str = "map"
     pretrain: TREXConfig = field(default_factory=TREXConfig)
     device: str = "cpu"
