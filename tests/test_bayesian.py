@@ -134,7 +134,7 @@ def test_policywalk_solver_gives_the_same_chain_as_value_iteration(world, reward
     counts = decision_counts(demos, w.mdp)
     runs = []
     for solver in ("policy", "value_iteration"):
-        cfg = BayesianIRLConfig(reward=reward, beta=20.0, chains=3, samples=60, burn_in=20, solver=solver, step_size=0.2)
+        cfg = BayesianIRLConfig(reward=reward, beta=20.0, chains=3, samples=60, burn_in=20, thin=1, solver=solver, step_size=0.2)
         runs.append(sample_posterior(w.mdp, counts, cfg, rng=np.random.default_rng(5)))
     assert torch.equal(runs[0].samples, runs[1].samples)
     assert torch.allclose(runs[0].log_likelihood, runs[1].log_likelihood, atol=1e-6)
@@ -157,7 +157,7 @@ def test_soft_likelihood_is_the_maxent_demonstrator():
     demos, _ = expert_demonstrations(w, 4, rng=np.random.default_rng(0), length=6)
     counts = decision_counts(demos, w.mdp)
     beta = 3.0
-    cfg = BayesianIRLConfig(likelihood="soft", beta=beta, chains=2, samples=20, burn_in=0)
+    cfg = BayesianIRLConfig(likelihood="soft", beta=beta, chains=2, samples=20, burn_in=0, thin=1)
     post = sample_posterior(w.mdp, counts, cfg, rng=np.random.default_rng(0))
     rewards = post.rewards()
     pi = soft_value_iteration(w.mdp, rewards, temperature=1 / beta).policy
@@ -171,7 +171,7 @@ def test_finite_horizon_likelihood_uses_time_indexed_q():
     counts = decision_counts(demos, mdp)
     assert counts.shape == (3, 3, 2)
     post = sample_posterior(
-        mdp, counts, BayesianIRLConfig(reward="state", beta=2.0, chains=2, samples=30, burn_in=0), rng=np.random.default_rng(0)
+        mdp, counts, BayesianIRLConfig(reward="state", beta=2.0, chains=2, samples=30, burn_in=0, thin=1), rng=np.random.default_rng(0)
     )
     q = value_iteration(mdp, post.rewards()).q_values  # (M, H, S, A)
     assert torch.allclose(post.log_likelihood.reshape(-1), boltzmann_log_likelihood(q, counts, 2.0), atol=1e-9)
@@ -193,7 +193,7 @@ def test_bayesian_irl_recovers_the_optimal_policy_from_optimal_demos():
 def test_same_seed_same_chain():
     w = feature_gridworld(4, seed=0)
     demos, _ = expert_demonstrations(w, 3, rng=np.random.default_rng(0), length=5)
-    cfg = BayesianIRLConfig(chains=2, samples=50, burn_in=10)
+    cfg = BayesianIRLConfig(chains=2, samples=50, burn_in=10, thin=1)
     a = BayesianIRL(cfg).fit(demos, w.mdp, rng=np.random.default_rng(9))
     b = BayesianIRL(cfg).fit(demos, w.mdp, rng=np.random.default_rng(9))
     assert torch.equal(a.posterior.samples, b.posterior.samples)
@@ -211,7 +211,7 @@ def test_step_size_adapts_toward_the_target_acceptance():
 def test_callback_stops_sampling_and_history_is_logged():
     mdp = chain(3, discount=0.9)
     seen = []
-    cfg = BayesianIRLConfig(reward="state", chains=2, samples=1000, burn_in=100, report_every=50)
+    cfg = BayesianIRLConfig(reward="state", chains=2, samples=1000, burn_in=100, thin=1, report_every=50)
     fit = BayesianIRL(cfg).fit([], mdp, rng=np.random.default_rng(0), callback=lambda step, m: seen.append(step) or step >= 300)
     assert seen == [50, 100, 150, 200, 250, 300]
     assert fit.posterior.samples.shape[1] == 200
@@ -237,7 +237,9 @@ def test_posterior_products_of_a_point_mass_are_the_true_answers():
 def test_posterior_products_have_their_properties():
     w = feature_gridworld(5, seed=2)
     demos, _ = expert_demonstrations(w, 2, rng=np.random.default_rng(0), length=3)
-    fit = BayesianIRL(BayesianIRLConfig(chains=2, samples=300, burn_in=100, beta=5.0)).fit(demos, w.mdp, rng=np.random.default_rng(0))
+    fit = BayesianIRL(BayesianIRLConfig(chains=2, samples=300, burn_in=100, thin=1, beta=5.0)).fit(
+        demos, w.mdp, rng=np.random.default_rng(0)
+    )
     post = fit.posterior
     probs = post.action_probabilities()
     assert torch.allclose(probs.sum(-1), torch.ones(w.mdp.n_states, dtype=torch.float64))
@@ -286,14 +288,18 @@ def test_cuda_chain_matches_cpu():
     w = feature_gridworld(6, seed=0)
     demos, _ = expert_demonstrations(w, 5, rng=np.random.default_rng(0), length=8)
     counts = decision_counts(demos, w.mdp)
-    cpu = sample_posterior(w.mdp, counts, BayesianIRLConfig(chains=4, samples=200), rng=np.random.default_rng(0))
-    gpu = sample_posterior(w.mdp, counts, BayesianIRLConfig(chains=4, samples=200, device="cuda"), rng=np.random.default_rng(0))
+    cpu = sample_posterior(w.mdp, counts, BayesianIRLConfig(chains=4, samples=200, burn_in=500, thin=1), rng=np.random.default_rng(0))
+    gpu = sample_posterior(
+        w.mdp, counts, BayesianIRLConfig(chains=4, samples=200, burn_in=500, thin=1, device="cuda"), rng=np.random.default_rng(0)
+    )
     assert torch.allclose(cpu.samples, gpu.samples.cpu(), atol=1e-8)
 
 
 def test_posterior_round_trips_through_safetensors(tmp_path):
     w = feature_gridworld(3, seed=0)
-    post = sample_posterior(w.mdp, torch.zeros(9, 4), BayesianIRLConfig(chains=2, samples=30, burn_in=0), rng=np.random.default_rng(0))
+    post = sample_posterior(
+        w.mdp, torch.zeros(9, 4), BayesianIRLConfig(chains=2, samples=30, burn_in=0, thin=1), rng=np.random.default_rng(0)
+    )
     post.save(tmp_path / "post")
     back = RewardPosterior.load(tmp_path / "post", w.mdp)
     assert torch.equal(back.samples, post.samples) and torch.equal(back.log_prior, post.log_prior)

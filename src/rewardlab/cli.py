@@ -128,8 +128,10 @@ def irl(
     console.print(table)
     if "posterior" in summary:
         post = summary["posterior"]
-        extra = ", ".join(f"{k} {post[k]:.3g}" for k in ("acceptance", "evd_var_0.95", "sufficiency_bound") if k in post)
+        extra = ", ".join(f"{k} {post[k]:.3g}" for k in ("acceptance", "evd_var_0.95", "sufficiency_bound") if post.get(k) is not None)
         console.print(f"posterior {post['samples']}: {extra}; max R-hat {max(post['rhat'], default=float('nan')):.3f}")
+    for message in summary.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {message}")
     console.print(f"wrote {out}/result.json")
 
 
@@ -221,6 +223,8 @@ def _prefs(method: str) -> Callable[..., None]:
         )
         shown = {k: summary[k] for k in ("train_accuracy", "val_accuracy", "kendall_tau", "acceptance") if k in summary}
         console.print(f"{method} on {env}: " + ", ".join(f"{k} {v:.3g}" for k, v in shown.items()) + f" ({summary['seconds']:.1f} s)")
+        for message in summary.get("warnings", []):
+            console.print(f"[yellow]warning:[/yellow] {message}")
         console.print(f"wrote {out}/reward")
 
     command.__doc__ = {

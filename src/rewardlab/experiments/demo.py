@@ -118,7 +118,7 @@ def bayesian_section(world: World, demos: Any, seed: int) -> tuple[dict[str, Any
     mdp = twin.mdp
     # unit-norm weights; a modest beta: the demonstrator is soft, and with every cell carrying exactly one
     # terrain, shifting all weights together changes no policy, a ridge that sharper posteriors mix along slowly
-    cfg = BayesianIRLConfig(prior="sphere", beta=5.0, chains=4, samples=1000, burn_in=300, step_size=0.1)
+    cfg = BayesianIRLConfig(prior="sphere", beta=5.0, chains=4, samples=1000, burn_in=300, thin=1, step_size=0.1)
     rng = np.random.default_rng(seed + 2)
     post = sample_posterior(mdp, decision_counts(demos, mdp), cfg, rng=rng)
     rewards = post.rewards()

@@ -250,7 +250,9 @@ def _figures(world: World, result: FitResult, metrics: dict[str, float], method:
 
 def _posterior_summary(world: World, result: FitResult, out: Path) -> dict[str, Any]:
     """Save a Bayesian learner's samples and trace plot; return its diagnostics and, on a discounted
-    world, the posterior's 0.95-VaR of the returned policy's EVD and the sufficiency bound."""
+    world, the posterior's 0.95-VaR of the returned policy's EVD and the sufficiency verdict. When the
+    chains have not mixed (or hold too few effective samples for the bound), the verdict and the VaR are
+    ``null``, ``sufficient_reason`` says why and ``warnings`` holds the message."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -267,17 +269,22 @@ def _posterior_summary(world: World, result: FitResult, out: Path) -> dict[str, 
         "rhat": np.asarray(diag["rhat"]).tolist(),
         "ess": np.asarray(diag["ess"]).tolist(),
         "samples": list(posterior.samples.shape),
+        "warnings": [],
     }
     if world.mdp.horizon is None and result.policy is not None:
         from rewardlab.irl.sufficiency import sufficiency
 
-        summary["evd_var_0.95"] = posterior.evd_var(result.policy, 0.95, initial="uniform")
         try:
             verdict = sufficiency(posterior, result.policy, initial="uniform")
-            summary["sufficiency_bound"] = verdict.bound
-            summary["sufficient"] = verdict.sufficient
         except ValidationError:  # too few samples for the order statistic
-            pass
+            return summary
+        undetermined = verdict.reason is not None
+        summary["evd_var_0.95"] = None if undetermined else posterior.evd_var(result.policy, 0.95, initial="uniform")
+        summary["sufficiency_bound"] = None if undetermined else verdict.bound
+        summary["sufficient"] = verdict.sufficient
+        if undetermined:
+            summary["sufficient_reason"] = verdict.reason
+            summary["warnings"].append(f"sufficiency and the 0.95-VaR of EVD are undetermined: {verdict.reason}")
     return summary
 
 
@@ -324,11 +331,14 @@ def run_irl(
         "info": _jsonable({k: v for k, v in result.info.items() if k not in ("network", "policies")}),
         "history": result.history.to_dict(),
     }
+    summary["warnings"] = [str(w) for w in result.info.get("warnings", [])]
     with run_directory(out, overwrite=overwrite) as tmp:
         if getattr(result.reward, "save", None) is not None:
             result.reward.save(tmp / "reward")
         if result.posterior is not None:
-            summary["posterior"] = _posterior_summary(world, result, tmp)
+            posterior_summary = _posterior_summary(world, result, tmp)
+            summary["warnings"] += posterior_summary.pop("warnings")
+            summary["posterior"] = posterior_summary
         png = _figures(world, result, metrics, method)
         if png is not None:
             atomic_write(tmp / "figures.png", lambda f: f.write(png))

@@ -187,7 +187,7 @@ def learn_reward(
         "mirror": None if mirror_obs is None else {"obs": mirror_obs, "act": mirror_act},
         "seconds": seconds,
     }
-    for key in ("train_accuracy", "val_accuracy", "acceptance", "ess_min", "pairs", "trajectories"):
+    for key in ("train_accuracy", "val_accuracy", "acceptance", "rhat_max", "ess_min", "pairs", "trajectories"):
         if key in fit.info:
             summary[key] = fit.info[key]
     aux = fit.info.get("aux_losses", fit.info.get("pretrain", {}).get("aux_losses"))
@@ -201,6 +201,7 @@ def learn_reward(
         if len(true) > 1:
             summary["kendall_tau"] = kendall_tau(predicted, true)
             figure = extrapolation_plot(predicted, true, demo=np.ones(len(true), bool), title=f"{method} on {env_id}")
+    summary["warnings"] = [str(w) for w in fit.info.get("warnings", [])]
     with run_directory(out, overwrite=overwrite) as tmp:
         fit.reward.save(tmp / "reward")
         if "bc_policy" in fit.info:  # D-REX's clone, to warm-start the policy (`train-policy --init-policy`)

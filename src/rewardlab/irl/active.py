@@ -68,12 +68,14 @@ def make_teacher(mdp: TabularMDP, reward: Any, *, rng: np.random.Generator, beta
 
 @dataclass
 class ActiveLearningResult:
-    """Queried states and answers, a score per round, and the last posterior."""
+    """Queried states and answers, a score per round, the last posterior, and a warning for each round
+    whose chains had not mixed (its query was chosen from an unreliable posterior)."""
 
     states: list[int] = field(default_factory=list)
     actions: list[int] = field(default_factory=list)
     evd: list[float] = field(default_factory=list)
     posterior: RewardPosterior | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def active_learning(
@@ -100,6 +102,9 @@ def active_learning(
         initial_counts: decision counts ``(S, A)`` already known (default: none).
         true_reward: when given, ``evd`` records the true-reward EVD (uniform start) of the MAP
             reward's optimal policy before the first query and after each one.
+
+    A round whose chains have not mixed (:meth:`RewardPosterior.mixing`) still asks its query, and adds
+    a message to ``warnings``.
     """
     if mdp.horizon is not None:
         raise ValidationError("mdp.horizon", "is finite", "active IRL queries states of a discounted MDP")
@@ -113,6 +118,9 @@ def active_learning(
     result = ActiveLearningResult()
     for round_ in range(n_queries + 1):
         posterior = sample_posterior(mdp, counts, config, rng=rng)
+        problem = posterior.mixing()
+        if problem is not None:
+            result.warnings.append(f"active IRL round {round_}: {problem}; its query (or final posterior) is unreliable")
         if true_reward is not None:
             policy = value_iteration(mdp, posterior.map_reward().values).policy
             result.evd.append(policy_loss(mdp, true_reward, policy, initial="uniform"))

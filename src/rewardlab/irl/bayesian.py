@@ -12,14 +12,19 @@ Instead of one reward, sample ``P(R | D) ∝ P(D | R) P(R)``:
 * **Prior** (:func:`log_prior`) — uniform on the box ``[-scale, scale]^D``, Gaussian with std
   ``scale``, Laplace with scale ``scale``, or uniform on the unit sphere (linear rewards: only the
   direction of ``theta`` matters to the optimal policy).
-* **Samplers** — Metropolis–Hastings (the lecture's loop): propose ``theta' = theta + sigma eps``
-  (``eps ~ N(0, I)``; on the sphere, renormalised, which is still symmetric), accept with
-  probability ``min(1, P(D | theta') P(theta') / P(D | theta) P(theta))`` — the normaliser of the
-  posterior cancels. ``sigma`` adapts per chain during burn-in toward ``target_accept`` and is then
-  frozen, so the kept samples come from a valid chain. **PolicyWalk** (Ramachandran & Amir, fig. 2)
-  proposes a neighbour on the lattice of step ``delta`` (one coordinate moves by ``±delta``).
+* **Samplers** — the shared Metropolis–Hastings loop of :mod:`rewardlab.mcmc` (the lecture's loop):
+  propose ``theta' = theta + h L eps`` (``eps ~ N(0, I)``), accept with probability
+  ``min(1, P(D | theta') P(theta') / P(D | theta) P(theta))`` — the normaliser of the posterior
+  cancels. During burn-in the proposal adapts: its shape ``L`` to the covariance of the burn-in
+  samples (adaptive Metropolis, Haario et al. 2001; ``covariance``) and its scale ``h`` per chain toward
+  ``target_accept``; both are then frozen, so the kept samples come from a valid chain. The sphere
+  prior is sampled through Stan's unit-vector transform (see :mod:`rewardlab.mcmc`). **PolicyWalk**
+  (Ramachandran & Amir, fig. 2) proposes a neighbour on the lattice of step ``delta`` (one coordinate
+  moves by ``±delta``).
 
-Many chains run at once on a batch axis (CPU or CUDA).
+Many chains run at once on a batch axis (CPU or CUDA). :meth:`RewardPosterior.mixing` says whether they
+have mixed (rank-normalised split R-hat and bulk ESS, Vehtari et al. 2021); what is computed from an
+unmixed posterior is reported as undetermined by its users (sufficiency, the CLI's ``result.json``).
 
 **The PolicyWalk trick, used by every sampler here.** Each chain keeps the optimal policy ``pi`` of
 its current reward and the successor features ``psi_pi = (I - gamma P_pi)^-1 G_pi`` (``G_pi`` maps
@@ -51,7 +56,8 @@ from rewardlab._io import read_tensors, save_tensors
 from rewardlab.data import Trajectory, validate_dataset
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 from rewardlab.eval.metrics import _start
-from rewardlab.learner import Callback, FitResult, History, run_callback
+from rewardlab.learner import Callback, FitResult, History
+from rewardlab.mcmc import MIN_BULK_ESS, MHSettings, chain_diagnostics, metropolis_hastings, mixing_problem
 from rewardlab.mdp import TabularMDP, policy_evaluation, value_iteration
 from rewardlab.mdp.solvers import _default_tol, _expect_next, _soft_vi
 from rewardlab.rewards import TabularReward
@@ -61,15 +67,17 @@ __all__ = [
     "BayesianIRLConfig",
     "RewardPosterior",
     "boltzmann_log_likelihood",
-    "chain_diagnostics",
     "decision_counts",
     "log_prior",
+    "mh_settings",
     "sample_posterior",
 ]
 
 Prior = Literal["uniform", "gaussian", "laplace", "sphere"]
 
 _FORMAT = "rewardlab.RewardPosterior"
+#: What to do when the chains have not mixed (the warning's second half).
+UNMIXED_ADVICE = "estimates from these samples are unreliable: raise burn_in and samples, add chains, or lower beta"
 # Above this many stored Q-feature entries (chains x A x S x D) the sampler re-solves by value iteration.
 _PSI_BUDGET = 50_000_000
 # Discounted MDPs up to this many states may solve (I - gamma P_pi) psi = G_pi densely ...
@@ -82,6 +90,11 @@ _DENSE_WORK = 200_000
 @dataclass(frozen=True)
 class BayesianIRLConfig:
     """Hyperparameters of Bayesian IRL.
+
+    The sampler's defaults (4 chains of 1,000 burn-in and 8,000 kept steps, thinned by 8, adaptive
+    proposal covariance) mix on the library's small worlds: max R-hat at most 1.007 and bulk ESS at least
+    808 on ``featuregrid:size=6``, ``objectworld:size=8`` and ``navigation`` from 16 demonstrations
+    (seeds 0-2), where the isotropic proposal with 2,500 steps gave R-hat up to 1.33 and ESS 10.
 
     Attributes:
         reward: ``"linear"`` in state features, ``"state"`` or ``"state_action"``.
@@ -96,8 +109,12 @@ class BayesianIRLConfig:
         thin: keep every ``thin``-th step.
         chains: chains run together on the batch axis.
         step_size: initial proposal std (MH) or lattice step ``delta`` (PolicyWalk).
-        adapt: MH only: adapt the step size during burn-in toward ``target_accept``.
+        adapt: MH only: adapt the proposal during burn-in (scale toward ``target_accept``, shape as
+            ``covariance`` says).
         target_accept: the acceptance rate adaptation aims at.
+        covariance: MH only: the proposal shape adapted during burn-in (adaptive Metropolis):
+            ``"auto"`` (dense up to 256 parameters, else diagonal), ``"dense"``, ``"diagonal"`` or
+            ``"identity"`` (isotropic, the scale alone adapts).
         solver: ``"auto"``, ``"policy"`` (successor features + warm-started policy iteration) or
             ``"value_iteration"`` (warm-started). Both give exact ``Q*``; only speed differs.
         estimate: the point estimate returned as ``FitResult.reward``: ``"map"`` (best sample) or ``"mean"``.
@@ -111,13 +128,14 @@ class BayesianIRLConfig:
     prior: Prior = "gaussian"
     prior_scale: float = 1.0
     sampler: Literal["mh", "policywalk"] = "mh"
-    samples: int = 2000
-    burn_in: int = 500
-    thin: int = 1
+    samples: int = 8000
+    burn_in: int = 1000
+    thin: int = 8
     chains: int = 4
     step_size: float = 0.1
     adapt: bool = True
     target_accept: float = 0.3
+    covariance: Literal["auto", "dense", "diagonal", "identity"] = "auto"
     solver: Literal["auto", "policy", "value_iteration"] = "auto"
     estimate: Literal["map", "mean"] = "map"
     device: str = "cpu"
@@ -131,6 +149,7 @@ class BayesianIRLConfig:
             "sampler": ("mh", "policywalk"),
             "solver": ("auto", "policy", "value_iteration"),
             "estimate": ("map", "mean"),
+            "covariance": ("auto", "dense", "diagonal", "identity"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -222,26 +241,6 @@ def decision_counts(demonstrations: Iterable[Trajectory], mdp: TabularMDP) -> Te
         out = np.zeros((mdp.horizon, n_s, n_a))
         np.add.at(out, (times, states, actions), 1.0)
     return torch.as_tensor(out, dtype=mdp.dtype, device=mdp.device)
-
-
-def chain_diagnostics(samples: Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """R-hat and bulk effective sample size ``(D,)`` of MCMC samples ``(C, N, D)``, from ArviZ
-    (``arviz-stats``); R-hat is NaN for a single chain.
-
-    Examples:
-        >>> rhat, ess = chain_diagnostics(torch.randn(4, 500, 2, generator=torch.Generator().manual_seed(0)))
-        >>> bool((abs(rhat - 1) < 0.02).all()), bool((ess > 1000).all())
-        (True, True)
-    """
-    import importlib
-
-    array_stats: Any = importlib.import_module("arviz_stats.base").array_stats
-
-    x = samples.detach().cpu().numpy().transpose(2, 0, 1)  # (D, C, N)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rhat = np.asarray(array_stats.rhat(x, chain_axis=-2, draw_axis=-1)) if x.shape[1] > 1 else np.full(x.shape[0], np.nan)
-        ess = np.asarray(array_stats.ess(x, chain_axis=-2, draw_axis=-1))
-    return rhat, ess
 
 
 # ============================================================================ reward parameterisation
@@ -648,6 +647,11 @@ class RewardPosterior:
         rhat, ess = chain_diagnostics(self.samples)
         return {"rhat": rhat, "ess": ess, "acceptance": float(self.acceptance.mean())}
 
+    def mixing(self, min_ess: float = MIN_BULK_ESS) -> str | None:
+        """Why the chains cannot be trusted yet (max R-hat above 1.01, or bulk ESS below ``min_ess``), or None."""
+        diag = self.diagnostics()
+        return mixing_problem(diag["rhat"], diag["ess"], min_ess=min_ess)
+
     def trace_plot(self, dims: Iterable[int] | None = None, *, max_dims: int = 6) -> Any:
         """A matplotlib figure: the trace of each chain for the chosen parameters (the first few by default)."""
         import matplotlib.pyplot as plt
@@ -740,114 +744,88 @@ def sample_posterior(
     if use_policy and mdp.horizon is not None:
         raise ConfigError("solver", "is 'policy' on a finite-horizon MDP", "use solver='value_iteration' or 'auto'")
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    dtype = mdp.dtype
+    target = _BoltzmannTarget(mdp, design, config, n_vis, visited, use_policy)
+    chains = metropolis_hastings(
+        target,
+        _initial_theta(config, b, d, gen, mdp.dtype, device),
+        mh_settings(config),
+        generator=gen,
+        callback=callback,
+        history=history,
+    )
+    return RewardPosterior(
+        chains.samples, chains.log_likelihood, chains.log_prior, chains.acceptance, chains.step_size, mdp, config.reward, config.beta
+    )
 
-    def log_lik(q: Tensor) -> Tensor:
-        """Boltzmann log-likelihood from internal Q ``(B, A, S)`` / ``(H, B, A, S)``: (B,)."""
-        log_pi = torch.log_softmax(q.index_select(-1, visited).mul_(config.beta), dim=-2)
-        total = n_vis * log_pi
-        return total.sum((-1, -2)) if mdp.horizon is None else total.sum((0, 2, 3))
 
-    theta = _initial_theta(config, b, d, gen, dtype, device)
-    lp = log_prior(theta, config.prior, config.prior_scale)
-    if use_policy:
-        psolver = _PolicySolver(mdp, design)
-        actions = torch.zeros(b, mdp.n_states, dtype=torch.long, device=device)
-        qfeat = psolver._features(actions)
-        q, actions, update = psolver.solve(theta, actions, qfeat)
-        if update is not None:
-            qfeat[update[0]] = update[1]
-    else:
-        vsolver = _ValueIterationSolver(mdp, design, 1.0 / config.beta if soft else None)
-        q, values = vsolver.solve(theta, None)
-    ll = log_lik(q)
+def mh_settings(config: BayesianIRLConfig) -> MHSettings:
+    """The shared Metropolis–Hastings loop's settings for a Bayesian IRL config."""
+    return MHSettings(
+        samples=config.samples,
+        burn_in=config.burn_in,
+        thin=config.thin,
+        step_size=config.step_size,
+        proposal="lattice" if config.sampler == "policywalk" else "gaussian",
+        adapt=config.adapt,
+        target_accept=config.target_accept,
+        covariance=config.covariance,
+        sphere=config.prior == "sphere",
+        report_every=config.report_every,
+    )
 
-    kept = config.samples // config.thin
-    out_theta = torch.empty(b, kept, d, dtype=dtype, device=device)
-    out_ll = torch.empty(b, kept, dtype=dtype, device=device)
-    out_lp = torch.empty(b, kept, dtype=dtype, device=device)
-    accepted = torch.zeros(b, dtype=dtype, device=device)
-    window = torch.zeros(b, dtype=dtype, device=device)
-    log_step = torch.full((b,), math.log(config.step_size), dtype=dtype, device=device)
-    lattice = config.sampler == "policywalk"
-    sphere = config.prior == "sphere"
-    total_steps = config.burn_in + config.samples
-    chunk = 256
-    rows = torch.arange(b, device=device)
-    history = history if history is not None else History()
-    for start in range(0, total_steps, chunk):
-        m = min(chunk, total_steps - start)
-        log_u = torch.log(torch.rand(m, b, generator=gen, dtype=dtype)).to(device)
-        if lattice:
-            coord = torch.randint(d, (m, b), generator=gen).to(device)
-            sign = (torch.randint(2, (m, b), generator=gen) * 2 - 1).to(device=device, dtype=dtype)
+
+class _BoltzmannTarget:
+    """The Bayesian IRL posterior as a :class:`rewardlab.mcmc.Target`: Boltzmann likelihood of the visited
+    states' decisions under exact ``Q*`` (or soft ``Q``), warm-started per chain.
+
+    The state of a chain is its optimal policy and Q-features (policy solver) or its values (value
+    iteration). ``select`` writes accepted chains' new Q-features into the current buffer in place:
+    it is ``B x A S x D`` large and every rejected chain keeps its rows.
+    """
+
+    def __init__(
+        self, mdp: TabularMDP, design: _Design, config: BayesianIRLConfig, n_vis: Tensor, visited: Tensor, use_policy: bool
+    ) -> None:
+        self.mdp, self.design, self.config, self.n_vis, self.visited = mdp, design, config, n_vis, visited
+        self.use_policy = use_policy
+        if use_policy:
+            self.psolver = _PolicySolver(mdp, design)
         else:
-            noise = torch.randn(m, b, d, generator=gen, dtype=dtype).to(device)
-            adapting = config.adapt and start < config.burn_in
-            if not adapting:  # the step size is fixed for this whole chunk: scale the noise once
-                noise.mul_(torch.exp(log_step).view(1, b, 1))
-        for i in range(m):
-            step = start + i
-            if lattice:
-                prop = theta.clone()
-                prop[rows, coord[i]] += sign[i] * config.step_size
-            else:
-                prop = theta + (torch.exp(log_step).unsqueeze(1) * noise[i] if adapting else noise[i])
-                if sphere:
-                    prop = prop / torch.linalg.vector_norm(prop, dim=-1, keepdim=True)
-            if use_policy:
-                q, act_prop, update = psolver.solve(prop, actions, qfeat)
-            else:
-                q, v_prop = vsolver.solve(prop, values)
-            ll_prop = log_lik(q)
-            if sphere:  # a flat prior on the sphere: only the likelihood ratio counts
-                accept = log_u[i] < ll_prop - ll
-            else:
-                lp_prop = log_prior(prop, config.prior, config.prior_scale)
-                accept = log_u[i] < (ll_prop + lp_prop) - (ll + lp)
-                lp = torch.where(accept, lp_prop, lp)
-            theta = torch.where(accept.unsqueeze(1), prop, theta)
-            ll = torch.where(accept, ll_prop, ll)
-            if use_policy:
-                if update is not None:  # accepted chains whose policy changed take the new one
-                    taken = accept[update[0]]
-                    if bool(taken.any()):
-                        actions = torch.where(accept.unsqueeze(1), act_prop, actions)
-                        qfeat[update[0][taken]] = update[1][taken]
-            else:
-                keep = accept.view(1, b, 1) if v_prop.ndim == 3 else accept.view(b, 1)
-                values = torch.where(keep, v_prop, values)
-            window += accept
-            if step < config.burn_in:
-                if config.adapt and not lattice:
-                    log_step += (accept.to(dtype) - config.target_accept) / (step + 1) ** 0.6
-            else:
-                accepted += accept
-                j, r = divmod(step - config.burn_in, config.thin)
-                if r == config.thin - 1:
-                    out_theta[:, j], out_ll[:, j], out_lp[:, j] = theta, ll, lp
-            if (step + 1) % config.report_every == 0 or step + 1 == total_steps:
-                since = (step % config.report_every) + 1
-                metrics = {
-                    "log_posterior": float((ll + lp).mean()),
-                    "acceptance": float(window.mean()) / since,
-                    "step_size": float(torch.exp(log_step).mean()),
-                }
-                window.zero_()
-                history.log(step + 1, **metrics)
-                if run_callback(callback, step + 1, metrics):
-                    done = max(0, step + 1 - config.burn_in) // config.thin
-                    if done == 0:  # stopped during burn-in: the chains' current states are the only samples
-                        return _posterior(theta[:, None], ll[:, None], lp[:, None], accepted, step, config, log_step, mdp)
-                    return _posterior(out_theta[:, :done], out_ll[:, :done], out_lp[:, :done], accepted, step, config, log_step, mdp)
-    return _posterior(out_theta, out_ll, out_lp, accepted, total_steps - 1, config, log_step, mdp)
+            self.vsolver = _ValueIterationSolver(mdp, design, 1.0 / config.beta if config.likelihood == "soft" else None)
 
+    def _log_lik(self, q: Tensor) -> Tensor:
+        """Boltzmann log-likelihood from internal Q ``(B, A, S)`` / ``(H, B, A, S)``: (B,)."""
+        log_pi = torch.log_softmax(q.index_select(-1, self.visited).mul_(self.config.beta), dim=-2)
+        total = self.n_vis * log_pi
+        return total.sum((-1, -2)) if self.mdp.horizon is None else total.sum((0, 2, 3))
 
-def _posterior(
-    theta: Tensor, ll: Tensor, lp: Tensor, accepted: Tensor, last: int, config: BayesianIRLConfig, log_step: Tensor, mdp: TabularMDP
-) -> RewardPosterior:
-    after = max(1, last + 1 - config.burn_in)
-    return RewardPosterior(theta, ll, lp, accepted / after, torch.exp(log_step), mdp, config.reward, config.beta)
+    def evaluate(self, theta: Tensor, current: Any) -> tuple[Tensor, Tensor, Any]:
+        lp = log_prior(theta, self.config.prior, self.config.prior_scale)
+        if self.use_policy:
+            if current is None:  # the first evaluation: solve from an arbitrary policy
+                actions = torch.zeros(theta.shape[0], self.mdp.n_states, dtype=torch.long, device=theta.device)
+                qfeat = self.psolver._features(actions)
+                q, actions, update = self.psolver.solve(theta, actions, qfeat)
+                if update is not None:
+                    qfeat[update[0]] = update[1]
+                return self._log_lik(q), lp, (actions, qfeat)
+            q, act_prop, update = self.psolver.solve(theta, current[0], current[1])
+            return self._log_lik(q), lp, (act_prop, update)
+        q, values = self.vsolver.solve(theta, current)
+        return self._log_lik(q), lp, values
+
+    def select(self, accept: Tensor, proposed: Any, current: Any) -> Any:
+        if self.use_policy:
+            actions, qfeat = current
+            act_prop, update = proposed
+            if update is not None:  # accepted chains whose policy changed take the new one
+                taken = accept[update[0]]
+                if bool(taken.any()):
+                    actions = torch.where(accept.unsqueeze(1), act_prop, actions)
+                    qfeat[update[0][taken]] = update[1][taken]
+            return actions, qfeat
+        keep = accept.view(1, -1, 1) if proposed.ndim == 3 else accept.view(-1, 1)
+        return torch.where(keep, proposed, current)
 
 
 # ============================================================================ the learner
@@ -856,13 +834,14 @@ class BayesianIRL:
     """Bayesian IRL with the estimator shape of :mod:`rewardlab.learner`.
 
     ``fit`` returns ``FitResult(reward=MAP or mean reward, policy=its optimal policy,
-    posterior=RewardPosterior, history=log posterior / acceptance / step size, info=diagnostics)``.
+    posterior=RewardPosterior, history=log posterior / acceptance / step size, info=diagnostics)``;
+    ``info["warnings"]`` says when the chains have not mixed (max R-hat above 1.01 or bulk ESS below 400).
 
     Examples:
         >>> from rewardlab.mdp.worlds import chain
         >>> mdp = chain(3, discount=0.9)
         >>> demos = [Trajectory(np.array([0, 1, 2, 2]), np.array([1, 1, 0]))]  # walk right, then stay
-        >>> cfg = BayesianIRLConfig(reward="state", samples=400, burn_in=200, chains=2, beta=5.0)
+        >>> cfg = BayesianIRLConfig(reward="state", samples=400, burn_in=200, thin=1, chains=2, beta=5.0)
         >>> fit = BayesianIRL(cfg).fit(demos, mdp, rng=np.random.default_rng(0))
         >>> fit.posterior.samples.shape
         torch.Size([2, 400, 3])
@@ -884,11 +863,13 @@ class BayesianIRL:
         values = reward.values.to(mdp.dtype)
         policy = value_iteration(mdp.to(values.device), values).policy
         diag = posterior.diagnostics()
-        info = {
+        problem = mixing_problem(diag["rhat"], diag["ess"])
+        info: dict[str, Any] = {
             "acceptance": diag["acceptance"],
             "rhat_max": float(np.nanmax(diag["rhat"])) if np.isfinite(diag["rhat"]).any() else float("nan"),
             "ess_min": float(np.nanmin(diag["ess"])) if np.isfinite(diag["ess"]).any() else float("nan"),
             "kept_samples": int(posterior.samples.shape[0] * posterior.samples.shape[1]),
             "demonstrated_decisions": int(counts.sum()),
+            "warnings": [] if problem is None else [f"Bayesian IRL: {problem}; {UNMIXED_ADVICE}"],
         }
         return FitResult(reward=reward, policy=policy, posterior=posterior, history=history, info=info)

@@ -41,10 +41,19 @@ from torch import Tensor
 from rewardlab.data import Trajectory, TrajectoryDataset
 from rewardlab.errors import ValidationError
 from rewardlab.eval import policy_loss
-from rewardlab.irl.bayesian import BayesianIRLConfig, RewardPosterior, chain_diagnostics, decision_counts, sample_posterior
+from rewardlab.irl.bayesian import BayesianIRLConfig, RewardPosterior, decision_counts, sample_posterior
+from rewardlab.mcmc import chain_diagnostics, mixing_problem
 from rewardlab.mdp import TabularMDP, value_iteration
 
-__all__ = ["SufficiencyVerdict", "normalized_evd", "order_statistic_index", "sufficiency", "sufficiency_loop", "upper_bound"]
+__all__ = [
+    "SufficiencyVerdict",
+    "min_effective_samples",
+    "normalized_evd",
+    "order_statistic_index",
+    "sufficiency",
+    "sufficiency_loop",
+    "upper_bound",
+]
 
 
 def order_statistic_index(n: int, alpha: float, delta: float) -> int:
@@ -59,6 +68,24 @@ def order_statistic_index(n: int, alpha: float, delta: float) -> int:
     if not 0 < alpha < 1 or not 0 < delta < 1:
         raise ValidationError("alpha/delta", f"are {alpha}, {delta}", "use levels in (0, 1), e.g. alpha=0.95, delta=0.05")
     return math.ceil(n * alpha + float(norm.ppf(1 - delta)) * math.sqrt(n * alpha * (1 - alpha)) - 0.5)
+
+
+def min_effective_samples(alpha: float = 0.95, delta: float = 0.05) -> int:
+    """The fewest independent samples from which an ``(alpha, delta)`` upper bound on the ``alpha``-quantile exists.
+
+    Every order statistic is at most the largest of the ``n`` samples, and that one falls below the
+    ``alpha``-quantile with probability ``alpha^n``; so no order statistic bounds the quantile with
+    confidence ``1 - delta`` unless ``alpha^n <= delta``, i.e. ``n >= log(delta) / log(alpha)``. (The
+    normal approximation of :func:`order_statistic_index` already admits ``n >= 28`` at (0.95, 0.05),
+    where the exact binomial does not.) MCMC samples count by their effective number.
+
+    Examples:
+        >>> min_effective_samples(0.95, 0.05)  # 0.95^59 = 0.048
+        59
+    """
+    if not 0 < alpha < 1 or not 0 < delta < 1:
+        raise ValidationError("alpha/delta", f"are {alpha}, {delta}", "use levels in (0, 1), e.g. alpha=0.95, delta=0.05")
+    return math.ceil(math.log(delta) / math.log(alpha) - 1e-9)
 
 
 def upper_bound(samples: Any, alpha: float = 0.95, delta: float = 0.05, *, n_eff: float | None = None) -> float:
@@ -105,14 +132,22 @@ def normalized_evd(posterior: RewardPosterior, policy: Any, *, initial: Any = "m
 
 @dataclass(frozen=True)
 class SufficiencyVerdict:
-    """The bound, the threshold it is held to, and whether the demonstrations suffice."""
+    """The bound, the threshold it is held to, and whether the demonstrations suffice.
+
+    ``sufficient`` is None (undetermined) when the posterior's chains have not mixed or hold too few
+    effective samples for the bound; ``reason`` then says which, and ``rhat_max`` / ``ess_min`` (over the
+    reward parameters and the nEVD samples; NaN where constant) give the figures.
+    """
 
     bound: float
     threshold: float
-    sufficient: bool
+    sufficient: bool | None
     alpha: float
     delta: float
     n_samples: int
+    reason: str | None = None
+    rhat_max: float = float("nan")
+    ess_min: float = float("nan")
 
 
 def sufficiency(
@@ -130,6 +165,11 @@ def sufficiency(
     ``ess_adjusted`` computes the order statistic for the nEVD samples' effective sample size (ArviZ,
     across chains) instead of their count: the paper's bound treats MCMC draws as independent.
 
+    The verdict is undetermined (``sufficient=None`` with a ``reason``) when the chains have not mixed
+    (a rank-normalised split R-hat of the reward parameters or of the nEVD above 1.01) or when their
+    bulk effective sample size is below :func:`min_effective_samples` (59 at the default levels): a
+    bound from such samples says nothing about the posterior (Vehtari et al. 2021).
+
     Examples:
         >>> from rewardlab.mdp.worlds import feature_gridworld
         >>> w = feature_gridworld(3, seed=0)
@@ -138,17 +178,38 @@ def sufficiency(
         >>> post = RewardPosterior(theta, zero, zero, torch.ones(1), torch.ones(1), w.mdp, "linear", 10.0)
         >>> sufficiency(post).sufficient
         True
+        >>> stuck = torch.stack([w.weights, -w.weights]).unsqueeze(1).expand(2, 100, -1).clone()
+        >>> stuck = stuck + 1e-3 * torch.randn(stuck.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        >>> zero2 = torch.zeros(2, 100, dtype=torch.float64)  # two chains stuck in opposite places
+        >>> verdict = sufficiency(RewardPosterior(stuck, zero2, zero2, torch.ones(2), torch.ones(2), w.mdp, "linear", 10.0))
+        >>> verdict.sufficient is None, verdict.reason.startswith("chains have not mixed")
+        (True, True)
     """
     if policy is None:
         policy = value_iteration(posterior.mdp, posterior.map_reward().values).policy
     nevd = normalized_evd(posterior, policy, initial=initial)
+    c = posterior.samples.shape[0]
+    rhat_theta, ess_theta = chain_diagnostics(posterior.samples)
+    rhat_nevd, ess_nevd = chain_diagnostics(nevd.reshape(c, -1, 1))
+    rhat, ess = np.concatenate([rhat_theta, rhat_nevd]), np.concatenate([ess_theta, ess_nevd])
+    n_min = min_effective_samples(alpha, delta)
+    reason = mixing_problem(rhat, ess, min_ess=n_min, purpose=f"the ({alpha}, {delta}) bound")
     n_eff = None
     if ess_adjusted:
-        c = posterior.samples.shape[0]
-        ess = float(chain_diagnostics(nevd.reshape(c, -1, 1))[1][0])
-        n_eff = ess if math.isfinite(ess) else None  # constant nEVD: any order statistic is the same value
+        n_eff = float(ess_nevd[0]) if math.isfinite(ess_nevd[0]) else None  # constant nEVD: any order statistic is the same value
     bound = upper_bound(nevd, alpha, delta, n_eff=n_eff)
-    return SufficiencyVerdict(bound, threshold, bound < threshold, alpha, delta, int(nevd.numel()))
+    finite = np.isfinite(rhat)
+    return SufficiencyVerdict(
+        bound,
+        threshold,
+        None if reason is not None else bound < threshold,
+        alpha,
+        delta,
+        int(nevd.numel()),
+        reason,
+        float(rhat[finite].max()) if finite.any() else float("nan"),
+        float(np.nanmin(ess)) if np.isfinite(ess).any() else float("nan"),
+    )
 
 
 def sufficiency_loop(
@@ -169,8 +230,10 @@ def sufficiency_loop(
     (``ess_adjusted`` as in :func:`sufficiency`).
 
     Returns:
-        One record per round: ``n_demos``, ``bound``, ``sufficient`` (0/1) and, given ``true_reward``,
-        ``true_nevd`` of the MAP policy (what the bound should be at least, with probability ``alpha``).
+        One record per round: ``n_demos``, ``bound``, ``sufficient`` (1, 0, or NaN when undetermined:
+        the round's chains had not mixed; the loop then goes on), ``rhat_max``, ``ess_min`` and, given
+        ``true_reward``, ``true_nevd`` of the MAP policy (what the bound should be at least, with
+        probability ``alpha``).
     """
     if max_demos < 1:
         raise ValidationError("max_demos", f"is {max_demos}", "allow at least one demonstration")
@@ -181,12 +244,18 @@ def sufficiency_loop(
         posterior = sample_posterior(mdp, decision_counts(TrajectoryDataset(demos), mdp), config, rng=rng)
         policy = value_iteration(mdp, posterior.map_reward().values).policy
         verdict = sufficiency(posterior, policy, alpha=alpha, delta=delta, threshold=threshold, initial=initial, ess_adjusted=ess_adjusted)
-        record = {"n_demos": float(len(demos)), "bound": verdict.bound, "sufficient": float(verdict.sufficient)}
+        record = {
+            "n_demos": float(len(demos)),
+            "bound": verdict.bound,
+            "sufficient": float("nan") if verdict.sufficient is None else float(verdict.sufficient),
+            "rhat_max": verdict.rhat_max,
+            "ess_min": verdict.ess_min,
+        }
         if true_reward is not None:
             uniform = torch.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions, dtype=mdp.dtype)
             worst = policy_loss(mdp, true_reward, uniform, initial=initial)
             record["true_nevd"] = policy_loss(mdp, true_reward, policy, initial=initial) / worst if worst > 0 else 0.0
         records.append(record)
-        if verdict.sufficient:
+        if verdict.sufficient is True:
             break
     return records

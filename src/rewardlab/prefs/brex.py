@@ -7,16 +7,18 @@ The reward is linear in features, ``R(s) = w^T phi(s)`` with ``||w|| = 1``, so a
 
     ``P(D | w) = prod_{i ≺ j} exp(beta w^T Phi_j) / (exp(beta w^T Phi_i) + exp(beta w^T Phi_j))``,
 
-sampled by Metropolis–Hastings on the unit sphere: ``w' = normalise(w + sigma eps)`` (symmetric), accepted
-with probability ``min(1, P(D | w') / P(D | w))`` (the uniform prior on the sphere cancels). Each step is
-one ``(P, D) @ (D,)`` product over the cached differences ``Phi_j - Phi_i``.
+sampled by the shared Metropolis–Hastings loop of :mod:`rewardlab.mcmc` on the unit sphere (Stan's
+unit-vector transform: a random walk ``x' = x + sigma eps`` in ``R^D``, ``w = x / ||x||``), accepted with
+probability ``min(1, P(D | w') / P(D | w))`` times the transform's radial factor (the uniform prior on the
+sphere cancels). Each step is one ``(P, D) @ (D,)`` product over the cached differences ``Phi_j - Phi_i``.
 
 ``phi`` is a tabular MDP's state features, or, for Gymnasium envs, the penultimate layer of a T-REX net
 pretrained on the same rankings (the paper's embedding; its self-supervised auxiliary losses are not
 used here). The posterior gives MAP and mean rewards and **high-confidence policy evaluation**: the
 ``alpha``-VaR (the lower ``alpha`` quantile, 0.05 in the paper) of a policy's posterior return
 ``w^T Phi(pi)``; a policy whose mean return beats the demonstrations but whose VaR falls below theirs is
-flagged as likely reward hacking.
+flagged as likely reward hacking. VaR and flags are undetermined (NaN, None) while the chains have not
+mixed (rank-normalised split R-hat above 1.01 or bulk ESS below 400; one chain is split into halves).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -36,8 +38,8 @@ from rewardlab._io import read_tensors, save_tensors
 from rewardlab.data.ranking import as_dataset, ranked_pairs, ranking_scores
 from rewardlab.data.validate import validate_dataset, validate_labels
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
-from rewardlab.irl.bayesian import chain_diagnostics
-from rewardlab.learner import Callback, FitResult, History, run_callback
+from rewardlab.learner import Callback, FitResult, History
+from rewardlab.mcmc import MHSettings, chain_diagnostics, metropolis_hastings, mixing_problem
 from rewardlab.mdp import TabularMDP, value_iteration
 from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig
 from rewardlab.rewards import NeuralReward, TabularReward
@@ -54,6 +56,8 @@ __all__ = [
 ]
 
 _FORMAT = "rewardlab.PreferencePosterior"
+#: What to do when the chain has not mixed (the warning's second half).
+UNMIXED_ADVICE = "its VaR and reward-hacking flags are undetermined: raise burn_in and samples, add chains, set adapt=true, or lower beta"
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,11 @@ class BayesianREXConfig:
         thin: keep every ``thin``-th step.
         chains: chains run together on the batch axis.
         step_size: std ``sigma`` of the Gaussian proposal before renormalising.
-        adapt: adapt ``sigma`` during burn-in toward ``target_accept`` (the paper uses a fixed 0.005).
+        adapt: adapt the proposal during burn-in: ``sigma`` toward ``target_accept`` and its shape as
+            ``covariance`` says (the paper uses a fixed isotropic 0.005).
         target_accept: the acceptance rate adaptation aims at.
+        covariance: with ``adapt``, the proposal shape adapted during burn-in (adaptive Metropolis, see
+            :mod:`rewardlab.mcmc`): ``"auto"``, ``"dense"``, ``"diagonal"`` or ``"identity"``.
         estimate: ``"map"`` or ``"mean"``, the reward ``fit`` returns.
         pretrain: the T-REX settings of the embedding (Gymnasium envs only).
         device: ``"cpu"`` or ``"cuda"``.
@@ -83,6 +90,7 @@ class BayesianREXConfig:
     step_size: float = 0.005
     adapt: bool = False
     target_accept: float = 0.3
+    covariance: Literal["auto", "dense", "diagonal", "identity"] = "auto"
     estimate: str = "map"
     pretrain: TREXConfig = field(default_factory=TREXConfig)
     device: str = "cpu"
@@ -102,6 +110,8 @@ class BayesianREXConfig:
             raise ConfigError("estimate", f"is {self.estimate!r}", "choose 'map' or 'mean'")
         if not 0 < self.target_accept < 1:
             raise ConfigError("target_accept", f"is {self.target_accept}", "use a rate in (0, 1)")
+        if self.covariance not in ("auto", "dense", "diagonal", "identity"):
+            raise ConfigError("covariance", f"is {self.covariance!r}", "choose 'auto', 'dense', 'diagonal' or 'identity'")
 
 
 # ============================================================================ pure maths
@@ -132,11 +142,21 @@ def reward_hacking_flags(mean: Any, var: Any, reference_mean: float, reference_v
     """Flag policies whose posterior mean return beats the reference (e.g. the best demonstration) while
     their ``alpha``-VaR falls below the reference's: high expected return that the posterior is not sure of.
 
+    Returns an object array of True / False, and None (undetermined) where a VaR is NaN — as
+    :meth:`PreferencePosterior.evaluate` reports it for chains that have not mixed.
+
     Examples:
         >>> reward_hacking_flags([5.0, 5.0, 1.0], [2.0, -3.0, -3.0], reference_mean=3.0, reference_var=0.0).tolist()
         [False, True, False]
+        >>> reward_hacking_flags([5.0], [float("nan")], reference_mean=3.0, reference_var=0.0).tolist()
+        [None]
     """
-    return (np.asarray(mean, dtype=float) > reference_mean) & (np.asarray(var, dtype=float) < reference_var)
+    m, v = np.asarray(mean, dtype=float), np.asarray(var, dtype=float)
+    flags = (m > reference_mean) & (v < reference_var)
+    unknown = np.isnan(v) | bool(np.isnan(reference_var))
+    out = flags.astype(object)
+    out[unknown] = None
+    return out
 
 
 # ============================================================================ the posterior
@@ -177,17 +197,28 @@ class PreferencePosterior:
             raise ShapeError("feature_counts", f"has shape {tuple(phi.shape)}", f"pass (K, {self.samples.shape[-1]})")
         return self.flat @ phi.T
 
-    def evaluate(self, feature_counts: Any, alpha: float = 0.05) -> dict[str, np.ndarray]:
-        """High-confidence policy evaluation: posterior ``mean`` and ``var`` (the lower ``alpha`` quantile) of each return."""
+    def evaluate(self, feature_counts: Any, alpha: float = 0.05) -> dict[str, Any]:
+        """High-confidence policy evaluation: posterior ``mean`` and ``var`` (the lower ``alpha`` quantile) of each return.
+
+        ``reason`` is None when the chains have mixed; otherwise it says why they cannot be trusted and
+        ``var`` is NaN (undetermined), so :func:`reward_hacking_flags` gives None.
+        """
         if not 0 < alpha < 1:
             raise ValidationError("alpha", f"is {alpha}", "use a quantile level in (0, 1), e.g. 0.05")
         g = self.returns(feature_counts)
-        return {"mean": g.mean(0).cpu().numpy(), "var": torch.quantile(g, alpha, dim=0).cpu().numpy()}
+        reason = self.mixing()
+        var = torch.quantile(g, alpha, dim=0).cpu().numpy()
+        return {"mean": g.mean(0).cpu().numpy(), "var": np.full_like(var, np.nan) if reason else var, "reason": reason}
 
     def diagnostics(self) -> dict[str, np.ndarray | float]:
-        """R-hat, bulk ESS per weight (ArviZ) and the mean acceptance rate."""
+        """Rank-normalised split R-hat, bulk ESS per weight (ArviZ; one chain is split in halves) and the mean acceptance rate."""
         rhat, ess = chain_diagnostics(self.samples)
         return {"rhat": rhat, "ess": ess, "acceptance": float(self.acceptance.mean())}
+
+    def mixing(self) -> str | None:
+        """Why the chains cannot be trusted yet (max R-hat above 1.01 or bulk ESS below 400), or None."""
+        diag = self.diagnostics()
+        return mixing_problem(diag["rhat"], diag["ess"])
 
     def save(self, directory: str | Path) -> Path:
         """Write ``posterior.safetensors`` and ``posterior.json`` into ``directory`` as one unit; NaN or
@@ -239,57 +270,36 @@ def sample_brex(
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     w = torch.randn(b, d, generator=gen, dtype=torch.float64).to(device)
     w = w / w.norm(dim=1, keepdim=True)
-    # the likelihood depends on w only through x = beta * delta @ w; keep beta * delta once
-    bd = config.beta * dt
-    pos, neg = y, 1 - y
+    settings = MHSettings(
+        samples=config.samples,
+        burn_in=config.burn_in,
+        thin=config.thin,
+        step_size=config.step_size,
+        adapt=config.adapt,
+        target_accept=config.target_accept,
+        covariance=config.covariance,
+        sphere=True,
+        report_every=config.report_every,
+    )
+    chains = metropolis_hastings(_RankingTarget(config.beta * dt, y), w, settings, generator=gen, callback=callback, history=history)
+    return PreferencePosterior(chains.samples, chains.log_likelihood, chains.acceptance, config.beta)
 
-    def log_lik(weights: Tensor) -> Tensor:
-        x = weights @ bd.T
-        return (pos * F.logsigmoid(x) + neg * F.logsigmoid(-x)).sum(-1)
 
-    ll = log_lik(w)
-    kept = config.samples // config.thin
-    out_w = torch.empty(b, kept, d, dtype=torch.float64, device=device)
-    out_ll = torch.empty(b, kept, dtype=torch.float64, device=device)
-    accepted = torch.zeros(b, dtype=torch.float64, device=device)
-    log_step = torch.full((b, 1), math.log(config.step_size), dtype=torch.float64, device=device)
-    total = config.burn_in + config.samples
-    history = history if history is not None else History()
-    chunk = 1024
-    window = torch.zeros(b, dtype=torch.float64, device=device)
-    for start in range(0, total, chunk):
-        m = min(chunk, total - start)
-        noise = torch.randn(m, b, d, generator=gen, dtype=torch.float64).to(device)
-        log_u = torch.log(torch.rand(m, b, generator=gen, dtype=torch.float64)).to(device)
-        for i in range(m):
-            step = start + i
-            prop = w + torch.exp(log_step) * noise[i]
-            prop = prop / prop.norm(dim=1, keepdim=True)
-            ll_prop = log_lik(prop)
-            accept = log_u[i] < ll_prop - ll
-            w = torch.where(accept[:, None], prop, w)
-            ll = torch.where(accept, ll_prop, ll)
-            window += accept
-            if step < config.burn_in:
-                if config.adapt:
-                    log_step += ((accept.to(torch.float64) - config.target_accept) / (step + 1) ** 0.6)[:, None]
-            else:
-                accepted += accept
-                j, r = divmod(step - config.burn_in, config.thin)
-                if r == config.thin - 1:
-                    out_w[:, j], out_ll[:, j] = w, ll
-            if (step + 1) % config.report_every == 0 or step + 1 == total:
-                since = step % config.report_every + 1
-                metrics = {"log_likelihood": float(ll.mean()), "acceptance": float(window.mean()) / since}
-                window.zero_()
-                history.log(step + 1, **metrics)
-                if run_callback(callback, step + 1, metrics):
-                    done = max(0, step + 1 - config.burn_in) // config.thin
-                    after = max(1, step + 1 - config.burn_in)
-                    if done == 0:
-                        return PreferencePosterior(w[:, None], ll[:, None], accepted / after, config.beta)
-                    return PreferencePosterior(out_w[:, :done], out_ll[:, :done], accepted / after, config.beta)
-    return PreferencePosterior(out_w, out_ll, accepted / max(1, config.samples), config.beta)
+class _RankingTarget:
+    """The B-REX posterior as a :class:`rewardlab.mcmc.Target`: Bradley–Terry likelihood of the ranked
+    pairs, uniform prior on the sphere (log-prior 0), no state. The likelihood depends on ``w`` only
+    through ``x = beta * delta @ w``, so ``beta * delta`` ``(P, D)`` is kept once."""
+
+    def __init__(self, scaled_delta: Tensor, label: Tensor) -> None:
+        self.bd, self.pos, self.neg = scaled_delta, label, 1 - label
+
+    def evaluate(self, theta: Tensor, current: Any) -> tuple[Tensor, Tensor, None]:
+        x = theta @ self.bd.T
+        ll = (self.pos * F.logsigmoid(x) + self.neg * F.logsigmoid(-x)).sum(-1)
+        return ll, torch.zeros_like(ll), None
+
+    def select(self, accept: Tensor, proposed: Any, current: Any) -> None:
+        return None
 
 
 # ============================================================================ embeddings
@@ -381,12 +391,15 @@ class BayesianREX:
         posterior = sample_brex(delta, label, cfg, rng=rng, callback=callback, history=history)
         w = posterior.map_weights() if cfg.estimate == "map" else posterior.mean_weights()
         diag = posterior.diagnostics()
+        problem = mixing_problem(diag["rhat"], diag["ess"])
         info.update(
             {
                 "acceptance": diag["acceptance"],
+                "rhat_max": float(np.nanmax(diag["rhat"])) if np.isfinite(diag["rhat"]).any() else float("nan"),
                 "ess_min": float(np.nanmin(diag["ess"])) if np.isfinite(diag["ess"]).any() else float("nan"),
                 "pairs": len(first),
                 "feature_counts": counts,
+                "warnings": [] if problem is None else [f"B-REX: {problem}; {UNMIXED_ADVICE}"],
             }
         )
         if isinstance(env_or_mdp, TabularMDP):

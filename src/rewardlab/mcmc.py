@@ -1,0 +1,409 @@
+"""One Metropolis–Hastings loop, shared by Bayesian IRL and Bayesian REX (two targets for it), and the
+convergence checks its users apply before they trust a posterior.
+
+**The loop** (:func:`metropolis_hastings`) runs ``B`` chains at once on a leading batch axis. Each step
+proposes ``x' = x + h L eps`` (``eps ~ N(0, I)``; symmetric) or, for PolicyWalk, a lattice neighbour
+``x' = x ± delta e_i``, and accepts with probability ``min(1, p(x') / p(x))``; the normaliser of the
+posterior cancels. A :class:`Target` returns the log-likelihood and log-prior of a batch of points and
+may carry a warm-start state per chain (Bayesian IRL keeps each chain's optimal policy).
+
+**Adaptation during burn-in, frozen after it** (so the kept chain is a valid, time-homogeneous MCMC):
+
+* the scale ``h`` (one for all chains: they share one target) follows Robbins–Monro toward
+  ``target_accept``: ``log h <- log h + (mean_c 1[chain c accepted] - target_accept) / k^0.6``;
+* with ``covariance="dense"`` (or ``"diagonal"``), the proposal's shape ``L`` adapts too (adaptive
+  Metropolis, Haario, Saksman & Tamminen 2001; Roberts & Rosenthal 2009): burn-in is cut like Stan's
+  warm-up into an initial buffer (15%, isotropic proposal), three doubling windows (75%) and a terminal
+  buffer (10%). At the end of each window ``L L^T = 2.38^2 / d * Sigma``, where ``Sigma`` is the
+  covariance of that window's samples pooled within chains, shrunk toward a small multiple of the
+  identity, ``Sigma = n/(n+5) S + 5/(n+5) 1e-3 tr(S)/d I`` (Stan's regularisation), and ``h`` restarts
+  at 1, the optimal scale for a Gaussian target.
+
+**Unit-vector parameters** (``sphere=True``, for a uniform prior on the unit sphere): the chain moves
+``x`` in ``R^d`` with the auxiliary density ``N(0, I / d)`` and the target sees ``u = x / ||x||``
+(Stan's ``unit_vector`` transform). Because ``||x||`` and ``u`` are independent under that density,
+``u`` has exactly the posterior on the sphere, while the proposal stays symmetric in ``R^d`` and can adapt
+its covariance; ``||x||`` stays near 1 (sd ``1 / sqrt(2 d)``), so a step ``h`` moves ``u`` by about ``h``.
+
+References:
+    Heikki Haario, Eero Saksman, Johanna Tamminen, "An adaptive Metropolis algorithm", Bernoulli 2001.
+    Gareth O. Roberts, Jeffrey S. Rosenthal, "Examples of Adaptive MCMC", JCGS 2009.
+    Aki Vehtari, Andrew Gelman, Daniel Simpson, Bob Carpenter, Paul-Christian Bürkner, "Rank-normalization,
+    folding, and localization: an improved R-hat for assessing convergence of MCMC", Bayesian Analysis 2021.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rewardlab.errors import ConfigError
+from rewardlab.learner import Callback, History, run_callback
+
+__all__ = [
+    "MIN_BULK_ESS",
+    "RHAT_LIMIT",
+    "MHChains",
+    "MHSettings",
+    "Target",
+    "adaptation_windows",
+    "chain_diagnostics",
+    "metropolis_hastings",
+    "mixing_problem",
+    "proposal_factor",
+]
+
+#: R-hat above this means the chains have not mixed (Vehtari et al. 2021; Stan and ArviZ warn above it).
+RHAT_LIMIT = 1.01
+#: The bulk ESS a posterior summary needs (Vehtari et al. 2021 ask for at least 400 before trusting R-hat or estimates).
+MIN_BULK_ESS = 400
+#: Above this many dimensions ``covariance="auto"`` adapts a diagonal instead of a dense covariance.
+_DENSE_LIMIT = 256
+_CHUNK = 256
+
+
+# ============================================================================ diagnostics
+def chain_diagnostics(samples: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-normalised split R-hat and bulk effective sample size ``(D,)`` of MCMC samples ``(C, N, D)``
+    (ArviZ, ``arviz-stats``). A single chain is split into its two halves for R-hat (Gelman et al.'s
+    split R-hat), so it too shows a chain that drifts. NaN where a parameter is constant.
+
+    Examples:
+        >>> rhat, ess = chain_diagnostics(torch.randn(4, 500, 2, generator=torch.Generator().manual_seed(0)))
+        >>> bool((abs(rhat - 1) < 0.02).all()), bool((ess > 1000).all())
+        (True, True)
+        >>> drift = torch.linspace(0, 5, 1000).reshape(1, 1000, 1)  # one chain that never settles
+        >>> bool(chain_diagnostics(drift)[0][0] > 1.5)
+        True
+    """
+    array_stats: Any = importlib.import_module("arviz_stats.base").array_stats
+
+    x = samples.detach().cpu().double().numpy().transpose(2, 0, 1)  # (D, C, N)
+    halves = x if x.shape[1] > 1 else x[..., : 2 * (x.shape[2] // 2)].reshape(x.shape[0], 2, -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if halves.shape[-1] >= 4:
+            rhat = np.asarray(array_stats.rhat(halves, chain_axis=-2, draw_axis=-1), dtype=float)
+        else:
+            rhat = np.full(x.shape[0], np.nan)
+        ess = np.asarray(array_stats.ess(x, chain_axis=-2, draw_axis=-1), dtype=float)
+    return rhat.reshape(-1), ess.reshape(-1)
+
+
+def mixing_problem(rhat: Any, ess: Any, *, min_ess: float = MIN_BULK_ESS, purpose: str = "") -> str | None:
+    """Why MCMC samples with these diagnostics cannot be trusted yet, or None when they can.
+
+    Stan/ArviZ practice (Vehtari et al. 2021): the chains have mixed when every rank-normalised split
+    R-hat is at most :data:`RHAT_LIMIT`; the bulk effective sample size must also reach ``min_ess``
+    (what the estimate computed from the samples needs; ``purpose`` says what that is). NaN entries
+    (constant parameters) are ignored.
+
+    Examples:
+        >>> mixing_problem([1.002, 1.4], [900.0, 7.0], min_ess=59)
+        'chains have not mixed (max R-hat 1.4 > 1.01)'
+        >>> mixing_problem([1.002], [40.0], min_ess=59, purpose="the (0.95, 0.05) bound")
+        'too few effective samples (min bulk ESS 40 < 59 needed for the (0.95, 0.05) bound)'
+        >>> mixing_problem([1.002], [900.0]) is None
+        True
+    """
+    r = np.asarray(rhat, dtype=float).ravel()
+    e = np.asarray(ess, dtype=float).ravel()
+    r, e = r[np.isfinite(r)], e[np.isfinite(e)]
+    if r.size and r.max() > RHAT_LIMIT:
+        return f"chains have not mixed (max R-hat {r.max():.3g} > {RHAT_LIMIT})"
+    if e.size and e.min() < min_ess:
+        need = f" needed for {purpose}" if purpose else " needed"
+        return f"too few effective samples (min bulk ESS {e.min():.3g} < {min_ess:.3g}{need})"
+    return None
+
+
+# ============================================================================ settings and results
+@dataclass(frozen=True)
+class MHSettings:
+    """The loop's settings (a learner's config maps onto them).
+
+    Attributes:
+        samples: steps kept per chain after burn-in (before thinning).
+        burn_in: steps discarded first; all adaptation happens in them.
+        thin: keep every ``thin``-th step.
+        step_size: the initial proposal scale ``h`` (Gaussian) or the lattice step ``delta``.
+        proposal: ``"gaussian"`` (random walk) or ``"lattice"`` (PolicyWalk: one coordinate moves ``±delta``).
+        adapt: adapt during burn-in (the scale toward ``target_accept``; the covariance as ``covariance`` says).
+        target_accept: the acceptance rate the scale aims at.
+        covariance: proposal shape adapted during burn-in: ``"dense"``, ``"diagonal"``, ``"identity"``
+            (isotropic, scale only) or ``"auto"`` (dense up to 256 dimensions, else diagonal).
+        sphere: the parameters are unit vectors (uniform prior on the sphere; see the module docstring).
+        report_every: log history and call the callback every this many steps.
+    """
+
+    samples: int
+    burn_in: int
+    thin: int = 1
+    step_size: float = 0.1
+    proposal: Literal["gaussian", "lattice"] = "gaussian"
+    adapt: bool = True
+    target_accept: float = 0.3
+    covariance: Literal["auto", "dense", "diagonal", "identity"] = "auto"
+    sphere: bool = False
+    report_every: int = 100
+
+    def __post_init__(self) -> None:
+        if self.proposal not in ("gaussian", "lattice"):
+            raise ConfigError("proposal", f"is {self.proposal!r}", "choose 'gaussian' or 'lattice'")
+        if self.covariance not in ("auto", "dense", "diagonal", "identity"):
+            raise ConfigError("covariance", f"is {self.covariance!r}", "choose 'auto', 'dense', 'diagonal' or 'identity'")
+        for name in ("samples", "thin", "report_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"is {getattr(self, name)}", "use at least 1")
+        if self.burn_in < 0:
+            raise ConfigError("burn_in", f"is {self.burn_in}", "use 0 or more steps")
+        if not (self.step_size > 0 and math.isfinite(self.step_size)):
+            raise ConfigError("step_size", f"is {self.step_size}", "use a positive finite number")
+        if not 0 < self.target_accept < 1:
+            raise ConfigError("target_accept", f"is {self.target_accept}", "use a rate in (0, 1), e.g. 0.3")
+        if self.sphere and self.proposal == "lattice":
+            raise ConfigError("proposal", "is 'lattice' on the sphere (the lattice leaves the sphere)", "use proposal='gaussian'")
+
+
+@dataclass(frozen=True)
+class MHChains:
+    """What :func:`metropolis_hastings` returns.
+
+    Attributes:
+        samples: ``(C, N, D)`` kept points (unit vectors with ``sphere``).
+        log_likelihood, log_prior: ``(C, N)`` the target's values at them.
+        acceptance: ``(C,)`` acceptance rate after burn-in.
+        step_size: ``(C,)`` the frozen scale ``h`` (multiplies ``scale_tril``).
+        scale_tril: ``(D, D)`` the frozen proposal shape ``L`` (the identity unless the covariance adapted).
+        steps: steps run (fewer than ``burn_in + samples`` when the callback stopped the run).
+    """
+
+    samples: Tensor
+    log_likelihood: Tensor
+    log_prior: Tensor
+    acceptance: Tensor
+    step_size: Tensor
+    scale_tril: Tensor
+    steps: int
+
+
+class Target(Protocol):
+    """A posterior for the loop: ``log p(theta) = log_likelihood + log_prior`` (up to a constant).
+
+    ``evaluate(theta, current)`` takes points ``(B, D)`` and the chains' current state (None at the
+    start) and returns ``(log_likelihood (B,), log_prior (B,), proposed_state)``; ``select(accept,
+    proposed, current)`` returns the chains' state after the accept/reject step (``accept`` ``(B,)``
+    bool). A target without state returns None and ``select`` returns None.
+    """
+
+    def evaluate(self, theta: Tensor, current: Any) -> tuple[Tensor, Tensor, Any]: ...
+
+    def select(self, accept: Tensor, proposed: Any, current: Any) -> Any: ...
+
+
+# ============================================================================ adaptation maths
+def adaptation_windows(burn_in: int) -> list[int]:
+    """The steps (0-based, exclusive ends) at which the proposal covariance is re-estimated: three doubling
+    windows after a 15% initial buffer, leaving a 10% terminal buffer for the scale alone (Stan's warm-up
+    scheme). Fewer than 100 burn-in steps: none (the covariance stays the identity).
+
+    Examples:
+        >>> adaptation_windows(1000)
+        [257, 471, 900]
+        >>> adaptation_windows(50)
+        []
+    """
+    if burn_in < 100:
+        return []
+    start, end = int(0.15 * burn_in), burn_in - int(0.1 * burn_in)
+    unit = (end - start) / 7
+    return [start + round(unit), start + round(3 * unit), end]
+
+
+def proposal_factor(cov: Tensor, n: int, kind: str) -> Tensor:
+    """``L`` ``(D, D)`` with ``L L^T = 2.38^2 / D * Sigma`` (Haario et al. 2001), where ``Sigma`` is the
+    sample covariance ``cov`` ``(D, D)`` (or its diagonal ``(D,)``; ``kind="diagonal"`` keeps only the
+    diagonal) of ``n`` samples, shrunk toward ``1e-3 tr(cov) / D I`` with weight ``5 / (n + 5)`` (Stan's
+    regularisation).
+
+    Examples:
+        >>> L = proposal_factor(torch.tensor([[4.0, 0.0], [0.0, 1.0]]), 1000, "dense")
+        >>> torch.allclose(L @ L.T, 2.38**2 / 2 * torch.diag(torch.tensor([4.0, 1.0])), rtol=1e-2)
+        True
+    """
+    d = cov.shape[0]
+    diag = cov.diagonal() if cov.ndim == 2 else cov
+    ridge = 1e-3 * float(diag.sum()) / d + 1e-12
+    w = n / (n + 5.0)
+    if kind == "diagonal":
+        var = diag if cov.ndim == 1 else diag.clone()
+        return torch.diag((2.38**2 / d * (w * var + (1 - w) * ridge)).sqrt())
+    cov = w * cov + (1 - w) * ridge * torch.eye(d, dtype=cov.dtype, device=cov.device)
+    cov = 0.5 * (cov + cov.T)
+    factor, info = torch.linalg.cholesky_ex(2.38**2 / d * cov)
+    if int(info) != 0:  # not positive definite in floating point: keep the diagonal
+        return torch.diag((2.38**2 / d * cov.diagonal()).clamp_min(1e-24).sqrt())
+    out: Tensor = factor
+    return out
+
+
+# ============================================================================ the loop
+def metropolis_hastings(
+    target: Target,
+    initial: Tensor,
+    settings: MHSettings,
+    *,
+    generator: torch.Generator,
+    callback: Callback | None = None,
+    history: History | None = None,
+) -> MHChains:
+    """Run ``B`` Metropolis–Hastings chains on ``target`` from ``initial`` ``(B, D)`` (unit vectors with ``sphere``).
+
+    Args:
+        target: the posterior (:class:`Target`).
+        initial: ``(B, D)`` starting points, one per chain (over-dispersed, e.g. drawn from the prior).
+        settings: the loop's settings.
+        generator: the torch generator of every proposal and acceptance (CPU; draws move to ``initial``'s device).
+        callback: ``callback(step, metrics) -> stop?`` every ``settings.report_every`` steps, with
+            ``log_posterior``, ``log_likelihood``, ``acceptance`` (since the last report) and ``step_size``;
+            stopped during burn-in, the chains' current points are returned as one sample each.
+        history: where those metrics are logged (a new :class:`History` if None).
+
+    Returns:
+        :class:`MHChains` with ``(B, samples // thin, D)`` kept samples.
+
+    Examples:
+        >>> class Gauss:  # a standard normal in 2-D, no state
+        ...     def evaluate(self, theta, current):
+        ...         return -0.5 * theta.square().sum(-1), torch.zeros(theta.shape[0], dtype=theta.dtype), None
+        ...     def select(self, accept, proposed, current):
+        ...         return None
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> init = torch.randn(4, 2, generator=gen, dtype=torch.float64) * 3
+        >>> out = metropolis_hastings(Gauss(), init, MHSettings(samples=4000, burn_in=500, step_size=1.0), generator=gen)
+        >>> out.samples.shape
+        torch.Size([4, 4000, 2])
+        >>> bool(out.samples.reshape(-1, 2).std(0).sub(1).abs().max() < 0.1)
+        True
+    """
+    s = settings
+    b, d = initial.shape
+    device, dtype = initial.device, initial.dtype
+    sphere, lattice = s.sphere, s.proposal == "lattice"
+    kind = s.covariance if s.covariance != "auto" else ("dense" if d <= _DENSE_LIMIT else "diagonal")
+    windows = adaptation_windows(s.burn_in) if s.adapt and not lattice and kind != "identity" else []
+
+    def point(x: Tensor) -> Tensor:
+        return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(1e-300) if sphere else x
+
+    def auxiliary(x: Tensor) -> Tensor:
+        """``log N(x; 0, I/d)`` up to a constant: the radial density of the unit-vector transform."""
+        return -0.5 * d * x.square().sum(-1) if sphere else torch.zeros(x.shape[0], dtype=dtype, device=device)
+
+    x = initial.clone()
+    ll, lp, state = target.evaluate(point(x), None)
+    aux = auxiliary(x)
+
+    kept = s.samples // s.thin
+    out_theta = torch.empty(b, kept, d, dtype=dtype, device=device)
+    out_ll = torch.empty(b, kept, dtype=dtype, device=device)
+    out_lp = torch.empty(b, kept, dtype=dtype, device=device)
+    accepted = torch.zeros(b, dtype=dtype, device=device)
+    window_accepts = torch.zeros(b, dtype=dtype, device=device)
+    log_step = torch.full((b,), math.log(s.step_size), dtype=dtype, device=device)
+    tril = torch.eye(d, dtype=dtype, device=device)
+    # adaptation state: steps since the scale last restarted; the window's centred sums
+    since_reset = 0
+    window_start = int(0.15 * s.burn_in)
+    centre = x.clone()
+    sum_x = torch.zeros(b, d, dtype=dtype, device=device)
+    scatter = torch.zeros((d, d) if kind == "dense" else (d,), dtype=dtype, device=device)
+    n_window = 0
+    rows = torch.arange(b, device=device)
+    total = s.burn_in + s.samples
+    history = history if history is not None else History()
+
+    def finish(steps: int, theta: Tensor, t_ll: Tensor, t_lp: Tensor) -> MHChains:
+        after = max(1, steps - s.burn_in)
+        return MHChains(theta, t_ll, t_lp, accepted / after, torch.exp(log_step), tril, steps)
+
+    for start in range(0, total, _CHUNK):
+        m = min(_CHUNK, total - start)
+        log_u = torch.log(torch.rand(m, b, generator=generator, dtype=dtype)).to(device)
+        if lattice:
+            coord = torch.randint(d, (m, b), generator=generator).to(device)
+            sign = (torch.randint(2, (m, b), generator=generator) * 2 - 1).to(device=device, dtype=dtype)
+        else:
+            raw = torch.randn(m, b, d, generator=generator, dtype=dtype).to(device)
+            shaped = raw @ tril.T
+        for i in range(m):
+            step = start + i
+            burning = step < s.burn_in
+            if lattice:
+                prop = x.clone()
+                prop[rows, coord[i]] += sign[i] * s.step_size
+            else:
+                prop = x + torch.exp(log_step).unsqueeze(1) * shaped[i]
+            theta_prop = point(prop)
+            ll_prop, lp_prop, proposed = target.evaluate(theta_prop, state)
+            aux_prop = auxiliary(prop)
+            accept = log_u[i] < (ll_prop + lp_prop + aux_prop) - (ll + lp + aux)
+            x = torch.where(accept.unsqueeze(1), prop, x)
+            ll = torch.where(accept, ll_prop, ll)
+            lp = torch.where(accept, lp_prop, lp)
+            aux = torch.where(accept, aux_prop, aux)
+            state = target.select(accept, proposed, state)
+            window_accepts += accept
+            if burning:
+                if s.adapt and not lattice:
+                    since_reset += 1
+                    log_step += (accept.to(dtype).mean() - s.target_accept) / since_reset**0.6
+                if windows and window_start <= step < windows[-1]:
+                    if n_window == 0:
+                        centre = x.clone()
+                    dev = x - centre
+                    sum_x += dev
+                    scatter += (dev.T @ dev) if kind == "dense" else dev.square().sum(0)
+                    n_window += 1
+                if step + 1 in windows and n_window > 1:
+                    # pooled within-chain scatter: sum over chains of sum_t (x - mean_c)(x - mean_c)^T
+                    if kind == "dense":
+                        within = scatter - (sum_x.T @ sum_x) / n_window
+                    else:
+                        within = scatter - sum_x.square().sum(0) / n_window
+                    cov = within / (b * (n_window - 1))
+                    spread = float(cov.diagonal().sum() if cov.ndim == 2 else cov.sum())
+                    if bool(torch.isfinite(cov).all()) and spread > 0:  # a window without a move keeps the old proposal
+                        tril = proposal_factor(cov, b * n_window, kind)
+                        log_step.zero_()
+                        since_reset = 0
+                        shaped = raw @ tril.T
+                    window_start, n_window = step + 1, 0
+                    sum_x.zero_()
+                    scatter.zero_()
+            else:
+                accepted += accept
+                j, r = divmod(step - s.burn_in, s.thin)
+                if r == s.thin - 1:
+                    out_theta[:, j], out_ll[:, j], out_lp[:, j] = point(x), ll, lp
+            if (step + 1) % s.report_every == 0 or step + 1 == total:
+                since = step % s.report_every + 1
+                metrics = {
+                    "log_posterior": float((ll + lp).mean()),
+                    "log_likelihood": float(ll.mean()),
+                    "acceptance": float(window_accepts.mean()) / since,
+                    "step_size": float(torch.exp(log_step).mean()),
+                }
+                window_accepts.zero_()
+                history.log(step + 1, **metrics)
+                if run_callback(callback, step + 1, metrics):
+                    done = max(0, step + 1 - s.burn_in) // s.thin
+                    if done == 0:  # stopped during burn-in: the chains' current points are the only samples
+                        return finish(step + 1, point(x)[:, None], ll[:, None], lp[:, None])
+                    return finish(step + 1, out_theta[:, :done], out_ll[:, :done], out_lp[:, :done])
+    return finish(total, out_theta, out_ll, out_lp)
