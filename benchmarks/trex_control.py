@@ -359,13 +359,15 @@ def hacking_check(reward, ranked, rollouts, env_id: str, seed: int) -> dict:
     ev_ref = brex.posterior.evaluate(trajectory_features(ranked[ref : ref + 1], space, reward))
     ev_pol = brex.posterior.evaluate(trajectory_features(rollouts, space, reward))
     mean, var = float(ev_pol["mean"].mean()), float(ev_pol["var"].mean())
-    flag = bool(reward_hacking_flags([mean], [var], float(ev_ref["mean"][0]), float(ev_ref["var"][0]))[0])
+    flag = reward_hacking_flags([mean], [var], float(ev_ref["mean"][0]), float(ev_ref["var"][0]))[0]  # None: chain not mixed
     return {
         "policy_mean": mean,
         "policy_var": var,
         "top_mean": float(ev_ref["mean"][0]),
         "top_var": float(ev_ref["var"][0]),
         "flagged": flag,
+        "rhat_max": brex.info["rhat_max"],
+        "warnings": brex.info.get("warnings", []),
     }
 
 
@@ -491,7 +493,7 @@ def main() -> None:
     for r in rows:
         bc = f"{r['bc_return']:.1f}" if "bc_return" in r else "–"
         print(
-            f"| {r['seed']} | {r['best_demo']:.1f} | {r['trex_return']:.1f} ± {r['trex_return_std']:.1f} | {bc} | {r['control_return']:.1f} | {r['kendall_tau_demos']:.2f} | {r['hacking_check']['flagged']} |"
+            f"| {r['seed']} | {r['best_demo']:.1f} | {r['trex_return']:.1f} ± {r['trex_return_std']:.1f} | {bc} | {r['control_return']:.1f} | {r['kendall_tau_demos']:.2f} | {"undetermined" if r['hacking_check']['flagged'] is None else r['hacking_check']['flagged']} |"
         )
     print(f"{result['seconds']:.0f} s")
     OUT.mkdir(parents=True, exist_ok=True)
