@@ -493,7 +493,7 @@ def main() -> None:
     for r in rows:
         bc = f"{r['bc_return']:.1f}" if "bc_return" in r else "–"
         print(
-            f"| {r['seed']} | {r['best_demo']:.1f} | {r['trex_return']:.1f} ± {r['trex_return_std']:.1f} | {bc} | {r['control_return']:.1f} | {r['kendall_tau_demos']:.2f} | {"undetermined" if r['hacking_check']['flagged'] is None else r['hacking_check']['flagged']} |"
+            f"| {r['seed']} | {r['best_demo']:.1f} | {r['trex_return']:.1f} ± {r['trex_return_std']:.1f} | {bc} | {r['control_return']:.1f} | {r['kendall_tau_demos']:.2f} | {'undetermined' if r['hacking_check']['flagged'] is None else r['hacking_check']['flagged']} |"
         )
     print(f"{result['seconds']:.0f} s")
     OUT.mkdir(parents=True, exist_ok=True)
