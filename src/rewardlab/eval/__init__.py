@@ -8,15 +8,25 @@ from rewardlab.eval.metrics import (
     policy_value,
     reward_distance,
 )
-from rewardlab.eval.ranking import extrapolation_plot, kendall_tau, pairwise_accuracy
+from rewardlab.eval.ranking import (
+    MIN_RANKING_TAU,
+    RankingAgreement,
+    extrapolation_plot,
+    kendall_tau,
+    pairwise_accuracy,
+    ranking_agreement,
+)
 
 __all__ = [
+    "MIN_RANKING_TAU",
+    "RankingAgreement",
     "expected_value_difference",
     "extrapolation_plot",
     "feature_expectation_gap",
     "heldout_log_likelihood",
     "kendall_tau",
     "pairwise_accuracy",
+    "ranking_agreement",
     "policy_loss",
     "policy_value",
     "reward_distance",

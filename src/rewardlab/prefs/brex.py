@@ -38,7 +38,7 @@ from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationE
 from rewardlab.irl.bayesian import chain_diagnostics
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp import TabularMDP, value_iteration
-from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig
+from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig, recorded_agreement, trex_ranking_warning
 from rewardlab.rewards import NeuralReward, TabularReward
 
 __all__ = [
@@ -377,8 +377,12 @@ class BayesianREX:
         posterior = sample_brex(delta, label, cfg, rng=rng, callback=callback, history=history)
         w = posterior.map_weights() if cfg.estimate == "map" else posterior.mean_weights()
         diag = posterior.diagnostics()
+        agreement = recorded_agreement(ds, s)  # B-REX assumes, as T-REX does, that returns rise with rank
+        warning = trex_ranking_warning(agreement, "B-REX")
+        info["warnings"] = [*info.get("warnings", []), *([warning] if warning else [])]
         info.update(
             {
+                "ranking_tau": None if agreement is None else agreement.tau,
                 "acceptance": diag["acceptance"],
                 "ess_min": float(np.nanmin(diag["ess"])) if np.isfinite(diag["ess"]).any() else float("nan"),
                 "pairs": len(first),
