@@ -34,6 +34,12 @@ def _friendly(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _print_warnings(summary: dict[str, Any]) -> None:
+    """Each of a run's ``summary["warnings"]`` as one ``warning: ...`` line."""
+    for line in summary.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+
+
 @app.callback()
 def _main() -> None:
     """rewardlab: inverse RL and reward learning from preferences."""
@@ -206,8 +212,10 @@ def _prefs(method: str) -> Callable[..., None]:
             mirror_obs=_signs("--mirror-obs", mirror_obs),
             mirror_act=_signs("--mirror-act", mirror_act),
         )
-        shown = {k: summary[k] for k in ("train_accuracy", "val_accuracy", "kendall_tau", "acceptance") if k in summary}
+        keys = ("train_accuracy", "val_accuracy", "kendall_tau", "ranking_tau", "acceptance")
+        shown = {k: summary[k] for k in keys if summary.get(k) is not None}
         console.print(f"{method} on {env}: " + ", ".join(f"{k} {v:.3g}" for k, v in shown.items()) + f" ({summary['seconds']:.1f} s)")
+        _print_warnings(summary)
         console.print(f"wrote {out}/reward")
 
     command.__doc__ = {
@@ -265,9 +273,12 @@ def train_policy_command(
         critic_warmup_lr=critic_warmup_lr,
     )
     extra = f", distance {summary['distance_mean']:.1f}" if "distance_mean" in summary else ""
+    if summary.get("best_demo_return") is not None:
+        extra += f"; best demonstration {summary['best_demo_return']:.1f}"
     console.print(
         f"{algo} on {env}: true return {summary['true_return_mean']:.1f} ± {summary['true_return_std']:.1f}{extra} ({summary['seconds']:.0f} s)"
     )
+    _print_warnings(summary)
     console.print(f"wrote {out}/result.json")
 
 
