@@ -172,7 +172,9 @@ def test_trex_command_warns_when_true_returns_fall_with_rank(tmp_path, rising: b
     returns = _ordered_demos(tmp_path / "demos", rising=rising)
     assert len(set(returns.tolist())) == 4
     small = ["--set", "steps=5", "--set", "pairs=20", "--set", "snippet=5x10", "--set", "hidden=8"]
-    r = runner.invoke(app, ["prefs", "trex", "--env", "Pendulum-v1", "--demos", str(tmp_path / "demos"), "--out", str(tmp_path / "t"), *small])
+    r = runner.invoke(
+        app, ["prefs", "trex", "--env", "Pendulum-v1", "--demos", str(tmp_path / "demos"), "--out", str(tmp_path / "t"), *small]
+    )
     assert r.exit_code == 0, r.output
     summary = json.loads((tmp_path / "t" / "result.json").read_text())
     assert summary["ranking_tau"] == (1.0 if rising else -1.0)

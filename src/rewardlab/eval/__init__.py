@@ -26,8 +26,8 @@ __all__ = [
     "heldout_log_likelihood",
     "kendall_tau",
     "pairwise_accuracy",
-    "ranking_agreement",
     "policy_loss",
     "policy_value",
+    "ranking_agreement",
     "reward_distance",
 ]

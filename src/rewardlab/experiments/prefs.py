@@ -277,7 +277,7 @@ def train_on_reward(
     distances = [tr.infos["x_distance"] for tr in final if "x_distance" in tr.infos]
     if distances:
         summary["distance_mean"] = float(np.mean(distances))
-    summary.update(_against_best_demo(reward_dir, env_id, summary["true_return_mean"], summary["true_return_std"]))
+    summary.update(_against_best_demo(reward_dir, env_id, float(final.returns().mean()), float(final.returns().std())))
     write_json(out / "result.json", summary)
     return summary
 
