@@ -78,19 +78,21 @@ class RankingAgreement:
 def ranking_agreement(scores: Any, true_returns: Any, *, min_tau: float = MIN_RANKING_TAU) -> RankingAgreement:
     """Does a ranking agree with the true returns recorded beside it?
 
-    T-REX and Bayesian REX assume that returns rise with rank (Brown et al. 2019, section 4; 2020), D-REX
-    that they fall as injected noise rises, so that its clone beats its noisiest rollouts (Brown, Goo and
-    Niekum 2019, section 4). Trajectories of equal score form a level; the check takes each level's mean
-    true return ``G_l`` and Kendall's tau-b between the level scores and ``G_l``, and asks for both
+    T-REX (Brown, Goo, Nagarajan, Niekum, ICML 2019) and Bayesian REX (Brown, Coleman, Srinivasan,
+    Niekum, ICML 2020) assume that returns rise with rank; D-REX (Brown, Goo, Niekum, CoRL 2019) that
+    they fall as injected noise rises, so that its clone beats its noisiest rollouts. Trajectories of
+    equal score form a level; the check takes each level's mean true return ``G_l`` and Kendall's tau-b
+    between the level scores and ``G_l``, and asks for both
 
         ``tau >= min_tau``  and  ``G_best > G_worst``.
 
-    ``min_tau = 0.3`` (:data:`MIN_RANKING_TAU`): without ties ``tau = 2 p - 1``, with ``p`` the fraction of
-    pairs of levels whose mean returns the ranking orders correctly, so 0.3 asks for 65% of them. Below it
-    the ranking is close to noise or reversed (independent orders of 12 levels, e.g. 12 checkpoints, give
-    a tau of standard deviation 0.22; of 20 noise levels, 0.17), and a reward that explains the ranking
-    need not explain the task. Means per level, not single trajectories, because several rollouts of one
-    checkpoint or noise level differ by their start states, not by their rank.
+    ``min_tau = 0.3`` (:data:`MIN_RANKING_TAU`): without ties ``tau = 2 p - 1``, with ``p`` the fraction
+    of pairs of levels whose mean returns the ranking orders correctly, so 0.3 asks for 65% of them.
+    Below it the ranking is close to noise or reversed: ``k`` levels ordered independently of their
+    returns give a tau of standard deviation ``sqrt(2 (2k + 5) / (9 k (k - 1)))``, 0.22 for 12
+    checkpoints and 0.16 for D-REX's 20 noise levels, and a reward that explains such a ranking need not
+    explain the task. Means per level, not single trajectories, because the rollouts of one checkpoint
+    or noise level differ by their start states, not by their rank.
 
     Args:
         scores: ``(N,)`` ranking scores, higher = better (D-REX: ``-epsilon``).
