@@ -1,5 +1,6 @@
 """Learning from rankings: the losses by hand, snippet sampling's rule, tabular T-REX and B-REX
-recovery, B-REX against its analytic posterior, and neural T-REX on observation vectors."""
+recovery, B-REX against its analytic posterior, neural T-REX on observation vectors, and the warnings
+when a ranking's recorded true returns run against it (T-REX, B-REX, D-REX)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from scipy import stats
 from rewardlab.data import Trajectory, sample_tabular
 from rewardlab.data.ranking import ranked_pairs, ranking_scores, sign_flip, snippet_pairs, with_mirror_images
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
-from rewardlab.eval import policy_loss
+from rewardlab.eval import policy_loss, ranking_agreement
 from rewardlab.mdp import value_iteration
 from rewardlab.mdp.worlds import feature_gridworld
-from rewardlab.prefs import TREX, BayesianREX, BayesianREXConfig, PreferencePosterior, TREXConfig
+from rewardlab.prefs import DREX, TREX, BayesianREX, BayesianREXConfig, DREXConfig, PreferencePosterior, TREXConfig
 from rewardlab.prefs.auxiliary import AUX_LOSSES
 from rewardlab.prefs.brex import pair_log_likelihood, reward_hacking_flags, sample_brex
 from rewardlab.prefs.losses import bradley_terry_loss, plackett_luce_loss, preference_probability
@@ -239,6 +240,89 @@ def test_brex_rejects_bad_config() -> None:
         BayesianREXConfig(step_size=0.0)
     with pytest.raises(ShapeError, match="delta"):
         sample_brex(np.zeros((3, 2)), np.zeros(2), BayesianREXConfig(samples=10), rng=np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------------------- rankings against recorded returns
+def test_ranking_agreement_by_hand() -> None:
+    rising = ranking_agreement([0, 1, 2, 3], [-10.0, -8.0, -9.0, -5.0])  # 5 of 6 pairs in order: tau = 2 * 5/6 - 1
+    assert rising.tau == pytest.approx(2 / 3) and rising.levels == 4 and rising.agrees is True
+    assert (rising.best_return, rising.worst_return) == (-5.0, -10.0)
+    # equal scores form one level: its mean return counts; here the order is reversed
+    falling = ranking_agreement([0, 0, 1, 1, 2, 2], [-5.0, -6.0, -8.0, -7.0, -9.0, -9.0])
+    assert (falling.tau, falling.levels, falling.best_return, falling.worst_return, falling.agrees) == (-1.0, 3, -9.0, -5.5, False)
+    # 12 levels, the middle ten in order: 45 pairs concordant, 21 discordant (tau 24/66 >= 0.3), but the
+    # best-ranked level is below the worst-ranked: no agreement
+    ends = ranking_agreement(np.arange(12), [100.0, *range(1, 11), 0.0])
+    assert ends.tau == pytest.approx(24 / 66) and ends.agrees is False
+    assert ranking_agreement([0, 1, 2, 3], [0.0, 2.0, 1.0, 3.0], min_tau=0.5).agrees is True  # tau 2/3
+    assert ranking_agreement([0, 1, 2, 3, 4], [0.0, 3.0, 1.0, 4.0, 2.0]).tau == pytest.approx(0.4)
+    assert ranking_agreement([0, 1, 2, 3, 4], [0.0, 3.0, 1.0, 4.0, 2.0], min_tau=0.5).agrees is False
+    one = ranking_agreement([1.0, 1.0], [3.0, 4.0])
+    assert one.levels == 1 and one.agrees is None and math.isnan(one.tau)
+    with pytest.raises(ShapeError):
+        ranking_agreement([0, 1], [1.0, 2.0, 3.0])
+    with pytest.raises(ValidationError, match="true_returns"):
+        ranking_agreement([0, 1], [1.0, float("nan")])
+    assert "Kendall tau -1.00 between noise rank and mean true return over 3 levels" in falling.describe("noise rank")
+
+
+@pytest.mark.parametrize("direction", [1.0, -1.0])
+def test_trex_and_brex_warn_when_true_returns_do_not_rise_with_rank(direction: float) -> None:
+    world, demos, returns = _ranked_world(0, n=6)
+    scores = direction * returns  # -1: the best trajectory ranked worst
+    assert len(set(returns.tolist())) == 6
+    trex = TREX(TREXConfig(snippet=None, pairs=100, steps=20, lr=0.05)).fit(demos, world.mdp, rng=np.random.default_rng(0), scores=scores)
+    brex = BayesianREX(BayesianREXConfig(samples=500, burn_in=100, thin=1, step_size=0.05)).fit(
+        demos, world.mdp, rng=np.random.default_rng(0), scores=scores
+    )
+    for name, fit in (("T-REX", trex), ("B-REX", brex)):
+        assert fit.info["ranking_tau"] == pytest.approx(direction)
+        if direction > 0:
+            assert fit.info["warnings"] == []
+        else:
+            [warning] = fit.info["warnings"]
+            assert warning.startswith(f"{name}: the recorded true returns do not rise with rank (Kendall tau -1.00")
+    # without recorded rewards there is nothing to check: no tau, no warning
+    blind = [Trajectory(tr.obs, tr.acts) for tr in demos]
+    fit = TREX(TREXConfig(snippet=None, pairs=100, steps=20, lr=0.05)).fit(blind, world.mdp, rng=np.random.default_rng(0), scores=scores)
+    assert fit.info["ranking_tau"] is None and fit.info["warnings"] == []
+
+
+class _ActionPays(gym.Env):
+    """A 10-step episode whose reward is ``sign * a^2`` for the action ``a`` in [-1, 1]; the observation is constant."""
+
+    def __init__(self, sign: float) -> None:
+        self.sign, self.t = sign, 0
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action: np.ndarray) -> tuple:
+        self.t += 1
+        return np.zeros(2, np.float32), self.sign * float(np.square(action).sum()), False, self.t >= 10, {}
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_drex_warns_when_its_noisy_rollouts_do_better_than_its_clone(sign: float) -> None:
+    """Demonstrations take action 0. With reward ``+a^2`` random actions pay, so the more noise the higher
+    the true return: the clone loses to its noisiest rollouts and D-REX says so; with ``-a^2`` it does not."""
+    demos = [Trajectory(np.zeros((11, 2), np.float32), np.zeros((10, 1), np.float32), np.zeros(10)) for _ in range(4)]
+    trex = TREXConfig(hidden=(8,), pairs=50, steps=10, snippet=(2, 5))
+    cfg = DREXConfig(schedule="custom", epsilons=(0.0, 0.5, 1.0), rollouts=4, bc_hidden=(8,), bc_epochs=20, trex=trex)
+    fit = DREX(cfg).fit(demos, lambda: _ActionPays(sign), rng=np.random.default_rng(0))
+    rollouts = fit.info["rollouts"]
+    check = ranking_agreement(ranking_scores(rollouts), rollouts.returns())
+    assert fit.info["ranking_tau"] == check.tau
+    if sign > 0:
+        assert check.tau == -1.0 and check.worst_return > check.best_return
+        [warning] = fit.info["warnings"]  # D-REX's, not also T-REX's on the same ranking
+        assert warning.startswith("D-REX: the clone does not beat its noisier rollouts") and "Kendall tau -1.00" in warning
+    else:
+        assert check.tau == 1.0 and fit.info["warnings"] == []
 
 
 # ---------------------------------------------------------------------------- neural T-REX

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -14,13 +15,16 @@ from stable_baselines3 import PPO
 from typer.testing import CliRunner
 
 from rewardlab.cli import app
-from rewardlab.data import Trajectory, TrajectoryDataset
+from rewardlab.data import Trajectory
 from rewardlab.data.gym_rollouts import collect_rollouts
 from rewardlab.data.io import from_minari, load_dataset, load_npz_episodes, save_dataset, to_minari
 from rewardlab.errors import ConfigError, DataFileError
+from rewardlab.eval import kendall_tau
 from rewardlab.irl.bc import GymBCPolicy
+from rewardlab.prefs import PreferencePosterior
+from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
 from rewardlab.rewards import NeuralReward
-from rewardlab.rl import make_ranked_demos, train_policy
+from rewardlab.rl import evaluate, make_ranked_demos, train_policy
 
 runner = CliRunner()
 
@@ -100,9 +104,14 @@ def test_trex_then_train_policy(demos_dir, tmp_path) -> None:
     )
     assert r.exit_code == 0, r.output
     summary = json.loads((tmp_path / "trex" / "result.json").read_text())
-    assert 0 <= summary["val_accuracy"] <= 1 and -1 <= summary["kendall_tau"] <= 1
     model = NeuralReward.load(tmp_path / "trex" / "reward")
     assert model.spec.hidden == (16,) and model.spec.obs_shape == (3,)
+    demos = load_dataset(demos_dir, env="Pendulum-v1")
+    # the recorded Kendall taus are the saved reward's against the demonstrations' true returns, and the ranks'
+    predicted = predicted_returns(model, demos, TrajectoryEncoder.for_reward(gym.make("Pendulum-v1"), model))
+    assert summary["kendall_tau"] == pytest.approx(kendall_tau(predicted, demos.returns()))
+    assert summary["ranking_tau"] == pytest.approx(kendall_tau([0, 1, 2], demos.returns()))
+    assert (summary["pairs"], summary["trajectories"]) == (200, 3)
     assert (tmp_path / "trex" / "extrapolation.png").stat().st_size > 1000
     r = runner.invoke(
         app,
@@ -126,10 +135,58 @@ def test_trex_then_train_policy(demos_dir, tmp_path) -> None:
     )
     assert r.exit_code == 0, r.output
     trained = json.loads((tmp_path / "ppo" / "result.json").read_text())
-    assert -2000 < trained["true_return_mean"] < 0 and trained["steps"] == 512
+    assert trained["steps"] == 512
     assert len(trained["checkpoints"]) == 4  # one per 128-step rollout
     assert all(Path(c).parent == tmp_path / "ppo" and Path(c).is_file() for c in trained["checkpoints"])  # not the temporary dir
     assert (tmp_path / "ppo" / "model.zip").is_file()
+    # the reported true return is the saved policy's, on the evaluation seeds 10,000 + seed
+    again = evaluate(PPO.load(tmp_path / "ppo" / "model.zip"), "Pendulum-v1", episodes=10, seed=10_000).returns()
+    assert trained["true_return_mean"] == pytest.approx(again.mean()) and trained["true_return_std"] == pytest.approx(again.std())
+    # ...set against the best demonstration the reward learned from, found through the reward's run directory
+    best = float(demos.returns().max())
+    assert trained["best_demo_return"] == pytest.approx(best)
+    assert trained["beats_best_demo"] == (trained["true_return_mean"] > best)
+    beaten = [w for w in trained["warnings"] if "best demonstration" in w]
+    assert len(beaten) == (0 if trained["beats_best_demo"] else 1)
+    assert ("warning:" in r.output) == (not trained["beats_best_demo"])
+
+
+def test_train_policy_does_not_invent_a_best_demonstration(tmp_path) -> None:
+    """A reward saved outside a `prefs` run directory: nothing says which demonstrations it came from."""
+    from rewardlab.experiments.prefs import _against_best_demo
+
+    out = _against_best_demo(tmp_path / "reward", "Pendulum-v1", -300.0, 20.0)
+    assert out["best_demo_return"] is None and out["beats_best_demo"] is None and out["warnings"] == []
+    assert "result.json" in out["beats_best_demo_reason"]
+
+
+def _ordered_demos(out, *, rising: bool) -> np.ndarray:
+    """Four short Pendulum rollouts saved with ranks in (rising) or against (not rising) their true returns."""
+    ds = collect_rollouts("Pendulum-v1", lambda o: np.zeros((len(o), 1), np.float32), 4, seed=0, max_steps=20)
+    returns = ds.returns()
+    order = np.argsort(np.argsort(returns if rising else -returns))  # rank 3 = highest (lowest) return
+    ranked = [Trajectory(tr.obs, tr.acts, tr.rews, tr.terminal, {"rank": int(r)}) for tr, r in zip(ds, order, strict=True)]
+    save_dataset(ranked, out, env_id="Pendulum-v1")
+    return returns
+
+
+@pytest.mark.parametrize("rising", [True, False])
+def test_trex_command_warns_when_true_returns_fall_with_rank(tmp_path, rising: bool) -> None:
+    returns = _ordered_demos(tmp_path / "demos", rising=rising)
+    assert len(set(returns.tolist())) == 4
+    small = ["--set", "steps=5", "--set", "pairs=20", "--set", "snippet=5x10", "--set", "hidden=8"]
+    r = runner.invoke(
+        app, ["prefs", "trex", "--env", "Pendulum-v1", "--demos", str(tmp_path / "demos"), "--out", str(tmp_path / "t"), *small]
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "t" / "result.json").read_text())
+    assert summary["ranking_tau"] == (1.0 if rising else -1.0)
+    if rising:
+        assert summary["warnings"] == [] and "warning:" not in r.output
+    else:
+        [warning] = summary["warnings"]
+        assert warning.startswith("T-REX: the recorded true returns do not rise with rank (Kendall tau -1.00")
+        assert "warning: T-REX: the recorded true returns do not rise" in " ".join(r.output.split())
 
 
 def test_drex_and_brex_commands(demos_dir, tmp_path) -> None:
@@ -234,7 +291,9 @@ def test_drex_and_brex_commands(demos_dir, tmp_path) -> None:
     )
     assert r.exit_code == 0, r.output
     summary = json.loads((tmp_path / "brex" / "result.json").read_text())
-    assert 0 < summary["acceptance"] < 1 and summary["pairs"] == 3
+    posterior = PreferencePosterior.load(tmp_path / "brex" / "posterior")
+    assert summary["acceptance"] == pytest.approx(float(posterior.acceptance.mean())) and summary["pairs"] == 3
+    assert tuple(posterior.samples.shape[:2]) == (1, 200)  # 2,000 samples thinned by 10
     assert set(summary["aux_losses"]) == {"inverse_dynamics"} and summary["aux_losses"]["inverse_dynamics"] > 0
     assert (tmp_path / "brex" / "posterior" / "posterior.safetensors").is_file()
 
@@ -310,10 +369,18 @@ def test_the_drex_paper_demonstrations_load() -> None:
 
 
 def test_collect_rollouts_epsilon_and_rank(tmp_path) -> None:
-    ds = collect_rollouts("Pendulum-v1", lambda o: np.zeros((len(o), 1), np.float32), 4, seed=3, epsilon=1.0, max_steps=5, n_envs=2)
+    def zero(o):
+        return np.zeros((len(o), 1), np.float32)
+
+    ds = collect_rollouts("Pendulum-v1", zero, 4, seed=3, epsilon=1.0, max_steps=5, n_envs=2, infos={"rank": -1.0})
     acts = np.concatenate([tr.acts for tr in ds])
-    assert np.abs(acts).max() > 0.1  # every action was replaced by a random one
-    assert [tr.infos["seed"] for tr in ds] == [3, 4, 5, 6]
-    again = collect_rollouts("Pendulum-v1", lambda o: np.zeros((len(o), 1), np.float32), 4, seed=3, epsilon=1.0, max_steps=5, n_envs=2)
-    assert all(np.array_equal(a.obs, b.obs) for a, b in zip(ds, again, strict=True))
-    assert isinstance(TrajectoryDataset(list(ds)), TrajectoryDataset) and isinstance(ds[0], Trajectory) and torch.is_tensor(torch.zeros(1))
+    assert (acts != 0).all() and (np.abs(acts) <= 2).all()  # every action replaced by a uniform draw from [-2, 2]
+    assert all(not np.any(tr.acts) for tr in collect_rollouts("Pendulum-v1", zero, 4, seed=3, epsilon=0.0, max_steps=5))
+    assert [tr.infos["seed"] for tr in ds] == [3, 4, 5, 6] and [tr.infos["rank"] for tr in ds] == [-1.0] * 4
+    again = collect_rollouts("Pendulum-v1", zero, 4, seed=3, epsilon=1.0, max_steps=5, n_envs=2, infos={"rank": -1.0})
+    assert all(np.array_equal(a.obs, b.obs) and np.array_equal(a.acts, b.acts) for a, b in zip(ds, again, strict=True))
+    # the recorded true rewards are Pendulum's -(theta^2 + 0.1 thetadot^2 + 0.001 u^2) before each step
+    for tr in ds:
+        theta = np.arctan2(tr.obs[:-1, 1], tr.obs[:-1, 0])
+        expected = -(theta**2 + 0.1 * tr.obs[:-1, 2] ** 2 + 0.001 * tr.acts[:, 0] ** 2)
+        np.testing.assert_allclose(tr.rews, expected, rtol=1e-5, atol=1e-5)

@@ -37,7 +37,16 @@ def test_rollout_relabelling_trains_the_same_policy_as_per_step_rewards(normaliz
     a, b = step.model.rollout_buffer, rollout.model.rollout_buffer
     np.testing.assert_allclose(b.rewards, a.rewards, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(b.advantages, a.advantages, rtol=1e-4, atol=1e-4)
-    assert np.abs(a.rewards).max() > 0.05  # the learned reward is in there, not zeros
+    # ...and they are the learned reward of each buffered transition (training flattened observations and
+    # actions env-major; rewards keep their (step, env) shape), except where SB3 added gamma V(s_T) to the
+    # step at which each env's episode was truncated: the 200th, row 7 of the last rollout (env steps 192-255)
+    obs = a.observations.reshape(2, 64, 3).transpose(1, 0, 2).reshape(-1, 3)
+    act = np.clip(a.actions.reshape(2, 64, 1).transpose(1, 0, 2).reshape(-1, 1), -2.0, 2.0)
+    with torch.no_grad():
+        r = reward(obs, act if act_dim else None).numpy().reshape(64, 2)
+    expected = 1 / (1 + np.exp(-r)) if normalize == "sigmoid" else r - ctrl_cost * act.reshape(64, 2) ** 2
+    rows, cols = np.nonzero(~np.isclose(a.rewards, expected, rtol=1e-5, atol=1e-5))
+    assert rows.tolist() == [7, 7] and cols.tolist() == [0, 1]
     for p, q in zip(_params(step.model), _params(rollout.model), strict=True):
         np.testing.assert_allclose(q, p, rtol=1e-4, atol=1e-5)
 

@@ -40,6 +40,12 @@ def _friendly(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _print_warnings(summary: dict[str, Any]) -> None:
+    """Each of a run's ``summary["warnings"]`` as one ``warning: ...`` line."""
+    for line in summary.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+
+
 @app.callback()
 def _main() -> None:
     """rewardlab: inverse RL and reward learning from preferences."""
@@ -130,8 +136,7 @@ def irl(
         post = summary["posterior"]
         extra = ", ".join(f"{k} {post[k]:.3g}" for k in ("acceptance", "evd_var_0.95", "sufficiency_bound") if post.get(k) is not None)
         console.print(f"posterior {post['samples']}: {extra}; max R-hat {max(post['rhat'], default=float('nan')):.3f}")
-    for message in summary.get("warnings", []):
-        console.print(f"[yellow]warning:[/yellow] {message}")
+    _print_warnings(summary)
     console.print(f"wrote {out}/result.json")
 
 
@@ -221,10 +226,10 @@ def _prefs(method: str) -> Callable[..., None]:
             mirror_act=_signs("--mirror-act", mirror_act),
             overwrite=overwrite,
         )
-        shown = {k: summary[k] for k in ("train_accuracy", "val_accuracy", "kendall_tau", "acceptance") if k in summary}
+        keys = ("train_accuracy", "val_accuracy", "kendall_tau", "ranking_tau", "acceptance")
+        shown = {k: summary[k] for k in keys if summary.get(k) is not None}
         console.print(f"{method} on {env}: " + ", ".join(f"{k} {v:.3g}" for k, v in shown.items()) + f" ({summary['seconds']:.1f} s)")
-        for message in summary.get("warnings", []):
-            console.print(f"[yellow]warning:[/yellow] {message}")
+        _print_warnings(summary)
         console.print(f"wrote {out}/reward")
 
     command.__doc__ = {
@@ -284,9 +289,12 @@ def train_policy_command(
         overwrite=overwrite,
     )
     extra = f", distance {summary['distance_mean']:.1f}" if "distance_mean" in summary else ""
+    if summary.get("best_demo_return") is not None:
+        extra += f"; best demonstration {summary['best_demo_return']:.1f}"
     console.print(
         f"{algo} on {env}: true return {summary['true_return_mean']:.1f} ± {summary['true_return_std']:.1f}{extra} ({summary['seconds']:.0f} s)"
     )
+    _print_warnings(summary)
     console.print(f"wrote {out}/result.json")
 
 

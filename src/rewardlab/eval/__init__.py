@@ -8,9 +8,18 @@ from rewardlab.eval.metrics import (
     policy_value,
     reward_distance,
 )
-from rewardlab.eval.ranking import extrapolation_plot, kendall_tau, pairwise_accuracy
+from rewardlab.eval.ranking import (
+    MIN_RANKING_TAU,
+    RankingAgreement,
+    extrapolation_plot,
+    kendall_tau,
+    pairwise_accuracy,
+    ranking_agreement,
+)
 
 __all__ = [
+    "MIN_RANKING_TAU",
+    "RankingAgreement",
     "expected_value_difference",
     "extrapolation_plot",
     "feature_expectation_gap",
@@ -19,5 +28,6 @@ __all__ = [
     "pairwise_accuracy",
     "policy_loss",
     "policy_value",
+    "ranking_agreement",
     "reward_distance",
 ]

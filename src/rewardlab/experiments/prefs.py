@@ -187,9 +187,10 @@ def learn_reward(
         "mirror": None if mirror_obs is None else {"obs": mirror_obs, "act": mirror_act},
         "seconds": seconds,
     }
-    for key in ("train_accuracy", "val_accuracy", "acceptance", "rhat_max", "ess_min", "pairs", "trajectories"):
+    for key in ("train_accuracy", "val_accuracy", "acceptance", "rhat_max", "ess_min", "pairs", "trajectories", "ranking_tau"):
         if key in fit.info:
             summary[key] = fit.info[key]
+    summary["warnings"] = list(fit.info.get("warnings", []))
     aux = fit.info.get("aux_losses", fit.info.get("pretrain", {}).get("aux_losses"))
     if aux is not None:  # T-REX's, or B-REX's embedding's, self-supervised losses at the end
         summary["aux_losses"] = aux
@@ -289,5 +290,31 @@ def train_on_reward(
         distances = [tr.infos["x_distance"] for tr in final if "x_distance" in tr.infos]
         if distances:
             summary["distance_mean"] = float(np.mean(distances))
+        summary.update(_against_best_demo(reward_dir, env_id, float(final.returns().mean()), float(final.returns().std())))
         write_json(tmp / "result.json", summary)
     return summary
+
+
+def _against_best_demo(reward_dir: str | Path, env_id: str, mean: float, std: float) -> dict[str, Any]:
+    """``best_demo_return``, ``beats_best_demo`` and ``warnings`` of a policy's mean true return against the
+    best demonstration the reward learned from: the one in the ``demos`` directory recorded by the reward's
+    run (``reward_dir/../result.json``), when it is there and records true rewards; else both are null with
+    a ``beats_best_demo_reason``."""
+    import json
+
+    from rewardlab.data.io import load_dataset
+    from rewardlab.errors import RewardLabError
+
+    run = Path(reward_dir).parent / "result.json"
+    try:
+        demos_dir = json.loads(run.read_text(encoding="utf-8")).get("demos") if run.is_file() else None
+        demos = load_dataset(demos_dir, env=env_id) if isinstance(demos_dir, str) and Path(demos_dir).is_dir() else None
+    except (OSError, ValueError, RewardLabError):
+        demos = None
+    if demos is None or not len(demos) or any(tr.rews is None for tr in demos):
+        reason = f"{run} names no readable demonstrations with recorded true rewards"
+        return {"best_demo_return": None, "beats_best_demo": None, "beats_best_demo_reason": reason, "warnings": []}
+    best = float(demos.returns().max())
+    beats = mean > best
+    warnings = [] if beats else [f"the policy's true return {mean:.4g} ± {std:.3g} is not above the best demonstration's {best:.4g}"]
+    return {"best_demo_return": best, "beats_best_demo": beats, "warnings": warnings}

@@ -41,7 +41,7 @@ from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationE
 from rewardlab.learner import Callback, FitResult, History
 from rewardlab.mcmc import MHSettings, chain_diagnostics, metropolis_hastings, mixing_problem
 from rewardlab.mdp import TabularMDP, value_iteration
-from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig
+from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig, recorded_agreement, trex_ranking_warning
 from rewardlab.rewards import NeuralReward, TabularReward
 
 __all__ = [
@@ -392,14 +392,19 @@ class BayesianREX:
         w = posterior.map_weights() if cfg.estimate == "map" else posterior.mean_weights()
         diag = posterior.diagnostics()
         problem = mixing_problem(diag["rhat"], diag["ess"])
+        agreement = recorded_agreement(ds, s)  # B-REX assumes, as T-REX does, that returns rise with rank
+        warnings = [w for w in (trex_ranking_warning(agreement, "B-REX"),) if w]
+        if problem is not None:
+            warnings.append(f"B-REX: {problem}; {UNMIXED_ADVICE}")
         info.update(
             {
+                "ranking_tau": None if agreement is None else agreement.tau,
                 "acceptance": diag["acceptance"],
                 "rhat_max": float(np.nanmax(diag["rhat"])) if np.isfinite(diag["rhat"]).any() else float("nan"),
                 "ess_min": float(np.nanmin(diag["ess"])) if np.isfinite(diag["ess"]).any() else float("nan"),
                 "pairs": len(first),
                 "feature_counts": counts,
-                "warnings": [] if problem is None else [f"B-REX: {problem}; {UNMIXED_ADVICE}"],
+                "warnings": [*info.get("warnings", []), *warnings],
             }
         )
         if isinstance(env_or_mdp, TabularMDP):

@@ -22,14 +22,16 @@ import gymnasium as gym
 import numpy as np
 
 from rewardlab.data.gym_rollouts import collect_rollouts
+from rewardlab.data.ranking import ranking_scores
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.data.validate import validate_dataset
 from rewardlab.errors import ConfigError, ValidationError
+from rewardlab.eval.ranking import RankingAgreement
 from rewardlab.irl.bc import fit_gym_bc
 from rewardlab.learner import Callback, FitResult
-from rewardlab.prefs.trex import TREX, TREXConfig
+from rewardlab.prefs.trex import TREX, TREXConfig, recorded_agreement, trex_ranking_warning
 
-__all__ = ["DREX", "NOISE_SCHEDULES", "DREXConfig", "noise_rollouts"]
+__all__ = ["DREX", "NOISE_SCHEDULES", "DREXConfig", "drex_noise_warning", "noise_rollouts"]
 
 #: ``(epsilons, rollouts per level, min_gap, no-op bin)`` of the paper's two settings.
 NOISE_SCHEDULES: dict[str, tuple[tuple[float, ...], int, float, bool]] = {
@@ -96,13 +98,25 @@ def noise_rollouts(
     return TrajectoryDataset(out)
 
 
+def drex_noise_warning(agreement: RankingAgreement) -> str:
+    """The warning of D-REX when its noise rollouts' true returns do not fall as noise rises."""
+    return (
+        f"D-REX: the clone does not beat its noisier rollouts, so the noise ranking runs against the true returns "
+        f"({agreement.describe('noise rank (-epsilon)')}); the learned reward need not be the task's "
+        "(clone from better demonstrations, or check the clone's return against a random policy's)"
+    )
+
+
 @dataclass
 class DREX:
     """D-REX with the estimator shape of :mod:`rewardlab.learner`.
 
     ``fit(demos, env, *, rng)``: ``env`` is an env id or a function returning a new env (rollouts need
     to make envs). Returns ``FitResult(reward=NeuralReward, policy=None)`` with ``info["bc_policy"]``,
-    ``info["rollouts"]`` (the ranked noise rollouts) and T-REX's accuracies.
+    ``info["rollouts"]`` (the ranked noise rollouts) and T-REX's accuracies. D-REX assumes that the clone
+    beats its noisier rollouts; ``info["ranking_tau"]`` is the Kendall tau between noise rank (``-epsilon``)
+    and the rollouts' true return (:func:`~rewardlab.eval.ranking.ranking_agreement`), and
+    ``info["warnings"]`` says so when the true returns do not fall as noise rises.
     """
 
     config: DREXConfig = field(default_factory=DREXConfig)
@@ -116,5 +130,9 @@ class DREX:
         ranked = noise_rollouts(env_or_mdp, bc, epsilons, per_level, seed=int(rng.integers(2**31)), noop=noop, max_steps=cfg.max_steps)
         trex_cfg = TREXConfig(**{**cfg.trex.__dict__, "min_gap": max(cfg.trex.min_gap, min_gap)})
         fit = TREX(trex_cfg).fit(ranked, (probe.observation_space, probe.action_space), rng=rng, callback=callback)
-        info = {**fit.info, "bc_policy": bc, "rollouts": ranked, "epsilons": epsilons}
+        agreement = recorded_agreement(ranked, ranking_scores(ranked))
+        warnings = [w for w in fit.info.get("warnings", []) if w != trex_ranking_warning(agreement)]  # said below for D-REX
+        if agreement is not None and agreement.agrees is False:
+            warnings.insert(0, drex_noise_warning(agreement))
+        info = {**fit.info, "bc_policy": bc, "rollouts": ranked, "epsilons": epsilons, "warnings": warnings}
         return FitResult(reward=fit.reward, history=fit.history, info=info)

@@ -37,13 +37,14 @@ from rewardlab.data.ranking import SnippetPairs, as_dataset, ranking_scores, sni
 from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.data.validate import validate_dataset
 from rewardlab.errors import ConfigError, ValidationError
+from rewardlab.eval.ranking import RankingAgreement, ranking_agreement
 from rewardlab.learner import Callback, FitResult, History, ensure_finite, run_callback
 from rewardlab.mdp import TabularMDP, value_iteration
 from rewardlab.prefs.auxiliary import AUX_LOSSES, AuxiliaryHeads
 from rewardlab.prefs.losses import bradley_terry_loss
 from rewardlab.rewards import NeuralReward, RewardNetSpec, TabularReward
 
-__all__ = ["TREX", "TREXConfig", "TrajectoryEncoder", "predicted_returns"]
+__all__ = ["TREX", "TREXConfig", "TrajectoryEncoder", "predicted_returns", "recorded_agreement", "trex_ranking_warning"]
 
 # training and validation accuracy are measured on at most this many pairs each
 _ACCURACY_PAIRS = 1000
@@ -236,12 +237,33 @@ def predicted_returns(model: Any, dataset: Any, encoder: TrajectoryEncoder) -> n
     return out
 
 
+def recorded_agreement(dataset: TrajectoryDataset, scores: np.ndarray) -> RankingAgreement | None:
+    """:func:`~rewardlab.eval.ranking.ranking_agreement` of ``scores`` with the trajectories' true returns,
+    or None when some trajectory has no recorded rewards (nothing to check against)."""
+    if not len(dataset) or any(tr.rews is None for tr in dataset):
+        return None
+    return ranking_agreement(scores, dataset.returns())
+
+
+def trex_ranking_warning(agreement: RankingAgreement | None, method: str = "T-REX") -> str | None:
+    """The warning of T-REX and B-REX when the recorded true returns do not rise with rank, else None."""
+    if agreement is None or agreement.agrees is not False:
+        return None
+    return (
+        f"{method}: the recorded true returns do not rise with rank ({agreement.describe()}); "
+        "the learned reward explains this order, which need not be the task's (are the better-ranked trajectories really better?)"
+    )
+
+
 @dataclass
 class TREX:
     """T-REX with the estimator shape of :mod:`rewardlab.learner`.
 
     ``fit(data, env_or_mdp, *, rng, scores=None)``: ``data`` is a dataset of ranked trajectories whose
-    ``infos["rank"]`` (higher = better) gives the order, or pass ``scores`` explicitly.
+    ``infos["rank"]`` (higher = better) gives the order, or pass ``scores`` explicitly. When every
+    trajectory records its true rewards, ``info["ranking_tau"]`` is the Kendall tau between rank and
+    true return (:func:`~rewardlab.eval.ranking.ranking_agreement`) and ``info["warnings"]`` says so if
+    the returns do not rise with rank.
 
     Examples:
         >>> from rewardlab.mdp.worlds import chain
@@ -264,6 +286,7 @@ class TREX:
         ds = validate_dataset(data, env_or_mdp)
         s = ranking_scores(ds, scores)
         diverged = f"lower lr (now {cfg.lr:g}) or add weight_decay"
+        agreement = recorded_agreement(ds, s)
         encoder = TrajectoryEncoder.for_env(env_or_mdp, architecture=cfg.architecture, hidden=cfg.hidden, use_action=cfg.use_action)
         obs, acts, offsets = encoder.observations(ds)
         device = torch.device(cfg.device)
@@ -320,6 +343,8 @@ class TREX:
             "pairs": cfg.pairs,
             "trajectories": len(ds),
             "spec": encoder.spec,
+            "ranking_tau": None if agreement is None else agreement.tau,
+            "warnings": [w for w in [trex_ranking_warning(agreement)] if w is not None],
         }
         if aux_final:
             info["aux_losses"] = {k: float(np.mean([d[k] for d in aux_final])) for k in aux_final[0]}
