@@ -277,10 +277,11 @@ def test_trex_and_brex_warn_when_true_returns_do_not_rise_with_rank(direction: f
     )
     for name, fit in (("T-REX", trex), ("B-REX", brex)):
         assert fit.info["ranking_tau"] == pytest.approx(direction)
+        ranking = [w for w in fit.info["warnings"] if "rise with rank" in w]  # B-REX's short chains also warn of mixing
         if direction > 0:
-            assert fit.info["warnings"] == []
+            assert ranking == []
         else:
-            [warning] = fit.info["warnings"]
+            [warning] = ranking
             assert warning.startswith(f"{name}: the recorded true returns do not rise with rank (Kendall tau -1.00")
     # without recorded rewards there is nothing to check: no tau, no warning
     blind = [Trajectory(tr.obs, tr.acts) for tr in demos]
