@@ -45,6 +45,7 @@ from rewardlab.mdp.solvers import (
     _reward,
     _soft_vi,
     _solve_policy_system,
+    _sweep_budget,
 )
 
 __all__ = ["MaxEntObjective", "log_likelihood", "maxent_objective"]
@@ -283,7 +284,7 @@ def stationary_objective(
     scale = float(measure.abs().sum()) + 1e-300
     anderson = Anderson()
     exact = _exact_available(mdp) and max_iter > SWEEPS_BEFORE_EXACT
-    limit = SWEEPS_BEFORE_EXACT if exact else max_iter
+    limit = _sweep_budget(mdp, tol) if exact else max_iter
     for _ in range(limit):  # fixed point d = measure + gamma P_pi^T d (a linear contraction): Anderson ~ GMRES
         torch.mul(policy, d.unsqueeze(1), out=w)
         _push_forward(mdp, w, nxt).mul_(mdp.discount).add_(measure)

@@ -269,6 +269,12 @@ def _exact_available(mdp: TabularMDP) -> bool:
     return mdp.n_states <= DENSE_SOLVE_LIMIT or mdp.device.type == "cpu"
 
 
+def _sweep_budget(mdp: TabularMDP, tol: float) -> int:
+    """Sweeps to try before an exact finish: ``SWEEPS_BEFORE_EXACT``, or none when the discount needs more
+    than that from the start (then warm starts rarely save enough sweeps to pay for trying)."""
+    return SWEEPS_BEFORE_EXACT if _sweeps_needed(mdp.discount, tol) <= SWEEPS_BEFORE_EXACT else 0
+
+
 def _solve_exactly(mdp: TabularMDP, tol: float) -> bool:
     """Whether a linear system of the discounted MDP is better solved than iterated: always up to
     ``DENSE_SOLVE_LIMIT`` states (one dense LU), and beyond when sweeps would exceed ``SWEEPS_BEFORE_EXACT``."""
@@ -619,7 +625,7 @@ def _soft_vi(
 
     tol_ = _default_tol(mdp.dtype) if tol is None else tol
     exact = _exact_available(mdp) and (max_iter is None or max_iter > SWEEPS_BEFORE_EXACT)
-    limit = SWEEPS_BEFORE_EXACT if exact else _max_iterations(mdp.discount, tol_, max_iter)
+    limit = _sweep_budget(mdp, tol_) if exact else _max_iterations(mdp.discount, tol_, max_iter)
     v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device) if init_values is None else init_values.clone()
     v_new = torch.empty_like(v)
     q = _buffer(workspace, "q", (b, n_a, n_s), r)
@@ -799,11 +805,14 @@ def _value_iteration_internal(
     b, n_a, n_s = r.shape[0], mdp.n_actions, mdp.n_states
     scratch = torch.empty(b, mdp.branching * n_a * n_s, dtype=r.dtype, device=r.device) if mdp.branching > 1 else None
     exact = _exact_available(mdp) and (max_iter is None or max_iter > SWEEPS_BEFORE_EXACT)
-    limit = SWEEPS_BEFORE_EXACT if exact else _max_iterations(mdp.discount, tol, max_iter)
+    limit = _sweep_budget(mdp, tol) if exact else _max_iterations(mdp.discount, tol, max_iter)
     v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device) if init_values is None else init_values.expand(b, n_s).clone()
     q = torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device)
     stop = tol * (1 - mdp.discount) / mdp.discount
     delta = math.inf
+    it = 0
+    if limit == 0:
+        _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
     for it in range(1, limit + 1):  # noqa: B007 - `it` is reported after the loop
         _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
         v_new = q.amax(1)
@@ -921,15 +930,22 @@ def policy_iteration(
 
 
 def _policy_iteration_internal(mdp: TabularMDP, r: Tensor, actions: Tensor, max_iter: int, atol: float) -> tuple[Tensor, Tensor, Tensor, int]:
-    """Howard's policy iteration from deterministic ``actions`` ``(B, S)``: internal V, Q, policy, evaluations."""
+    """Howard's policy iteration from deterministic ``actions`` ``(B, S)``: internal V, Q, policy, evaluations.
+
+    A state switches action when another beats the current one by more than ``slack (1 + |Q|)`` with
+    ``slack = max((1 - gamma) atol, 64 eps)``: a policy that no state can improve by that much is within
+    ``slack (1 + |Q|) / (1 - gamma) ~ atol (1 + |Q|)`` of optimal (Puterman 1994, theorem 6.2.7), however
+    close gamma is to 1, and round-off (``eps``) cannot make it cycle between tied actions.
+    """
     b, n_a, n_s = actions.shape[0], mdp.n_actions, mdp.n_states
     tol = _default_tol(mdp.dtype)
+    slack = max((1 - mdp.discount) * atol, 64 * torch.finfo(r.dtype).eps)
     for it in range(1, max_iter + 1):
         pi = torch.zeros(b, n_a, n_s, dtype=r.dtype, device=r.device).scatter_(1, actions.unsqueeze(1), 1.0)
         v, q = _evaluate_internal(mdp, r, pi, tol, None)
         best = q.amax(1, keepdim=True)
         current = q.gather(1, actions.unsqueeze(1))
-        improvable = (current < best - atol * (1 + best.abs())).squeeze(1)
+        improvable = (current < best - slack * (1 + best.abs())).squeeze(1)
         if not bool(improvable.any()):
             return v, q, pi, it
         actions = torch.where(improvable, q.max(1).indices, actions)
