@@ -41,6 +41,7 @@ __all__ = [
     "Workspace",
     "bellman_backup",
     "boltzmann_policy",
+    "episode_occupancy",
     "feature_expectations",
     "greedy_policy",
     "occupancy",
@@ -1073,6 +1074,57 @@ def occupancy(
     if per_time:
         return _public_sa(out, batched, True) if per_action else _public_values(out, batched, True)
     return _public_sa(out, batched, False) if per_action else (out if batched else out[0])
+
+
+def episode_occupancy(mdp: TabularMDP, policy: Any, starts: Any, lengths: Any) -> Tensor:
+    """Expected discounted visitation ``(S,)`` of ``policy`` over given episodes, averaged over them:
+
+    ``D(s) = (1/N) sum_n sum_{t < L_n} gamma^t P(s_t = s | s_0 = starts[n], pi)``.
+
+    The model counterpart of the empirical visitation of N demonstrations that start in ``starts[n]``
+    and take ``L_n`` decisions (:func:`rewardlab.data.empirical_visitation`): comparing the two compares
+    like with like, whereas the infinite-horizon occupancy of a discounted MDP also counts the steps
+    after a truncated demonstration ended. Terminal states end an episode early, as in :func:`occupancy`.
+
+    Args:
+        mdp: the MDP (discounted or finite-horizon; its discount is used).
+        policy: stationary ``(S, A)`` (repeated at every step), or time-indexed ``(H, S, A)`` with
+            ``H >= max(lengths)``.
+        starts: ``(N,)`` start states.
+        lengths: ``(N,)`` decisions per episode (an episode of length 0 counts nothing).
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> mdp = chain(2, discount=0.5)
+        >>> go = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # move right from 0, then stay in 1
+        >>> episode_occupancy(mdp, go, [0, 0], [1, 3])  # (1/2)([1, 0] + [1, 0.5 + 0.25])
+        tensor([1.0000, 0.3750], dtype=torch.float64)
+    """
+    s0 = as_tensor(starts, "starts").long().reshape(-1)
+    n_steps = as_tensor(lengths, "lengths").long().reshape(-1)
+    if s0.shape != n_steps.shape or s0.numel() == 0:
+        raise ShapeError("lengths", f"has shape {tuple(n_steps.shape)} but starts has {tuple(s0.shape)}", "pass one length per start, at least one")
+    if bool((s0 < 0).any()) or bool((s0 >= mdp.n_states).any()):
+        raise ValidationError("starts", f"has states outside 0..{mdp.n_states - 1}", "pass state indices of this MDP")
+    if bool((n_steps < 0).any()):
+        raise ValidationError("lengths", "has a negative length", "pass lengths >= 0")
+    h = max(int(n_steps.max()), 1)
+    pi = as_tensor(policy, "policy", dtype=mdp.dtype, device=mdp.device)
+    if pi.ndim == 2:
+        pi = pi.unsqueeze(0).expand(h, *pi.shape)
+    elif pi.ndim == 3 and pi.shape[0] >= h:
+        pi = pi[:h]
+    else:
+        raise ShapeError("policy", f"has shape {tuple(pi.shape)}", f"pass (S, A), or (H, S, A) with H >= the longest episode ({h})")
+    pairs, counts = torch.unique(torch.stack([s0, n_steps]), dim=1, return_counts=True)  # (2, U), (U,)
+    cells, where = torch.unique(pairs[0], return_inverse=True)
+    initial = torch.zeros(cells.numel(), mdp.n_states, dtype=mdp.dtype, device=mdp.device)
+    initial[torch.arange(cells.numel(), device=mdp.device), cells.to(mdp.device)] = 1.0
+    model = mdp if mdp.horizon == h else mdp.replace(horizon=h)
+    per_time = occupancy(model, pi, initial=initial, per_time=True)  # (C, H, S), discounted by gamma^t
+    cumulative = torch.cat([torch.zeros_like(per_time[:, :1]), per_time.cumsum(1)], 1)  # [:, L] = sum over t < L
+    rows = cumulative[where.to(mdp.device), pairs[1].to(mdp.device)]  # (U, S)
+    return (counts.to(rows) @ rows) / s0.numel()
 
 
 def state_action_occupancy(mdp: TabularMDP, policy: Any, *, initial: Any = None) -> Tensor:
