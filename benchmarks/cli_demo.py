@@ -33,7 +33,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "demo"
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "rewardlab", "demo", "--out", str(out), "--demos", "5"], capture_output=True, text=True, env=env)
+            proc = subprocess.run(
+                [sys.executable, "-m", "rewardlab", "demo", "--out", str(out), "--demos", "5"], capture_output=True, text=True, env=env
+            )
             wall = time.perf_counter() - t0
             if proc.returncode != 0:
                 sys.exit(f"rewardlab demo failed:\n{proc.stderr}")

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from rewardlab.mdp import (
-    maxent_objective,
     make_world,
+    maxent_objective,
     occupancy,
     policy_evaluation,
     policy_iteration,
@@ -60,13 +60,38 @@ def timed(fn: Callable[[], Any], limit: float) -> str:
     return f"> {limit:g}"
 
 
+def _calls(mdp: Any, reward: torch.Tensor, pi: torch.Tensor) -> dict[str, Callable[[], Any]]:
+    """One call of each solver on this MDP, reward and policy."""
+    rng = np.random.default_rng(0)
+    states = rng.integers(mdp.n_states, size=64)
+    actions = rng.integers(mdp.n_actions, size=64)
+    visitation = occupancy(mdp, pi, per_action=reward.ndim == 2)
+    return {
+        "value_iteration": lambda: value_iteration(mdp, reward),
+        "policy_iteration": lambda: policy_iteration(mdp, reward),
+        "soft_value_iteration": lambda: soft_value_iteration(mdp, reward),
+        "policy_evaluation": lambda: policy_evaluation(mdp, reward, pi),
+        "occupancy": lambda: occupancy(mdp, pi),
+        "maxent_objective": lambda: maxent_objective(mdp, reward, visitation),
+        "stationary_objective": lambda: stationary_objective(mdp, reward, states, actions),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--discounts", type=float, nargs="+", default=[0.9, 0.9999, 0.99999])
     parser.add_argument("--limit", type=float, default=20, help="seconds allowed per call")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    solvers = ("value_iteration", "policy_iteration", "soft_value_iteration", "policy_evaluation", "occupancy", "maxent_objective", "stationary_objective")
+    solvers = (
+        "value_iteration",
+        "policy_iteration",
+        "soft_value_iteration",
+        "policy_evaluation",
+        "occupancy",
+        "maxent_objective",
+        "stationary_objective",
+    )
     print(f"seconds per call (target < {TARGET_SECONDS:g} s at 0.99999; '> N': still running after N s)\n")
     print("| world | discount | " + " | ".join(solvers) + " |\n|---|---|" + "---|" * len(solvers))
     for spec in WORLDS:
@@ -75,19 +100,7 @@ def main() -> None:
             mdp, reward = world.mdp, world.reward
             assert mdp.horizon is None
             pi = torch.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions, dtype=mdp.dtype)  # uniform
-            rng = np.random.default_rng(0)
-            states = rng.integers(mdp.n_states, size=64)
-            actions = rng.integers(mdp.n_actions, size=64)
-            visitation = occupancy(mdp, pi, per_action=reward.ndim == 2)
-            calls: dict[str, Callable[[], Any]] = {
-                "value_iteration": lambda: value_iteration(mdp, reward),
-                "policy_iteration": lambda: policy_iteration(mdp, reward),
-                "soft_value_iteration": lambda: soft_value_iteration(mdp, reward),
-                "policy_evaluation": lambda: policy_evaluation(mdp, reward, pi),
-                "occupancy": lambda: occupancy(mdp, pi),
-                "maxent_objective": lambda: maxent_objective(mdp, reward, visitation),
-                "stationary_objective": lambda: stationary_objective(mdp, reward, states, actions),
-            }
+            calls = _calls(mdp, reward, pi)
             row = [timed(calls[name], args.limit) for name in solvers]
             print(f"| {spec} | {gamma:g} | " + " | ".join(row) + " |", flush=True)
 

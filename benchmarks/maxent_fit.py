@@ -53,7 +53,9 @@ def main() -> None:
                     best = min(best, time.perf_counter() - t0)
                 evd = expected_value_difference(world.mdp, world.reward, fit.reward.values)
                 label = "L-BFGS (default)" if optimizer == "lbfgs" else "Adam, 200 steps"
-                target, met = (f"<= {TARGET_SECONDS:g} s", "yes" if best <= TARGET_SECONDS else "NO") if optimizer == "lbfgs" else ("-", "-")
+                target, met = (
+                    (f"<= {TARGET_SECONDS:g} s", "yes" if best <= TARGET_SECONDS else "NO") if optimizer == "lbfgs" else ("-", "-")
+                )
                 print(
                     f"| {seed} | {model} | {label} | {fit.info['iterations']} | {best:.2f} | {target} | {met} "
                     f"| {fit.history['objective'][-1]:.5f} | {evd:.3f} |",

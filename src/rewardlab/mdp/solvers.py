@@ -321,8 +321,10 @@ def _solve_policy_system(
         if transpose:
             m = m.transpose(1, 2)
         if bp == 1:  # one matrix, B right-hand sides: one factorisation
-            return torch.linalg.solve(m[0], rhs.T).T.contiguous()
-        return torch.linalg.solve(m, rhs.unsqueeze(-1)).squeeze(-1)
+            solved: Tensor = torch.linalg.solve(m[0], rhs.T).T.contiguous()
+        else:
+            solved = torch.linalg.solve(m, rhs.unsqueeze(-1)).squeeze(-1)
+        return solved
     if pi.device.type != "cpu":
         return None
     from scipy.sparse import csc_matrix, identity
@@ -669,9 +671,7 @@ def _tilted_outcomes(mdp: TabularMDP, v: Tensor, temperature: float) -> Tensor:
     return torch.softmax(logits, dim=1)
 
 
-def _soft_newton(
-    mdp: TabularMDP, r: Tensor, temp: float, v: Tensor, backup: Any, stop: float, causal: bool
-) -> tuple[Tensor, int]:
+def _soft_newton(mdp: TabularMDP, r: Tensor, temp: float, v: Tensor, backup: Any, stop: float, causal: bool) -> tuple[Tensor, int]:
     """Solve the discounted soft Bellman equation ``V = B(V)`` by Newton's method from ``v`` ``(B, S)``.
 
     ``B(V) = T log sum_a exp((r + gamma E V') / T)`` is convex and monotone in ``V`` with Jacobian
@@ -930,7 +930,9 @@ def policy_iteration(
     return Solution(_public_values(v, batched, False), _public_sa(pi, batched, False), _public_sa(q, batched, False), it)
 
 
-def _policy_iteration_internal(mdp: TabularMDP, r: Tensor, actions: Tensor, max_iter: int, atol: float) -> tuple[Tensor, Tensor, Tensor, int]:
+def _policy_iteration_internal(
+    mdp: TabularMDP, r: Tensor, actions: Tensor, max_iter: int, atol: float
+) -> tuple[Tensor, Tensor, Tensor, int]:
     """Howard's policy iteration from deterministic ``actions`` ``(B, S)``: internal V, Q, policy, evaluations.
 
     A state switches action when another beats the current one by more than ``slack (1 + |Q|)`` with
@@ -1103,7 +1105,9 @@ def episode_occupancy(mdp: TabularMDP, policy: Any, starts: Any, lengths: Any) -
     s0 = as_tensor(starts, "starts").long().reshape(-1)
     n_steps = as_tensor(lengths, "lengths").long().reshape(-1)
     if s0.shape != n_steps.shape or s0.numel() == 0:
-        raise ShapeError("lengths", f"has shape {tuple(n_steps.shape)} but starts has {tuple(s0.shape)}", "pass one length per start, at least one")
+        raise ShapeError(
+            "lengths", f"has shape {tuple(n_steps.shape)} but starts has {tuple(s0.shape)}", "pass one length per start, at least one"
+        )
     if bool((s0 < 0).any()) or bool((s0 >= mdp.n_states).any()):
         raise ValidationError("starts", f"has states outside 0..{mdp.n_states - 1}", "pass state indices of this MDP")
     if bool((n_steps < 0).any()):
@@ -1124,7 +1128,8 @@ def episode_occupancy(mdp: TabularMDP, policy: Any, starts: Any, lengths: Any) -
     per_time = occupancy(model, pi, initial=initial, per_time=True)  # (C, H, S), discounted by gamma^t
     cumulative = torch.cat([torch.zeros_like(per_time[:, :1]), per_time.cumsum(1)], 1)  # [:, L] = sum over t < L
     rows = cumulative[where.to(mdp.device), pairs[1].to(mdp.device)]  # (U, S)
-    return (counts.to(rows) @ rows) / s0.numel()
+    visits: Tensor = (counts.to(rows) @ rows) / s0.numel()
+    return visits
 
 
 def state_action_occupancy(mdp: TabularMDP, policy: Any, *, initial: Any = None) -> Tensor:
