@@ -258,3 +258,60 @@ def test_bad_inputs_name_the_field():
             learner.fit([], mdp, rng=np.random.default_rng(0))
     with pytest.raises(ConfigError, match="feature_signs"):
         MWAL(MWALConfig(feature_signs=(1, 1))).fit(demos, mdp, rng=np.random.default_rng(0))
+
+
+# ----------------------------------------------------------------------------- like with like (issue 17)
+def _short_featuregrid_demos():
+    from rewardlab.mdp.worlds import feature_gridworld
+
+    world = feature_gridworld(6)  # discounted (0.9): demonstrations default to 8 steps
+    expert = value_iteration(world.mdp, world.reward).policy
+    return world, sample_tabular(world.mdp, expert, 16, rng=np.random.default_rng(0), length=8)
+
+
+@pytest.mark.parametrize("method", ["max_margin", "projection"])
+def test_short_demonstrations_on_a_discounted_world_give_a_nonzero_reward_whose_policy_matches_the_expert(method):
+    """`irl max-margin --world featuregrid:size=6 --demos 16` returned the uniform policy's all-zero weights:
+    8-step discounted counts were compared with infinite-horizon expectations, a gap no policy closes."""
+    world, demos = _short_featuregrid_demos()
+    fit = Apprenticeship(ApprenticeshipConfig(method=method)).fit(demos, world.mdp, rng=np.random.default_rng(0))
+    weights = fit.info["weights"][fit.info["best_index"]]
+    assert np.linalg.norm(weights) == pytest.approx(1.0)  # a unit-norm reward guess, not the zero vector
+    assert bool((fit.reward.values != 0).any())
+    assert fit.info["converged"] and fit.info["warnings"] == []
+    learned = value_iteration(world.mdp, fit.reward.values).policy
+    assert policy_loss(world.mdp, world.reward, learned, initial="uniform") <= 1e-6  # EVD of the learned reward's policy
+
+
+def test_a_run_that_does_not_close_the_gap_says_so():
+    world, demos = _short_featuregrid_demos()
+    fit = Apprenticeship(ApprenticeshipConfig(max_iter=1)).fit(demos, world.mdp, rng=np.random.default_rng(0))
+    assert not fit.info["converged"]
+    assert len(fit.info["warnings"]) == 1 and "epsilon" in fit.info["warnings"][0] and "max_iter" in fit.info["warnings"][0]
+    assert fit.info["best_index"] == 1 and np.any(fit.info["weights"][1])  # the guess, not the uniform policy's zeros
+
+
+def test_an_all_zero_reward_is_reported():
+    """Features constant over the states: every policy matches the expert, no reward is identified."""
+    mdp = chain(4, discount=0.9).replace(features=np.ones((4, 2)))
+    demos = sample_tabular(mdp, torch.full((4, 2), 0.5, dtype=torch.float64), 5, rng=np.random.default_rng(0), length=6)
+    fit = Apprenticeship(ApprenticeshipConfig()).fit(demos, mdp, rng=np.random.default_rng(0))
+    assert fit.info["converged"] and not np.any(fit.info["weights"][fit.info["best_index"]])
+    assert any("all zero" in w for w in fit.info["warnings"])
+
+
+def test_episode_occupancy_equals_the_empirical_visitation_of_a_deterministic_expert():
+    from rewardlab.data import empirical_visitation
+    from rewardlab.irl.feature_matching import demonstration_episodes
+    from rewardlab.mdp import episode_occupancy
+    from rewardlab.mdp.worlds import feature_gridworld
+
+    world = feature_gridworld(6)  # deterministic moves
+    q = value_iteration(world.mdp, world.reward).q_values
+    expert = torch.nn.functional.one_hot(q.argmax(-1), 4).to(q.dtype)  # one action per state: no sampling noise
+    demos = sample_tabular(world.mdp, expert, 9, rng=np.random.default_rng(3), length=8)
+    starts, lengths = demonstration_episodes(demos, world.mdp)
+    assert lengths.tolist() == [8] * 9
+    model = episode_occupancy(world.mdp, expert, starts, lengths).numpy()
+    assert np.allclose(model, empirical_visitation(demos, 36, discount=0.9), atol=1e-12)
+    assert model.sum() == pytest.approx(sum(0.9**t for t in range(8)))  # not 1 / (1 - 0.9)

@@ -1,7 +1,5 @@
 """MaxEnt, maximum causal entropy and Deep MaxEnt IRL recover known rewards on small worlds."""
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -101,12 +99,13 @@ def test_discounted_mdp_models_stationary_or_over_the_demo_length():
         MaxEntIRL(MaxEntConfig(model="stationary")).fit(demos, world.mdp.replace(horizon=8), rng=RNG(0))
 
 
-def test_full_fit_on_32x32_objectworld_is_fast():
+def test_full_fit_on_32x32_objectworld_converges():
+    """Its speed (target 2 s) is measured by benchmarks/maxent_fit.py, not asserted on shared cores."""
     world = objectworld(32, seed=0)
     demos = sample_tabular(world.mdp, value_iteration(world.mdp, world.reward).policy, 64, rng=RNG(0), length=8)
-    start = time.perf_counter()
-    MaxEntIRL(MaxEntConfig(iterations=200, model="finite")).fit(demos, world.mdp, rng=RNG(0))
-    assert time.perf_counter() - start < 4.0  # target 2 s on a quiet core; shared CI cores are noisier
+    fit = MaxEntIRL(MaxEntConfig(iterations=200, model="finite")).fit(demos, world.mdp, rng=RNG(0))
+    assert fit.info["model"] == "finite" and fit.info["converged"]
+    assert fit.info["iterations"] < 200 and np.isfinite(fit.history["objective"][-1])
 
 
 def test_deep_maxent_beats_linear_on_a_nonlinear_reward():

@@ -305,3 +305,116 @@ def test_noncausal_maxent_backup_matches_reference_and_equals_causal_when_determ
     det = random_mdp(7, 3, 1, seed=8).mdp
     a, b = soft_value_iteration(det, world.reward, causal=False), soft_value_iteration(det, world.reward)
     assert torch.allclose(a.values, b.values)
+
+
+# ----------------------------------------------------------------------------- discount near 1 (issue 17)
+NEAR_ONE = 0.99999
+NEAR_ONE_WORLDS = ["random:n_states=16,n_actions=4", "featuregrid:size=6", "frozenlake", "navigation"]
+
+
+def _near_one(spec: str):
+    from rewardlab.mdp import make_world
+
+    return make_world(f"{spec}{',' if ':' in spec else ':'}discount={NEAR_ONE}")
+
+
+@pytest.mark.parametrize("spec", NEAR_ONE_WORLDS)
+def test_value_iteration_near_discount_one_is_optimal_without_one_over_one_minus_gamma_sweeps(spec):
+    """One value iteration at gamma = 0.99999 used to take ~87 s (10^6 sweeps); an exact finish needs a few
+    policy evaluations. The answer must satisfy Bellman's optimality equation to round-off."""
+    world = _near_one(spec)
+    mdp = world.mdp
+    sol = value_iteration(mdp, world.reward)
+    assert sol.iterations < 10_000  # sweeps + evaluations, not ~10^6 sweeps
+    v = sol.values.numpy()
+    q = ref.backup(ref.dense(mdp), ref.sa_reward(mdp, world.reward.numpy()), mdp.discount, v)
+    scale = 1 + np.abs(v).max()
+    assert np.abs(q.max(1) - v).max() <= 1e-12 * scale  # V = max_a [r + gamma P V]
+    assert np.allclose(sol.q_values.numpy(), q, rtol=0, atol=1e-12 * scale)
+    assert torch.allclose(policy_evaluation(mdp, world.reward, sol.policy).values, sol.values, rtol=1e-9)  # its greedy policy earns it
+    assert torch.allclose(policy_iteration(mdp, world.reward).values, sol.values, rtol=1e-9)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_soft_value_iteration_near_discount_one_solves_the_soft_bellman_equation(causal):
+    from scipy.special import logsumexp
+
+    world = random_mdp(16, 4, 3, seed=4, discount=NEAR_ONE)
+    mdp, temperature = world.mdp, 0.7
+    batch = torch.stack([world.reward, -world.reward])
+    sol = soft_value_iteration(mdp, batch, temperature, causal=causal)
+    assert sol.iterations < 10_000
+    p = ref.dense(mdp)
+    for i in range(2):
+        v = sol.values[i].numpy()
+        r = ref.sa_reward(mdp, batch[i].numpy())
+        if causal:
+            q = ref.backup(p, r, mdp.discount, v)
+        else:  # T log sum_s' P(s' | s, a) exp(gamma V(s') / T), computed stably (V ~ 1e5 here)
+            q = r + temperature * logsumexp(mdp.discount * v / temperature, b=p, axis=-1)
+        v_next, pi = ref.soft_max(q, temperature)
+        assert np.abs(v_next - v).max() <= 1e-12 * (1 + np.abs(v).max())
+        assert np.allclose(sol.policy[i].numpy(), pi, atol=1e-9)
+        one = soft_value_iteration(mdp, batch[i], temperature, causal=causal)  # batched = one at a time
+        assert torch.allclose(one.values, sol.values[i], rtol=1e-10)
+
+
+def test_occupancy_and_values_beyond_the_dense_limit_near_discount_one_are_exact():
+    """Over DENSE_SOLVE_LIMIT states on the CPU a sparse LU replaces ~10^5 sweeps at gamma = 0.9999."""
+    from rewardlab.mdp.solvers import DENSE_SOLVE_LIMIT
+
+    succ, prob = grid_dynamics(56, 56, slip=0.2)
+    n = 56 * 56
+    assert n > DENSE_SOLVE_LIMIT
+    rng = np.random.default_rng(0)
+    mu0 = rng.dirichlet(np.ones(n))
+    mdp = TabularMDP(succ, prob, mu0, discount=0.9999)
+    pi = torch.as_tensor(rng.dirichlet(np.ones(5), size=n))
+    reward = torch.as_tensor(rng.normal(size=n))
+    d = occupancy(mdp, pi).numpy()
+    v = policy_evaluation(mdp, reward, pi).values.numpy()
+    # P_pi as explicit sums over the successor lists
+    w = pi.numpy()[:, :, None] * prob  # (S, A, K)
+    rows = np.repeat(np.arange(n), succ.shape[1] * succ.shape[2])
+    pushed = np.zeros(n)
+    np.add.at(pushed, succ.reshape(-1), (w * d[:, None, None]).reshape(-1))
+    assert np.abs(d - (mu0 + mdp.discount * pushed)).max() <= 1e-9 * d.max()  # d = mu0 + gamma P_pi^T d
+    assert abs(d.sum() - 1 / (1 - mdp.discount)) <= 1e-6 * d.sum()
+    expected_next = np.zeros(n)
+    np.add.at(expected_next, rows, (w * v[succ]).reshape(-1))
+    assert np.abs(v - (reward.numpy() + mdp.discount * expected_next)).max() <= 1e-9 * (1 + np.abs(v).max())  # V = r + gamma P_pi V
+
+
+def test_stationary_objective_near_discount_one_matches_a_dense_solve():
+    from rewardlab.mdp.maxent import stationary_objective
+
+    world = random_mdp(16, 4, 3, seed=2, discount=NEAR_ONE)
+    mdp = world.mdp
+    s, a = np.array([0, 3, 5, 5, 9]), np.array([1, 0, 2, 3, 1])
+    obj = stationary_objective(mdp, world.reward, s, a)
+    pi = obj.policy.numpy()
+    p = ref.dense(mdp)
+    p_pi = np.einsum("sa,sat->st", pi, p)
+    nu = np.zeros((16, 4))
+    np.add.at(nu, (s, a), 1.0)
+    measure = nu.sum(1) - mdp.discount * np.einsum("sa,sat->t", nu, p)
+    d = np.linalg.solve(np.eye(16) - mdp.discount * p_pi.T, measure)
+    assert np.allclose(obj.occupancy.numpy(), d, rtol=1e-8, atol=1e-8)
+    assert np.allclose(obj.gradient.numpy(), nu.sum(1) - (pi * d[:, None]).sum(1), atol=1e-8)
+    assert abs(float(obj.gradient.sum())) < 1e-8  # decisions in = occupancy out
+
+
+def test_maxent_fit_near_discount_one_recovers_the_expert():
+    """The CLI case `irl mce --world featuregrid:size=6,discount=0.99999` through the Python API: it
+    converges (it used to hang) and the learned reward's optimal policy loses little against the expert."""
+    from rewardlab.eval import policy_loss
+    from rewardlab.experiments.irl import expert_demonstrations
+    from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL
+
+    world = _near_one("featuregrid:size=6")
+    demos, _ = expert_demonstrations(world, 16, rng=np.random.default_rng(0))
+    fit = MaxEntIRL(MaxEntConfig(causal=True)).fit(demos, world.mdp, rng=np.random.default_rng(1))
+    assert fit.info["converged"]
+    learned = value_iteration(world.mdp, fit.reward.values).policy
+    optimal = value_iteration(world.mdp, world.reward)
+    assert policy_loss(world.mdp, world.reward, learned, initial="uniform") <= 1e-3 * float(optimal.values.abs().mean())

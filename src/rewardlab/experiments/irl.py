@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from rewardlab._io import atomic_write, check_out, run_directory, write_json
-from rewardlab.data import TrajectoryDataset, feature_counts, sample_tabular, start_distribution
+from rewardlab.data import TrajectoryDataset, feature_counts, sample_tabular
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.eval import (
     expected_value_difference,
@@ -34,8 +34,9 @@ from rewardlab.eval import (
     reward_distance,
 )
 from rewardlab.irl.bc import as_time_indexed
+from rewardlab.irl.feature_matching import demonstration_episodes
 from rewardlab.learner import FitResult
-from rewardlab.mdp import World, feature_expectations, make_world, occupancy, soft_value_iteration, value_iteration
+from rewardlab.mdp import World, episode_occupancy, feature_expectations, make_world, soft_value_iteration, value_iteration
 
 __all__ = ["METHODS", "expert_demonstrations", "make_learner", "run_irl"]
 
@@ -197,9 +198,7 @@ def evaluate(
     metrics["agreement_on_demo_states"] = _agreement(world, policy, expert, demos)
     length = max(len(tr) for tr in demos)
     if mdp.features is not None:
-        model, timed = _over(world, policy, length)
-        rho = torch.as_tensor(start_distribution(demos, mdp.n_states), dtype=mdp.dtype)
-        mu_pi = feature_expectations(model, occupancy(model, timed, initial=rho))
+        mu_pi = feature_expectations(mdp, episode_occupancy(mdp, policy, *demonstration_episodes(demos, mdp)))
         metrics["feature_gap"] = feature_expectation_gap(feature_counts(demos, mdp.features, discount=mdp.discount), mu_pi.numpy())
     if result.policy is not None:
         model_policy = result.policy.to(mdp.dtype)

@@ -59,7 +59,7 @@ from rewardlab.eval.metrics import _start
 from rewardlab.learner import Callback, FitResult, History
 from rewardlab.mcmc import MIN_BULK_ESS, MHSettings, chain_diagnostics, metropolis_hastings, mixing_problem
 from rewardlab.mdp import TabularMDP, policy_evaluation, value_iteration
-from rewardlab.mdp.solvers import _default_tol, _expect_next, _soft_vi
+from rewardlab.mdp.solvers import _default_tol, _expect_next, _soft_vi, _value_iteration_internal
 from rewardlab.rewards import TabularReward
 
 __all__ = [
@@ -456,18 +456,7 @@ class _ValueIterationSolver:
             assert sol.q_values is not None
             q = sol.q_values.reshape(theta.shape[0], mdp.horizon, mdp.n_states, mdp.n_actions).permute(1, 0, 3, 2)
             return q, sol.values.reshape(theta.shape[0], mdp.horizon, -1).transpose(0, 1)
-        b = theta.shape[0]
-        v = torch.zeros(b, mdp.n_states, dtype=mdp.dtype, device=mdp.device) if v0 is None else v0
-        q = torch.empty(b, mdp.n_actions, mdp.n_states, dtype=mdp.dtype, device=mdp.device)
-        stop = self.tol * (1 - mdp.discount) / mdp.discount
-        while True:
-            _expect_next(mdp, v, q).mul_(mdp.discount).add_(r)
-            v_new = q.amax(1)
-            delta = float((v_new - v).abs().max())
-            v = v_new
-            if delta <= stop:
-                break
-        _expect_next(mdp, v, q).mul_(mdp.discount).add_(r)
+        v, q, _ = _value_iteration_internal(mdp, r, tol=self.tol, max_iter=None, init_values=v0)
         return q, v
 
 

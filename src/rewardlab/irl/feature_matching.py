@@ -37,13 +37,18 @@ Conventions of this implementation:
 * ``mu_E`` is the demonstrations' average discounted feature count,
   :func:`~rewardlab.data.feature_counts` with ``discount = mdp.discount`` (a finite-horizon MDP
   uses its discount as given, usually 1).
-* ``mu(pi)`` is exact: :func:`~rewardlab.mdp.feature_expectations` of the
-  :func:`~rewardlab.mdp.occupancy` of ``pi``, started from the demonstrations' *empirical* start
-  distribution (:func:`~rewardlab.data.start_distribution`) rather than ``mdp.initial``, so both
-  sides of ``mu_E ≈ mu(pi)`` start from the same states even when few demonstrations were given.
+* ``mu(pi)`` is exact and compares like with like: the expected discounted feature counts of ``pi``
+  over the demonstrations' *own* episodes, each started in that demonstration's first state and run
+  for its number of decisions (:func:`~rewardlab.mdp.episode_occupancy` with
+  :func:`demonstration_episodes`). A demonstration that ended in a terminal state is complete: its
+  episode runs to the horizon (a discounted MDP: the longest demonstration's length). Comparing
+  truncated demonstrations (8 steps by default on discounted worlds) with infinite-horizon
+  expectations would leave a gap that no policy closes, and the loop would end on the uniform
+  policy's zero reward.
 * In a finite-horizon MDP every demonstration must have ``H`` decisions, or stop in a terminal
-  state; a discounted MDP takes demonstrations of any length (the tail beyond their end, worth at
-  most ``gamma^T / (1 - gamma)`` per unit of feature, is then missing from ``mu_E``).
+  state; a discounted MDP takes demonstrations of any length.
+* A run that ends without ``t <= epsilon`` says so: ``info["converged"]`` is False and
+  ``info["warnings"]`` (a list of str) explains; so does a returned reward that is all zero.
 * Rewards are state rewards ``Phi w`` ``(S,)``. The weights given to the planner are scaled to unit
   L2 norm, which changes no optimal policy.
 * The projection coefficient is clipped to ``[0, 1]``. The paper projects onto the whole line;
@@ -70,13 +75,14 @@ from torch import Tensor
 from rewardlab.data import Trajectory, feature_counts, start_distribution, validate_dataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
-from rewardlab.mdp import TabularMDP, occupancy, value_iteration
+from rewardlab.mdp import TabularMDP, episode_occupancy, occupancy, value_iteration
 from rewardlab.mdp.core import as_tensor
 from rewardlab.rewards import TabularReward
 
 __all__ = [
     "Apprenticeship",
     "ApprenticeshipConfig",
+    "demonstration_episodes",
     "expert_feature_expectations",
     "max_margin_weights",
     "mixture_weights",
@@ -155,7 +161,30 @@ def expert_feature_expectations(data: Any, mdp: TabularMDP, *, features: Any = N
     return np.asarray(mu_e, dtype=np.float64), start_distribution(items, mdp.n_states)
 
 
-def policy_feature_expectations(mdp: TabularMDP, policy: Any, *, initial: Any = None, features: Any = None) -> np.ndarray:
+def demonstration_episodes(data: Any, mdp: TabularMDP) -> tuple[np.ndarray, np.ndarray]:
+    """Start states ``(N,)`` and episode lengths ``(N,)`` of tabular demonstrations, for
+    :func:`~rewardlab.mdp.episode_occupancy`: a demonstration's own number of decisions, or, when it
+    ended in a terminal state (complete, however short), the MDP's horizon (discounted: the longest
+    demonstration's length).
+
+    Examples:
+        >>> from rewardlab.data import Trajectory
+        >>> from rewardlab.mdp.worlds import chain
+        >>> demos = [Trajectory(np.array([0, 1, 1]), np.array([1, 0])), Trajectory(np.array([1, 1]), np.array([0]))]
+        >>> [x.tolist() for x in demonstration_episodes(demos, chain(2, discount=0.9))]
+        [[0, 1], [2, 1]]
+    """
+    items = _demonstrations(data, mdp)
+    longest = max(len(tr) for tr in items)
+    complete = mdp.horizon if mdp.horizon is not None else longest
+    starts = np.array([int(tr.obs[0]) for tr in items], dtype=np.int64)
+    lengths = np.array([complete if tr.terminal else len(tr) for tr in items], dtype=np.int64)
+    return starts, lengths
+
+
+def policy_feature_expectations(
+    mdp: TabularMDP, policy: Any, *, initial: Any = None, features: Any = None, episodes: tuple[Any, Any] | None = None
+) -> np.ndarray:
     """Exact ``mu(pi) = sum_s D_pi(s) phi(s)`` ``(F,)`` (eq. 4 of Abbeel & Ng).
 
     Args:
@@ -163,6 +192,8 @@ def policy_feature_expectations(mdp: TabularMDP, policy: Any, *, initial: Any = 
         policy: ``(S, A)`` (discounted) or ``(H, S, A)`` (finite horizon).
         initial: start distribution ``(S,)``; defaults to ``mdp.initial``.
         features: ``(S, F)`` features; defaults to ``mdp.features``.
+        episodes: ``(starts, lengths)`` (e.g. :func:`demonstration_episodes`): average over these
+            episodes instead (:func:`~rewardlab.mdp.episode_occupancy`); ``initial`` is then ignored.
 
     Examples:
         >>> from rewardlab.mdp.worlds import chain
@@ -172,6 +203,8 @@ def policy_feature_expectations(mdp: TabularMDP, policy: Any, *, initial: Any = 
         [1.0, 1.0, 0.0]
     """
     phi = _state_features(mdp, features)
+    if episodes is not None:
+        return np.asarray((episode_occupancy(mdp, policy, *episodes) @ phi).cpu().numpy())
     return np.asarray((occupancy(mdp, policy, initial=initial) @ phi).cpu().numpy())
 
 
@@ -365,13 +398,15 @@ class Apprenticeship:
     * ``reward``: ``TabularReward.linear(mdp.features, w)`` with the unit-norm weights ``w`` for which
       the returned policy is optimal (the final ``w = mu_E - mu_bar`` is close to 0 at convergence and
       says nothing, so it is not what is returned; every guess is kept in ``info["weights"]``);
-    * ``policy``: the best single policy, the one whose ``mu^(i)`` is closest to ``mu_E``;
+    * ``policy``: the best single policy, the one whose ``mu^(i)`` is closest to ``mu_E`` among those
+      found for a reward guess (``pi^(0)`` only when the loop stopped before the first guess);
     * ``history``: per iteration ``i``, ``t`` (``t^(i)``: distance or margin), ``gap``
       (``||mu_E - mu^(i-1)||`` of the newest policy) and ``best_gap``;
     * ``info``: ``policies`` (``pi^(0)``, the uniform policy, first), ``feature_expectations``
       ``(n, F)``, ``weights`` ``(n, F)`` (zeros for ``pi^(0)``), ``mixture_weights`` ``(n,)`` of
       :func:`mixture_weights`, ``mixture_gap``, ``expert_feature_expectations``, ``best_index``,
-      ``best_gap``, ``t``, ``iterations`` (MDP solves), ``converged`` (``t <= epsilon``), ``method``.
+      ``best_gap``, ``t``, ``iterations`` (MDP solves), ``converged`` (``t <= epsilon``), ``method``,
+      ``warnings`` (list of str: not converged, or an all-zero reward).
 
     ``rng`` is accepted for the common learner shape but unused: ``pi^(0)`` is the uniform policy
     and everything else is deterministic.
@@ -396,14 +431,15 @@ class Apprenticeship:
         mdp = _tabular_mdp(env_or_mdp)
         data = validate_dataset(data, mdp)
         phi = _state_features(mdp, None)
-        mu_e, start = expert_feature_expectations(data, mdp)
+        mu_e, _ = expert_feature_expectations(data, mdp)
+        episodes = demonstration_episodes(data, mdp)
 
         def solve(w: np.ndarray) -> Tensor:
             """Step 4: an optimal policy for ``R = Phi w`` (ties split evenly)."""
             return value_iteration(mdp, phi @ torch.as_tensor(w, dtype=mdp.dtype, device=mdp.device)).policy
 
         def mu_of(policy: Tensor) -> np.ndarray:
-            return policy_feature_expectations(mdp, policy, initial=start)
+            return policy_feature_expectations(mdp, policy, episodes=episodes)
 
         # Step 1: pi^(0) uniform.
         policies = [_uniform_policy(mdp)]
@@ -440,7 +476,21 @@ class Apprenticeship:
         mu_all, w_all = np.stack(mus), np.stack(weights)
         lam = mixture_weights(mu_e, mu_all)
         gaps = np.linalg.norm(mu_all - mu_e, axis=1)
-        best = int(np.argmin(gaps))
+        # pi^(0) (uniform) is optimal for no reward guess; return it only when no guess was made
+        best = int(np.argmin(gaps[1:])) + 1 if len(policies) > 1 else 0
+        warnings: list[str] = []
+        if not converged:
+            warnings.append(
+                f"{cfg.method} stopped after {len(policies) - 1} reward guesses without matching the expert's feature "
+                f"expectations to epsilon={cfg.epsilon:g} (t = {t:.3g}; best single policy's gap {gaps[best]:.3g}, "
+                f"best mixture's {float(np.linalg.norm(mu_e - lam @ mu_all)):.3g}): raise max_iter or epsilon"
+            )
+        if not np.any(w_all[best]):
+            warnings.append(
+                f"the returned reward is all zero: the uniform policy already matches the expert's feature expectations "
+                f"(gap {gaps[0]:.3g} <= epsilon={cfg.epsilon:g}), so the demonstrations do not identify a reward; "
+                "give more or longer demonstrations, or lower epsilon"
+            )
         info = {
             "method": cfg.method,
             "policies": policies,
@@ -454,6 +504,7 @@ class Apprenticeship:
             "t": t,
             "iterations": len(policies) - 1,
             "converged": converged,
+            "warnings": warnings,
         }
         reward = TabularReward.linear(phi, torch.as_tensor(w_all[best], dtype=phi.dtype, device=phi.device))
         return FitResult(reward=reward, policy=policies[best], history=history, info=info)

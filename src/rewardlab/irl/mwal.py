@@ -40,8 +40,10 @@ Conventions of this implementation:
 * **Horizon.** ``(1 - gamma) mu`` lies in ``[-1, 1]^k`` for a discounted MDP; for a finite horizon
   the normaliser ``1 - gamma`` is replaced by ``1 / sum_{t<H} gamma^t`` (``1 / H`` when ``gamma = 1``).
 * ``mu_E`` and ``mu(pi)`` are computed as in :mod:`rewardlab.irl.feature_matching`: empirical
-  (discounted) feature counts of the demonstrations, and exact occupancies from the demonstrations'
-  empirical start distribution.
+  (discounted) feature counts of the demonstrations, and exact expectations over the demonstrations'
+  own episodes (start states and lengths), so truncated demonstrations are not compared with
+  infinite-horizon expectations; the normaliser ``c`` is then that of the longest episode,
+  ``1 / sum_{t<L} gamma^t``.
 * **What ``fit`` returns.** A mixture of policies is *not* the average of their tables (averaging
   the action probabilities of two paths can produce a third, worse path), so the mixture is kept as
   ``info["policies"]`` with ``info["mixture_weights"]`` (uniform ``1/T``). ``FitResult.policy`` is
@@ -68,7 +70,12 @@ from torch import Tensor
 
 from rewardlab.data.validate import validate_dataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
-from rewardlab.irl.feature_matching import _tabular_mdp, expert_feature_expectations, policy_feature_expectations
+from rewardlab.irl.feature_matching import (
+    _tabular_mdp,
+    demonstration_episodes,
+    expert_feature_expectations,
+    policy_feature_expectations,
+)
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp import TabularMDP, value_iteration
 from rewardlab.mdp.core import as_tensor
@@ -250,8 +257,9 @@ class MWAL:
         active = (phi != 0).any(0).cpu().numpy()
         if not active.any():
             raise ValidationError("mdp.features", "are constant over the states", "give features that differ between states")
-        mu_e, start = expert_feature_expectations(data, mdp, features=phi)
-        c = value_normaliser(mdp)
+        mu_e, _ = expert_feature_expectations(data, mdp, features=phi)
+        episodes = demonstration_episodes(data, mdp)  # like with like: the demonstrations' own starts and lengths
+        c = value_normaliser(mdp.replace(horizon=int(episodes[1].max())) if mdp.horizon is None else mdp)
         beta = mwal_beta(int(active.sum()), cfg.iterations)
 
         def worst_margin(mu: np.ndarray) -> np.ndarray:
@@ -267,7 +275,7 @@ class MWAL:
             w = np.zeros(k)
             w[active] = big_w / big_w.sum()
             policy = value_iteration(mdp, phi @ torch.as_tensor(w, dtype=phi.dtype, device=phi.device)).policy
-            mu = policy_feature_expectations(mdp, policy, initial=start, features=phi)
+            mu = policy_feature_expectations(mdp, policy, features=phi, episodes=episodes)
             big_w = mwal_update(big_w, mwal_gain(mu[active], mu_e[active], c), beta)
             policies.append(policy)
             mus.append(mu)

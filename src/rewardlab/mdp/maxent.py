@@ -28,13 +28,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rewardlab.errors import ShapeError, ValidationError
+from rewardlab.errors import ConvergenceError, ShapeError, ValidationError
 from rewardlab.mdp.core import TabularMDP, as_tensor
 from rewardlab.mdp.solvers import (
+    SWEEPS_BEFORE_EXACT,
     Anderson,
     Workspace,
     _check_temperature,
     _default_tol,
+    _exact_available,
     _initial,
     _occupancy_internal,
     _policy,
@@ -42,6 +44,8 @@ from rewardlab.mdp.solvers import (
     _push_forward,
     _reward,
     _soft_vi,
+    _solve_policy_system,
+    _sweep_budget,
 )
 
 __all__ = ["MaxEntObjective", "log_likelihood", "maxent_objective"]
@@ -279,7 +283,9 @@ def stationary_objective(
     nxt = torch.empty(1, n_s, dtype=mdp.dtype, device=mdp.device)
     scale = float(measure.abs().sum()) + 1e-300
     anderson = Anderson()
-    for _ in range(max_iter):  # fixed point d = measure + gamma P_pi^T d (a linear contraction): Anderson ~ GMRES
+    exact = _exact_available(mdp) and max_iter > SWEEPS_BEFORE_EXACT
+    limit = _sweep_budget(mdp, tol) if exact else max_iter
+    for _ in range(limit):  # fixed point d = measure + gamma P_pi^T d (a linear contraction): Anderson ~ GMRES
         torch.mul(policy, d.unsqueeze(1), out=w)
         _push_forward(mdp, w, nxt).mul_(mdp.discount).add_(measure)
         delta = float((nxt - d).abs().sum())
@@ -287,6 +293,11 @@ def stationary_objective(
             d = nxt
             break
         d = anderson.step(d, nxt)
+    else:  # a discount near 1: one exact solve of (I - gamma P_pi^T) d = measure
+        solved = _solve_policy_system(mdp, policy, measure, transpose=True) if exact else None
+        if solved is None:
+            raise ConvergenceError(f"stationary_objective: the occupancy did not converge in {limit} sweeps; raise max_iter or tol")
+        d = solved
     log_pi = torch.log(pi_demo)
     state_reward = r.shape[1] == 1
     visits = (policy[0] * d).sum(0) if state_reward else policy[0] * d  # (S,) or (A, S)

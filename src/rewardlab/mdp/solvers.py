@@ -41,6 +41,7 @@ __all__ = [
     "Workspace",
     "bellman_backup",
     "boltzmann_policy",
+    "episode_occupancy",
     "feature_expectations",
     "greedy_policy",
     "occupancy",
@@ -228,10 +229,118 @@ def _push_forward(mdp: TabularMDP, weights: Tensor, out: Tensor, scratch: Tensor
     return out
 
 
+#: Discounted solvers sweep at most this many times before switching to an exact method: a linear
+#: solve per policy (policy iteration for optimal values, Newton's method for soft values, one solve for
+#: a policy's values or occupancy). Sweeps need about ``log(tol (1 - gamma)) / log(gamma)`` passes, which
+#: grows like ``1 / (1 - gamma)`` (over 10^6 at gamma = 0.99999); below the budget nothing changes.
+SWEEPS_BEFORE_EXACT = 1_000
+
+#: Where no exact solve is available (over ``DENSE_SOLVE_LIMIT`` states off the CPU), sweeps stop here
+#: with a :class:`ConvergenceError` instead of running for minutes.
+MAX_SWEEPS = 100_000
+
+#: Policy-iteration or Newton steps allowed before a :class:`ConvergenceError` (a handful are typical).
+MAX_EXACT_STEPS = 200
+
+
+def _sweeps_needed(discount: float, tol: float) -> int:
+    """Sweeps of a ``gamma``-contraction from an error of ``1e6`` down to ``tol (1 - gamma)``."""
+    return math.ceil(math.log(tol * (1 - discount) / 1e6) / math.log(discount)) + 100
+
+
 def _max_iterations(discount: float, tol: float, max_iter: int | None) -> int:
+    """Sweeps allowed to a purely iterative solve: ``max_iter``, else what the discount needs, at most ``MAX_SWEEPS``."""
     if max_iter is not None:
         return max_iter
-    return math.ceil(math.log(tol * (1 - discount) / 1e6) / math.log(discount)) + 100
+    return min(_sweeps_needed(discount, tol), MAX_SWEEPS)
+
+
+def _sweep_error(name: str, limit: int, discount: float, tol: float, delta: float) -> ConvergenceError:
+    need = _sweeps_needed(discount, tol)
+    hint = (
+        f"discount {discount} needs about {need} sweeps: solve on the CPU (exact sparse solve), lower the discount, or raise max_iter"
+        if need > limit
+        else "raise max_iter or tol"
+    )
+    return ConvergenceError(f"{name} did not converge in {limit} sweeps (last change {delta:.3g}); {hint}")
+
+
+def _exact_available(mdp: TabularMDP) -> bool:
+    """Whether :func:`_solve_policy_system` can solve exactly: a dense LU, or a sparse LU on the CPU."""
+    return mdp.n_states <= DENSE_SOLVE_LIMIT or mdp.device.type == "cpu"
+
+
+def _sweep_budget(mdp: TabularMDP, tol: float) -> int:
+    """Sweeps to try before an exact finish: ``SWEEPS_BEFORE_EXACT``, or none when the discount needs more
+    than that from the start (then warm starts rarely save enough sweeps to pay for trying)."""
+    return SWEEPS_BEFORE_EXACT if _sweeps_needed(mdp.discount, tol) <= SWEEPS_BEFORE_EXACT else 0
+
+
+def _solve_exactly(mdp: TabularMDP, tol: float) -> bool:
+    """Whether a linear system of the discounted MDP is better solved than iterated: always up to
+    ``DENSE_SOLVE_LIMIT`` states (one dense LU), and beyond when sweeps would exceed ``SWEEPS_BEFORE_EXACT``."""
+    return mdp.n_states <= DENSE_SOLVE_LIMIT or _sweeps_needed(mdp.discount, tol) > SWEEPS_BEFORE_EXACT
+
+
+def _solve_policy_system(
+    mdp: TabularMDP, pi: Tensor, rhs: Tensor, *, outcome: Tensor | None = None, transpose: bool = False
+) -> Tensor | None:
+    """Solve ``(I - gamma P) x = rhs`` (or, ``transpose``, ``(I - gamma P^T) x = rhs``) exactly, where
+
+    ``P[b, s, s'] = sum_a pi[b, a, s] sum_k w[b, k, a, s] [succ_k(s, a) = s']``, with zero rows at terminal states.
+
+    ``w`` is ``outcome`` or the MDP's own outcome probabilities. Values of a policy solve the plain system
+    (``rhs = r_pi``), its occupancy the transposed one (``rhs = mu_0``), a Newton step of soft value
+    iteration the plain one with ``rhs`` the Bellman residual (Puterman 1994, section 6.4: policy
+    iteration is Newton's method).
+
+    Args:
+        pi: ``(B or 1, A, S)`` action probabilities (internal layout).
+        rhs: ``(B, S)``; with a single policy and ``B`` right-hand sides the matrix is factorised once.
+        outcome: ``(B or 1, K, A, S)`` outcome weights, default the MDP's.
+
+    Returns:
+        ``(B, S)``; None when no exact solve is available (see :func:`_exact_available`).
+    """
+    n_a, n_s = mdp.n_actions, mdp.n_states
+    k = mdp.branching
+    if outcome is None:
+        w = pi.unsqueeze(1) if mdp.prob_kas is None else pi.unsqueeze(1) * mdp.prob_kas
+    else:
+        w = pi.unsqueeze(1) * outcome
+    if mdp.terminal is not None:
+        w = w.masked_fill(mdp.terminal, 0.0)
+    bp, b = w.shape[0], rhs.shape[0]
+    w = w.reshape(bp, k * n_a * n_s)
+    cols = mdp.succ_flat  # (K*A*S,) successor of each (k, a, s), action-major
+    rows = torch.arange(n_s, device=pi.device).repeat(k * n_a)
+    if n_s <= DENSE_SOLVE_LIMIT:
+        p = torch.zeros(bp, n_s * n_s, dtype=pi.dtype, device=pi.device)
+        p.index_add_(1, rows * n_s + cols, w)
+        m = torch.eye(n_s, dtype=pi.dtype, device=pi.device) - mdp.discount * p.view(bp, n_s, n_s)
+        if transpose:
+            m = m.transpose(1, 2)
+        if bp == 1:  # one matrix, B right-hand sides: one factorisation
+            solved: Tensor = torch.linalg.solve(m[0], rhs.T).T.contiguous()
+        else:
+            solved = torch.linalg.solve(m, rhs.unsqueeze(-1)).squeeze(-1)
+        return solved
+    if pi.device.type != "cpu":
+        return None
+    from scipy.sparse import csc_matrix, identity
+    from scipy.sparse.linalg import splu
+
+    r_np, c_np = rows.numpy(), cols.numpy()
+    out = torch.empty(b, n_s, dtype=pi.dtype)
+    trans = "T" if transpose else "N"
+    for i in range(bp):
+        p_sparse = csc_matrix((w[i].numpy(), (r_np, c_np)), shape=(n_s, n_s))
+        lu = splu((identity(n_s, format="csc") - mdp.discount * p_sparse).tocsc())
+        if bp == 1:
+            out[:] = torch.from_numpy(np.ascontiguousarray(lu.solve(rhs.numpy().T, trans=trans).T))
+        else:
+            out[i] = torch.from_numpy(lu.solve(rhs[i].numpy(), trans=trans))
+    return out
 
 
 def _default_tol(dtype: torch.dtype) -> float:
@@ -518,7 +627,8 @@ def _soft_vi(
         return values[:h], policy, q_all, h
 
     tol_ = _default_tol(mdp.dtype) if tol is None else tol
-    limit = _max_iterations(mdp.discount, tol_, max_iter)
+    exact = _exact_available(mdp) and (max_iter is None or max_iter > SWEEPS_BEFORE_EXACT)
+    limit = _sweep_budget(mdp, tol_) if exact else _max_iterations(mdp.discount, tol_, max_iter)
     v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device) if init_values is None else init_values.clone()
     v_new = torch.empty_like(v)
     q = _buffer(workspace, "q", (b, n_a, n_s), r)
@@ -542,10 +652,60 @@ def _soft_vi(
         else:
             v, v_new = v_new, v
     else:
-        raise ConvergenceError(f"soft_value_iteration did not converge in {limit} sweeps (last change {delta:.3g}); raise max_iter or tol")
+        if not exact:
+            raise _sweep_error("soft_value_iteration", limit, mdp.discount, tol_, delta)
+        v, steps = _soft_newton(mdp, r, temp, v, backup, stop, causal)
+        it = limit + steps
     q_final = backup(v, torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device))
     policy = torch.softmax(q_final / temp, dim=1)
     return v, policy, q_final, it
+
+
+def _tilted_outcomes(mdp: TabularMDP, v: Tensor, temperature: float) -> Tensor:
+    """``(B, K, A, S)``: ``p_k exp(gamma V(succ_k) / T)`` normalised over ``k``, the derivative weights of the
+    non-causal backup ``T log sum_k p_k exp(gamma V(succ_k) / T)`` with respect to ``V``."""
+    assert mdp.prob_kas is not None
+    b, k = v.shape[0], mdp.branching
+    logits = torch.index_select(v, 1, mdp.succ_flat).view(b, k, mdp.n_actions, mdp.n_states) * (mdp.discount / temperature)
+    logits = logits + torch.log(mdp.prob_kas)  # log 0 = -inf drops the padding successors
+    return torch.softmax(logits, dim=1)
+
+
+def _soft_newton(mdp: TabularMDP, r: Tensor, temp: float, v: Tensor, backup: Any, stop: float, causal: bool) -> tuple[Tensor, int]:
+    """Solve the discounted soft Bellman equation ``V = B(V)`` by Newton's method from ``v`` ``(B, S)``.
+
+    ``B(V) = T log sum_a exp((r + gamma E V') / T)`` is convex and monotone in ``V`` with Jacobian
+    ``gamma P_pi`` (``pi`` the soft-greedy policy of ``V``; under the non-causal backup, outcomes are
+    tilted towards high values), so each step ``V <- V + (I - gamma P_pi)^{-1} (B(V) - V)`` is one
+    linear solve, and after the first step the iterates rise monotonically to the fixed point with
+    quadratic convergence near it. For the causal backup this is soft policy iteration: the step lands
+    on the soft value of ``pi``. The steps needed do not grow with ``1 / (1 - gamma)``.
+
+    Stops when the residual ``max |B(V) - V|`` is below ``stop`` or, at discounts so close to 1 that
+    ``stop`` is below rounding error, at the rounding floor ``64 eps max |V|``.
+
+    References:
+        Puterman, "Markov Decision Processes", 1994, section 6.4.3 (policy iteration as Newton's method).
+        Rust, "Optimal Replacement of GMC Bus Engines", Econometrica 1987 (Newton-Kantorovich for the soft Bellman equation).
+    """
+    b, n_a, n_s = v.shape[0], mdp.n_actions, mdp.n_states
+    q = torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device)
+    m, z, v_new = torch.empty_like(v), torch.empty_like(v), torch.empty_like(v)
+    eps = torch.finfo(v.dtype).eps
+    previous = math.inf
+    for step in range(1, MAX_EXACT_STEPS + 1):
+        _soft_max_a(backup(v, q), temp, v_new, m, z)  # q becomes pi
+        residual = v_new - v
+        size = float(residual.abs().max())
+        floor = 64 * eps * float(v_new.abs().max())
+        if size <= max(stop, floor) or (size <= 1e4 * floor and size >= 0.5 * previous):  # converged, or stalled at rounding
+            return v_new.clone(), step
+        previous = size
+        outcome = None if causal or mdp.prob_kas is None else _tilted_outcomes(mdp, v, temp)
+        dv = _solve_policy_system(mdp, q, residual, outcome=outcome)
+        assert dv is not None  # callers check _exact_available
+        v = v + dv
+    raise ConvergenceError(f"soft_value_iteration: Newton's method did not converge in {MAX_EXACT_STEPS} steps (residual {size:.3g})")
 
 
 def _greedy_internal(q: Tensor, atol: float) -> Tensor:
@@ -593,7 +753,11 @@ def value_iteration(
     """Optimal values, Q-values and the greedy policy (ties split evenly).
 
     ``V(s) = max_a [r(s, a) + gamma E V(s')]``: backward induction for a finite horizon (``H``
-    steps, time-indexed policy), iteration to ``tol`` of the fixed point when discounted.
+    steps, time-indexed policy), iteration to ``tol`` of the fixed point when discounted. A discount
+    so close to 1 that sweeps would take more than ``SWEEPS_BEFORE_EXACT`` passes is finished by
+    policy iteration with exact linear solves, so the time does not grow like ``1 / (1 - gamma)``;
+    ``iterations`` then counts sweeps plus policy evaluations. ``max_iter`` caps the sweeps
+    (:class:`ConvergenceError` when hit).
 
     Examples:
         >>> from rewardlab.mdp.worlds import chain
@@ -619,10 +783,37 @@ def value_iteration(
             iterations=h,
         )
     tol_ = _default_tol(mdp.dtype) if tol is None else tol
-    limit = _max_iterations(mdp.discount, tol_, max_iter)
-    v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device)
+    v, q, iterations = _value_iteration_internal(mdp, r, tol=tol_, max_iter=max_iter, atol=atol)
+    return Solution(
+        values=_public_values(v, batched, False),
+        policy=_public_sa(_greedy_internal(q, atol), batched, False),
+        q_values=_public_sa(q, batched, False),
+        iterations=iterations,
+    )
+
+
+def _value_iteration_internal(
+    mdp: TabularMDP, r: Tensor, *, tol: float, max_iter: int | None, atol: float = 1e-9, init_values: Tensor | None = None
+) -> tuple[Tensor, Tensor, int]:
+    """Discounted optimal values ``(B, S)`` and Q ``(B, A, S)`` for an internal reward; and the work done.
+
+    Sweeps ``V <- max_a [r + gamma P V]`` (from ``init_values`` when given) until the change is below
+    ``tol (1 - gamma) / gamma``. If that takes more than ``SWEEPS_BEFORE_EXACT`` sweeps (a discount near
+    1) and an exact solve is available, it finishes with policy iteration from the current greedy
+    policy, whose exact evaluations make the number of steps independent of ``1 / (1 - gamma)``.
+    ``max_iter`` caps the sweeps (it raises when hit before the switch).
+    """
+    b, n_a, n_s = r.shape[0], mdp.n_actions, mdp.n_states
+    scratch = torch.empty(b, mdp.branching * n_a * n_s, dtype=r.dtype, device=r.device) if mdp.branching > 1 else None
+    exact = _exact_available(mdp) and (max_iter is None or max_iter > SWEEPS_BEFORE_EXACT)
+    limit = _sweep_budget(mdp, tol) if exact else _max_iterations(mdp.discount, tol, max_iter)
+    v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device) if init_values is None else init_values.expand(b, n_s).clone()
     q = torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device)
-    stop = tol_ * (1 - mdp.discount) / mdp.discount
+    stop = tol * (1 - mdp.discount) / mdp.discount
+    delta = math.inf
+    it = 0
+    if limit == 0:
+        _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
     for it in range(1, limit + 1):  # noqa: B007 - `it` is reported after the loop
         _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
         v_new = q.amax(1)
@@ -631,14 +822,12 @@ def value_iteration(
         if delta <= stop:
             break
     else:
-        raise ConvergenceError(f"value_iteration did not converge in {limit} sweeps (last change {delta:.3g}); raise max_iter or tol")
+        if not exact:
+            raise _sweep_error("value_iteration", limit, mdp.discount, tol, delta)
+        v, q, _, steps = _policy_iteration_internal(mdp, r, q.max(1).indices, MAX_EXACT_STEPS, atol)
+        return q.amax(1), q, limit + steps
     _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
-    return Solution(
-        values=_public_values(q.amax(1), batched, False),
-        policy=_public_sa(_greedy_internal(q, atol), batched, False),
-        q_values=_public_sa(q, batched, False),
-        iterations=it,
-    )
+    return q.amax(1), q, it
 
 
 # ============================================================================ evaluation
@@ -656,25 +845,16 @@ def _evaluate_internal(mdp: TabularMDP, r: Tensor, pi: Tensor, tol: float, max_i
             q.mul_(mdp.discount).add_(r)
             values[t] = (q * pi[t]).sum(1)
         return values[:h], q_all
-    r_pi = (r * pi).sum(1)  # (B, S)
-    if n_s <= DENSE_SOLVE_LIMIT:
-        dense = mdp.to_dense()  # (S, A, S')
-        eye = torch.eye(n_s, dtype=r.dtype, device=r.device)
-        if pi.shape[0] == 1:  # one policy, many rewards: one factorisation, B right-hand sides
-            p_one = torch.einsum("as,sat->st", pi[0], dense)
-            if mdp.terminal is not None:
-                p_one = p_one.masked_fill(mdp.terminal.view(n_s, 1), 0.0)
-            v = torch.linalg.solve(eye - mdp.discount * p_one, r_pi.expand(b, n_s).T).T.contiguous()
-        else:
-            p_pi = torch.einsum("bas,sat->bst", pi.expand(b, n_a, n_s), dense)
-            if mdp.terminal is not None:
-                p_pi = p_pi.masked_fill(mdp.terminal.view(1, n_s, 1), 0.0)
-            v = torch.linalg.solve(eye - mdp.discount * p_pi, r_pi.expand(b, n_s).unsqueeze(-1)).squeeze(-1)
+    r_pi = (r * pi).sum(1).expand(b, n_s)  # (B, S)
+    exact = _solve_policy_system(mdp, pi, r_pi) if _solve_exactly(mdp, tol) else None
+    if exact is not None:
+        v = exact
     else:
         limit = _max_iterations(mdp.discount, tol, max_iter)
         v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device)
         q = torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device)
         stop = tol * (1 - mdp.discount) / mdp.discount
+        delta = math.inf
         for _ in range(limit):
             _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
             v_new = (q * pi).sum(1)
@@ -683,7 +863,7 @@ def _evaluate_internal(mdp: TabularMDP, r: Tensor, pi: Tensor, tol: float, max_i
             if delta <= stop:
                 break
         else:
-            raise ConvergenceError(f"policy_evaluation did not converge in {limit} sweeps; raise max_iter or tol")
+            raise _sweep_error("policy_evaluation", limit, mdp.discount, tol, delta)
     q = _expect_next(mdp, v, torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device), scratch).mul_(mdp.discount).add_(r)
     return v, q
 
@@ -691,8 +871,9 @@ def _evaluate_internal(mdp: TabularMDP, r: Tensor, pi: Tensor, tol: float, max_i
 def policy_evaluation(mdp: TabularMDP, reward: Any, policy: Any, *, tol: float | None = None, max_iter: int | None = None) -> Solution:
     """Values ``V^pi`` and ``Q^pi`` of a (stochastic) policy.
 
-    Discounted MDPs up to ``DENSE_SOLVE_LIMIT`` states solve ``(I - gamma P_pi) V = r_pi`` exactly;
-    larger ones iterate to ``tol``. Finite horizons use backward induction.
+    Discounted MDPs solve ``(I - gamma P_pi) V = r_pi`` exactly: densely up to ``DENSE_SOLVE_LIMIT``
+    states, beyond that by iteration to ``tol`` when the discount needs at most ``SWEEPS_BEFORE_EXACT``
+    sweeps and by a sparse LU (CPU) when it needs more. Finite horizons use backward induction.
 
     Examples:
         >>> from rewardlab.mdp.worlds import chain
@@ -745,19 +926,33 @@ def policy_iteration(
     else:
         pi0, _ = _policy(mdp, policy)
         actions = pi0.expand(b, n_a, n_s).max(1).indices
+    v, q, pi, it = _policy_iteration_internal(mdp, r, actions, max_iter, atol)
+    return Solution(_public_values(v, batched, False), _public_sa(pi, batched, False), _public_sa(q, batched, False), it)
+
+
+def _policy_iteration_internal(
+    mdp: TabularMDP, r: Tensor, actions: Tensor, max_iter: int, atol: float
+) -> tuple[Tensor, Tensor, Tensor, int]:
+    """Howard's policy iteration from deterministic ``actions`` ``(B, S)``: internal V, Q, policy, evaluations.
+
+    A state switches action when another beats the current one by more than ``slack (1 + |Q|)`` with
+    ``slack = max((1 - gamma) atol, 64 eps)``: a policy that no state can improve by that much is within
+    ``slack (1 + |Q|) / (1 - gamma) ~ atol (1 + |Q|)`` of optimal (Puterman 1994, theorem 6.2.7), however
+    close gamma is to 1, and round-off (``eps``) cannot make it cycle between tied actions.
+    """
+    b, n_a, n_s = actions.shape[0], mdp.n_actions, mdp.n_states
     tol = _default_tol(mdp.dtype)
-    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is reported after the loop
+    slack = max((1 - mdp.discount) * atol, 64 * torch.finfo(r.dtype).eps)
+    for it in range(1, max_iter + 1):
         pi = torch.zeros(b, n_a, n_s, dtype=r.dtype, device=r.device).scatter_(1, actions.unsqueeze(1), 1.0)
         v, q = _evaluate_internal(mdp, r, pi, tol, None)
         best = q.amax(1, keepdim=True)
         current = q.gather(1, actions.unsqueeze(1))
-        improvable = (current < best - atol * (1 + best.abs())).squeeze(1)
+        improvable = (current < best - slack * (1 + best.abs())).squeeze(1)
         if not bool(improvable.any()):
-            break
+            return v, q, pi, it
         actions = torch.where(improvable, q.max(1).indices, actions)
-    else:
-        raise ConvergenceError(f"policy_iteration did not converge in {max_iter} iterations; raise max_iter")
-    return Solution(_public_values(v, batched, False), _public_sa(pi, batched, False), _public_sa(q, batched, False), it)
+    raise ConvergenceError(f"policy_iteration did not converge in {max_iter} iterations; raise max_iter")
 
 
 # ============================================================================ occupancy
@@ -815,13 +1010,9 @@ def _occupancy_internal(
         raise ValidationError("per_time", "is True for a discounted MDP", "use per_time only with a finite horizon")
     pi_b = pi.expand(b, n_a, n_s)
     mu0_b = mu0.expand(b, n_s)
-    if n_s <= DENSE_SOLVE_LIMIT:
-        dense = mdp.to_dense()
-        p_pi = torch.einsum("bas,sat->bst", pi_b, dense)
-        if mdp.terminal is not None:
-            p_pi = p_pi.masked_fill(mdp.terminal.view(1, n_s, 1), 0.0)
-        eye = torch.eye(n_s, dtype=pi.dtype, device=pi.device)
-        d = torch.linalg.solve(eye - mdp.discount * p_pi.transpose(1, 2), mu0_b.unsqueeze(-1)).squeeze(-1)
+    exact = _solve_policy_system(mdp, pi, mu0_b, transpose=True) if _solve_exactly(mdp, tol) else None
+    if exact is not None:
+        d = exact
     else:
         limit = _max_iterations(mdp.discount, tol, max_iter)
         d = mu0_b.clone()
@@ -829,15 +1020,17 @@ def _occupancy_internal(
         nxt = torch.empty_like(d)
         w = torch.empty(b, n_a, n_s, dtype=pi.dtype, device=pi.device)
         stop = tol * (1 - mdp.discount)
+        mass = math.inf
         for _ in range(limit):
             torch.mul(pi_b, d.unsqueeze(1), out=w)
             _push_forward(mdp, w, nxt, scratch).mul_(mdp.discount)
             d, nxt = nxt, d
             total.add_(d)
-            if float(d.sum(-1).max()) <= stop:
+            mass = float(d.sum(-1).max())
+            if mass <= stop:
                 break
         else:
-            raise ConvergenceError(f"occupancy did not converge in {limit} steps; raise max_iter or tol")
+            raise _sweep_error("occupancy", limit, mdp.discount, tol, mass)
         d = total
     return pi_b * d.unsqueeze(1) if per_action else d
 
@@ -856,8 +1049,8 @@ def occupancy(
 
     Finite horizon: ``D(s) = sum_{t<H} gamma^t P(s_t = s)`` (sums to ``H`` when ``gamma = 1`` and no
     state is terminal); ``per_time=True`` returns ``(H, S)`` with each ``D_t``. Discounted:
-    ``d(s) = sum_t gamma^t P(s_t = s)``, which sums to ``1 / (1 - gamma)``; solved exactly up to
-    ``DENSE_SOLVE_LIMIT`` states, iteratively beyond.
+    ``d(s) = sum_t gamma^t P(s_t = s)``, which sums to ``1 / (1 - gamma)``; solved exactly as
+    ``(I - gamma P_pi^T) d = mu_0`` (see :func:`policy_evaluation` for when it iterates instead).
 
     This is the forward pass of MaxEnt IRL: with the soft-optimal policy it is the gradient of the
     log-partition function with respect to the reward.
@@ -883,6 +1076,60 @@ def occupancy(
     if per_time:
         return _public_sa(out, batched, True) if per_action else _public_values(out, batched, True)
     return _public_sa(out, batched, False) if per_action else (out if batched else out[0])
+
+
+def episode_occupancy(mdp: TabularMDP, policy: Any, starts: Any, lengths: Any) -> Tensor:
+    """Expected discounted visitation ``(S,)`` of ``policy`` over given episodes, averaged over them:
+
+    ``D(s) = (1/N) sum_n sum_{t < L_n} gamma^t P(s_t = s | s_0 = starts[n], pi)``.
+
+    The model counterpart of the empirical visitation of N demonstrations that start in ``starts[n]``
+    and take ``L_n`` decisions (:func:`rewardlab.data.empirical_visitation`): comparing the two compares
+    like with like, whereas the infinite-horizon occupancy of a discounted MDP also counts the steps
+    after a truncated demonstration ended. Terminal states end an episode early, as in :func:`occupancy`.
+
+    Args:
+        mdp: the MDP (discounted or finite-horizon; its discount is used).
+        policy: stationary ``(S, A)`` (repeated at every step), or time-indexed ``(H, S, A)`` with
+            ``H >= max(lengths)``.
+        starts: ``(N,)`` start states.
+        lengths: ``(N,)`` decisions per episode (an episode of length 0 counts nothing).
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> mdp = chain(2, discount=0.5)
+        >>> go = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # move right from 0, then stay in 1
+        >>> episode_occupancy(mdp, go, [0, 0], [1, 3])  # (1/2)([1, 0] + [1, 0.5 + 0.25])
+        tensor([1.0000, 0.3750], dtype=torch.float64)
+    """
+    s0 = as_tensor(starts, "starts").long().reshape(-1)
+    n_steps = as_tensor(lengths, "lengths").long().reshape(-1)
+    if s0.shape != n_steps.shape or s0.numel() == 0:
+        raise ShapeError(
+            "lengths", f"has shape {tuple(n_steps.shape)} but starts has {tuple(s0.shape)}", "pass one length per start, at least one"
+        )
+    if bool((s0 < 0).any()) or bool((s0 >= mdp.n_states).any()):
+        raise ValidationError("starts", f"has states outside 0..{mdp.n_states - 1}", "pass state indices of this MDP")
+    if bool((n_steps < 0).any()):
+        raise ValidationError("lengths", "has a negative length", "pass lengths >= 0")
+    h = max(int(n_steps.max()), 1)
+    pi = as_tensor(policy, "policy", dtype=mdp.dtype, device=mdp.device)
+    if pi.ndim == 2:
+        pi = pi.unsqueeze(0).expand(h, *pi.shape)
+    elif pi.ndim == 3 and pi.shape[0] >= h:
+        pi = pi[:h]
+    else:
+        raise ShapeError("policy", f"has shape {tuple(pi.shape)}", f"pass (S, A), or (H, S, A) with H >= the longest episode ({h})")
+    pairs, counts = torch.unique(torch.stack([s0, n_steps]), dim=1, return_counts=True)  # (2, U), (U,)
+    cells, where = torch.unique(pairs[0], return_inverse=True)
+    initial = torch.zeros(cells.numel(), mdp.n_states, dtype=mdp.dtype, device=mdp.device)
+    initial[torch.arange(cells.numel(), device=mdp.device), cells.to(mdp.device)] = 1.0
+    model = mdp if mdp.horizon == h else mdp.replace(horizon=h)
+    per_time = occupancy(model, pi, initial=initial, per_time=True)  # (C, H, S), discounted by gamma^t
+    cumulative = torch.cat([torch.zeros_like(per_time[:, :1]), per_time.cumsum(1)], 1)  # [:, L] = sum over t < L
+    rows = cumulative[where.to(mdp.device), pairs[1].to(mdp.device)]  # (U, S)
+    visits: Tensor = (counts.to(rows) @ rows) / s0.numel()
+    return visits
 
 
 def state_action_occupancy(mdp: TabularMDP, policy: Any, *, initial: Any = None) -> Tensor:
