@@ -27,6 +27,22 @@ __all__ = ["check_env", "from_arrays", "from_minari", "load_dataset", "load_npz_
 _FORMAT = "rewardlab.TrajectoryDataset"
 
 
+def _serialisable(dataset: Any, verb: str) -> list[Trajectory]:
+    """The trajectories of ``dataset``, checked to be non-empty and to have JSON-serialisable ``infos``
+    before anything is written."""
+    items = list(dataset)
+    if not items:
+        raise ValidationError("dataset", "is empty", f"{verb} at least one trajectory")
+    for i, tr in enumerate(items):
+        try:
+            json_text(tr.infos)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"infos of trajectory {i}", f"are not JSON-serialisable ({exc})", "keep numbers, strings, lists and dicts in infos"
+            ) from exc
+    return items
+
+
 def save_dataset(dataset: Any, directory: str | Path, *, env_id: str | None = None) -> Path:
     """Write ``dataset`` into ``directory`` as ``trajectories.npz`` + ``trajectories.json``, as one unit
     (other files in ``directory`` are kept). ``infos`` hold JSON values: numbers (numpy scalars and
@@ -42,21 +58,12 @@ def save_dataset(dataset: Any, directory: str | Path, *, env_id: str | None = No
         >>> back[0].ret, back[0].infos["rank"], back[0].obs.shape
         (3.0, 1, (3, 2))
     """
-    items = list(dataset)
-    if not items:
-        raise ValidationError("dataset", "is empty", "save at least one trajectory")
+    items = _serialisable(dataset, "save")
     arrays: dict[str, np.ndarray] = {}
     for i, tr in enumerate(items):
         arrays[f"obs_{i}"], arrays[f"acts_{i}"] = np.asarray(tr.obs), np.asarray(tr.acts)
         if tr.rews is not None:
             arrays[f"rews_{i}"] = np.asarray(tr.rews)
-    for i, tr in enumerate(items):
-        try:
-            json_text(tr.infos)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(
-                f"infos of trajectory {i}", f"are not JSON-serialisable ({exc})", "keep numbers, strings, lists and dicts in infos"
-            ) from exc
     meta = {
         "format": _FORMAT,
         "version": 1,
@@ -181,16 +188,7 @@ def to_minari(dataset: Any, dataset_id: str, env: Any, **kwargs: Any) -> Any:
         raise ConfigError(
             "dataset_id", f"{dataset_id!r} already exists at {path}", "choose a new name or version, or delete it (minari.delete_dataset)"
         )
-    items = list(dataset)
-    if not items:
-        raise ValidationError("dataset", "is empty", "export at least one trajectory")
-    for i, tr in enumerate(items):
-        try:
-            json_text(tr.infos)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(
-                f"infos of trajectory {i}", f"are not JSON-serialisable ({exc})", "keep numbers, strings, lists and dicts in infos"
-            ) from exc
+    items = _serialisable(dataset, "export")
     infos = json_text([tr.infos for tr in items])
     buffers = []
     for i, tr in enumerate(items):
