@@ -15,6 +15,7 @@ FAST = {
     "deep-maxent": {"iterations": 100},
     "trex": {"snippet": None, "pairs": 300, "steps": 200, "lr": 0.05, "validation": 0.0},
     "brex": {"samples": 2000, "burn_in": 500, "thin": 1, "step_size": 0.05},
+    "birl": {"samples": 1000, "burn_in": 500, "thin": 2},
 }
 
 CASES = [(name, check) for name in learners_for(space="tabular") for check, _ in learner_checks(name, **FAST.get(name, {}))]
