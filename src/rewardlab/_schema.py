@@ -92,7 +92,11 @@ def describe(annotation: Any) -> str:
         return "a finite number"
     if annotation is str:
         return "a string"
-    if origin is tuple or origin is list:
+    if typing.is_typeddict(annotation):
+        return "an object with keys " + ", ".join(typing.get_type_hints(annotation))
+    if origin is list:
+        return f"a list, each {describe(args[0]) if args else 'value'}"
+    if origin is tuple:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if all(a is int for a in args):
                 return f"{len(args)} integers separated by 'x' or ',' (e.g. {'x'.join(['4'] * len(args))})"
@@ -211,6 +215,17 @@ def coerce(value: Any, annotation: Any, *, text: bool = True) -> Any:
         if isinstance(value, str):
             return value
         raise Mismatch
+    if typing.is_typeddict(annotation):
+        if not isinstance(value, dict):
+            raise Mismatch
+        required = getattr(annotation, "__required_keys__", frozenset())
+        out = dict(value)
+        for key, inner in typing.get_type_hints(annotation).items():
+            if key in value:
+                out[key] = coerce(value[key], inner, text=text)
+            elif key in required:
+                raise Mismatch
+        return out
     if origin in (tuple, list):
         fixed = origin is tuple and bool(args) and args[-1] is not Ellipsis
         kinds = list(args) if fixed else [args[0] if args else Any]

@@ -64,7 +64,7 @@ def check_env_id(env_id: str, field: str = "env") -> str:
         >>> try:
         ...     check_env_id("Pendulm-v1", "--env")
         ... except ConfigError as err:
-        ...     print(err.field, "|", err.problem, "|", err.fix.split("?")[0])
+        ...     print(err.field, "|", err.problem, "|", err.fix.split(" or ")[0])
         --env | 'Pendulm-v1' is not a registered Gymnasium env | did you mean 'Pendulum-v1'
     """
     import difflib

@@ -25,7 +25,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -53,6 +53,15 @@ __all__ = [
 ]
 
 _FORMAT = "rewardlab.PreferencePosterior"
+
+
+class _PosteriorMeta(TypedDict):
+    """The schema of a :class:`PreferencePosterior`'s ``posterior.json``."""
+
+    format: str
+    version: int
+    beta: float
+    shape: list[int]
 
 
 @dataclass(frozen=True)
@@ -196,7 +205,9 @@ class PreferencePosterior:
     @classmethod
     def load(cls, directory: str | Path) -> PreferencePosterior:
         """Read what :meth:`save` wrote; a missing, corrupt or foreign file raises :class:`DataFileError`."""
-        meta, t = read_tensors(directory, "posterior", _FORMAT, "PreferencePosterior")
+        meta, t = read_tensors(
+            directory, "posterior", _FORMAT, "PreferencePosterior", schema=_PosteriorMeta, required=("samples", "log_likelihood", "acceptance")
+        )
         if list(t["samples"].shape) != meta.get("shape"):
             raise DataFileError(f"{directory}: samples have shape {list(t['samples'].shape)}, the JSON says {meta.get('shape')}")
         return cls(t["samples"], t["log_likelihood"], t["acceptance"], float(meta["beta"]))
