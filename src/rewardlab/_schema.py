@@ -218,7 +218,7 @@ def coerce(value: Any, annotation: Any, *, text: bool = True) -> Any:
     if typing.is_typeddict(annotation):
         if not isinstance(value, dict):
             raise Mismatch
-        required = getattr(annotation, "__required_keys__", frozenset())
+        required: frozenset[str] = getattr(annotation, "__required_keys__", frozenset())
         out = dict(value)
         for key, inner in typing.get_type_hints(annotation).items():
             if key in value:
@@ -233,8 +233,8 @@ def coerce(value: Any, annotation: Any, *, text: bool = True) -> Any:
         items = _items(value, numeric, text)
         if fixed and len(items) != len(kinds):
             raise Mismatch
-        out = [coerce(item, kinds[i] if fixed else kinds[0], text=text) for i, item in enumerate(items)]
-        return tuple(out) if origin is tuple else out
+        elements = [coerce(item, kinds[i] if fixed else kinds[0], text=text) for i, item in enumerate(items)]
+        return tuple(elements) if origin is tuple else elements
     if origin is dict or annotation is dict:
         if is_text:
             try:
@@ -269,7 +269,7 @@ def _declared(target: Any) -> tuple[dict[str, Any], dict[str, Any]]:
                 elif f.default_factory is not dataclasses.MISSING:
                     defaults[f.name] = f.default_factory()
         return annotations, defaults
-    function = target.__init__ if isinstance(target, type) else target
+    function = target.__init__ if isinstance(target, type) else target  # type: ignore[misc]
     try:
         hints = typing.get_type_hints(function)
     except (NameError, TypeError):  # names only imported for type checkers: take the annotations as written
@@ -332,7 +332,9 @@ def apply_settings(
             flat[key] = coerce(value, annotation)
         except Mismatch:
             default = f" (default {defaults[key]!r})" if key in defaults else ""
-            raise ConfigError(prefix + key, f"is {value!r}, not {describe(annotation)}", f"give {describe(annotation)} for {name}{default}") from None
+            raise ConfigError(
+                prefix + key, f"is {value!r}, not {describe(annotation)}", f"give {describe(annotation)} for {name}{default}"
+            ) from None
     for head, values in nested.items():
         inner_cls = annotations[head]
         base = flat.get(head, defaults.get(head))

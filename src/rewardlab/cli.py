@@ -149,9 +149,7 @@ def demos_collect(
     steps: Annotated[int, typer.Option(min=1, help="PPO training steps on the true reward.")] = 12_288,
     episodes: Annotated[int, typer.Option(min=1, help="Rollouts per checkpoint.")] = 1,
     seed: Annotated[int, typer.Option(min=0, help="Seed of PPO and the rollouts.")] = 0,
-    every: Annotated[
-        int | None, typer.Option(min=1, help="Save a checkpoint every this many steps (default steps / checkpoints).")
-    ] = None,
+    every: Annotated[int | None, typer.Option(min=1, help="Save a checkpoint every this many steps (default steps / checkpoints).")] = None,
     ceiling: Annotated[
         float | None,
         typer.Option(help="Keep only checkpoints before the first whose mean true return reaches this (suboptimal demos)."),

@@ -138,7 +138,9 @@ def load_dataset(directory: str | Path, *, env: Any = None) -> TrajectoryDataset
             raise DataFileError(f"{data_path}: trajectory {i} is missing. Fix: re-save the dataset")
         acts = arrays[f"acts_{i}"]
         if acts.ndim == 0 or len(acts) != meta["lengths"][i]:
-            raise DataFileError(f"{data_path}: trajectory {i} has {acts.shape} actions, the JSON says {meta['lengths'][i]}. Fix: re-save the dataset")
+            raise DataFileError(
+                f"{data_path}: trajectory {i} has {acts.shape} actions, the JSON says {meta['lengths'][i]}. Fix: re-save the dataset"
+            )
         try:
             out.append(Trajectory(arrays[f"obs_{i}"], acts, arrays.get(f"rews_{i}"), meta["terminal"][i], dict(meta["infos"][i])))
         except ValidationError as exc:

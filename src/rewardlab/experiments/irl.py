@@ -68,7 +68,10 @@ METHODS: dict[str, tuple[Callable[..., Any], str]] = {
         _learner("rewardlab.irl.feature_matching", "Apprenticeship", "ApprenticeshipConfig", "max-margin", method="max_margin"),
         "apprenticeship learning, max-margin method, Abbeel & Ng 2004",
     ),
-    "mwal": (_learner("rewardlab.irl.mwal", "MWAL", "MWALConfig", "mwal"), "multiplicative weights apprenticeship learning, Syed & Schapire 2007"),
+    "mwal": (
+        _learner("rewardlab.irl.mwal", "MWAL", "MWALConfig", "mwal"),
+        "multiplicative weights apprenticeship learning, Syed & Schapire 2007",
+    ),
     "maxent": (
         _learner("rewardlab.irl.maxent", "MaxEntIRL", "MaxEntConfig", "maxent", causal=False),
         "MaxEnt IRL, Ziebart et al. 2008 (linear in features)",
@@ -92,7 +95,9 @@ def make_learner(method: str, **hyperparameters: Any) -> Any:
     """Build the learner ``method`` with the given hyperparameters: each checked against the type its config
     declares (command-line text is read by that type), then by the config's own checks."""
     if method not in METHODS:
-        raise ConfigError("method", f"{method!r} is not a known IRL method", f"{did_you_mean(method, METHODS)}choose one of {sorted(METHODS)}")
+        raise ConfigError(
+            "method", f"{method!r} is not a known IRL method", f"{did_you_mean(method, METHODS)}choose one of {sorted(METHODS)}"
+        )
     return METHODS[method][0](**hyperparameters)
 
 

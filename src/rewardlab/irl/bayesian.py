@@ -81,6 +81,8 @@ class _PosteriorMeta(TypedDict):
     beta: float
     shape: list[int]
     n_states: int
+
+
 # Above this many stored Q-feature entries (chains x A x S x D) the sampler re-solves by value iteration.
 _PSI_BUDGET = 50_000_000
 # Discounted MDPs up to this many states may solve (I - gamma P_pi) psi = G_pi densely ...

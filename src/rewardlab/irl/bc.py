@@ -368,12 +368,14 @@ def _decisions(data: Any, mdp: TabularMDP) -> tuple[Tensor, Tensor]:
 
 # ============================================================================ Gymnasium envs
 
+
 class _PolicyMeta(TypedDict):
     """The schema of a :class:`GymBCPolicy`'s ``policy.json``."""
 
     format: str
     version: int
     widths: list[int]
+
 
 class GymBCPolicy(nn.Module):
     """A behavioural-cloning policy for a Gymnasium env: an MLP from (standardised) observations to

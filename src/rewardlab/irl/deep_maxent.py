@@ -28,7 +28,6 @@ arXiv:1507.04888, 2015, Algorithm 1.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import Literal
 

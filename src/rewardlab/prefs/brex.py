@@ -206,7 +206,12 @@ class PreferencePosterior:
     def load(cls, directory: str | Path) -> PreferencePosterior:
         """Read what :meth:`save` wrote; a missing, corrupt or foreign file raises :class:`DataFileError`."""
         meta, t = read_tensors(
-            directory, "posterior", _FORMAT, "PreferencePosterior", schema=_PosteriorMeta, required=("samples", "log_likelihood", "acceptance")
+            directory,
+            "posterior",
+            _FORMAT,
+            "PreferencePosterior",
+            schema=_PosteriorMeta,
+            required=("samples", "log_likelihood", "acceptance"),
         )
         if list(t["samples"].shape) != meta.get("shape"):
             raise DataFileError(f"{directory}: samples have shape {list(t['samples'].shape)}, the JSON says {meta.get('shape')}")

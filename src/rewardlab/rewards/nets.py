@@ -50,6 +50,8 @@ class _RewardMeta(TypedDict):
     version: int
     spec: _SpecMeta
     members: int
+
+
 _VERSION = 1
 
 
@@ -277,7 +279,7 @@ class NeuralReward(nn.Module):
         if tuple(tensors["offset"].shape) != (members,):
             raise DataFileError(f"{mismatch} (members {members}, offsets {tuple(tensors['offset'].shape)}). Fix: re-save the model")
         try:
-            spec = RewardNetSpec(**{**raw, "obs_shape": tuple(raw["obs_shape"]), "hidden": tuple(raw["hidden"])})  # type: ignore[arg-type]
+            spec = RewardNetSpec(**{**raw, "obs_shape": tuple(raw["obs_shape"]), "hidden": tuple(raw["hidden"])})
             with torch.device("meta"):  # the spec's shapes, checked against the file's before any memory is allocated
                 skeleton = cls(spec, members=members)
         except (TypeError, RuntimeError, ValidationError) as exc:
@@ -286,7 +288,9 @@ class NeuralReward(nn.Module):
         found = {k: tuple(v.shape) for k, v in tensors.items()}
         if expected != found:
             key = next(k for k in sorted(set(expected) | set(found)) if expected.get(k) != found.get(k))
-            raise DataFileError(f"{mismatch} ({key}: the spec says {expected.get(key)}, the file has {found.get(key)}). Fix: re-save the model")
+            raise DataFileError(
+                f"{mismatch} ({key}: the spec says {expected.get(key)}, the file has {found.get(key)}). Fix: re-save the model"
+            )
         model = cls(spec, members=members)
         model.load_state_dict(tensors)
         return model.to(device).eval()

@@ -28,6 +28,8 @@ class _TabularMeta(TypedDict):
     version: int
     shape: list[int]
     linear: bool
+
+
 _VERSION = 1
 
 
