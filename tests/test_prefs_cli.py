@@ -273,7 +273,7 @@ def test_dataset_files_round_trip_and_reject_corruption(tmp_path) -> None:
         assert np.array_equal(a.obs, b.obs) and np.array_equal(a.acts, b.acts) and np.array_equal(a.rews, b.rews)
         assert a.infos == b.infos and a.terminal == b.terminal
     (tmp_path / "d" / "trajectories.npz").write_bytes(b"not a zip")
-    with pytest.raises(DataFileError, match="not an .npz archive"):
+    with pytest.raises(DataFileError, match=r"not an \.npz archive"):
         load_dataset(tmp_path / "d")
     with pytest.raises(DataFileError, match="missing"):
         load_dataset(tmp_path / "nowhere")
