@@ -5,6 +5,7 @@ files: save/load, Minari, the D-REX paper's demonstrations, and refusing a datas
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -333,7 +334,7 @@ def test_dataset_files_round_trip_and_reject_corruption(tmp_path) -> None:
         assert np.array_equal(a.obs, b.obs) and np.array_equal(a.acts, b.acts) and np.array_equal(a.rews, b.rews)
         assert a.infos == b.infos and a.terminal == b.terminal
     (tmp_path / "d" / "trajectories.npz").write_bytes(b"not a zip")
-    with pytest.raises(DataFileError, match="unreadable"):
+    with pytest.raises(DataFileError, match=r"not an \.npz archive"):
         load_dataset(tmp_path / "d")
     with pytest.raises(DataFileError, match="missing"):
         load_dataset(tmp_path / "nowhere")
@@ -361,6 +362,8 @@ def test_the_drex_paper_demonstrations_load() -> None:
 
     path = Path(__file__).resolve().parents[2] / "shared" / "data" / "drex-mujoco-demos" / "hopper.npz"
     if not path.is_file():
+        if os.environ.get("CI"):  # CI checks ../shared out beside the clone: there the test must run, not skip
+            pytest.fail(f"{path} is missing, but CI is set: CI must provide ../shared/data beside the clone")
         pytest.skip("the shared D-REX data is not beside this checkout")
     ds = load_npz_episodes(path)
     assert [len(tr) for tr in ds] == [294, 336, 298, 392]  # the stored 295/337/299/393 steps, the last without its next observation

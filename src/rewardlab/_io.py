@@ -345,10 +345,14 @@ def run_directory(out: str | os.PathLike[str], *, overwrite: bool = False) -> It
         raise ConfigError("--out", str(exc.strerror), "move the finished run into place, or rerun with --overwrite") from exc
 
 
-def read_meta(directory: str | os.PathLike[str], name: str, data_suffix: str, fmt: str, writer: str) -> tuple[dict[str, Any], Path]:
-    """Check that ``name.json`` and ``name<data_suffix>`` exist in ``directory`` and that the JSON is valid
-    and of format ``fmt``: ``(meta, data_path)``. Otherwise :class:`DataFileError` names the file and the
-    fix; ``writer`` is what wrote them (e.g. ``"TabularReward.save"``)."""
+def read_meta(
+    directory: str | os.PathLike[str], name: str, data_suffix: str, fmt: str, writer: str, *, schema: Any
+) -> tuple[dict[str, Any], Path]:
+    """Check that ``name.json`` and ``name<data_suffix>`` exist in ``directory``, that the JSON is UTF-8,
+    an object of format ``fmt`` and matches ``schema`` (a ``TypedDict``, :func:`rewardlab._schema.check_meta`):
+    ``(meta, data_path)``. Otherwise :class:`DataFileError` names the file, the key and the fix; ``writer``
+    is what wrote them (e.g. ``"TabularReward.save"``)."""
+    from rewardlab._schema import check_meta
     from rewardlab.errors import DataFileError
 
     directory = Path(directory)
@@ -357,27 +361,38 @@ def read_meta(directory: str | os.PathLike[str], name: str, data_suffix: str, fm
         if not path.is_file():
             raise DataFileError(f"{path}: missing. Fix: point at a directory written by {writer}")
     try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
+        meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{meta_path}: not UTF-8 text ({exc.reason} at byte {exc.start}). Fix: re-save it with {writer}") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise DataFileError(f"{meta_path}: not valid JSON ({exc}). Fix: re-save it with {writer}") from exc
+    if not isinstance(meta, dict):
+        raise DataFileError(f"{meta_path}: is a JSON {type(meta).__name__}, not an object. Fix: re-save it with {writer}")
     if meta.get("format") != fmt:
         raise DataFileError(f"{meta_path}: format is {meta.get('format')!r}, not {fmt!r}. Fix: load it with the matching reader")
-    return meta, data_path
+    return check_meta(meta, schema, str(meta_path), f"re-save it with {writer}"), data_path
 
 
-def read_tensors(directory: str | os.PathLike[str], name: str, fmt: str, owner: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def read_tensors(
+    directory: str | os.PathLike[str], name: str, fmt: str, owner: str, *, schema: Any, required: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read what :func:`save_tensors` wrote: ``(meta, tensors)``.
 
-    A missing, unreadable or foreign file (``meta["format"] != fmt``) raises :class:`DataFileError`
+    A missing, unreadable or foreign file (``meta["format"] != fmt``), metadata that does not match
+    ``schema`` (see :func:`read_meta`) or a missing tensor of ``required`` raises :class:`DataFileError`
     naming the file and the fix; ``owner`` is the class whose ``save`` wrote it.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from rewardlab.errors import DataFileError
 
-    meta, data_path = read_meta(directory, name, ".safetensors", fmt, f"{owner}.save")
+    meta, data_path = read_meta(directory, name, ".safetensors", fmt, f"{owner}.save", schema=schema)
     try:
         tensors = load_file(str(data_path))
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+    except (SafetensorError, OSError, ValueError) as exc:  # corrupt header, truncated data
         raise DataFileError(f"{data_path}: unreadable ({exc}). Fix: re-save it with {owner}.save") from exc
+    missing = [key for key in required if key not in tensors]
+    if missing:
+        raise DataFileError(f"{data_path}: has no tensor {missing[0]!r}. Fix: re-save it with {owner}.save")
     return meta, tensors

@@ -55,8 +55,8 @@ def _main() -> None:
 @_friendly
 def demo(
     out: Annotated[Path, typer.Option(help="Directory for report.html, demo.png and summary.json.")] = Path("rewardlab-demo"),
-    seed: Annotated[int, typer.Option(help="Seed of the sampled demonstrations.")] = 0,
-    n_demos: Annotated[int, typer.Option("--demos", help="Number of demonstrations to sample.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the sampled demonstrations.")] = 0,
+    n_demos: Annotated[int, typer.Option("--demos", min=1, help="Number of demonstrations to sample.")] = 10,
     overwrite: Overwrite = False,
 ) -> None:
     """What is the reward? Every learner side by side on the navigation gridworld, as an HTML report."""
@@ -84,17 +84,27 @@ def demo(
     console.print(f"wrote [bold]{result['report']}[/bold] ({result['seconds']:.1f} s)")
 
 
-def _parse_settings(items: list[str]) -> dict[str, object]:
+def _parse_settings(items: list[str]) -> dict[str, str]:
+    """``--set key=value`` items as ``{key: text}``; each command reads the text by the type its config
+    declares for the key (:func:`rewardlab._schema.apply_settings`), so a mistyped value is refused there."""
     from rewardlab.errors import ConfigError
-    from rewardlab.mdp.worlds import parse_value
 
-    settings: dict[str, object] = {}
+    settings: dict[str, str] = {}
     for item in items:
         key, eq, value = item.partition("=")
-        if not eq or not key:
+        if not eq or not key.strip():
             raise ConfigError("--set", f"{item!r} is not key=value", "write hyperparameters as --set iterations=300")
-        settings[key.strip()] = parse_value(value.strip())
+        if key.strip() in settings:
+            raise ConfigError("--set", f"{key.strip()!r} is given twice", "set each hyperparameter once")
+        settings[key.strip()] = value.strip()
     return settings
+
+
+def _env_id(env: str) -> str:
+    """``--env`` checked against Gymnasium's registry (with a did-you-mean)."""
+    from rewardlab.data.gym_rollouts import check_env_id
+
+    return check_env_id(env, "--env")
 
 
 @app.command()
@@ -102,12 +112,12 @@ def _parse_settings(items: list[str]) -> dict[str, object]:
 def irl(
     method: Annotated[str, typer.Argument(help="Learner: maxent, mce, deep-maxent, bc, projection, max-margin, mwal, birl.")],
     world: Annotated[str, typer.Option(help="World spec, e.g. objectworld:size=32,seed=0 or navigation.")] = "navigation",
-    n_demos: Annotated[int, typer.Option("--demos", help="Number of expert demonstrations.")] = 16,
+    n_demos: Annotated[int, typer.Option("--demos", min=1, help="Number of expert demonstrations.")] = 16,
     out: Annotated[Path, typer.Option(help="Run directory for result.json, reward/ and figures.png.")] = Path("runs/irl"),
-    seed: Annotated[int, typer.Option(help="Seed of demonstrations and learner.")] = 0,
-    length: Annotated[int | None, typer.Option(help="Steps per demonstration (default: horizon, or 8 when discounted).")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of demonstrations and learner.")] = 0,
+    length: Annotated[int | None, typer.Option(min=1, help="Steps per demonstration (default: horizon, or 8 when discounted).")] = None,
     expert: Annotated[str, typer.Option(help="Demonstrator: optimal or soft (MaxEnt).")] = "optimal",
-    epsilon: Annotated[float, typer.Option(help="Probability of a random action in the demonstrations.")] = 0.0,
+    epsilon: Annotated[float, typer.Option(min=0.0, max=1.0, help="Probability of a random action in the demonstrations.")] = 0.0,
     settings: Annotated[list[str] | None, typer.Option("--set", help="Learner hyperparameter key=value (repeatable).")] = None,
     overwrite: Overwrite = False,
 ) -> None:
@@ -151,11 +161,11 @@ app.add_typer(prefs_app, name="prefs")
 def demos_collect(
     env: Annotated[str, typer.Option(help="Gymnasium env id, e.g. Pendulum-v1 or HalfCheetah-v5.")],
     out: Annotated[Path, typer.Option(help="Directory for trajectories.npz/.json, checkpoints/ and result.json.")],
-    checkpoints: Annotated[int, typer.Option(help="PPO checkpoints to roll out (rank = checkpoint index).")] = 12,
-    steps: Annotated[int, typer.Option(help="PPO training steps on the true reward.")] = 12_288,
-    episodes: Annotated[int, typer.Option(help="Rollouts per checkpoint.")] = 1,
-    seed: Annotated[int, typer.Option(help="Seed of PPO and the rollouts.")] = 0,
-    every: Annotated[int | None, typer.Option(help="Save a checkpoint every this many steps (default steps / checkpoints).")] = None,
+    checkpoints: Annotated[int, typer.Option(min=1, help="PPO checkpoints to roll out (rank = checkpoint index).")] = 12,
+    steps: Annotated[int, typer.Option(min=1, help="PPO training steps on the true reward.")] = 12_288,
+    episodes: Annotated[int, typer.Option(min=1, help="Rollouts per checkpoint.")] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of PPO and the rollouts.")] = 0,
+    every: Annotated[int | None, typer.Option(min=1, help="Save a checkpoint every this many steps (default steps / checkpoints).")] = None,
     ceiling: Annotated[
         float | None,
         typer.Option(help="Keep only checkpoints before the first whose mean true return reaches this (suboptimal demos)."),
@@ -167,7 +177,7 @@ def demos_collect(
     from rewardlab.experiments.prefs import collect_demos
 
     summary = collect_demos(
-        env,
+        _env_id(env),
         out,
         checkpoints=checkpoints,
         steps=steps,
@@ -204,7 +214,7 @@ def _prefs(method: str) -> Callable[..., None]:
         env: Annotated[str, typer.Option(help="Gymnasium env id the demonstrations come from.")],
         demos: Annotated[Path, typer.Option(help="A directory written by `rewardlab demos collect` (or save_dataset).")],
         out: Annotated[Path, typer.Option(help="Run directory for reward/, result.json and extrapolation.png.")],
-        seed: Annotated[int, typer.Option(help="Seed of the learner.")] = 0,
+        seed: Annotated[int, typer.Option(min=0, help="Seed of the learner.")] = 0,
         settings: Annotated[list[str] | None, typer.Option("--set", help="Learner setting key=value (repeatable).")] = None,
         mirror_obs: Annotated[
             str | None,
@@ -217,7 +227,7 @@ def _prefs(method: str) -> Callable[..., None]:
 
         summary = learn_reward(
             method,
-            env,
+            _env_id(env),
             demos,
             out,
             seed=seed,
@@ -250,11 +260,11 @@ def train_policy_command(
     env: Annotated[str, typer.Option(help="Gymnasium env id.")],
     reward: Annotated[Path, typer.Option(help="A reward directory written by `rewardlab prefs ...` (NeuralReward.save).")],
     out: Annotated[Path, typer.Option(help="Run directory for checkpoints, model.zip and result.json.")],
-    steps: Annotated[int, typer.Option(help="Environment steps.")] = 100_000,
+    steps: Annotated[int, typer.Option(min=1, help="Environment steps.")] = 100_000,
     algo: Annotated[str, typer.Option(help="ppo or sac.")] = "ppo",
     normalize: Annotated[str, typer.Option(help="Learned-reward transform: none, sigmoid or running.")] = "running",
     ctrl_cost: Annotated[float, typer.Option(help="Weight of the -||a||^2 control cost added to the learned reward.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed of the envs and the algorithm.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the envs and the algorithm.")] = 0,
     settings: Annotated[
         list[str] | None, typer.Option("--set", help="Algorithm hyperparameter key=value over the preset (repeatable).")
     ] = None,
@@ -262,7 +272,9 @@ def train_policy_command(
         Path | None, typer.Option(help="Warm-start PPO's actor from this behavioural-cloning policy (D-REX writes OUT/bc_policy).")
     ] = None,
     init_log_std: Annotated[float | None, typer.Option(help="Initial log standard deviation of PPO's actions (SB3: 0).")] = None,
-    critic_warmup: Annotated[int, typer.Option(help="Train only PPO's critic for the first this many steps (with --init-policy).")] = 0,
+    critic_warmup: Annotated[
+        int, typer.Option(min=0, help="Train only PPO's critic for the first this many steps (with --init-policy).")
+    ] = 0,
     critic_warmup_lr: Annotated[
         float | None,
         typer.Option(help="Learning rate of the critic warm-up; set the later one with --set learning_rate=... (warm start: 3e-5)."),
@@ -273,7 +285,7 @@ def train_policy_command(
     from rewardlab.experiments.prefs import train_on_reward
 
     summary = train_on_reward(
-        env,
+        _env_id(env),
         reward,
         out,
         steps=steps,

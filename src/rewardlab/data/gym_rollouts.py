@@ -21,7 +21,7 @@ import numpy as np
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.errors import ValidationError
 
-__all__ = ["as_policy_fn", "collect_rollouts", "env_spaces"]
+__all__ = ["as_policy_fn", "check_env_id", "collect_rollouts", "env_spaces"]
 
 
 def as_policy_fn(policy: Any, *, deterministic: bool = True) -> Callable[[np.ndarray], np.ndarray]:
@@ -48,6 +48,35 @@ def env_spaces(env: Any) -> tuple[gym.Space[Any], gym.Space[Any]]:
     if hasattr(env, "observation_space") and hasattr(env, "action_space"):
         return getattr(env, "single_observation_space", env.observation_space), getattr(env, "single_action_space", env.action_space)
     raise ValidationError("env", f"is a {type(env).__name__}", "pass an env, an env id or (observation_space, action_space)")
+
+
+def check_env_id(env_id: str, field: str = "env") -> str:
+    """Refuse an id that Gymnasium has not registered, with the closest registered ids as a suggestion.
+
+    An id without a version (``"Pendulum"``) is accepted when some version is registered, as
+    :func:`gymnasium.make` takes the latest. Ids of namespaces registered on import (``ALE/...``
+    after ``import ale_py``) are checked against the registry as it stands.
+
+    Examples:
+        >>> check_env_id("Pendulum-v1")
+        'Pendulum-v1'
+        >>> from rewardlab.errors import ConfigError
+        >>> try:
+        ...     check_env_id("Pendulm-v1", "--env")
+        ... except ConfigError as err:
+        ...     print(err.field, "|", err.problem, "|", err.fix.split(" or ")[0])
+        --env | 'Pendulm-v1' is not a registered Gymnasium env | did you mean 'Pendulum-v1'
+    """
+    import difflib
+
+    from rewardlab.errors import ConfigError
+
+    registered = list(gym.registry)
+    if env_id in gym.registry or any(key.startswith(f"{env_id}-v") for key in registered):
+        return env_id
+    close = difflib.get_close_matches(env_id, registered, n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    raise ConfigError(field, f"{env_id!r} is not a registered Gymnasium env", f"{hint}Give a registered id such as 'Pendulum-v1'")
 
 
 def _make(env: Any) -> gym.Env[Any, Any]:

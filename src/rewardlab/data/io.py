@@ -13,18 +13,72 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import zipfile
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from rewardlab._io import atomic_directory, json_text, read_meta
+from rewardlab._schema import check_meta
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.errors import DataFileError, ValidationError
 
 __all__ = ["check_env", "from_arrays", "from_minari", "load_dataset", "load_npz_episodes", "save_dataset", "to_minari"]
 
 _FORMAT = "rewardlab.TrajectoryDataset"
+
+
+class DatasetMeta(TypedDict):
+    """The schema of ``trajectories.json`` (what :func:`save_dataset` writes, version 1)."""
+
+    format: str
+    version: int
+    count: int
+    env_id: str | None
+    obs_shape: list[int]
+    act_shape: list[int]
+    lengths: list[int]
+    terminal: list[bool]
+    infos: list[dict[str, Any]]
+
+
+class _EpisodeRequired(TypedDict):
+    obs: np.ndarray
+    acts: np.ndarray
+
+
+class _EpisodeArrays(_EpisodeRequired, total=False):
+    """The arrays of episode ``i`` in an ``.npz`` of episodes: ``obs_i`` and ``acts_i`` required, ``rews_i`` optional."""
+
+    rews: np.ndarray
+
+
+def _read_npz(path: Path, fix: str) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``, never unpickling; a file that is not a readable ``.npz`` of
+    plain arrays raises :class:`DataFileError` with ``fix`` (never numpy's advice to allow pickle)."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot be read ({exc.strerror}). Fix: {fix}") from exc
+    if magic != b"PK\x03\x04":
+        what = "empty" if not magic else "not an .npz archive (no zip header)"
+        raise DataFileError(f"{path}: is {what}. Fix: {fix}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except ValueError as exc:
+        if "pickle" in str(exc):  # an object array: rewardlab never loads pickled data
+            raise DataFileError(f"{path}: holds object arrays, which would need unpickling. Fix: {fix}") from exc
+        raise DataFileError(f"{path}: is corrupt ({exc}). Fix: {fix}") from exc
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:  # truncated or damaged members
+        raise DataFileError(f"{path}: is corrupt ({type(exc).__name__}: {exc}). Fix: {fix}") from exc
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            raise DataFileError(f"{path}: array {key!r} holds {array.dtype} values, not numbers. Fix: {fix}")
+    return arrays
 
 
 def _serialisable(dataset: Any, verb: str) -> list[Trajectory]:
@@ -89,21 +143,27 @@ def load_dataset(directory: str | Path, *, env: Any = None) -> TrajectoryDataset
     """Read what :func:`save_dataset` wrote. With ``env`` (an env or env id), check the observation and
     action shapes against its spaces. Missing, corrupt or mismatched files raise :class:`DataFileError`."""
     directory = Path(directory)
-    meta, data_path = read_meta(directory, "trajectories", ".npz", _FORMAT, "rewardlab.data.io.save_dataset")
-    try:
-        with np.load(data_path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except Exception as exc:  # numpy raises several types for a corrupt zip
-        raise DataFileError(f"{data_path}: unreadable ({exc}). Fix: re-save the dataset") from exc
+    meta, data_path = read_meta(directory, "trajectories", ".npz", _FORMAT, "rewardlab.data.io.save_dataset", schema=DatasetMeta)
+    count = meta["count"]
+    for key in ("lengths", "terminal", "infos"):
+        if count < 1 or len(meta[key]) != count:
+            raise DataFileError(
+                f"{directory / 'trajectories.json'}: count is {count} but {key!r} has {len(meta[key])} entries. Fix: re-save the dataset"
+            )
+    arrays = _read_npz(data_path, "re-save the dataset")
     out = []
-    for i in range(int(meta["count"])):
+    for i in range(count):
         if f"obs_{i}" not in arrays or f"acts_{i}" not in arrays:
             raise DataFileError(f"{data_path}: trajectory {i} is missing. Fix: re-save the dataset")
-        if len(arrays[f"acts_{i}"]) != meta["lengths"][i]:
-            raise DataFileError(f"{data_path}: trajectory {i} has {len(arrays[f'acts_{i}'])} actions, the JSON says {meta['lengths'][i]}")
-        out.append(
-            Trajectory(arrays[f"obs_{i}"], arrays[f"acts_{i}"], arrays.get(f"rews_{i}"), bool(meta["terminal"][i]), dict(meta["infos"][i]))
-        )
+        acts = arrays[f"acts_{i}"]
+        if acts.ndim == 0 or len(acts) != meta["lengths"][i]:
+            raise DataFileError(
+                f"{data_path}: trajectory {i} has {acts.shape} actions, the JSON says {meta['lengths'][i]}. Fix: re-save the dataset"
+            )
+        try:
+            out.append(Trajectory(arrays[f"obs_{i}"], acts, arrays.get(f"rews_{i}"), meta["terminal"][i], dict(meta["infos"][i])))
+        except ValidationError as exc:
+            raise DataFileError(f"{data_path}: trajectory {i}: {exc} Fix: re-save the dataset") from exc
     dataset = TrajectoryDataset(out)
     if env is not None:
         check_env(dataset, env, source=str(directory))
@@ -114,7 +174,9 @@ def check_env(dataset: TrajectoryDataset, env: Any, *, source: str = "dataset") 
     """Refuse a dataset whose observation or action shapes differ from ``env``'s spaces."""
     import gymnasium as gym
 
-    made = gym.make(env) if isinstance(env, str) else env
+    from rewardlab.data.gym_rollouts import check_env_id
+
+    made = gym.make(check_env_id(env)) if isinstance(env, str) else env
     obs_shape = tuple(made.observation_space.shape or ())
     act_shape = tuple(made.action_space.shape or ())
     for i, tr in enumerate(dataset):
@@ -144,18 +206,24 @@ def from_arrays(obs: np.ndarray, acts: np.ndarray, rews: np.ndarray | None = Non
 
 def load_npz_episodes(path: str | Path, **infos: Any) -> TrajectoryDataset:
     """Episodes stored as ``obs_i``, ``acts_i``, ``rews_i`` arrays in one ``.npz`` (the D-REX demonstrations
-    in ``../shared/data``), each through :func:`from_arrays`; ``infos["episode"]`` is ``i``."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except Exception as exc:
-        raise DataFileError(f"{path}: unreadable ({exc}). Fix: pass an .npz file of obs_i / acts_i / rews_i arrays") from exc
+    in ``../shared/data``), each through :func:`from_arrays`; ``infos["episode"]`` is ``i``. Episodes are
+    numbered from 0 without gaps; a missing ``acts_i`` or a corrupt file raises :class:`DataFileError`."""
+    fix = "pass an .npz file of obs_i / acts_i / rews_i arrays"
+    arrays = _read_npz(Path(path), fix)
     count = sum(1 for k in arrays if k.startswith("obs_"))
     if count == 0:
-        raise DataFileError(f"{path}: no obs_0 array. Fix: pass an .npz file of obs_i / acts_i / rews_i arrays")
-    return TrajectoryDataset(
-        from_arrays(arrays[f"obs_{i}"], arrays[f"acts_{i}"], arrays.get(f"rews_{i}"), episode=i, **infos) for i in range(count)
-    )
+        raise DataFileError(f"{path}: no obs_0 array. Fix: {fix}")
+    out = []
+    for i in range(count):
+        given = {field: arrays[f"{field}_{i}"] for field in ("obs", "acts", "rews") if f"{field}_{i}" in arrays}
+        episode = check_meta(given, _EpisodeArrays, f"{path}: episode {i}", fix)
+        if episode["obs"].ndim == 0 or episode["acts"].ndim == 0:
+            raise DataFileError(f"{path}: episode {i} has a scalar obs or acts. Fix: {fix}")
+        try:
+            out.append(from_arrays(episode["obs"], episode["acts"], episode.get("rews"), episode=i, **infos))
+        except ValidationError as exc:
+            raise DataFileError(f"{path}: episode {i}: {exc} Fix: {fix}") from exc
+    return TrajectoryDataset(out)
 
 
 _MINARI_INFOS = "rewardlab_infos"  # the dataset metadata key holding each trajectory's infos, as JSON

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rewardlab._memory import check_memory
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.data.validate import validate_distribution, validate_policy
 from rewardlab.errors import ShapeError, ValidationError
@@ -83,8 +84,12 @@ def sample_tabular(
         raise ValidationError("length", "is None for a discounted MDP", "pass the number of decisions per episode")
     if time_indexed and steps > pi.shape[0]:
         raise ValidationError("length", f"is {steps} but the policy has {pi.shape[0]} time steps", "sample at most H steps")
+    if steps < 1:
+        raise ValidationError("length", f"is {steps}", "sample episodes of at least one decision")
     if n < 1:
         raise ValidationError("n", f"is {n}", "sample at least one episode")
+    # states, actions and rewards with their per-trajectory copies, the start draw (n, S), ~1 KiB of objects each
+    check_memory("n", n * (8 * (5 * steps + 2 + n_s) + 1024), f"{n} episodes of {steps} steps", "sample fewer or shorter episodes")
     if not 0 <= epsilon <= 1:
         raise ValidationError("epsilon", f"is {epsilon}", "choose epsilon in [0, 1]")
     mu0 = _numpy(mdp.initial if initial is None else initial).astype(float)

@@ -13,6 +13,7 @@ The directory is written all or nothing (:func:`rewardlab._io.run_directory`): a
 
 from __future__ import annotations
 
+import importlib
 import io
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from rewardlab._io import atomic_write, check_out, run_directory, write_json
+from rewardlab._schema import apply_settings, did_you_mean
 from rewardlab.data import TrajectoryDataset, feature_counts, sample_tabular
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.eval import (
@@ -41,80 +43,66 @@ from rewardlab.mdp import World, episode_occupancy, feature_expectations, make_w
 __all__ = ["METHODS", "expert_demonstrations", "make_learner", "run_irl"]
 
 
-def _maxent(**kw: Any) -> Any:
-    from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL
+def _learner(module: str, learner: str, config: str, name: str, **fixed: Any) -> Callable[..., Any]:
+    """A constructor ``(**settings) -> learner`` of ``module.learner(module.config(**settings, **fixed))``.
 
-    return MaxEntIRL(MaxEntConfig(**kw))
+    The settings (command-line text or Python values) are checked against the config's declared field
+    types by :func:`rewardlab._schema.apply_settings`; ``fixed`` are the fields the method name sets.
+    """
 
-
-def _mce(**kw: Any) -> Any:
-    from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL
-
-    return MaxEntIRL(MaxEntConfig(causal=True, **kw))
-
-
-def _maxent_2008(**kw: Any) -> Any:
-    from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL
-
-    return MaxEntIRL(MaxEntConfig(causal=False, **kw))
-
-
-def _deep(**kw: Any) -> Any:
-    from rewardlab.irl.deep_maxent import DeepMaxEntConfig, DeepMaxEntIRL
-
-    return DeepMaxEntIRL(DeepMaxEntConfig(**kw))
-
-
-def _bc(**kw: Any) -> Any:
-    from rewardlab.irl.bc import BCConfig, BehaviouralCloning
-
-    return BehaviouralCloning(BCConfig(**kw))
-
-
-def _apprenticeship(method: str) -> Callable[..., Any]:
-    def make(**kw: Any) -> Any:
-        from rewardlab.irl.feature_matching import Apprenticeship, ApprenticeshipConfig
-
-        return Apprenticeship(ApprenticeshipConfig(method=method, **kw))  # type: ignore[arg-type]
+    def make(**settings: Any) -> Any:
+        mod = importlib.import_module(module)
+        config_cls = getattr(mod, config)
+        return getattr(mod, learner)(config_cls(**apply_settings(config_cls, settings, name, fixed=fixed), **fixed))
 
     return make
 
 
-def _mwal(**kw: Any) -> Any:
-    from rewardlab.irl.mwal import MWAL, MWALConfig
-
-    if "feature_signs" in kw and not isinstance(kw["feature_signs"], tuple):
-        kw["feature_signs"] = tuple(int(x) for x in str(kw["feature_signs"]).split(":"))
-    return MWAL(MWALConfig(**kw))
-
-
-def _birl(**kw: Any) -> Any:
-    from rewardlab.irl.bayesian import BayesianIRL, BayesianIRLConfig
-
-    return BayesianIRL(BayesianIRLConfig(**kw))
-
-
 #: Method name -> (constructor from keyword hyperparameters, one-line description).
 METHODS: dict[str, tuple[Callable[..., Any], str]] = {
-    "bc": (_bc, "behavioural cloning: copy the demonstrated actions (tabular counts; model=mlp over features)"),
-    "projection": (_apprenticeship("projection"), "apprenticeship learning, projection method, Abbeel & Ng 2004"),
-    "max-margin": (_apprenticeship("max_margin"), "apprenticeship learning, max-margin method, Abbeel & Ng 2004"),
-    "mwal": (_mwal, "multiplicative weights apprenticeship learning, Syed & Schapire 2007"),
-    "maxent": (_maxent_2008, "MaxEnt IRL, Ziebart et al. 2008 (linear in features)"),
-    "mce": (_mce, "maximum causal entropy IRL, Ziebart et al. 2010 (linear in features)"),
-    "deep-maxent": (_deep, "Deep MaxEnt IRL, Wulfmeier et al. 2015 (MLP over features)"),
-    "birl": (_birl, "Bayesian IRL, Ramachandran & Amir 2007 (MCMC posterior over rewards; MAP reward)"),
+    "bc": (
+        _learner("rewardlab.irl.bc", "BehaviouralCloning", "BCConfig", "bc"),
+        "behavioural cloning: copy the demonstrated actions (tabular counts; model=mlp over features)",
+    ),
+    "projection": (
+        _learner("rewardlab.irl.feature_matching", "Apprenticeship", "ApprenticeshipConfig", "projection", method="projection"),
+        "apprenticeship learning, projection method, Abbeel & Ng 2004",
+    ),
+    "max-margin": (
+        _learner("rewardlab.irl.feature_matching", "Apprenticeship", "ApprenticeshipConfig", "max-margin", method="max_margin"),
+        "apprenticeship learning, max-margin method, Abbeel & Ng 2004",
+    ),
+    "mwal": (
+        _learner("rewardlab.irl.mwal", "MWAL", "MWALConfig", "mwal"),
+        "multiplicative weights apprenticeship learning, Syed & Schapire 2007",
+    ),
+    "maxent": (
+        _learner("rewardlab.irl.maxent", "MaxEntIRL", "MaxEntConfig", "maxent", causal=False),
+        "MaxEnt IRL, Ziebart et al. 2008 (linear in features)",
+    ),
+    "mce": (
+        _learner("rewardlab.irl.maxent", "MaxEntIRL", "MaxEntConfig", "mce", causal=True),
+        "maximum causal entropy IRL, Ziebart et al. 2010 (linear in features)",
+    ),
+    "deep-maxent": (
+        _learner("rewardlab.irl.deep_maxent", "DeepMaxEntIRL", "DeepMaxEntConfig", "deep-maxent"),
+        "Deep MaxEnt IRL, Wulfmeier et al. 2015 (MLP over features)",
+    ),
+    "birl": (
+        _learner("rewardlab.irl.bayesian", "BayesianIRL", "BayesianIRLConfig", "birl"),
+        "Bayesian IRL, Ramachandran & Amir 2007 (MCMC posterior over rewards; MAP reward)",
+    ),
 }
 
 
 def make_learner(method: str, **hyperparameters: Any) -> Any:
-    """Build the learner ``method`` with the given hyperparameters (validated by its config)."""
+    """Build the learner ``method`` with the given hyperparameters: each checked against the type its config
+    declares (command-line text is read by that type), then by the config's own checks."""
     if method not in METHODS:
-        raise ConfigError("method", f"{method!r} is not a known IRL method", f"choose one of {sorted(METHODS)}")
-    try:
-        return METHODS[method][0](**hyperparameters)
-    except TypeError as exc:  # an unknown or misspelt hyperparameter
-        raise ConfigError("hyperparameters", f"{method}: {exc}", f"use the fields of the {method} learner's config") from exc
+        raise ConfigError(
+            "method", f"{method!r} is not a known IRL method", f"{did_you_mean(method, METHODS)}choose one of {sorted(METHODS)}"
+        )
+    return METHODS[method][0](**hyperparameters)
 
 
 def expert_demonstrations(
@@ -129,6 +117,8 @@ def expert_demonstrations(
     else:
         raise ConfigError("expert", f"is {expert!r}", "choose 'optimal' or 'soft'")
     steps = length if length is not None else (mdp.horizon if mdp.horizon is not None else 8)
+    if steps < 1:
+        raise ConfigError("length", f"is {steps}", "ask for demonstrations of at least one step")
     if mdp.horizon is not None and steps > mdp.horizon:
         raise ConfigError("length", f"is {steps} but the world's horizon is {mdp.horizon}", "use a length up to the horizon")
     demos = sample_tabular(mdp, policy, n, rng=rng, length=steps, epsilon=epsilon, reward=world.reward)

@@ -7,15 +7,16 @@ an existing non-empty ``out`` is refused unless ``overwrite``."""
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rewardlab._io import check_out, run_directory, write_json
+from rewardlab._schema import apply_settings, did_you_mean
 from rewardlab.errors import ConfigError
 
 __all__ = ["collect_demos", "learn_reward", "train_on_reward"]
@@ -29,27 +30,6 @@ def _progress(description: str, total: int) -> Any:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda done: bar.update(task, completed=done)
-
-
-def _config(cls: type, settings: dict[str, Any], name: str) -> Any:
-    """``cls(**settings)``, where ``"trex.steps"`` sets a field of the nested config ``trex``, and one
-    number given for a tuple field (``hidden=64``) becomes a 1-tuple."""
-    known = {f.name: f for f in fields(cls)}
-    flat: dict[str, Any] = {}
-    nested: dict[str, dict[str, Any]] = {}
-    for key, value in settings.items():
-        head, dot, rest = key.partition(".")
-        if head not in known:
-            raise ConfigError("--set", f"{name} has no setting {head!r}", f"use one of {sorted(known)}")
-        if dot:
-            nested.setdefault(head, {})[rest] = value
-        else:
-            flat[key] = (value,) if key in ("hidden", "epsilons", "bc_hidden") and isinstance(value, (int, float)) else value
-    for head, values in nested.items():
-        factory: Any = known[head].default_factory
-        inner: Any = factory() if callable(factory) else known[head].default
-        flat[head] = _config(type(inner), {**{f.name: getattr(inner, f.name) for f in fields(inner)}, **values}, f"{name}.{head}")
-    return cls(**flat)
 
 
 def collect_demos(
@@ -71,7 +51,9 @@ def collect_demos(
     :func:`rewardlab.rl.make_ranked_demos`."""
     from rewardlab.data.io import save_dataset
     from rewardlab.rl import make_ranked_demos
+    from rewardlab.rl.sb3 import check_hyperparams
 
+    hyperparams = check_hyperparams("ppo", hyperparams)
     start = time.perf_counter()
     with run_directory(out, overwrite=overwrite) as tmp:
         demos = make_ranked_demos(
@@ -152,9 +134,9 @@ def learn_reward(
     }
     out = check_out(out, overwrite=overwrite)
     if method not in learners:
-        raise ConfigError("method", f"is {method!r}", f"choose one of {sorted(learners)}")
+        raise ConfigError("method", f"is {method!r}", f"{did_you_mean(method, learners)}choose one of {sorted(learners)}")
     cls, config_cls = learners[method]
-    config = _config(config_cls, dict(settings or {}), method)
+    config = config_cls(**apply_settings(config_cls, dict(settings or {}), method))
     demos = load_dataset(demos_dir, env=env_id)
     env = gym.make(env_id)
     space = (env.observation_space, env.action_space)
@@ -242,11 +224,14 @@ def train_on_reward(
     from rewardlab.irl.bc import GymBCPolicy
     from rewardlab.rewards import NeuralReward
     from rewardlab.rl import evaluate, train_policy
+    from rewardlab.rl.sb3 import check_hyperparams
 
     out = check_out(out, overwrite=overwrite)
+    hyperparams = check_hyperparams(algo, hyperparams)
+    if init_log_std is not None and not math.isfinite(init_log_std):
+        raise ConfigError("init_log_std", f"is {init_log_std}", "give a finite log standard deviation, e.g. -1.5")
     reward = NeuralReward.load(reward_dir)
     clone = None if init_policy is None else GymBCPolicy.load(init_policy)
-    hyperparams = dict(hyperparams or {})
     if init_log_std is not None:
         hyperparams["policy_kwargs"] = {**hyperparams.get("policy_kwargs", {}), "log_std_init": init_log_std}
     every = checkpoint_every or max(1, steps // 10)

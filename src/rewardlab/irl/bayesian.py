@@ -46,7 +46,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import torch
@@ -76,6 +76,19 @@ __all__ = [
 Prior = Literal["uniform", "gaussian", "laplace", "sphere"]
 
 _FORMAT = "rewardlab.RewardPosterior"
+
+
+class _PosteriorMeta(TypedDict):
+    """The schema of a :class:`RewardPosterior`'s ``posterior.json``."""
+
+    format: str
+    version: int
+    kind: str
+    beta: float
+    shape: list[int]
+    n_states: int
+
+
 #: What to do when the chains have not mixed (the warning's second half).
 UNMIXED_ADVICE = "estimates from these samples are unreliable: raise burn_in and samples, add chains, or lower beta"
 # Above this many stored Q-feature entries (chains x A x S x D) the sampler re-solves by value iteration.
@@ -622,8 +635,9 @@ class RewardPosterior:
     @classmethod
     def load(cls, directory: str | Path, mdp: TabularMDP) -> RewardPosterior:
         """Read what :meth:`save` wrote, for the same ``mdp``; a missing, corrupt or foreign file raises :class:`DataFileError`."""
-        meta, tensors = read_tensors(directory, "posterior", _FORMAT, "RewardPosterior")
-        if meta.get("n_states") != mdp.n_states or list(tensors["samples"].shape) != meta.get("shape"):
+        names = ("samples", "log_likelihood", "log_prior", "acceptance", "step_size")
+        meta, tensors = read_tensors(directory, "posterior", _FORMAT, "RewardPosterior", schema=_PosteriorMeta, required=names)
+        if meta["n_states"] != mdp.n_states or list(tensors["samples"].shape) != meta["shape"]:
             raise DataFileError(
                 f"{directory}: saved for {meta.get('n_states')} states, shape {meta.get('shape')}. Fix: pass the MDP it was sampled in"
             )

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import torch
@@ -350,6 +350,16 @@ def _decisions(data: TrajectoryDataset) -> tuple[Tensor, Tensor]:
 
 
 # ============================================================================ Gymnasium envs
+
+
+class _PolicyMeta(TypedDict):
+    """The schema of a :class:`GymBCPolicy`'s ``policy.json``."""
+
+    format: str
+    version: int
+    widths: list[int]
+
+
 class GymBCPolicy(nn.Module):
     """A behavioural-cloning policy for a Gymnasium env: an MLP from (standardised) observations to
     actions — the mean action for Box actions (clipped to the bounds), the most likely one for Discrete.
@@ -395,13 +405,22 @@ class GymBCPolicy(nn.Module):
         from rewardlab._io import read_tensors
         from rewardlab.errors import DataFileError
 
-        meta, tensors = read_tensors(directory, "policy", "rewardlab.gym_bc_policy", "GymBCPolicy")
+        meta, tensors = read_tensors(
+            directory, "policy", "rewardlab.gym_bc_policy", "GymBCPolicy", schema=_PolicyMeta, required=("mean", "std")
+        )
+        widths = meta["widths"]
+        weights = {k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")}
         try:
-            widths = [int(w) for w in meta["widths"]]
+            if len(widths) < 2 or min(widths) < 1:
+                raise ValueError(f"widths {widths} are not an input, hidden and output width")
+            with torch.device("meta"):  # the widths' shapes, checked against the file's before any memory is allocated
+                expected = {k: tuple(v.shape) for k, v in _mlp(widths[0], tuple(widths[1:-1]), widths[-1], 0).state_dict().items()}
+            if expected != {k: tuple(v.shape) for k, v in weights.items()}:
+                raise ValueError(f"the widths {widths} do not give the saved layers' shapes")
             net = _mlp(widths[0], tuple(widths[1:-1]), widths[-1], 0)
-            net.load_state_dict({k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")})
+            net.load_state_dict(weights)
             policy = cls(net, tensors["mean"], tensors["std"], tensors.get("low"), tensors.get("high"))
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        except (TypeError, ValueError, RuntimeError) as exc:
             raise DataFileError(f"{directory}: policy.json and policy.safetensors do not match ({exc}). Fix: re-save the policy") from exc
         return policy.eval()
 

@@ -27,6 +27,7 @@ arXiv:1507.04888, 2015, Algorithm 1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,8 +99,8 @@ class DeepMaxEntConfig:
         if self.iterations < 1:
             raise ConfigError("iterations", f"is {self.iterations}", "use at least 1")
         for name in ("lr", "temperature"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(name, f"is {getattr(self, name)}", "use a positive number")
+            if not 0 < getattr(self, name) < math.inf:
+                raise ConfigError(name, f"is {getattr(self, name)}", "use a positive finite number")
         if self.model not in ("auto", "finite", "stationary"):
             raise ConfigError("model", f"is {self.model!r}", "choose 'auto', 'finite' or 'stationary'")
         if not 0 <= self.action_noise < 1:

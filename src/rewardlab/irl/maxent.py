@@ -94,11 +94,11 @@ class MaxEntConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(name, f"is {getattr(self, name)!r}", f"choose one of {allowed}")
         for name in ("lr", "temperature"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(name, f"is {getattr(self, name)}", "use a positive number")
+            if not 0 < getattr(self, name) < math.inf:
+                raise ConfigError(name, f"is {getattr(self, name)}", "use a positive finite number")
         for name in ("l1", "l2", "tol"):
-            if getattr(self, name) < 0:
-                raise ConfigError(name, f"is {getattr(self, name)}", "use a non-negative number")
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ConfigError(name, f"is {getattr(self, name)}", "use a non-negative finite number")
         if self.iterations < 1:
             raise ConfigError("iterations", f"is {self.iterations}", "use at least 1")
         if not 0 <= self.action_noise < 1:

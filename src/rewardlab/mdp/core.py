@@ -245,6 +245,15 @@ class TabularMDP:
         if dense.ndim != 3 or dense.shape[0] != dense.shape[2]:
             raise ShapeError("transitions", f"has shape {tuple(dense.shape)}, expected (S, A, S)", "pass P[s, a, next_s]")
         n_states, n_actions, _ = dense.shape
+        if not bool(torch.isfinite(dense).all()):
+            raise ProbabilityError("transitions", "contain NaN or inf", "pass finite probabilities P[s, a, next_s]")
+        if bool((dense < 0).any()):
+            s, a, nxt = (int(i) for i in torch.nonzero(dense < 0)[0])
+            raise ProbabilityError(
+                "transitions",
+                f"has a negative probability P[{s}, {a}, {nxt}] = {float(dense[s, a, nxt]):.6g}",
+                "pass non-negative probabilities, each P[s, a, :] summing to 1",
+            )
         k = max(int((dense != 0).sum(-1).max()), 1)
         probs, succ = torch.topk(dense.reshape(n_states * n_actions, n_states), k, dim=1)
         return cls(

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rewardlab._memory import check_memory
+from rewardlab._schema import apply_settings, did_you_mean
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.mdp.core import TabularMDP
 
@@ -102,6 +104,11 @@ def _mdp(successors: Any, probabilities: Any, initial: Any, **kwargs: Any) -> Ta
         torch.as_tensor(initial, dtype=torch.float64),
         **kwargs,
     )
+
+
+def _check_size(field: str, n_states: int, bytes_per_state: float, what: str) -> None:
+    """Refuse a world whose arrays (successor lists, probabilities, features) would not fit in memory."""
+    check_memory(field, n_states * bytes_per_state, what, "build a smaller world")
 
 
 def grid_dynamics(rows: int, cols: int, slip: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -216,6 +223,7 @@ def navigation_gridworld(
         rows, cols = size
         if rows < 2 or cols < 2:
             raise ConfigError("size", f"is {size}", "use at least 2x2")
+        _check_size("size", rows * cols, 25 * 16 + 5 * 8 + 64, f"a {rows}x{cols} navigation grid")
         rng = np.random.default_rng(seed)
         chars = rng.choice(np.array(["=", ".", "#", "~"]), size=(rows, cols), p=[0.25, 0.45, 0.2, 0.1])
         chars[rows - 1, 0] = "S"
@@ -307,6 +315,11 @@ def objectworld(
         raise ConfigError("size", f"is {size}", "use a grid of at least 2x2")
     if n_colours < 2:
         raise ConfigError("n_colours", f"is {n_colours}", "use at least 2 colours (the reward needs two)")
+    if not 0 <= object_probability <= 1:
+        raise ConfigError("object_probability", f"is {object_probability}", "choose a probability in [0, 1]")
+    n_states, n_features = size * size, 2 * n_colours * ((size - 1) if discrete else 1)
+    # dynamics and features per state, and the (S, objects) distance table of the nearest-object search
+    _check_size("size", n_states, 25 * 16 + 8 * n_features + 24 * object_probability * n_states, f"a {size}x{size} objectworld")
     rng = np.random.default_rng(seed)
     has = rng.random((size, size)) < object_probability
     cells = np.argwhere(has)
@@ -349,6 +362,7 @@ def binaryworld(size: int = 32, *, seed: int = 0, slip: float = 0.3, discount: f
     """
     if size < 2:
         raise ConfigError("size", f"is {size}", "use a grid of at least 2x2")
+    _check_size("size", size * size, 25 * 16 + 9 * 8 * 3, f"a {size}x{size} binaryworld")
     rng = np.random.default_rng(seed)
     blue = (rng.random((size, size)) < 0.5).astype(float)
     padded = np.pad(blue, 1)
@@ -380,6 +394,7 @@ def feature_gridworld(
         raise ConfigError("size", f"is {size}", "use a grid of at least 2x2")
     if n_features < 1:
         raise ConfigError("n_features", f"is {n_features}", "use at least one feature")
+    _check_size("size", size * size, 16 * 16 + 8 * n_features + 64, f"a {size}x{size} feature grid with {n_features} features")
     rng = np.random.default_rng(seed)
     kinds = rng.integers(n_features, size=size * size)
     features = np.eye(n_features)[kinds]
@@ -422,8 +437,12 @@ def random_mdp(
         >>> world.mdp.successors.shape, world.reward.shape
         (torch.Size([6, 2, 3]), torch.Size([6]))
     """
+    for field, value in (("n_states", n_states), ("n_actions", n_actions), ("n_features", n_features)):
+        if value < 1:
+            raise ConfigError(field, f"is {value}", "use at least 1")
     if not 1 <= branching <= n_states:
         raise ConfigError("branching", f"is {branching}", f"choose 1..n_states={n_states}")
+    _check_size("n_states", n_states, n_actions * branching * 16 + 8 * n_features, f"a random MDP of {n_states} states")
     rng = np.random.default_rng(seed)
     succ = np.stack([rng.permutation(n_states)[:branching] for _ in range(n_states * n_actions)]).reshape(n_states, n_actions, branching)
     prob = rng.dirichlet(np.ones(branching), size=(n_states, n_actions))
@@ -503,6 +522,10 @@ def _toy_text(env_id: str, name: str, discount: float, horizon: int | None, **kw
 
 def frozen_lake(*, map_name: str = "4x4", is_slippery: bool = True, discount: float = 0.99, horizon: int | None = None) -> World:
     """Gymnasium's FrozenLake-v1 as a :class:`World` (actions: west, south, east, north), one-hot state features."""
+    from gymnasium.envs.toy_text.frozen_lake import MAPS
+
+    if map_name not in MAPS:
+        raise ConfigError("map_name", f"is {map_name!r}", f"{did_you_mean(map_name, MAPS)}choose one of {sorted(MAPS)}")
     return _toy_text("FrozenLake-v1", "frozenlake", discount, horizon, map_name=map_name, is_slippery=is_slippery)
 
 
@@ -529,23 +552,6 @@ _BUILDERS: dict[str, Callable[..., World]] = {
 }
 
 
-def parse_value(text: str) -> Any:
-    """Read an option value: bool, None, int, float, ``AxB`` size tuple, else the string."""
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low == "none":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    if "x" in low and all(part.isdigit() for part in low.split("x")):
-        return tuple(int(part) for part in low.split("x"))
-    return text
-
-
 def make_world(spec: str) -> World:
     """Build a world from a spec ``NAME[:key=value,...]``, e.g. ``"objectworld:size=16,seed=3"``.
 
@@ -556,15 +562,16 @@ def make_world(spec: str) -> World:
         (4, 5)
     """
     name, _, rest = spec.partition(":")
+    name = name.strip()
     if name not in _BUILDERS:
-        raise ConfigError("world", f"{name!r} is not a known world", f"choose one of {sorted(_BUILDERS)}")
-    kwargs: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
+        raise ConfigError("world", f"{name!r} is not a known world", f"{did_you_mean(name, _BUILDERS)}choose one of {sorted(_BUILDERS)}")
+    options: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, value = item.partition("=")
-        if not eq:
-            raise ConfigError("world", f"option {item!r} has no '='", "write options as key=value")
-        kwargs[key.strip()] = parse_value(value.strip())
-    try:
-        return _BUILDERS[name](**kwargs)
-    except TypeError as exc:
-        raise ConfigError("world", f"bad option for {name}: {exc}", "see the builder's docstring for its options") from exc
+        if not eq or not key.strip():
+            raise ConfigError("world", f"option {item!r} of {spec!r} is not key=value", f"write options as {name}:key=value,key=value")
+        if key.strip() in options:
+            raise ConfigError(f"world option {key.strip()}", "is given twice", "give each option once")
+        options[key.strip()] = value.strip()
+    # each value is read by the builder's declared parameter type; ranges are checked by the builder
+    return _BUILDERS[name](**apply_settings(_BUILDERS[name], options, f"world {name!r}"))

@@ -27,7 +27,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import torch
@@ -58,6 +58,15 @@ __all__ = [
 _FORMAT = "rewardlab.PreferencePosterior"
 #: What to do when the chain has not mixed (the warning's second half).
 UNMIXED_ADVICE = "its VaR and reward-hacking flags are undetermined: raise burn_in and samples, add chains, set adapt=true, or lower beta"
+
+
+class _PosteriorMeta(TypedDict):
+    """The schema of a :class:`PreferencePosterior`'s ``posterior.json``."""
+
+    format: str
+    version: int
+    beta: float
+    shape: list[int]
 
 
 @dataclass(frozen=True)
@@ -230,7 +239,14 @@ class PreferencePosterior:
     @classmethod
     def load(cls, directory: str | Path) -> PreferencePosterior:
         """Read what :meth:`save` wrote; a missing, corrupt or foreign file raises :class:`DataFileError`."""
-        meta, t = read_tensors(directory, "posterior", _FORMAT, "PreferencePosterior")
+        meta, t = read_tensors(
+            directory,
+            "posterior",
+            _FORMAT,
+            "PreferencePosterior",
+            schema=_PosteriorMeta,
+            required=("samples", "log_likelihood", "acceptance"),
+        )
         if list(t["samples"].shape) != meta.get("shape"):
             raise DataFileError(f"{directory}: samples have shape {list(t['samples'].shape)}, the JSON says {meta.get('shape')}")
         return cls(t["samples"], t["log_likelihood"], t["acceptance"], float(meta["beta"]))

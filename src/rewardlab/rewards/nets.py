@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import torch
@@ -32,6 +32,26 @@ from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationE
 __all__ = ["ClippedInputReward", "NeuralReward", "PessimisticReward", "RewardNet", "RewardNetSpec", "mlp"]
 
 _FORMAT = "rewardlab.NeuralReward"
+
+
+class _SpecMeta(TypedDict):
+    obs_shape: list[int]
+    architecture: str
+    hidden: list[int]
+    act_dim: int
+    discrete_actions: bool
+    activation: str
+
+
+class _RewardMeta(TypedDict):
+    """The schema of a :class:`NeuralReward`'s ``reward.json``."""
+
+    format: str
+    version: int
+    spec: _SpecMeta
+    members: int
+
+
 _VERSION = 1
 
 
@@ -281,14 +301,26 @@ class NeuralReward(nn.Module):
     @classmethod
     def load(cls, directory: str | Path, *, device: str = "cpu") -> NeuralReward:
         """Read what :meth:`save` wrote; a missing, corrupt or foreign file raises :class:`DataFileError`."""
-        meta, tensors = read_tensors(directory, "reward", _FORMAT, "NeuralReward")
+        meta, tensors = read_tensors(directory, "reward", _FORMAT, "NeuralReward", schema=_RewardMeta, required=("offset",))
+        raw, members = meta["spec"], meta["members"]
+        mismatch = f"{directory}: reward.json and reward.safetensors do not match"
+        if tuple(tensors["offset"].shape) != (members,):
+            raise DataFileError(f"{mismatch} (members {members}, offsets {tuple(tensors['offset'].shape)}). Fix: re-save the model")
         try:
-            raw = dict(meta["spec"])
             spec = RewardNetSpec(**{**raw, "obs_shape": tuple(raw["obs_shape"]), "hidden": tuple(raw["hidden"])})
-            model = cls(spec, members=int(meta["members"]))
-            model.load_state_dict(tensors)
-        except (KeyError, TypeError, RuntimeError, ValidationError) as exc:
-            raise DataFileError(f"{directory}: reward.json and reward.safetensors do not match ({exc}). Fix: re-save the model") from exc
+            with torch.device("meta"):  # the spec's shapes, checked against the file's before any memory is allocated
+                skeleton = cls(spec, members=members)
+        except (TypeError, RuntimeError, ValidationError) as exc:
+            raise DataFileError(f"{mismatch} ({exc}). Fix: re-save the model") from exc
+        expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in tensors.items()}
+        if expected != found:
+            key = next(k for k in sorted(set(expected) | set(found)) if expected.get(k) != found.get(k))
+            raise DataFileError(
+                f"{mismatch} ({key}: the spec says {expected.get(key)}, the file has {found.get(key)}). Fix: re-save the model"
+            )
+        model = cls(spec, members=members)
+        model.load_state_dict(tensors)
         return model.to(device).eval()
 
     def describe(self) -> str:

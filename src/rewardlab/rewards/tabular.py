@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import Tensor
@@ -19,6 +19,17 @@ from rewardlab.errors import DataFileError, ShapeError, ValidationError
 __all__ = ["TabularReward"]
 
 _FORMAT = "rewardlab.TabularReward"
+
+
+class _TabularMeta(TypedDict):
+    """The schema of a :class:`TabularReward`'s ``reward.json``."""
+
+    format: str
+    version: int
+    shape: list[int]
+    linear: bool
+
+
 _VERSION = 1
 
 
@@ -91,7 +102,12 @@ class TabularReward:
     @classmethod
     def load(cls, directory: str | Path) -> TabularReward:
         """Read what :meth:`save` wrote; a missing, corrupt or foreign file raises :class:`DataFileError`."""
-        meta, tensors = read_tensors(directory, "reward", _FORMAT, "TabularReward")
-        if list(tensors["values"].shape) != meta.get("shape"):
-            raise DataFileError(f"{directory}: values have shape {list(tensors['values'].shape)}, the JSON says {meta.get('shape')}")
-        return cls(tensors["values"], tensors.get("weights"))
+        meta, tensors = read_tensors(directory, "reward", _FORMAT, "TabularReward", schema=_TabularMeta, required=("values",))
+        if list(tensors["values"].shape) != meta["shape"]:
+            raise DataFileError(
+                f"{directory}: values have shape {list(tensors['values'].shape)}, the JSON says {meta['shape']}. Fix: re-save the reward"
+            )
+        try:
+            return cls(tensors["values"], tensors.get("weights"))
+        except ValidationError as exc:
+            raise DataFileError(f"{directory}: {exc} Fix: re-save the reward") from exc

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -22,11 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from rewardlab._schema import apply_settings
 from rewardlab.data.gym_rollouts import collect_rollouts
 from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.errors import ConfigError
 
-__all__ = ["PRESETS", "TrainResult", "evaluate", "init_actor", "make_ranked_demos", "make_vec_env", "train_policy"]
+__all__ = ["PRESETS", "TrainResult", "check_hyperparams", "evaluate", "init_actor", "make_ranked_demos", "make_vec_env", "train_policy"]
 
 #: Tuned hyperparameters (RL Baselines3 Zoo) for the envs our benchmarks use; others get SB3's defaults.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
@@ -77,6 +79,31 @@ def make_vec_env(
     elif reward is not None:
         kwargs = {"wrapper_class": LearnedReward, "wrapper_kwargs": {"model": reward, "normalize": normalize, "ctrl_cost": ctrl_cost}}
     return sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed, **kwargs)
+
+
+#: Constructor arguments of the SB3 algorithm that :func:`train_policy` sets itself.
+_SET_BY_TRAIN_POLICY = ("policy", "env", "seed", "device", "verbose", "_init_setup_model")
+
+
+def check_hyperparams(algo: str, hyperparams: dict[str, Any] | None) -> dict[str, Any]:
+    """``hyperparams`` checked against the SB3 constructor's keyword parameters (plus ``n_envs``), each
+    value read by its declared type (command-line text too, e.g. ``"1024"`` for ``n_steps``, a JSON
+    object for ``policy_kwargs``); unknown keys get a suggestion.
+
+    Examples:
+        >>> check_hyperparams("ppo", {"n_steps": "1024", "gamma": 0.9})
+        {'n_steps': 1024, 'gamma': 0.9}
+    """
+    from stable_baselines3 import PPO, SAC
+
+    if algo not in ("ppo", "sac"):
+        raise ConfigError("algo", f"is {algo!r}", "choose 'ppo' or 'sac'")
+    checked = apply_settings(
+        PPO if algo == "ppo" else SAC, dict(hyperparams or {}), algo.upper(), fixed=_SET_BY_TRAIN_POLICY, extra={"n_envs": int}
+    )
+    if checked.get("n_envs", 1) < 1:
+        raise ConfigError("n_envs", f"is {checked['n_envs']}", "run at least one env")
+    return checked
 
 
 @dataclass
@@ -156,15 +183,18 @@ def train_policy(
 
     from rewardlab.data.gym_rollouts import env_spaces
 
-    if algo not in ("ppo", "sac"):
-        raise ConfigError("algo", f"is {algo!r}", "choose 'ppo' or 'sac'")
+    hyperparams = check_hyperparams(algo, hyperparams)
+    if steps < 1:
+        raise ConfigError("steps", f"is {steps}", "train for at least one step")
+    if not math.isfinite(ctrl_cost):
+        raise ConfigError("ctrl_cost", f"is {ctrl_cost}", "give a finite weight (0 for none)")
     if checkpoint_every is not None and out is None:
         raise ConfigError("out", "is None with checkpoint_every set", "pass a directory for the checkpoints")
     if critic_warmup and (algo != "ppo" or not 0 < critic_warmup <= steps):
         raise ConfigError(
             "critic_warmup", f"is {critic_warmup} with algo={algo!r}, steps={steps}", "use PPO and 0 < critic_warmup <= steps"
         )
-    if critic_warmup_lr is not None and not (critic_warmup and critic_warmup_lr > 0):
+    if critic_warmup_lr is not None and not (critic_warmup and critic_warmup_lr > 0 and math.isfinite(critic_warmup_lr)):
         raise ConfigError(
             "critic_warmup_lr", f"is {critic_warmup_lr} with critic_warmup={critic_warmup}", "give a positive rate with critic_warmup > 0"
         )
@@ -198,7 +228,10 @@ def train_policy(
     cls = PPO if algo == "ppo" else SAC
     if policy == "auto":
         policy = "CnnPolicy" if is_image_space(env_spaces(env_id)[0], check_channels=False) else "MlpPolicy"
-    model = cls(policy, envs, seed=seed, device=device, verbose=0, **params)
+    try:
+        model = cls(policy, envs, seed=seed, device=device, verbose=0, **params)
+    except (ValueError, AssertionError) as exc:  # SB3 and torch check their arguments when the model is built
+        raise ConfigError("hyperparams", f"{cls.__name__} refused {params}: {exc}", "change the --set value it names") from exc
     if init_policy is not None:
         init_actor(model, init_policy)
     relabel = None
@@ -332,6 +365,10 @@ def make_ranked_demos(
     """
     if checkpoints < 1:
         raise ConfigError("checkpoints", f"is {checkpoints}", "keep at least one checkpoint")
+    if steps < 1:
+        raise ConfigError("steps", f"is {steps}", "train PPO for at least one step")
+    if ceiling is not None and math.isnan(ceiling):
+        raise ConfigError("ceiling", "is NaN", "give a return to stop at, or none")
     if every is not None and not 0 < every <= steps:
         raise ConfigError("every", f"is {every}", f"save checkpoints every 1..steps ({steps}) steps")
     every = every or max(1, steps // checkpoints)
