@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from rewardlab.eval import expected_value_difference
-from rewardlab.experiments.irl import expert_demonstrations
+from rewardlab.irl.experts import expert_demonstrations
 from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL
 from rewardlab.mdp.worlds import objectworld
 

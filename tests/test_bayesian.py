@@ -14,7 +14,6 @@ import reference as ref
 from rewardlab.data import Trajectory
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 from rewardlab.eval import policy_loss
-from rewardlab.experiments.irl import expert_demonstrations
 from rewardlab.irl.bayesian import (
     BayesianIRL,
     BayesianIRLConfig,
@@ -24,6 +23,7 @@ from rewardlab.irl.bayesian import (
     log_prior,
     sample_posterior,
 )
+from rewardlab.irl.experts import expert_demonstrations
 from rewardlab.mdp import soft_value_iteration, value_iteration
 from rewardlab.mdp.worlds import chain, feature_gridworld
 

@@ -538,7 +538,7 @@ def test_model_metadata_is_checked_against_its_schema(
 
 
 def test_the_set_checker_keeps_typed_python_values() -> None:
-    from rewardlab.experiments.irl import make_learner
+    from rewardlab.registry import make_learner
 
     learner = make_learner("mwal", iterations=5, feature_signs="1:-1")
     assert learner.config.iterations == 5 and learner.config.feature_signs == (1, -1)

@@ -408,7 +408,7 @@ def test_maxent_fit_near_discount_one_recovers_the_expert():
     """The CLI case `irl mce --world featuregrid:size=6,discount=0.99999` through the Python API: it
     converges (it used to hang) and the learned reward's optimal policy loses little against the expert."""
     from rewardlab.eval import policy_loss
-    from rewardlab.experiments.irl import expert_demonstrations
+    from rewardlab.irl.experts import expert_demonstrations
     from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL
 
     world = _near_one("featuregrid:size=6")

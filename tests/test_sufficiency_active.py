@@ -8,9 +8,9 @@ import torch
 
 import reference as ref
 from rewardlab.errors import ValidationError
-from rewardlab.experiments.irl import expert_demonstrations
 from rewardlab.irl.active import active_learning, make_teacher, query_scores
 from rewardlab.irl.bayesian import BayesianIRL, BayesianIRLConfig, boltzmann_log_likelihood, decision_counts, sample_posterior
+from rewardlab.irl.experts import expert_demonstrations
 from rewardlab.irl.sufficiency import normalized_evd, order_statistic_index, sufficiency, sufficiency_loop, upper_bound
 from rewardlab.mdp import value_iteration
 from rewardlab.mdp.worlds import feature_gridworld

@@ -15,20 +15,19 @@ Examples:
     >>> make_learner("maxentt")
     Traceback (most recent call last):
     ...
-    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner (did you mean 'maxent'?). Fix: choose one of bc, birl, brex, deep-lfl, deep-maxent, drex, lfl, max-margin, maxent, mce, mwal, projection, trex.
+    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of bc, birl, brex, deep-lfl, deep-maxent, drex, lfl, max-margin, maxent, mce, mwal, projection, trex.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rewardlab.errors import ConfigError
 
-__all__ = ["LEARNERS", "DataKind", "LearnerSpec", "learners_for", "make_learner"]
+__all__ = ["LEARNERS", "DataKind", "LearnerSpec", "learner_spec", "learners_for", "make_learner"]
 
 #: What a learner's ``fit`` takes as ``data``: expert demonstrations, ranked trajectories (each with
 #: ``infos["rank"]``, higher = better), or a learner's successive policies or their trajectories.
@@ -68,17 +67,18 @@ class LearnerSpec:
     def learner_class(self) -> type:
         return _load(self.learner)
 
-    def make_config(self, **overrides: Any) -> Any:
-        """The config with this name's fixed fields and ``overrides`` (unknown keys raise ConfigError)."""
+    def make_config(self, **settings: Any) -> Any:
+        """The config with this name's fixed fields and ``settings`` over the defaults: each setting is
+        checked against its declared field type (command-line text is read by that type, nested keys as
+        ``trex.steps``) by :func:`rewardlab._schema.apply_settings`, then by the config's own checks.
+
+        Raises:
+            ConfigError: an unknown key (with a did-you-mean), a value of the wrong type, a fixed key.
+        """
+        from rewardlab._schema import apply_settings
+
         cls = self.config_class()
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in overrides:
-            if key not in names or key in self.fixed:
-                allowed = [n for n in names if n not in self.fixed]
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(key, f"is not a setting of {self.name}{hint}", f"use one of {', '.join(allowed)}")
-        return cls(**{**self.fixed, **overrides})
+        return cls(**apply_settings(cls, settings, self.name, fixed=self.fixed), **self.fixed)
 
     def make(self, **overrides: Any) -> Any:
         """A learner of this kind, configured by ``overrides`` over the defaults."""
@@ -228,8 +228,18 @@ def make_learner(name: str, **overrides: Any) -> Any:
     Raises:
         ConfigError: an unknown name or setting, naming the valid ones (with a "did you mean").
     """
-    if name not in LEARNERS:
-        close = difflib.get_close_matches(name, LEARNERS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError("method", f"{name!r} is not a known learner{hint}", f"choose one of {', '.join(sorted(LEARNERS))}")
-    return LEARNERS[name].make(**overrides)
+    return learner_spec(name).make(**overrides)
+
+
+def learner_spec(name: str, among: Iterable[str] | None = None) -> LearnerSpec:
+    """The registry entry ``name``, which must be one of ``among`` (default: every learner).
+
+    Raises:
+        ConfigError: an unknown name, naming the valid ones (with a "did you mean").
+    """
+    from rewardlab._schema import did_you_mean
+
+    valid = sorted(LEARNERS if among is None else among)
+    if name not in valid:
+        raise ConfigError("method", f"{name!r} is not a known learner here", f"{did_you_mean(name, valid)}choose one of {', '.join(valid)}")
+    return LEARNERS[name]

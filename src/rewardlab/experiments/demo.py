@@ -2,7 +2,7 @@
 
 On the lecture's navigation gridworld (a robot crossing road, grass, rough ground and water to a
 goal) it samples demonstrations from a soft-optimal demonstrator, then answers "what is the
-reward?" side by side with every learner that is registered in :data:`rewardlab.experiments.irl.METHODS`
+reward?" side by side with every learner that is registered in :data:`rewardlab.experiments.irl.IRL_METHODS`
 (behavioural cloning answers "how?" instead), and writes a self-contained HTML report:
 ``report.html`` (figures embedded), ``demo.png`` (the world and its demonstrations) and ``summary.json``,
 all or nothing (:func:`rewardlab._io.run_directory`).
@@ -23,9 +23,10 @@ import torch
 from rewardlab._io import atomic_write, check_out, run_directory, write_json
 from rewardlab.data import sample_tabular
 from rewardlab.errors import ValidationError
-from rewardlab.experiments.irl import METHODS, evaluate, make_learner
+from rewardlab.experiments.irl import IRL_METHODS, evaluate, make_learner
 from rewardlab.mdp import occupancy, soft_value_iteration, value_iteration
 from rewardlab.mdp.worlds import World, navigation_gridworld
+from rewardlab.registry import LEARNERS
 
 __all__ = ["DEMO_METHODS", "bayesian_section", "run_demo"]
 
@@ -301,13 +302,13 @@ def run_demo(out: Path | str, *, seed: int = 0, n_demos: int = 10, layout: str =
     methods: dict[str, Any] = {}
     pngs: dict[str, bytes] = {}
     for name, hyper in DEMO_METHODS.items():
-        if name not in METHODS:
+        if name not in IRL_METHODS:
             continue
         t0 = time.perf_counter()
         result = make_learner(name, **hyper).fit(demos, mdp, rng=np.random.default_rng(seed + 1))
         seconds = time.perf_counter() - t0
         methods[name] = {
-            "description": METHODS[name][1],
+            "description": LEARNERS[name].description,
             "fit_seconds": seconds,
             "metrics": evaluate(world, result, demos, held_out, soft.policy),
         }

@@ -13,10 +13,8 @@ The directory is written all or nothing (:func:`rewardlab._io.run_directory`): a
 
 from __future__ import annotations
 
-import importlib
 import io
 import time
-from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +23,7 @@ import numpy as np
 import torch
 
 from rewardlab._io import atomic_write, check_out, run_directory, write_json
-from rewardlab._schema import apply_settings, did_you_mean
-from rewardlab.data import TrajectoryDataset, feature_counts, sample_tabular
+from rewardlab.data import TrajectoryDataset, feature_counts
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.eval import (
     expected_value_difference,
@@ -36,93 +33,24 @@ from rewardlab.eval import (
     reward_distance,
 )
 from rewardlab.irl.bc import as_time_indexed
+from rewardlab.irl.experts import expert_demonstrations
 from rewardlab.irl.feature_matching import demonstration_episodes
 from rewardlab.learner import FitResult
-from rewardlab.mdp import World, episode_occupancy, feature_expectations, make_world, soft_value_iteration, value_iteration
+from rewardlab.mdp import World, episode_occupancy, feature_expectations, make_world, value_iteration
+from rewardlab.registry import LEARNERS, learner_spec, learners_for
 
-__all__ = ["METHODS", "expert_demonstrations", "make_learner", "run_irl"]
-
-
-def _learner(module: str, learner: str, config: str, name: str, **fixed: Any) -> Callable[..., Any]:
-    """A constructor ``(**settings) -> learner`` of ``module.learner(module.config(**settings, **fixed))``.
-
-    The settings (command-line text or Python values) are checked against the config's declared field
-    types by :func:`rewardlab._schema.apply_settings`; ``fixed`` are the fields the method name sets.
-    """
-
-    def make(**settings: Any) -> Any:
-        mod = importlib.import_module(module)
-        config_cls = getattr(mod, config)
-        return getattr(mod, learner)(config_cls(**apply_settings(config_cls, settings, name, fixed=fixed), **fixed))
-
-    return make
+__all__ = ["IRL_METHODS", "make_learner", "run_irl"]
 
 
-#: Method name -> (constructor from keyword hyperparameters, one-line description).
-METHODS: dict[str, tuple[Callable[..., Any], str]] = {
-    "bc": (
-        _learner("rewardlab.irl.bc", "BehaviouralCloning", "BCConfig", "bc"),
-        "behavioural cloning: copy the demonstrated actions (tabular counts; model=mlp over features)",
-    ),
-    "projection": (
-        _learner("rewardlab.irl.feature_matching", "Apprenticeship", "ApprenticeshipConfig", "projection", method="projection"),
-        "apprenticeship learning, projection method, Abbeel & Ng 2004",
-    ),
-    "max-margin": (
-        _learner("rewardlab.irl.feature_matching", "Apprenticeship", "ApprenticeshipConfig", "max-margin", method="max_margin"),
-        "apprenticeship learning, max-margin method, Abbeel & Ng 2004",
-    ),
-    "mwal": (
-        _learner("rewardlab.irl.mwal", "MWAL", "MWALConfig", "mwal"),
-        "multiplicative weights apprenticeship learning, Syed & Schapire 2007",
-    ),
-    "maxent": (
-        _learner("rewardlab.irl.maxent", "MaxEntIRL", "MaxEntConfig", "maxent", causal=False),
-        "MaxEnt IRL, Ziebart et al. 2008 (linear in features)",
-    ),
-    "mce": (
-        _learner("rewardlab.irl.maxent", "MaxEntIRL", "MaxEntConfig", "mce", causal=True),
-        "maximum causal entropy IRL, Ziebart et al. 2010 (linear in features)",
-    ),
-    "deep-maxent": (
-        _learner("rewardlab.irl.deep_maxent", "DeepMaxEntIRL", "DeepMaxEntConfig", "deep-maxent"),
-        "Deep MaxEnt IRL, Wulfmeier et al. 2015 (MLP over features)",
-    ),
-    "birl": (
-        _learner("rewardlab.irl.bayesian", "BayesianIRL", "BayesianIRLConfig", "birl"),
-        "Bayesian IRL, Ramachandran & Amir 2007 (MCMC posterior over rewards; MAP reward)",
-    ),
-}
+#: The learners ``rewardlab irl`` runs: those of the registry that learn from demonstrations on tabular worlds.
+IRL_METHODS = learners_for(data="demonstrations", space="tabular")
 
 
 def make_learner(method: str, **hyperparameters: Any) -> Any:
-    """Build the learner ``method`` with the given hyperparameters: each checked against the type its config
-    declares (command-line text is read by that type), then by the config's own checks."""
-    if method not in METHODS:
-        raise ConfigError(
-            "method", f"{method!r} is not a known IRL method", f"{did_you_mean(method, METHODS)}choose one of {sorted(METHODS)}"
-        )
-    return METHODS[method][0](**hyperparameters)
-
-
-def expert_demonstrations(
-    world: World, n: int, *, rng: np.random.Generator, length: int | None = None, expert: str = "optimal", epsilon: float = 0.0
-) -> tuple[TrajectoryDataset, torch.Tensor]:
-    """``n`` demonstrations of the optimal (or soft-optimal) policy for the true reward, and that policy."""
-    mdp = world.mdp
-    if expert == "optimal":
-        policy = value_iteration(mdp, world.reward).policy
-    elif expert == "soft":
-        policy = soft_value_iteration(mdp, world.reward).policy
-    else:
-        raise ConfigError("expert", f"is {expert!r}", "choose 'optimal' or 'soft'")
-    steps = length if length is not None else (mdp.horizon if mdp.horizon is not None else 8)
-    if steps < 1:
-        raise ConfigError("length", f"is {steps}", "ask for demonstrations of at least one step")
-    if mdp.horizon is not None and steps > mdp.horizon:
-        raise ConfigError("length", f"is {steps} but the world's horizon is {mdp.horizon}", "use a length up to the horizon")
-    demos = sample_tabular(mdp, policy, n, rng=rng, length=steps, epsilon=epsilon, reward=world.reward)
-    return demos, policy
+    """Build the IRL learner ``method`` (one of :data:`IRL_METHODS`) with the given hyperparameters: each
+    checked against the type its config declares (command-line text is read by that type), then by the
+    config's own checks (:meth:`rewardlab.registry.LearnerSpec.make`)."""
+    return learner_spec(method, IRL_METHODS).make(**hyperparameters)
 
 
 def _jsonable(x: Any) -> Any:
@@ -308,7 +236,7 @@ def run_irl(
     metrics = evaluate(world, result, demos, held_out, expert_policy)
     summary = {
         "method": method,
-        "description": METHODS[method][1],
+        "description": LEARNERS[method].description,
         "world": world_spec,
         "demos": n_demos,
         "demo_length": max(len(tr) for tr in demos),
