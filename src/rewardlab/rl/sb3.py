@@ -184,8 +184,8 @@ def train_policy(
     from rewardlab.data.gym_rollouts import env_spaces
 
     hyperparams = check_hyperparams(algo, hyperparams)
-    if steps < 1:
-        raise ConfigError("steps", f"is {steps}", "train for at least one step")
+    if steps < 0:  # 0 builds the (warm-started) model without training it
+        raise ConfigError("steps", f"is {steps}", "train for zero or more steps")
     if not math.isfinite(ctrl_cost):
         raise ConfigError("ctrl_cost", f"is {ctrl_cost}", "give a finite weight (0 for none)")
     if checkpoint_every is not None and out is None:
