@@ -1,4 +1,4 @@
-"""Every registered learner that runs on tabular worlds passes the same checks (rewardlab.checks, the
+"""Every registered learner, on each space it runs on (tabular worlds, Gymnasium), passes the same checks (rewardlab.checks, the
 scikit-learn ``check_estimator`` idea): the estimator shape, untouched inputs, determinism, a callback
 that can stop it, a reward that saves and loads, bad data refused, and recovery of a known reward."""
 
@@ -18,18 +18,47 @@ FAST = {
     "birl": {"samples": 1000, "burn_in": 500, "thin": 2},
 }
 
-CASES = [(name, check) for name in learners_for(space="tabular") for check, _ in learner_checks(name, **FAST.get(name, {}))]
+#: the same on Gymnasium spaces
+GYM_FAST = {
+    "trex": {"hidden": (16,), "pairs": 200, "steps": 150, "snippet": (5, 10), "lr": 1e-2},
+    "brex": {"samples": 1000, "burn_in": 200},
+    "drex": {"bc_hidden": (8,), "bc_epochs": 20, "schedule": "custom", "epsilons": (0.0, 0.5, 1.0), "rollouts": 2, "max_steps": 20},
+    "deep-lfl": {"hidden": (16,), "steps": 50, "policy_epochs": 5, "policy_hidden": (8,)},
+}
 
 
-@pytest.mark.parametrize(("name", "check"), CASES, ids=[f"{n}-{c}" for n, c in CASES])
-def test_learner_check(name: str, check: str) -> None:
-    dict(learner_checks(name, **FAST.get(name, {})))[check]()
+def _settings(name: str, space: str) -> dict:
+    if space == "tabular":
+        return FAST.get(name, {})
+    settings = dict(GYM_FAST.get(name, {}))
+    if name == "brex":
+        from rewardlab.prefs.trex import TREXConfig
+
+        settings["pretrain"] = TREXConfig(hidden=(16,), pairs=200, steps=100, snippet=(5, 10), lr=1e-2)
+    if name == "drex":
+        from rewardlab.prefs.trex import TREXConfig
+
+        settings["trex"] = TREXConfig(hidden=(8,), pairs=50, steps=10, snippet=(2, 5))
+    return settings
 
 
-def test_every_tabular_learner_is_checked_including_the_ranking_learners() -> None:
-    checked = {name for name, _ in CASES}
-    assert checked == {n for n, s in LEARNERS.items() if "tabular" in s.spaces}
-    assert {"trex", "brex", "lfl", "birl", "bc"} <= checked
+CASES = [
+    (name, space, check)
+    for space in ("tabular", "gym")
+    for name in learners_for(space=space)
+    for check, _ in learner_checks(name, space, **_settings(name, space))
+]
+
+
+@pytest.mark.parametrize(("name", "space", "check"), CASES, ids=[f"{n}-{s}-{c}" for n, s, c in CASES])
+def test_learner_check(name: str, space: str, check: str) -> None:
+    dict(learner_checks(name, space, **_settings(name, space)))[check]()
+
+
+def test_every_learner_is_checked_on_every_space_including_the_ranking_learners() -> None:
+    checked = {(name, space) for name, space, _ in CASES}
+    assert checked == {(n, sp) for n, s in LEARNERS.items() for sp in s.spaces}
+    assert {("trex", "tabular"), ("brex", "tabular"), ("trex", "gym"), ("drex", "gym"), ("deep-lfl", "gym")} <= checked
 
 
 def test_a_learner_that_breaks_the_contract_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
