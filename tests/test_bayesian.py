@@ -17,13 +17,13 @@ from rewardlab.eval import policy_loss
 from rewardlab.irl.bayesian import (
     BayesianIRL,
     BayesianIRLConfig,
-    RewardPosterior,
     boltzmann_log_likelihood,
     decision_counts,
     log_prior,
     sample_posterior,
 )
 from rewardlab.irl.experts import expert_demonstrations
+from rewardlab.irl.posterior import RewardPosterior
 from rewardlab.mdp import soft_value_iteration, value_iteration
 from rewardlab.mdp.worlds import chain, feature_gridworld
 
