@@ -39,6 +39,7 @@ from rewardlab.mdp.solvers import (
     MAX_EXACT_STEPS,
     default_tol,
     expect_next,
+    improvement_slack,
     soft_value_iteration_internal,
     sweep_limit,
     value_iteration,
@@ -105,7 +106,7 @@ class PolicyWalkSolver:
         self.dense = mdp.to_dense() if n_s <= _DENSE_PSI_LIMIT else None
         self.deterministic = mdp.prob_kas is None
         self.tol = default_tol(mdp.dtype)
-        self.slack = atol  # the fixed tolerance moved as it was; scaled with (1 - gamma) in the next commit
+        self.slack = improvement_slack(mdp.discount, atol, mdp.dtype)
         self.rows = torch.arange(n_s, device=mdp.device)
         self.terminal = mdp.terminal_mask().to(mdp.device)
         # reward features of every (s, a), internal (A*S, D) action-major
