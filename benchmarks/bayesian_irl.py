@@ -45,8 +45,9 @@ import torch
 from rewardlab.data import TrajectoryDataset, sample_tabular
 from rewardlab.eval import policy_loss
 from rewardlab.irl.active import active_learning, make_teacher
-from rewardlab.irl.bayesian import BayesianIRLConfig, RewardPosterior, boltzmann_log_likelihood, decision_counts, sample_posterior
+from rewardlab.irl.bayesian import BayesianIRLConfig, boltzmann_log_likelihood, decision_counts, sample_posterior
 from rewardlab.irl.experts import expert_demonstrations
+from rewardlab.irl.posterior import RewardPosterior
 from rewardlab.irl.sufficiency import normalized_evd, sufficiency_loop
 from rewardlab.mdp import boltzmann_policy, value_iteration
 from rewardlab.mdp.worlds import feature_gridworld

@@ -120,7 +120,7 @@ def soft_log_partition(mdp: TabularMDP, reward: torch.Tensor, T: float = 1.0, sw
 
 def point_posterior(world, n: int):
     """A Bayesian IRL posterior whose ``n`` samples all equal the world's true (linear) weights."""
-    from rewardlab.irl.bayesian import RewardPosterior
+    from rewardlab.irl.posterior import RewardPosterior
 
     theta = world.weights.expand(1, n, -1).clone()
     zero = torch.zeros(1, n, dtype=torch.float64)

@@ -17,14 +17,14 @@ from rewardlab.eval import policy_loss
 from rewardlab.irl.bayesian import (
     BayesianIRL,
     BayesianIRLConfig,
-    RewardPosterior,
     boltzmann_log_likelihood,
     decision_counts,
     log_prior,
     sample_posterior,
 )
 from rewardlab.irl.experts import expert_demonstrations
-from rewardlab.mdp import soft_value_iteration, value_iteration
+from rewardlab.irl.posterior import RewardPosterior
+from rewardlab.mdp import policy_iteration, soft_value_iteration, value_iteration
 from rewardlab.mdp.worlds import chain, feature_gridworld
 
 
@@ -138,6 +138,33 @@ def test_policywalk_solver_gives_the_same_chain_as_value_iteration(world, reward
         runs.append(sample_posterior(w.mdp, counts, cfg, rng=np.random.default_rng(5)))
     assert torch.equal(runs[0].samples, runs[1].samples)
     assert torch.allclose(runs[0].log_likelihood, runs[1].log_likelihood, atol=1e-6)
+
+
+def test_posterior_q_star_is_exact_at_discount_near_one():
+    # Two posterior samples of a per-(state, action) reward on chain(2): the MAP prefers action 0 in the
+    # absorbing state 1, the other sample prefers action 1 there by 1e-5 per step (worth 1 in value at
+    # gamma 0.99999). Warm-started from the MAP's policy, the policy walk used to keep action 0 (its
+    # one-step loss 1e-5 was below a fixed slack of 1e-9 (1 + |Q|) = 1e-4) and report its Q as Q*.
+    mdp = chain(2, discount=0.99999)
+    theta = torch.tensor([[[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0 + 1e-5]]], dtype=torch.float64)
+    log_lik = torch.tensor([[0.0, -1.0]], dtype=torch.float64)  # the first sample is the MAP
+    post = RewardPosterior(theta, log_lik, torch.zeros(1, 2, dtype=torch.float64), torch.ones(1), torch.ones(1), mdp, "state_action", 1.0)
+    rewards = post.rewards()
+    assert torch.allclose(post.q_values(), policy_iteration(mdp, rewards).q_values, rtol=1e-10, atol=0)
+    assert torch.allclose(post.q_values(), value_iteration(mdp, rewards).q_values, rtol=1e-10, atol=0)
+    assert torch.allclose(post.action_probabilities(), value_iteration(mdp, rewards).policy.mean(0))  # the same tie rule
+
+
+@pytest.mark.parametrize("reward", ["linear", "state"])
+def test_policy_solver_chain_is_exact_at_discount_near_one(reward):
+    # every kept sample's log-likelihood is the Boltzmann likelihood of the exact Q* of value iteration
+    w = feature_gridworld(4, seed=1, discount=0.99999)
+    demos, _ = expert_demonstrations(w, 6, rng=np.random.default_rng(0), length=10)
+    counts = decision_counts(demos, w.mdp)
+    cfg = BayesianIRLConfig(reward=reward, beta=0.01, chains=2, samples=40, burn_in=10, thin=1, solver="policy")
+    post = sample_posterior(w.mdp, counts, cfg, rng=np.random.default_rng(0))
+    exact = boltzmann_log_likelihood(value_iteration(w.mdp, post.rewards()).q_values, counts, cfg.beta)
+    assert torch.allclose(post.log_likelihood.reshape(-1), exact, rtol=1e-9, atol=1e-9)
 
 
 def test_policywalk_and_mh_agree_on_the_posterior_mean():

@@ -114,7 +114,7 @@ def test_irl_birl_writes_the_posterior_and_its_diagnostics(tmp_path: Path):
         assert post["sufficiency_bound"] >= 0 and post["evd_var_0.95"] >= 0
     assert (out / "trace.png").stat().st_size > 10_000 and "posterior" in proc.stdout
 
-    from rewardlab.irl.bayesian import RewardPosterior
+    from rewardlab.irl.posterior import RewardPosterior
     from rewardlab.mdp.worlds import feature_gridworld
 
     assert RewardPosterior.load(out / "posterior", feature_gridworld(5, seed=1).mdp).samples.shape == (2, 800, 4)

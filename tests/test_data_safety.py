@@ -150,7 +150,8 @@ def test_non_finite_weights_are_refused_and_nothing_is_written(tmp_path: Path) -
 
 
 def test_a_posterior_saves_as_one_unit_beside_nothing_else(tmp_path: Path) -> None:
-    from rewardlab.irl.bayesian import BayesianIRLConfig, RewardPosterior, sample_posterior
+    from rewardlab.irl.bayesian import BayesianIRLConfig, sample_posterior
+    from rewardlab.irl.posterior import RewardPosterior
     from rewardlab.mdp.worlds import feature_gridworld
 
     w = feature_gridworld(3, seed=0)

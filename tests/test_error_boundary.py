@@ -28,8 +28,8 @@ from rewardlab.cli import app
 from rewardlab.data import Trajectory, TrajectoryDataset
 from rewardlab.data.io import load_dataset, load_npz_episodes, save_dataset
 from rewardlab.errors import ConfigError, DataFileError, ProbabilityError, RewardLabError, ValidationError
-from rewardlab.irl.bayesian import RewardPosterior
 from rewardlab.irl.bc import GymBCPolicy
+from rewardlab.irl.posterior import RewardPosterior
 from rewardlab.mdp import TabularMDP
 from rewardlab.mdp.worlds import make_world
 from rewardlab.prefs.brex import PreferencePosterior

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from rewardlab.irl.bayesian import RewardPosterior
+from rewardlab.irl.posterior import RewardPosterior
 from rewardlab.irl.sufficiency import min_effective_samples, order_statistic_index, sufficiency
 from rewardlab.mcmc import MHSettings, chain_diagnostics, metropolis_hastings, mixing_problem
 from rewardlab.mdp.worlds import feature_gridworld

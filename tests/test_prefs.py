@@ -24,7 +24,7 @@ from rewardlab.mdp.worlds import feature_gridworld
 from rewardlab.prefs import DREX, TREX, BayesianREX, BayesianREXConfig, DREXConfig, PreferencePosterior, TREXConfig
 from rewardlab.prefs.auxiliary import AUX_LOSSES
 from rewardlab.prefs.brex import pair_log_likelihood, reward_hacking_flags, sample_brex
-from rewardlab.prefs.losses import bradley_terry_loss, plackett_luce_loss, preference_probability
+from rewardlab.prefs.losses import bradley_terry_log_likelihood, bradley_terry_loss, plackett_luce_loss, preference_probability
 from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
 
 finite = st.floats(-50, 50, allow_nan=False)
@@ -64,6 +64,22 @@ def test_perfectly_ordered_pair_drives_the_loss_to_zero_and_stays_finite() -> No
     # with label noise the loss of a wrong answer is capped at -log(noise / 2)
     capped = bradley_terry_loss(torch.zeros(1), torch.tensor([1e4]), torch.ones(1), noise=0.1)
     assert float(capped) == pytest.approx(-math.log(0.05), rel=1e-5)
+
+
+def test_brex_likelihood_is_the_bradley_terry_of_prefs_losses() -> None:
+    """One Bradley–Terry: B-REX's pair log-likelihood is minus the summed T-REX loss of the same returns,
+    and both equal the closed form ``y log sigmoid(x) + (1 - y) log sigmoid(-x)``."""
+    g = torch.Generator().manual_seed(0)
+    delta = torch.randn(40, 5, generator=g, dtype=torch.float64) * 3
+    label = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)[torch.randint(3, (40,), generator=g)]
+    w = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    x = 2.0 * (w @ delta.T)  # (7, 40) scaled return differences
+    closed_form = (label * torch.log(torch.sigmoid(x)) + (1 - label) * torch.log(torch.sigmoid(-x))).sum(-1)
+    got = pair_log_likelihood(w, delta, label, beta=2.0)
+    assert torch.allclose(got, closed_form, rtol=0, atol=1e-12)
+    per_sample_loss = torch.stack([bradley_terry_loss(row, torch.zeros_like(row), label, reduction="sum") for row in x])
+    assert torch.allclose(got, -per_sample_loss, rtol=0, atol=1e-12)
+    assert torch.equal(bradley_terry_log_likelihood(x, label).sum(-1), got)
 
 
 def test_a_tie_is_minimised_at_equal_returns() -> None:

@@ -27,7 +27,8 @@ from torch import Tensor
 
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.eval import policy_loss
-from rewardlab.irl.bayesian import BayesianIRLConfig, RewardPosterior, sample_posterior
+from rewardlab.irl.bayesian import BayesianIRLConfig, sample_posterior
+from rewardlab.irl.posterior import RewardPosterior
 from rewardlab.mdp import TabularMDP, boltzmann_policy, value_iteration
 
 __all__ = ["ActiveLearningResult", "active_learning", "make_teacher", "query_scores"]

@@ -88,12 +88,21 @@ __all__ = [
     "mixture_weights",
     "policy_feature_expectations",
     "projection_step",
+    "tabular_mdp",
 ]
 
 
 # ============================================================================ inputs
-def _tabular_mdp(env_or_mdp: Any) -> TabularMDP:
-    """The :class:`TabularMDP` itself, or the ``.mdp`` of a :class:`~rewardlab.mdp.World`."""
+def tabular_mdp(env_or_mdp: Any) -> TabularMDP:
+    """The :class:`TabularMDP` itself, or the ``.mdp`` of a :class:`~rewardlab.mdp.World`; anything else
+    raises :class:`ValidationError` naming ``env_or_mdp``.
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import feature_gridworld
+        >>> world = feature_gridworld(4, seed=0)
+        >>> tabular_mdp(world) is world.mdp, tabular_mdp(world.mdp) is world.mdp
+        (True, True)
+    """
     mdp = getattr(env_or_mdp, "mdp", env_or_mdp)
     if not isinstance(mdp, TabularMDP):
         raise ValidationError("env_or_mdp", f"is a {type(env_or_mdp).__name__}", "pass a TabularMDP (or a World) with state features")
@@ -428,7 +437,7 @@ class Apprenticeship:
     def fit(self, data: Any, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
         """Learn from tabular demonstrations ``data`` in ``env_or_mdp`` (a TabularMDP with features)."""
         cfg = self.config
-        mdp = _tabular_mdp(env_or_mdp)
+        mdp = tabular_mdp(env_or_mdp)
         data = validate_dataset(data, mdp)
         phi = _state_features(mdp, None)
         mu_e, _ = expert_feature_expectations(data, mdp)

@@ -71,10 +71,10 @@ from torch import Tensor
 from rewardlab.data.validate import validate_dataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.irl.feature_matching import (
-    _tabular_mdp,
     demonstration_episodes,
     expert_feature_expectations,
     policy_feature_expectations,
+    tabular_mdp,
 )
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mdp import TabularMDP, value_iteration
@@ -242,7 +242,7 @@ class MWAL:
     def fit(self, data: Any, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
         """Learn from tabular demonstrations ``data`` in ``env_or_mdp`` (a TabularMDP with features)."""
         cfg = self.config
-        mdp = _tabular_mdp(env_or_mdp)
+        mdp = tabular_mdp(env_or_mdp)
         data = validate_dataset(data, mdp)
         if mdp.features is None:
             raise ValidationError("mdp.features", "is None", "build the MDP with state features (S, k)")

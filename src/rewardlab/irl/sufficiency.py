@@ -41,7 +41,8 @@ from torch import Tensor
 from rewardlab.data import Trajectory, TrajectoryDataset
 from rewardlab.errors import ValidationError
 from rewardlab.eval import policy_loss
-from rewardlab.irl.bayesian import BayesianIRLConfig, RewardPosterior, decision_counts, sample_posterior
+from rewardlab.irl.bayesian import BayesianIRLConfig, decision_counts, sample_posterior
+from rewardlab.irl.posterior import RewardPosterior
 from rewardlab.mcmc import chain_diagnostics, mixing_problem
 from rewardlab.mdp import TabularMDP, value_iteration
 

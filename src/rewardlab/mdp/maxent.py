@@ -34,18 +34,18 @@ from rewardlab.mdp.solvers import (
     SWEEPS_BEFORE_EXACT,
     Anderson,
     Workspace,
-    _check_temperature,
-    _default_tol,
-    _exact_available,
-    _initial,
-    _occupancy_internal,
-    _policy,
-    _public_sa,
-    _push_forward,
-    _reward,
-    _soft_vi,
-    _solve_policy_system,
-    _sweep_budget,
+    as_policy,
+    as_reward,
+    check_temperature,
+    default_tol,
+    exact_solve_available,
+    initial_distribution,
+    occupancy_internal,
+    public_state_action,
+    push_forward,
+    soft_value_iteration_internal,
+    solve_policy_system,
+    sweep_budget,
 )
 
 __all__ = ["MaxEntObjective", "log_likelihood", "maxent_objective"]
@@ -105,8 +105,8 @@ def maxent_objective(
         >>> obj.gradient  # the model also starts in state 0 and acts once
         tensor([0., 0.], dtype=torch.float64)
     """
-    temp = _check_temperature(temperature)
-    r, batched = _reward(mdp, reward)
+    temp = check_temperature(temperature)
+    r, batched = as_reward(mdp, reward)
     state_reward = r.shape[1] == 1
     mu_d = as_tensor(demo_visitation, "demo_visitation", dtype=mdp.dtype, device=mdp.device)
     n_s, n_a = mdp.n_states, mdp.n_actions
@@ -120,15 +120,15 @@ def maxent_objective(
         raise ShapeError("demo_visitation", f"has shape {tuple(mu_d.shape)}", f"pass ({n_s},) or ({n_s}, {n_a})")
     if not bool(torch.isfinite(mu_d).all()) or bool((mu_d < 0).any()):
         raise ValidationError("demo_visitation", "has negative, NaN or inf entries", "pass visitation counts")
-    rho0 = _initial(mdp, demo_initial)
-    values, policy, _, _ = _soft_vi(mdp, r, temp, causal=causal, workspace=workspace)
-    visit = _occupancy_internal(
+    rho0 = initial_distribution(mdp, demo_initial)
+    values, policy, _, _ = soft_value_iteration_internal(mdp, r, temp, causal=causal, workspace=workspace)
+    visit = occupancy_internal(
         mdp,
         policy,
         rho0,
         per_action=not state_reward,
         per_time=False,
-        tol=_default_tol(mdp.dtype),
+        tol=default_tol(mdp.dtype),
         max_iter=None,
         workspace=workspace,
     )  # (B, S) or (B, A, S)
@@ -147,7 +147,7 @@ def maxent_objective(
         value=value if batched else value[0],
         gradient=public(grad),
         visitation=public(visit),
-        policy=_public_sa(policy, batched, finite),
+        policy=public_state_action(policy, batched, finite),
     )
 
 
@@ -169,7 +169,7 @@ def log_likelihood(mdp: TabularMDP, policy: Any, states: Any, actions: Any, time
         >>> log_likelihood(chain(2, discount=0.9), pi, [0, 1], [1, 0])
         tensor(-1.3863, dtype=torch.float64)
     """
-    pi, batched = _policy(mdp, policy)
+    pi, batched = as_policy(mdp, policy)
     if batched:
         raise ShapeError("policy", "has a batch axis", "score one policy at a time")
     s = as_tensor(states, "states", device=mdp.device).long()
@@ -254,8 +254,8 @@ def stationary_objective(
     """
     if mdp.horizon is not None:
         raise ValidationError("mdp.horizon", f"is {mdp.horizon}", "use maxent_objective for finite-horizon MDPs")
-    temp = _check_temperature(temperature)
-    r, batched = _reward(mdp, reward)
+    temp = check_temperature(temperature)
+    r, batched = as_reward(mdp, reward)
     if batched:
         raise ShapeError("reward", "has a batch axis", "score one reward at a time")
     s = as_tensor(states, "states", device=mdp.device).long()
@@ -264,7 +264,9 @@ def stationary_objective(
         raise ShapeError("actions", f"has shape {tuple(a.shape)} but states has {tuple(s.shape)}", "pass equal-length non-empty 1-D arrays")
     n_s, n_a = mdp.n_states, mdp.n_actions
     init_v = None if init_values is None else init_values.reshape(1, n_s)
-    values, policy, _, _ = _soft_vi(mdp, r, temp, tol=tol, causal=causal, init_values=init_v, accelerate=True)  # (1, S), (1, A, S)
+    values, policy, _, _ = soft_value_iteration_internal(
+        mdp, r, temp, tol=tol, causal=causal, init_values=init_v, accelerate=True
+    )  # (1, S), (1, A, S)
     if not 0.0 <= action_noise < 1.0:
         raise ValidationError("action_noise", f"is {action_noise}", "use a probability in [0, 1)")
     pi_at = policy[0, a, s]
@@ -276,25 +278,25 @@ def stationary_objective(
     nu = torch.zeros(n_a, n_s, dtype=mdp.dtype, device=mdp.device)
     nu.index_put_((a, s), weights, accumulate=True)
     start = nu.sum(0, keepdim=True)  # nu_S (1, S)
-    successors = _push_forward(mdp, nu.unsqueeze(0), torch.empty(1, n_s, dtype=mdp.dtype, device=mdp.device))
+    successors = push_forward(mdp, nu.unsqueeze(0), torch.empty(1, n_s, dtype=mdp.dtype, device=mdp.device))
     measure = start - mdp.discount * successors  # signed start measure (1, S)
     d = measure.clone() if init_occupancy is None else init_occupancy.reshape(1, n_s).clone()
     w = torch.empty(1, n_a, n_s, dtype=mdp.dtype, device=mdp.device)
     nxt = torch.empty(1, n_s, dtype=mdp.dtype, device=mdp.device)
     scale = float(measure.abs().sum()) + 1e-300
     anderson = Anderson()
-    exact = _exact_available(mdp) and max_iter > SWEEPS_BEFORE_EXACT
-    limit = _sweep_budget(mdp, tol) if exact else max_iter
+    exact = exact_solve_available(mdp) and max_iter > SWEEPS_BEFORE_EXACT
+    limit = sweep_budget(mdp, tol) if exact else max_iter
     for _ in range(limit):  # fixed point d = measure + gamma P_pi^T d (a linear contraction): Anderson ~ GMRES
         torch.mul(policy, d.unsqueeze(1), out=w)
-        _push_forward(mdp, w, nxt).mul_(mdp.discount).add_(measure)
+        push_forward(mdp, w, nxt).mul_(mdp.discount).add_(measure)
         delta = float((nxt - d).abs().sum())
         if delta <= tol * scale:
             d = nxt
             break
         d = anderson.step(d, nxt)
     else:  # a discount near 1: one exact solve of (I - gamma P_pi^T) d = measure
-        solved = _solve_policy_system(mdp, policy, measure, transpose=True) if exact else None
+        solved = solve_policy_system(mdp, policy, measure, transpose=True) if exact else None
         if solved is None:
             raise ConvergenceError(f"stationary_objective: the occupancy did not converge in {limit} sweeps; raise max_iter or tol")
         d = solved

@@ -15,7 +15,11 @@ Everything runs on the MDP's device in the MDP's dtype (float64 by default); the
 log space, so rewards of +-100 at low temperature never overflow.
 
 Internally arrays are action-major, ``(B, A, S)``, so reductions over actions read contiguous
-memory; public outputs are transposed *views*, which cost nothing.
+memory; public outputs are transposed *views*, which cost nothing. The kernels on that layout
+(:func:`expect_next`, :func:`push_forward`, :func:`solve_policy_system`, :func:`value_iteration_internal`,
+:func:`soft_value_iteration_internal`, :func:`occupancy_internal`, the converters :func:`as_reward`,
+:func:`as_policy`, :func:`public_state_action`) are public for the other solvers (:mod:`rewardlab.mdp.maxent`,
+:mod:`rewardlab.mdp.policy_walk`) and for warm-started callers, but not re-exported by :mod:`rewardlab.mdp`.
 
 References:
     Ziebart et al., "Maximum Entropy Inverse Reinforcement Learning", AAAI 2008 (soft VI, forward pass).
@@ -89,8 +93,9 @@ def _buffer(ws: Workspace | None, name: str, shape: tuple[int, ...], like: Tenso
     return ws.get(name, shape, like.dtype, like.device)
 
 
-def _reward(mdp: TabularMDP, reward: Any) -> tuple[Tensor, bool]:
-    """Return the reward as ``(B, A', S)`` with ``A'`` in ``{1, A}`` and whether it was batched."""
+def as_reward(mdp: TabularMDP, reward: Any) -> tuple[Tensor, bool]:
+    """Return the reward in the internal layout ``(B, A', S)`` with ``A'`` in ``{1, A}`` and whether it was
+    batched; a shape other than those of the module docstring, or NaN / inf, raises."""
     r = as_tensor(reward, "reward", dtype=mdp.dtype, device=mdp.device)
     n_s, n_a = mdp.n_states, mdp.n_actions
     if r.ndim == 1 and r.shape[0] == n_s:
@@ -112,8 +117,9 @@ def _reward(mdp: TabularMDP, reward: Any) -> tuple[Tensor, bool]:
     return out.contiguous(), batched
 
 
-def _policy(mdp: TabularMDP, policy: Any) -> tuple[Tensor, bool]:
-    """Return the policy internally: ``(H, B, A, S)`` (finite) or ``(B, A, S)``, and whether batched."""
+def as_policy(mdp: TabularMDP, policy: Any) -> tuple[Tensor, bool]:
+    """Return the policy internally: ``(H, B, A, S)`` (finite) or ``(B, A, S)``, and whether batched; a wrong
+    shape, negative entries or rows that do not sum to 1 raise."""
     pi = as_tensor(policy, "policy", dtype=mdp.dtype, device=mdp.device)
     n_s, n_a = mdp.n_states, mdp.n_actions
     finite = mdp.horizon is not None
@@ -140,7 +146,7 @@ def _public_values(v: Tensor, batched: bool, finite: bool) -> Tensor:
     return v if batched else v[0]
 
 
-def _public_sa(x: Tensor, batched: bool, finite: bool) -> Tensor:
+def public_state_action(x: Tensor, batched: bool, finite: bool) -> Tensor:
     """Internal ``(H, B, A, S)`` or ``(B, A, S)`` -> public ``(B?, H, S, A)`` or ``(B?, S, A)``."""
     x = x.permute(1, 0, 3, 2) if finite else x.transpose(1, 2)
     return x if batched else x[0]
@@ -162,7 +168,7 @@ def _scatter_add(out: Tensor, index: Tensor, source: Tensor) -> None:
         out.index_add_(1, index, source)
 
 
-def _expect_next(mdp: TabularMDP, values: Tensor, out: Tensor, scratch: Tensor | None = None) -> Tensor:
+def expect_next(mdp: TabularMDP, values: Tensor, out: Tensor, scratch: Tensor | None = None) -> Tensor:
     """``out[b, a, s] = sum_k p(k | s, a) values[b, succ_k(s, a)]``, zero from terminal states.
 
     Args:
@@ -194,7 +200,7 @@ def _log_expect_exp_next(mdp: TabularMDP, values: Tensor, out: Tensor, scratch: 
     """
     b, n_a, n_s = out.shape
     if mdp.prob_kas is None:
-        return _expect_next(mdp, values, out, scratch).mul_(mdp.discount)
+        return expect_next(mdp, values, out, scratch).mul_(mdp.discount)
     k = mdp.branching
     g = scratch if scratch is not None else torch.empty(b, k * n_a * n_s, dtype=values.dtype, device=values.device)
     _gather(values, mdp.succ_flat, g)
@@ -209,10 +215,10 @@ def _log_expect_exp_next(mdp: TabularMDP, values: Tensor, out: Tensor, scratch: 
     return out
 
 
-def _push_forward(mdp: TabularMDP, weights: Tensor, out: Tensor, scratch: Tensor | None = None) -> Tensor:
+def push_forward(mdp: TabularMDP, weights: Tensor, out: Tensor, scratch: Tensor | None = None) -> Tensor:
     """``out[b, s'] = sum_{s, a, k} p(k | s, a) weights[b, a, s] [succ_k(s, a) = s']``.
 
-    The transpose of :func:`_expect_next`: it moves probability mass one step forward.
+    The transpose of :func:`expect_next`: it moves probability mass one step forward.
     Terminal states send no mass onward.
     """
     b, n_a, n_s = weights.shape
@@ -248,14 +254,16 @@ def _sweeps_needed(discount: float, tol: float) -> int:
     return math.ceil(math.log(tol * (1 - discount) / 1e6) / math.log(discount)) + 100
 
 
-def _max_iterations(discount: float, tol: float, max_iter: int | None) -> int:
+def sweep_limit(discount: float, tol: float, max_iter: int | None) -> int:
     """Sweeps allowed to a purely iterative solve: ``max_iter``, else what the discount needs, at most ``MAX_SWEEPS``."""
     if max_iter is not None:
         return max_iter
     return min(_sweeps_needed(discount, tol), MAX_SWEEPS)
 
 
-def _sweep_error(name: str, limit: int, discount: float, tol: float, delta: float) -> ConvergenceError:
+def sweep_error(name: str, limit: int, discount: float, tol: float, delta: float) -> ConvergenceError:
+    """The :class:`ConvergenceError` of an iterative solve ``name`` that hit its cap of ``limit`` sweeps with
+    last change ``delta``; it says how many sweeps the discount needs and what to change."""
     need = _sweeps_needed(discount, tol)
     hint = (
         f"discount {discount} needs about {need} sweeps: solve on the CPU (exact sparse solve), lower the discount, or raise max_iter"
@@ -265,12 +273,12 @@ def _sweep_error(name: str, limit: int, discount: float, tol: float, delta: floa
     return ConvergenceError(f"{name} did not converge in {limit} sweeps (last change {delta:.3g}); {hint}")
 
 
-def _exact_available(mdp: TabularMDP) -> bool:
-    """Whether :func:`_solve_policy_system` can solve exactly: a dense LU, or a sparse LU on the CPU."""
+def exact_solve_available(mdp: TabularMDP) -> bool:
+    """Whether :func:`solve_policy_system` can solve exactly: a dense LU, or a sparse LU on the CPU."""
     return mdp.n_states <= DENSE_SOLVE_LIMIT or mdp.device.type == "cpu"
 
 
-def _sweep_budget(mdp: TabularMDP, tol: float) -> int:
+def sweep_budget(mdp: TabularMDP, tol: float) -> int:
     """Sweeps to try before an exact finish: ``SWEEPS_BEFORE_EXACT``, or none when the discount needs more
     than that from the start (then warm starts rarely save enough sweeps to pay for trying)."""
     return SWEEPS_BEFORE_EXACT if _sweeps_needed(mdp.discount, tol) <= SWEEPS_BEFORE_EXACT else 0
@@ -282,7 +290,7 @@ def _solve_exactly(mdp: TabularMDP, tol: float) -> bool:
     return mdp.n_states <= DENSE_SOLVE_LIMIT or _sweeps_needed(mdp.discount, tol) > SWEEPS_BEFORE_EXACT
 
 
-def _solve_policy_system(
+def solve_policy_system(
     mdp: TabularMDP, pi: Tensor, rhs: Tensor, *, outcome: Tensor | None = None, transpose: bool = False
 ) -> Tensor | None:
     """Solve ``(I - gamma P) x = rhs`` (or, ``transpose``, ``(I - gamma P^T) x = rhs``) exactly, where
@@ -300,7 +308,7 @@ def _solve_policy_system(
         outcome: ``(B or 1, K, A, S)`` outcome weights, default the MDP's.
 
     Returns:
-        ``(B, S)``; None when no exact solve is available (see :func:`_exact_available`).
+        ``(B, S)``; None when no exact solve is available (see :func:`exact_solve_available`).
     """
     n_a, n_s = mdp.n_actions, mdp.n_states
     k = mdp.branching
@@ -343,11 +351,23 @@ def _solve_policy_system(
     return out
 
 
-def _default_tol(dtype: torch.dtype) -> float:
+def default_tol(dtype: torch.dtype) -> float:
+    """The solvers' default convergence tolerance on values: ``1e-10`` in float64, ``1e-5`` in float32.
+
+    Examples:
+        >>> default_tol(torch.float64), default_tol(torch.float32)
+        (1e-10, 1e-05)
+    """
     return 1e-10 if dtype == torch.float64 else 1e-5
 
 
-def _check_temperature(temperature: float) -> float:
+def check_temperature(temperature: float) -> float:
+    """``temperature`` as a float; :class:`ValidationError` unless it is positive and finite.
+
+    Examples:
+        >>> check_temperature(0.5)
+        0.5
+    """
     t = float(temperature)
     if not t > 0 or not math.isfinite(t):
         raise ValidationError("temperature", f"is {temperature}", "pass a positive finite temperature")
@@ -390,15 +410,15 @@ def bellman_backup(mdp: TabularMDP, reward: Any, next_values: Any) -> Tensor:
         tensor([[0., 1.],
                 [2., 2.]], dtype=torch.float64)
     """
-    r, batched = _reward(mdp, reward)
+    r, batched = as_reward(mdp, reward)
     v = as_tensor(next_values, "next_values", dtype=mdp.dtype, device=mdp.device)
     if v.shape[-1] != mdp.n_states or v.ndim > 2:
         raise ShapeError("next_values", f"has shape {tuple(v.shape)}", f"pass ({mdp.n_states},) or (B, {mdp.n_states})")
     v2 = v.reshape(-1, mdp.n_states)
     b = max(r.shape[0], v2.shape[0])
-    q = _expect_next(mdp, v2, torch.empty(v2.shape[0], mdp.n_actions, mdp.n_states, dtype=mdp.dtype, device=mdp.device))
+    q = expect_next(mdp, v2, torch.empty(v2.shape[0], mdp.n_actions, mdp.n_states, dtype=mdp.dtype, device=mdp.device))
     q = (q * mdp.discount + r).expand(b, mdp.n_actions, mdp.n_states)
-    return _public_sa(q, batched or v.ndim == 2, False)
+    return public_state_action(q, batched or v.ndim == 2, False)
 
 
 def _soft_max_a(q: Tensor, temperature: float, v_out: Tensor, m: Tensor, z: Tensor) -> Tensor:
@@ -507,16 +527,16 @@ def soft_value_iteration(
         >>> sol.values  # log(2 actions) with one decision left
         tensor([[0.6931, 0.6931]], dtype=torch.float64)
     """
-    temp = _check_temperature(temperature)
-    r, batched = _reward(mdp, reward)
-    values, policy, q_all, iterations = _soft_vi(
+    temp = check_temperature(temperature)
+    r, batched = as_reward(mdp, reward)
+    values, policy, q_all, iterations = soft_value_iteration_internal(
         mdp, r, temp, tol=tol, max_iter=max_iter, keep_q=keep_q, causal=causal, workspace=workspace
     )
     finite = mdp.horizon is not None
     return Solution(
         values=_public_values(values, batched, finite),
-        policy=_public_sa(policy, batched, finite),
-        q_values=None if q_all is None else _public_sa(q_all, batched, finite),
+        policy=public_state_action(policy, batched, finite),
+        q_values=None if q_all is None else public_state_action(q_all, batched, finite),
         iterations=iterations,
     )
 
@@ -577,7 +597,7 @@ class Anderson:
         return (flat_g - torch.from_numpy(gamma).to(flat_g) @ d_g).reshape(g.shape)
 
 
-def _soft_vi(
+def soft_value_iteration_internal(
     mdp: TabularMDP,
     r: Tensor,
     temp: float,
@@ -615,7 +635,7 @@ def _soft_vi(
                     continue
                 shared = False  # values only spread further as t falls: stop trying
             if causal:
-                q = _expect_next(mdp, values[t + 1], policy[t], scratch)
+                q = expect_next(mdp, values[t + 1], policy[t], scratch)
                 if mdp.discount != 1.0:
                     q.mul_(mdp.discount)
             else:
@@ -626,9 +646,9 @@ def _soft_vi(
             _soft_max_a(q, temp, values[t], m, z)  # q becomes pi_t
         return values[:h], policy, q_all, h
 
-    tol_ = _default_tol(mdp.dtype) if tol is None else tol
-    exact = _exact_available(mdp) and (max_iter is None or max_iter > SWEEPS_BEFORE_EXACT)
-    limit = _sweep_budget(mdp, tol_) if exact else _max_iterations(mdp.discount, tol_, max_iter)
+    tol_ = default_tol(mdp.dtype) if tol is None else tol
+    exact = exact_solve_available(mdp) and (max_iter is None or max_iter > SWEEPS_BEFORE_EXACT)
+    limit = sweep_budget(mdp, tol_) if exact else sweep_limit(mdp.discount, tol_, max_iter)
     v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device) if init_values is None else init_values.clone()
     v_new = torch.empty_like(v)
     q = _buffer(workspace, "q", (b, n_a, n_s), r)
@@ -637,7 +657,7 @@ def _soft_vi(
 
     def backup(v: Tensor, out: Tensor) -> Tensor:
         if causal:
-            return _expect_next(mdp, v, out, scratch).mul_(mdp.discount).add_(r)
+            return expect_next(mdp, v, out, scratch).mul_(mdp.discount).add_(r)
         return _log_expect_exp_next(mdp, v, out, scratch, temp).add_(r)
 
     anderson = Anderson() if accelerate and b == 1 else None
@@ -653,7 +673,7 @@ def _soft_vi(
             v, v_new = v_new, v
     else:
         if not exact:
-            raise _sweep_error("soft_value_iteration", limit, mdp.discount, tol_, delta)
+            raise sweep_error("soft_value_iteration", limit, mdp.discount, tol_, delta)
         v, steps = _soft_newton(mdp, r, temp, v, backup, stop, causal)
         it = limit + steps
     q_final = backup(v, torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device))
@@ -702,8 +722,8 @@ def _soft_newton(mdp: TabularMDP, r: Tensor, temp: float, v: Tensor, backup: Any
             return v_new.clone(), step
         previous = size
         outcome = None if causal or mdp.prob_kas is None else _tilted_outcomes(mdp, v, temp)
-        dv = _solve_policy_system(mdp, q, residual, outcome=outcome)
-        assert dv is not None  # callers check _exact_available
+        dv = solve_policy_system(mdp, q, residual, outcome=outcome)
+        assert dv is not None  # callers check exact_solve_available
         v = v + dv
     raise ConvergenceError(f"soft_value_iteration: Newton's method did not converge in {MAX_EXACT_STEPS} steps (residual {size:.3g})")
 
@@ -738,7 +758,7 @@ def boltzmann_policy(q_values: Any, temperature: float = 1.0) -> Tensor:
         >>> boltzmann_policy(torch.tensor([[0.0, 0.0]]))
         tensor([[0.5000, 0.5000]])
     """
-    temp = _check_temperature(temperature)
+    temp = check_temperature(temperature)
     return torch.softmax(as_tensor(q_values, "q_values") / temp, dim=-1)
 
 
@@ -765,7 +785,7 @@ def value_iteration(
         >>> sol.values.round(decimals=6)  # state 1 earns 1 forever: 1 / (1 - 0.5); state 0 moves there first
         tensor([1., 2.], dtype=torch.float64)
     """
-    r, batched = _reward(mdp, reward)
+    r, batched = as_reward(mdp, reward)
     b, n_a, n_s = r.shape[0], mdp.n_actions, mdp.n_states
     scratch = torch.empty(b, mdp.branching * n_a * n_s, dtype=r.dtype, device=r.device) if mdp.branching > 1 else None
     if mdp.horizon is not None:
@@ -773,26 +793,26 @@ def value_iteration(
         values = torch.zeros(h + 1, b, n_s, dtype=r.dtype, device=r.device)
         q_all = torch.empty(h, b, n_a, n_s, dtype=r.dtype, device=r.device)
         for t in range(h - 1, -1, -1):
-            q = _expect_next(mdp, values[t + 1], q_all[t], scratch)
+            q = expect_next(mdp, values[t + 1], q_all[t], scratch)
             q.mul_(mdp.discount).add_(r)
             torch.amax(q, 1, out=values[t])
         return Solution(
             values=_public_values(values[:h], batched, True),
-            policy=_public_sa(_greedy_internal(q_all, atol), batched, True),
-            q_values=_public_sa(q_all, batched, True),
+            policy=public_state_action(_greedy_internal(q_all, atol), batched, True),
+            q_values=public_state_action(q_all, batched, True),
             iterations=h,
         )
-    tol_ = _default_tol(mdp.dtype) if tol is None else tol
-    v, q, iterations = _value_iteration_internal(mdp, r, tol=tol_, max_iter=max_iter, atol=atol)
+    tol_ = default_tol(mdp.dtype) if tol is None else tol
+    v, q, iterations = value_iteration_internal(mdp, r, tol=tol_, max_iter=max_iter, atol=atol)
     return Solution(
         values=_public_values(v, batched, False),
-        policy=_public_sa(_greedy_internal(q, atol), batched, False),
-        q_values=_public_sa(q, batched, False),
+        policy=public_state_action(_greedy_internal(q, atol), batched, False),
+        q_values=public_state_action(q, batched, False),
         iterations=iterations,
     )
 
 
-def _value_iteration_internal(
+def value_iteration_internal(
     mdp: TabularMDP, r: Tensor, *, tol: float, max_iter: int | None, atol: float = 1e-9, init_values: Tensor | None = None
 ) -> tuple[Tensor, Tensor, int]:
     """Discounted optimal values ``(B, S)`` and Q ``(B, A, S)`` for an internal reward; and the work done.
@@ -805,17 +825,17 @@ def _value_iteration_internal(
     """
     b, n_a, n_s = r.shape[0], mdp.n_actions, mdp.n_states
     scratch = torch.empty(b, mdp.branching * n_a * n_s, dtype=r.dtype, device=r.device) if mdp.branching > 1 else None
-    exact = _exact_available(mdp) and (max_iter is None or max_iter > SWEEPS_BEFORE_EXACT)
-    limit = _sweep_budget(mdp, tol) if exact else _max_iterations(mdp.discount, tol, max_iter)
+    exact = exact_solve_available(mdp) and (max_iter is None or max_iter > SWEEPS_BEFORE_EXACT)
+    limit = sweep_budget(mdp, tol) if exact else sweep_limit(mdp.discount, tol, max_iter)
     v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device) if init_values is None else init_values.expand(b, n_s).clone()
     q = torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device)
     stop = tol * (1 - mdp.discount) / mdp.discount
     delta = math.inf
     it = 0
     if limit == 0:
-        _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
+        expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
     for it in range(1, limit + 1):  # noqa: B007 - `it` is reported after the loop
-        _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
+        expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
         v_new = q.amax(1)
         delta = float((v_new - v).abs().max())
         v = v_new
@@ -823,10 +843,10 @@ def _value_iteration_internal(
             break
     else:
         if not exact:
-            raise _sweep_error("value_iteration", limit, mdp.discount, tol, delta)
+            raise sweep_error("value_iteration", limit, mdp.discount, tol, delta)
         v, q, _, steps = _policy_iteration_internal(mdp, r, q.max(1).indices, MAX_EXACT_STEPS, atol)
         return q.amax(1), q, limit + steps
-    _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
+    expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
     return q.amax(1), q, it
 
 
@@ -841,30 +861,30 @@ def _evaluate_internal(mdp: TabularMDP, r: Tensor, pi: Tensor, tol: float, max_i
         values = torch.zeros(h + 1, b, n_s, dtype=r.dtype, device=r.device)
         q_all = torch.empty(h, b, n_a, n_s, dtype=r.dtype, device=r.device)
         for t in range(h - 1, -1, -1):
-            q = _expect_next(mdp, values[t + 1].expand(b, n_s), q_all[t], scratch)
+            q = expect_next(mdp, values[t + 1].expand(b, n_s), q_all[t], scratch)
             q.mul_(mdp.discount).add_(r)
             values[t] = (q * pi[t]).sum(1)
         return values[:h], q_all
     r_pi = (r * pi).sum(1).expand(b, n_s)  # (B, S)
-    exact = _solve_policy_system(mdp, pi, r_pi) if _solve_exactly(mdp, tol) else None
+    exact = solve_policy_system(mdp, pi, r_pi) if _solve_exactly(mdp, tol) else None
     if exact is not None:
         v = exact
     else:
-        limit = _max_iterations(mdp.discount, tol, max_iter)
+        limit = sweep_limit(mdp.discount, tol, max_iter)
         v = torch.zeros(b, n_s, dtype=r.dtype, device=r.device)
         q = torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device)
         stop = tol * (1 - mdp.discount) / mdp.discount
         delta = math.inf
         for _ in range(limit):
-            _expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
+            expect_next(mdp, v, q, scratch).mul_(mdp.discount).add_(r)
             v_new = (q * pi).sum(1)
             delta = float((v_new - v).abs().max())
             v = v_new
             if delta <= stop:
                 break
         else:
-            raise _sweep_error("policy_evaluation", limit, mdp.discount, tol, delta)
-    q = _expect_next(mdp, v, torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device), scratch).mul_(mdp.discount).add_(r)
+            raise sweep_error("policy_evaluation", limit, mdp.discount, tol, delta)
+    q = expect_next(mdp, v, torch.empty(b, n_a, n_s, dtype=r.dtype, device=r.device), scratch).mul_(mdp.discount).add_(r)
     return v, q
 
 
@@ -882,14 +902,14 @@ def policy_evaluation(mdp: TabularMDP, reward: Any, policy: Any, *, tol: float |
         >>> policy_evaluation(mdp, torch.tensor([0.0, 1.0]), stay).values
         tensor([0., 2.], dtype=torch.float64)
     """
-    r, r_batched = _reward(mdp, reward)
-    pi, p_batched = _policy(mdp, policy)
-    tol_ = _default_tol(mdp.dtype) if tol is None else tol
+    r, r_batched = as_reward(mdp, reward)
+    pi, p_batched = as_policy(mdp, policy)
+    tol_ = default_tol(mdp.dtype) if tol is None else tol
     v, q = _evaluate_internal(mdp, r, pi, tol_, max_iter)
     batched = r_batched or p_batched
     finite = mdp.horizon is not None
-    pi_public = _public_sa(pi.expand_as(q), batched, finite)
-    return Solution(_public_values(v, batched, finite), pi_public, _public_sa(q, batched, finite), 1)
+    pi_public = public_state_action(pi.expand_as(q), batched, finite)
+    return Solution(_public_values(v, batched, finite), pi_public, public_state_action(q, batched, finite), 1)
 
 
 def policy_iteration(
@@ -919,15 +939,33 @@ def policy_iteration(
     """
     if mdp.horizon is not None:
         return value_iteration(mdp, reward, atol=atol)
-    r, batched = _reward(mdp, reward)
+    r, batched = as_reward(mdp, reward)
     b, n_a, n_s = r.shape[0], mdp.n_actions, mdp.n_states
     if policy is None:
         actions = r.expand(b, n_a, n_s).max(1).indices
     else:
-        pi0, _ = _policy(mdp, policy)
+        pi0, _ = as_policy(mdp, policy)
         actions = pi0.expand(b, n_a, n_s).max(1).indices
     v, q, pi, it = _policy_iteration_internal(mdp, r, actions, max_iter, atol)
-    return Solution(_public_values(v, batched, False), _public_sa(pi, batched, False), _public_sa(q, batched, False), it)
+    return Solution(_public_values(v, batched, False), public_state_action(pi, batched, False), public_state_action(q, batched, False), it)
+
+
+def improvement_slack(discount: float, atol: float, dtype: torch.dtype) -> float:
+    """How much (relative to ``1 + |Q|``) another action must beat a policy's own before policy improvement
+    switches: ``max((1 - gamma) atol, 64 eps)``.
+
+    A policy that no state can improve by ``slack (1 + |Q|)`` is within ``slack (1 + |Q|) / (1 - gamma) ~
+    atol (1 + |Q|)`` of optimal (Puterman 1994, theorem 6.2.7), however close ``gamma`` is to 1; a fixed
+    slack of ``atol`` would let a policy ``atol / (1 - gamma)`` from optimal pass (``1e-4`` relative at
+    ``gamma = 0.99999``). The floor of ``64 eps`` keeps round-off from making it cycle between tied actions.
+
+    Examples:
+        >>> f"{improvement_slack(0.9, 1e-9, torch.float64):.3g}"
+        '1e-10'
+        >>> improvement_slack(0.99999, 1e-9, torch.float64) == 64 * torch.finfo(torch.float64).eps
+        True
+    """
+    return max((1 - discount) * atol, 64 * torch.finfo(dtype).eps)
 
 
 def _policy_iteration_internal(
@@ -935,14 +973,13 @@ def _policy_iteration_internal(
 ) -> tuple[Tensor, Tensor, Tensor, int]:
     """Howard's policy iteration from deterministic ``actions`` ``(B, S)``: internal V, Q, policy, evaluations.
 
-    A state switches action when another beats the current one by more than ``slack (1 + |Q|)`` with
-    ``slack = max((1 - gamma) atol, 64 eps)``: a policy that no state can improve by that much is within
-    ``slack (1 + |Q|) / (1 - gamma) ~ atol (1 + |Q|)`` of optimal (Puterman 1994, theorem 6.2.7), however
-    close gamma is to 1, and round-off (``eps``) cannot make it cycle between tied actions.
+    A state switches action when another beats the current one by more than ``slack (1 + |Q|)``, with
+    ``slack`` from :func:`improvement_slack` (``max((1 - gamma) atol, 64 eps)``), so the result is within
+    about ``atol (1 + |Q|)`` of optimal however close gamma is to 1.
     """
     b, n_a, n_s = actions.shape[0], mdp.n_actions, mdp.n_states
-    tol = _default_tol(mdp.dtype)
-    slack = max((1 - mdp.discount) * atol, 64 * torch.finfo(r.dtype).eps)
+    tol = default_tol(mdp.dtype)
+    slack = improvement_slack(mdp.discount, atol, r.dtype)
     for it in range(1, max_iter + 1):
         pi = torch.zeros(b, n_a, n_s, dtype=r.dtype, device=r.device).scatter_(1, actions.unsqueeze(1), 1.0)
         v, q = _evaluate_internal(mdp, r, pi, tol, None)
@@ -956,7 +993,15 @@ def _policy_iteration_internal(
 
 
 # ============================================================================ occupancy
-def _initial(mdp: TabularMDP, initial: Any) -> Tensor:
+def initial_distribution(mdp: TabularMDP, initial: Any) -> Tensor:
+    """The start distribution ``mu_0``: the MDP's own for ``None``, else ``initial`` ``(S,)`` or ``(B, S)``,
+    checked to be probability distributions (:class:`ProbabilityError` otherwise).
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> initial_distribution(chain(2, discount=0.5), [0.25, 0.75])
+        tensor([0.2500, 0.7500], dtype=torch.float64)
+    """
     if initial is None:
         return mdp.initial
     mu0 = as_tensor(initial, "initial", dtype=mdp.dtype, device=mdp.device)
@@ -967,7 +1012,7 @@ def _initial(mdp: TabularMDP, initial: Any) -> Tensor:
     return mu0
 
 
-def _occupancy_internal(
+def occupancy_internal(
     mdp: TabularMDP,
     pi: Tensor,
     mu0: Tensor,
@@ -1003,18 +1048,18 @@ def _occupancy_internal(
             else:
                 target.add_(src, alpha=gamma_t)
             if t + 1 < h:
-                _push_forward(mdp, w, d_next, scratch)
+                push_forward(mdp, w, d_next, scratch)
                 d, d_next = d_next, d
         return out
     if per_time:
         raise ValidationError("per_time", "is True for a discounted MDP", "use per_time only with a finite horizon")
     pi_b = pi.expand(b, n_a, n_s)
     mu0_b = mu0.expand(b, n_s)
-    exact = _solve_policy_system(mdp, pi, mu0_b, transpose=True) if _solve_exactly(mdp, tol) else None
+    exact = solve_policy_system(mdp, pi, mu0_b, transpose=True) if _solve_exactly(mdp, tol) else None
     if exact is not None:
         d = exact
     else:
-        limit = _max_iterations(mdp.discount, tol, max_iter)
+        limit = sweep_limit(mdp.discount, tol, max_iter)
         d = mu0_b.clone()
         total = mu0_b.clone()
         nxt = torch.empty_like(d)
@@ -1023,14 +1068,14 @@ def _occupancy_internal(
         mass = math.inf
         for _ in range(limit):
             torch.mul(pi_b, d.unsqueeze(1), out=w)
-            _push_forward(mdp, w, nxt, scratch).mul_(mdp.discount)
+            push_forward(mdp, w, nxt, scratch).mul_(mdp.discount)
             d, nxt = nxt, d
             total.add_(d)
             mass = float(d.sum(-1).max())
             if mass <= stop:
                 break
         else:
-            raise _sweep_error("occupancy", limit, mdp.discount, tol, mass)
+            raise sweep_error("occupancy", limit, mdp.discount, tol, mass)
         d = total
     return pi_b * d.unsqueeze(1) if per_action else d
 
@@ -1068,14 +1113,14 @@ def occupancy(
         >>> occupancy(mdp, torch.tensor([[1.0, 0.0], [1.0, 0.0]]))  # stay in state 0 forever
         tensor([2., 0.], dtype=torch.float64)
     """
-    pi, p_batched = _policy(mdp, policy)
-    mu0 = _initial(mdp, initial)
-    tol_ = _default_tol(mdp.dtype) if tol is None else tol
-    out = _occupancy_internal(mdp, pi, mu0, per_action=per_action, per_time=per_time, tol=tol_, max_iter=max_iter)
+    pi, p_batched = as_policy(mdp, policy)
+    mu0 = initial_distribution(mdp, initial)
+    tol_ = default_tol(mdp.dtype) if tol is None else tol
+    out = occupancy_internal(mdp, pi, mu0, per_action=per_action, per_time=per_time, tol=tol_, max_iter=max_iter)
     batched = p_batched or mu0.ndim == 2
     if per_time:
-        return _public_sa(out, batched, True) if per_action else _public_values(out, batched, True)
-    return _public_sa(out, batched, False) if per_action else (out if batched else out[0])
+        return public_state_action(out, batched, True) if per_action else _public_values(out, batched, True)
+    return public_state_action(out, batched, False) if per_action else (out if batched else out[0])
 
 
 def episode_occupancy(mdp: TabularMDP, policy: Any, starts: Any, lengths: Any) -> Tensor:

@@ -31,7 +31,6 @@ from typing import Any, Literal, TypedDict
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from rewardlab._io import read_tensors, save_tensors
@@ -41,6 +40,7 @@ from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationE
 from rewardlab.learner import Callback, FitResult, History
 from rewardlab.mcmc import MHSettings, chain_diagnostics, metropolis_hastings, mixing_problem
 from rewardlab.mdp import TabularMDP, value_iteration
+from rewardlab.prefs.losses import bradley_terry_log_likelihood
 from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig, recorded_agreement, trex_ranking_warning
 from rewardlab.rewards import NeuralReward, TabularReward
 
@@ -125,7 +125,8 @@ class BayesianREXConfig:
 
 # ============================================================================ pure maths
 def pair_log_likelihood(weights: Tensor, delta: Tensor, label: Tensor, beta: float) -> Tensor:
-    """Bradley–Terry log-likelihood of ranked pairs under linear rewards, ``(B,)``.
+    """Bradley–Terry log-likelihood of ranked pairs under linear rewards, ``(B,)``: the sum over pairs of
+    :func:`~rewardlab.prefs.losses.bradley_terry_log_likelihood` at ``x = beta w^T delta_p``.
 
     ``sum_p [y_p log sigmoid(beta w^T delta_p) + (1 - y_p) log sigmoid(-beta w^T delta_p)]``.
 
@@ -142,9 +143,7 @@ def pair_log_likelihood(weights: Tensor, delta: Tensor, label: Tensor, beta: flo
         tensor([-0.1269, -1.3133])
     """
     validate_labels(label)
-    x = beta * (weights @ delta.T)
-    out: Tensor = (label * F.logsigmoid(x) + (1 - label) * F.logsigmoid(-x)).sum(-1)
-    return out
+    return bradley_terry_log_likelihood(beta * (weights @ delta.T), label).sum(-1)
 
 
 def reward_hacking_flags(mean: Any, var: Any, reference_mean: float, reference_var: float) -> np.ndarray:
@@ -307,11 +306,10 @@ class _RankingTarget:
     through ``x = beta * delta @ w``, so ``beta * delta`` ``(P, D)`` is kept once."""
 
     def __init__(self, scaled_delta: Tensor, label: Tensor) -> None:
-        self.bd, self.pos, self.neg = scaled_delta, label, 1 - label
+        self.bd, self.label = scaled_delta, label
 
     def evaluate(self, theta: Tensor, current: Any) -> tuple[Tensor, Tensor, None]:
-        x = theta @ self.bd.T
-        ll = (self.pos * F.logsigmoid(x) + self.neg * F.logsigmoid(-x)).sum(-1)
+        ll = bradley_terry_log_likelihood(theta @ self.bd.T, self.label).sum(-1)
         return ll, torch.zeros_like(ll), None
 
     def select(self, accept: Tensor, proposed: Any, current: Any) -> None:

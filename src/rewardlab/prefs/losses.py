@@ -28,7 +28,7 @@ from torch import Tensor
 from rewardlab.data.validate import validate_labels
 from rewardlab.errors import ShapeError, ValidationError
 
-__all__ = ["bradley_terry_loss", "plackett_luce_loss", "preference_probability"]
+__all__ = ["bradley_terry_log_likelihood", "bradley_terry_loss", "plackett_luce_loss", "preference_probability"]
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -66,6 +66,36 @@ def _reduce(loss: Tensor, reduction: Reduction) -> Tensor:
     if reduction == "none":
         return loss
     raise ValidationError("reduction", f"is {reduction!r}", "choose 'mean', 'sum' or 'none'")
+
+
+def bradley_terry_log_likelihood(logit: Tensor, target: Tensor, *, noise: float = 0.0, margin: float = 0.0) -> Tensor:
+    """Log-likelihood of Bradley–Terry labels given the return differences, elementwise.
+
+    ``y log P(x - m) + (1 - y) log(1 - P(x + m))`` with ``x = R_a - R_b`` (``logit``),
+    ``P(z) = (1 - epsilon) sigmoid(z) + epsilon / 2`` and ``1 - P(z) = P(-z)``; in log space, so any ``x``
+    is stable. :func:`bradley_terry_loss` is its negative; B-REX sums it over ranked pairs.
+
+    The labels are not checked here (this runs inside samplers' loops): callers check them once with
+    :func:`~rewardlab.data.validate.validate_labels`.
+
+    Args:
+        logit: ``x = R_a - R_b``, any shape (e.g. ``(B,)``, or ``(C, P)`` for ``C`` reward samples).
+        target: ``P(a ≻ b)`` labels in {0, 0.5, 1}, broadcastable to ``logit``.
+        noise: ``epsilon``, the probability that a label is a random answer, in ``[0, 1)``.
+        margin: ``m``, by how much the preferred return must win.
+
+    Returns:
+        the log-likelihood of each label, shape of ``logit`` (broadcast with ``target``).
+
+    Examples:
+        >>> x = torch.tensor([2.0, 2.0, 2.0])
+        >>> bradley_terry_log_likelihood(x, torch.tensor([1.0, 0.0, 0.5]))  # log sigmoid(2), log sigmoid(-2), their mean
+        tensor([-0.1269, -2.1269, -1.1269])
+    """
+    _check_noise(noise)
+    if margin:
+        return target * _log_p(logit - margin, noise) + (1 - target) * _log_p(-logit - margin, noise)
+    return target * _log_p(logit, noise) + (1 - target) * _log_p(-logit, noise)
 
 
 def bradley_terry_loss(
@@ -106,9 +136,7 @@ def bradley_terry_loss(
     if margin < 0:
         raise ValidationError("margin", f"is {margin}", "use a margin >= 0")
     _check_noise(noise)
-    t = target.to(return_a.dtype)
-    diff = return_a - return_b
-    loss = -(t * _log_p(diff - margin, noise) + (1 - t) * _log_p(-diff - margin, noise))
+    loss = -bradley_terry_log_likelihood(return_a - return_b, target.to(return_a.dtype), noise=noise, margin=margin)
     return _reduce(loss, reduction)
 
 
