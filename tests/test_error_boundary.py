@@ -618,3 +618,133 @@ def test_the_rewardlab_process_prints_usage_errors_as_one_line(tmp_path: Path, e
         assert proc.returncode == 0 and "Usage: rewardlab" in proc.stdout and "--help" in proc.stdout, proc.stderr
     proc = _run(entry, ["prefs"])  # a bare group shows its help, as before
     assert proc.returncode == 2 and "trex" in proc.stdout and "error" not in proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------------------- absurd sizes
+# Each of these allocated until the machine ran out of memory (a raw RuntimeError or MemoryError after
+# up to tens of seconds and gigabytes); now it is refused before any work, with the estimate.
+@pytest.fixture(scope="module")
+def ranked_demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(0)
+    demos = TrajectoryDataset(
+        [
+            Trajectory(rng.normal(size=(21, 3)).astype(np.float32), rng.uniform(-2, 2, (20, 1)).astype(np.float32), infos={"rank": i})
+            for i in range(4)
+        ]
+    )
+    return save_dataset(demos, tmp_path_factory.mktemp("ranked") / "demos", env_id="Pendulum-v1")
+
+
+@pytest.mark.parametrize(
+    ("method", "setting", "expected"),
+    [
+        ("trex", "ensemble=1000000000", "error: ensemble: 1000000000 reward nets of 67073 parameters would need about 244 TiB"),
+        ("trex", "pairs=1000000000000", "error: pairs: 1000000000000 pairs would need about 146 TiB"),
+        ("trex", "hidden=100000,100000", "error: hidden: one reward net of 10000600001 parameters would need about 149 GiB"),
+        ("brex", "samples=1000000000000", "error: samples: 1 chain(s) x 50000000000 kept samples x 1 parameter(s) would need"),
+        ("drex", "trex.ensemble=1000000000", "error: trex.ensemble: 1000000000 reward nets of 67073 parameters"),
+        ("drex", "trex.pairs=1000000000000", "error: trex.pairs: 1000000000000 pairs would need"),
+        ("drex", "bc_hidden=1000000,1000000", "error: bc_hidden: a clone of 1000006000001 parameters would need"),
+    ],
+)
+def test_ranking_learners_refuse_absurd_sizes_before_any_work(
+    tmp_path: Path, ranked_demos: Path, method: str, setting: str, expected: str
+) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["prefs", method, "--env", "Pendulum-v1", "--demos", str(ranked_demos), "--out", str(out), "--set", setting]
+    )
+    assert error_line(result).startswith(expected)
+    assert "more than the" in result.stderr and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "setting", "expected"),
+    [
+        ("birl", "samples=1000000000000", "error: samples: 4 chain(s) x 125000000000 kept samples x 5 parameter(s) would need"),
+        ("deep-maxent", "hidden=100000,100000", "error: hidden: a net of 10000700001 parameters with 200000 hidden units"),
+    ],
+)
+def test_irl_learners_refuse_absurd_sizes_before_allocating(tmp_path: Path, method: str, setting: str, expected: str) -> None:
+    world = "navigation:layout=tiny" if method == "birl" else "objectworld:size=8"
+    result = runner.invoke(app, ["irl", method, "--world", world, "--out", str(tmp_path / "out"), "--set", setting])
+    assert error_line(result).startswith(expected)
+
+
+def test_the_library_refuses_absurd_sizes_where_they_are_allocated() -> None:
+    from rewardlab.data.ranking import snippet_pairs
+    from rewardlab.mcmc import MHSettings, metropolis_hastings
+
+    with pytest.raises(ValidationError, match=r"^members: 1000000000000 reward nets of 41 parameters would need about"):
+        NeuralReward(RewardNetSpec((3,), hidden=(8,)), members=10**12)
+    demos = [Trajectory(np.zeros(5, int), np.zeros(4, int)) for _ in range(2)]
+    with pytest.raises(ValidationError, match=r"^n: 10000000000000 pairs would need about"):
+        snippet_pairs(demos, [0, 1], 10**13, length=(1, 2), rng=np.random.default_rng(0))
+
+    class Flat:
+        def evaluate(self, theta: torch.Tensor, current: Any) -> tuple[torch.Tensor, torch.Tensor, None]:
+            raise AssertionError("the sampler ran before checking its memory")
+
+    with pytest.raises(ValidationError, match=r"^samples: 2 chain\(s\) x 10000000000000 kept samples x 3 parameter\(s\)"):
+        metropolis_hastings(Flat(), torch.zeros(2, 3), MHSettings(samples=10**13, burn_in=0), generator=torch.Generator())  # type: ignore[arg-type]
+
+
+def test_the_size_estimates_cover_what_is_allocated() -> None:
+    import tracemalloc
+
+    from rewardlab.data.ranking import PAIR_NBYTES, snippet_pairs
+    from rewardlab.rewards.nets import RewardNet, check_reward_memory, mlp_parameters
+
+    for spec in (
+        RewardNetSpec((3,), hidden=(8, 4), act_dim=2),
+        RewardNetSpec((5,), "linear"),
+        RewardNetSpec((2, 84, 84), "cnn", hidden=(16,)),
+    ):
+        assert check_reward_memory(spec, 1) == sum(p.numel() for p in RewardNet(spec).parameters())
+    assert mlp_parameters(7, (5, 3), 2) == (7 + 1) * 5 + (5 + 1) * 3 + (3 + 1) * 2
+    demos = [Trajectory(np.zeros(101, int), np.zeros(100, int)) for _ in range(4)]
+    tracemalloc.start()
+    snippet_pairs(demos, [0, 1, 2, 3], 200_000, length=(50, 100), rng=np.random.default_rng(0))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert 0.5 * PAIR_NBYTES < peak / 200_000 <= PAIR_NBYTES  # the estimate is the measured peak, with a little room
+
+
+# ---------------------------------------------------------------------------- a reward on the wrong env
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        # was "obs: has shape (2048, 4). Fix: pass (B, *(3,))", an array the user never made
+        (
+            RewardNetSpec((3,), hidden=(4,)),
+            "error: --reward: was trained on observations of shape (3,), but --env CartPole-v1 gives shape (4,).",
+        ),
+        # was exit 0: the discrete action index read as a continuous action
+        (
+            RewardNetSpec((4,), hidden=(4,), act_dim=1),
+            "error: --reward: was trained on actions of size 1, but --env CartPole-v1 has 2 discrete",
+        ),
+    ],
+)
+def test_train_policy_refuses_a_reward_of_another_env(tmp_path: Path, spec: RewardNetSpec, expected: str) -> None:
+    NeuralReward(spec).save(tmp_path / "reward")
+    args = ["train-policy", "--env", "CartPole-v1", "--reward", str(tmp_path / "reward"), "--out", str(tmp_path / "run"), "--steps", "64"]
+    text = error_line(cli(*args))
+    assert text.startswith(expected) and "Fix: pass a reward learned on --env CartPole-v1" in text
+    assert not (tmp_path / "run").exists()
+
+
+def test_reward_wrappers_and_train_policy_refuse_a_reward_of_another_env() -> None:
+    import gymnasium as gym
+
+    from rewardlab.rewards.wrappers import LearnedReward, VectorLearnedReward
+    from rewardlab.rl import train_policy
+
+    pendulum = NeuralReward(RewardNetSpec((3,), hidden=(4,)))
+    with pytest.raises(ValidationError, match=r"^model: was trained on observations of shape \(3,\), but env gives shape \(4,\)"):
+        LearnedReward(gym.make("CartPole-v1"), pendulum)
+    with pytest.raises(ValidationError, match=r"^model: was trained on observations of shape \(3,\)"):
+        VectorLearnedReward(gym.make_vec("CartPole-v1", num_envs=2), pendulum)
+    with pytest.raises(ValidationError, match=r"^reward: .* but env_id gives shape \(4,\)"):
+        train_policy("CartPole-v1", steps=64, reward=pendulum)
+    LearnedReward(gym.make("Pendulum-v1"), pendulum)  # its own env is fine
