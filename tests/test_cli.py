@@ -90,11 +90,11 @@ def test_irl_deep_maxent_result_json_holds_its_feature_scaling_as_numbers(tmp_pa
 
 def test_irl_command_errors_name_the_option(tmp_path: Path):
     proc = run("irl", "nonsense", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "method" in proc.stdout and "Traceback" not in proc.stderr + proc.stdout
+    assert proc.returncode == 2 and "method" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
     proc = run("irl", "mce", "--out", str(tmp_path), "--set", "iterations")
-    assert proc.returncode == 2 and "--set" in proc.stdout
+    assert proc.returncode == 2 and "--set" in proc.stderr
     proc = run("irl", "bc", "--out", str(tmp_path), "--set", "reward=state")
-    assert proc.returncode == 2 and "reward: is not a setting of bc" in proc.stdout
+    assert proc.returncode == 2 and "reward: is not a setting of bc" in proc.stderr
 
 
 def test_irl_birl_writes_the_posterior_and_its_diagnostics(tmp_path: Path):

@@ -14,7 +14,7 @@ import os
 
 from rewardlab.errors import ValidationError
 
-__all__ = ["check_memory", "format_bytes", "memory_limit"]
+__all__ = ["check_memory", "format_bytes", "memory_limit", "training_nbytes"]
 
 
 def memory_limit() -> int:
@@ -51,3 +51,16 @@ def check_memory(field: str, nbytes: float, what: str, fix: str) -> None:
         raise ValidationError(
             field, f"{what} would need about {format_bytes(nbytes)}, more than the {format_bytes(limit)} of memory here", fix
         )
+
+
+def training_nbytes(parameters: int, activations: int = 0, *, stored: int = 0) -> int:
+    """Bytes to train a float32 net of ``parameters`` with Adam: weights, gradients and Adam's two
+    moments (16 bytes a parameter), ``activations`` values kept for the backward pass with their
+    gradients (8 bytes each), and ``stored`` further float32 parameters that are only held (the other
+    members of an ensemble, 4 bytes each).
+
+    Examples:
+        >>> training_nbytes(1000, 10, stored=2000)
+        24080
+    """
+    return 16 * parameters + 8 * activations + 4 * stored

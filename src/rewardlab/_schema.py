@@ -43,7 +43,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Union, get_args, get_origin
 
-from rewardlab.errors import ConfigError, DataFileError
+from rewardlab.errors import ConfigError, DataFileError, ValidationError
 
 __all__ = ["apply_settings", "check_meta", "coerce", "describe", "did_you_mean"]
 
@@ -339,7 +339,10 @@ def apply_settings(
         inner_cls = annotations[head]
         base = flat.get(head, defaults.get(head))
         inner = apply_settings(inner_cls, values, f"{name}.{head}", prefix=f"{prefix}{head}.")
-        flat[head] = dataclasses.replace(base, **inner) if base is not None else inner_cls(**inner)
+        try:
+            flat[head] = dataclasses.replace(base, **inner) if base is not None else inner_cls(**inner)
+        except ValidationError as exc:  # the nested config's own check (a range, a size): named with its group
+            raise type(exc)(f"{prefix}{head}.{exc.field}", exc.problem, exc.fix) from None
     return flat
 
 

@@ -3,16 +3,139 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Learn reward functions from demonstrations and preferences.")
+from rewardlab.errors import ConfigError, RewardLabError
+
 console = Console()
+errors = Console(stderr=True)
+
+#: click's exceptions module, wherever this typer takes click from (recent typers vendor it)
+_click: Any = sys.modules[typer.BadParameter.__module__]
+
+
+def _print_error(exc: Exception) -> None:
+    """The one way the CLI reports a user's mistake: one ``error: field: problem. Fix: fix.`` line on
+    stderr, never wrapped (``soft_wrap``) and never read as rich markup."""
+    errors.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
+def _option_name(param: Any) -> str:
+    """``--demos`` for an option, ``method`` for an argument."""
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("-")]
+    return max(opts, key=len) if opts else str(param.name)
+
+
+def _wanted(param: Any, kind: str) -> str:
+    """``"an integer >= 0 (default 0)"``: what ``param`` accepts, from its typer ``min``/``max`` and default."""
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    bounds = f" between {low} and {high}" if low is not None and high is not None else ""
+    bounds = bounds or (f" >= {low}" if low is not None else f" <= {high}" if high is not None else "")
+    default = getattr(param, "default", None)
+    shown = f" (default {default})" if default is not None and not getattr(param, "required", False) and default != () else ""
+    return f"{kind}{bounds}{shown}"
+
+
+_KINDS = {"int_parsing": "an integer", "int_from_float": "an integer", "float_parsing": "a number", "bool_parsing": "true or false"}
+_RANGES = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
+
+
+def _usage_error(exc: Any) -> RewardLabError:
+    """A click usage error (an option out of range, mistyped, unknown, missing or without its value; an
+    extra argument) as the rewardlab error that names the option and the fix."""
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else "rewardlab"
+    see = f"see `{path} --help`"
+    param = getattr(exc, "param", None)
+    if isinstance(exc, _click.MissingParameter) and param is not None:
+        name = _option_name(param)
+        helptext = (getattr(param, "help", None) or "").rstrip(".")
+        value = f"{name} {param.name.upper()}" if name.startswith("-") else param.name.upper()
+        return ConfigError(name, "is missing", f"give {value}" + (f" ({helptext})" if helptext else ""))
+    if isinstance(exc, _click.BadParameter) and param is not None:
+        name = _option_name(param)
+        cause = exc.__cause__
+        details = cause.errors() if hasattr(cause, "errors") else []  # typer >= 0.2x checks values with pydantic
+        annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        kind = "an integer" if annotation is int else "a number" if annotation is float else "a value"
+        if details and details[0].get("type") in _RANGES:
+            low, high = getattr(param, "min", None), getattr(param, "max", None)
+            interval = f"x>={low}" if high is None else f"x<={high}" if low is None else f"{low}<=x<={high}"
+            return ConfigError(name, f"{details[0]['input']} is not in the range {interval}", f"give {_wanted(param, kind)}")
+        if details and details[0].get("type") in _KINDS:
+            kind = _KINDS[details[0]["type"]]
+            return ConfigError(name, f"{details[0]['input']!r} is not {kind}", f"give {_wanted(param, kind)}")
+        message = str(exc.message).rstrip(".")
+        return ConfigError(name, message[:1].lower() + message[1:], see)
+    if isinstance(exc, _click.NoSuchOption):
+        close = sorted(exc.possibilities or [])
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        return ConfigError(exc.option_name, f"is not an option of {path}", f"{hint}{see}")
+    if isinstance(exc, _click.BadOptionUsage):
+        name = exc.option_name
+        problem = str(exc.message).replace(f"Option {name!r} ", "").rstrip(".")
+        fix = f"give a value after {name}" if "requires" in problem else f"write {name} alone" if "take a value" in problem else see
+        return ConfigError(name, problem, fix)
+    message = str(exc.message).rstrip(".")
+    return ConfigError(path, message[:1].lower() + message[1:], see)
+
+
+class _OneLineGroup(typer.core.TyperGroup):
+    """The app's (and its sub-apps') click group: every usage error click or typer raises, in any
+    command, reaches the user as one ``error:`` line naming the option and the fix, with exit status 2,
+    as rewardlab's own errors do (:func:`_friendly`). ``--help`` and a bare group still show help."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """The subcommand named by ``args[0]``; an unknown name is a :class:`ConfigError` with a did-you-mean."""
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            from rewardlab._schema import did_you_mean
+
+            names = self.list_commands(ctx)
+            fix = f"{did_you_mean(args[0], names)}use one of {', '.join(names)}"
+            raise ConfigError(args[0], f"is not a command of {ctx.command_path}", fix)
+        return super().resolve_command(ctx, args)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command line; what the console script and ``typer.testing.CliRunner`` both call."""
+        run = functools.partial(super().main, args, prog_name, complete_var, False, windows_expand_args, **extra)
+        if not standalone_mode:
+            return run()
+        try:
+            code = run()
+        except RewardLabError as exc:  # an unknown command (resolve_command)
+            _print_error(exc)
+            sys.exit(2)
+        except _click.ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is already printed
+                sys.exit(exc.exit_code)
+            _print_error(_usage_error(exc) if isinstance(exc, _click.UsageError) else exc)
+            sys.exit(2 if isinstance(exc, _click.UsageError) else exc.exit_code)
+        except typer.Abort:
+            errors.print("Aborted!", highlight=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)  # typer.Exit(n) and --help come back as their status
+
+
+app = typer.Typer(
+    cls=_OneLineGroup, add_completion=False, no_args_is_help=True, help="Learn reward functions from demonstrations and preferences."
+)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,12 +152,10 @@ def _friendly(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from rewardlab.errors import RewardLabError
-
         try:
             return command(*args, **kwargs)
         except RewardLabError as exc:
-            console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+            _print_error(exc)
             raise typer.Exit(2) from exc
 
     return wrapper  # type: ignore[return-value]
@@ -150,8 +271,8 @@ def irl(
     console.print(f"wrote {out}/result.json")
 
 
-demos_app = typer.Typer(no_args_is_help=True, help="Demonstrations: collect ranked ones from PPO checkpoints.")
-prefs_app = typer.Typer(no_args_is_help=True, help="Learn a reward from rankings: trex, drex, brex.")
+demos_app = typer.Typer(cls=_OneLineGroup, no_args_is_help=True, help="Demonstrations: collect ranked ones from PPO checkpoints.")
+prefs_app = typer.Typer(cls=_OneLineGroup, no_args_is_help=True, help="Learn a reward from rankings: trex, drex, brex.")
 app.add_typer(demos_app, name="demos")
 app.add_typer(prefs_app, name="prefs")
 

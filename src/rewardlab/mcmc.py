@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rewardlab._memory import check_memory
 from rewardlab.errors import ConfigError
 from rewardlab.learner import Callback, History, run_callback
 
@@ -54,6 +55,7 @@ __all__ = [
     "Target",
     "adaptation_windows",
     "chain_diagnostics",
+    "check_chain_memory",
     "metropolis_hastings",
     "mixing_problem",
     "proposal_factor",
@@ -253,6 +255,25 @@ def proposal_factor(cov: Tensor, n: int, kind: str) -> Tensor:
 
 
 # ============================================================================ the loop
+def check_chain_memory(chains: int, samples: int, thin: int, dim: int, *, itemsize: int = 8) -> None:
+    """Refuse (:class:`~rewardlab.errors.ValidationError` on ``samples``, with the estimate) a run whose
+    kept points would not fit in memory: ``chains x samples // thin`` points of ``dim`` parameters with
+    their log-likelihoods and log-priors, plus the proposal's ``(dim, dim)`` factor and adaptation scatter.
+
+    Examples:
+        >>> check_chain_memory(4, 10_000, 10, 64)  # 2 MiB: fine
+        >>> try:
+        ...     check_chain_memory(1, 10**12, 20, 1)
+        ... except ValueError as err:
+        ...     print(str(err).split(" would")[0])
+        samples: 1 chain(s) x 50000000000 kept samples x 1 parameter(s)
+    """
+    kept = samples // thin
+    nbytes = itemsize * (chains * kept * (dim + 2) + 2 * dim * dim)
+    what = f"{chains} chain(s) x {kept} kept samples x {dim} parameter(s)"
+    check_memory("samples", nbytes, what, "lower samples, raise thin or run fewer chains")
+
+
 def metropolis_hastings(
     target: Target,
     initial: Tensor,
@@ -293,6 +314,7 @@ def metropolis_hastings(
     """
     s = settings
     b, d = initial.shape
+    check_chain_memory(b, s.samples, s.thin, d, itemsize=initial.element_size())
     device, dtype = initial.device, initial.dtype
     sphere, lattice = s.sphere, s.proposal == "lattice"
     kind = s.covariance if s.covariance != "auto" else ("dense" if d <= _DENSE_LIMIT else "diagonal")

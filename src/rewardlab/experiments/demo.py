@@ -23,7 +23,7 @@ import torch
 from rewardlab._io import atomic_write, check_out, run_directory, write_json
 from rewardlab.data import sample_tabular
 from rewardlab.errors import ValidationError
-from rewardlab.experiments.irl import IRL_METHODS, evaluate, make_learner
+from rewardlab.experiments.irl import IRL_METHODS, as_demos_option, evaluate, make_learner
 from rewardlab.mdp import occupancy, soft_value_iteration, value_iteration
 from rewardlab.mdp.worlds import World, navigation_gridworld
 from rewardlab.registry import LEARNERS
@@ -287,7 +287,8 @@ def run_demo(out: Path | str, *, seed: int = 0, n_demos: int = 10, layout: str =
     assert world.shape is not None and mdp.horizon is not None
     optimal = value_iteration(mdp, world.reward)
     soft = soft_value_iteration(mdp, world.reward)
-    demos = sample_tabular(mdp, soft.policy, n_demos, rng=np.random.default_rng(seed), reward=world.reward)
+    with as_demos_option():
+        demos = sample_tabular(mdp, soft.policy, n_demos, rng=np.random.default_rng(seed), reward=world.reward)
     held_out = sample_tabular(mdp, soft.policy, 50, rng=np.random.default_rng(seed + 10_000), reward=world.reward)
 
     def expected_return(policy: torch.Tensor) -> float:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -205,6 +207,18 @@ def _posterior_summary(world: World, result: FitResult, out: Path) -> dict[str, 
     return summary
 
 
+@contextmanager
+def as_demos_option() -> Iterator[None]:
+    """Name a demonstration count the sampler refuses (its argument ``n``, e.g. one whose memory estimate
+    is beyond the machine's) as the command line's ``--demos``."""
+    try:
+        yield
+    except ValidationError as exc:
+        if exc.field != "n":
+            raise
+        raise type(exc)("--demos", exc.problem, "ask for fewer demonstrations with --demos") from None
+
+
 def run_irl(
     method: str,
     world_spec: str,
@@ -226,10 +240,11 @@ def run_irl(
     learner = make_learner(method, **(hyperparameters or {}))
     world = make_world(world_spec)
     rng = np.random.default_rng(seed)
-    demos, expert_policy = expert_demonstrations(world, n_demos, rng=rng, length=length, expert=expert, epsilon=epsilon)
-    held_out, _ = expert_demonstrations(
-        world, max(n_demos, 16), rng=np.random.default_rng(seed + 10_000), length=length, expert=expert, epsilon=epsilon
-    )
+    with as_demos_option():
+        demos, expert_policy = expert_demonstrations(world, n_demos, rng=rng, length=length, expert=expert, epsilon=epsilon)
+        held_out, _ = expert_demonstrations(
+            world, max(n_demos, 16), rng=np.random.default_rng(seed + 10_000), length=length, expert=expert, epsilon=epsilon
+        )
     start = time.perf_counter()
     result = learner.fit(demos, world.mdp, rng=np.random.default_rng(seed + 1))
     seconds = time.perf_counter() - start

@@ -221,8 +221,10 @@ def train_on_reward(
     ``init_policy``: a behavioural-cloning policy directory (``GymBCPolicy.save``, e.g. D-REX's
     ``bc_policy``) that PPO's actor starts from, with log standard deviation ``init_log_std``, after
     ``critic_warmup`` steps that train the critic alone (at ``critic_warmup_lr``, default the algorithm's rate)."""
+    from rewardlab.data.gym_rollouts import env_spaces
     from rewardlab.irl.bc import GymBCPolicy
     from rewardlab.rewards import NeuralReward
+    from rewardlab.rewards.wrappers import check_reward_spaces
     from rewardlab.rl import evaluate, train_policy
     from rewardlab.rl.sb3 import check_hyperparams
 
@@ -231,6 +233,7 @@ def train_on_reward(
     if init_log_std is not None and not math.isfinite(init_log_std):
         raise ConfigError("init_log_std", f"is {init_log_std}", "give a finite log standard deviation, e.g. -1.5")
     reward = NeuralReward.load(reward_dir)
+    check_reward_spaces(reward, *env_spaces(env_id), reward="--reward", env=f"--env {env_id}")
     clone = None if init_policy is None else GymBCPolicy.load(init_policy)
     if init_log_std is not None:
         hyperparams["policy_kwargs"] = {**hyperparams.get("policy_kwargs", {}), "log_std_init": init_log_std}

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rewardlab._memory import check_memory, training_nbytes
 from rewardlab._optim import Adam
 from rewardlab.data import TrajectoryDataset, validate_dataset
 from rewardlab.errors import ConfigError, ValidationError
@@ -42,7 +43,7 @@ from rewardlab.irl.maxent import DemoObjective
 from rewardlab.learner import Callback, FitResult, History, ensure_finite, run_callback
 from rewardlab.mdp import TabularMDP
 from rewardlab.rewards import TabularReward
-from rewardlab.rewards.nets import mlp
+from rewardlab.rewards.nets import mlp, mlp_parameters
 
 __all__ = ["DeepMaxEntConfig", "DeepMaxEntIRL", "FeatureScaling", "predict_reward", "state_reward_fcn", "state_reward_mlp"]
 
@@ -231,6 +232,11 @@ class DeepMaxEntIRL:
         if env_or_mdp.features is None:
             raise ValidationError("mdp.features", "is None", "Deep MaxEnt needs state features (S, F)")
         mdp = env_or_mdp
+        # the net (a 3x3 first layer for the CNN) and, on every state, each hidden unit's value and dropout mask
+        params = mlp_parameters(mdp.n_features * (9 if cfg.architecture == "cnn" else 1), cfg.hidden, 1)
+        units = mdp.n_states * sum(cfg.hidden) * (2 if cfg.dropout > 0 else 1)
+        what = f"a net of {params} parameters with {sum(cfg.hidden)} hidden units on {mdp.n_states} states"
+        check_memory("hidden", training_nbytes(params, units), what, f"use narrower hidden layers than {cfg.hidden}")
         diverged = f"lower lr (now {cfg.lr:g}) or raise weight_decay"
         objective = DemoObjective(mdp, data, model=cfg.model, temperature=cfg.temperature, causal=cfg.causal, action_noise=cfg.action_noise)
         if cfg.grid_shape is not None and cfg.grid_shape[0] * cfg.grid_shape[1] != mdp.n_states:

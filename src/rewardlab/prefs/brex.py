@@ -38,7 +38,7 @@ from rewardlab.data.ranking import as_dataset, ranked_pairs, ranking_scores
 from rewardlab.data.validate import validate_dataset, validate_labels
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult, History
-from rewardlab.mcmc import MHSettings, chain_diagnostics, metropolis_hastings, mixing_problem
+from rewardlab.mcmc import MHSettings, chain_diagnostics, check_chain_memory, metropolis_hastings, mixing_problem
 from rewardlab.mdp import TabularMDP, value_iteration
 from rewardlab.prefs.losses import bradley_terry_log_likelihood
 from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig, recorded_agreement, trex_ranking_warning
@@ -121,6 +121,7 @@ class BayesianREXConfig:
             raise ConfigError("target_accept", f"is {self.target_accept}", "use a rate in (0, 1)")
         if self.covariance not in ("auto", "dense", "diagonal", "identity"):
             raise ConfigError("covariance", f"is {self.covariance!r}", "choose 'auto', 'dense', 'diagonal' or 'identity'")
+        check_chain_memory(self.chains, self.samples, self.thin, 1)  # before pretraining; the sampler checks the real dimension
 
 
 # ============================================================================ pure maths

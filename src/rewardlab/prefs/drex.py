@@ -21,7 +21,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rewardlab.data.gym_rollouts import collect_rollouts
+from rewardlab._memory import check_memory, training_nbytes
+from rewardlab.data.gym_rollouts import collect_rollouts, env_spaces
 from rewardlab.data.ranking import ranking_scores
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.data.validate import validate_dataset
@@ -29,7 +30,8 @@ from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.eval.ranking import RankingAgreement
 from rewardlab.irl.bc import fit_gym_bc
 from rewardlab.learner import Callback, FitResult
-from rewardlab.prefs.trex import TREX, TREXConfig, recorded_agreement, trex_ranking_warning
+from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig, recorded_agreement, trex_ranking_warning
+from rewardlab.rewards.nets import check_reward_memory, mlp_parameters
 
 __all__ = ["DREX", "NOISE_SCHEDULES", "DREXConfig", "drex_noise_warning", "noise_rollouts"]
 
@@ -76,6 +78,17 @@ class DREXConfig:
         if self.schedule == "custom":
             return self.epsilons, self.rollouts, self.min_gap, self.noop
         return NOISE_SCHEDULES[self.schedule]
+
+
+def _check_sizes(cfg: DREXConfig, env: Any) -> None:
+    """Refuse, before cloning and rolling out, a clone or a T-REX ensemble whose training would not fit in memory."""
+    obs_space, act_space = env_spaces(env)
+    n_in, n_out = int(np.prod(obs_space.shape or ())), int(getattr(act_space, "n", 0) or np.prod(act_space.shape or ()))
+    clone = mlp_parameters(n_in, cfg.bc_hidden, n_out)
+    check_memory("bc_hidden", training_nbytes(clone), f"a clone of {clone} parameters", f"use narrower layers than {cfg.bc_hidden}")
+    t = cfg.trex
+    spec = TrajectoryEncoder.for_env((obs_space, act_space), architecture=t.architecture, hidden=t.hidden, use_action=t.use_action).spec
+    check_reward_memory(spec, t.ensemble, fields=("trex.ensemble", "trex.hidden"))
 
 
 def noise_rollouts(
@@ -125,6 +138,7 @@ class DREX:
         cfg = self.config
         demos = validate_dataset(data, env_or_mdp)
         probe = gym.make(env_or_mdp) if isinstance(env_or_mdp, str) else env_or_mdp()
+        _check_sizes(cfg, probe)
         bc = fit_gym_bc(demos, probe.action_space, rng=rng, hidden=cfg.bc_hidden, epochs=cfg.bc_epochs, lr=cfg.bc_lr)
         epsilons, per_level, min_gap, noop = cfg.resolved()
         ranked = noise_rollouts(env_or_mdp, bc, epsilons, per_level, seed=int(rng.integers(2**31)), noop=noop, max_steps=cfg.max_steps)

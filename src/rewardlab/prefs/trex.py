@@ -31,9 +31,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rewardlab._memory import check_memory
 from rewardlab._optim import Adam
 from rewardlab.data.gym_rollouts import env_spaces
-from rewardlab.data.ranking import SnippetPairs, as_dataset, ranking_scores, snippet_pairs
+from rewardlab.data.ranking import PAIR_NBYTES, SnippetPairs, as_dataset, ranking_scores, snippet_pairs
 from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.data.validate import validate_dataset
 from rewardlab.errors import ConfigError, ValidationError
@@ -43,6 +44,7 @@ from rewardlab.mdp import TabularMDP, value_iteration
 from rewardlab.prefs.auxiliary import AUX_LOSSES, AuxiliaryHeads
 from rewardlab.prefs.losses import bradley_terry_loss
 from rewardlab.rewards import NeuralReward, RewardNetSpec, TabularReward
+from rewardlab.rewards.nets import check_reward_memory
 
 __all__ = ["TREX", "TREXConfig", "TrajectoryEncoder", "predicted_returns", "recorded_agreement", "trex_ranking_warning"]
 
@@ -128,6 +130,7 @@ class TREXConfig:
             raise ConfigError("aux_weight", f"is {self.aux_weight}", "use a finite weight >= 0")
         if self.aux_batch < 1:
             raise ConfigError("aux_batch", f"is {self.aux_batch}", "use at least 1")
+        check_memory("pairs", self.pairs * PAIR_NBYTES, f"{self.pairs} pairs", "draw fewer pairs")  # whatever the data
 
 
 @dataclass
@@ -292,6 +295,7 @@ class TREX:
         device = torch.device(cfg.device)
         tensors = (obs.to(device), acts.to(device), offsets)
         seed = int(rng.integers(2**31))
+        check_reward_memory(encoder.spec, cfg.ensemble, fields=("ensemble", "hidden"))
         model = NeuralReward(encoder.spec, members=cfg.ensemble, seed=seed).to(device)
         aux = _Auxiliary(cfg, encoder, env_or_mdp, ds, tensors, seed) if cfg.aux else None
         history = History()

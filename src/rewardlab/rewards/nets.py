@@ -17,6 +17,7 @@ Architectures:
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,9 +28,19 @@ import torch
 from torch import Tensor, nn
 
 from rewardlab._io import read_tensors, save_tensors
+from rewardlab._memory import check_memory, training_nbytes
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 
-__all__ = ["ClippedInputReward", "NeuralReward", "PessimisticReward", "RewardNet", "RewardNetSpec", "mlp"]
+__all__ = [
+    "ClippedInputReward",
+    "NeuralReward",
+    "PessimisticReward",
+    "RewardNet",
+    "RewardNetSpec",
+    "check_reward_memory",
+    "mlp",
+    "mlp_parameters",
+]
 
 _FORMAT = "rewardlab.NeuralReward"
 
@@ -135,6 +146,18 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+def mlp_parameters(n_in: int, hidden: tuple[int, ...], n_out: int) -> int:
+    """The number of weights and biases of :func:`mlp` ``(n_in, hidden, n_out)``: ``sum_l (w_l + 1) w_{l+1}``
+    over the widths ``(n_in, *hidden, n_out)``.
+
+    Examples:
+        >>> mlp_parameters(3, (8, 8), 2) == sum(p.numel() for p in mlp(3, (8, 8), 2).parameters())
+        True
+    """
+    widths = [n_in, *hidden, n_out]
+    return sum((a + 1) * b for a, b in itertools.pairwise(widths))
+
+
 class RewardNet(nn.Module):
     """One reward net: ``(obs (B, *obs_shape), act (B, ...) | None) -> (B,)``.
 
@@ -209,6 +232,38 @@ class RewardNet(nn.Module):
         return x
 
 
+def check_reward_memory(spec: RewardNetSpec, members: int, *, fields: tuple[str, str] = ("members", "spec.hidden")) -> int:
+    """Refuse, before any weight is allocated, an ensemble of ``members`` nets of ``spec`` whose training
+    would not fit in memory (:func:`rewardlab._memory.training_nbytes`: the members' float32 weights, one
+    member's gradients and Adam moments); return one member's parameter count.
+
+    The error names ``fields[1]`` (the widths) when one member alone is too big, else ``fields[0]`` (the
+    ensemble size); a learner passes the names its config uses (T-REX: ``("ensemble", "hidden")``).
+
+    Examples:
+        >>> check_reward_memory(RewardNetSpec((3,), hidden=(8,)), 2)  # (3 + 1) * 8 + 9 parameters each
+        41
+        >>> try:
+        ...     check_reward_memory(RewardNetSpec((3,), hidden=(8,)), 10**12, fields=("ensemble", "hidden"))
+        ... except ValueError as err:
+        ...     print(str(err).split(" would")[0])
+        ensemble: 1000000000000 reward nets of 41 parameters
+    """
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        per_member = sum(p.numel() for p in RewardNet(spec).parameters())
+    fix = "use fewer members or narrower hidden layers"
+    check_memory(
+        fields[1],
+        training_nbytes(per_member),
+        f"one reward net of {per_member} parameters",
+        f"use narrower hidden layers than {spec.hidden}",
+    )
+    check_memory(
+        fields[0], training_nbytes(per_member, stored=(members - 1) * per_member), f"{members} reward nets of {per_member} parameters", fix
+    )
+    return per_member
+
+
 class NeuralReward(nn.Module):
     """An ensemble of ``members`` reward nets with per-member normalisation.
 
@@ -237,6 +292,7 @@ class NeuralReward(nn.Module):
         super().__init__()
         if members < 1:
             raise ConfigError("members", f"is {members}", "use at least one member")
+        check_reward_memory(spec, members)
         self.spec = spec
         nets = []
         for m in range(members):

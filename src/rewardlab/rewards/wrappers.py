@@ -22,9 +22,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rewardlab.errors import ConfigError
+from rewardlab.errors import ConfigError, ShapeError
 
-__all__ = ["LearnedReward", "RunningNormalizer", "VectorLearnedReward", "check_transform", "shaped_reward"]
+__all__ = ["LearnedReward", "RunningNormalizer", "VectorLearnedReward", "check_reward_spaces", "check_transform", "shaped_reward"]
 
 Transform = Literal["none", "sigmoid", "running"]
 
@@ -64,6 +64,45 @@ def check_transform(transform: str, ctrl_cost: float) -> None:
         raise ConfigError("normalize", f"is {transform!r}", "choose 'none', 'sigmoid' or 'running'")
     if ctrl_cost < 0:
         raise ConfigError("ctrl_cost", f"is {ctrl_cost}", "use a control-cost weight >= 0")
+
+
+def check_reward_spaces(
+    model: Any, observation_space: gym.Space[Any], action_space: gym.Space[Any], *, reward: str = "model", env: str = "env"
+) -> None:
+    """Refuse a reward model on an env whose observations (or, for a reward of actions, actions) are not
+    the ones it was trained on, naming both (``reward`` and ``env`` are their names for the caller, e.g.
+    ``"--reward"`` and ``"--env"``). Models without a :class:`~rewardlab.rewards.nets.RewardNetSpec`
+    (``model.spec``) are let through.
+
+    Raises:
+        ShapeError: on ``reward``: the shapes it was trained on and the env's.
+
+    Examples:
+        >>> from rewardlab.rewards.nets import NeuralReward, RewardNetSpec
+        >>> cartpole = gym.make("CartPole-v1")
+        >>> check_reward_spaces(NeuralReward(RewardNetSpec((3,), hidden=(8,))), cartpole.observation_space, cartpole.action_space)
+        Traceback (most recent call last):
+        ...
+        rewardlab.errors.ShapeError: model: was trained on observations of shape (3,), but env gives shape (4,). Fix: pass a reward learned on env, or the env this reward was learned on.
+    """
+    spec = getattr(model, "spec", None)
+    obs_shape = getattr(spec, "obs_shape", None)
+    if spec is None or obs_shape is None:
+        return
+    fix = f"pass a reward learned on {env}, or the env this reward was learned on"
+    shape = tuple(observation_space.shape or ())
+    if tuple(obs_shape) != shape:
+        raise ShapeError(reward, f"was trained on observations of shape {tuple(obs_shape)}, but {env} gives shape {shape}", fix)
+    if not spec.uses_action:
+        return
+    if isinstance(action_space, gym.spaces.Discrete):
+        same, theirs = spec.discrete_actions and spec.act_dim == int(action_space.n), f"{int(action_space.n)} discrete actions"
+    else:
+        size = int(np.prod(action_space.shape or ()))
+        same, theirs = not spec.discrete_actions and spec.act_dim == size, f"actions of size {size}"
+    if not same:
+        ours = f"{spec.act_dim} discrete actions" if spec.discrete_actions else f"actions of size {spec.act_dim}"
+        raise ShapeError(reward, f"was trained on {ours}, but {env} has {theirs}", fix)
 
 
 @torch.no_grad()
@@ -109,6 +148,7 @@ class LearnedReward(gym.Wrapper[Any, Any, Any, Any]):
     def __init__(self, env: gym.Env[Any, Any], model: Any, *, normalize: Transform = "none", ctrl_cost: float = 0.0) -> None:
         super().__init__(env)
         check_transform(normalize, ctrl_cost)
+        check_reward_spaces(model, env.observation_space, env.action_space)
         self.model, self.transform, self.ctrl_cost = model, normalize, ctrl_cost
         self.normalizer = RunningNormalizer() if normalize == "running" else None
         self._obs: Any = None
@@ -151,6 +191,7 @@ class VectorLearnedReward(gym.vector.VectorWrapper):
     def __init__(self, env: gym.vector.VectorEnv, model: Any, *, normalize: Transform = "none", ctrl_cost: float = 0.0) -> None:
         super().__init__(env)
         check_transform(normalize, ctrl_cost)
+        check_reward_spaces(model, env.single_observation_space, env.single_action_space)
         self.model, self.transform, self.ctrl_cost = model, normalize, ctrl_cost
         self.normalizer = RunningNormalizer() if normalize == "running" else None
         self._obs: Any = None

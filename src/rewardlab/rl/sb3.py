@@ -202,6 +202,10 @@ def train_policy(
         raise ConfigError("reward_batch", f"is {reward_batch!r}", "choose 'auto', 'step' or 'rollout'")
     if reward_batch == "rollout" and algo != "ppo":
         raise ConfigError("reward_batch", f"is 'rollout' with algo={algo!r}", "use reward_batch='step' for off-policy algorithms")
+    if reward is not None:
+        from rewardlab.rewards.wrappers import check_reward_spaces
+
+        check_reward_spaces(reward, *env_spaces(env_id), reward="reward", env="env_id")
     params = {**(PRESETS.get((algo, env_id), {}) if isinstance(env_id, str) else {}), **(hyperparams or {})}
     if init_policy is not None:
         if algo != "ppo":
