@@ -448,6 +448,20 @@ def _write(path: Path, text: str | bytes) -> None:
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
 
 
+def _edit_meta(meta_path: Path, change: Any) -> None:
+    """Write ``change`` over the metadata file: raw bytes or text as they are, or a dict of keys to set
+    (``None`` deletes the key) applied to the JSON that is there."""
+    if isinstance(change, dict):
+        meta = json.loads(meta_path.read_text())
+        for key, value in change.items():
+            if value is None:
+                del meta[key]
+            else:
+                meta[key] = value
+        change = json.dumps(meta)
+    _write(meta_path, change)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -466,15 +480,7 @@ def test_dataset_metadata_is_checked_against_its_schema(
 ) -> None:
     path = _copy(saved["dataset"][0], tmp_path)
     meta_path = path / "trajectories.json"
-    if isinstance(change, dict):
-        meta = json.loads(meta_path.read_text())
-        for key, value in change.items():
-            if value is None:
-                del meta[key]
-            else:
-                meta[key] = value
-        change = json.dumps(meta)
-    _write(meta_path, change)
+    _edit_meta(meta_path, change)
     with pytest.raises(DataFileError, match=r"trajectories\.json") as caught:
         load_dataset(path)
     assert message in str(caught.value)
@@ -523,15 +529,7 @@ def test_model_metadata_is_checked_against_its_schema(
     source, load = saved[which]
     path = _copy(source, tmp_path)
     meta_path = next(p for p in _files(path) if p.suffix == ".json")
-    if isinstance(change, dict):
-        meta = json.loads(meta_path.read_text())
-        for key, value in change.items():
-            if value is None:
-                del meta[key]
-            else:
-                meta[key] = value
-        change = json.dumps(meta)
-    _write(meta_path, change)
+    _edit_meta(meta_path, change)
     with pytest.raises(DataFileError) as caught:
         load(path)
     assert message in str(caught.value)
