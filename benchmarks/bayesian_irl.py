@@ -68,9 +68,11 @@ def brex_world(job: tuple[int, int, bool]) -> list[float]:
     demos, _ = expert_demonstrations(w, max(BREX_DEMOS), rng=np.random.default_rng(10_000 + seed), length=length)
     counts = torch.stack([decision_counts(demos[:n], w.mdp) for n in BREX_DEMOS])  # one chain per demo count
     if paper_sampler:  # as in the paper: fixed proposal step 0.01, the whole 5,000-step chain kept
-        cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=len(BREX_DEMOS), samples=5000, burn_in=0, step_size=0.01, adapt=False)
+        cfg = BayesianIRLConfig(
+            prior="sphere", beta=50.0, chains=len(BREX_DEMOS), samples=5000, burn_in=0, thin=1, step_size=0.01, adapt=False
+        )
     else:  # the step adapts during a 1,000-step burn-in toward 30% acceptance
-        cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=len(BREX_DEMOS), samples=4000, burn_in=1000, step_size=0.05)
+        cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=len(BREX_DEMOS), samples=4000, burn_in=1000, thin=1, step_size=0.05)
     post = sample_posterior(w.mdp, counts, cfg, rng=np.random.default_rng(seed))
     losses = []
     for c in range(len(BREX_DEMOS)):
@@ -198,7 +200,8 @@ def run_sufficiency(args: argparse.Namespace) -> dict:
     holds_all = np.mean([r["bound"] >= r["true_nevd"] - 1e-12 for r in rounds])
     final = [run[-1] for run in runs]
     holds_final = np.mean([r["bound"] >= r["true_nevd"] - 1e-12 for r in final])
-    stopped = np.mean([r["sufficient"] for r in final])
+    stopped = np.mean([r["sufficient"] == 1 for r in final])  # NaN = undetermined (chains not mixed): not stopped
+    undetermined = int(sum(np.isnan(r["sufficient"]) for r in rounds))
     asked = np.array([r["n_demos"] for r in final])
     true_final = np.array([r["true_nevd"] for r in final])
     ci_all, ci_final = _wilson(holds_all, len(rounds)), _wilson(holds_final, len(final))
@@ -210,6 +213,7 @@ def run_sufficiency(args: argparse.Namespace) -> dict:
         f"said 'sufficient' in {stopped:.0%} of worlds after {asked.mean():.1f} demos on average (median {np.median(asked):.0f}, max {asked.max():.0f})"
     )
     print(f"true nEVD of the MAP policy when it stopped: mean {true_final.mean():.4f}, max {true_final.max():.4f}; {seconds:.0f} s")
+    print(f"verdict undetermined (chains not mixed) in {undetermined} of {len(rounds)} rounds")
     return {
         "settings": {
             "first_world": args.first_world,
@@ -227,6 +231,7 @@ def run_sufficiency(args: argparse.Namespace) -> dict:
         "coverage_at_stop": holds_final,
         "coverage_at_stop_ci95": ci_final,
         "stopped": stopped,
+        "undetermined_rounds": undetermined,
         "demos_mean": asked.mean(),
         "seconds": seconds,
     }
@@ -237,7 +242,7 @@ def active_world(job: tuple[int, str, int]) -> list[float]:
     seed, strategy, queries = job
     w = feature_gridworld(6, seed=seed, discount=0.9)
     teacher = make_teacher(w.mdp, w.reward, rng=np.random.default_rng(30_000 + seed))
-    cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=2, samples=600, burn_in=300, step_size=0.05)
+    cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=2, samples=600, burn_in=300, thin=1, step_size=0.05)
     result = active_learning(
         w.mdp, teacher, cfg, rng=np.random.default_rng(seed), n_queries=queries, strategy=strategy, true_reward=w.reward
     )
@@ -297,7 +302,7 @@ def _speed_once(size: int, chains: int, solver: str, device: str, steps: int) ->
     demos, _ = expert_demonstrations(w, 10, rng=np.random.default_rng(0), length=2 * size)
     counts = decision_counts(demos, w.mdp)
     cfg = BayesianIRLConfig(
-        prior="sphere", beta=50.0, chains=chains, samples=steps, burn_in=0, step_size=0.05, solver=solver, device=device
+        prior="sphere", beta=50.0, chains=chains, samples=steps, burn_in=0, thin=1, step_size=0.05, solver=solver, device=device
     )
     sample_posterior(w.mdp, counts, cfg.__class__(**{**cfg.__dict__, "samples": 20}), rng=np.random.default_rng(0))  # warm-up
     if device == "cuda":

@@ -85,7 +85,7 @@ def gridworld_world(job: tuple[int, int]) -> dict[str, list[float]]:
             fit = learner.fit(sub, world.mdp, rng=rng, scores=scores)
             out[name].append(policy_loss(world.mdp, world.reward, fit.policy, initial="uniform"))
     counts = torch.stack([decision_counts(demos[:n], world.mdp) for n in DEMOS])
-    cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=len(DEMOS), samples=5000, burn_in=0, step_size=0.01, adapt=False)
+    cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=len(DEMOS), samples=5000, burn_in=0, thin=1, step_size=0.01, adapt=False)
     post = sample_posterior(world.mdp, counts, cfg, rng=np.random.default_rng(seed))
     for c in range(len(DEMOS)):
         theta = post.samples[c, int(post.log_posterior[c].argmax())]
