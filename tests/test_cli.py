@@ -32,6 +32,13 @@ def test_demo_writes_report_figure_and_summary(tmp_path: Path):
     bayes = summary["bayesian"]
     assert "How sure can we be?" in page and bayes["rhat_max"] < 1.5 and bayes["evd_var_0.95"] >= 0
     assert bayes["sufficiency"]["demos"][-1] == 5 and len(bayes["sufficiency"]["bound"]) == len(bayes["sufficiency"]["demos"])
+    # no verdict from chains that have not mixed: the report and summary.json say so instead
+    unmixed = bayes["rhat_max"] > 1.01
+    assert any("have not mixed" in w for w in summary["warnings"]) == unmixed
+    assert ("R-hat above 1.01" in page) == unmixed
+    verdicts = bayes["sufficiency"]["sufficient"] + bayes["sufficiency"]["sufficient_from_every_cell"]
+    assert all(v in (True, False, None) for v in verdicts)
+    assert any("undetermined" in w for w in summary["warnings"]) == (None in verdicts)
     assert not list((tmp_path / "out").glob(".*tmp"))  # atomic writes leave no temp files
 
 

@@ -202,6 +202,7 @@ def demo(
         cells = [f"{row['metrics'][k]:.3g}" if k in row["metrics"] else "-" for k in keys]
         scores.add_row(name, *cells, f"{row['fit_seconds']:.2f}")
     console.print(scores)
+    _print_warnings(result)
     console.print(f"wrote [bold]{result['report']}[/bold] ({result['seconds']:.1f} s)")
 
 

@@ -114,6 +114,7 @@ def bayesian_section(world: World, demos: Any, seed: int) -> tuple[dict[str, Any
 
     from rewardlab.irl.bayesian import BayesianIRLConfig, decision_counts, sample_posterior
     from rewardlab.irl.sufficiency import sufficiency
+    from rewardlab.mcmc import mixing_problem
 
     twin = navigation_gridworld(world.layout or "crossing", discount=0.95)
     mdp = twin.mdp
@@ -129,12 +130,17 @@ def bayesian_section(world: World, demos: Any, seed: int) -> tuple[dict[str, Any
     entropy = post.action_entropy()
     small = BayesianIRLConfig(**{**cfg.__dict__, "chains": 2, "samples": 500, "burn_in": 200})
     counts_n = sorted({n for n in (1, 2, 4, 16) if n < len(demos)} | {len(demos)})
-    bounds, bounds_everywhere = [], []
+    bounds, bounds_everywhere, verdicts, verdicts_everywhere = [], [], [], []
     for n in counts_n:
         sub = sample_posterior(mdp, decision_counts(demos[:n], mdp), small, rng=rng)
-        bounds.append(sufficiency(sub, alpha=0.95, delta=0.05, threshold=0.1).bound)
-        bounds_everywhere.append(sufficiency(sub, alpha=0.95, delta=0.05, threshold=0.1, initial="uniform").bound)
+        start, everywhere = (sufficiency(sub, alpha=0.95, delta=0.05, threshold=0.1, initial=i) for i in ("mdp", "uniform"))
+        bounds.append(start.bound)
+        bounds_everywhere.append(everywhere.bound)
+        verdicts.append(start.sufficient)  # None: undetermined, the chains have not mixed
+        verdicts_everywhere.append(everywhere.sufficient)
     diag = post.diagnostics()
+    problem = mixing_problem(diag["rhat"], diag["ess"])
+    undetermined = sum(v is None for v in verdicts + verdicts_everywhere)
     summary = {
         "world": "navigation, discounted 0.95",
         "samples": list(post.samples.shape),
@@ -144,7 +150,15 @@ def bayesian_section(world: World, demos: Any, seed: int) -> tuple[dict[str, Any
         "evd_mean": float(evd.mean()),
         "map_weights": post.flat()[int(post.log_posterior.reshape(-1).argmax())].tolist(),
         "mean_weights": post.flat().mean(0).tolist(),
-        "sufficiency": {"demos": counts_n, "bound": bounds, "bound_from_every_cell": bounds_everywhere},
+        "sufficiency": {
+            "demos": counts_n,
+            "bound": bounds,
+            "bound_from_every_cell": bounds_everywhere,
+            "sufficient": verdicts,
+            "sufficient_from_every_cell": verdicts_everywhere,
+        },
+        "warnings": ([f"Bayesian IRL: {problem}; the 0.95-VaR of EVD is not to be trusted"] if problem else [])
+        + ([f"sufficiency: {undetermined} verdict(s) undetermined (their chains have not mixed)"] if undetermined else []),
     }
     fig, axes = plt.subplots(2, 3, figsize=(14, 8.2))
     twin.plot(axes[0, 0], values=rewards.mean(0), title="posterior mean reward")
@@ -185,23 +199,26 @@ def _img(data: bytes, alt: str) -> str:
 def _bayes_html(bayes: dict[str, Any], png: bytes) -> str:
     suff = bayes["sufficiency"]
 
-    def first_below(bounds: list[float]) -> int | None:
-        return next((n for n, b in zip(suff["demos"], bounds, strict=True) if b < 0.1), None)
+    def first_sufficient(verdicts: list[bool | None]) -> str | None:
+        """The first count of demonstrations judged sufficient, or why none was."""
+        for n, v in zip(suff["demos"], verdicts, strict=True):
+            if v is None:
+                return f"undetermined at {n} demonstrations (the chains have not mixed)"
+            if v:
+                return f"the bound falls below 0.1 at {n} demonstrations"
+        return None
 
-    start, everywhere = first_below(suff["bound"]), first_below(suff["bound_from_every_cell"])
-    verdict = (
-        f"from the start cell the bound falls below 0.1 at {start} demonstrations"
-        if start
-        else "from the start cell the bound stays above 0.1"
-    ) + (
-        f"; from every cell, at {everywhere}."
+    start, everywhere = first_sufficient(suff["sufficient"]), first_sufficient(suff["sufficient_from_every_cell"])
+    verdict = f"from the start cell {start or 'the bound stays above 0.1'}" + (
+        f"; from every cell, {everywhere}."
         if everywhere
         else "; from every cell it stays above 0.1: the demonstrations show the route from the start, not what to do everywhere."
     )
     mixing = (
-        " R-hat above 1.1 says the chains have not yet agreed: every cell has exactly one terrain, so shifting all"
-        " weights together changes no policy, and the chains drift slowly along that ridge; longer chains tighten the estimates."
-        if bayes["rhat_max"] > 1.1
+        " R-hat above 1.01 says the chains have not mixed, so the VaR below is not to be trusted: every cell has exactly one"
+        " terrain, so shifting all weights together changes no policy, and the chains drift slowly along that ridge;"
+        " longer chains tighten the estimates."
+        if bayes["rhat_max"] > 1.01
         else ""
     )
     return f"""<h2>How sure can we be? Bayesian IRL</h2>
@@ -328,6 +345,7 @@ def run_demo(out: Path | str, *, seed: int = 0, n_demos: int = 10, layout: str =
         "returns": returns,
         "methods": methods,
         "bayesian": bayes,
+        "warnings": list(bayes["warnings"]),
         "optimal_ascii": world.ascii(policy=optimal.policy),
         "figure": str(out / "demo.png"),
         "report": str(out / "report.html"),
