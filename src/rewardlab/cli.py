@@ -434,3 +434,7 @@ def train_policy_command(
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+if __name__ == "__main__":  # `python -m rewardlab.cli ...` runs the command line too (as `python -m rewardlab` does)
+    main()
