@@ -200,13 +200,15 @@ def _bayes_html(bayes: dict[str, Any], png: bytes) -> str:
     suff = bayes["sufficiency"]
 
     def first_sufficient(verdicts: list[bool | None]) -> str | None:
-        """The first count of demonstrations judged sufficient, or why none was."""
-        for n, v in zip(suff["demos"], verdicts, strict=True):
-            if v is None:
-                return f"undetermined at {n} demonstrations (the chains have not mixed)"
-            if v:
-                return f"the bound falls below 0.1 at {n} demonstrations"
-        return None
+        """Where the bound first judges the demonstrations sufficient, and where it could not judge; None
+        when every verdict is "not sufficient"."""
+        pairs = list(zip(suff["demos"], verdicts, strict=True))
+        first = next((n for n, v in pairs if v), None)
+        unsure = [str(n) for n, v in pairs if v is None]
+        text = f"the bound falls below 0.1 at {first} demonstration(s)" if first else "the bound stays above 0.1 where it can be judged"
+        if unsure:
+            text += f" (undetermined with {', '.join(unsure)}: those chains have not mixed)"
+        return text if first or unsure else None
 
     start, everywhere = first_sufficient(suff["sufficient"]), first_sufficient(suff["sufficient_from_every_cell"])
     verdict = f"from the start cell {start or 'the bound stays above 0.1'}" + (
