@@ -117,9 +117,10 @@ def tiny_problem(kind: DataKind) -> Problem:
 
     rng = np.random.default_rng(0)
     if kind == "demonstrations":
+        from rewardlab.irl.experts import expert_demonstrations
+
         world = navigation_gridworld("crossing")
-        policy = value_iteration(world.mdp, world.reward).policy
-        demos = sample_tabular(world.mdp, policy, 20, rng=rng, reward=world.reward)
+        demos, _ = expert_demonstrations(world, 20, rng=rng)
         return Problem(demos, world.mdp, world.reward, 1e-6)
     if kind == "rankings":
         grid = feature_gridworld(6, seed=0, discount=0.9)
@@ -130,8 +131,7 @@ def tiny_problem(kind: DataKind) -> Problem:
             weights = rng.standard_normal(4)
             policy = value_iteration(grid.mdp, features @ torch.as_tensor(weights / np.linalg.norm(weights))).policy
             trajectories.append(sample_tabular(grid.mdp, policy, 1, rng=rng, length=10, reward=grid.reward)[0])
-        returns = [tr.ret for tr in trajectories]
-        ranked = [dataclasses.replace(tr, infos={**tr.infos, "rank": float(r)}) for tr, r in zip(trajectories, returns, strict=True)]
+        ranked = [dataclasses.replace(tr, infos={**tr.infos, "rank": float(tr.ret)}) for tr in trajectories]
         return Problem(TrajectoryDataset(ranked), grid.mdp, grid.reward, 0.05)
     if kind == "stages":
         from rewardlab.irl.lfl import soft_policy_improvement
@@ -189,21 +189,21 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _non_finite(problem: Problem) -> Any:
-    """The problem's data with one NaN where a number goes: a NaN observation, or a NaN policy entry."""
-    data = list(problem.data)
-    first = data[0]
+def _non_finite(data: Any) -> list[Any]:
+    """``data`` with one NaN where a number goes: a NaN observation, or a NaN policy entry."""
+    out = list(data)
+    first = out[0]
     if isinstance(first, TrajectoryDataset):  # a learner's stages of trajectories
-        data[0] = TrajectoryDataset(_non_finite(Problem(first, problem.mdp, problem.reward, problem.tolerance)))
+        out[0] = TrajectoryDataset(_non_finite(first))
     elif isinstance(first, Trajectory):
         obs = first.obs.astype(np.float64)
         obs[1] = np.nan
-        data[0] = dataclasses.replace(first, obs=obs)
+        out[0] = dataclasses.replace(first, obs=obs)
     else:
         policy = torch.as_tensor(first).clone()
         policy[0, 0] = float("nan")
-        data[0] = policy
-    return data
+        out[0] = policy
+    return out
 
 
 def learner_checks(name: str, space: str = "tabular", /, **overrides: Any) -> Iterator[tuple[str, Callable[[], None]]]:
@@ -330,7 +330,7 @@ def learner_checks(name: str, space: str = "tabular", /, **overrides: Any) -> It
     yield "reward_saves_and_loads", reward_saves_and_loads
     if not spec.empty_ok:
         yield "empty_data", lambda: refused("empty_data", [])
-    yield "non_finite_data", lambda: refused("non_finite_data", _non_finite(problem))
+    yield "non_finite_data", lambda: refused("non_finite_data", _non_finite(problem.data))
     if problem.tolerance is not None:
         yield "recovers", recovers
 

@@ -60,8 +60,9 @@ def run_callback(callback: Callback | None, step: int, metrics: dict[str, float]
     return bool(callback(step, metrics)) if callback is not None else False
 
 
-def ensure_finite(value: float | torch.Tensor, quantity: str, *, step: int | str, fix: str) -> None:
-    """Stop a fit whose ``value`` (a number or a tensor: a loss, an objective, a reward) is NaN or infinite.
+def ensure_finite(value: float | torch.Tensor | torch.nn.Module, quantity: str, *, step: int | str, fix: str) -> None:
+    """Stop a fit whose ``value`` (a number, a tensor, or a module's parameters and buffers: a loss, an
+    objective, a reward, a reward net) is NaN or infinite.
 
     The one guard every learner calls in its training loop and on what it returns, so that a diverged
     fit raises instead of returning (or saving) a NaN model. A tensor costs one device sync.
@@ -82,6 +83,8 @@ def ensure_finite(value: float | torch.Tensor, quantity: str, *, step: int | str
         ...
         rewardlab.errors.NonFiniteError: loss: is nan at step 7. Fix: lower lr.
     """
+    if isinstance(value, torch.nn.Module):
+        value = torch.cat([t.detach().reshape(-1).float() for t in (*value.parameters(), *value.buffers())])
     if isinstance(value, torch.Tensor):
         with torch.no_grad():
             finite = bool(torch.isfinite(value).all())

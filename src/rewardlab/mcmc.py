@@ -228,7 +228,9 @@ def adaptation_windows(burn_in: int) -> list[int]:
 
 
 def proposal_factor(cov: Tensor, n: int, kind: str) -> Tensor:
-    """``L`` ``(D, D)`` with ``L L^T = 2.38^2 / D * Sigma`` (Haario et al. 2001), where ``Sigma`` is the
+    """``L`` with ``L L^T = 2.38^2 / D * Sigma`` (Haario et al. 2001): ``(D, D)`` lower-triangular, or
+    ``(D,)`` its diagonal when ``L`` is diagonal (so a proposal over many parameters never stores or
+    multiplies a ``(D, D)`` matrix), where ``Sigma`` is the
     sample covariance ``cov`` ``(D, D)`` (or its diagonal ``(D,)``; ``kind="diagonal"`` keeps only the
     diagonal) of ``n`` samples, shrunk toward ``1e-3 tr(cov) / D I`` with weight ``5 / (n + 5)`` (Stan's
     regularisation).
@@ -244,12 +246,12 @@ def proposal_factor(cov: Tensor, n: int, kind: str) -> Tensor:
     w = n / (n + 5.0)
     if kind == "diagonal":
         var = diag if cov.ndim == 1 else diag.clone()
-        return torch.diag((2.38**2 / d * (w * var + (1 - w) * ridge)).sqrt())
+        return (2.38**2 / d * (w * var + (1 - w) * ridge)).sqrt()
     cov = w * cov + (1 - w) * ridge * torch.eye(d, dtype=cov.dtype, device=cov.device)
     cov = 0.5 * (cov + cov.T)
     factor, info = torch.linalg.cholesky_ex(2.38**2 / d * cov)
     if int(info) != 0:  # not positive definite in floating point: keep the diagonal
-        return torch.diag((2.38**2 / d * cov.diagonal()).clamp_min(1e-24).sqrt())
+        return (2.38**2 / d * cov.diagonal()).clamp_min(1e-24).sqrt()
     out: Tensor = factor
     return out
 
@@ -325,11 +327,15 @@ def metropolis_hastings(
 
     def auxiliary(x: Tensor) -> Tensor:
         """``log N(x; 0, I/d)`` up to a constant: the radial density of the unit-vector transform."""
-        return -0.5 * d * x.square().sum(-1) if sphere else torch.zeros(x.shape[0], dtype=dtype, device=device)
+        return -0.5 * d * x.square().sum(-1)
+
+    def shape(raw: Tensor, factor: Tensor) -> Tensor:
+        """``raw @ L^T`` for a triangular factor, ``raw * L`` for a diagonal one."""
+        return raw @ factor.T if factor.ndim == 2 else raw * factor
 
     x = initial.clone()
     ll, lp, state = target.evaluate(point(x), None)
-    aux = auxiliary(x)
+    aux = auxiliary(x) if sphere else None
 
     kept = s.samples // s.thin
     out_theta = torch.empty(b, kept, d, dtype=dtype, device=device)
@@ -338,7 +344,7 @@ def metropolis_hastings(
     accepted = torch.zeros(b, dtype=dtype, device=device)
     window_accepts = torch.zeros(b, dtype=dtype, device=device)
     log_step = torch.full((b,), math.log(s.step_size), dtype=dtype, device=device)
-    tril = torch.eye(d, dtype=dtype, device=device)
+    tril = torch.ones(d, dtype=dtype, device=device)  # the identity, as its diagonal
     # adaptation state: steps since the scale last restarted; the window's centred sums
     since_reset = 0
     window_start = int(0.15 * s.burn_in)
@@ -352,7 +358,8 @@ def metropolis_hastings(
 
     def finish(steps: int, theta: Tensor, t_ll: Tensor, t_lp: Tensor) -> MHChains:
         after = max(1, steps - s.burn_in)
-        return MHChains(theta, t_ll, t_lp, accepted / after, torch.exp(log_step), tril, steps)
+        factor = torch.diag(tril) if tril.ndim == 1 else tril
+        return MHChains(theta, t_ll, t_lp, accepted / after, torch.exp(log_step), factor, steps)
 
     for start in range(0, total, _CHUNK):
         m = min(_CHUNK, total - start)
@@ -362,7 +369,7 @@ def metropolis_hastings(
             sign = (torch.randint(2, (m, b), generator=generator) * 2 - 1).to(device=device, dtype=dtype)
         else:
             raw = torch.randn(m, b, d, generator=generator, dtype=dtype).to(device)
-            shaped = raw @ tril.T
+            shaped = shape(raw, tril)
         for i in range(m):
             step = start + i
             burning = step < s.burn_in
@@ -373,12 +380,15 @@ def metropolis_hastings(
                 prop = x + torch.exp(log_step).unsqueeze(1) * shaped[i]
             theta_prop = point(prop)
             ll_prop, lp_prop, proposed = target.evaluate(theta_prop, state)
-            aux_prop = auxiliary(prop)
-            accept = log_u[i] < (ll_prop + lp_prop + aux_prop) - (ll + lp + aux)
+            if aux is None:
+                accept = log_u[i] < (ll_prop + lp_prop) - (ll + lp)
+            else:
+                aux_prop = auxiliary(prop)
+                accept = log_u[i] < (ll_prop + lp_prop + aux_prop) - (ll + lp + aux)
+                aux = torch.where(accept, aux_prop, aux)
             x = torch.where(accept.unsqueeze(1), prop, x)
             ll = torch.where(accept, ll_prop, ll)
             lp = torch.where(accept, lp_prop, lp)
-            aux = torch.where(accept, aux_prop, aux)
             state = target.select(accept, proposed, state)
             window_accepts += accept
             if burning:
@@ -404,7 +414,7 @@ def metropolis_hastings(
                         tril = proposal_factor(cov, b * n_window, kind)
                         log_step.zero_()
                         since_reset = 0
-                        shaped = raw @ tril.T
+                        shaped = shape(raw, tril)
                     window_start, n_window = step + 1, 0
                     sum_x.zero_()
                     scatter.zero_()

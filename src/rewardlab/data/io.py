@@ -15,6 +15,7 @@ import json
 import shutil
 import zipfile
 import zlib
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -97,9 +98,10 @@ def _serialisable(dataset: Any, verb: str) -> list[Trajectory]:
     return items
 
 
-def save_dataset(dataset: Any, directory: str | Path, *, env_id: str | None = None) -> Path:
+def save_dataset(dataset: Any, directory: str | Path, *, env_id: str | None = None, atomic: bool = True) -> Path:
     """Write ``dataset`` into ``directory`` as ``trajectories.npz`` + ``trajectories.json``, as one unit
-    (other files in ``directory`` are kept). ``infos`` hold JSON values: numbers (numpy scalars and
+    (other files in ``directory`` are kept); ``atomic=False`` writes the two files in place, for a
+    directory that is itself being written atomically (a run directory). ``infos`` hold JSON values: numbers (numpy scalars and
     arrays included), strings, lists, dicts; anything else raises :class:`ValidationError` naming the
     trajectory, and nothing is written.
 
@@ -133,7 +135,7 @@ def save_dataset(dataset: Any, directory: str | Path, *, env_id: str | None = No
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
     directory = Path(directory)
-    with atomic_directory(directory, keep_others=True) as tmp:
+    with atomic_directory(directory, keep_others=True) if atomic else nullcontext(directory) as tmp:
         (tmp / "trajectories.npz").write_bytes(buffer.getvalue())
         (tmp / "trajectories.json").write_text(text)
     return directory

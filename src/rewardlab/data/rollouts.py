@@ -12,19 +12,13 @@ import numpy as np
 
 from rewardlab._memory import check_memory
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
-from rewardlab.data.validate import validate_distribution, validate_policy
+from rewardlab.data.validate import as_numpy, validate_distribution, validate_policy
 from rewardlab.errors import ShapeError, ValidationError
 
 if TYPE_CHECKING:
     from rewardlab.mdp.core import TabularMDP
 
 __all__ = ["sample_tabular"]
-
-
-def _numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def _draw(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -92,14 +86,14 @@ def sample_tabular(
     check_memory("n", n * (8 * (5 * steps + 2 + n_s) + 1024), f"{n} episodes of {steps} steps", "sample fewer or shorter episodes")
     if not 0 <= epsilon <= 1:
         raise ValidationError("epsilon", f"is {epsilon}", "choose epsilon in [0, 1]")
-    mu0 = _numpy(mdp.initial if initial is None else initial).astype(float)
+    mu0 = as_numpy(mdp.initial if initial is None else initial).astype(float)
     if mu0.shape != (n_s,):
         raise ShapeError("initial", f"has shape {mu0.shape}", f"pass ({n_s},)")
     validate_distribution(mu0, "initial")
-    succ = _numpy(mdp.successors)
-    prob = _numpy(mdp.probabilities).astype(float)
-    terminal = _numpy(mdp.terminal_mask())
-    r = None if reward is None else _numpy(reward).astype(float)
+    succ = as_numpy(mdp.successors)
+    prob = as_numpy(mdp.probabilities).astype(float)
+    terminal = as_numpy(mdp.terminal_mask())
+    r = None if reward is None else as_numpy(reward).astype(float)
     if r is not None and r.shape not in ((n_s,), (n_s, n_a)):
         raise ShapeError("reward", f"has shape {r.shape}", f"pass ({n_s},) or ({n_s}, {n_a})")
     if r is not None and not np.isfinite(r).all():

@@ -34,13 +34,14 @@ import numpy as np
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.errors import ProbabilityError, ShapeError, ValidationError
 
-__all__ = ["check_indices", "validate_dataset", "validate_distribution", "validate_labels", "validate_policy"]
+__all__ = ["as_numpy", "check_indices", "validate_dataset", "validate_distribution", "validate_labels", "validate_policy"]
 
 #: The labels a preference may carry: second better, a tie, first better.
 LABELS = (0.0, 0.5, 1.0)
 
 
-def _numpy(x: Any) -> np.ndarray:
+def as_numpy(x: Any) -> np.ndarray:
+    """``x`` (a torch tensor on any device, a list, an array) as a numpy array."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x)
@@ -71,7 +72,7 @@ def check_indices(values: Any, name: str, upper: int, *, kind: str = "indices", 
         ...
         rewardlab.errors.ValidationError: states: has dtype float64 (1.5 at index 1), not integer indices. Fix: pass integers (cast whole-number floats with .astype(int); fractional ones are not indices).
     """
-    x = _numpy(values)
+    x = as_numpy(values)
     if x.ndim != 1:
         raise ShapeError(name, f"has shape {x.shape}", f"pass a 1-D array of {kind}")
     if not x.size:
@@ -234,7 +235,7 @@ def validate_distribution(values: Any, name: str, *, axis_names: tuple[str, ...]
         ...
         rewardlab.errors.ProbabilityError: policy[1]: sums to 1.2, not 1. Fix: normalise every row of policy to sum to 1.
     """
-    raw = _numpy(values)
+    raw = as_numpy(values)
     tol = 1e-6 if raw.dtype not in (np.float32, np.float16) else 1e-4
     p = raw.astype(np.float64)
     if p.ndim == 0:
@@ -271,7 +272,7 @@ def validate_policy(policy: Any, n_states: int, n_actions: int, *, name: str = "
         ...
         rewardlab.errors.ProbabilityError: policy[s=1]: holds NaN or inf. Fix: pass finite probabilities.
     """
-    pi = _numpy(policy)
+    pi = as_numpy(policy)
     if pi.ndim not in (2, 3) or pi.shape[-2:] != (n_states, n_actions):
         raise ShapeError(name, f"has shape {pi.shape}", f"pass ({n_states}, {n_actions}) or (H, {n_states}, {n_actions})")
     return validate_distribution(pi, name, axis_names=("s",) if pi.ndim == 2 else ("t", "s"))
@@ -298,8 +299,8 @@ def validate_labels(label: Any, name: str = "label") -> Any:
         ok = (label == 0) | (label == 0.5) | (label == 1)
         if bool(ok.all()):
             return label
-        bad = _numpy(~ok)
-        values = _numpy(label)
+        bad = as_numpy(~ok)
+        values = as_numpy(label)
     else:
         values = np.asarray(label, dtype=float)
         bad = ~((values == 0) | (values == 0.5) | (values == 1))

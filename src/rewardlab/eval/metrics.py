@@ -30,18 +30,18 @@ __all__ = [
     "heldout_log_likelihood",
     "policy_loss",
     "policy_value",
+    "resolve_start",
     "reward_distance",
-    "start_distribution",
 ]
 
 
-def start_distribution(mdp: TabularMDP, initial: Any) -> Tensor:
+def resolve_start(mdp: TabularMDP, initial: Any) -> Tensor:
     """The start distribution ``rho`` ``(S,)`` that values are averaged over: ``"mdp"`` (the MDP's own),
     ``"uniform"``, or a distribution ``(S,)`` given as is (a wrong shape raises :class:`ShapeError`).
 
     Examples:
         >>> from rewardlab.mdp.worlds import chain
-        >>> start_distribution(chain(2, discount=0.5), "uniform")
+        >>> resolve_start(chain(2, discount=0.5), "uniform")
         tensor([0.5000, 0.5000], dtype=torch.float64)
     """
     if isinstance(initial, str):
@@ -69,7 +69,7 @@ def policy_value(mdp: TabularMDP, reward: Any, policy: Any, *, initial: Any = "m
         >>> policy_value(chain(2, discount=0.5), torch.tensor([0.0, 1.0]), torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
         1.0
     """
-    return _start_value(mdp, policy_evaluation(mdp, reward, policy).values, start_distribution(mdp, initial))
+    return _start_value(mdp, policy_evaluation(mdp, reward, policy).values, resolve_start(mdp, initial))
 
 
 def policy_loss(mdp: TabularMDP, true_reward: Any, policy: Any, *, initial: Any = "mdp") -> float:
@@ -80,7 +80,7 @@ def policy_loss(mdp: TabularMDP, true_reward: Any, policy: Any, *, initial: Any 
         >>> round(policy_loss(chain(2, discount=0.5), torch.tensor([0.0, 1.0]), torch.tensor([[1.0, 0.0], [1.0, 0.0]])), 6)
         1.0
     """
-    rho = start_distribution(mdp, initial)
+    rho = resolve_start(mdp, initial)
     best = _start_value(mdp, value_iteration(mdp, true_reward).values, rho)
     return max(best - _start_value(mdp, policy_evaluation(mdp, true_reward, policy).values, rho), 0.0)
 

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from rewardlab._io import check_out, run_directory, write_json
-from rewardlab._schema import apply_settings, did_you_mean
 from rewardlab.errors import ConfigError
 
 __all__ = ["collect_demos", "learn_reward", "train_on_reward"]
@@ -67,7 +66,7 @@ def collect_demos(
             every=every,
             ceiling=ceiling,
         )
-        save_dataset(demos, tmp, env_id=env_id)
+        save_dataset(demos, tmp, env_id=env_id, atomic=False)  # the run directory itself is written atomically
         summary = {
             "env": env_id,
             "checkpoints": checkpoints,
@@ -124,19 +123,12 @@ def learn_reward(
 
     from rewardlab.data.io import load_dataset
     from rewardlab.eval import extrapolation_plot, kendall_tau
-    from rewardlab.prefs import DREX, TREX, BayesianREX, BayesianREXConfig, DREXConfig, TREXConfig
     from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
+    from rewardlab.registry import learner_spec
 
-    learners: dict[str, tuple[type, type]] = {
-        "trex": (TREX, TREXConfig),
-        "drex": (DREX, DREXConfig),
-        "brex": (BayesianREX, BayesianREXConfig),
-    }
     out = check_out(out, overwrite=overwrite)
-    if method not in learners:
-        raise ConfigError("method", f"is {method!r}", f"{did_you_mean(method, learners)}choose one of {sorted(learners)}")
-    cls, config_cls = learners[method]
-    config = config_cls(**apply_settings(config_cls, dict(settings or {}), method))
+    spec = learner_spec(method, ("trex", "drex", "brex"))
+    cls, config = spec.learner_class(), spec.make_config(**dict(settings or {}))
     demos = load_dataset(demos_dir, env=env_id)
     env = gym.make(env_id)
     space = (env.observation_space, env.action_space)
@@ -172,7 +164,6 @@ def learn_reward(
     for key in ("train_accuracy", "val_accuracy", "acceptance", "rhat_max", "ess_min", "pairs", "trajectories", "ranking_tau"):
         if key in fit.info:
             summary[key] = fit.info[key]
-    summary["warnings"] = list(fit.info.get("warnings", []))
     aux = fit.info.get("aux_losses", fit.info.get("pretrain", {}).get("aux_losses"))
     if aux is not None:  # T-REX's, or B-REX's embedding's, self-supervised losses at the end
         summary["aux_losses"] = aux

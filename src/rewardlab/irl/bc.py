@@ -302,11 +302,12 @@ class BehaviouralCloning:
                 idx = order[start : start + batch]
                 logits = network(x_all[s_dev[idx]])
                 loss = nn.functional.cross_entropy(logits, a_dev[idx])
-                ensure_finite(loss.detach(), "BC loss", step=f"epoch {epoch}", fix=f"lower lr (now {cfg.lr:g})")
+                value = float(loss.detach())  # one device sync per batch, for the guard and the epoch's mean
+                ensure_finite(value, "BC loss", step=f"epoch {epoch}", fix=f"lower lr (now {cfg.lr:g})")
                 optimiser.zero_grad()
                 torch.autograd.backward(loss)
                 optimiser.step()
-                total += float(loss.detach()) * int(idx.shape[0])
+                total += value * int(idx.shape[0])
             metrics = {"loss": total / n}
             history.log(epoch, **metrics)
             if run_callback(callback, epoch, metrics):

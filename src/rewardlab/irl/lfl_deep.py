@@ -302,19 +302,19 @@ class DeepLearnerIRL:
                 cfg.discount,
             )
             loss = (pred - y32[idx]).square().mean()
-            ensure_finite(loss.detach(), "LfL reward regression loss", step=t, fix=f"lower lr (now {cfg.lr:g}) or policy_lr")
             torch.autograd.backward(loss)
             opt.step()
-            if t % 100 == 0 or t == cfg.steps - 1:
-                history.log(t, loss=loss.item())
-                if run_callback(callback, t, {"loss": loss.item()}):
+            if t % 100 == 0 or t == cfg.steps - 1:  # the loss is read (one device sync) only here
+                value = loss.item()
+                ensure_finite(value, "LfL reward regression loss", step=t, fix=f"lower lr (now {cfg.lr:g}) or policy_lr")
+                history.log(t, loss=value)
+                if run_callback(callback, t, {"loss": value}):
                     break
         with torch.no_grad():
             full = _shaped(net, potential, obs.float(), r_act, nxt.float(), live32, step, mean, std, cfg.discount)
             rmse = float((full - y32).square().mean().sqrt())
             reward.normalize(obs.float(), r_act)
-        weights = torch.cat([p.detach().reshape(-1).float() for p in (*reward.parameters(), *reward.buffers())])
-        ensure_finite(weights, "LfL reward weights", step="the end", fix=f"lower lr (now {cfg.lr:g})")
+        ensure_finite(reward, "LfL reward weights", step="the end", fix=f"lower lr (now {cfg.lr:g})")
         return FitResult(
             reward=reward.eval(),
             history=history,

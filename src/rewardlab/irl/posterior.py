@@ -35,7 +35,7 @@ from torch import Tensor
 
 from rewardlab._io import read_tensors, save_tensors
 from rewardlab.errors import DataFileError, ValidationError
-from rewardlab.eval.metrics import start_distribution
+from rewardlab.eval.metrics import resolve_start
 from rewardlab.mcmc import MIN_BULK_ESS, chain_diagnostics, mixing_problem
 from rewardlab.mdp import TabularMDP, policy_evaluation, value_iteration
 from rewardlab.mdp.policy_walk import Q_FEATURE_BUDGET, PolicyWalkSolver
@@ -146,6 +146,7 @@ class RewardPosterior:
         self.acceptance, self.step_size, self.mdp, self.kind, self.beta = acceptance, step_size, mdp, kind, beta
         self._design = reward_design(mdp, kind)
         self._cache: dict[str, Tensor] = {}
+        self._diagnostics: tuple[np.ndarray, np.ndarray] | None = None  # the samples never change: computed once
 
     # ---------------------------------------------------------------- samples
     @property
@@ -236,12 +237,12 @@ class RewardPosterior:
         """``V^pi_R(rho)`` under every sample ``R``: ``(M,)`` (``(M, S)`` with ``per_state``)."""
         tables = self.rewards()
         values = torch.cat([policy_evaluation(self.mdp, chunk, policy).values for chunk in torch.split(tables, 1024)])
-        return values if per_state else values @ start_distribution(self.mdp, initial)
+        return values if per_state else values @ resolve_start(self.mdp, initial)
 
     def optimal_values(self, *, initial: Any = "mdp", per_state: bool = False) -> Tensor:
         """``V*_R(rho)`` under every sample: ``(M,)`` (``(M, S)`` with ``per_state``)."""
         v, _ = self._optimal()
-        return v if per_state else v @ start_distribution(self.mdp, initial)
+        return v if per_state else v @ resolve_start(self.mdp, initial)
 
     def value_interval(self, policy: Any, level: float = 0.95, *, initial: Any = "mdp") -> tuple[float, float]:
         """Equal-tailed credible interval of ``V^pi_R(rho)``."""
@@ -293,7 +294,9 @@ class RewardPosterior:
     # ---------------------------------------------------------------- diagnostics
     def diagnostics(self) -> dict[str, np.ndarray | float]:
         """R-hat and bulk effective sample size per parameter (ArviZ), and the mean acceptance rate."""
-        rhat, ess = chain_diagnostics(self.samples)
+        if self._diagnostics is None:
+            self._diagnostics = chain_diagnostics(self.samples)
+        rhat, ess = self._diagnostics
         return {"rhat": rhat, "ess": ess, "acceptance": float(self.acceptance.mean())}
 
     def mixing(self, min_ess: float = MIN_BULK_ESS) -> str | None:

@@ -190,7 +190,8 @@ def sufficiency(
         policy = value_iteration(posterior.mdp, posterior.map_reward().values).policy
     nevd = normalized_evd(posterior, policy, initial=initial)
     c = posterior.samples.shape[0]
-    rhat_theta, ess_theta = chain_diagnostics(posterior.samples)
+    theta = posterior.diagnostics()
+    rhat_theta, ess_theta = np.asarray(theta["rhat"]), np.asarray(theta["ess"])
     rhat_nevd, ess_nevd = chain_diagnostics(nevd.reshape(c, -1, 1))
     rhat, ess = np.concatenate([rhat_theta, rhat_nevd]), np.concatenate([ess_theta, ess_nevd])
     n_min = min_effective_samples(alpha, delta)

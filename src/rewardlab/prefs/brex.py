@@ -183,6 +183,7 @@ class PreferencePosterior:
         if samples.ndim != 3 or log_likelihood.shape != samples.shape[:2]:
             raise ShapeError("samples", f"has shape {tuple(samples.shape)}", "pass (C, N, D) with (C, N) log-likelihoods")
         self.samples, self.log_likelihood, self.acceptance, self.beta = samples, log_likelihood, acceptance, beta
+        self._diagnostics: tuple[np.ndarray, np.ndarray] | None = None  # the samples never change: computed once
 
     @property
     def flat(self) -> Tensor:
@@ -221,7 +222,9 @@ class PreferencePosterior:
 
     def diagnostics(self) -> dict[str, np.ndarray | float]:
         """Rank-normalised split R-hat, bulk ESS per weight (ArviZ; one chain is split in halves) and the mean acceptance rate."""
-        rhat, ess = chain_diagnostics(self.samples)
+        if self._diagnostics is None:
+            self._diagnostics = chain_diagnostics(self.samples)
+        rhat, ess = self._diagnostics
         return {"rhat": rhat, "ess": ess, "acceptance": float(self.acceptance.mean())}
 
     def mixing(self) -> str | None:

@@ -145,7 +145,8 @@ class DREX:
         trex_cfg = TREXConfig(**{**cfg.trex.__dict__, "min_gap": max(cfg.trex.min_gap, min_gap)})
         fit = TREX(trex_cfg).fit(ranked, (probe.observation_space, probe.action_space), rng=rng, callback=callback)
         agreement = recorded_agreement(ranked, ranking_scores(ranked))
-        warnings = [w for w in fit.info.get("warnings", []) if w != trex_ranking_warning(agreement)]  # said below for D-REX
+        trex_warning = trex_ranking_warning(agreement)  # said below in D-REX's words
+        warnings = [w for w in fit.info.get("warnings", []) if w != trex_warning]
         if agreement is not None and agreement.agrees is False:
             warnings.insert(0, drex_noise_warning(agreement))
         info = {**fit.info, "bc_policy": bc, "rollouts": ranked, "epsilons": epsilons, "warnings": warnings}

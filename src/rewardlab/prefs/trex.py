@@ -317,11 +317,11 @@ class TREX:
                 loss = bradley_terry_loss(ra, rb, label[pick].to(ra.dtype), noise=cfg.noise, margin=cfg.margin)
                 extra = aux.losses(model, m, heads) if aux is not None and heads is not None else {}
                 total = loss + cfg.aux_weight * sum(extra.values()) if extra else loss
-                ensure_finite(total.detach(), f"T-REX loss (member {m})", step=step, fix=diverged)
                 opt.zero_grad()
                 torch.autograd.backward(total)
                 opt.step()
-                if step % cfg.report_every == 0 or step == cfg.steps:
+                if step % cfg.report_every == 0 or step == cfg.steps:  # the loss is read (one device sync) only here
+                    ensure_finite(float(total.detach()), f"T-REX loss (member {m})", step=step, fix=diverged)
                     metrics = {"member": float(m), "loss": float(loss.detach()), **{k: float(v.detach()) for k, v in extra.items()}}
                     history.log(m * cfg.steps + step, **metrics)
                     if run_callback(callback, m * cfg.steps + step, metrics):
@@ -335,7 +335,7 @@ class TREX:
         if cfg.normalize and len(obs) > 1:
             model.normalize(tensors[0], tensors[1] if encoder.spec.uses_action else None)
         ensure_finite(
-            torch.cat([t.detach().reshape(-1).float() for t in (*model.parameters(), *model.buffers())]),
+            model,
             "T-REX reward weights",
             step="the end",
             fix=diverged,
