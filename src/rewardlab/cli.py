@@ -432,6 +432,35 @@ def train_policy_command(
     console.print(f"wrote {out}/result.json")
 
 
+@app.command("summarize")
+@_friendly
+def summarize_command(
+    sweep_dir: Annotated[Path, typer.Argument(help="A directory written by `rewardlab sweep` (trials.json, trials/*/result.json).")],
+    metric: Annotated[str | None, typer.Option(help="The result metric to compare (default: the metric named in trials.json).")] = None,
+    higher_is_better: Annotated[
+        bool | None,
+        typer.Option("--higher-is-better/--lower-is-better", help="Direction of the metric (default: the sweep's; EVD: lower)."),
+    ] = None,
+) -> None:
+    """Statistics of a sweep: IQM, mean ± SEM, stratified bootstrap CIs and probability of improvement, as
+    summary.md, summary.json and summary.png in SWEEP_DIR."""
+    from rewardlab.experiments.summarize import summarize
+
+    summary = summarize(sweep_dir, metric, higher_is_better=higher_is_better)
+    level = f"{summary['confidence']:.0%}"
+    direction = "higher" if summary["higher_is_better"] else "lower"
+    table = Table(title=f"{escape(summary['metric'])} over {len(summary['tasks'])} task(s) ({direction} is better)")
+    for column in ("method", "tasks", "runs", "IQM", f"IQM {level} CI", "mean ± SEM"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for row in summary["aggregate"]:
+        ci = f"[{row['iqm_ci'][0]:.4g}, {row['iqm_ci'][1]:.4g}]" if row["iqm_ci"] else "-"
+        sem = f" ± {row['sem']:.4g}" if row["sem"] is not None else ""
+        table.add_row(escape(row["method"]), str(row["tasks"]), str(row["runs"]), f"{row['iqm']:.4g}", ci, f"{row['mean']:.4g}{sem}")
+    console.print(table)
+    _print_warnings(summary)
+    console.print(f"wrote {sweep_dir}/summary.md")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
