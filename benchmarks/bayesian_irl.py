@@ -42,14 +42,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardlab.data import TrajectoryDataset, sample_tabular
+from rewardlab.data import TrajectoryDataset
 from rewardlab.eval import policy_loss
 from rewardlab.irl.active import active_learning, make_teacher
 from rewardlab.irl.bayesian import BayesianIRLConfig, boltzmann_log_likelihood, decision_counts, sample_posterior
 from rewardlab.irl.experts import expert_demonstrations
 from rewardlab.irl.posterior import RewardPosterior
 from rewardlab.irl.sufficiency import normalized_evd, sufficiency_loop
-from rewardlab.mdp import boltzmann_policy, value_iteration
+from rewardlab.mdp import value_iteration
 from rewardlab.mdp.worlds import feature_gridworld
 
 OUT = Path(__file__).parent / "bayesian"
@@ -111,18 +111,11 @@ def run_brex(args: argparse.Namespace) -> dict:
 
 
 # ---------------------------------------------------------------------------- sufficiency
-def _demonstrations(w, demonstrator: str, length: int, rng: np.random.Generator, beta: float = 10.0):
-    """50 demonstrations: optimal, or exactly the likelihood's model (Boltzmann over Q* with ``beta``)."""
-    if demonstrator == "optimal":
-        return expert_demonstrations(w, 50, rng=rng, length=length)[0]
-    q = value_iteration(w.mdp, w.reward).q_values
-    return sample_tabular(w.mdp, boltzmann_policy(q, 1 / beta), 50, rng=rng, length=length)
-
-
 def sufficiency_world(job: tuple[int, int, int, int, str, bool, float]) -> list[dict]:
     seed, length, chains, samples, demonstrator, ess, beta = job
     w = feature_gridworld(5, seed=seed, discount=0.95)
-    demos = _demonstrations(w, demonstrator, length, np.random.default_rng(20_000 + seed), beta)
+    # 50 demonstrations: optimal, or exactly the likelihood's model (Boltzmann over Q* with beta)
+    demos, _ = expert_demonstrations(w, 50, rng=np.random.default_rng(20_000 + seed), length=length, expert=demonstrator, beta=beta)
     source = iter(demos)
     # 500 kept samples in all (the paper's N), thinned from `chains` chains of `samples` steps each
     thin = max(1, chains * samples // 500)
@@ -136,7 +129,7 @@ def exact_sufficiency_world(job: tuple[int, int, int, float, str]) -> dict:
     """First round of :func:`sufficiency_world` with an importance-sampled exact posterior."""
     seed, length, n_prior, beta, demonstrator = job
     w = feature_gridworld(5, seed=seed, discount=0.95)
-    demo = _demonstrations(w, demonstrator, length, np.random.default_rng(20_000 + seed), beta)[0]
+    demo = expert_demonstrations(w, 50, rng=np.random.default_rng(20_000 + seed), length=length, expert=demonstrator, beta=beta)[0][0]
     counts = decision_counts(TrajectoryDataset([demo]), w.mdp)
     theta = torch.randn(n_prior, w.mdp.n_features, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     theta = theta / theta.norm(dim=1, keepdim=True)  # uniform on the sphere: the prior itself

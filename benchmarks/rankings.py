@@ -5,7 +5,8 @@ Experiments (settings from ../shared/REFERENCES.md; what the papers leave open i
 * ``gridworld`` — Brown et al. 2020 (Bayesian REX), gridworld table: 100 random 6x6 feature grids
   (4 one-hot features, unit-norm true weights, 4 deterministic moves, gamma 0.9). Suboptimal
   demonstrations: each is ``--length`` steps from a uniformly random start of the optimal policy for
-  its own random unit reward (our reading of "suboptimal"), and they are ranked by their true return.
+  its own random unit reward (our reading of "suboptimal"), and they are ranked by their true return
+  (:func:`rewardlab.irl.experts.ranked_suboptimal_demonstrations`).
   For 2/5/10/20/30 demonstrations (nested), policy loss ``V*(uniform) - V^{pi}(uniform)`` under the
   true reward of the policy optimal for
 
@@ -42,9 +43,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardlab.data import sample_tabular
 from rewardlab.eval import policy_loss
 from rewardlab.irl.bayesian import BayesianIRLConfig, decision_counts, sample_posterior
+from rewardlab.irl.experts import ranked_suboptimal_demonstrations
 from rewardlab.mdp import value_iteration
 from rewardlab.mdp.worlds import feature_gridworld
 from rewardlab.prefs import TREX, BayesianREX, BayesianREXConfig, TREXConfig
@@ -58,22 +59,11 @@ def _init() -> None:
     torch.set_num_threads(1)
 
 
-def ranked_suboptimal_demos(world, n: int, length: int, rng: np.random.Generator) -> tuple[list, np.ndarray]:
-    """``n`` demonstrations, each optimal for its own random unit reward, with their true returns."""
-    demos = []
-    for _ in range(n):
-        w = rng.standard_normal(world.mdp.n_features)
-        w /= np.linalg.norm(w)
-        policy = value_iteration(world.mdp, world.mdp.features @ torch.as_tensor(w)).policy
-        demos.append(sample_tabular(world.mdp, policy, 1, rng=rng, length=length, reward=world.reward)[0])
-    return demos, np.array([tr.ret for tr in demos])
-
-
 def gridworld_world(job: tuple[int, int]) -> dict[str, list[float]]:
     seed, length = job
     world = feature_gridworld(6, seed=seed, discount=0.9)
     rng = np.random.default_rng(30_000 + seed)
-    demos, returns = ranked_suboptimal_demos(world, max(DEMOS), length, rng)
+    demos, returns = ranked_suboptimal_demonstrations(world, max(DEMOS), rng=rng, length=length)
     out: dict[str, list[float]] = {"B-REX": [], "B-IRL": [], "T-REX": []}
     brex_cfg = BayesianREXConfig(samples=5000, burn_in=1000, thin=1, step_size=0.05, adapt=True)
     trex_cfg = TREXConfig(snippet=None, pairs=500, steps=300, batch_size=16, lr=0.05, validation=0.0)

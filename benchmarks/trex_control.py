@@ -10,14 +10,15 @@ Protocol (Brown et al. 2019, MuJoCo section; settings from ../shared/REFERENCES.
    snippet starts no earlier than the worse one's.
 3. PPO (the RL Zoo preset for Pendulum, SB3 defaults for HalfCheetah) for ``--policy-steps`` on the
    learned reward with running normalisation minus a control cost, the reward computed once per
-   rollout (``reward_batch="rollout"``). The control run gets a constant reward (same normalisation
-   and cost), which carries no information about the task; it runs for the first seed only
+   rollout (``reward_batch="rollout"``). The control run gets a constant reward
+   (:class:`rewardlab.rewards.ConstantReward`, same normalisation and cost), which carries no information
+   about the task; it runs for the first seed only
    (``--control-seeds`` for others, or none).
 4. Evaluation on the true reward, 10 episodes each (distance travelled too for HalfCheetah), and the
    extrapolation plot: predicted against true return for the demos and for rollouts of the final policy.
-5. A reward-hacking check that needs no true reward: Bayesian REX over the learned net's last layer
-   (20,000 samples), flagging the policy when its posterior mean return beats the top-ranked
-   trajectory's while its 0.05-VaR falls below it.
+5. A reward-hacking check that needs no true reward (:func:`rewardlab.prefs.reward_hacking_check`):
+   Bayesian REX over the learned net's last layer (20,000 samples), flagging the policy when its
+   posterior mean return beats the top-ranked trajectories' while its 0.05-VaR falls below theirs.
 
 D-REX (``--method drex``) replaces steps 1–2: one demonstration (HalfCheetah: the D-REX paper's own,
 from ``../shared/data/drex-mujoco-demos``; Pendulum: one rollout of the last checkpoint of a short PPO
@@ -67,10 +68,9 @@ from rewardlab.data.io import load_dataset, load_npz_episodes, save_dataset
 from rewardlab.data.ranking import ranking_scores, sign_flip, with_mirror_images
 from rewardlab.eval import extrapolation_plot, kendall_tau
 from rewardlab.irl.bc import GymBCPolicy
-from rewardlab.prefs import DREX, TREX, BayesianREX, BayesianREXConfig, DREXConfig, TREXConfig
-from rewardlab.prefs.brex import reward_hacking_flags, trajectory_features
+from rewardlab.prefs import DREX, TREX, DREXConfig, TREXConfig, reward_hacking_check
 from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
-from rewardlab.rewards import ClippedInputReward, NeuralReward, PessimisticReward
+from rewardlab.rewards import ClippedInputReward, ConstantReward, NeuralReward, PessimisticReward
 from rewardlab.rl import evaluate, make_ranked_demos, train_policy
 
 OUT = Path(__file__).parent / "trex"
@@ -102,13 +102,6 @@ SETTINGS = {
         "trex": TREXConfig(hidden=(256, 256), ensemble=3, snippet=(10, 40), pairs=10_000, steps=3000, batch_size=16, lr=1e-4),
     },
 }
-
-
-class ConstantReward(torch.nn.Module):
-    """The control: the same reward for everything."""
-
-    def forward(self, obs: torch.Tensor, act: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.ones(len(obs))
 
 
 def drex_demo(name: str, seed: int):
@@ -247,7 +240,8 @@ def policy_job(
         out["distance"] = float(np.mean([tr.infos["x_distance"] for tr in ev]))
     if work is not None:
         out["predicted_policy"] = predicted_returns(reward, ev, TrajectoryEncoder.for_reward(env_spaces(env_id), reward)).tolist()
-        out["hacking_check"] = hacking_check(reward, ranked, ev, env_id, seed)
+        check = reward_hacking_check(ranked, ev, env_spaces(env_id), rng=np.random.default_rng(seed), embedding=reward)
+        out["hacking_check"] = dataclasses.asdict(check)
     return out
 
 
@@ -346,29 +340,6 @@ def run(
             row["trex_distance"], row["control_distance"] = pol["distance"], ctrl["distance"]
         rows.append(row)
     return rows
-
-
-def hacking_check(reward, ranked, rollouts, env_id: str, seed: int) -> dict:
-    """B-REX over the learned reward's last layer (its penultimate features as the embedding): the
-    posterior mean and 0.05-VaR of the policy's return against the top-ranked trajectory's; the policy
-    is flagged when its mean is higher but its VaR lower (high return the posterior is not sure of)."""
-    space = env_spaces(env_id)
-    cfg = BayesianREXConfig(samples=20_000, burn_in=2_000, thin=10)
-    brex = BayesianREX(cfg).fit(ranked, space, rng=np.random.default_rng(seed), embedding=reward)
-    ref = int(np.argmax(ranking_scores(ranked)))
-    ev_ref = brex.posterior.evaluate(trajectory_features(ranked[ref : ref + 1], space, reward))
-    ev_pol = brex.posterior.evaluate(trajectory_features(rollouts, space, reward))
-    mean, var = float(ev_pol["mean"].mean()), float(ev_pol["var"].mean())
-    flag = reward_hacking_flags([mean], [var], float(ev_ref["mean"][0]), float(ev_ref["var"][0]))[0]  # None: chain not mixed
-    return {
-        "policy_mean": mean,
-        "policy_var": var,
-        "top_mean": float(ev_ref["mean"][0]),
-        "top_var": float(ev_ref["var"][0]),
-        "flagged": flag,
-        "rhat_max": brex.info["rhat_max"],
-        "warnings": brex.info.get("warnings", []),
-    }
 
 
 def main() -> None:

@@ -291,7 +291,7 @@ def test_a_run_killed_with_sigkill_between_files_leaves_the_previous_run(tmp_pat
         (["irl", "mce", "--world", "featuregrid:size=3,seed=0"], "rewardlab.experiments.irl.make_world"),
         (["demos", "collect", "--env", "Pendulum-v1"], "rewardlab.rl.make_ranked_demos"),
         (["prefs", "trex", "--env", "Pendulum-v1", "--demos", "nowhere"], "rewardlab.data.io.load_dataset"),
-        (["train-policy", "--env", "Pendulum-v1", "--reward", "nowhere"], "rewardlab.rewards.NeuralReward.load"),
+        (["train-policy", "--env", "Pendulum-v1", "--reward", "nowhere"], "rewardlab.rewards.load_reward"),
     ],
 )
 def test_an_unusable_out_is_refused_before_any_work(tmp_path: Path, monkeypatch, command: list[str], sentinel: str) -> None:

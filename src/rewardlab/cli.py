@@ -380,7 +380,7 @@ for _method in ("trex", "drex", "brex"):
 @_friendly
 def train_policy_command(
     env: Annotated[str, typer.Option(help="Gymnasium env id.")],
-    reward: Annotated[Path, typer.Option(help="A reward directory written by `rewardlab prefs ...` (NeuralReward.save).")],
+    reward: Annotated[Path, typer.Option(help="A reward directory: `rewardlab prefs ...`'s, or ConstantReward.save's (the control).")],
     out: Annotated[Path, typer.Option(help="Run directory for checkpoints, model.zip and result.json.")],
     steps: Annotated[int, typer.Option(min=1, help="Environment steps.")] = 100_000,
     algo: Annotated[str, typer.Option(help="ppo or sac.")] = "ppo",

@@ -207,14 +207,15 @@ def train_on_reward(
     critic_warmup_lr: float | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train ``algo`` on ``env_id`` with the reward saved in ``reward_dir``; checkpoints, the final model and
+    """Train ``algo`` on ``env_id`` with the reward saved in ``reward_dir`` (any reward's ``save``: a learned
+    one, or :class:`~rewardlab.rewards.ConstantReward` for the constant-reward control); checkpoints, the final model and
     ``result.json`` (true return of the final policy) go to ``out`` (an existing non-empty one only with ``overwrite``); ``hyperparams`` override the algorithm's preset.
     ``init_policy``: a behavioural-cloning policy directory (``GymBCPolicy.save``, e.g. D-REX's
     ``bc_policy``) that PPO's actor starts from, with log standard deviation ``init_log_std``, after
     ``critic_warmup`` steps that train the critic alone (at ``critic_warmup_lr``, default the algorithm's rate)."""
     from rewardlab.data.gym_rollouts import env_spaces
     from rewardlab.irl.bc import GymBCPolicy
-    from rewardlab.rewards import NeuralReward
+    from rewardlab.rewards import load_reward
     from rewardlab.rewards.wrappers import check_reward_spaces
     from rewardlab.rl import evaluate, train_policy
     from rewardlab.rl.sb3 import check_hyperparams
@@ -223,7 +224,7 @@ def train_on_reward(
     hyperparams = check_hyperparams(algo, hyperparams)
     if init_log_std is not None and not math.isfinite(init_log_std):
         raise ConfigError("init_log_std", f"is {init_log_std}", "give a finite log standard deviation, e.g. -1.5")
-    reward = NeuralReward.load(reward_dir)
+    reward = load_reward(reward_dir)  # a learned reward, or ConstantReward.save's control
     check_reward_spaces(reward, *env_spaces(env_id), reward="--reward", env=f"--env {env_id}")
     clone = None if init_policy is None else GymBCPolicy.load(init_policy)
     if init_log_std is not None:

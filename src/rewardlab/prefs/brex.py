@@ -19,6 +19,8 @@ used here). The posterior gives MAP and mean rewards and **high-confidence polic
 ``w^T Phi(pi)``; a policy whose mean return beats the demonstrations but whose VaR falls below theirs is
 flagged as likely reward hacking. VaR and flags are undetermined (NaN, None) while the chains have not
 mixed (rank-normalised split R-hat above 1.01 or bulk ESS below 400; one chain is split into halves).
+:func:`reward_hacking_check` runs the whole check for a policy's rollouts against the ranking its reward
+was learned from.
 """
 
 from __future__ import annotations
@@ -45,11 +47,14 @@ from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig, recorded_a
 from rewardlab.rewards import NeuralReward, TabularReward
 
 __all__ = [
+    "HACKING_CHECK_CONFIG",
     "BayesianREX",
     "BayesianREXConfig",
+    "HackingCheck",
     "PreferencePosterior",
     "embed",
     "pair_log_likelihood",
+    "reward_hacking_check",
     "reward_hacking_flags",
     "sample_brex",
     "trajectory_features",
@@ -431,3 +436,120 @@ class BayesianREX:
             return FitResult(reward=reward, policy=policy, posterior=posterior, history=history, info=info)
         assert embedding is not None
         return FitResult(reward=_linear_head_reward(embedding, w.float()), posterior=posterior, history=history, info=info)
+
+
+# ============================================================================ the reward-hacking check
+#: The sampler settings of :func:`reward_hacking_check` (the T-REX MuJoCo benchmark's): 20,000 steps after
+#: 2,000 of burn-in, every 10th kept.
+HACKING_CHECK_CONFIG = BayesianREXConfig(samples=20_000, burn_in=2_000, thin=10)
+
+
+@dataclass(frozen=True)
+class HackingCheck:
+    """What :func:`reward_hacking_check` found.
+
+    Attributes:
+        policy_mean: posterior mean of the policy's return ``w^T Phi(pi)``, ``Phi(pi)`` the mean feature
+            counts of its rollouts.
+        policy_var: its ``alpha``-VaR (the lower ``alpha`` quantile); NaN when the chains have not mixed.
+        top_mean: posterior mean return of the top-ranked trajectories (their mean feature counts).
+        top_var: their ``alpha``-VaR; NaN when the chains have not mixed.
+        flagged: True (likely reward hacking: ``policy_mean > top_mean`` and ``policy_var < top_var``),
+            False, or None (undetermined: the chains have not mixed).
+        reason: why ``flagged`` is None, else None.
+        alpha: the VaR's quantile level.
+        rhat_max: the largest rank-normalised split R-hat of the posterior's weights.
+        warnings: B-REX's warnings (unmixed chains, a ranking that disagrees with the returns).
+    """
+
+    policy_mean: float
+    policy_var: float
+    top_mean: float
+    top_var: float
+    flagged: bool | None
+    reason: str | None
+    alpha: float
+    rhat_max: float
+    warnings: tuple[str, ...] = ()
+
+
+def reward_hacking_check(
+    ranked: Any,
+    rollouts: Any,
+    env_or_mdp: Any,
+    *,
+    rng: np.random.Generator,
+    embedding: NeuralReward | None = None,
+    scores: Any = None,
+    config: BayesianREXConfig = HACKING_CHECK_CONFIG,
+    alpha: float = 0.05,
+) -> HackingCheck:
+    """Does a policy look like it hacks its learned reward? A check that needs no true reward.
+
+    Bayesian REX (Brown et al. 2020, section 5.3 and the Atari reward-hacking example) samples the
+    posterior over linear rewards ``w^T phi`` given the ranking, with ``phi`` the MDP's state features or,
+    on a Gymnasium env, the penultimate layer of ``embedding`` (the learned reward net whose policy is
+    checked). The policy's posterior return is ``w^T Phi(pi)`` with ``Phi(pi)`` the mean feature counts of
+    its ``rollouts``; the reference is the top-ranked trajectories' ``w^T Phi(top)``. The policy is flagged
+    when its posterior mean beats the reference's while its ``alpha``-VaR falls below it
+    (:func:`reward_hacking_flags`): a high return that the rankings do not vouch for.
+
+    Args:
+        ranked: the ranked trajectories the reward was learned from (``infos["rank"]`` or ``scores``,
+            higher = better).
+        rollouts: the policy's trajectories (at least one), for the same MDP or env.
+        env_or_mdp: a :class:`~rewardlab.mdp.TabularMDP` with state features, or a Gymnasium env /
+            env id / ``(observation_space, action_space)``.
+        rng: seeds the sampler (and a T-REX pretraining when ``embedding`` is None on an env).
+        embedding: the learned reward net whose last layer the posterior is over (Gymnasium envs; None:
+            B-REX pretrains one on ``ranked``).
+        scores: ``(N,)`` ranking scores of ``ranked``, overriding ``infos["rank"]``.
+        config: the B-REX sampler (default :data:`HACKING_CHECK_CONFIG`).
+        alpha: the VaR's quantile level, in (0, 1).
+
+    Returns:
+        :class:`HackingCheck`.
+
+    Raises:
+        ValidationError: an ``alpha`` outside (0, 1), no rollouts, trajectories that do not fit
+            ``env_or_mdp``, or a ranking with a single rank.
+
+    Examples:
+        Action ``a`` moves to state ``a``; the ranking rewards time in state 1 (features ``(1, 0)``) and says
+        nothing about the second feature, which state 2 ``(0.9, 1)`` also has:
+
+        >>> from rewardlab.data import Trajectory
+        >>> mdp = TabularMDP(successors=np.tile(np.arange(3)[None, :, None], (3, 1, 1)), probabilities=np.ones((3, 3, 1)),
+        ...                  initial=[1.0, 0.0, 0.0], discount=0.9, features=torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.9, 1.0]]))
+        >>> ranked = [Trajectory(np.array([0] * (5 - k) + [1] * k), np.array([0] * (4 - k) + [1] * k), infos={"rank": k}) for k in range(5)]
+        >>> cfg = BayesianREXConfig(samples=4000, burn_in=1000, thin=2, chains=2, step_size=0.5, adapt=True)
+        >>> for state in (1, 2):  # a policy that stays in state 1, one that stays in state 2
+        ...     stay = [Trajectory(np.array([0] + [state] * 8), np.full(8, state))]
+        ...     print(reward_hacking_check(ranked, stay, mdp, rng=np.random.default_rng(0), config=cfg).flagged)
+        False
+        True
+    """
+    if not 0 < alpha < 1:
+        raise ValidationError("alpha", f"is {alpha}", "use a quantile level in (0, 1), e.g. 0.05")
+    ds = validate_dataset(ranked, env_or_mdp, name="ranked")
+    runs = validate_dataset(rollouts, env_or_mdp, name="rollouts")
+    s = ranking_scores(ds, scores)
+    fit = BayesianREX(config).fit(ds, env_or_mdp, rng=rng, scores=s, embedding=embedding)
+    tabular = isinstance(env_or_mdp, TabularMDP)
+    net = None if tabular else (embedding if embedding is not None else fit.reward)
+    counts = fit.info["feature_counts"]
+    top = counts[torch.as_tensor(s == s.max())].mean(0)
+    policy = trajectory_features(runs, env_or_mdp, net).mean(0)
+    ev = fit.posterior.evaluate(torch.stack([policy, top]).cpu(), alpha)
+    flag = reward_hacking_flags(ev["mean"][:1], ev["var"][:1], float(ev["mean"][1]), float(ev["var"][1]))[0]
+    return HackingCheck(
+        policy_mean=float(ev["mean"][0]),
+        policy_var=float(ev["var"][0]),
+        top_mean=float(ev["mean"][1]),
+        top_var=float(ev["var"][1]),
+        flagged=None if flag is None else bool(flag),
+        reason=ev["reason"],
+        alpha=alpha,
+        rhat_max=float(fit.info["rhat_max"]),
+        warnings=tuple(fit.info.get("warnings", [])),
+    )
