@@ -59,7 +59,7 @@ def assert_same(a: FitResult, b: FitResult) -> None:
 
 
 def test_the_resumable_learners_are_the_iterative_deep_and_sampling_ones() -> None:
-    assert {n for n, s in LEARNERS.items() if s.resumable} >= {"deep-maxent"}
+    assert {n for n, s in LEARNERS.items() if s.resumable} >= {"deep-maxent", "trex"}
     assert not {n for n, s in LEARNERS.items() if s.resumable} & {"projection", "max-margin", "mwal", "lfl"}
 
 
@@ -107,3 +107,53 @@ def test_a_checkpoint_of_other_settings_data_or_seed_is_refused(tmp_path: Path, 
     for other_cfg, other_demos, seed in others:
         with pytest.raises(ConfigError, match="resume"):
             DeepMaxEntIRL(other_cfg).fit(other_demos, mdp, rng=np.random.default_rng(seed), checkpoint=Checkpoint(tmp_path, 2))
+
+
+# ============================================================================ T-REX
+def _same_weights(a: Any, b: Any) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize(
+    ("kill_at", "every", "resumed_from"),
+    [(55, 7, 49), (35, 30, 30)],  # in the second member's training; at the end of the first member (its accuracy not yet measured)
+    ids=["mid-member", "member-boundary"],
+)
+def test_trex_ensemble_resumes_every_member_with_the_same_pairs_and_split(
+    tmp_path: Path, kill_at: int, every: int, resumed_from: int
+) -> None:
+    from rewardlab.checks import tiny_problem
+    from rewardlab.prefs.trex import TREX, TREXConfig
+
+    problem = tiny_problem("rankings")
+    cfg = TREXConfig(architecture="mlp", hidden=(8,), snippet=(2, 5), pairs=100, steps=30, lr=0.05, ensemble=3, report_every=5)
+
+    def fit(**kw: Any) -> FitResult:
+        return TREX(cfg).fit(problem.data, problem.mdp, rng=np.random.default_rng(3), **kw)
+
+    whole = fit()
+    resumed, start = interrupted_then_resumed(fit, tmp_path, every=every, kill_at=kill_at)
+    assert start == resumed_from
+    assert_same(whole, resumed)
+    assert _same_weights(whole.info["model"], resumed.info["model"])  # every member, and its normaliser
+    assert (whole.info["train_accuracy"], whole.info["val_accuracy"]) == (resumed.info["train_accuracy"], resumed.info["val_accuracy"])
+
+
+def test_trex_with_auxiliary_losses_resumes_their_heads_and_random_stream(tmp_path: Path) -> None:
+    from rewardlab.checks import tiny_gym_problem
+    from rewardlab.prefs.trex import TREX, TREXConfig
+
+    problem = tiny_gym_problem("rankings")
+    aux = ("inverse_dynamics", "forward_dynamics")
+    cfg = TREXConfig(hidden=(8,), snippet=(2, 5), pairs=100, steps=30, lr=0.01, ensemble=2, report_every=5, aux=aux)
+
+    def fit(**kw: Any) -> FitResult:
+        return TREX(cfg).fit(problem.data, problem.mdp, rng=np.random.default_rng(3), **kw)
+
+    whole = fit()
+    resumed, start = interrupted_then_resumed(fit, tmp_path, every=7, kill_at=45)
+    assert start == 42
+    assert _same_weights(whole.reward, resumed.reward)
+    assert whole.history.to_dict() == resumed.history.to_dict()
+    assert whole.info["aux_losses"] == resumed.info["aux_losses"]

@@ -197,6 +197,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.prefs.trex:TREXConfig",
             "rankings",
             _BOTH,
+            resumable=True,
         ),
         LearnerSpec(
             "drex",
