@@ -172,6 +172,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "demonstrations",
             _TAB,
             empty_ok=True,
+            resumable=True,
         ),
         LearnerSpec(
             "lfl",
@@ -214,6 +215,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.prefs.brex:BayesianREXConfig",
             "rankings",
             _BOTH,
+            resumable=True,
         ),
     )
 }
