@@ -145,6 +145,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "demonstrations",
             _TAB,
             fixed={"causal": False},
+            resumable=True,
         ),
         LearnerSpec(
             "mce",
@@ -154,6 +155,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "demonstrations",
             _TAB,
             fixed={"causal": True},
+            resumable=True,
         ),
         LearnerSpec(
             "deep-maxent",
