@@ -59,7 +59,7 @@ def assert_same(a: FitResult, b: FitResult) -> None:
 
 
 def test_the_resumable_learners_are_the_iterative_deep_and_sampling_ones() -> None:
-    assert {n for n, s in LEARNERS.items() if s.resumable} >= {"maxent", "mce", "deep-maxent", "trex", "birl", "brex"}
+    assert {n for n, s in LEARNERS.items() if s.resumable} >= {"maxent", "mce", "deep-maxent", "trex", "birl", "brex", "drex"}
     assert not {n for n, s in LEARNERS.items() if s.resumable} & {"projection", "max-margin", "mwal", "lfl"}
 
 

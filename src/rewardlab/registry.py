@@ -209,6 +209,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.prefs.drex:DREXConfig",
             "demonstrations",
             _GYM,
+            resumable=True,
         ),
         LearnerSpec(
             "brex",
