@@ -51,8 +51,8 @@ class LearnerSpec:
             being an error.
         resumable: whether ``fit`` takes ``checkpoint=`` (a :class:`rewardlab.checkpoint.Checkpoint`) and
             continues a killed fit from its latest checkpoint, returning what an uninterrupted fit returns.
-            The others have no mid-fit state worth saving (exact tabular solvers that take seconds):
-            ``rewardlab run --resume`` simply fits them again from the start.
+            The others (exact tabular solvers and behavioural cloning, which take seconds; for now also
+            ``deep-lfl``) are simply fitted again from the start by ``rewardlab run --resume``.
     """
 
     name: str
