@@ -49,6 +49,10 @@ class LearnerSpec:
         iterative: whether ``fit`` reports steps to a callback that can stop it.
         empty_ok: whether empty data has a meaning (Bayesian IRL then samples its prior) rather than
             being an error.
+        resumable: whether ``fit`` takes ``checkpoint=`` (a :class:`rewardlab.checkpoint.Checkpoint`) and
+            continues a killed fit from its latest checkpoint, returning what an uninterrupted fit returns.
+            The others (exact tabular solvers and behavioural cloning, which take seconds; for now also
+            ``deep-lfl``) are simply fitted again from the start by ``rewardlab run --resume``.
     """
 
     name: str
@@ -60,6 +64,7 @@ class LearnerSpec:
     fixed: dict[str, Any] = field(default_factory=dict)
     iterative: bool = True
     empty_ok: bool = False
+    resumable: bool = False
 
     def config_class(self) -> type:
         return _load(self.config)
@@ -140,6 +145,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "demonstrations",
             _TAB,
             fixed={"causal": False},
+            resumable=True,
         ),
         LearnerSpec(
             "mce",
@@ -149,6 +155,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "demonstrations",
             _TAB,
             fixed={"causal": True},
+            resumable=True,
         ),
         LearnerSpec(
             "deep-maxent",
@@ -157,6 +164,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.irl.deep_maxent:DeepMaxEntConfig",
             "demonstrations",
             _TAB,
+            resumable=True,
         ),
         LearnerSpec(
             "birl",
@@ -166,6 +174,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "demonstrations",
             _TAB,
             empty_ok=True,
+            resumable=True,
         ),
         LearnerSpec(
             "lfl",
@@ -191,6 +200,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.prefs.trex:TREXConfig",
             "rankings",
             _BOTH,
+            resumable=True,
         ),
         LearnerSpec(
             "drex",
@@ -199,6 +209,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.prefs.drex:DREXConfig",
             "demonstrations",
             _GYM,
+            resumable=True,
         ),
         LearnerSpec(
             "brex",
@@ -207,6 +218,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.prefs.brex:BayesianREXConfig",
             "rankings",
             _BOTH,
+            resumable=True,
         ),
     )
 }
