@@ -83,7 +83,7 @@ Examples:
     >>> load_run_config({"learner": {"name": "maxent", "iteratons": 5}, "world": {"name": "navigation"}})
     Traceback (most recent call last):
     ...
-    rewardlab.errors.ConfigError: learner.iteratons: is not a setting of maxent. Fix: did you mean 'iterations'? use one of ['action_noise', 'device', 'iterations', 'l2', 'lr', 'model', 'optimizer', 'reward', 'temperature', 'tol'].
+    rewardlab.errors.ConfigError: learner.iteratons: is not a setting of maxent. Fix: did you mean 'iterations'? use one of ['action_noise', 'iterations', 'l1', 'l2', 'lr', 'model', 'optimizer', 'reward', 'start', 'temperature', 'tol'].
 """
 
 from __future__ import annotations
