@@ -165,7 +165,14 @@ def test_a_saved_config_reproduces_the_run_and_transfer_evd_is_the_weights_on_ne
 
     first = runner.invoke(app, ["run", str(write(tmp_path / "run.toml", MAXENT)), "--out", str(tmp_path / "a")])
     assert first.exit_code == 0, first.output
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["config.toml", "figures.png", "metrics.jsonl", "result.json", "reward"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "checkpoints",
+        "config.toml",
+        "figures.png",
+        "metrics.jsonl",
+        "result.json",
+        "reward",
+    ]
     again = runner.invoke(app, ["run", str(tmp_path / "a" / "config.toml"), "--out", str(tmp_path / "b")])
     assert again.exit_code == 0, again.output
     a, b = (json.loads((tmp_path / d / "result.json").read_text()) for d in "ab")
