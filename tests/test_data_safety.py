@@ -236,14 +236,14 @@ def test_a_rerun_into_an_existing_out_is_refused_without_overwrite_and_replaces_
     assert _snapshot(out) == before
     r = _irl(out, "mce", "--overwrite")
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in out.iterdir()) == ["figures.png", "result.json", "reward"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "figures.png", "metrics.jsonl", "result.json", "reward"]
     assert json.loads((out / "result.json").read_text())["method"] == "mce"
     assert _siblings(out) == ["run"]
 
 
 def test_a_run_that_fails_between_files_leaves_the_previous_run_or_nothing(tmp_path: Path, monkeypatch) -> None:
     """Before: a failure after reward/ and figures.png were written left them beside the previous result.json."""
-    import rewardlab.experiments.irl as irl
+    import rewardlab.experiments.run as run
 
     out = tmp_path / "run"
     assert _irl(out, "mce").exit_code == 0
@@ -252,7 +252,7 @@ def test_a_run_that_fails_between_files_leaves_the_previous_run_or_nothing(tmp_p
     def crash(path: Path, data: object) -> Path:
         raise OSError(5, "Input/output error")  # between files: reward/ and figures.png are written
 
-    monkeypatch.setattr(irl, "write_json", crash)
+    monkeypatch.setattr(run, "write_json", crash)  # result.json, the run's last file
     r = _irl(tmp_path / "fresh", "birl")
     assert isinstance(r.exception, OSError) and not (tmp_path / "fresh").exists()
     r = _irl(out, "birl", "--overwrite")
@@ -270,7 +270,8 @@ def test_a_run_killed_with_sigkill_between_files_leaves_the_previous_run(tmp_pat
         f"""
         import inspect, os, signal
         import rewardlab.experiments.irl as irl
-        irl.write_json = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        import rewardlab.experiments.run as run
+        run.write_json = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
         # a rerun that replaces the previous one (before --overwrite existed, every rerun wrote over it)
         replace = {{"overwrite": True}} if "overwrite" in inspect.signature(irl.run_irl).parameters else {{}}
         sets = {{"samples": 60, "burn_in": 10, "chains": 2}}
@@ -288,7 +289,7 @@ def test_a_run_killed_with_sigkill_between_files_leaves_the_previous_run(tmp_pat
     ("command", "sentinel"),
     [
         (["demo"], "rewardlab.experiments.demo.navigation_gridworld"),
-        (["irl", "mce", "--world", "featuregrid:size=3,seed=0"], "rewardlab.experiments.irl.make_world"),
+        (["irl", "mce", "--world", "featuregrid:size=3,seed=0"], "rewardlab.experiments.config.WorldSection.build"),
         (["demos", "collect", "--env", "Pendulum-v1"], "rewardlab.rl.make_ranked_demos"),
         (["prefs", "trex", "--env", "Pendulum-v1", "--demos", "nowhere"], "rewardlab.data.io.load_dataset"),
         (["train-policy", "--env", "Pendulum-v1", "--reward", "nowhere"], "rewardlab.rewards.NeuralReward.load"),

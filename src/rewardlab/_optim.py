@@ -7,9 +7,12 @@ these machines), more than a whole tabular fit costs. Adam is a few lines; L-BFG
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from rewardlab.errors import ConfigError
 
 __all__ = ["Adam", "adam_ascent_step"]
 
@@ -61,6 +64,30 @@ class Adam:
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The step count and both moments of every parameter (for a checkpoint)."""
+        return {"t": self.t, "m": [m for m, _ in self.moments], "v": [v for _, v in self.moments]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (from :meth:`state_dict`), moments moved to each parameter's device.
+
+        Examples:
+            >>> p = torch.tensor([1.0], requires_grad=True)
+            >>> a = Adam([p], lr=0.1)
+            >>> (p * p).sum().backward(); a.step()
+            >>> b = Adam([p], lr=0.1); b.load_state_dict(a.state_dict())
+            >>> b.t, b.moments[0][0].tolist()
+            (1, [-0.20000000298023224])
+        """
+        if len(state["m"]) != len(self.params):
+            raise ConfigError(
+                "resume",
+                f"the optimiser state holds {len(state['m'])} parameters, this optimiser {len(self.params)}",
+                "resume with the settings of that run",
+            )
+        self.t = int(state["t"])
+        self.moments = [(m.to(p), v.to(p)) for p, m, v in zip(self.params, state["m"], state["v"], strict=True)]
 
     @torch.no_grad()
     def step(self) -> None:

@@ -7,6 +7,8 @@ world-spec options and the JSON metadata of saved files.
 * :func:`apply_settings` checks ``key=value`` settings against a config dataclass or a function's
   signature: unknown keys are refused with a suggestion, values by the field's type
   (``"trex.steps"`` sets a field of the nested config ``trex``).
+* :func:`config_table` writes a config dataclass as a TOML-ready table and :func:`from_table`
+  reads it back (``from_table(cls, config_table(c), name) == c``), checked like :func:`apply_settings`.
 * :func:`check_meta` checks a file's decoded JSON against a ``TypedDict`` schema.
 
 Failures are :class:`~rewardlab.errors.ConfigError` (settings) or
@@ -41,11 +43,12 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
+from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin
 
 from rewardlab.errors import ConfigError, DataFileError, ValidationError
 
-__all__ = ["apply_settings", "check_meta", "coerce", "describe", "did_you_mean"]
+__all__ = ["apply_settings", "check_meta", "coerce", "config_table", "describe", "did_you_mean", "from_table"]
 
 _NONE_TEXT = ("none", "null")
 
@@ -284,6 +287,15 @@ def _declared(target: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     return annotations, defaults
 
 
+def _allows_none(annotation: Any) -> bool:
+    return annotation is None or annotation is type(None) or (_is_union(annotation) and type(None) in get_args(annotation))
+
+
+def _is_group(annotation: Any) -> bool:
+    """Whether ``annotation`` is a nested config (a dataclass class) whose fields are settings too."""
+    return dataclasses.is_dataclass(annotation) and isinstance(annotation, type)
+
+
 def apply_settings(
     target: Any,
     settings: Mapping[str, Any],
@@ -292,19 +304,24 @@ def apply_settings(
     fixed: Iterable[str] = (),
     extra: Mapping[str, Any] | None = None,
     prefix: str = "",
+    text: bool = True,
 ) -> dict[str, Any]:
     """Check ``settings`` against the fields of ``target`` (a config dataclass, or a function or class
     whose keyword parameters are the settings) and return them with their declared types.
 
-    Command-line text is read by each field's type (:func:`coerce`); a key ``"outer.inner"`` sets
-    the field ``inner`` of the nested config dataclass ``outer`` (the result then holds the whole
-    nested config). ``fixed``: keys the caller sets itself, refused; ``extra``: further keys and their
-    types that the caller consumes; ``prefix`` goes before the keys named in errors (``"trex."``).
-    Range checks stay with the config (``__post_init__``).
+    Values are read by each field's type (:func:`coerce`): with ``text=True`` a string is
+    command-line text (``"300"`` for an ``int``); with ``text=False`` (values from a TOML file) a value
+    must already have its type, except that the string ``"none"`` is ``None`` for a field that allows
+    it (TOML has no null). A key ``"outer.inner"`` sets the field ``inner`` of the nested config
+    dataclass ``outer``, and so does a dict value for ``outer`` (a TOML table ``[outer]``), the two
+    merged (the result then holds the whole nested config). ``fixed``: keys the caller sets itself,
+    refused; ``extra``: further keys and their types that the caller consumes; ``prefix`` goes before
+    the keys named in errors (``"trex."``). Range checks stay with the config (``__post_init__``).
 
     Raises:
         ConfigError: naming the key: an unknown key (with a did-you-mean and the valid keys), a
-            value of the wrong type (with the expected type and the default), a fixed key.
+            value of the wrong type (with the expected type and the default), a fixed key, a key
+            given twice (as ``trex.steps`` and inside a ``trex`` table).
     """
     annotations, defaults = _declared(target)
     annotations.update(extra or {})
@@ -319,17 +336,26 @@ def apply_settings(
         if head not in annotations:
             raise ConfigError(prefix + key, f"is not a setting of {name}", f"{did_you_mean(head, valid)}use one of {valid}")
         annotation = annotations[head]
-        is_group = dataclasses.is_dataclass(annotation) and isinstance(annotation, type)
-        if dot:
+        is_group = _is_group(annotation)
+        if dot or (is_group and isinstance(value, Mapping)):
             if not is_group:
                 raise ConfigError(prefix + key, f"{head!r} of {name} has no sub-settings", f"set it as {head}=...")
-            nested.setdefault(head, {})[rest] = value
+            group = nested.setdefault(head, {})
+            for inner_key, inner_value in ({rest: value} if dot else value).items():
+                if inner_key in group:
+                    raise ConfigError(f"{prefix}{head}.{inner_key}", "is given twice", "give each setting once")
+                group[inner_key] = inner_value
             continue
         if is_group and not isinstance(value, annotation):
             first = dataclasses.fields(annotation)[0].name
-            raise ConfigError(prefix + key, f"is a group of settings of {name}", f"set its fields one by one, e.g. {head}.{first}=...")
+            raise ConfigError(
+                prefix + key, f"is a group of settings of {name}", f"set its fields one by one, e.g. {head}.{first}=..., or give a table"
+            )
+        if not text and isinstance(value, str) and value.strip().lower() in _NONE_TEXT and _allows_none(annotation):
+            flat[key] = None
+            continue
         try:
-            flat[key] = coerce(value, annotation)
+            flat[key] = coerce(value, annotation, text=text)
         except Mismatch:
             default = f" (default {defaults[key]!r})" if key in defaults else ""
             raise ConfigError(
@@ -338,12 +364,114 @@ def apply_settings(
     for head, values in nested.items():
         inner_cls = annotations[head]
         base = flat.get(head, defaults.get(head))
-        inner = apply_settings(inner_cls, values, f"{name}.{head}", prefix=f"{prefix}{head}.")
-        try:
-            flat[head] = dataclasses.replace(base, **inner) if base is not None else inner_cls(**inner)
-        except ValidationError as exc:  # the nested config's own check (a range, a size): named with its group
-            raise type(exc)(f"{prefix}{head}.{exc.field}", exc.problem, exc.fix) from None
+        inner = apply_settings(inner_cls, values, f"{name}.{head}", prefix=f"{prefix}{head}.", text=text)
+        if base is not None:
+            try:
+                flat[head] = dataclasses.replace(base, **inner)
+            except ValidationError as exc:  # the nested config's own check (a range, a size): named with its group
+                raise type(exc)(f"{prefix}{head}.{exc.field}", exc.problem, exc.fix) from None
+        else:
+            flat[head] = _construct(inner_cls, inner, f"{name}.{head}", f"{prefix}{head}.")
     return flat
+
+
+def _construct(cls: Any, values: dict[str, Any], name: str, prefix: str) -> Any:
+    """``cls(**values)`` with a missing required field, and the config's own checks, named with ``prefix``."""
+    annotations, defaults = _declared(cls)
+    for key, annotation in annotations.items():
+        if key not in values and key not in defaults:
+            fix = f"set {prefix + key} to {describe(annotation)}"
+            if _is_group(annotation):
+                fix = f"give its settings as a table [{prefix + key}] (or as {prefix + key}.{dataclasses.fields(annotation)[0].name}=...)"
+            raise ConfigError(prefix + key, f"is missing (a required setting of {name})", fix)
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        raise ConfigError(prefix + exc.field, exc.problem, exc.fix) from None
+
+
+def _table_value(value: Any) -> Any:
+    """One value as TOML writes it: a nested config as a table, a tuple as a list, an enum as its value."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return config_table(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (tuple, list)):
+        return [_table_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _table_value(v) for k, v in value.items()}
+    return value
+
+
+def config_table(config: Any) -> dict[str, Any]:
+    """A config dataclass as a TOML-ready table: every init field (defaults filled in), tuples as
+    lists, nested configs as nested tables, enums as their values, ``None`` left out when it is the
+    field's default and written ``"none"`` otherwise (TOML has no null). :func:`from_table` reads it back.
+
+    Examples:
+        >>> from rewardlab.prefs.drex import DREXConfig
+        >>> table = config_table(DREXConfig(max_steps=50))
+        >>> table["max_steps"], table["bc_hidden"], table["trex"]["snippet"]
+        (50, [256, 256], [50, 100])
+        >>> "max_steps" in config_table(DREXConfig())
+        False
+    """
+    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
+        raise TypeError(f"config_table takes a dataclass instance, not {type(config).__name__}")
+    _, defaults = _declared(type(config))
+    table: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        if not f.init:
+            continue
+        value = getattr(config, f.name)
+        if value is None:
+            if f.name not in defaults or defaults[f.name] is not None:
+                table[f.name] = "none"
+            continue
+        table[f.name] = _table_value(value)
+    return table
+
+
+def from_table(cls: type, table: Mapping[str, Any], name: str, *, fixed: Iterable[str] = (), prefix: str = "", text: bool = False) -> Any:
+    """The config dataclass ``cls`` from a table such as :func:`config_table` writes (a TOML table:
+    nested tables for nested configs, ``"none"`` for ``None``), each value checked by its field's
+    type (:func:`apply_settings`; ``text=True`` also reads strings as command-line text, for
+    ``--set`` values merged into the table), then by the config's own checks.
+
+    ``fixed``: fields the caller sets itself; a mapping gives their values (``LearnerSpec.fixed``),
+    and the table may then repeat a fixed field with the same value. ``prefix`` goes before the keys
+    named in errors (``"learner."``).
+
+    Raises:
+        ConfigError: naming the dotted key: an unknown key (with a did-you-mean and the valid keys),
+            a value of the wrong type, a value out of range, a required field that is missing.
+
+    Examples:
+        >>> from rewardlab.prefs.drex import DREXConfig
+        >>> from_table(DREXConfig, {"rollouts": 3, "trex": {"steps": 500}}, "drex").trex.steps
+        500
+        >>> from_table(DREXConfig, {"trex": {"step": 500}}, "drex")
+        Traceback (most recent call last):
+        ...
+        rewardlab.errors.ConfigError: trex.step: is not a setting of drex.trex. Fix: did you mean 'steps'? use one of ['architecture', 'aux', 'aux_batch', 'aux_weight', 'batch_size', 'device', 'ensemble', 'hidden', 'lr', 'margin', 'min_gap', 'noise', 'normalize', 'pairs', 'report_every', 'snippet', 'steps', 'ties', 'use_action', 'validation', 'weight_decay'].
+    """
+    if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
+        raise TypeError(f"from_table takes a dataclass class, not {cls!r}")
+    if not isinstance(table, Mapping):
+        raise ConfigError(prefix.rstrip(".") or name, f"is {table!r}, not a table", f"give the settings of {name} as a table")
+    given = dict(table)
+    preset: dict[str, Any] = dict(fixed) if isinstance(fixed, Mapping) else {}
+    annotations, _ = _declared(cls)
+    for key, value in preset.items():  # a fixed field repeated with its own value (a resolved config read back)
+        if key in given:
+            try:
+                same = coerce(given[key], annotations.get(key, Any), text=text) == value
+            except Mismatch:
+                same = False
+            if same:
+                del given[key]
+    values = apply_settings(cls, given, name, fixed=fixed, prefix=prefix, text=text)
+    return _construct(cls, {**values, **preset}, name, prefix)
 
 
 def check_meta(meta: Any, schema: Any, where: str, fix: str) -> dict[str, Any]:

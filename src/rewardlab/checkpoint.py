@@ -39,8 +39,10 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,7 @@ import torch
 from rewardlab._io import atomic_write
 from rewardlab.errors import ConfigError, DataFileError
 
-__all__ = ["Checkpoint", "rng_state", "set_rng_state"]
+__all__ = ["Checkpoint", "fingerprint", "rng_state", "set_rng_state", "set_torch_rng_state", "torch_rng_state"]
 
 _NAME = re.compile(r"^step-(\d{9})\.pt$")
 
@@ -63,6 +65,77 @@ def rng_state(rng: np.random.Generator) -> dict[str, Any]:
 def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     """Put ``rng`` back in ``state`` (from :func:`rng_state`), in place."""
     rng.bit_generator.state = state
+
+
+def torch_rng_state(device: torch.device | str = "cpu") -> dict[str, Any]:
+    """torch's global random state (CPU, and ``device``'s when it is a CUDA device), for a learner whose
+    dropout or sampling draws from it (inside :func:`torch.random.fork_rng`, seeded from its ``rng``)."""
+    device = torch.device(device)
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_torch_rng_state(state: dict[str, Any], device: torch.device | str = "cpu") -> None:
+    """Put torch's global random state back as :func:`torch_rng_state` saved it."""
+    device = torch.device(device)
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _feed(h: Any, value: Any) -> None:
+    """Feed ``value`` into the hash ``h``: arrays by dtype, shape and bytes; containers item by item."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        h.update(f"tensor {value.dtype} {tuple(value.shape)};".encode())
+        h.update(value.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    elif isinstance(value, np.ndarray):
+        if value.dtype == object:
+            h.update(f"objects {value.shape};".encode())
+            for item in value.reshape(-1):
+                _feed(h, item)
+        else:
+            h.update(f"array {value.dtype} {value.shape};".encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, dict):
+        h.update(f"dict {len(value)};".encode())
+        for key in sorted(value, key=repr):
+            _feed(h, key)
+            _feed(h, value[key])
+    elif isinstance(value, (list, tuple)):
+        h.update(f"{type(value).__name__} {len(value)};".encode())
+        for item in value:
+            _feed(h, item)
+    elif is_dataclass(value) and not isinstance(value, type):
+        h.update(f"{type(value).__qualname__};".encode())
+        for f in fields(value):
+            _feed(h, f.name)
+            _feed(h, getattr(value, f.name))
+    else:
+        h.update(f"{type(value).__name__} {value!r};".encode())
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short digest of everything a fit's result depends on, for :meth:`Checkpoint.bind`.
+
+    ``parts`` are configs (dataclasses, field by field), tensors and numpy arrays (dtype, shape and
+    every byte), rng states, strings and numbers, nested in lists, tuples and dicts. Two fits with
+    equal parts get the same digest; a different setting, a different datum or another seed (its
+    rng state) gives another one.
+
+    Examples:
+        >>> a = fingerprint("maxent", {"lr": 0.1}, np.arange(3))
+        >>> a == fingerprint("maxent", {"lr": 0.1}, np.arange(3)), a == fingerprint("maxent", {"lr": 0.1}, np.arange(4))
+        (True, False)
+        >>> len(a)
+        16
+    """
+    h = hashlib.blake2b(digest_size=8)
+    for part in parts:
+        _feed(h, part)
+    return h.hexdigest()
 
 
 def _plain(value: Any) -> Any:
@@ -99,6 +172,27 @@ class Checkpoint:
         self.every = every
         self.fingerprint = fingerprint
         self.keep = keep
+
+    def bind(self, name: str, *parts: Any) -> Checkpoint:
+        """This checkpoint (same directory and schedule) for one fit: ``name`` (the learner) and the
+        :func:`fingerprint` of ``parts`` (its config, the data it trains on, its rng state at the start)
+        are added to the fingerprint, so that a checkpoint of another fit is refused on restore.
+
+        Examples:
+            >>> import tempfile
+            >>> ckpt = Checkpoint(tempfile.mkdtemp(), every=1, fingerprint="run 7")
+            >>> ckpt.bind("maxent", np.zeros(2)).fingerprint[:15], len(ckpt.bind("maxent", np.zeros(2)).fingerprint)
+            ('run 7 | maxent ', 31)
+        """
+        mark = f"{name} {fingerprint(*parts)}"
+        return Checkpoint(
+            self.directory, self.every, fingerprint=f"{self.fingerprint} | {mark}" if self.fingerprint else mark, keep=self.keep
+        )
+
+    def child(self, name: str) -> Checkpoint:
+        """The checkpoints of one stage of a fit (D-REX's clone, B-REX's pretraining) in the subdirectory
+        ``name``, on the same schedule, with the stage's name added to the fingerprint."""
+        return Checkpoint(self.directory / name, self.every, fingerprint=f"{self.fingerprint} / {name}", keep=self.keep)
 
     def due(self, step: int) -> bool:
         """Whether to save after ``step`` (counted from 0)."""

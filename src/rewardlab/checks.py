@@ -17,6 +17,10 @@ The checks (DESIGN.md, sections 3 and 6):
 * ``empty_data``, ``non_finite_data``: an empty dataset (unless it has a meaning, as Bayesian IRL's
   prior), or one with a NaN where a number goes, raises a :class:`~rewardlab.errors.ValidationError`
   before any training;
+* ``resumes`` (learners registered ``resumable``): a fit stopped part-way after a checkpoint (a callback
+  that raises, as a kill would stop it) and fitted again by a fresh learner with the same checkpoint
+  directory returns what an uninterrupted fit returns: the same reward (and posterior samples, or
+  policy), bit for bit, and the same history;
 * ``recovers``: on a tiny world, the learned reward's optimal policy loses little true value; on the
   Gymnasium problem of ranked trajectories, the learned reward orders them as their true returns do.
 
@@ -206,6 +210,25 @@ def _non_finite(data: Any) -> list[Any]:
     return out
 
 
+class _Killed(Exception):
+    """Raised by the ``resumes`` check's callback: the fit stops there, as a killed process would."""
+
+
+def _same_result(a: FitResult, b: FitResult, problem: Problem) -> str | None:
+    """What differs between two fits (reward outputs, posterior samples, policy, history), or None."""
+    va, vb = _outputs(a, problem), _outputs(b, problem)
+    if (va is None) != (vb is None) or (va is not None and vb is not None and not torch.equal(va, vb)):
+        return "the reward differs"
+    sa, sb = getattr(a.posterior, "samples", None), getattr(b.posterior, "samples", None)
+    if sa is not None and (sb is None or not torch.equal(sa, sb)):
+        return "the posterior samples differ"
+    if va is None and (a.policy is None or b.policy is None or not torch.equal(a.policy, b.policy)):
+        return "the policy differs"
+    if a.history.to_dict() != b.history.to_dict():
+        return "the history differs"
+    return None
+
+
 def learner_checks(name: str, space: str = "tabular", /, **overrides: Any) -> Iterator[tuple[str, Callable[[], None]]]:
     """The named checks of learner ``name`` on its ``space`` (``"tabular"`` or ``"gym"``), configured by
     ``overrides`` (small budgets keep them fast).
@@ -284,6 +307,30 @@ def learner_checks(name: str, space: str = "tabular", /, **overrides: Any) -> It
         if loaded is None or not torch.equal(loaded, values):
             raise _fail(name, "reward_saves_and_loads", "the loaded reward differs from the saved one")
 
+    def resumes(every: int = 7) -> None:
+        from rewardlab.checkpoint import Checkpoint
+
+        whole = fit(make())
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = f"{tmp}/checkpoints"
+
+            def kill(step: int, metrics: dict[str, float]) -> None:
+                if Checkpoint(directory, every).latest_step is not None:
+                    raise _Killed
+
+            try:
+                fit(make(), callback=kill, checkpoint=Checkpoint(directory, every))
+            except _Killed:
+                pass
+            else:
+                raise _fail(name, "resumes", f"no checkpoint was written before the fit ended (every={every})")
+            resumed = fit(make(), checkpoint=Checkpoint(directory, every))
+            again = fit(make(), checkpoint=Checkpoint(directory, every))  # from the checkpoint of the finished fit
+        for label, other in (("resumed", resumed), ("refitted after it finished", again)):
+            problem_ = _same_result(whole, other, problem)
+            if problem_ is not None:
+                raise _fail(name, "resumes", f"{problem_} between an uninterrupted fit and one {label} from its checkpoint")
+
     def refused(check: str, data: Any) -> None:
         try:
             fit(make(), data=data)
@@ -328,6 +375,8 @@ def learner_checks(name: str, space: str = "tabular", /, **overrides: Any) -> It
     if spec.iterative:
         yield "callback_stops", callback_stops
     yield "reward_saves_and_loads", reward_saves_and_loads
+    if spec.resumable:
+        yield "resumes", resumes
     if not spec.empty_ok:
         yield "empty_data", lambda: refused("empty_data", [])
     yield "non_finite_data", lambda: refused("non_finite_data", _non_finite(problem.data))

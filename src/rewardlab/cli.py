@@ -272,6 +272,42 @@ def irl(
     console.print(f"wrote {out}/result.json")
 
 
+@app.command("run")
+@_friendly
+def run_command(
+    config: Annotated[Path, typer.Argument(help="A run config (TOML): [learner], [world] or [env], [data], ... (see the README).")],
+    out: Annotated[Path, typer.Option(help="Run directory: config.toml, metrics.jsonl, checkpoints/, reward/, result.json.")],
+    settings: Annotated[
+        list[str] | None, typer.Option("--set", help="Config key=value over the file, e.g. learner.trex.steps=500.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint (a finished one: do nothing).")
+    ] = False,
+    overwrite: Overwrite = False,
+    tensorboard: Annotated[
+        bool, typer.Option("--tensorboard", help="Also log the metrics to OUT/tensorboard (needs tensorboard).")
+    ] = False,
+) -> None:
+    """Run any learner from a typed config file; resumable (--resume) after a crash or a kill."""
+    from rewardlab.experiments.config import load_run_config
+    from rewardlab.experiments.run import run_config
+
+    overrides = _parse_settings(settings or [])
+    if tensorboard:
+        overrides.setdefault("tensorboard", "true")
+    cfg = load_run_config(config, overrides)
+    summary = run_config(cfg, out, resume=resume, overwrite=overwrite)
+    where = cfg.world.name if cfg.world is not None else cfg.env.id if cfg.env is not None else ""
+    table = Table(title=f"{summary['label']} on {where}, seed {summary['seed']} ({summary['fit_seconds']:.2f} s)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summary["metrics"].items():
+        table.add_row(key, "-" if value is None else f"{value:.4g}")
+    console.print(table)
+    _print_warnings(summary)
+    console.print(f"wrote {out}/result.json")
+
+
 @app.command()
 @_friendly
 def sweep(

@@ -3,6 +3,25 @@
 A learner is a class whose constructor takes only its hyperparameters (a dataclass config) and whose
 ``fit(data, env_or_mdp, *, rng, callback=None)`` returns a frozen :class:`FitResult`.
 ``callback(step, metrics)`` is called once per optimisation step; returning True stops training.
+
+**Resumable fits.** A learner whose registry entry says ``resumable=True``
+(:attr:`rewardlab.registry.LearnerSpec.resumable`) also takes ``fit(..., checkpoint=None)``, a
+:class:`rewardlab.checkpoint.Checkpoint`. It binds the checkpoint to this fit
+(:meth:`~rewardlab.checkpoint.Checkpoint.bind`: its config, the data it trains on and the ``rng``'s
+state at the start, so a checkpoint of other settings, data or seed is refused with a ConfigError),
+builds everything as a fresh fit does (consuming ``rng`` the same way), then overwrites it with the
+latest saved state: parameters, optimiser state, rng states (numpy and, where dropout or sampling
+draws from it, torch's), history, warm starts, adaptation state. It saves after every step where
+``checkpoint.due(step)`` and after its last step, so a fit run again after it finished only redoes
+what follows its loop. The checkpoint's step is the callback's step numbering; the callback is called
+only for the steps after the checkpoint it resumed from (``FitResult.history`` holds them all). The
+result equals an uninterrupted fit's: the same reward parameters and posterior samples, bit for bit,
+and the same history. ``checkpoint=None`` fits exactly as before. A learner with stages (D-REX's clone
+and rollouts, B-REX's pretraining) gives each its own :meth:`~rewardlab.checkpoint.Checkpoint.child`.
+
+Learners with ``resumable=False`` (exact tabular ones that take seconds: projection, max-margin,
+MWAL, learning from a learner, tabular behavioural cloning) have no mid-fit state worth saving and
+are simply fitted again from the start.
 """
 
 from __future__ import annotations
@@ -53,6 +72,24 @@ class History:
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"step": [float(s) for s in self.steps], **self._metrics}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything logged so far, as plain lists (for a checkpoint; floats round-trip exactly)."""
+        return {"steps": list(self.steps), "metrics": {k: list(v) for k, v in self._metrics.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replace what is logged by ``state`` (from :meth:`state_dict`).
+
+        Examples:
+            >>> h = History()
+            >>> h.log(3, loss=0.5)
+            >>> back = History()
+            >>> back.load_state_dict(h.state_dict())
+            >>> back.to_dict() == h.to_dict()
+            True
+        """
+        self.steps = [int(s) for s in state["steps"]]
+        self._metrics = {k: [float(x) for x in v] for k, v in state["metrics"].items()}
 
 
 def run_callback(callback: Callback | None, step: int, metrics: dict[str, float]) -> bool:

@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 
 from rewardlab._memory import check_memory
+from rewardlab.checkpoint import Checkpoint
 from rewardlab.errors import ConfigError
 from rewardlab.learner import Callback, History, run_callback
 
@@ -257,6 +258,27 @@ def proposal_factor(cov: Tensor, n: int, kind: str) -> Tensor:
 
 
 # ============================================================================ the loop
+def _target_state(state: Any) -> Any:
+    """A target's chain state as a checkpoint stores it: None, a tensor, or a list of tensors."""
+    if state is None or isinstance(state, Tensor):
+        return state
+    if isinstance(state, tuple) and all(isinstance(t, Tensor) for t in state):
+        return list(state)
+    raise ConfigError(
+        "checkpoint",
+        f"got a target whose chain state is a {type(state).__name__}",
+        "resume targets whose state is None, a tensor or a tuple of tensors",
+    )
+
+
+def _load_target_state(saved: Any, device: torch.device) -> Any:
+    if saved is None:
+        return None
+    if isinstance(saved, Tensor):
+        return saved.to(device)
+    return tuple(t.to(device) for t in saved)
+
+
 def check_chain_memory(chains: int, samples: int, thin: int, dim: int, *, itemsize: int = 8) -> None:
     """Refuse (:class:`~rewardlab.errors.ValidationError` on ``samples``, with the estimate) a run whose
     kept points would not fit in memory: ``chains x samples // thin`` points of ``dim`` parameters with
@@ -284,6 +306,7 @@ def metropolis_hastings(
     generator: torch.Generator,
     callback: Callback | None = None,
     history: History | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> MHChains:
     """Run ``B`` Metropolis–Hastings chains on ``target`` from ``initial`` ``(B, D)`` (unit vectors with ``sphere``).
 
@@ -296,6 +319,12 @@ def metropolis_hastings(
             ``log_posterior``, ``log_likelihood``, ``acceptance`` (since the last report) and ``step_size``;
             stopped during burn-in, the chains' current points are returned as one sample each.
         history: where those metrics are logged (a new :class:`History` if None).
+        checkpoint: where to save the loop's state after step ``k`` (numbered from 1, as the callback's)
+            when ``checkpoint.due(k - 1)`` and after the last step, and to resume from: the chains'
+            points, log-likelihoods and log-priors, the target's warm-start state (None, a tensor or a
+            tuple of tensors), the adaptation state (scale, proposal factor, the window's sums), the kept
+            samples so far, acceptance counts, the generator's state at the start of the current chunk of
+            draws, and the history. A resumed run returns exactly what an uninterrupted one does.
 
     Returns:
         :class:`MHChains` with ``(B, samples // thin, D)`` kept samples.
@@ -355,14 +384,31 @@ def metropolis_hastings(
     rows = torch.arange(b, device=device)
     total = s.burn_in + s.samples
     history = history if history is not None else History()
+    first = 0
+    if checkpoint is not None:
+        checkpoint = checkpoint.bind("mcmc", s, initial, generator.get_state())
+        saved = checkpoint.restore()
+        if saved is not None:  # everything built as for a fresh run above, then overwritten
+            first = int(saved["step"])  # the number of steps done
+            x, ll, lp = (saved[k].to(device) for k in ("x", "ll", "lp"))
+            aux = None if saved["aux"] is None else saved["aux"].to(device)
+            state = _load_target_state(saved["target"], device)
+            done = max(0, first - s.burn_in) // s.thin
+            out_theta[:, :done], out_ll[:, :done], out_lp[:, :done] = (saved[k].to(device) for k in ("theta", "theta_ll", "theta_lp"))
+            accepted, window_accepts, log_step, tril = (saved[k].to(device) for k in ("accepted", "window_accepts", "log_step", "tril"))
+            centre, sum_x, scatter = (saved[k].to(device) for k in ("centre", "sum_x", "scatter"))
+            since_reset, window_start, n_window = int(saved["since_reset"]), int(saved["window_start"]), int(saved["n_window"])
+            generator.set_state(saved["generator"])
+            history.load_state_dict(saved["history"])
 
     def finish(steps: int, theta: Tensor, t_ll: Tensor, t_lp: Tensor) -> MHChains:
         after = max(1, steps - s.burn_in)
         factor = torch.diag(tril) if tril.ndim == 1 else tril
         return MHChains(theta, t_ll, t_lp, accepted / after, torch.exp(log_step), factor, steps)
 
-    for start in range(0, total, _CHUNK):
+    for start in range((first // _CHUNK) * _CHUNK, total, _CHUNK):
         m = min(_CHUNK, total - start)
+        chunk_generator = generator.get_state() if checkpoint is not None else None
         log_u = torch.log(torch.rand(m, b, generator=generator, dtype=dtype)).to(device)
         if lattice:
             coord = torch.randint(d, (m, b), generator=generator).to(device)
@@ -370,7 +416,7 @@ def metropolis_hastings(
         else:
             raw = torch.randn(m, b, d, generator=generator, dtype=dtype).to(device)
             shaped = shape(raw, tril)
-        for i in range(m):
+        for i in range(max(0, first - start), m):
             step = start + i
             burning = step < s.burn_in
             if lattice:
@@ -438,4 +484,32 @@ def metropolis_hastings(
                     if done == 0:  # stopped during burn-in: the chains' current points are the only samples
                         return finish(step + 1, point(x)[:, None], ll[:, None], lp[:, None])
                     return finish(step + 1, out_theta[:, :done], out_ll[:, :done], out_lp[:, :done])
+            if checkpoint is not None and (checkpoint.due(step) or step + 1 == total):
+                done = max(0, step + 1 - s.burn_in) // s.thin
+                chunk_done = i == m - 1  # the next chunk's draws start from the generator's state now
+                checkpoint.save(
+                    step + 1,
+                    {
+                        "x": x,
+                        "ll": ll,
+                        "lp": lp,
+                        "aux": aux,
+                        "target": _target_state(state),
+                        "theta": out_theta[:, :done],
+                        "theta_ll": out_ll[:, :done],
+                        "theta_lp": out_lp[:, :done],
+                        "accepted": accepted,
+                        "window_accepts": window_accepts,
+                        "log_step": log_step,
+                        "tril": tril,
+                        "centre": centre,
+                        "sum_x": sum_x,
+                        "scatter": scatter,
+                        "since_reset": since_reset,
+                        "window_start": window_start,
+                        "n_window": n_window,
+                        "generator": generator.get_state() if chunk_done else chunk_generator,
+                        "history": history.state_dict(),
+                    },
+                )
     return finish(total, out_theta, out_ll, out_lp)

@@ -49,6 +49,10 @@ class LearnerSpec:
         iterative: whether ``fit`` reports steps to a callback that can stop it.
         empty_ok: whether empty data has a meaning (Bayesian IRL then samples its prior) rather than
             being an error.
+        resumable: whether ``fit`` takes ``checkpoint=`` (a :class:`rewardlab.checkpoint.Checkpoint`) and
+            continues a killed fit from its latest checkpoint, returning what an uninterrupted fit returns.
+            The others have no mid-fit state worth saving (exact tabular solvers that take seconds):
+            ``rewardlab run --resume`` simply fits them again from the start.
     """
 
     name: str
@@ -60,6 +64,7 @@ class LearnerSpec:
     fixed: dict[str, Any] = field(default_factory=dict)
     iterative: bool = True
     empty_ok: bool = False
+    resumable: bool = False
 
     def config_class(self) -> type:
         return _load(self.config)
@@ -157,6 +162,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.irl.deep_maxent:DeepMaxEntConfig",
             "demonstrations",
             _TAB,
+            resumable=True,
         ),
         LearnerSpec(
             "birl",
@@ -166,6 +172,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "demonstrations",
             _TAB,
             empty_ok=True,
+            resumable=True,
         ),
         LearnerSpec(
             "lfl",
@@ -191,6 +198,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.prefs.trex:TREXConfig",
             "rankings",
             _BOTH,
+            resumable=True,
         ),
         LearnerSpec(
             "drex",
@@ -207,6 +215,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.prefs.brex:BayesianREXConfig",
             "rankings",
             _BOTH,
+            resumable=True,
         ),
     )
 }

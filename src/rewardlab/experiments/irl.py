@@ -1,30 +1,33 @@
-"""One IRL run on a tabular world with a known reward: demos -> learner -> metrics, reward, figures.
-
-``rewardlab irl METHOD --world SPEC --demos N --out DIR`` calls :func:`run_irl`, which writes:
+"""The tabular experiment: a learner from demonstrations on a world with a known reward: demos -> learner
+-> metrics, reward, figures. The one code path of ``rewardlab run`` with a ``[world]``
+(:func:`tabular_experiment`) and of ``rewardlab irl METHOD --world SPEC --demos N --out DIR``
+(:func:`run_irl`, a thin wrapper that builds the run config), which write:
 
 * ``result.json``: settings, metrics (EVD, policy loss, reward distance, feature-expectation gap,
-  held-out log-likelihood, agreement with the expert on demonstrated states), timings, history;
+  held-out log-likelihood, agreement with the expert on demonstrated states, and with ``[eval]
+  transfer_worlds`` the EVD on fresh worlds, ``evd_transfer``), timings, history;
 * ``reward/``: the learned reward as safetensors + JSON (not for behavioural cloning);
-* ``figures.png``: true vs learned reward, the learned reward's optimal policy, the learning curve.
+* ``figures.png``: true vs learned reward, the learned reward's optimal policy, the learning curve;
+* ``config.toml`` and ``metrics.jsonl`` (:mod:`rewardlab.experiments.run`).
 
-The directory is written all or nothing (:func:`rewardlab._io.run_directory`): an existing non-empty
-``out`` is refused unless ``overwrite``, and replaced only once the new run is complete.
+``rewardlab irl`` writes its directory all or nothing (:func:`rewardlab._io.run_directory`): an existing
+non-empty ``out`` is refused unless ``overwrite``, and replaced only once the new run is complete.
 """
 
 from __future__ import annotations
 
+import inspect
 import io
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from rewardlab._io import atomic_write, check_out, run_directory, write_json
+from rewardlab._io import atomic_write
 from rewardlab.data import TrajectoryDataset, feature_counts
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.eval import (
@@ -34,14 +37,20 @@ from rewardlab.eval import (
     policy_loss,
     reward_distance,
 )
+from rewardlab.experiments.config import DemoData
 from rewardlab.irl.bc import as_time_indexed
 from rewardlab.irl.experts import expert_demonstrations
 from rewardlab.irl.feature_matching import demonstration_episodes
 from rewardlab.learner import FitResult
-from rewardlab.mdp import World, episode_occupancy, feature_expectations, make_world, value_iteration
+from rewardlab.mdp import World, episode_occupancy, feature_expectations, value_iteration
+from rewardlab.mdp.worlds import parse_world_spec, world_builder
 from rewardlab.registry import LEARNERS, learner_spec, learners_for
 
-__all__ = ["IRL_METHODS", "make_learner", "run_irl"]
+if TYPE_CHECKING:
+    from rewardlab.experiments.config import RunConfig
+    from rewardlab.experiments.run import Experiment
+
+__all__ = ["IRL_METHODS", "make_learner", "reward_on", "run_irl", "tabular_experiment"]
 
 
 #: The learners ``rewardlab irl`` runs: those of the registry that learn from demonstrations on tabular worlds.
@@ -208,15 +217,135 @@ def _posterior_summary(world: World, result: FitResult, out: Path) -> dict[str, 
 
 
 @contextmanager
-def as_demos_option() -> Iterator[None]:
+def as_demos_option(name: str = "data.demos") -> Iterator[None]:
     """Name a demonstration count the sampler refuses (its argument ``n``, e.g. one whose memory estimate
-    is beyond the machine's) as the command line's ``--demos``."""
+    is beyond the machine's) as the run config's ``data.demos`` (or ``name``)."""
     try:
         yield
     except ValidationError as exc:
         if exc.field != "n":
             raise
-        raise type(exc)("--demos", exc.problem, "ask for fewer demonstrations with --demos") from None
+        raise type(exc)(name, exc.problem, "ask for fewer demonstrations") from None
+
+
+def reward_on(result: FitResult, world: World) -> torch.Tensor:
+    """The learned reward applied to ``world``'s state features ``(S', F)`` -> ``(S',)`` (e.g. a transfer
+    world of the same kind with another seed, Wulfmeier et al. 2015): Deep MaxEnt's network
+    (:func:`rewardlab.irl.deep_maxent.predict_reward`, with the training world's feature scaling), or a
+    linear reward's weights, ``features @ w``.
+
+    Raises:
+        ConfigError: the reward is neither (no weights, or weights that do not give the learned reward
+            on the training world's raw features), or the world has no features.
+    """
+    from rewardlab.irl.deep_maxent import predict_reward
+
+    features = world.mdp.features
+    if features is None:
+        raise ConfigError("eval.transfer_worlds", f"world {world.name!r} has no state features", "set it to 0")
+    if "network" in result.info and "feature_scaling" in result.info:
+        return predict_reward(result, features)
+    weights = getattr(result.reward, "weights", None)
+    if weights is None or weights.shape != (features.shape[1],):
+        raise ConfigError("eval.transfer_worlds", "the learned reward is not linear in the state features", "set it to 0")
+    values: torch.Tensor = features @ weights.to(features.dtype)
+    return values
+
+
+def _spec_text(name: str, options: dict[str, Any]) -> str:
+    """A world's options as a ``make_world`` spec (those that differ from the builder's defaults)."""
+    defaults = {k: p.default for k, p in inspect.signature(world_builder(name)).parameters.items()}
+
+    def text(value: Any) -> str:
+        if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+            return "x".join(map(str, value))
+        return str(value)
+
+    given = [f"{k}={text(v)}" for k, v in options.items() if defaults.get(k, inspect.Parameter.empty) != v]
+    return name + (":" + ",".join(given) if given else "")
+
+
+def tabular_experiment(cfg: RunConfig) -> Experiment:
+    """Prepare a tabular run: build the world (and the transfer worlds), sample the demonstrations
+    (seed ``cfg.seed``) and held-out ones (seed ``cfg.seed + 10_000``), configure the learner (its fit
+    seeded by ``cfg.seed + 1``). Nothing is trained until ``fit``."""
+    from rewardlab.experiments.run import Experiment
+
+    assert cfg.world is not None and cfg.eval is not None and isinstance(cfg.data, DemoData)
+    name, data = cfg.learner.name, cfg.data
+    spec = LEARNERS[name]
+    learner = spec.learner_class()(cfg.learner.config)
+    world = cfg.world.build()
+    n_demos, length, expert, epsilon = data.demos, data.length, data.expert, data.epsilon
+    with as_demos_option():
+        demos, expert_policy = expert_demonstrations(
+            world, n_demos, rng=np.random.default_rng(cfg.seed), length=length, expert=expert, epsilon=epsilon
+        )
+        held_out, _ = expert_demonstrations(
+            world, max(n_demos, 16), rng=np.random.default_rng(cfg.seed + 10_000), length=length, expert=expert, epsilon=epsilon
+        )
+    base_seed = cfg.world.options.get("seed", 0)
+    transfer = [cfg.world.build(seed=base_seed + cfg.eval.transfer_seed_offset + i) for i in range(cfg.eval.transfer_worlds)]
+
+    def fit(callback: Any, checkpoint: Any) -> FitResult:
+        extra = {} if checkpoint is None else {"checkpoint": checkpoint}
+        return learner.fit(demos, world.mdp, rng=np.random.default_rng(cfg.seed + 1), callback=callback, **extra)  # type: ignore[no-any-return]
+
+    def finish(result: FitResult, directory: Path) -> dict[str, Any]:
+        metrics = evaluate(world, result, demos, held_out, expert_policy)
+        summary: dict[str, Any] = {
+            "method": name,
+            "description": spec.description,
+            "world": _spec_text(cfg.world.name, cfg.world.options),  # type: ignore[union-attr]
+            "demos": n_demos,
+            "demo_length": max(len(tr) for tr in demos),
+            "expert": expert,
+            "epsilon": epsilon,
+            "seed": cfg.seed,
+        }
+        if transfer:
+            evds = [expected_value_difference(test.mdp, test.reward, reward_on(result, test)) for test in transfer]
+            metrics["evd_transfer"] = float(np.mean(evds))
+            summary["transfer"] = [{"world_seed": base_seed + cfg.eval.transfer_seed_offset + i, "evd": e} for i, e in enumerate(evds)]  # type: ignore[union-attr]
+        summary["metrics"] = metrics
+        summary["info"] = _jsonable({k: v for k, v in result.info.items() if k not in ("network", "policies")})
+        summary["history"] = result.history.to_dict()
+        summary["warnings"] = [str(w) for w in result.info.get("warnings", [])]
+        if getattr(result.reward, "save", None) is not None:
+            result.reward.save(directory / "reward")
+        if result.posterior is not None:
+            posterior_summary = _posterior_summary(world, result, directory)
+            summary["warnings"] += posterior_summary.pop("warnings")
+            summary["posterior"] = posterior_summary
+        png = _figures(world, result, metrics, name)
+        if png is not None:
+            atomic_write(directory / "figures.png", lambda f: f.write(png))
+        return summary
+
+    total = getattr(cfg.learner.config, "iterations", None) if spec.iterative else None
+    return Experiment(f"{name} on {cfg.world.name}", total, fit, finish)
+
+
+#: How ``rewardlab irl`` names the run config's keys in its errors: its options, and the learner's and
+#: the world's settings by their own names (as ``--set`` and the world spec give them).
+_IRL_NAMES = {"data.demos": "--demos", "data.length": "--length", "data.expert": "--expert", "data.epsilon": "--epsilon", "seed": "--seed"}
+
+
+@contextmanager
+def named_as(exact: dict[str, str], prefixes: dict[str, str]) -> Iterator[None]:
+    """Re-raise a :class:`ValidationError` from a run config with a command's own names for its field:
+    ``exact`` maps whole fields (``"data.demos"`` -> ``"--demos"``), ``prefixes`` their starts
+    (``"learner."`` -> ``""``)."""
+    try:
+        yield
+    except ValidationError as exc:
+        field = exact.get(exc.field)
+        if field is None:
+            start = next((p for p in prefixes if exc.field.startswith(p)), None)
+            if start is None:
+                raise
+            field = prefixes[start] + exc.field[len(start) :]
+        raise type(exc)(field, exc.problem, exc.fix) from None
 
 
 def run_irl(
@@ -233,46 +362,35 @@ def run_irl(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Sample demonstrations in ``world_spec``, fit ``method``, evaluate and write the run directory
-    ``out`` (checked first; an existing non-empty one only with ``overwrite``)."""
-    out = check_out(out, overwrite=overwrite)
-    if n_demos < 1:
-        raise ConfigError("demos", f"is {n_demos}", "ask for at least one demonstration")
-    learner = make_learner(method, **(hyperparameters or {}))
-    world = make_world(world_spec)
-    rng = np.random.default_rng(seed)
-    with as_demos_option():
-        demos, expert_policy = expert_demonstrations(world, n_demos, rng=rng, length=length, expert=expert, epsilon=epsilon)
-        held_out, _ = expert_demonstrations(
-            world, max(n_demos, 16), rng=np.random.default_rng(seed + 10_000), length=length, expert=expert, epsilon=epsilon
-        )
-    start = time.perf_counter()
-    result = learner.fit(demos, world.mdp, rng=np.random.default_rng(seed + 1))
-    seconds = time.perf_counter() - start
-    metrics = evaluate(world, result, demos, held_out, expert_policy)
-    summary = {
-        "method": method,
-        "description": LEARNERS[method].description,
-        "world": world_spec,
-        "demos": n_demos,
-        "demo_length": max(len(tr) for tr in demos),
-        "expert": expert,
-        "epsilon": epsilon,
-        "seed": seed,
-        "fit_seconds": seconds,
-        "metrics": metrics,
-        "info": _jsonable({k: v for k, v in result.info.items() if k not in ("network", "policies")}),
-        "history": result.history.to_dict(),
-    }
-    summary["warnings"] = [str(w) for w in result.info.get("warnings", [])]
-    with run_directory(out, overwrite=overwrite) as tmp:
-        if getattr(result.reward, "save", None) is not None:
-            result.reward.save(tmp / "reward")
-        if result.posterior is not None:
-            posterior_summary = _posterior_summary(world, result, tmp)
-            summary["warnings"] += posterior_summary.pop("warnings")
-            summary["posterior"] = posterior_summary
-        png = _figures(world, result, metrics, method)
-        if png is not None:
-            atomic_write(tmp / "figures.png", lambda f: f.write(png))
-        write_json(tmp / "result.json", summary)
-    return summary
+    ``out`` (checked first; an existing non-empty one only with ``overwrite``), all or nothing: the run
+    config of these arguments (the world's seed is the spec's, default 0, not ``seed``) run by
+    :func:`rewardlab.experiments.run.execute`."""
+    from rewardlab.experiments.config import load_run_config
+    from rewardlab.experiments.run import execute
+
+    learner_spec(method, IRL_METHODS)
+    with named_as(_IRL_NAMES, {"learner.": "", "world.name": "world", "world.": ""}):
+        name, options = parse_world_spec(world_spec)
+        parameters = inspect.signature(world_builder(name)).parameters
+        world: dict[str, Any] = {"name": name}
+        if "seed" in parameters and "seed" not in options:
+            world["seed"] = parameters["seed"].default  # `rewardlab irl` keeps the spec's world seed
+        learner: dict[str, Any] = {"name": method}
+        overrides = {f"world.{k}": v for k, v in options.items()}
+        for key, value in (hyperparameters or {}).items():
+            if isinstance(value, str):
+                overrides[f"learner.{key}"] = value
+            else:
+                learner[key] = value
+        if n_demos < 1:
+            raise ConfigError("--demos", f"is {n_demos}", "ask for at least one demonstration")
+        table: dict[str, Any] = {
+            "seed": seed,
+            "learner": learner,
+            "world": world,
+            "data": {"demos": n_demos, "expert": expert, "epsilon": epsilon},
+        }
+        if length is not None:
+            table["data"]["length"] = length
+        cfg = load_run_config(table, overrides)
+        return execute(cfg, out, overwrite=overwrite, staged=True)

@@ -1,5 +1,7 @@
 """The command-line experiments of learning from rankings: collect ranked demonstrations, learn a
-reward (T-REX, D-REX, Bayesian REX), train a policy on it. Each writes a run directory with
+reward (T-REX, D-REX, Bayesian REX), train a policy on it. Learning a reward (``rewardlab prefs``) and a
+run config with an ``[env]`` (``rewardlab run``) share one code path, :func:`ranking_experiment`, whose
+optional ``[policy]`` stage is the code of ``rewardlab train-policy``. Each writes a run directory with
 ``result.json`` (settings, metrics, timings) and its artefacts, and shows a progress bar. A run
 directory is written all or nothing (:func:`rewardlab._io.run_directory`): everything, PPO's
 checkpoints included, goes into a temporary sibling that is renamed to ``out`` once the run is complete;
@@ -11,24 +13,29 @@ import math
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rewardlab._io import check_out, run_directory, write_json
 from rewardlab.errors import ConfigError
+from rewardlab.experiments.config import RankingData
+from rewardlab.learner import FitResult
 
-__all__ = ["collect_demos", "learn_reward", "train_on_reward"]
+if TYPE_CHECKING:
+    from rewardlab.experiments.config import RunConfig
+    from rewardlab.experiments.run import Experiment
+
+__all__ = ["collect_demos", "learn_reward", "ranking_experiment", "train_on_reward"]
 
 
 @contextmanager
 def _progress(description: str, total: int) -> Any:
-    """A rich progress bar; yields ``advance_to(completed)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """A rich progress bar (:func:`rewardlab.experiments.run.progress_bar`); yields ``advance_to(completed)``."""
+    from rewardlab.experiments.run import progress_bar
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda done: bar.update(task, completed=done)
+    with progress_bar(description, total) as advance:
+        yield advance
 
 
 def collect_demos(
@@ -84,21 +91,145 @@ def collect_demos(
     return summary
 
 
-def _mirrored(demos: Any, space: tuple[Any, Any], method: str, mirror_obs: list[float] | None, mirror_act: list[float] | None) -> Any:
-    """``demos`` plus their mirror images under the sign flips given, after checking the flips' widths."""
+def _mirrored(
+    demos: Any,
+    space: tuple[Any, Any],
+    method: str,
+    mirror_obs: Any,
+    mirror_act: Any,
+    names: tuple[str, str] = ("data.mirror_obs", "data.mirror_act"),
+) -> Any:
+    """``demos`` plus their mirror images under the sign flips given, after checking the flips' widths
+    (errors name ``names``)."""
     from rewardlab.data.ranking import sign_flip, with_mirror_images
 
     if mirror_obs is None:
         if mirror_act is not None:
-            raise ConfigError("--mirror-act", "is set without --mirror-obs", "give the observation's signs too")
+            raise ConfigError(names[1], f"is set without {names[0]}", "give the observation's signs too")
         return demos
     if method == "drex":
-        raise ConfigError("--mirror-obs", "is set for D-REX", "use it with trex or brex (D-REX ranks its own rollouts)")
-    for name, signs, box in (("--mirror-obs", mirror_obs, space[0]), ("--mirror-act", mirror_act, space[1])):
+        raise ConfigError(names[0], "is set for D-REX", "use it with trex or brex (D-REX ranks its own rollouts)")
+    for name, signs, box in ((names[0], mirror_obs, space[0]), (names[1], mirror_act, space[1])):
         width = box.shape[-1] if getattr(box, "shape", None) else None  # a Box's last axis; none for Discrete
         if signs is not None and (width is None or len(signs) != width):
             raise ConfigError(name, f"has {len(signs)} signs", f"give one sign per coordinate of {box}")
-    return with_mirror_images(demos, sign_flip(mirror_obs), None if mirror_act is None else sign_flip(mirror_act))
+    return with_mirror_images(demos, sign_flip(list(mirror_obs)), None if mirror_act is None else sign_flip(list(mirror_act)))
+
+
+def _steps(method: str, config: Any) -> int:
+    """The steps a ranking learner reports to its callback (for the progress bar)."""
+    if method == "trex":
+        return int(config.steps * config.ensemble)
+    if method == "drex":
+        return int(config.trex.steps * config.trex.ensemble)
+    return int(config.burn_in + config.samples)
+
+
+def ranking_experiment(cfg: RunConfig) -> Experiment:
+    """Prepare a gym run: load the dataset (checked against the env), add mirror images, configure the
+    learner (seeded by ``cfg.seed``). ``finish`` saves the reward (and D-REX's clone, B-REX's posterior),
+    scores the predicted returns against the true ones, and runs the ``[policy]`` stage."""
+    import gymnasium as gym
+
+    from rewardlab.data.io import load_dataset
+    from rewardlab.experiments.run import Experiment
+    from rewardlab.registry import LEARNERS
+
+    assert cfg.env is not None and isinstance(cfg.data, RankingData)
+    method, env_id, data = cfg.learner.name, cfg.env.id, cfg.data
+    spec, config = LEARNERS[method], cfg.learner.config
+    demos = load_dataset(data.dataset, env=env_id)
+    env = gym.make(env_id)
+    space = (env.observation_space, env.action_space)
+    env.close()
+    train = _mirrored(demos, space, method, data.mirror_obs, data.mirror_act)
+
+    def fit(callback: Any, checkpoint: Any) -> FitResult:
+        extra = {} if checkpoint is None else {"checkpoint": checkpoint}
+        learner, rng = spec.learner_class()(config), np.random.default_rng(cfg.seed)
+        if method == "drex":
+            return learner.fit(demos, env_id, rng=rng, callback=callback, **extra)  # type: ignore[no-any-return]
+        return learner.fit(train, space, rng=rng, callback=callback, **extra)  # type: ignore[no-any-return]
+
+    def finish(fit: FitResult, directory: Path) -> dict[str, Any]:
+        from rewardlab.eval import extrapolation_plot, kendall_tau
+        from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
+
+        summary: dict[str, Any] = {
+            "method": method,
+            "env": env_id,
+            "demos": data.dataset,
+            "seed": cfg.seed,
+            "mirror": None
+            if data.mirror_obs is None
+            else {"obs": list(data.mirror_obs), "act": None if data.mirror_act is None else list(data.mirror_act)},
+        }
+        metrics: dict[str, float] = {}
+        for key in ("train_accuracy", "val_accuracy", "acceptance", "rhat_max", "ess_min", "pairs", "trajectories", "ranking_tau"):
+            if key in fit.info:
+                summary[key] = fit.info[key]
+                if key not in ("pairs", "trajectories"):
+                    metrics[key] = fit.info[key]
+        aux = fit.info.get("aux_losses", fit.info.get("pretrain", {}).get("aux_losses"))
+        if aux is not None:  # T-REX's, or B-REX's embedding's, self-supervised losses at the end
+            summary["aux_losses"] = aux
+        figure = None
+        if all(tr.rews is not None for tr in demos):
+            judged = fit.info.get("rollouts", demos)
+            predicted = predicted_returns(fit.reward, judged, TrajectoryEncoder.for_reward(space, fit.reward))
+            true = judged.returns()
+            if len(true) > 1:
+                summary["kendall_tau"] = metrics["kendall_tau"] = kendall_tau(predicted, true)
+                figure = extrapolation_plot(predicted, true, demo=np.ones(len(true), bool), title=f"{method} on {env_id}")
+        summary["warnings"] = [str(w) for w in fit.info.get("warnings", [])]
+        fit.reward.save(directory / "reward")
+        if "bc_policy" in fit.info:  # D-REX's clone, to warm-start the policy (`train-policy --init-policy`)
+            fit.info["bc_policy"].save(directory / "bc_policy")
+        if fit.posterior is not None:
+            fit.posterior.save(directory / "posterior")
+        if figure is not None:
+            figure.savefig(directory / "extrapolation.png", dpi=110)
+        if cfg.policy is not None:
+            stage = cfg.policy
+            policy = _policy_stage(
+                env_id,
+                fit.reward,
+                directory / "policy",
+                steps=stage.steps,
+                seed=cfg.seed,
+                algo=stage.algo,
+                normalize=stage.normalize,
+                ctrl_cost=stage.ctrl_cost,
+                checkpoint_every=stage.checkpoint_every,
+                eval_episodes=stage.eval_episodes,
+                hyperparams=dict(stage.hyperparams),
+                init_policy=fit.info.get("bc_policy") if stage.init_from_clone else None,
+                init_log_std=stage.init_log_std,
+                critic_warmup=stage.critic_warmup,
+                critic_warmup_lr=stage.critic_warmup_lr,
+            )
+            reason = "the demonstrations record no true rewards"
+            policy.update(_best_demo_verdict(demos, reason, policy["true_return_mean"], policy["true_return_std"]))
+            summary["warnings"] += policy.pop("warnings")
+            summary["policy"] = policy
+            for key in ("true_return_mean", "true_return_std", "distance_mean", "best_demo_return"):
+                if policy.get(key) is not None:
+                    metrics[key] = policy[key]
+        summary["metrics"] = metrics
+        return summary
+
+    return Experiment(f"{method} on {env_id}", _steps(method, config), fit, finish)
+
+
+#: How ``rewardlab prefs`` names the run config's keys in its errors: its options, and the learner's
+#: settings by their own names (as ``--set`` gives them).
+_PREFS_NAMES = {
+    "data.dataset": "--demos",
+    "data.mirror_obs": "--mirror-obs",
+    "data.mirror_act": "--mirror-act",
+    "env.id": "--env",
+    "seed": "--seed",
+}
 
 
 def learn_reward(
@@ -115,76 +246,110 @@ def learn_reward(
 ) -> dict[str, Any]:
     """Fit ``method`` (``trex``, ``drex`` or ``brex``) to the demonstrations in ``demos_dir``; write ``out/reward``,
     ``out/result.json`` and, when true returns are known, ``out/extrapolation.png`` (an existing non-empty
-    ``out`` only with ``overwrite``). ``mirror_obs`` (and
-    ``mirror_act``), sign vectors of a reflection symmetry of the task, add each demonstration's mirror image
-    with the same rank to the training data (:func:`rewardlab.data.ranking.with_mirror_images`; T-REX and
-    B-REX)."""
-    import gymnasium as gym
-
-    from rewardlab.data.io import load_dataset
-    from rewardlab.eval import extrapolation_plot, kendall_tau
-    from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
+    ``out`` only with ``overwrite``), all or nothing: the run config of these arguments run by
+    :func:`rewardlab.experiments.run.execute`. ``mirror_obs`` (and ``mirror_act``), sign vectors of a
+    reflection symmetry of the task, add each demonstration's mirror image with the same rank to the
+    training data (:func:`rewardlab.data.ranking.with_mirror_images`; T-REX and B-REX)."""
+    from rewardlab.experiments.config import load_run_config
+    from rewardlab.experiments.irl import named_as
+    from rewardlab.experiments.run import execute
     from rewardlab.registry import learner_spec
 
-    out = check_out(out, overwrite=overwrite)
-    spec = learner_spec(method, ("trex", "drex", "brex"))
-    cls, config = spec.learner_class(), spec.make_config(**dict(settings or {}))
-    demos = load_dataset(demos_dir, env=env_id)
-    env = gym.make(env_id)
-    space = (env.observation_space, env.action_space)
-    train = _mirrored(demos, space, method, mirror_obs, mirror_act)
-    rng = np.random.default_rng(seed)
-    if method == "trex":
-        total = config.steps * config.ensemble
-    elif method == "drex":
-        total = config.trex.steps * config.trex.ensemble
-    else:
-        total = config.burn_in + config.samples
-    start = time.perf_counter()
-    with _progress(f"{method} on {env_id}", total) as advance:
+    learner_spec(method, ("trex", "drex", "brex"))
+    with named_as(_PREFS_NAMES, {"learner.": ""}):
+        if mirror_act is not None and mirror_obs is None:
+            raise ConfigError("--mirror-act", "is set without --mirror-obs", "give the observation's signs too")
+        learner: dict[str, Any] = {"name": method}
+        overrides: dict[str, str] = {}
+        for key, value in (settings or {}).items():
+            if isinstance(value, str):
+                overrides[f"learner.{key}"] = value
+            else:
+                learner[key] = value
+        data: dict[str, Any] = {"dataset": str(Path(demos_dir).absolute())}
+        if mirror_obs is not None:
+            data["mirror_obs"] = list(mirror_obs)
+        if mirror_act is not None:
+            data["mirror_act"] = list(mirror_act)
+        cfg = load_run_config({"seed": seed, "learner": learner, "env": {"id": env_id}, "data": data}, overrides)
+        summary = execute(cfg, out, overwrite=overwrite, staged=True)
+    summary["seconds"] = summary["fit_seconds"]
+    return summary
 
-        def callback(step: int, _metrics: dict[str, float]) -> bool:
-            advance(step)
-            return False
 
-        if method == "drex":
-            fit = cls(config).fit(demos, env_id, rng=rng, callback=callback)
-        else:
-            fit = cls(config).fit(train, space, rng=rng, callback=callback)
-    seconds = time.perf_counter() - start
+def _policy_stage(
+    env_id: str,
+    reward: Any,
+    directory: Path,
+    *,
+    steps: int,
+    seed: int,
+    algo: str,
+    normalize: str,
+    ctrl_cost: float,
+    checkpoint_every: int | None,
+    eval_episodes: int,
+    hyperparams: dict[str, Any],
+    init_policy: Any,
+    init_log_std: float | None,
+    critic_warmup: int,
+    critic_warmup_lr: float | None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``algo`` on ``env_id`` with the learned ``reward`` (checkpoints and the final model into
+    ``directory``) and evaluate the final policy on the true reward: the stage's summary."""
+    from rewardlab.data.gym_rollouts import env_spaces
+    from rewardlab.experiments.run import progress_bar
+    from rewardlab.rewards.wrappers import check_reward_spaces
+    from rewardlab.rl import evaluate, train_policy
+    from rewardlab.rl.sb3 import check_hyperparams
+
+    hyperparams = check_hyperparams(algo, hyperparams)
+    if init_log_std is not None and not math.isfinite(init_log_std):
+        raise ConfigError("init_log_std", f"is {init_log_std}", "give a finite log standard deviation, e.g. -1.5")
+    check_reward_spaces(reward, *env_spaces(env_id), reward="--reward", env=f"--env {env_id}")
+    if init_log_std is not None:
+        hyperparams["policy_kwargs"] = {**hyperparams.get("policy_kwargs", {}), "log_std_init": init_log_std}
+    every = checkpoint_every or max(1, steps // 10)
+    directory.mkdir(parents=True, exist_ok=True)
+    with progress_bar(f"{algo} on {env_id} with the learned reward", steps, enabled=progress) as advance:
+        result = train_policy(
+            env_id,
+            steps=steps,
+            seed=seed,
+            algo=algo,
+            reward=reward,
+            normalize=normalize,
+            ctrl_cost=ctrl_cost,
+            checkpoint_every=every,
+            out=directory,
+            hyperparams=hyperparams,
+            callback=lambda done, _m: advance(done),
+            init_policy=init_policy,
+            critic_warmup=critic_warmup,
+            critic_warmup_lr=critic_warmup_lr,
+        )
+    final = evaluate(result.model, env_id, episodes=eval_episodes, seed=10_000 + seed)
     summary: dict[str, Any] = {
-        "method": method,
         "env": env_id,
-        "demos": str(demos_dir),
+        "algo": algo,
+        "steps": steps,
         "seed": seed,
-        "settings": settings or {},
-        "mirror": None if mirror_obs is None else {"obs": mirror_obs, "act": mirror_act},
-        "seconds": seconds,
+        "normalize": normalize,
+        "ctrl_cost": ctrl_cost,
+        "hyperparams": hyperparams,
+        "init_log_std": init_log_std,
+        "critic_warmup": critic_warmup,
+        "critic_warmup_lr": critic_warmup_lr,
+        "true_return_mean": float(final.returns().mean()),
+        "true_return_std": float(final.returns().std()),
+        "checkpoints": [str(p) for _, p in result.checkpoints],
+        "seconds": result.seconds,
+        "warnings": [],
     }
-    for key in ("train_accuracy", "val_accuracy", "acceptance", "rhat_max", "ess_min", "pairs", "trajectories", "ranking_tau"):
-        if key in fit.info:
-            summary[key] = fit.info[key]
-    aux = fit.info.get("aux_losses", fit.info.get("pretrain", {}).get("aux_losses"))
-    if aux is not None:  # T-REX's, or B-REX's embedding's, self-supervised losses at the end
-        summary["aux_losses"] = aux
-    figure = None
-    if all(tr.rews is not None for tr in demos):
-        judged = fit.info.get("rollouts", demos)
-        predicted = predicted_returns(fit.reward, judged, TrajectoryEncoder.for_reward(space, fit.reward))
-        true = judged.returns()
-        if len(true) > 1:
-            summary["kendall_tau"] = kendall_tau(predicted, true)
-            figure = extrapolation_plot(predicted, true, demo=np.ones(len(true), bool), title=f"{method} on {env_id}")
-    summary["warnings"] = [str(w) for w in fit.info.get("warnings", [])]
-    with run_directory(out, overwrite=overwrite) as tmp:
-        fit.reward.save(tmp / "reward")
-        if "bc_policy" in fit.info:  # D-REX's clone, to warm-start the policy (`train-policy --init-policy`)
-            fit.info["bc_policy"].save(tmp / "bc_policy")
-        if fit.posterior is not None:
-            fit.posterior.save(tmp / "posterior")
-        if figure is not None:
-            figure.savefig(tmp / "extrapolation.png", dpi=110)
-        write_json(tmp / "result.json", summary)
+    distances = [tr.infos["x_distance"] for tr in final if "x_distance" in tr.infos]
+    if distances:
+        summary["distance_mean"] = float(np.mean(distances))
     return summary
 
 
@@ -211,12 +376,10 @@ def train_on_reward(
     ``result.json`` (true return of the final policy) go to ``out`` (an existing non-empty one only with ``overwrite``); ``hyperparams`` override the algorithm's preset.
     ``init_policy``: a behavioural-cloning policy directory (``GymBCPolicy.save``, e.g. D-REX's
     ``bc_policy``) that PPO's actor starts from, with log standard deviation ``init_log_std``, after
-    ``critic_warmup`` steps that train the critic alone (at ``critic_warmup_lr``, default the algorithm's rate)."""
-    from rewardlab.data.gym_rollouts import env_spaces
+    ``critic_warmup`` steps that train the critic alone (at ``critic_warmup_lr``, default the algorithm's rate).
+    The same stage as a run config's ``[policy]`` (:func:`ranking_experiment`)."""
     from rewardlab.irl.bc import GymBCPolicy
     from rewardlab.rewards import NeuralReward
-    from rewardlab.rewards.wrappers import check_reward_spaces
-    from rewardlab.rl import evaluate, train_policy
     from rewardlab.rl.sb3 import check_hyperparams
 
     out = check_out(out, overwrite=overwrite)
@@ -224,61 +387,36 @@ def train_on_reward(
     if init_log_std is not None and not math.isfinite(init_log_std):
         raise ConfigError("init_log_std", f"is {init_log_std}", "give a finite log standard deviation, e.g. -1.5")
     reward = NeuralReward.load(reward_dir)
-    check_reward_spaces(reward, *env_spaces(env_id), reward="--reward", env=f"--env {env_id}")
     clone = None if init_policy is None else GymBCPolicy.load(init_policy)
-    if init_log_std is not None:
-        hyperparams["policy_kwargs"] = {**hyperparams.get("policy_kwargs", {}), "log_std_init": init_log_std}
-    every = checkpoint_every or max(1, steps // 10)
     with run_directory(out, overwrite=overwrite) as tmp:
-        with _progress(f"{algo} on {env_id} with the learned reward", steps) as advance:
-            result = train_policy(
-                env_id,
-                steps=steps,
-                seed=seed,
-                algo=algo,
-                reward=reward,
-                normalize=normalize,
-                ctrl_cost=ctrl_cost,
-                checkpoint_every=every,
-                out=tmp,
-                hyperparams=hyperparams,
-                callback=lambda done, _m: advance(done),
-                init_policy=clone,
-                critic_warmup=critic_warmup,
-                critic_warmup_lr=critic_warmup_lr,
-            )
-        final = evaluate(result.model, env_id, episodes=eval_episodes, seed=10_000 + seed)
-        summary = {
-            "env": env_id,
-            "reward": str(reward_dir),
-            "algo": algo,
-            "steps": steps,
-            "seed": seed,
-            "normalize": normalize,
-            "ctrl_cost": ctrl_cost,
-            "hyperparams": hyperparams,
-            "init_policy": None if init_policy is None else str(init_policy),
-            "init_log_std": init_log_std,
-            "critic_warmup": critic_warmup,
-            "critic_warmup_lr": critic_warmup_lr,
-            "true_return_mean": float(final.returns().mean()),
-            "true_return_std": float(final.returns().std()),
-            "checkpoints": [str(out / p.relative_to(tmp)) for _, p in result.checkpoints],
-            "seconds": result.seconds,
-        }
-        distances = [tr.infos["x_distance"] for tr in final if "x_distance" in tr.infos]
-        if distances:
-            summary["distance_mean"] = float(np.mean(distances))
-        summary.update(_against_best_demo(reward_dir, env_id, float(final.returns().mean()), float(final.returns().std())))
+        summary = _policy_stage(
+            env_id,
+            reward,
+            tmp,
+            steps=steps,
+            seed=seed,
+            algo=algo,
+            normalize=normalize,
+            ctrl_cost=ctrl_cost,
+            checkpoint_every=checkpoint_every,
+            eval_episodes=eval_episodes,
+            hyperparams=hyperparams,
+            init_policy=clone,
+            init_log_std=init_log_std,
+            critic_warmup=critic_warmup,
+            critic_warmup_lr=critic_warmup_lr,
+        )
+        summary["reward"] = str(reward_dir)
+        summary["init_policy"] = None if init_policy is None else str(init_policy)
+        summary["checkpoints"] = [str(out / Path(p).relative_to(tmp)) for p in summary["checkpoints"]]
+        summary.update(_against_best_demo(reward_dir, env_id, summary["true_return_mean"], summary["true_return_std"]))
         write_json(tmp / "result.json", summary)
     return summary
 
 
-def _against_best_demo(reward_dir: str | Path, env_id: str, mean: float, std: float) -> dict[str, Any]:
-    """``best_demo_return``, ``beats_best_demo`` and ``warnings`` of a policy's mean true return against the
-    best demonstration the reward learned from: the one in the ``demos`` directory recorded by the reward's
-    run (``reward_dir/../result.json``), when it is there and records true rewards; else both are null with
-    a ``beats_best_demo_reason``."""
+def _recorded_demos(reward_dir: str | Path, env_id: str) -> tuple[Any, str]:
+    """The demonstrations in the ``demos`` directory recorded by the reward's run
+    (``reward_dir/../result.json``), or None and why not."""
     import json
 
     from rewardlab.data.io import load_dataset
@@ -290,8 +428,19 @@ def _against_best_demo(reward_dir: str | Path, env_id: str, mean: float, std: fl
         demos = load_dataset(demos_dir, env=env_id) if isinstance(demos_dir, str) and Path(demos_dir).is_dir() else None
     except (OSError, ValueError, RewardLabError):
         demos = None
+    return demos, f"{run} names no readable demonstrations with recorded true rewards"
+
+
+def _against_best_demo(reward_dir: str | Path, env_id: str, mean: float, std: float) -> dict[str, Any]:
+    """:func:`_best_demo_verdict` against the demonstrations recorded by the reward's run (``reward_dir/../result.json``)."""
+    return _best_demo_verdict(*_recorded_demos(reward_dir, env_id), mean, std)
+
+
+def _best_demo_verdict(demos: Any, reason: str, mean: float, std: float) -> dict[str, Any]:
+    """``best_demo_return``, ``beats_best_demo`` and ``warnings`` of a policy's mean true return against the
+    best of ``demos`` (the demonstrations the reward learned from); when there are none, or they record
+    no true rewards, both are null with a ``beats_best_demo_reason``."""
     if demos is None or not len(demos) or any(tr.rews is None for tr in demos):
-        reason = f"{run} names no readable demonstrations with recorded true rewards"
         return {"best_demo_return": None, "beats_best_demo": None, "beats_best_demo_reason": reason, "warnings": []}
     best = float(demos.returns().max())
     beats = mean > best

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rewardlab.checkpoint import Checkpoint, rng_state
 from rewardlab.data import Trajectory, validate_dataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.irl.posterior import RewardDesign, RewardPosterior, reward_design
@@ -265,6 +266,7 @@ def sample_posterior(
     rng: np.random.Generator,
     callback: Callback | None = None,
     history: History | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> RewardPosterior:
     """Run ``config.chains`` MCMC chains over ``P(theta | D) ∝ P(D | theta) P(theta)``.
 
@@ -276,6 +278,8 @@ def sample_posterior(
         rng: seeds the torch generator of proposals and acceptances.
         callback: ``callback(step, metrics) -> stop?`` every ``config.report_every`` steps; stopped
             during burn-in, the chains' current states are returned as one sample each.
+        checkpoint: save and resume the chains (:func:`rewardlab.mcmc.metropolis_hastings`), each chain's
+            warm-start policy and Q-features (or values) included.
 
     Returns:
         :class:`RewardPosterior` with ``(C, samples // thin, D)`` kept samples.
@@ -306,6 +310,8 @@ def sample_posterior(
     )
     if use_policy and mdp.horizon is not None:
         raise ConfigError("solver", "is 'policy' on a finite-horizon MDP", "use solver='value_iteration' or 'auto'")
+    if checkpoint is not None:
+        checkpoint = checkpoint.bind("birl", config, mdp, n, rng_state(rng))
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     target = _BoltzmannTarget(mdp, design, config, n_vis, visited, use_policy)
     chains = metropolis_hastings(
@@ -315,6 +321,7 @@ def sample_posterior(
         generator=gen,
         callback=callback,
         history=history,
+        checkpoint=checkpoint,
     )
     return RewardPosterior(
         chains.samples, chains.log_likelihood, chains.log_prior, chains.acceptance, chains.step_size, mdp, config.reward, config.beta
@@ -410,14 +417,24 @@ class BayesianIRL:
 
     config: BayesianIRLConfig = field(default_factory=BayesianIRLConfig)
 
-    def fit(self, data: Any, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
+    def fit(
+        self,
+        data: Any,
+        env_or_mdp: Any,
+        *,
+        rng: np.random.Generator,
+        callback: Callback | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> FitResult:
+        """Sample the posterior given demonstrations ``data``; with ``checkpoint``, a killed fit run again
+        with the same settings, data and seed resumes its chains (see :func:`sample_posterior`)."""
         mdp = env_or_mdp
         if not isinstance(mdp, TabularMDP):
             raise ValidationError("env_or_mdp", f"is a {type(mdp).__name__}", "pass a TabularMDP (Bayesian IRL is tabular)")
         data = validate_dataset([] if data is None else data, mdp, allow_empty=True)
         counts = decision_counts(data, mdp)
         history = History()
-        posterior = sample_posterior(mdp, counts, self.config, rng=rng, callback=callback, history=history)
+        posterior = sample_posterior(mdp, counts, self.config, rng=rng, callback=callback, history=history, checkpoint=checkpoint)
         reward = posterior.map_reward() if self.config.estimate == "map" else posterior.mean_reward()
         values = reward.values.to(mdp.dtype)
         policy = value_iteration(mdp.to(values.device), values).policy

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from rewardlab._memory import check_memory, training_nbytes
 from rewardlab._optim import Adam
+from rewardlab.checkpoint import Checkpoint, rng_state, set_rng_state, set_torch_rng_state, torch_rng_state
 from rewardlab.data import TrajectoryDataset, validate_dataset
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.irl.maxent import DemoObjective
@@ -224,9 +225,21 @@ class DeepMaxEntIRL:
         self.config = config or DeepMaxEntConfig()
 
     def fit(
-        self, data: TrajectoryDataset, env_or_mdp: TabularMDP, *, rng: np.random.Generator, callback: Callback | None = None
+        self,
+        data: TrajectoryDataset,
+        env_or_mdp: TabularMDP,
+        *,
+        rng: np.random.Generator,
+        callback: Callback | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> FitResult:
-        """Learn a neural state reward from tabular demonstrations."""
+        """Learn a neural state reward from tabular demonstrations.
+
+        With ``checkpoint``, the state after a step (network, Adam moments, torch's random state of the
+        dropout masks, the objective's warm start, history) is saved when ``checkpoint.due(step)`` and
+        after the last step, and a fit run again with the same settings, data and seed continues from
+        the latest one: its result equals an uninterrupted fit's.
+        """
         cfg = self.config
         data = validate_dataset(data, env_or_mdp)
         if env_or_mdp.features is None:
@@ -245,6 +258,10 @@ class DeepMaxEntIRL:
         phi = scaling(mdp.features.cpu()).to(mdp.device)  # type: ignore[union-attr]
         device = torch.device(mdp.device)
         history = History()
+        if checkpoint is not None:
+            states, actions, times = data.decisions()
+            checkpoint = checkpoint.bind("deep-maxent", cfg, mdp, str(device), states, actions, times, rng_state(rng))
+        saved = checkpoint.restore() if checkpoint is not None else None
         # the network's initialisation and its dropout masks come from ``rng`` alone
         with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             torch.manual_seed(int(rng.integers(2**31)))
@@ -255,7 +272,16 @@ class DeepMaxEntIRL:
             ).to(device)
             optimizer = Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
             first = next(net.parameters())  # the input layer's weights, (H, F) or (H, F, 3, 3)
-            for step in range(cfg.iterations):
+            start = 0
+            if saved is not None:  # built as above (same draws), then overwritten by the saved state
+                net.load_state_dict(saved["net"])
+                optimizer.load_state_dict(saved["optimizer"])
+                objective.load_state_dict(saved["objective"])
+                history.load_state_dict(saved["history"])
+                set_torch_rng_state(saved["torch_rng"], device)
+                set_rng_state(rng, saved["rng"])
+                start = saved["step"] + 1
+            for step in range(start, cfg.iterations):
                 reward = net(phi).squeeze(1)
                 ensure_finite(reward.detach(), "Deep MaxEnt reward", step=step, fix=diverged)
                 value, grad_r = objective(reward.detach().to(mdp.dtype))
@@ -269,6 +295,11 @@ class DeepMaxEntIRL:
                 history.log(step, **metrics)
                 if run_callback(callback, step, metrics):
                     break
+                if checkpoint is not None and (checkpoint.due(step) or step == cfg.iterations - 1):
+                    state = {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "objective": objective.state_dict()}
+                    checkpoint.save(
+                        step, {**state, "history": history.state_dict(), "torch_rng": torch_rng_state(device), "rng": rng_state(rng)}
+                    )
         net.eval()  # dropout off: the returned reward and predict_reward use the whole network
         with torch.no_grad():
             final = net(phi).squeeze(1).to(mdp.dtype)

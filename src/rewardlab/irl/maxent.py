@@ -192,6 +192,20 @@ class DemoObjective:
         else:
             self.mu_d, self.rho = demo_statistics(self.mdp, demos, state_action=state_action, start=start)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The warm start of the next call (stationary model: the last soft values and occupancy; the
+        finite model has none), for a checkpoint: a resumed fit solves from the same start."""
+        if not self.stationary:
+            return {}
+        return {"values": self._values, "occupancy": self._occupancy}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (from :meth:`state_dict`)."""
+        if self.stationary:
+            device = self.mdp.device
+            self._values = None if state.get("values") is None else state["values"].to(device)
+            self._occupancy = None if state.get("occupancy") is None else state["occupancy"].to(device)
+
     def __call__(self, reward: Tensor) -> tuple[float, Tensor]:
         if self.stationary:
             obj = stationary_objective(

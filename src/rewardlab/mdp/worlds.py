@@ -45,8 +45,10 @@ __all__ = [
     "make_world",
     "navigation_gridworld",
     "objectworld",
+    "parse_world_spec",
     "random_mdp",
     "taxi",
+    "world_builder",
 ]
 
 #: Names of the five grid actions, in order.
@@ -552,6 +554,40 @@ _BUILDERS: dict[str, Callable[..., World]] = {
 }
 
 
+def world_builder(name: str) -> Callable[..., World]:
+    """The builder of the world called ``name`` (``"objectworld"``, ...); its keyword parameters are the
+    world's options, each with its declared type.
+
+    Raises:
+        ConfigError: an unknown name, with a did-you-mean and the known names.
+    """
+    if name not in _BUILDERS:
+        raise ConfigError("world", f"{name!r} is not a known world", f"{did_you_mean(name, _BUILDERS)}choose one of {sorted(_BUILDERS)}")
+    return _BUILDERS[name]
+
+
+def parse_world_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """``"NAME[:key=value,...]"`` -> ``(NAME, {key: text})``; the texts are read by :func:`make_world` (or a
+    run config) by the builder's declared types.
+
+    Examples:
+        >>> parse_world_spec("objectworld:size=16,seed=3")
+        ('objectworld', {'size': '16', 'seed': '3'})
+    """
+    name, _, rest = spec.partition(":")
+    name = name.strip()
+    world_builder(name)
+    options: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError("world", f"option {item!r} of {spec!r} is not key=value", f"write options as {name}:key=value,key=value")
+        if key.strip() in options:
+            raise ConfigError(f"world option {key.strip()}", "is given twice", "give each option once")
+        options[key.strip()] = value.strip()
+    return name, options
+
+
 def make_world(spec: str) -> World:
     """Build a world from a spec ``NAME[:key=value,...]``, e.g. ``"objectworld:size=16,seed=3"``.
 
@@ -561,17 +597,7 @@ def make_world(spec: str) -> World:
         >>> make_world("navigation:size=4x5").shape
         (4, 5)
     """
-    name, _, rest = spec.partition(":")
-    name = name.strip()
-    if name not in _BUILDERS:
-        raise ConfigError("world", f"{name!r} is not a known world", f"{did_you_mean(name, _BUILDERS)}choose one of {sorted(_BUILDERS)}")
-    options: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError("world", f"option {item!r} of {spec!r} is not key=value", f"write options as {name}:key=value,key=value")
-        if key.strip() in options:
-            raise ConfigError(f"world option {key.strip()}", "is given twice", "give each option once")
-        options[key.strip()] = value.strip()
+    name, options = parse_world_spec(spec)
+    builder = world_builder(name)
     # each value is read by the builder's declared parameter type; ranges are checked by the builder
-    return _BUILDERS[name](**apply_settings(_BUILDERS[name], options, f"world {name!r}"))
+    return builder(**apply_settings(builder, options, f"world {name!r}"))

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from rewardlab._io import read_tensors, save_tensors
+from rewardlab.checkpoint import Checkpoint, rng_state
 from rewardlab.data.ranking import as_dataset, ranked_pairs, ranking_scores
 from rewardlab.data.validate import validate_dataset, validate_labels
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
@@ -264,6 +265,7 @@ def sample_brex(
     rng: np.random.Generator,
     callback: Callback | None = None,
     history: History | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> PreferencePosterior:
     """Metropolis–Hastings on the unit sphere over ``P(w | ranked pairs)``.
 
@@ -273,6 +275,7 @@ def sample_brex(
         config: sampler settings.
         rng: seeds proposals and acceptances.
         callback: ``callback(step, metrics) -> stop?`` every ``config.report_every`` steps.
+        checkpoint: save and resume the chain (:func:`rewardlab.mcmc.metropolis_hastings`).
 
     Returns:
         :class:`PreferencePosterior` with ``(chains, samples // thin, D)`` samples.
@@ -286,6 +289,8 @@ def sample_brex(
         raise ValidationError("delta", "contains NaN or inf", "pass finite feature counts")
     validate_labels(y)
     b, d = config.chains, dt.shape[1]
+    if checkpoint is not None:
+        checkpoint = checkpoint.bind("brex", config, dt, y, rng_state(rng))
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     w = torch.randn(b, d, generator=gen, dtype=torch.float64).to(device)
     w = w / w.norm(dim=1, keepdim=True)
@@ -300,7 +305,8 @@ def sample_brex(
         sphere=True,
         report_every=config.report_every,
     )
-    chains = metropolis_hastings(_RankingTarget(config.beta * dt, y), w, settings, generator=gen, callback=callback, history=history)
+    target = _RankingTarget(config.beta * dt, y)
+    chains = metropolis_hastings(target, w, settings, generator=gen, callback=callback, history=history, checkpoint=checkpoint)
     return PreferencePosterior(chains.samples, chains.log_likelihood, chains.acceptance, config.beta)
 
 
@@ -391,13 +397,22 @@ class BayesianREX:
         callback: Callback | None = None,
         scores: Any = None,
         embedding: NeuralReward | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> FitResult:
+        """Sample the posterior over reward weights given ranked trajectories ``data``.
+
+        With ``checkpoint``, a killed fit run again with the same settings, data and seed resumes: the
+        T-REX pretraining (Gymnasium envs) from its checkpoints in the subdirectory ``pretrain``
+        (a finished pretraining is restored, not redone), then the chains from theirs.
+        """
         cfg = self.config
         ds = validate_dataset(data, env_or_mdp)
         s = ranking_scores(ds, scores)
         info: dict[str, Any] = {}
         if not isinstance(env_or_mdp, TabularMDP) and embedding is None:
-            pre = TREX(cfg.pretrain).fit(ds, env_or_mdp, rng=rng, scores=s)
+            pre = TREX(cfg.pretrain).fit(
+                ds, env_or_mdp, rng=rng, scores=s, checkpoint=None if checkpoint is None else checkpoint.child("pretrain")
+            )
             embedding = pre.reward
             info["pretrain"] = {k: v for k, v in pre.info.items() if k != "spec"}
         counts = trajectory_features(ds, env_or_mdp, embedding)
@@ -406,7 +421,7 @@ class BayesianREX:
             raise ValidationError("scores", "rank every trajectory equally", "pass at least two trajectories of different rank")
         delta = counts[first] - counts[second]
         history = History()
-        posterior = sample_brex(delta, label, cfg, rng=rng, callback=callback, history=history)
+        posterior = sample_brex(delta, label, cfg, rng=rng, callback=callback, history=history, checkpoint=checkpoint)
         w = posterior.map_weights() if cfg.estimate == "map" else posterior.mean_weights()
         diag = posterior.diagnostics()
         problem = mixing_problem(diag["rhat"], diag["ess"])

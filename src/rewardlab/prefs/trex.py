@@ -33,6 +33,7 @@ from torch import Tensor
 
 from rewardlab._memory import check_memory
 from rewardlab._optim import Adam
+from rewardlab.checkpoint import Checkpoint, rng_state, set_rng_state
 from rewardlab.data.gym_rollouts import env_spaces
 from rewardlab.data.ranking import PAIR_NBYTES, SnippetPairs, as_dataset, ranking_scores, snippet_pairs
 from rewardlab.data.trajectory import TrajectoryDataset
@@ -283,8 +284,24 @@ class TREX:
     config: TREXConfig = field(default_factory=TREXConfig)
 
     def fit(
-        self, data: Any, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None, scores: Any = None
+        self,
+        data: Any,
+        env_or_mdp: Any,
+        *,
+        rng: np.random.Generator,
+        callback: Callback | None = None,
+        scores: Any = None,
+        checkpoint: Checkpoint | None = None,
     ) -> FitResult:
+        """Train the ensemble, member after member, on the ranked trajectories ``data``.
+
+        With ``checkpoint``, the state after global step ``m * steps + step`` (the callback's numbering:
+        every member's weights and normaliser, the current member's Adam moments and auxiliary heads, the
+        random states, history, finished members' accuracies) is saved when due and after the last step;
+        a fit run again with the same settings, data and seed continues from the latest one, drawing the
+        current member's pairs and validation split again from the random state they were drawn from,
+        and returns what an uninterrupted fit returns.
+        """
         cfg = self.config
         ds = validate_dataset(data, env_or_mdp)
         s = ranking_scores(ds, scores)
@@ -294,6 +311,8 @@ class TREX:
         obs, acts, offsets = encoder.observations(ds)
         device = torch.device(cfg.device)
         tensors = (obs.to(device), acts.to(device), offsets)
+        if checkpoint is not None:
+            checkpoint = checkpoint.bind("trex", cfg, encoder.spec, obs, acts, offsets, s, rng_state(rng))
         seed = int(rng.integers(2**31))
         check_reward_memory(encoder.spec, cfg.ensemble, fields=("ensemble", "hidden"))
         model = NeuralReward(encoder.spec, members=cfg.ensemble, seed=seed).to(device)
@@ -301,7 +320,18 @@ class TREX:
         history = History()
         accuracies: list[tuple[float, float]] = []
         aux_final: list[dict[str, float]] = []
-        for m in range(cfg.ensemble):
+        saved = checkpoint.restore() if checkpoint is not None else None
+        first_member = 0
+        if saved is not None:  # the finished members, and the random state the current member's pairs were drawn from
+            model.load_state_dict(saved["model"])
+            history.load_state_dict(saved["history"])
+            accuracies = [(float(a), float(b)) for a, b in saved["accuracies"]]
+            aux_final = [dict(d) for d in saved["aux_final"]]
+            first_member = int(saved["member"])
+            set_rng_state(rng, saved["member_rng"])
+        total_steps = cfg.ensemble * cfg.steps
+        for m in range(first_member, cfg.ensemble):
+            member_rng = rng_state(rng) if checkpoint is not None else None
             pairs = snippet_pairs(ds, s, cfg.pairs, length=cfg.snippet, rng=rng, ties=cfg.ties, min_gap=cfg.min_gap)
             n_val = round(cfg.validation * len(pairs))
             order = rng.permutation(len(pairs))
@@ -311,7 +341,15 @@ class TREX:
             params = [*model.member(m).parameters(), *(heads.parameters() if heads is not None else ())]
             opt = Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
             stopped = False
-            for step in range(1, cfg.steps + 1):
+            first_step = 1
+            if saved is not None and m == first_member:  # the current member: where its training stopped
+                opt.load_state_dict(saved["optimizer"])
+                if heads is not None and aux is not None:
+                    heads.load_state_dict(saved["heads"])
+                    set_rng_state(aux.rng, saved["aux_rng"])
+                set_rng_state(rng, saved["rng"])
+                first_step = int(saved["member_step"]) + 1
+            for step in range(first_step, cfg.steps + 1):
                 pick = train[rng.integers(len(train), size=min(cfg.batch_size, len(train)))]
                 ra, rb = _pair_returns(model, m, tensors, pairs, pick)
                 loss = bradley_terry_loss(ra, rb, label[pick].to(ra.dtype), noise=cfg.noise, margin=cfg.margin)
@@ -327,6 +365,14 @@ class TREX:
                     if run_callback(callback, m * cfg.steps + step, metrics):
                         stopped = True
                         break
+                done = m * cfg.steps + step
+                if checkpoint is not None and (checkpoint.due(done - 1) or done == total_steps):
+                    state: dict[str, Any] = {"member": m, "member_step": step, "member_rng": member_rng, "rng": rng_state(rng)}
+                    state |= {"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history.state_dict()}
+                    state |= {"accuracies": accuracies, "aux_final": aux_final}
+                    if heads is not None and aux is not None:
+                        state |= {"heads": heads.state_dict(), "aux_rng": rng_state(aux.rng)}
+                    checkpoint.save(done, state)
             accuracies.append((_accuracy(model, m, tensors, pairs, train), _accuracy(model, m, tensors, pairs, val)))
             if aux is not None and heads is not None:
                 aux_final.append(aux.evaluate(model, m, heads))

@@ -1,0 +1,629 @@
+"""The run config: one typed, frozen :class:`RunConfig` for any learner, read from TOML (or a dict) and
+``--set key=value`` overrides by the one config mechanism (:func:`rewardlab._schema.from_table`).
+
+``rewardlab run CONFIG.toml --out DIR`` runs it (:func:`rewardlab.experiments.run.run_config`); the
+resolved config (every field, defaults filled in) is saved as ``DIR/config.toml``, and
+``rewardlab run DIR/config.toml`` reproduces the run. Every mistake fails here, before any work, as a
+:class:`~rewardlab.errors.ConfigError` naming the dotted key (``learner.trex.steps``), what it is, the
+expected type and the valid keys (with a "did you mean").
+
+Two kinds of experiment:
+
+* **tabular**: a learner from demonstrations (``rewardlab.registry.learners_for(data="demonstrations",
+  space="tabular")``: maxent, mce, deep-maxent, projection, max-margin, mwal, birl, bc) on a ``[world]``
+  with a known reward, from expert demonstrations sampled in it (``[data]``), scored by EVD, policy
+  loss, ... on that world and optionally on ``[eval] transfer_worlds`` fresh worlds of the same kind
+  (what ``rewardlab irl`` does);
+* **gym**: a ranking learner (trex, drex, brex) on a Gymnasium ``[env]`` from a dataset of ranked
+  demonstrations (``[data] dataset``, written by ``rewardlab demos collect`` or ``save_dataset``), with
+  an optional ``[policy]`` stage that trains a policy on the learned reward (what ``rewardlab prefs``
+  and ``rewardlab train-policy`` do).
+
+A full example (tabular; every key shown with its default unless marked)::
+
+    seed = 0                 # seeds the demonstrations, the learner and (by default) the world
+    checkpoint_every = 0     # learner steps between checkpoints; 0: only what the learner saves itself
+    tensorboard = false      # also log the metrics to DIR/tensorboard
+
+    [learner]
+    name = "deep-maxent"     # required: a name of rewardlab.registry.LEARNERS
+    label = "deep-maxent"    # the display name in sweeps and tables (default: the name)
+    iterations = 200         # ... then the learner's config fields (DeepMaxEntConfig here)
+    hidden = [32, 32]
+    lr = 0.01
+
+    [world]                  # exactly one of [world] and [env]
+    name = "objectworld"     # required: navigation, objectworld, binaryworld, featuregrid, random, ...
+    size = 8                 # ... then the builder's options (rewardlab.mdp.worlds.objectworld here)
+    seed = 0                 # default: the run's seed, so that seeds vary the world (Wulfmeier et al.)
+
+    [data]                   # expert demonstrations sampled in the world
+    demos = 16
+    length = 8               # default: the world's horizon, or 8 when it is discounted (key left out)
+    expert = "optimal"       # or "soft" (MaxEnt)
+    epsilon = 0.0            # probability of a random action
+
+    [eval]
+    transfer_worlds = 0      # also score the learned reward on this many fresh worlds of the same kind,
+    transfer_seed_offset = 1000  # with world seeds seed + offset + i (i = 0, 1, ...)
+
+A gym ranking run::
+
+    seed = 0
+
+    [learner]
+    name = "drex"
+    [learner.trex]           # a nested config: a table (or --set learner.trex.steps=500)
+    steps = 500
+
+    [env]
+    id = "Pendulum-v1"       # required: a registered Gymnasium id
+
+    [data]
+    dataset = "demos"        # required: a directory from `rewardlab demos collect`; relative to this file
+    mirror_obs = [1, -1, -1] # optional sign flips of a reflection symmetry (trex, brex)
+    mirror_act = [-1]
+
+    [policy]                 # optional: train a policy on the learned reward (rewardlab train-policy)
+    steps = 100000           # required within [policy]
+    algo = "ppo"
+    normalize = "running"
+    hyperparams = {n_steps = 1024}
+
+Overrides are dotted keys, each value read by the declared type of the field it sets, as on the
+command line: ``{"learner.trex.steps": "500", "world.size": "16", "seed": "3"}``.
+
+Examples:
+    >>> cfg = load_run_config({"learner": {"name": "maxent", "iterations": 50}, "world": {"name": "navigation"}},
+    ...                       {"seed": "3", "data.demos": "8"})
+    >>> cfg.kind, cfg.seed, cfg.data.demos, cfg.learner.config.iterations, cfg.world.options["seed"]
+    ('tabular', 3, 8, 50, 3)
+    >>> load_run_config(run_config_table(cfg)) == cfg
+    True
+    >>> load_run_config({"learner": {"name": "maxent", "iteratons": 5}, "world": {"name": "navigation"}})
+    Traceback (most recent call last):
+    ...
+    rewardlab.errors.ConfigError: learner.iteratons: is not a setting of maxent. Fix: did you mean 'iterations'? use one of ['action_noise', 'iterations', 'l1', 'l2', 'lr', 'model', 'optimizer', 'reward', 'start', 'temperature', 'tol'].
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rewardlab._schema import Mismatch, _declared, _is_group, coerce, config_table, did_you_mean, from_table
+from rewardlab.errors import ConfigError, DataFileError, ValidationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "GYM_LEARNERS",
+    "TABULAR_LEARNERS",
+    "TRANSFER_LEARNERS",
+    "DemoData",
+    "EnvSection",
+    "LearnerSection",
+    "PolicyStage",
+    "RankingData",
+    "RunConfig",
+    "TabularEval",
+    "WorldSection",
+    "load_run_config",
+    "read_toml",
+    "run_config_table",
+    "toml_text",
+]
+
+#: The learners ``rewardlab run`` fits on a tabular ``[world]``: those that learn from demonstrations there.
+TABULAR_LEARNERS = ("bc", "birl", "deep-maxent", "max-margin", "maxent", "mce", "mwal", "projection")
+#: The tabular learners whose reward is a function of the raw state features (linear weights, or Deep
+#: MaxEnt's network), so that ``[eval] transfer_worlds`` can apply it to other worlds (MWAL's weights act
+#: on rescaled features; behavioural cloning learns no reward).
+TRANSFER_LEARNERS = ("birl", "deep-maxent", "max-margin", "maxent", "mce", "projection")
+#: The learners ``rewardlab run`` fits on a Gymnasium ``[env]`` from a dataset of (ranked) demonstrations.
+GYM_LEARNERS = ("brex", "drex", "trex")
+
+
+@dataclass(frozen=True)
+class LearnerSection:
+    """``[learner]``: which learner, its display name and its config.
+
+    Attributes:
+        name: a key of :data:`rewardlab.registry.LEARNERS`.
+        label: the name shown in sweeps and tables (default: ``name``).
+        config: the learner's frozen config dataclass (its fields are the other keys of ``[learner]``).
+    """
+
+    name: str
+    label: str
+    config: Any
+
+
+@dataclass(frozen=True)
+class WorldSection:
+    """``[world]``: a tabular world with a known reward, as :mod:`rewardlab.mdp.worlds` builds it.
+
+    Attributes:
+        name: the builder's name (``rewardlab.mdp.worlds.world_builder``).
+        options: every keyword option of the builder, typed, defaults filled in (``seed`` defaults to
+            the run's seed).
+    """
+
+    name: str
+    options: dict[str, Any]
+
+    def build(self, **changes: Any) -> Any:
+        """The :class:`~rewardlab.mdp.worlds.World`, with ``changes`` to the options (e.g. another seed);
+        the builder's own range checks are named ``world.<option>``."""
+        from rewardlab.mdp.worlds import world_builder
+
+        with prefixed("world."):
+            return world_builder(self.name)(**{**self.options, **changes})
+
+
+@dataclass(frozen=True)
+class EnvSection:
+    """``[env]``: a Gymnasium environment.
+
+    Attributes:
+        id: a registered Gymnasium id, e.g. ``"Pendulum-v1"``.
+    """
+
+    id: str
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """``[data]`` of a tabular run: expert demonstrations sampled in the world
+    (:func:`rewardlab.irl.experts.expert_demonstrations`), as ``rewardlab irl`` samples them.
+
+    Attributes:
+        demos: number of demonstrations.
+        length: steps per demonstration (None: the world's horizon, or 8 when it is discounted).
+        expert: ``"optimal"`` (value iteration) or ``"soft"`` (MaxEnt) demonstrator.
+        epsilon: probability of a uniformly random action at each step.
+    """
+
+    demos: int = 16
+    length: int | None = None
+    expert: Literal["optimal", "soft"] = "optimal"
+    epsilon: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.demos < 1:
+            raise ConfigError("demos", f"is {self.demos}", "ask for at least one demonstration")
+        if self.length is not None and self.length < 1:
+            raise ConfigError("length", f"is {self.length}", "give at least one step per demonstration (or leave it out)")
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ConfigError("epsilon", f"is {self.epsilon}", "give a probability in [0, 1]")
+
+
+@dataclass(frozen=True)
+class RankingData:
+    """``[data]`` of a gym run: a dataset of (ranked) demonstrations.
+
+    Attributes:
+        dataset: a directory written by ``rewardlab demos collect`` or ``rewardlab.data.io.save_dataset``;
+            a relative path is resolved against the config file's directory (the working directory
+            for a dict), and the resolved config holds the absolute path.
+        mirror_obs: signs (1 or -1 per coordinate) of a reflection symmetry of the observations: train
+            on each demonstration's mirror image too (trex, brex; ``rewardlab prefs --mirror-obs``).
+        mirror_act: the reflection's signs on the actions.
+    """
+
+    dataset: str
+    mirror_obs: tuple[float, ...] | None = None
+    mirror_act: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("mirror_obs", "mirror_act"):
+            signs = getattr(self, name)
+            if signs is not None and (not signs or any(s not in (1.0, -1.0) for s in signs)):
+                raise ConfigError(name, f"is {list(signs)}", "give one sign, 1 or -1, per coordinate, e.g. [1, -1, -1]")
+        if self.mirror_act is not None and self.mirror_obs is None:
+            raise ConfigError("mirror_act", "is set without mirror_obs", "give the observation's signs too")
+
+
+@dataclass(frozen=True)
+class TabularEval:
+    """``[eval]`` of a tabular run.
+
+    Attributes:
+        transfer_worlds: score the learned reward also on this many fresh worlds of the same kind
+            (EVD "transfer", Wulfmeier et al. 2015): linear weights times the new world's features, or
+            the Deep MaxEnt network on them. 0: only the training world.
+        transfer_seed_offset: transfer world ``i`` has world seed ``seed + transfer_seed_offset + i``.
+    """
+
+    transfer_worlds: int = 0
+    transfer_seed_offset: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.transfer_worlds < 0:
+            raise ConfigError("transfer_worlds", f"is {self.transfer_worlds}", "give 0 (no transfer) or a positive count")
+        if self.transfer_worlds > 0 and self.transfer_seed_offset == 0:
+            raise ConfigError("transfer_seed_offset", "is 0, so the first transfer world is the training world", "use another offset")
+
+
+@dataclass(frozen=True)
+class PolicyStage:
+    """``[policy]`` of a gym run: train a policy on the learned reward and report its true return
+    (:func:`rewardlab.rl.train_policy`, as ``rewardlab train-policy`` does).
+
+    Attributes:
+        steps: environment steps.
+        algo: ``"ppo"`` or ``"sac"``.
+        normalize: the learned reward's transform: ``"none"``, ``"sigmoid"`` or ``"running"``.
+        ctrl_cost: weight of a ``-||a||^2`` control cost added to the learned reward.
+        eval_episodes: episodes of the final evaluation on the true reward.
+        checkpoint_every: steps between the policy's own checkpoints (None: a tenth of ``steps``).
+        hyperparams: the algorithm's hyperparameters over its preset (e.g. ``{n_steps = 1024}``).
+        init_from_clone: warm-start PPO's actor from D-REX's behavioural clone (drex only).
+        init_log_std: initial log standard deviation of PPO's actions (None: SB3's 0).
+        critic_warmup: train only PPO's critic for this many steps first (with ``init_from_clone``).
+        critic_warmup_lr: the warm-up's learning rate (None: the algorithm's).
+    """
+
+    steps: int
+    algo: Literal["ppo", "sac"] = "ppo"
+    normalize: Literal["none", "sigmoid", "running"] = "running"
+    ctrl_cost: float = 0.0
+    eval_episodes: int = 10
+    checkpoint_every: int | None = None
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    init_from_clone: bool = False
+    init_log_std: float | None = None
+    critic_warmup: int = 0
+    critic_warmup_lr: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ConfigError("steps", f"is {self.steps}", "train for at least one step")
+        if self.eval_episodes < 1:
+            raise ConfigError("eval_episodes", f"is {self.eval_episodes}", "evaluate at least one episode")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ConfigError("checkpoint_every", f"is {self.checkpoint_every}", "give a positive number of steps (or leave it out)")
+        if self.critic_warmup < 0:
+            raise ConfigError("critic_warmup", f"is {self.critic_warmup}", "give 0 or a positive number of steps")
+        if self.critic_warmup_lr is not None and not self.critic_warmup_lr > 0:
+            raise ConfigError("critic_warmup_lr", f"is {self.critic_warmup_lr}", "give a positive learning rate (or leave it out)")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: a learner, a world or env, its data, evaluation and run settings (see the module docstring).
+
+    Attributes:
+        learner: ``[learner]``.
+        data: ``[data]``: :class:`DemoData` (tabular) or :class:`RankingData` (gym).
+        world: ``[world]`` of a tabular run, else None.
+        env: ``[env]`` of a gym run, else None.
+        eval: ``[eval]`` of a tabular run, else None.
+        policy: ``[policy]`` of a gym run when a policy is trained, else None.
+        seed: seeds the demonstrations, the learner and, by default, the world.
+        checkpoint_every: learner steps between checkpoints (resumable learners); 0: only what the learner
+            saves itself.
+        tensorboard: also log the metrics to ``DIR/tensorboard``.
+    """
+
+    learner: LearnerSection
+    data: DemoData | RankingData
+    world: WorldSection | None = None
+    env: EnvSection | None = None
+    eval: TabularEval | None = None
+    policy: PolicyStage | None = None
+    seed: int = 0
+    checkpoint_every: int = 0
+    tensorboard: bool = False
+
+    @property
+    def kind(self) -> Literal["tabular", "gym"]:
+        """``"tabular"`` (a ``[world]``) or ``"gym"`` (an ``[env]``)."""
+        return "tabular" if self.world is not None else "gym"
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The top-level keys of a run config (the sections are read separately)."""
+
+    seed: int = 0
+    checkpoint_every: int = 0
+    tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ConfigError("seed", f"is {self.seed}", "give a seed >= 0")
+        if self.checkpoint_every < 0:
+            raise ConfigError(
+                "checkpoint_every", f"is {self.checkpoint_every}", "give 0 (only what the learner saves) or a positive number"
+            )
+
+
+_SECTIONS = ("learner", "world", "env", "data", "eval", "policy")
+
+
+class _Text(str):
+    """A ``--set`` value: command-line text, read by the declared type of the field it lands on."""
+
+
+@contextmanager
+def prefixed(prefix: str) -> Iterator[None]:
+    """Re-raise a :class:`ValidationError` with ``prefix`` before its field (``world.`` + ``size``)."""
+    try:
+        yield
+    except ValidationError as exc:
+        if exc.field.startswith(prefix):
+            raise
+        raise type(exc)(prefix + exc.field, exc.problem, exc.fix) from None
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A TOML file as a dict; an unreadable or malformed file raises :class:`DataFileError` naming it."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise DataFileError(f"{path}: not valid TOML ({exc}). Fix: correct the file (see `rewardlab run --help`)") from exc
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot be read ({exc.strerror or exc}). Fix: give an existing TOML file") from exc
+
+
+def toml_text(table: Mapping[str, Any]) -> str:
+    """``table`` as TOML text (scalars first, then the sections)."""
+    import tomli_w
+
+    return tomli_w.dumps(dict(table))
+
+
+def _override(table: dict[str, Any], key: str, text: str) -> None:
+    """Put the ``--set`` value ``text`` at the dotted ``key`` of ``table`` (creating tables on the way)."""
+    parts = [p.strip() for p in key.split(".")]
+    if not all(parts):
+        raise ConfigError("--set", f"{key!r} is not a dotted key", "write e.g. --set learner.trex.steps=500")
+    here = table
+    for i, part in enumerate(parts[:-1]):
+        inner = here.setdefault(part, {})
+        if not isinstance(inner, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(key, f"goes into {where}, which is {inner!r}, not a table", f"set {where} itself")
+        here = inner
+    here[parts[-1]] = _Text(text)
+
+
+def _read_text(target: Any, table: dict[str, Any]) -> dict[str, Any]:
+    """``table`` with its ``--set`` texts read by the types ``target`` (a config dataclass or a function)
+    declares for them, nested configs included; a text that does not fit is left for :func:`from_table`
+    to refuse with the expected type."""
+    annotations, _ = _declared(target)
+    out = dict(table)
+    for key, value in table.items():
+        annotation = annotations.get(key)
+        if annotation is None:
+            continue
+        if isinstance(value, _Text):
+            try:
+                out[key] = coerce(str(value), annotation, text=True)
+            except Mismatch:
+                out[key] = str(value)
+        elif isinstance(value, dict) and _is_group(annotation):
+            out[key] = _read_text(annotation, value)
+        elif isinstance(value, dict):
+            out[key] = {k: (str(v) if isinstance(v, _Text) else v) for k, v in value.items()}
+    return out
+
+
+def _section(table: dict[str, Any], key: str, *, required: bool = False) -> dict[str, Any] | None:
+    value = table.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(key, "is missing", f"give a [{key}] table")
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError(key, f"is {value!r}, not a table", f"write it as a [{key}] table")
+    return dict(value)
+
+
+def _read(cls: type, table: dict[str, Any], key: str, name: str | None = None) -> Any:
+    """The section dataclass ``cls`` from ``table``, errors named ``key.<field>``."""
+    return from_table(cls, _read_text(cls, table), name or f"[{key}]", prefix=f"{key}.")
+
+
+@functools.cache
+def _world_options_class(name: str) -> type:
+    """A frozen dataclass of the world builder ``name``'s keyword options (their types and defaults), so
+    that a ``[world]`` table is read and written by the one config mechanism."""
+    from rewardlab.mdp.worlds import world_builder
+
+    annotations, defaults = _declared(world_builder(name))
+    fields = [(k, a, field(default=defaults[k])) if k in defaults else (k, a) for k, a in annotations.items()]
+    fields.sort(key=lambda f: len(f) == 3)  # required options (none today) before those with defaults
+    return dataclasses.make_dataclass(f"world {name!r}", fields, frozen=True)
+
+
+def _world(table: dict[str, Any], seed: int) -> WorldSection:
+    from rewardlab.mdp.worlds import world_builder
+
+    table = dict(table)
+    name = table.pop("name", None)
+    if name is None:
+        raise ConfigError("world.name", "is missing", 'name the world, e.g. name = "objectworld"')
+    if not isinstance(name, str):
+        raise ConfigError("world.name", f"is {name!r}, not a string", 'name the world, e.g. name = "objectworld"')
+    with prefixed("world."):
+        try:
+            world_builder(name)
+        except ConfigError as exc:
+            raise ConfigError("world.name", exc.problem, exc.fix) from None
+    cls = _world_options_class(name)
+    if "seed" in {f.name for f in dataclasses.fields(cls)} and "seed" not in table:
+        table["seed"] = seed  # seeds vary the world too, as in Wulfmeier et al.'s protocol
+    options = _read(cls, table, "world", f"world {name!r}")
+    return WorldSection(name, {f.name: getattr(options, f.name) for f in dataclasses.fields(options)})
+
+
+def _learner(table: dict[str, Any]) -> LearnerSection:
+    from rewardlab.registry import learner_spec
+
+    table = dict(table)
+    name, label = table.pop("name", None), table.pop("label", None)
+    if name is None:
+        raise ConfigError("learner.name", "is missing", 'name the learner, e.g. name = "maxent"')
+    if not isinstance(name, str):
+        raise ConfigError("learner.name", f"is {name!r}, not a string", 'name the learner, e.g. name = "maxent"')
+    try:
+        spec = learner_spec(name)
+    except ConfigError as exc:
+        raise ConfigError("learner.name", exc.problem, exc.fix) from None
+    if label is None:
+        label = name
+    if not isinstance(label, str) or not label.strip():
+        raise ConfigError("learner.label", f"is {label!r}", "give a non-empty display name (a string)")
+    cls = spec.config_class()
+    config = from_table(cls, _read_text(cls, table), name, fixed=spec.fixed, prefix="learner.")
+    return LearnerSection(name, str(label), config)
+
+
+def _check_pairing(learner: LearnerSection, world: dict[str, Any] | None, env: dict[str, Any] | None) -> Literal["tabular", "gym"]:
+    """Which experiment the learner and ``[world]``/``[env]`` make; an unsupported pairing names what is."""
+    supported = f"tabular [world]: {', '.join(TABULAR_LEARNERS)}; gym [env]: {', '.join(GYM_LEARNERS)}"
+    if world is not None and env is not None:
+        raise ConfigError("world", "is given together with [env]", "give exactly one: [world] (a tabular world) or [env] (a Gymnasium env)")
+    if world is None and env is None:
+        raise ConfigError("world", "is missing, and so is [env]", "give a [world] (a tabular world) or an [env] (a Gymnasium env)")
+    name = learner.name
+    if world is not None:
+        if name in TABULAR_LEARNERS:
+            return "tabular"
+        where = "ranked demonstrations on a tabular world are not supported by rewardlab run yet" if name in GYM_LEARNERS else ""
+        raise ConfigError(
+            "learner.name",
+            f"{name!r} cannot run on a tabular [world]{' (' + where + ')' if where else ''}",
+            f"the supported pairings are {supported}",
+        )
+    if name in GYM_LEARNERS:
+        return "gym"
+    raise ConfigError("learner.name", f"{name!r} cannot run on a Gymnasium [env] here", f"the supported pairings are {supported}")
+
+
+def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> RunConfig:
+    """The :class:`RunConfig` of a TOML file (or of a dict of TOML values) with ``overrides``
+    (``{"learner.trex.steps": "500"}``, command-line text read by the declared type) on top.
+
+    Raises:
+        ConfigError: naming the dotted key: an unknown key (with a did-you-mean and the valid keys), a
+            value of the wrong type (with the expected type), a missing required key, a value out of
+            range, an unsupported learner x world/env pairing.
+        DataFileError: an unreadable or malformed TOML file.
+    """
+    if isinstance(source, Mapping):
+        table, base = copy.deepcopy(dict(source)), Path.cwd()
+    else:
+        table, base = read_toml(source), Path(source).absolute().parent
+    for key, text in (overrides or {}).items():
+        _override(table, key, text)
+    top = {k: v for k, v in table.items() if k not in _SECTIONS}
+    valid = sorted([f.name for f in dataclasses.fields(_Run)] + list(_SECTIONS))
+    for key in top:
+        if key not in valid:
+            raise ConfigError(key, "is not a setting of the run config", f"{did_you_mean(key, valid)}use one of {valid}")
+    run = from_table(_Run, _read_text(_Run, top), "the run config")
+    learner_table = _section(table, "learner", required=True)
+    world_table, env_table = _section(table, "world"), _section(table, "env")
+    learner = _learner(learner_table)  # type: ignore[arg-type]
+    kind = _check_pairing(learner, world_table, env_table)
+    data_table = _section(table, "data") or {}
+    eval_table, policy_table = _section(table, "eval"), _section(table, "policy")
+    if kind == "tabular":
+        if policy_table is not None:
+            raise ConfigError("policy", "is a stage of gym runs", "leave [policy] out of a tabular run (its policy is solved exactly)")
+        world = _world(world_table, run.seed)  # type: ignore[arg-type]
+        data: DemoData | RankingData = _read(DemoData, data_table, "data")
+        evaluation = _read(TabularEval, eval_table or {}, "eval")
+        _check_transfer(learner, world, evaluation)
+        return RunConfig(learner, data, world=world, eval=evaluation, **_top(run))
+    from rewardlab.data.gym_rollouts import check_env_id
+
+    if eval_table is not None:
+        raise ConfigError("eval", "has no settings for gym runs", "leave [eval] out; train a policy on the reward with a [policy] table")
+    env_table = dict(env_table)  # type: ignore[arg-type]
+    env_id = env_table.pop("id", None)
+    if env_table:
+        key = next(iter(env_table))
+        raise ConfigError(f"env.{key}", "is not a setting of [env]", f"{did_you_mean(key, ['id'])}use one of ['id']")
+    if not isinstance(env_id, str):
+        raise ConfigError(
+            "env.id", "is missing" if env_id is None else f"is {env_id!r}, not a string", 'give a Gymnasium id, e.g. id = "Pendulum-v1"'
+        )
+    env = EnvSection(check_env_id(env_id, "env.id"))
+    if isinstance(data_table.get("dataset"), str):
+        data_table["dataset"] = str((base / Path(data_table["dataset"]).expanduser()).resolve())
+    ranking: RankingData = _read(RankingData, data_table, "data")
+    if learner.name == "drex" and ranking.mirror_obs is not None:
+        raise ConfigError("data.mirror_obs", "is set for D-REX", "use it with trex or brex (D-REX ranks its own rollouts)")
+    policy = None
+    if policy_table is not None:
+        policy = _read(PolicyStage, policy_table, "policy")
+        from rewardlab.rl.sb3 import check_hyperparams
+
+        with prefixed("policy.hyperparams."):
+            hyperparams = check_hyperparams(policy.algo, policy.hyperparams)
+        policy = dataclasses.replace(policy, hyperparams=hyperparams)
+        if policy.init_from_clone and learner.name != "drex":
+            raise ConfigError(
+                "policy.init_from_clone", f"is set for {learner.name}", "use it with drex (it warm-starts from D-REX's clone)"
+            )
+    return RunConfig(learner, ranking, env=env, policy=policy, **_top(run))
+
+
+def _top(run: _Run) -> dict[str, Any]:
+    return {f.name: getattr(run, f.name) for f in dataclasses.fields(run)}
+
+
+def _check_transfer(learner: LearnerSection, world: WorldSection, evaluation: TabularEval) -> None:
+    """Transfer needs a reward that is a function of the state features and a world with a seed."""
+    if evaluation.transfer_worlds == 0:
+        return
+    if "seed" not in world.options:
+        raise ConfigError("eval.transfer_worlds", f"is {evaluation.transfer_worlds}, but world {world.name!r} has no seed", "set it to 0")
+    if learner.name not in TRANSFER_LEARNERS or getattr(learner.config, "reward", "linear") != "linear":
+        raise ConfigError(
+            "eval.transfer_worlds",
+            f"is {evaluation.transfer_worlds}, but {learner.name} learns no reward of the raw state features here",
+            f'set it to 0, or use one of {", ".join(TRANSFER_LEARNERS)} (with reward = "linear" where it has that setting)',
+        )
+
+
+def run_config_table(cfg: RunConfig) -> dict[str, Any]:
+    """The resolved config as a TOML-ready table: every field, defaults filled in; :func:`load_run_config`
+    of it equals ``cfg``."""
+    from rewardlab.registry import LEARNERS
+
+    fixed = LEARNERS[cfg.learner.name].fixed
+    learner = {k: v for k, v in config_table(cfg.learner.config).items() if k not in fixed}
+    table: dict[str, Any] = {
+        "seed": cfg.seed,
+        "checkpoint_every": cfg.checkpoint_every,
+        "tensorboard": cfg.tensorboard,
+        "learner": {"name": cfg.learner.name, "label": cfg.learner.label, **learner},
+    }
+    if cfg.world is not None:
+        table["world"] = {"name": cfg.world.name, **config_table(_world_options_class(cfg.world.name)(**cfg.world.options))}
+    if cfg.env is not None:
+        table["env"] = {"id": cfg.env.id}
+    table["data"] = config_table(cfg.data)
+    if cfg.eval is not None:
+        table["eval"] = config_table(cfg.eval)
+    if cfg.policy is not None:
+        table["policy"] = config_table(cfg.policy)
+    return table

@@ -1,0 +1,334 @@
+"""``rewardlab run`` (issue 18): typed run configs (round trips, errors before any work), run directories
+(config.toml, metrics.jsonl, checkpoints, result.json), reproduction from the saved config, ``--resume``
+after a real SIGKILL, and the gym ranking path from a tiny dataset."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from rewardlab.cli import app
+from rewardlab.errors import ConfigError
+from rewardlab.experiments.config import (
+    GYM_LEARNERS,
+    TABULAR_LEARNERS,
+    RankingData,
+    load_run_config,
+    read_toml,
+    run_config_table,
+    toml_text,
+)
+from rewardlab.experiments.run import run_config
+from rewardlab.registry import LEARNERS
+
+runner = CliRunner()
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def error_line(result: Any) -> str:
+    return " ".join(result.output.split())
+
+
+# ----------------------------------------------------------------------------- configs
+@pytest.mark.parametrize("name", TABULAR_LEARNERS + GYM_LEARNERS)
+def test_every_learner_config_round_trips_through_toml(name: str, tmp_path: Path) -> None:
+    if name in GYM_LEARNERS:
+        table: dict[str, Any] = {"learner": {"name": name}, "env": {"id": "Pendulum-v1"}, "data": {"dataset": "demos"}}
+        if name == "drex":
+            table["learner"]["trex"] = {"steps": 7}
+            table["policy"] = {"steps": 64, "init_from_clone": True, "hyperparams": {"n_steps": 32}}
+        else:
+            table["data"]["mirror_obs"] = [1, -1, -1]
+    else:
+        table = {"seed": 2, "learner": {"name": name, "label": f"my {name}"}, "world": {"name": "objectworld", "size": 8}}
+    config_file = write(tmp_path / "run.toml", toml_text(table))
+    cfg = load_run_config(config_file)
+    resolved = run_config_table(cfg)
+    again = load_run_config(read_toml(write(tmp_path / "resolved.toml", toml_text(resolved))))
+    assert again == cfg and run_config_table(again) == resolved
+    assert resolved["learner"]["name"] == name and set(LEARNERS[name].fixed).isdisjoint(resolved["learner"])
+    if name in GYM_LEARNERS:
+        assert isinstance(cfg.data, RankingData) and cfg.data.dataset == str(tmp_path / "demos")  # relative to the file
+    else:
+        assert cfg.world is not None and cfg.world.options["seed"] == 2  # the world's seed defaults to the run's
+        assert resolved["learner"]["label"] == f"my {name}"
+    if name == "drex":
+        assert cfg.learner.config.trex.steps == 7 and cfg.policy is not None and cfg.policy.hyperparams == {"n_steps": 32}
+
+
+def test_overrides_set_nested_keys_by_their_declared_types(tmp_path: Path) -> None:
+    base = {"learner": {"name": "drex", "trex": {"steps": 7, "lr": 0.5}}, "env": {"id": "Pendulum-v1"}, "data": {"dataset": "d"}}
+    cfg = load_run_config(base, {"learner.trex.steps": "500", "learner.bc_hidden": "16,16", "seed": "4", "data.mirror_obs": "none"})
+    assert (cfg.learner.config.trex.steps, cfg.learner.config.trex.lr, cfg.learner.config.bc_hidden, cfg.seed) == (500, 0.5, (16, 16), 4)
+    tabular = {"learner": {"name": "mce"}, "world": {"name": "navigation"}}
+    cfg = load_run_config(tabular, {"world.size": "4x5", "world.seed": "9", "data.length": "none"})
+    assert cfg.world is not None and cfg.world.options["size"] == (4, 5) and cfg.world.options["seed"] == 9
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "expected"),
+    [
+        # a typo'd key, at every level: named with its dotted key, a did-you-mean and the valid keys
+        (
+            '[learner]\nname = "maxent"\niteratons = 5\n[world]\nname = "navigation"\n',
+            {},
+            ["learner.iteratons", "did you mean 'iterations'"],
+        ),
+        ('sed = 1\n[learner]\nname = "maxent"\n[world]\nname = "navigation"\n', {}, ["sed", "did you mean 'seed'"]),
+        ('[learner]\nname = "maxnet"\n[world]\nname = "navigation"\n', {}, ["learner.name", "did you mean 'maxent'"]),
+        ('[learner]\nname = "maxent"\n[world]\nname = "objectwrld"\n', {}, ["world.name", "did you mean 'objectworld'"]),
+        ('[learner]\nname = "maxent"\n[world]\nname = "objectworld"\nsise = 8\n', {}, ["world.sise", "did you mean 'size'"]),
+        ('[learner]\nname = "maxent"\n[world]\nname = "navigation"\n[data]\ndemo = 3\n', {}, ["data.demo", "did you mean 'demos'"]),
+        (
+            '[learner]\nname = "drex"\n[env]\nid = "Pendulum-v1"\n[data]\ndataset = "d"\n',
+            {"learner.trex.step": "5"},
+            ["learner.trex.step", "'steps'"],
+        ),
+        # a wrong type: named with the expected type
+        ('[learner]\nname = "maxent"\niterations = "many"\n[world]\nname = "navigation"\n', {}, ["learner.iterations", "not an integer"]),
+        ('seed = 1.5\n[learner]\nname = "maxent"\n[world]\nname = "navigation"\n', {}, ["seed", "not an integer"]),
+        ('[learner]\nname = "maxent"\n[world]\nname = "navigation"\n', {"data.epsilon": "lots"}, ["data.epsilon", "not a finite number"]),
+        ('[learner]\nname = "trex"\n[env]\nid = "Pendulum-v1"\n[data]\ndataset = "d"\n', {"learner.hidden": "abc"}, ["learner.hidden"]),
+        # a missing required field
+        ('[world]\nname = "navigation"\n', {}, ["learner", "missing"]),
+        ('[learner]\nlabel = "x"\n[world]\nname = "navigation"\n', {}, ["learner.name", "missing"]),
+        ('[learner]\nname = "trex"\n[env]\nid = "Pendulum-v1"\n', {}, ["data.dataset", "missing"]),
+        (
+            '[learner]\nname = "trex"\n[env]\nid = "Pendulum-v1"\n[data]\ndataset = "d"\n[policy]\nalgo = "ppo"\n',
+            {},
+            ["policy.steps", "missing"],
+        ),
+        ('[learner]\nname = "maxent"\n', {}, ["world", "[env]"]),
+        # values out of range and pairings that are not supported, named with what is
+        ('[learner]\nname = "maxent"\n[world]\nname = "navigation"\n[data]\ndemos = 0\n', {}, ["data.demos", "at least one"]),
+        ('[learner]\nname = "lfl"\n[world]\nname = "navigation"\n', {}, ["learner.name", "supported pairings", "deep-maxent"]),
+        ('[learner]\nname = "trex"\n[world]\nname = "navigation"\n', {}, ["learner.name", "not supported by rewardlab run yet"]),
+        ('[learner]\nname = "maxent"\n[env]\nid = "Pendulum-v1"\n', {}, ["learner.name", "supported pairings"]),
+        ('[learner]\nname = "trex"\n[env]\nid = "Pendulm-v1"\n[data]\ndataset = "d"\n', {}, ["env.id", "Pendulum-v1"]),
+        ('[learner]\nname = "mwal"\n[world]\nname = "objectworld"\n[eval]\ntransfer_worlds = 2\n', {}, ["eval.transfer_worlds", "mwal"]),
+    ],
+)
+def test_config_mistakes_fail_before_any_work_naming_the_key(
+    tmp_path: Path, text: str, overrides: dict[str, str], expected: list[str]
+) -> None:
+    config_file = write(tmp_path / "run.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_run_config(config_file, overrides)
+    for part in expected:
+        assert part in str(info.value), str(info.value)
+    out = tmp_path / "out"
+    sets = [x for key, value in overrides.items() for x in ("--set", f"{key}={value}")]
+    result = runner.invoke(app, ["run", str(config_file), "--out", str(out), *sets])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert error_line(result).startswith("error: ") and expected[0] in error_line(result)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["run.toml"]  # nothing written
+
+
+# ----------------------------------------------------------------------------- runs
+MAXENT = """
+seed = 3
+[learner]
+name = "maxent"
+iterations = 40
+[world]
+name = "objectworld"
+size = 6
+[data]
+demos = 8
+length = 6
+[eval]
+transfer_worlds = 2
+"""
+
+
+def test_a_saved_config_reproduces_the_run_and_transfer_evd_is_the_weights_on_new_worlds(tmp_path: Path) -> None:
+    from rewardlab.eval import expected_value_difference
+    from rewardlab.mdp.worlds import objectworld
+    from rewardlab.rewards import TabularReward
+
+    first = runner.invoke(app, ["run", str(write(tmp_path / "run.toml", MAXENT)), "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["config.toml", "figures.png", "metrics.jsonl", "result.json", "reward"]
+    again = runner.invoke(app, ["run", str(tmp_path / "a" / "config.toml"), "--out", str(tmp_path / "b")])
+    assert again.exit_code == 0, again.output
+    a, b = (json.loads((tmp_path / d / "result.json").read_text()) for d in "ab")
+    assert a["metrics"] == b["metrics"] and a["config"] == b["config"] and a["history"] == b["history"]
+    assert (a["learner"], a["label"], a["seed"], a["warnings"]) == ("maxent", "maxent", 3, [])
+    assert a["config"] == read_toml(tmp_path / "a" / "config.toml")
+    lines = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in lines] == a["history"]["step"] and all("objective" in row for row in lines)
+    # transfer: the learned weights on the objectworlds of world seeds 3 + 1000 + i
+    weights = TabularReward.load(tmp_path / "a" / "reward").weights
+    evds = []
+    for seed in (1003, 1004):
+        test = objectworld(6, seed=seed)
+        evds.append(expected_value_difference(test.mdp, test.reward, test.mdp.features @ weights))
+    assert a["metrics"]["evd_transfer"] == pytest.approx(np.mean(evds), rel=1e-12)
+    assert [t["world_seed"] for t in a["transfer"]] == [1003, 1004]
+
+
+def test_rewardlab_irl_and_rewardlab_run_are_one_code_path(tmp_path: Path) -> None:
+    from rewardlab.experiments.irl import run_irl
+
+    irl = run_irl("mce", "navigation:layout=tiny", 6, tmp_path / "irl", seed=2, hyperparameters={"iterations": "30"})
+    table = {"seed": 2, "learner": {"name": "mce", "iterations": 30}, "world": {"name": "navigation", "layout": "tiny", "seed": 0}}
+    run = run_config(load_run_config(table, {"data.demos": "6"}), tmp_path / "run", progress=False)
+    assert irl["metrics"] == run["metrics"] and irl["history"] == run["history"]
+    assert json.loads((tmp_path / "irl" / "result.json").read_text())["config"] == run["config"]
+
+
+def test_out_is_refused_unless_resume_or_overwrite_and_resume_checks_the_config(tmp_path: Path, monkeypatch) -> None:
+    import rewardlab.experiments.run as run_module
+
+    config_file = write(tmp_path / "run.toml", MAXENT.replace("transfer_worlds = 2", "transfer_worlds = 0"))
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["run", str(config_file), "--out", str(out)]).exit_code == 0
+    finished = (out / "result.json").read_bytes()
+    refused = runner.invoke(app, ["run", str(config_file), "--out", str(out)])
+    assert refused.exit_code == 2 and "--overwrite" in error_line(refused) and "--out" in error_line(refused)
+    other = runner.invoke(app, ["run", str(config_file), "--out", str(out), "--resume", "--set", "learner.lr=0.5", "--set", "data.demos=9"])
+    assert other.exit_code == 2 and "differs from this config at data.demos, learner.lr" in error_line(other)
+
+    def no_work(cfg: Any) -> Any:
+        raise AssertionError("a finished run was run again")
+
+    monkeypatch.setattr(run_module, "prepare", no_work)
+    done = runner.invoke(app, ["run", str(config_file), "--out", str(out), "--resume", "--tensorboard"])  # runtime keys may differ
+    assert done.exit_code == 0, done.output
+    assert (out / "result.json").read_bytes() == finished
+    both = runner.invoke(app, ["run", str(config_file), "--out", str(out), "--resume", "--overwrite"])
+    assert both.exit_code == 2 and "--resume" in error_line(both)
+    monkeypatch.undo()
+    replaced = runner.invoke(app, ["run", str(config_file), "--out", str(out), "--overwrite", "--set", "seed=4"])
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads((out / "result.json").read_text())["seed"] == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run.toml"]  # no hidden siblings left
+
+
+def test_tensorboard_logs_the_metrics(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    config_file = write(tmp_path / "run.toml", MAXENT.replace("transfer_worlds = 2", "transfer_worlds = 0"))
+    result = runner.invoke(app, ["run", str(config_file), "--out", str(tmp_path / "out"), "--tensorboard"])
+    assert result.exit_code == 0, result.output
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "out" / "tensorboard"))
+    events.Reload()
+    logged = [e.value for e in events.Scalars("objective")]
+    lines = [json.loads(line)["objective"] for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == pytest.approx(lines, rel=1e-6)
+
+
+DEEP = """
+seed = 1
+checkpoint_every = 10
+[learner]
+name = "deep-maxent"
+iterations = 240
+hidden = [16, 16]
+[world]
+name = "objectworld"
+size = 8
+[data]
+demos = 8
+"""
+
+
+def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path: Path) -> None:
+    """A real process, killed with SIGKILL once it has written a checkpoint, then ``--resume``d."""
+    config_file = write(tmp_path / "run.toml", DEEP)
+    whole = run_config(load_run_config(config_file), tmp_path / "whole", progress=False)
+    killed = tmp_path / "killed"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(SRC))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rewardlab.cli", "run", str(config_file), "--out", str(killed)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not list((killed / "checkpoints").glob("step-*.pt")):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "no checkpoint within 60 s"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    rows = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines() if line.endswith("}")]
+    checkpointed = max(int(p.stem.split("-")[1]) for p in (killed / "checkpoints").glob("step-*.pt"))
+    assert not (killed / "result.json").exists() and 0 <= checkpointed < len(rows) < 240  # killed part-way
+    # mark the lines of the checkpointed steps: a resume keeps them (a restart from scratch would rewrite them)
+    marked = [json.dumps({**row, "before_the_kill": True}) + "\n" for row in rows[: checkpointed + 1]]
+    (killed / "metrics.jsonl").write_text("".join(marked) + "".join(json.dumps(row) + "\n" for row in rows[checkpointed + 1 :]))
+    resumed = runner.invoke(app, ["run", str(config_file), "--out", str(killed), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    result = json.loads((killed / "result.json").read_text())
+    assert result["metrics"] == json.loads((tmp_path / "whole" / "result.json").read_text())["metrics"] == pytest.approx(whole["metrics"])
+    assert result["history"] == whole["history"]
+    saved = [load_file(str(d / "reward" / "reward.safetensors")) for d in (killed, tmp_path / "whole")]
+    assert torch.equal(saved[0]["values"], saved[1]["values"])
+    lines = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in lines] == list(range(240))  # one line per step: none lost, none twice
+    assert [row.pop("before_the_kill", False) for row in lines] == [True] * (checkpointed + 1) + [False] * (239 - checkpointed)
+    assert lines == [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+
+
+# ----------------------------------------------------------------------------- gym
+def test_a_gym_trex_run_from_a_tiny_dataset(tmp_path: Path) -> None:
+    from rewardlab.data import Trajectory
+    from rewardlab.data.gym_rollouts import collect_rollouts
+    from rewardlab.data.io import save_dataset
+    from rewardlab.rewards import NeuralReward
+
+    ds = collect_rollouts("Pendulum-v1", lambda o: np.zeros((len(o), 1), np.float32), 4, seed=0, max_steps=20)
+    order = np.argsort(np.argsort(ds.returns()))  # rank 3 = the highest true return
+    save_dataset(
+        [Trajectory(tr.obs, tr.acts, tr.rews, tr.terminal, {"rank": int(r)}) for tr, r in zip(ds, order, strict=True)],
+        tmp_path / "demos",
+        env_id="Pendulum-v1",
+    )
+    text = """
+        seed = 0
+        [learner]
+        name = "trex"
+        label = "T-REX (tiny)"
+        steps = 5
+        pairs = 20
+        snippet = [5, 10]
+        hidden = [8]
+        [env]
+        id = "Pendulum-v1"
+        [data]
+        dataset = "demos"
+    """
+    config_file = write(tmp_path / "trex.toml", "\n".join(line.strip() for line in text.splitlines()))
+    result = runner.invoke(app, ["run", str(config_file), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert (summary["learner"], summary["label"]) == ("trex", "T-REX (tiny)")
+    assert summary["metrics"]["ranking_tau"] == 1.0 and "kendall_tau" in summary["metrics"]
+    assert summary["demos"] == str(tmp_path / "demos") and summary["config"]["data"]["dataset"] == str(tmp_path / "demos")
+    assert NeuralReward.load(tmp_path / "out" / "reward") is not None
+    steps = [json.loads(line)["step"] for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert steps and steps == sorted(steps)
+    # the saved config, run again from another directory, gives the same numbers
+    again = runner.invoke(app, ["run", str(tmp_path / "out" / "config.toml"), "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "again" / "result.json").read_text())["metrics"] == summary["metrics"]
