@@ -11,6 +11,7 @@ installed); otherwise it uses the Ray already initialised in this process, or st
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,40 @@ def _tune_trial(config: dict[str, Any], tasks: list[dict[str, Any]]) -> dict[str
     return {"ok": int(result["ok"])}
 
 
+def _report(tune: Any) -> type:
+    """The Tune callback class that tells the sweep each trial's outcome (read from its run directory)."""
+
+    class Report(tune.Callback):  # type: ignore[misc]
+        def __init__(self, tasks: list[dict[str, Any]], done: Callable[[dict[str, Any]], None]) -> None:
+            self.by_index = {t["index"]: t for t in tasks}
+            self.done = done
+
+        def __getstate__(self) -> dict[str, Any]:
+            """Tune pickles its run config (with the callbacks) into its experiment state; the live sweep
+            (its progress bar) stays in this process, so a copy reports nothing."""
+            return {"by_index": {}, "done": None}
+
+        def _end(self, trial: Any) -> None:
+            if self.done is None:
+                return
+            task = self.by_index[trial.config["index"]]
+            result = outcome(task)
+            error_file = Path(task["dir"]) / "error.json"
+            if not result["ok"] and not error_file.exists():
+                error = f"the trial's Ray worker died: {trial.error_file or 'no error recorded'}"
+                write_json(error_file, {"error": error, "traceback": ""})
+                result["error"] = error
+            self.done(result)
+
+        def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            self._end(trial)
+
+        def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            self._end(trial)
+
+    return Report
+
+
 def run_ray(
     tasks: list[dict[str, Any]], *, workers: int, address: str | None, storage: Path, done: Callable[[dict[str, Any]], None]
 ) -> None:
@@ -70,42 +105,33 @@ def run_ray(
         else:
             ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         started = True
-    by_index = {t["index"]: t for t in tasks}
-
-    class Report(tune.Callback):
-        """Tell the sweep each trial's outcome (read from its run directory) as Tune ends it."""
-
-        def _end(self, trial: Any) -> None:
-            task = by_index[trial.config["index"]]
-            result = outcome(task)
-            error_file = Path(task["dir"]) / "error.json"
-            if not result["ok"] and not error_file.exists():
-                error = f"the trial's Ray worker died: {trial.error_file or 'no error recorded'}"
-                write_json(error_file, {"error": error, "traceback": ""})
-                result["error"] = error
-            done(result)
-
-        def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            self._end(trial)
-
-        def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            self._end(trial)
-
+    quiet = {"RAY_AIR_NEW_OUTPUT": "0"}  # the legacy reporter, which verbose=0 silences
+    saved_env = {k: os.environ.get(k) for k in quiet}
+    tune_logger = logging.getLogger("ray.tune")
+    saved_level = tune_logger.level
+    os.environ.update(quiet)
+    tune_logger.setLevel(logging.WARNING)
     try:
         trainable = tune.with_resources(tune.with_parameters(_tune_trial, tasks=tasks), {"cpu": 1})
         tuner = tune.Tuner(
             trainable,
             param_space={"index": tune.grid_search([t["index"] for t in tasks])},
-            tune_config=tune.TuneConfig(max_concurrent_trials=workers, reuse_actors=False),
+            tune_config=tune.TuneConfig(max_concurrent_trials=workers, reuse_actors=True),
             run_config=tune.RunConfig(
                 name=time.strftime("sweep-%Y%m%d-%H%M%S"),
                 storage_path=str(storage.absolute()),
                 verbose=0,
-                callbacks=[Report()],
+                callbacks=[_report(tune)(tasks, done)],
                 failure_config=tune.FailureConfig(max_failures=1),
             ),
         )
         tuner.fit()
     finally:
+        tune_logger.setLevel(saved_level)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         if started:
             ray.shutdown()

@@ -72,17 +72,22 @@ from its last checkpoint; after a second failure its error is written to ``error
 trials carry on. Finished trials are never run again; ``--resume`` runs the others (continuing from
 their checkpoints). ``local`` runs a process pool of ``workers`` processes; ``ray`` runs one Ray Tune
 trial per sweep trial calling the same :func:`run_trial` (:mod:`rewardlab.experiments.ray_backend`), so
-both give the same result for the same seeds.
+both give the same result for the same seeds. On a Ray cluster of several machines, ``DIR`` must be on a
+file system that every node sees (the trials write their run directories there) and every node needs
+rewardlab installed.
+
+A relative ``data.dataset`` (gym runs) is read against the directory of the file that names it: the
+base file, or the sweep file for an inline base or a grid value.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 import os
 import re
-import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -90,7 +95,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rewardlab._io import atomic_write, write_json
 from rewardlab._schema import did_you_mean
@@ -116,27 +121,19 @@ _SWEEP_KEYS = ("base", "methods", "grid", "summary")
 _SUMMARY_KEYS = {"metric": str, "higher_is_better": bool}
 #: the run config's keys a grid may not set: [[methods]] sets them
 _METHOD_KEYS = ("learner", "learner.name", "learner.label")
+#: the run config's one path (a dataset directory): relative to the file that names it
+_DATASET = "data.dataset"
 #: attempts per trial and per sweep invocation: the first, and one retry that resumes from its checkpoint
 ATTEMPTS = 2
 
 
-def _toml_load(path: Path, what: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+def _read(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file (:func:`~rewardlab.experiments.config.read_toml`); a missing one is named as ``what``."""
+    from rewardlab.experiments.config import read_toml
+
     if not path.is_file():
         raise ConfigError(what, f"{path} is not a file", "give the path of an existing TOML file")
-    try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(what, f"{path} is not valid TOML ({exc})", "fix the TOML syntax at the place named") from None
-
-
-def _toml_text(table: Mapping[str, Any]) -> str:
-    import tomli_w
-
-    return tomli_w.dumps(table)
+    return read_toml(path)
 
 
 def flatten_grid(grid: Mapping[str, Any], prefix: str = "") -> dict[str, list[Any]]:
@@ -293,20 +290,27 @@ def load_sweep(path: str | os.PathLike[str]) -> dict[str, Any]:
             that are not a list of tables, a grid value that is not a non-empty list, a bad summary.
     """
     path = Path(path)
-    raw = _toml_load(path, "sweep file")
+    raw = _read(path, "sweep file")
     for key in raw:
         if key not in _SWEEP_KEYS:
             raise ConfigError(
                 key, f"is not a table of a sweep file ({path})", f"{did_you_mean(key, _SWEEP_KEYS)}use {', '.join(_SWEEP_KEYS)}"
             )
     base = raw.get("base", {})
+    base_dir = path.parent
     if isinstance(base, str):
-        base = _toml_load(path.parent / base, "base")
+        base_dir = (path.parent / base).parent
+        base = _read(path.parent / base, "base")
     if not isinstance(base, dict):
         raise ConfigError(
             "base", f"is {base!r}", 'give a [base] table (a run config) or base = "run.toml", a path relative to the sweep file'
         )
+    base = _anchored(base, base_dir)
     methods = raw.get("methods")
+    if methods is not None and "learner" in base:
+        raise ConfigError(
+            "base.learner", "is given together with [[methods]]", "give each learner as a whole [[methods]] table, and no [base.learner]"
+        )
     if methods is None:
         if "learner" not in base:
             raise ConfigError("methods", "the sweep has no learner", 'add [[methods]] tables (name = "maxent", ...) or a [base.learner]')
@@ -328,6 +332,8 @@ def load_sweep(path: str | os.PathLike[str]) -> dict[str, Any]:
             )
         labels[label] = i
     grid = flatten_grid(raw.get("grid", {}))
+    if _DATASET in grid:
+        grid[_DATASET] = [_absolute(v, path.parent) for v in grid[_DATASET]]
     for key in grid:
         if key in _METHOD_KEYS:
             raise ConfigError(f"grid.{key}", "is set by [[methods]]", "list the learners as [[methods]] tables, not in the grid")
@@ -344,6 +350,20 @@ def load_sweep(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise ConfigError(f"summary.{key}", f"is {value!r}", "give a metric name (a string)" if kind is str else "give true or false")
     base = {k: v for k, v in base.items() if k != "learner"}
     return {"base": base, "methods": methods, "grid": grid, "summary": summary}
+
+
+def _absolute(value: Any, directory: Path) -> Any:
+    """A relative path string made absolute against ``directory``; anything else unchanged."""
+    return str((directory / Path(value).expanduser()).resolve()) if isinstance(value, str) else value
+
+
+def _anchored(base: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """``base`` with a relative ``data.dataset`` read against the directory of the file that holds it (not
+    the working directory of whoever runs the trial)."""
+    data = base.get("data")
+    if isinstance(data, dict) and "dataset" in data:
+        base = {**base, "data": {**data, "dataset": _absolute(data["dataset"], directory)}}
+    return base
 
 
 def _resolved_sweep_table(sweep: Mapping[str, Any]) -> dict[str, Any]:
@@ -433,6 +453,10 @@ def _record_start(run_dir: Path, resume: bool) -> int:
     return number
 
 
+def _write_text(text: str, handle: IO[bytes]) -> None:
+    handle.write(text.encode())
+
+
 def _error_entry(exc: BaseException) -> dict[str, str]:
     return {"error": f"{type(exc).__name__}: {exc}", "traceback": "".join(traceback.format_exception(exc))}
 
@@ -464,8 +488,7 @@ def run_trial(task: Mapping[str, Any]) -> dict[str, Any]:
         try:
             cfg = load_run_config(task["config"])
             if not (run_dir / "config.toml").exists():
-                text = toml_text(run_config_table(cfg))
-                atomic_write(run_dir / "config.toml", lambda f: f.write(text.encode()))
+                atomic_write(run_dir / "config.toml", functools.partial(_write_text, toml_text(run_config_table(cfg))))
             run_config(cfg, run_dir, resume=True, progress=False)
         except Exception as exc:  # any failure of the trial is its own; the sweep carries on
             error = _error_entry(exc)
@@ -540,7 +563,7 @@ def _check_out(out: Path, resolved: dict[str, Any], resume: bool) -> None:
     if stored.exists():
         if not resume:
             raise ConfigError("--out", f"{out} already holds a sweep", "pass --resume to continue it, or choose another --out")
-        before = _toml_load(stored, "--out")
+        before = _read(stored, "--out")
         if before != json.loads(json.dumps(resolved)):
             raise ConfigError(
                 "sweep file",
@@ -630,7 +653,9 @@ def run_sweep(
     resolved = _resolved_sweep_table(sweep)
     _check_out(out, resolved, resume)
     if not (out / "sweep.toml").exists():
-        text = _toml_text(resolved)
+        from rewardlab.experiments.config import toml_text
+
+        text = toml_text(resolved)
         atomic_write(out / "sweep.toml", lambda f: f.write(text.encode()))
     write_json(out / "trials.json", _trials_table(trials, sweep["summary"], out))
 
