@@ -311,7 +311,9 @@ def run_command(
 @app.command()
 @_friendly
 def sweep(
-    sweep_file: Annotated[Path, typer.Argument(help="Sweep TOML: [base] run config, [[methods]], [grid], [summary].")],
+    sweep_file: Annotated[
+        Path, typer.Argument(help="Sweep file (TOML): a base run config, methods, grid and summary tables (rewardlab.experiments.sweep).")
+    ],
     out: Annotated[Path, typer.Option(help="Sweep directory: sweep.toml, trials.json, trials/NAME/, status.json.")],
     backend: Annotated[str, typer.Option(help="Where trials run: local (a process pool) or ray (Ray Tune).")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (--backend ray); default: start a local Ray.")] = None,

@@ -99,7 +99,7 @@ from typing import IO, Any
 
 from rewardlab._io import atomic_write, write_json
 from rewardlab._schema import did_you_mean
-from rewardlab.errors import ConfigError, RewardLabError
+from rewardlab.errors import ConfigError, RewardLabError, ValidationError
 
 __all__ = [
     "BACKENDS",
@@ -402,7 +402,7 @@ def plan_trials(sweep: Mapping[str, Any]) -> list[Trial]:
             cfg = load_run_config(table)
         except RewardLabError as exc:
             name = trial_name(index, width, label, shown, raw_seed if isinstance(raw_seed, int) else None)
-            if isinstance(exc, ConfigError):
+            if isinstance(exc, ValidationError):
                 raise ConfigError(f"{exc.field} (trial {name})", exc.problem, exc.fix) from None
             raise ConfigError(f"trial {name}", str(exc), "fix the sweep file's base, method or grid") from None
         resolved = run_config_table(cfg)
@@ -550,7 +550,11 @@ def run_local(tasks: list[dict[str, Any]], workers: int, done: Callable[[dict[st
                     finished += 1
                     done(result)
         if again and not finished and sum(attempts(t["dir"]) for t in again) == starts:
-            raise RewardLabError("the sweep's worker processes died before starting a trial; run one trial with `rewardlab run` to see why")
+            raise RewardLabError(
+                "the sweep's worker processes died before starting a trial: a script that calls run_sweep needs its "
+                "code under `if __name__ == '__main__':` (the workers are spawned and import the main module); "
+                "otherwise run one trial with `rewardlab run` to see why"
+            )
         pending = sorted(again, key=lambda t: t["index"])
 
 
@@ -559,6 +563,8 @@ def run_local(tasks: list[dict[str, Any]], workers: int, done: Callable[[dict[st
 
 def _check_out(out: Path, resolved: dict[str, Any], resume: bool) -> None:
     """Refuse an ``out`` that holds something else, or (without ``resume``) a sweep already."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", f"{out} is a file", "give a directory for the sweep (it is created)")
     stored = out / "sweep.toml"
     if stored.exists():
         if not resume:
@@ -631,6 +637,9 @@ def run_sweep(
         The ``status.json`` content: ``finished``, ``failed``, ``total``, ``wall_seconds``, ``skipped`` (finished
         before this call), ``backend``, ``workers``, ``errors`` (failed trial name -> ``"Type: message"``) and
         ``warnings`` (the trials' warnings, ``"NAME: text"``).
+
+    The local pool spawns its workers, which import the caller's main module: a script that calls this
+    needs its code under ``if __name__ == "__main__":``.
 
     Raises:
         ConfigError: a bad sweep file or trial config (naming the trial and the dotted key), a bad backend,
