@@ -5,6 +5,7 @@ TOML text, and a bad table fails naming the dotted key and the fix."""
 import dataclasses
 import sys
 from dataclasses import dataclass
+from enum import Enum
 from typing import Literal
 
 import pytest
@@ -157,3 +158,22 @@ def test_fixed_fields_are_set_and_a_different_value_is_refused():
 def test_text_mode_reads_command_line_strings():
     config = from_table(DREXConfig, {"rollouts": "3", "trex.snippet": "none", "trex": {"hidden": "8,8"}}, "drex", text=True)
     assert config == DREXConfig(rollouts=3, trex=TREXConfig(snippet=None, hidden=(8, 8)))
+
+
+def test_an_enum_is_written_as_its_value_and_read_back():
+    class Colour(Enum):
+        RED = "red"
+        BLUE = "blue"
+
+    @dataclass(frozen=True)
+    class Paint:
+        colour: Colour = Colour.RED
+        coats: tuple[Colour, ...] = ()
+
+    paint = Paint(Colour.BLUE, (Colour.RED, Colour.BLUE))
+    table = config_table(paint)
+    assert table == {"colour": "blue", "coats": ["red", "blue"]}
+    assert from_table(Paint, tomllib.loads(tomli_w.dumps(table)), "paint") == paint
+    assert from_table(Paint, {"colour": "blue"}, "paint", text=True).colour is Colour.BLUE
+    with pytest.raises(ConfigError, match="colour: is 'green', not one of 'red', 'blue'"):
+        from_table(Paint, {"colour": "green"}, "paint")

@@ -59,7 +59,7 @@ def assert_same(a: FitResult, b: FitResult) -> None:
 
 
 def test_the_resumable_learners_are_the_iterative_deep_and_sampling_ones() -> None:
-    assert {n for n, s in LEARNERS.items() if s.resumable} >= {"deep-maxent", "trex", "birl", "brex"}
+    assert {n for n, s in LEARNERS.items() if s.resumable} >= {"maxent", "mce", "deep-maxent", "trex", "birl", "brex", "drex"}
     assert not {n for n, s in LEARNERS.items() if s.resumable} & {"projection", "max-margin", "mwal", "lfl"}
 
 
@@ -107,6 +107,44 @@ def test_a_checkpoint_of_other_settings_data_or_seed_is_refused(tmp_path: Path, 
     for other_cfg, other_demos, seed in others:
         with pytest.raises(ConfigError, match="resume"):
             DeepMaxEntIRL(other_cfg).fit(other_demos, mdp, rng=np.random.default_rng(seed), checkpoint=Checkpoint(tmp_path, 2))
+
+
+# ============================================================================ MaxEnt / MCE
+@pytest.mark.parametrize(
+    ("overrides", "kill_at", "every", "resumed_from"),
+    [
+        ({"optimizer": "gd", "lr": 0.05}, 23, 5, 19),
+        ({"optimizer": "adam", "lr": 0.05, "l1": 0.01}, 23, 5, 19),
+        ({"optimizer": "lbfgs"}, 9, 4, 7),  # replays the saved evaluations, then solves on
+        ({"optimizer": "lbfgs", "tol": 1e-4, "l2": 1.0}, 9, 4, 7),  # resumed, then converges at evaluation 14
+        ({"optimizer": "lbfgs", "tol": 1e-4, "l2": 1.0}, 10**6, 4, None),  # converged: refitted from the final checkpoint
+    ],
+    ids=["gd", "adam-l1", "lbfgs", "lbfgs-converges", "lbfgs-refit-after-convergence"],
+)
+def test_maxent_resumes_with_each_optimiser(
+    tmp_path: Path, discounted_demos: tuple[Any, Any], overrides: dict[str, Any], kill_at: int, every: int, resumed_from: int | None
+) -> None:
+    from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL
+
+    demos, mdp = discounted_demos
+    cfg = MaxEntConfig(iterations=40, **overrides)
+
+    def fit(**kw: Any) -> FitResult:
+        return MaxEntIRL(cfg).fit(demos, mdp, rng=np.random.default_rng(0), **kw)
+
+    whole = fit()
+    assert whole.info["model"] == "stationary"
+    if resumed_from is None:
+        assert whole.info["converged"] and whole.info["iterations"] < 40
+        fit(checkpoint=Checkpoint(tmp_path, every))
+        resumed = fit(checkpoint=Checkpoint(tmp_path, every))
+    else:
+        resumed, start = interrupted_then_resumed(fit, tmp_path, every=every, kill_at=kill_at)
+        assert start == resumed_from
+    assert_same(whole, resumed)
+    assert torch.equal(whole.reward.weights, resumed.reward.weights)
+    assert torch.equal(whole.policy, resumed.policy)
+    assert (whole.info["iterations"], whole.info["converged"]) == (resumed.info["iterations"], resumed.info["converged"])
 
 
 # ============================================================================ T-REX

@@ -165,7 +165,14 @@ def test_a_saved_config_reproduces_the_run_and_transfer_evd_is_the_weights_on_ne
 
     first = runner.invoke(app, ["run", str(write(tmp_path / "run.toml", MAXENT)), "--out", str(tmp_path / "a")])
     assert first.exit_code == 0, first.output
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["config.toml", "figures.png", "metrics.jsonl", "result.json", "reward"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "checkpoints",
+        "config.toml",
+        "figures.png",
+        "metrics.jsonl",
+        "result.json",
+        "reward",
+    ]
     again = runner.invoke(app, ["run", str(tmp_path / "a" / "config.toml"), "--out", str(tmp_path / "b")])
     assert again.exit_code == 0, again.output
     a, b = (json.loads((tmp_path / d / "result.json").read_text()) for d in "ab")
@@ -317,6 +324,10 @@ def test_a_gym_trex_run_from_a_tiny_dataset(tmp_path: Path) -> None:
         id = "Pendulum-v1"
         [data]
         dataset = "demos"
+        [policy]
+        steps = 64
+        eval_episodes = 1
+        hyperparams = {n_steps = 32, batch_size = 32}
     """
     config_file = write(tmp_path / "trex.toml", "\n".join(line.strip() for line in text.splitlines()))
     result = runner.invoke(app, ["run", str(config_file), "--out", str(tmp_path / "out")])
@@ -326,6 +337,10 @@ def test_a_gym_trex_run_from_a_tiny_dataset(tmp_path: Path) -> None:
     assert summary["metrics"]["ranking_tau"] == 1.0 and "kendall_tau" in summary["metrics"]
     assert summary["demos"] == str(tmp_path / "demos") and summary["config"]["data"]["dataset"] == str(tmp_path / "demos")
     assert NeuralReward.load(tmp_path / "out" / "reward") is not None
+    policy = summary["policy"]  # the train-policy stage on the learned reward, scored on the true one
+    assert (tmp_path / "out" / "policy" / "model.zip").is_file() and summary["metrics"]["true_return_mean"] == policy["true_return_mean"]
+    assert policy["best_demo_return"] == pytest.approx(float(ds.returns().max()))
+    assert policy["beats_best_demo"] == (policy["true_return_mean"] > policy["best_demo_return"])
     steps = [json.loads(line)["step"] for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     assert steps and steps == sorted(steps)
     # the saved config, run again from another directory, gives the same numbers

@@ -2,8 +2,9 @@
 world-spec options and the JSON metadata of saved files.
 
 * :func:`coerce` reads a value as an annotation declares it (``int``, ``float``, ``bool``, ``str``,
-  ``Literal``, ``X | None``, ``tuple[...]``, ``list[...]``, ``dict[...]``, a class), from command-line
-  text (``"64,64"`` for ``tuple[int, ...]``) or as a Python / JSON value.
+  ``Literal``, ``X | None``, ``tuple[...]``, ``list[...]``, ``dict[...]``, a class): pydantic converts
+  it (one ``TypeAdapter`` per annotation), from command-line text split by the declared type only
+  (``"64,64"`` for ``tuple[int, ...]``), or strictly from a Python / JSON / TOML value.
 * :func:`apply_settings` checks ``key=value`` settings against a config dataclass or a function's
   signature: unknown keys are refused with a suggestion, values by the field's type
   (``"trex.steps"`` sets a field of the nested config ``trex``).
@@ -36,15 +37,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import inspect
 import json
-import math
 import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin
+
+import pydantic
 
 from rewardlab.errors import ConfigError, DataFileError, ValidationError
 
@@ -87,6 +90,8 @@ def describe(annotation: Any) -> str:
         return " or ".join(words + (["none"] if type(None) in args else []))
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return "one of " + ", ".join(repr(member.value) for member in annotation)
     if annotation is bool:
         return "true or false"
     if annotation is int:
@@ -118,7 +123,8 @@ def _is_callable(annotation: Any) -> bool:
 
 
 def _guess(text: str) -> Any:
-    """A value without a declared type: bool, None, int, float, else the string itself."""
+    """Command-line text for a value whose type is not declared (``Any``, an unannotated parameter):
+    bool, None, int, float, else the string itself. The one place a type is guessed from text."""
     low = text.strip().lower()
     if low in ("true", "false"):
         return low == "true"
@@ -132,51 +138,114 @@ def _guess(text: str) -> Any:
     return text
 
 
-def _number(text: str) -> float:
+#: Floats must be finite everywhere (a NaN learning rate is a mistake, not a setting).
+_PYDANTIC_CONFIG = pydantic.ConfigDict(allow_inf_nan=False)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_adapter(annotation: Any) -> pydantic.TypeAdapter[Any] | None:
     try:
-        return float(text.strip())
-    except ValueError:
+        return pydantic.TypeAdapter(annotation, config=_PYDANTIC_CONFIG)
+    except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, NameError, TypeError):
+        return None  # a class pydantic has no schema for, an unresolved name: the fallbacks in coerce
+
+
+def _adapter(annotation: Any) -> pydantic.TypeAdapter[Any] | None:
+    """The pydantic ``TypeAdapter`` of ``annotation`` (built once per annotation), or ``None`` when
+    pydantic cannot build a schema for it."""
+    try:
+        return _cached_adapter(annotation)
+    except TypeError:  # an unhashable annotation: build it each time
+        return _cached_adapter.__wrapped__(annotation)
+
+
+def _shape(text: str, annotation: Any) -> Any:
+    """Command-line text split by the declared type only, for pydantic to convert the pieces.
+
+    A tuple or list is split on ``,`` or ``:`` (and ``x`` when its items are numbers: ``"4x5"``), each
+    piece shaped by the item type; ``"none"``/``"null"`` is ``None`` where the type allows it; a dict
+    is read as a JSON object; an item of undeclared type is guessed (:func:`_guess`). Anything else
+    is left as text (stripped, except for ``str``).
+    """
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is Any:
+        return _guess(text)
+    if _is_union(annotation):
+        if type(None) in args and text.strip().lower() in _NONE_TEXT:
+            return None
+        members = [a for a in args if a is not type(None)]
+        return _shape(text, members[0]) if len(members) == 1 else text
+    if origin in (tuple, list):
+        fixed = origin is tuple and bool(args) and args[-1] is not Ellipsis
+        kinds = list(args) if fixed else [args[0] if args else Any]
+        numeric = all(k in (int, float) for k in kinds)
+        body = text.strip().strip("()[]").strip()
+        pieces = [part.strip() for part in re.split(r"[,:x]" if numeric else r"[,:]", body)] if body else []
+        if fixed and len(pieces) != len(kinds):
+            raise Mismatch
+        return [_shape(piece, kinds[i] if fixed else kinds[0]) for i, piece in enumerate(pieces)]
+    if origin is dict or annotation is dict:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise Mismatch from None
+    return text if annotation is str else text.strip()
+
+
+def _validate(adapter: pydantic.TypeAdapter[Any], value: Any) -> Any:
+    """``value`` validated strictly (no conversion from text): as a Python value, or else as the JSON
+    it would be written as (a JSON/TOML array is then a tuple)."""
+    try:
+        return adapter.validate_python(value, strict=True)
+    except pydantic.ValidationError:
+        pass
+    try:
+        encoded = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
         raise Mismatch from None
-
-
-def _items(value: Any, numeric: bool, text: bool) -> list[Any]:
-    """The elements of a sequence value; command-line text is split on ``,`` or ``:`` (and ``x`` for numbers, ``4x5``)."""
-    if text and isinstance(value, str):
-        body = value.strip().strip("()[]").strip()
-        if not body:
-            return []
-        return [part.strip() for part in re.split(r"[,:x]" if numeric else r"[,:]", body)]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-        return [value]  # one number (or string) for a variable-length tuple: a 1-tuple
-    raise Mismatch
+    try:
+        return adapter.validate_json(encoded, strict=True)
+    except pydantic.ValidationError:
+        raise Mismatch from None
 
 
 def coerce(value: Any, annotation: Any, *, text: bool = True) -> Any:
     """``value`` as ``annotation`` declares it, or raise :class:`Mismatch`.
 
-    With ``text=True`` a string is read as command-line text by the declared type (``"3"`` for an
-    ``int``, ``"64,64"`` or ``"4x5"`` for a tuple of ints, a JSON object for a ``dict``); with
-    ``text=False`` (JSON files) values must already have their type. Floats must be finite; an
-    integral float is accepted as an ``int`` only from text. Annotations that cannot be checked
-    (callables, unresolved names) let the value through.
+    pydantic does the conversion (a ``TypeAdapter`` per annotation, non-finite floats refused). With
+    ``text=True`` a string is command-line text: it is only split by the declared type
+    (:func:`_shape`: ``"64,64"`` or ``"4x5"`` for a tuple of ints, ``"none"`` for an optional, a JSON
+    object for a ``dict``) and pydantic's lax mode converts the pieces (``"3"`` to an ``int``,
+    ``"1e-3"`` to a ``float``, ``"true"`` to a ``bool``); other values, and every value with
+    ``text=False`` (JSON metadata, TOML), are validated strictly: they must already have their type,
+    except that a JSON array is a tuple and an ``int`` is a ``float``. A union is tried member by
+    member, left to right. A value for ``Any`` or an unannotated parameter passes, guessed from
+    command-line text (the one place a type is guessed). Annotations pydantic has no schema for
+    (a class, an unresolved name) are checked with ``isinstance`` where they are a class, else let through.
 
     Examples:
         >>> coerce("4x5", tuple[int, int])
         (4, 5)
+        >>> coerce("1e-3,true", tuple[float, bool])
+        (0.001, True)
         >>> coerce(3, float)
         3.0
+        >>> coerce([64, 64], tuple[int, ...], text=False)
+        (64, 64)
+        >>> coerce("2", int, text=False)
+        Traceback (most recent call last):
+        ...
+        rewardlab._schema.Mismatch
         >>> coerce("inf", float)
         Traceback (most recent call last):
         ...
         rewardlab._schema.Mismatch
     """
-    origin, args = get_origin(annotation), get_args(annotation)
     is_text = text and isinstance(value, str)
     if annotation is Any or annotation is inspect.Parameter.empty or isinstance(annotation, (str, typing.ForwardRef)):
         return _guess(value) if is_text else value
     if _is_union(annotation):
+        args = get_args(annotation)
         if type(None) in args and (value is None or (is_text and value.strip().lower() in _NONE_TEXT)):
             return None
         for arg in args:
@@ -187,38 +256,7 @@ def coerce(value: Any, annotation: Any, *, text: bool = True) -> Any:
             except Mismatch:
                 continue
         raise Mismatch
-    if origin is Literal:
-        for choice in args:
-            if value == choice and type(value) is type(choice):
-                return choice
-            if is_text and isinstance(choice, str) and value.strip() == choice:
-                return choice
-        raise Mismatch
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if is_text and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        raise Mismatch
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if is_text:
-            number = _number(value)
-            if math.isfinite(number) and number.is_integer():
-                return int(number)
-        raise Mismatch
-    if annotation is float:
-        if is_text:
-            value = _number(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise Mismatch
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise Mismatch
-    if typing.is_typeddict(annotation):
+    if typing.is_typeddict(annotation):  # by key, so that extra keys are kept for newer writers
         if not isinstance(value, dict):
             raise Mismatch
         required: frozenset[str] = getattr(annotation, "__required_keys__", frozenset())
@@ -229,34 +267,23 @@ def coerce(value: Any, annotation: Any, *, text: bool = True) -> Any:
             elif key in required:
                 raise Mismatch
         return out
-    if origin in (tuple, list):
-        fixed = origin is tuple and bool(args) and args[-1] is not Ellipsis
-        kinds = list(args) if fixed else [args[0] if args else Any]
-        numeric = all(k in (int, float) for k in kinds)
-        items = _items(value, numeric, text)
-        if fixed and len(items) != len(kinds):
-            raise Mismatch
-        elements = [coerce(item, kinds[i] if fixed else kinds[0], text=text) for i, item in enumerate(items)]
-        return tuple(elements) if origin is tuple else elements
-    if origin is dict or annotation is dict:
-        if is_text:
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise Mismatch from None
-        if not isinstance(value, dict):
-            raise Mismatch
-        key_type, value_type = args if len(args) == 2 else (Any, Any)
-        return {coerce(k, key_type, text=False): coerce(v, value_type, text=text) for k, v in value.items()}
-    if dataclasses.is_dataclass(annotation):
-        if isinstance(value, annotation):  # type: ignore[arg-type]
-            return value
-        raise Mismatch
-    if isinstance(annotation, type):
+    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):  # a nested config: an instance only
         if isinstance(value, annotation):
             return value
         raise Mismatch
-    return _guess(value) if is_text else value  # Callable, TypeVar, ...: not checkable here
+    adapter = _adapter(annotation)
+    if adapter is None:
+        if isinstance(annotation, type):
+            if isinstance(value, annotation):
+                return value
+            raise Mismatch
+        return _guess(value) if is_text else value  # not checkable here
+    if not is_text:
+        return _validate(adapter, value)
+    try:
+        return adapter.validate_python(_shape(value, annotation), strict=False)
+    except pydantic.ValidationError:
+        raise Mismatch from None
 
 
 def _declared(target: Any) -> tuple[dict[str, Any], dict[str, Any]]:

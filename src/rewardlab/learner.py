@@ -19,9 +19,10 @@ result equals an uninterrupted fit's: the same reward parameters and posterior s
 and the same history. ``checkpoint=None`` fits exactly as before. A learner with stages (D-REX's clone
 and rollouts, B-REX's pretraining) gives each its own :meth:`~rewardlab.checkpoint.Checkpoint.child`.
 
-Learners with ``resumable=False`` (exact tabular ones that take seconds: projection, max-margin,
-MWAL, learning from a learner, tabular behavioural cloning) have no mid-fit state worth saving and
-are simply fitted again from the start.
+Learners with ``resumable=False`` are simply fitted again from the start: the exact tabular ones that
+take seconds and have no mid-fit state worth saving (projection, max-margin, MWAL, learning from a
+learner, behavioural cloning, whose ``model="mlp"`` also trains in seconds on tabular features), and,
+for now, deep learning from a learner (``deep-lfl``), whose fit does not take a checkpoint yet.
 """
 
 from __future__ import annotations

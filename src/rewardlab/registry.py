@@ -51,8 +51,8 @@ class LearnerSpec:
             being an error.
         resumable: whether ``fit`` takes ``checkpoint=`` (a :class:`rewardlab.checkpoint.Checkpoint`) and
             continues a killed fit from its latest checkpoint, returning what an uninterrupted fit returns.
-            The others have no mid-fit state worth saving (exact tabular solvers that take seconds):
-            ``rewardlab run --resume`` simply fits them again from the start.
+            The others (exact tabular solvers and behavioural cloning, which take seconds; for now also
+            ``deep-lfl``) are simply fitted again from the start by ``rewardlab run --resume``.
     """
 
     name: str
@@ -145,6 +145,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "demonstrations",
             _TAB,
             fixed={"causal": False},
+            resumable=True,
         ),
         LearnerSpec(
             "mce",
@@ -154,6 +155,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "demonstrations",
             _TAB,
             fixed={"causal": True},
+            resumable=True,
         ),
         LearnerSpec(
             "deep-maxent",
@@ -207,6 +209,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.prefs.drex:DREXConfig",
             "demonstrations",
             _GYM,
+            resumable=True,
         ),
         LearnerSpec(
             "brex",

@@ -490,6 +490,10 @@ def _learner(table: dict[str, Any]) -> LearnerSection:
     if not isinstance(label, str) or not label.strip():
         raise ConfigError("learner.label", f"is {label!r}", "give a non-empty display name (a string)")
     cls = spec.config_class()
+    for key in table:
+        if key in spec.fixed:  # maxent is MaxEntConfig(causal=False): not a setting of maxent, even with that value
+            valid = sorted(k for k in _declared(cls)[0] if k not in spec.fixed)
+            raise ConfigError(f"learner.{key}", f"is set by {name} itself", f"leave it out; the settings are {valid}")
     config = from_table(cls, _read_text(cls, table), name, fixed=spec.fixed, prefix="learner.")
     return LearnerSection(name, str(label), config)
 

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from rewardlab._optim import adam_ascent_step
+from rewardlab.checkpoint import Checkpoint, rng_state
 from rewardlab.data import TrajectoryDataset, empirical_visitation, start_distribution, validate_dataset
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, ensure_finite, run_callback
@@ -250,9 +251,23 @@ class MaxEntIRL:
         self.config = config or MaxEntConfig()
 
     def fit(
-        self, data: TrajectoryDataset, env_or_mdp: TabularMDP, *, rng: np.random.Generator, callback: Callback | None = None
+        self,
+        data: TrajectoryDataset,
+        env_or_mdp: TabularMDP,
+        *,
+        rng: np.random.Generator,
+        callback: Callback | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> FitResult:
         """Learn a reward from tabular demonstrations ``data`` on ``env_or_mdp``.
+
+        With ``checkpoint``, a fit run again with the same settings, data and seed continues from the
+        latest checkpoint (saved after evaluation ``k`` when ``checkpoint.due(k)`` and at the end) and
+        returns what an uninterrupted fit returns. ``"gd"`` / ``"adam"`` save ``theta``, Adam's moments,
+        the objective's warm start and the history. ``"lbfgs"`` (scipy's L-BFGS-B, whose internal state
+        cannot be saved) saves every objective value and gradient so far instead: the resumed fit runs
+        L-BFGS-B again from the start, answering those evaluations from the checkpoint without solving
+        the MDP (L-BFGS-B is deterministic, so it takes the same path), then solves from there on.
 
         Returns:
             FitResult with ``reward`` a :class:`TabularReward` (``weights`` set when linear), ``policy``
@@ -288,6 +303,15 @@ class MaxEntIRL:
 
         history = History()
         state = {"step": 0}
+        optimizer = cfg.resolved_optimizer
+        if checkpoint is not None:
+            states, actions, times = data.decisions()
+            checkpoint = checkpoint.bind("maxent", cfg, mdp, states, actions, times, rng_state(rng))
+        saved = checkpoint.restore() if checkpoint is not None else None
+        if saved is not None:
+            history.load_state_dict(saved["history"])
+            objective.load_state_dict(saved["objective"])
+            state["step"] = saved["step"] + 1
         diverged = f"lower lr (now {cfg.lr:g}), add an l2 prior or use optimizer='lbfgs'"
 
         def evaluate(t: Tensor) -> tuple[float, Tensor]:
@@ -300,27 +324,50 @@ class MaxEntIRL:
             value = value - 0.5 * cfg.l2 * float((t * t).sum()) - cfg.l1 * float(t.abs().sum())
             return value, grad - cfg.l2 * t
 
+        stopped = {"callback": False}
+
         def log(value: float, grad: Tensor) -> bool:
             norm = float(grad.abs().max())
             history.log(state["step"], objective=value, grad_max=norm)
-            stop = run_callback(callback, state["step"], {"objective": value, "grad_max": norm})
+            stopped["callback"] = run_callback(callback, state["step"], {"objective": value, "grad_max": norm})
             state["step"] += 1
-            return stop or norm < cfg.tol
+            return stopped["callback"] or norm < cfg.tol
+
+        def save(step: int, extra: dict[str, Any], *, last: bool = False) -> None:
+            if checkpoint is not None and not stopped["callback"] and (last or checkpoint.due(step)):
+                checkpoint.save(step, {**extra, "history": history.state_dict(), "objective": objective.state_dict()})
 
         converged = False
-        optimizer = cfg.resolved_optimizer
         if optimizer == "lbfgs":
             from scipy.optimize import minimize
 
             shape = theta.shape
             best: dict[str, Any] = {"x": theta.clone(), "value": -math.inf}  # the line search may end on a worse trial point
+            # every evaluation's (value, gradient), for a checkpoint; a resumed fit replays the saved ones
+            done: list[tuple[float, Tensor]] = (
+                [] if saved is None else [(float(v), g) for v, g in zip(saved["values"], saved["grads"], strict=True)]
+            )
+            calls = {"n": 0}
 
             def negative(x: np.ndarray) -> tuple[float, np.ndarray]:  # L-BFGS minimises
                 t = torch.as_tensor(x, dtype=mdp.dtype, device=mdp.device).reshape(shape)
+                k = calls["n"]
+                calls["n"] += 1
+                if k < len(done):  # replayed from the checkpoint: L-BFGS-B takes the same path
+                    value, grad = done[k][0], done[k][1].to(t)
+                    if value > best["value"]:
+                        best["x"], best["value"] = t, value
+                    if float(grad.abs().max()) < cfg.tol:  # where the fit converged
+                        raise _Stop
+                    return -value, -grad.reshape(-1).cpu().numpy()
                 value, grad = evaluate(t)
                 if value > best["value"]:
                     best["x"], best["value"] = t, value
-                if log(value, grad):
+                stop = log(value, grad)
+                if checkpoint is not None:
+                    done.append((value, grad))
+                    save(k, {"values": [v for v, _ in done], "grads": [g for _, g in done]})
+                if stop:
                     raise _Stop
                 return -value, -grad.reshape(-1).cpu().numpy()
 
@@ -334,12 +381,21 @@ class MaxEntIRL:
                 )
             theta = best["x"]
             converged = bool(history["grad_max"][-1] < cfg.tol)
+            if done and checkpoint is not None and checkpoint.latest_step != len(done) - 1:
+                save(len(done) - 1, {"values": [v for v, _ in done], "grads": [g for _, g in done]}, last=True)
         else:
             moments = (torch.zeros_like(theta), torch.zeros_like(theta))
-            for step in range(1, cfg.iterations + 1):
+            first = 1
+            if saved is not None:
+                theta = saved["theta"].to(theta)
+                moments = (saved["moments"][0].to(theta), saved["moments"][1].to(theta))
+                converged = bool(saved["converged"])
+                first = cfg.iterations + 1 if converged else saved["step"] + 2
+            for step in range(first, cfg.iterations + 1):
                 value, grad = evaluate(theta)
                 if log(value, grad):
                     converged = bool(history["grad_max"][-1] < cfg.tol)
+                    save(step - 1, {"theta": theta, "moments": list(moments), "converged": converged}, last=True)
                     break
                 if optimizer == "adam":
                     theta, moments = adam_ascent_step(theta, grad, moments, step, cfg.lr)
@@ -347,6 +403,7 @@ class MaxEntIRL:
                     theta = theta + cfg.lr * grad
                 if cfg.l1 > 0:  # proximal step of the Laplace prior: soft-thresholding
                     theta = torch.sign(theta) * torch.clamp(theta.abs() - cfg.lr * cfg.l1, min=0.0)
+                save(step - 1, {"theta": theta, "moments": list(moments), "converged": False}, last=step == cfg.iterations)
 
         final = reward_of(theta).detach().clone()
         ensure_finite(final, "MaxEnt reward", step="the end", fix=diverged)

@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from rewardlab._memory import check_memory, training_nbytes
+from rewardlab.checkpoint import Checkpoint
 from rewardlab.data.gym_rollouts import collect_rollouts, env_spaces
 from rewardlab.data.ranking import ranking_scores
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
@@ -134,7 +135,22 @@ class DREX:
 
     config: DREXConfig = field(default_factory=DREXConfig)
 
-    def fit(self, data: Any, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
+    def fit(
+        self,
+        data: Any,
+        env_or_mdp: Any,
+        *,
+        rng: np.random.Generator,
+        callback: Callback | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> FitResult:
+        """Clone, rank noisy rollouts of the clone, train T-REX on them.
+
+        With ``checkpoint``, a fit run again with the same settings, data and seed clones and rolls out
+        again (both are deterministic given ``rng`` and take a small part of the time), then resumes
+        the T-REX stage from its checkpoints (bound to the rollouts it trains on), and returns what an
+        uninterrupted fit returns.
+        """
         cfg = self.config
         demos = validate_dataset(data, env_or_mdp)
         probe = gym.make(env_or_mdp) if isinstance(env_or_mdp, str) else env_or_mdp()
@@ -143,7 +159,8 @@ class DREX:
         epsilons, per_level, min_gap, noop = cfg.resolved()
         ranked = noise_rollouts(env_or_mdp, bc, epsilons, per_level, seed=int(rng.integers(2**31)), noop=noop, max_steps=cfg.max_steps)
         trex_cfg = TREXConfig(**{**cfg.trex.__dict__, "min_gap": max(cfg.trex.min_gap, min_gap)})
-        fit = TREX(trex_cfg).fit(ranked, (probe.observation_space, probe.action_space), rng=rng, callback=callback)
+        spaces = (probe.observation_space, probe.action_space)
+        fit = TREX(trex_cfg).fit(ranked, spaces, rng=rng, callback=callback, checkpoint=checkpoint)
         agreement = recorded_agreement(ranked, ranking_scores(ranked))
         trex_warning = trex_ranking_warning(agreement)  # said below in D-REX's words
         warnings = [w for w in fit.info.get("warnings", []) if w != trex_warning]
