@@ -97,7 +97,9 @@ def main() -> None:
                 means, sems = zip(*(summary[(world, split, n, learner)] for n in demos), strict=True)
                 ax.errorbar(demos, means, yerr=sems, fmt=style + "o", color=colour, ms=3, label=f"{learner} {split}")
             ns = sorted(PAPER[world])
-            ax.plot(ns, [PAPER[world][n][0 if learner == "maxent" else 1] for n in ns], ":", color=colour, alpha=0.6, label=f"{learner} paper")
+            ax.plot(
+                ns, [PAPER[world][n][0 if learner == "maxent" else 1] for n in ns], ":", color=colour, alpha=0.6, label=f"{learner} paper"
+            )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("demonstrations N")
         ax.set_ylabel("EVD")
