@@ -50,6 +50,7 @@ import torch
 
 from rewardlab.data import TrajectoryDataset
 from rewardlab.eval import policy_loss
+from rewardlab.eval.stats import proportion_ci
 from rewardlab.irl.active import active_learning, make_teacher
 from rewardlab.irl.bayesian import BayesianIRLConfig, boltzmann_log_likelihood, decision_counts, sample_posterior
 from rewardlab.irl.experts import expert_demonstrations
@@ -123,7 +124,7 @@ def run_sufficiency_exact(args: argparse.Namespace) -> dict:
     coverage = {}
     for level in ("0.95", "0.966"):
         p = float(np.mean([r["quantile"][level] >= r["true_nevd"] - 1e-12 for r in runs]))
-        coverage[level] = (p, _wilson(p, len(runs)))
+        coverage[level] = (p, proportion_ci(round(p * len(runs)), len(runs)))
     ess = np.array([r["ess"] for r in runs])
     print(
         f"beta {args.beta}, {args.demonstrator} demonstrator, {len(runs)} worlds: exact-posterior coverage "
@@ -136,14 +137,6 @@ def run_sufficiency_exact(args: argparse.Namespace) -> dict:
         "coverage": coverage,
         "seconds": time.perf_counter() - t0,
     }
-
-
-def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``p`` measured on ``n`` trials (how far a coverage
-    estimate from a few dozen worlds can be from the true coverage)."""
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
 
 
 def run_sufficiency(args: argparse.Namespace) -> dict:
@@ -161,7 +154,8 @@ def run_sufficiency(args: argparse.Namespace) -> dict:
     undetermined = int(sum(np.isnan(r["sufficient"]) for r in rounds))
     asked = np.array([r["n_demos"] for r in final])
     true_final = np.array([r["true_nevd"] for r in final])
-    ci_all, ci_final = _wilson(holds_all, len(rounds)), _wilson(holds_final, len(final))
+    ci_all = proportion_ci(round(holds_all * len(rounds)), len(rounds))
+    ci_final = proportion_ci(round(holds_final * len(final)), len(final))
     print(
         f"worlds {args.worlds}; bound >= true nEVD in {holds_all:.1%} of all {len(rounds)} rounds (95% CI {ci_all[0]:.1%}-{ci_all[1]:.1%}), "
         f"{holds_final:.1%} at stopping ({ci_final[0]:.1%}-{ci_final[1]:.1%})"

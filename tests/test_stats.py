@@ -199,3 +199,18 @@ def test_bad_bootstrap_arguments_are_refused() -> None:
         probability_of_improvement({"a": [1.0]}, {"b": [1.0]})
     with pytest.raises(ValidationError, match=r"^y: task 0 has 1 run"):
         probability_of_improvement_ci([1.0, 2.0], [1.0], rng=rng)
+
+
+def test_proportion_ci_is_wilsons_interval_by_hand():
+    """Wilson (1927): centre (p + z²/2n) / (1 + z²/n), half-width z sqrt(p(1-p)/n + z²/4n²) / (1 + z²/n)."""
+    from scipy.stats import norm
+
+    from rewardlab.eval.stats import proportion_ci
+
+    for k, n in [(19, 20), (0, 12), (12, 12), (37, 50)]:
+        p, z = k / n, norm.ppf(0.975)
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        assert proportion_ci(k, n) == pytest.approx((centre - half, centre + half), abs=1e-12)
+    with pytest.raises(ValidationError, match="successes"):
+        proportion_ci(5, 4)

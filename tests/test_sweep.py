@@ -265,3 +265,13 @@ def test_a_killed_worker_process_is_replaced_and_its_trial_continued(local_sweep
     lines = starts(out, NAMES[2])
     assert [line["resume"] for line in lines] == [False, True] and lines[0]["pid"] != lines[1]["pid"]
     assert metrics(out) == metrics(local_sweep)
+
+
+def test_the_documented_example_sweep_file_plans_its_twelve_trials(tmp_path: Path):
+    import rewardlab.experiments.sweep as sweep_module
+
+    block = sweep_module.__doc__.split("The sweep file")[1].split("::\n")[1].split("That is")[0]
+    text = "\n".join(line[4:] for line in block.splitlines())
+    trials = plan_trials(load_sweep(write(tmp_path, text)))
+    assert len(trials) == 12 and trials[3].name == "0003-MaxEnt-data.demos=8-seed=1"
+    assert {t.method for t in trials} == {"MaxEnt", "mce"} and trials[3].config["learner"]["iterations"] == 20

@@ -50,6 +50,7 @@ __all__ = [
     "mean_and_sem",
     "probability_of_improvement",
     "probability_of_improvement_ci",
+    "proportion_ci",
     "stratified_bootstrap_ci",
     "task_scores",
 ]
@@ -410,3 +411,26 @@ def probability_of_improvement_ci(
         return _improvement(resampled[:tasks], resampled[tasks:])
 
     return _bootstrap((*xs, *ys), statistic, confidence, resamples, method, rng, batch)
+
+
+def proportion_ci(successes: int, trials: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion: ``successes`` out of ``trials`` (e.g. how often a bound
+    held over a few dozen worlds: how far the measured coverage can be from the true one).
+
+    :meth:`scipy.stats.binomtest(...).proportion_ci(method="wilson") <scipy.stats._result_classes.BinomTestResult.proportion_ci>`
+    (Wilson 1927), which stays inside [0, 1] and is sensible at 0 or ``trials`` successes.
+
+    Examples:
+        >>> low, high = proportion_ci(19, 20)
+        >>> round(low, 4), round(high, 4)
+        (0.7639, 0.9911)
+
+    Raises:
+        ValidationError: ``trials`` < 1 or ``successes`` outside [0, trials].
+    """
+    if trials < 1:
+        raise ValidationError("trials", f"is {trials}", "give at least one trial")
+    if not 0 <= successes <= trials:
+        raise ValidationError("successes", f"is {successes} of {trials} trials", "give a count between 0 and trials")
+    interval = scipy.stats.binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(interval.low), float(interval.high)
