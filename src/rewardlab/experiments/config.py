@@ -128,6 +128,7 @@ __all__ = [
     "load_run_config",
     "read_toml",
     "run_config_table",
+    "set_dotted",
     "toml_text",
 ]
 
@@ -410,19 +411,38 @@ def toml_text(table: Mapping[str, Any]) -> str:
     return tomli_w.dumps(dict(table))
 
 
+def set_dotted(table: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``table["a"]["b"] = value`` for ``key = "a.b"``, creating the tables on the way.
+
+    Raises:
+        ConfigError: a part of the path that holds a value rather than a table, naming the key.
+
+    Examples:
+        >>> t = {"world": {"name": "objectworld"}}
+        >>> set_dotted(t, "world.size", 8); t
+        {'world': {'name': 'objectworld', 'size': 8}}
+        >>> set_dotted(t, "world.name.x", 1)
+        Traceback (most recent call last):
+        ...
+        rewardlab.errors.ConfigError: world.name.x: world.name is 'objectworld', not a table of settings. Fix: set world.name itself, or a key of a table.
+    """
+    parts = key.split(".")
+    node = table
+    for i, part in enumerate(parts[:-1]):
+        inner = node.setdefault(part, {})
+        if not isinstance(inner, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(key, f"{where} is {inner!r}, not a table of settings", f"set {where} itself, or a key of a table")
+        node = inner
+    node[parts[-1]] = value
+
+
 def _override(table: dict[str, Any], key: str, text: str) -> None:
     """Put the ``--set`` value ``text`` at the dotted ``key`` of ``table`` (creating tables on the way)."""
     parts = [p.strip() for p in key.split(".")]
     if not all(parts):
         raise ConfigError("--set", f"{key!r} is not a dotted key", "write e.g. --set learner.trex.steps=500")
-    here = table
-    for i, part in enumerate(parts[:-1]):
-        inner = here.setdefault(part, {})
-        if not isinstance(inner, dict):
-            where = ".".join(parts[: i + 1])
-            raise ConfigError(key, f"goes into {where}, which is {inner!r}, not a table", f"set {where} itself")
-        here = inner
-    here[parts[-1]] = _Text(text)
+    set_dotted(table, ".".join(parts), _Text(text))
 
 
 def _read_text(target: Any, table: dict[str, Any]) -> dict[str, Any]:

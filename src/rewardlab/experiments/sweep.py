@@ -110,7 +110,6 @@ __all__ = [
     "plan_trials",
     "run_sweep",
     "run_trial",
-    "set_dotted",
     "trial_name",
 ]
 
@@ -178,32 +177,6 @@ def expand_grid(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
     """
     keys = list(grid)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
-
-
-def set_dotted(table: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``table["a"]["b"] = value`` for ``key = "a.b"``, creating the tables on the way.
-
-    Raises:
-        ConfigError: a part of the path that holds a value rather than a table, naming the key.
-
-    Examples:
-        >>> t = {"world": {"name": "objectworld"}}
-        >>> set_dotted(t, "world.size", 8); t
-        {'world': {'name': 'objectworld', 'size': 8}}
-        >>> set_dotted(t, "world.name.x", 1)
-        Traceback (most recent call last):
-        ...
-        rewardlab.errors.ConfigError: world.name.x: world.name is 'objectworld', not a table of settings. Fix: set world.name itself, or a key of a table.
-    """
-    parts = key.split(".")
-    node = table
-    for i, part in enumerate(parts[:-1]):
-        inner = node.setdefault(part, {})
-        if not isinstance(inner, dict):
-            where = ".".join(parts[: i + 1])
-            raise ConfigError(key, f"{where} is {inner!r}, not a table of settings", f"set {where} itself, or a key of a table")
-        node = inner
-    node[parts[-1]] = value
 
 
 def _shown(value: Any) -> str:
@@ -381,7 +354,7 @@ def plan_trials(sweep: Mapping[str, Any]) -> list[Trial]:
     Raises:
         ConfigError: the first trial whose config is invalid, naming the trial and the dotted key.
     """
-    from rewardlab.experiments.config import load_run_config, run_config_table
+    from rewardlab.experiments.config import load_run_config, run_config_table, set_dotted
 
     grid: dict[str, list[Any]] = sweep["grid"]
     points = expand_grid(grid)
