@@ -37,7 +37,7 @@ from rewardlab.eval import (
     policy_loss,
     reward_distance,
 )
-from rewardlab.experiments.config import DemoData
+from rewardlab.experiments.config import DemoData, LearnerStages
 from rewardlab.irl.bc import as_time_indexed
 from rewardlab.irl.experts import expert_demonstrations
 from rewardlab.irl.feature_matching import demonstration_episodes
@@ -101,14 +101,15 @@ def _over(world: World, policy: torch.Tensor, horizon: int) -> tuple[Any, torch.
 
 
 def evaluate(
-    world: World, result: FitResult, demos: TrajectoryDataset, held_out: TrajectoryDataset, expert: torch.Tensor
+    world: World, result: FitResult, demos: TrajectoryDataset | None, held_out: TrajectoryDataset | None, expert: torch.Tensor | None
 ) -> dict[str, float]:
     """Metrics of a fit against the world's true reward.
 
     ``evd`` and ``reward_distance`` need a learned reward; ``policy_loss`` (uniform start, true
     reward) is that of the policy optimal for the learned reward, or of the learner's own policy
     (behavioural cloning); ``feature_gap`` and ``heldout_log_likelihood`` are measured over the
-    demonstrations' length from their start states.
+    demonstrations' length from their start states. Without demonstrations (learning from a learner:
+    ``demos`` None) only the metrics of the learned reward.
     """
     mdp = world.mdp
     metrics: dict[str, float] = {}
@@ -124,6 +125,8 @@ def evaluate(
         if mdp.horizon is not None and policy.ndim == 2:
             policy = as_time_indexed(policy, mdp.horizon)
     metrics["policy_loss"] = policy_loss(mdp, world.reward, policy, initial="uniform")
+    if demos is None or held_out is None or expert is None:
+        return metrics
     metrics["agreement_on_demo_states"] = _agreement(world, policy, expert, demos)
     length = max(len(tr) for tr in demos)
     if mdp.features is not None:
@@ -271,36 +274,45 @@ def tabular_experiment(cfg: RunConfig) -> Experiment:
     seeded by ``cfg.seed + 1``). Nothing is trained until ``fit``."""
     from rewardlab.experiments.run import Experiment
 
-    assert cfg.world is not None and cfg.eval is not None and isinstance(cfg.data, DemoData)
+    assert cfg.world is not None and cfg.eval is not None and isinstance(cfg.data, (DemoData, LearnerStages))
     name, data = cfg.learner.name, cfg.data
     spec = LEARNERS[name]
     learner = spec.learner_class()(cfg.learner.config)
     world = cfg.world.build()
-    n_demos, length, expert, epsilon = data.demos, data.length, data.expert, data.epsilon
-    with as_demos_option():
-        demos, expert_policy = expert_demonstrations(
-            world, n_demos, rng=np.random.default_rng(cfg.seed), length=length, expert=expert, epsilon=epsilon
-        )
-        held_out, _ = expert_demonstrations(
-            world, max(n_demos, 16), rng=np.random.default_rng(cfg.seed + 10_000), length=length, expert=expert, epsilon=epsilon
-        )
+    observed = demos = held_out = expert_policy = None
+    train: Any
+    if isinstance(data, LearnerStages):  # learning from a learner (experiments/lfl.py)
+        from rewardlab.experiments.lfl import observed_learner
+
+        observed = observed_learner(world, data, cfg.learner.config.alpha, cfg.seed)
+        train, described = observed.data, observed.summary(data.length)
+    else:
+        n_demos, length, expert, epsilon = data.demos, data.length, data.expert, data.epsilon
+        with as_demos_option():
+            demos, expert_policy = expert_demonstrations(
+                world, n_demos, rng=np.random.default_rng(cfg.seed), length=length, expert=expert, epsilon=epsilon
+            )
+            held_out, _ = expert_demonstrations(
+                world, max(n_demos, 16), rng=np.random.default_rng(cfg.seed + 10_000), length=length, expert=expert, epsilon=epsilon
+            )
+        train = demos
+        described = {"demos": n_demos, "demo_length": max(len(tr) for tr in demos), "expert": expert, "epsilon": epsilon}
     base_seed = cfg.world.options.get("seed", 0)
     transfer = [cfg.world.build(seed=base_seed + cfg.eval.transfer_seed_offset + i) for i in range(cfg.eval.transfer_worlds)]
 
     def fit(callback: Any, checkpoint: Any) -> FitResult:
         extra = {} if checkpoint is None else {"checkpoint": checkpoint}
-        return learner.fit(demos, world.mdp, rng=np.random.default_rng(cfg.seed + 1), callback=callback, **extra)  # type: ignore[no-any-return]
+        return learner.fit(train, world.mdp, rng=np.random.default_rng(cfg.seed + 1), callback=callback, **extra)  # type: ignore[no-any-return]
 
     def finish(result: FitResult, directory: Path) -> dict[str, Any]:
         metrics = evaluate(world, result, demos, held_out, expert_policy)
+        if observed is not None:
+            metrics |= observed.metrics(world, result)
         summary: dict[str, Any] = {
             "method": name,
             "description": spec.description,
             "world": _spec_text(cfg.world.name, cfg.world.options),  # type: ignore[union-attr]
-            "demos": n_demos,
-            "demo_length": max(len(tr) for tr in demos),
-            "expert": expert,
-            "epsilon": epsilon,
+            **described,
             "seed": cfg.seed,
         }
         if transfer:
