@@ -270,8 +270,9 @@ def _spec_text(name: str, options: dict[str, Any]) -> str:
 
 def tabular_experiment(cfg: RunConfig) -> Experiment:
     """Prepare a tabular run: build the world (and the transfer worlds), sample the demonstrations
-    (seed ``cfg.seed``) and held-out ones (seed ``cfg.seed + 10_000``), configure the learner (its fit
-    seeded by ``cfg.seed + 1``). Nothing is trained until ``fit``."""
+    (seed ``cfg.seed``) and held-out ones (seed ``cfg.seed + 10_000``) or, for learning from a learner
+    (``[data] kind = "stages"``), the observed learner's stages (:func:`rewardlab.experiments.lfl.observed_learner`),
+    configure the learner (its fit seeded by ``cfg.seed + 1``). Nothing is trained until ``fit``."""
     from rewardlab.experiments.run import Experiment
 
     assert cfg.world is not None and cfg.eval is not None and isinstance(cfg.data, (DemoData, LearnerStages))
