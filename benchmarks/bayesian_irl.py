@@ -3,12 +3,10 @@ queries, and MCMC speed.
 
 Experiments (settings from ../shared/REFERENCES.md; what the papers leave open is stated here):
 
-* ``brex`` — Brown et al. 2020 (B-REX), gridworld table, B-IRL row: 100 random 6x6 feature grids
-  (4 one-hot features, unit-norm true weights, 4 deterministic moves, gamma 0.9), optimal
-  demonstrations of ``--length`` steps from uniformly random starts, beta 50, sphere prior, chains of
-  5,000 steps (1,000 burn-in). Policy loss = V*(uniform start) - V^{pi_MAP}(uniform start) under the
-  true reward, pi_MAP optimal for the MAP reward. The five demonstration counts (2/5/10/20/30, nested)
-  run as five chains of one batch, one chain per count.
+* ``table SWEEP_DIR`` — Brown et al. 2020 (B-REX), gridworld table, B-IRL row from optimal
+  demonstrations: the sweep ``benchmarks/bayesian_irl.toml`` (its comments state the setting: 100 random
+  6x6 feature grids, beta 50, sphere prior, the paper's sampler and adaptive MH, 10-step and
+  single-decision demonstrations, 2/5/10/20/30 of them) as the paper lays it out, with the paper's row.
 * ``sufficiency`` — Trinh et al. 2024: random 5x5 grids (4 features, gamma 0.95), beta 10, 500
   posterior samples per round (thinned chains); one optimal demonstration per round until the
   (0.95, 0.05) bound on the MAP policy's nEVD is below 0.1. Reports how often the bound was at least
@@ -26,9 +24,17 @@ Experiments (settings from ../shared/REFERENCES.md; what the papers leave open i
 
 Run (each worker single-threaded)::
 
-    OMP_NUM_THREADS=1 python benchmarks/bayesian_irl.py speed|brex|sufficiency|sufficiency-exact|active [--workers 2]
+    OMP_NUM_THREADS=1 rewardlab sweep benchmarks/bayesian_irl.toml --out benchmarks/bayesian/sweep --workers 2
+    python benchmarks/bayesian_irl.py table benchmarks/bayesian/sweep
+    OMP_NUM_THREADS=1 python benchmarks/bayesian_irl.py speed|sufficiency|sufficiency-exact|active [--workers 2]
 
-Writes ``benchmarks/bayesian/<experiment>.json`` (and a plot for ``active``) and prints markdown.
+Only the B-IRL row is a grid of independent ``rewardlab run`` runs, so only it is a sweep file. The others
+stay here, on their own process pool of one job per world: ``sufficiency`` is a sequential loop per world
+(a demonstration per round, the posterior sampled again, until the bound says sufficient), ``active``
+a sequential loop of queries per world and strategy, ``sufficiency-exact`` an importance-sampled
+posterior rather than a learner's fit, and ``speed`` timings in one process; none of them is a run that
+``rewardlab run`` has a kind for. They write ``benchmarks/bayesian/<experiment>.json`` (and a plot for
+``active``) and print markdown.
 """
 
 from __future__ import annotations
@@ -54,7 +60,6 @@ from rewardlab.mdp import value_iteration
 from rewardlab.mdp.worlds import feature_gridworld
 
 OUT = Path(__file__).parent / "bayesian"
-BREX_DEMOS = (2, 5, 10, 20, 30)
 BREX_PAPER = (0.044, 0.033, 0.020, 0.009, 0.006)
 
 
@@ -62,53 +67,12 @@ def _init() -> None:
     torch.set_num_threads(1)
 
 
-# ---------------------------------------------------------------------------- B-REX gridworld
-def brex_world(job: tuple[int, int, bool]) -> list[float]:
-    seed, length, paper_sampler = job
-    w = feature_gridworld(6, seed=seed, discount=0.9)
-    demos, _ = expert_demonstrations(w, max(BREX_DEMOS), rng=np.random.default_rng(10_000 + seed), length=length)
-    counts = torch.stack([decision_counts(demos[:n], w.mdp) for n in BREX_DEMOS])  # one chain per demo count
-    if paper_sampler:  # as in the paper: fixed proposal step 0.01, the whole 5,000-step chain kept
-        cfg = BayesianIRLConfig(
-            prior="sphere", beta=50.0, chains=len(BREX_DEMOS), samples=5000, burn_in=0, thin=1, step_size=0.01, adapt=False
-        )
-    else:  # the step adapts during a 1,000-step burn-in toward 30% acceptance
-        cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=len(BREX_DEMOS), samples=4000, burn_in=1000, thin=1, step_size=0.05)
-    post = sample_posterior(w.mdp, counts, cfg, rng=np.random.default_rng(seed))
-    losses = []
-    for c in range(len(BREX_DEMOS)):
-        theta = post.samples[c, int(post.log_posterior[c].argmax())]
-        policy = value_iteration(w.mdp, w.mdp.features @ theta).policy
-        losses.append(policy_loss(w.mdp, w.reward, policy, initial="uniform"))
-    return losses
+# ---------------------------------------------------------------------------- B-REX gridworld, B-IRL row
+def run_table(args: argparse.Namespace) -> None:
+    from sweep_tables import curve_table
 
-
-def run_brex(args: argparse.Namespace) -> dict:
-    jobs = [(seed, args.length, args.paper_sampler) for seed in range(args.worlds)]
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
-        losses = np.array(list(pool.map(brex_world, jobs)))
-    seconds = time.perf_counter() - t0
-    mean = losses.mean(0)
-    sem = losses.std(0, ddof=1) / np.sqrt(len(losses))
-    print(f"| demos | {' | '.join(map(str, BREX_DEMOS))} |\n|---|{'---|' * len(BREX_DEMOS)}")
-    print(
-        f"| rewardlab B-IRL policy loss (mean ± s.e., {args.worlds} worlds) | "
-        + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, sem, strict=True))
-        + " |"
-    )
-    print("| paper (Brown et al. 2020) | " + " | ".join(f"{p:.3f}" for p in BREX_PAPER) + " |")
-    print(f"{seconds:.0f} s with {args.workers} workers")
-    return {
-        "demos": BREX_DEMOS,
-        "length": args.length,
-        "paper_sampler": args.paper_sampler,
-        "losses": losses.tolist(),
-        "mean": mean.tolist(),
-        "sem": sem.tolist(),
-        "paper": BREX_PAPER,
-        "seconds": seconds,
-    }
+    paper = {"B-IRL paper sampler": dict(zip((2, 5, 10, 20, 30), BREX_PAPER, strict=True))}
+    print(curve_table(args.sweep, "policy_loss", "data.demos", rows=("data.length",), paper=paper))
 
 
 # ---------------------------------------------------------------------------- sufficiency
@@ -327,16 +291,16 @@ def run_speed(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment", choices=["speed", "brex", "sufficiency", "sufficiency-exact", "active"])
+    parser.add_argument("experiment", choices=["table", "speed", "sufficiency", "sufficiency-exact", "active"])
+    parser.add_argument("sweep", type=Path, nargs="?", help="table: the sweep directory of benchmarks/bayesian_irl.toml")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worlds", type=int, default=None, help="random worlds (brex 100, sufficiency 50, active 20)")
+    parser.add_argument("--worlds", type=int, default=None, help="random worlds (sufficiency 50, active 20)")
     parser.add_argument("--first-world", type=int, default=0, help="sufficiency: seed of the first world (to extend a run)")
-    parser.add_argument("--length", type=int, default=None, help="steps per demonstration (brex 10, sufficiency 5)")
+    parser.add_argument("--length", type=int, default=None, help="steps per demonstration (sufficiency 5)")
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--chains", type=int, default=2, help="sufficiency: chains per posterior")
     parser.add_argument("--samples", type=int, default=2500, help="sufficiency: steps per chain after burn-in")
     parser.add_argument("--demonstrator", choices=["optimal", "boltzmann"], default="optimal", help="sufficiency: who demonstrates")
-    parser.add_argument("--paper-sampler", action="store_true", help="brex: the paper's fixed step 0.01, no burn-in")
     parser.add_argument("--beta", type=float, default=10.0, help="sufficiency: the likelihood's (and a Boltzmann demonstrator's) beta")
     parser.add_argument("--prior-samples", type=int, default=50_000, help="sufficiency-exact: importance samples from the prior")
     parser.add_argument("--ess", action="store_true", help="sufficiency: the order statistic for the effective sample size")
@@ -344,15 +308,17 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 32, 128])
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="speed: devices to time (cuda only when present)")
     args = parser.parse_args()
-    defaults = {"brex": (100, 10), "sufficiency": (50, 5), "sufficiency-exact": (300, 5), "active": (20, 0), "speed": (0, 0)}[
-        args.experiment
-    ]
+    if args.experiment == "table":
+        if args.sweep is None:
+            parser.error("table needs the sweep directory")
+        run_table(args)
+        return
+    defaults = {"sufficiency": (50, 5), "sufficiency-exact": (300, 5), "active": (20, 0), "speed": (0, 0)}[args.experiment]
     args.worlds = args.worlds if args.worlds is not None else defaults[0]
     args.length = args.length if args.length is not None else defaults[1]
     OUT.mkdir(parents=True, exist_ok=True)
     runners = {
         "speed": run_speed,
-        "brex": run_brex,
         "sufficiency": run_sufficiency,
         "sufficiency-exact": run_sufficiency_exact,
         "active": run_active,

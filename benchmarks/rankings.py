@@ -2,20 +2,10 @@
 
 Experiments (settings from ../shared/REFERENCES.md; what the papers leave open is stated here):
 
-* ``gridworld`` — Brown et al. 2020 (Bayesian REX), gridworld table: 100 random 6x6 feature grids
-  (4 one-hot features, unit-norm true weights, 4 deterministic moves, gamma 0.9). Suboptimal
-  demonstrations: each is ``--length`` steps from a uniformly random start of the optimal policy for
-  its own random unit reward (our reading of "suboptimal"), and they are ranked by their true return
-  (:func:`rewardlab.irl.experts.ranked_suboptimal_demonstrations`).
-  For 2/5/10/20/30 demonstrations (nested), policy loss ``V*(uniform) - V^{pi}(uniform)`` under the
-  true reward of the policy optimal for
-
-  - **B-REX**: MAP of the ranking posterior (beta 1, all ranked pairs, 6,000-step chain with the step
-    adapting toward 30% acceptance in the first 1,000);
-  - **B-IRL**: MAP of Bayesian IRL treating the same demonstrations as optimal (beta 50, sphere prior,
-    the paper's fixed 0.01 step, 5,000 steps);
-  - **T-REX** (linear, whole trajectories): the point estimate, for comparison.
-
+* ``table SWEEP_DIR`` — Brown et al. 2020 (Bayesian REX), gridworld table: the sweep
+  ``benchmarks/rankings.toml`` (its comments state the setting and each learner's settings: B-REX,
+  B-IRL treating the ranked suboptimal demonstrations as optimal, linear T-REX; 2/5/10/20/30
+  demonstrations; 100 random 6x6 feature grids) as the paper lays it out, with the paper's rows.
 * ``speed`` — B-REX posterior samples per second over 64-dim features (12 ranked trajectories,
   66 pairs; the paper: 100,000 samples in about 5 minutes on a laptop), and T-REX training pairs per
   second for the MuJoCo MLP (2 x 256, 50-step snippets) and the Atari CNN (4 x 84 x 84, 50-frame
@@ -25,11 +15,14 @@ Experiments (settings from ../shared/REFERENCES.md; what the papers leave open i
   computed after every step (``reward_batch="step"``) or once per rollout (``"rollout"``), one run
   after the other in the same process.
 
-Run (each worker single-threaded)::
+Run (single-threaded)::
 
-    OMP_NUM_THREADS=1 python benchmarks/rankings.py gridworld|speed|ppo [--workers 2]
+    OMP_NUM_THREADS=1 rewardlab sweep benchmarks/rankings.toml --out benchmarks/rankings/sweep --workers 2
+    python benchmarks/rankings.py table benchmarks/rankings/sweep
+    OMP_NUM_THREADS=1 python benchmarks/rankings.py speed|ppo
 
-Writes ``benchmarks/rankings/<experiment>.json`` and prints markdown.
+``speed`` and ``ppo`` are timings in one process, not grids of runs, so they stay here; they write
+``benchmarks/rankings/<experiment>.json``. All print markdown.
 """
 
 from __future__ import annotations
@@ -37,69 +30,22 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rewardlab.eval import policy_loss
-from rewardlab.irl.bayesian import BayesianIRLConfig, decision_counts, sample_posterior
-from rewardlab.irl.experts import ranked_suboptimal_demonstrations
-from rewardlab.mdp import value_iteration
-from rewardlab.mdp.worlds import feature_gridworld
-from rewardlab.prefs import TREX, BayesianREX, BayesianREXConfig, TREXConfig
+from rewardlab.prefs import TREX, BayesianREXConfig, TREXConfig
 
 OUT = Path(__file__).parent / "rankings"
 DEMOS = (2, 5, 10, 20, 30)
 PAPER = {"B-REX": (1.796, 0.393, 0.026, 0.006, 0.006), "B-IRL": (3.512, 3.319, 2.791, 3.078, 3.158)}
 
 
-def _init() -> None:
-    torch.set_num_threads(1)
+def run_table(args: argparse.Namespace) -> None:
+    from sweep_tables import curve_table
 
-
-def gridworld_world(job: tuple[int, int]) -> dict[str, list[float]]:
-    seed, length = job
-    world = feature_gridworld(6, seed=seed, discount=0.9)
-    rng = np.random.default_rng(30_000 + seed)
-    demos, returns = ranked_suboptimal_demonstrations(world, max(DEMOS), rng=rng, length=length)
-    out: dict[str, list[float]] = {"B-REX": [], "B-IRL": [], "T-REX": []}
-    brex_cfg = BayesianREXConfig(samples=5000, burn_in=1000, thin=1, step_size=0.05, adapt=True)
-    trex_cfg = TREXConfig(snippet=None, pairs=500, steps=300, batch_size=16, lr=0.05, validation=0.0)
-    for n in DEMOS:
-        sub, scores = demos[:n], returns[:n]
-        if np.ptp(scores) == 0:  # all demonstrations equally good: nothing to rank, no reward learned
-            scores = scores + np.arange(n) * 1e-9
-        for name, learner in (("B-REX", BayesianREX(brex_cfg)), ("T-REX", TREX(trex_cfg))):
-            fit = learner.fit(sub, world.mdp, rng=rng, scores=scores)
-            out[name].append(policy_loss(world.mdp, world.reward, fit.policy, initial="uniform"))
-    counts = torch.stack([decision_counts(demos[:n], world.mdp) for n in DEMOS])
-    cfg = BayesianIRLConfig(prior="sphere", beta=50.0, chains=len(DEMOS), samples=5000, burn_in=0, thin=1, step_size=0.01, adapt=False)
-    post = sample_posterior(world.mdp, counts, cfg, rng=np.random.default_rng(seed))
-    for c in range(len(DEMOS)):
-        theta = post.samples[c, int(post.log_posterior[c].argmax())]
-        policy = value_iteration(world.mdp, world.mdp.features @ theta).policy
-        out["B-IRL"].append(policy_loss(world.mdp, world.reward, policy, initial="uniform"))
-    return out
-
-
-def run_gridworld(args: argparse.Namespace) -> dict:
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
-        rows = list(pool.map(gridworld_world, [(seed, args.length) for seed in range(args.worlds)]))
-    seconds = time.perf_counter() - t0
-    result: dict = {"demos": DEMOS, "length": args.length, "worlds": args.worlds, "seconds": seconds, "paper": PAPER}
-    print(f"| policy loss ({args.worlds} worlds, mean ± s.e.) | {' | '.join(map(str, DEMOS))} |\n|---|{'---|' * len(DEMOS)}")
-    for name in ("B-REX", "B-IRL", "T-REX"):
-        losses = np.array([r[name] for r in rows])
-        mean, sem = losses.mean(0), losses.std(0, ddof=1) / np.sqrt(len(losses))
-        result[name] = {"losses": losses.tolist(), "mean": mean.tolist(), "sem": sem.tolist()}
-        print(f"| rewardlab {name} | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, sem, strict=True)) + " |")
-        if name in PAPER:
-            print(f"| paper {name} | " + " | ".join(f"{p:.3f}" for p in PAPER[name]) + " |")
-    print(f"{seconds:.0f} s with {args.workers} workers")
-    return result
+    print(curve_table(args.sweep, "policy_loss", "data.demos", paper={k: dict(zip(DEMOS, v, strict=True)) for k, v in PAPER.items()}))
 
 
 # ---------------------------------------------------------------------------- speed
@@ -184,16 +130,19 @@ def run_ppo(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment", choices=("gridworld", "speed", "ppo"))
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worlds", type=int, default=100)
-    parser.add_argument("--length", type=int, default=10, help="decisions per demonstration (gridworld)")
+    parser.add_argument("experiment", choices=("table", "speed", "ppo"))
+    parser.add_argument("sweep", type=Path, nargs="?", help="table: the sweep directory of benchmarks/rankings.toml")
     parser.add_argument("--brex-samples", type=int, default=100_000)
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="speed: devices to time (cuda only when present)")
     parser.add_argument("--ppo-steps", type=int, default=20_480, help="ppo: environment steps per run")
     parser.add_argument("--tag", default="", help="suffix of the output file")
     args = parser.parse_args()
-    result = {"gridworld": run_gridworld, "speed": run_speed, "ppo": run_ppo}[args.experiment](args)
+    if args.experiment == "table":
+        if args.sweep is None:
+            parser.error("table needs the sweep directory")
+        run_table(args)
+        return
+    result = {"speed": run_speed, "ppo": run_ppo}[args.experiment](args)
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{args.experiment}{args.tag}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")

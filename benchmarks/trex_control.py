@@ -35,7 +35,12 @@ demonstration's reflection theta -> -theta with the same rank. Together (``--cei
 best demonstration in 10 of 12 seeds (benchmarks/RESULTS.md).
 
 The jobs (reward learning per seed, PPO per seed, the control) run on ``--workers`` single-threaded
-processes; each seed's PPO starts as soon as its reward is learned.
+processes; each seed's PPO starts as soon as its reward is learned. This is not a sweep file
+(``rewardlab sweep``) because a trial here is more than a ``rewardlab run``: each seed first collects
+its own demonstrations by training PPO on the true reward (a run config reads a dataset that exists),
+and the constant-reward control, the reward-hacking check and the clone's evaluation are stages a run
+config does not have. ``rewardlab run`` with a ``[policy]`` stage covers one seed's reward and PPO from
+a dataset collected beforehand (``rewardlab demos collect``).
 
 Run::
 

@@ -260,3 +260,57 @@ def test_train_policy_runs_the_constant_reward_control(tmp_path: Path) -> None:
     cli_params = PPO.load(tmp_path / "ppo" / "model.zip").policy.state_dict()
     api_params = direct.model.policy.state_dict()
     assert all(torch.equal(cli_params[k], api_params[k]) for k in cli_params)
+
+
+# ----------------------------------------------------------------------------- the benchmark sweep files
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_the_benchmark_sweep_files_plan_the_tables_with_the_former_scripts_settings() -> None:
+    """``benchmarks/*.toml`` (issue 18): every trial's config is valid, the grids have the tables' size, and
+    each learner's config equals the one the former process-pool scripts built."""
+    from rewardlab.experiments.config import load_run_config
+    from rewardlab.experiments.sweep import load_sweep, plan_trials
+    from rewardlab.irl.bayesian import BayesianIRLConfig
+    from rewardlab.irl.deep_maxent import DeepMaxEntConfig
+    from rewardlab.irl.maxent import MaxEntConfig
+    from rewardlab.prefs import TREXConfig
+
+    def planned(name: str) -> dict[str, list]:
+        by_method: dict[str, list] = {}
+        for trial in plan_trials(load_sweep(BENCHMARKS / name)):
+            by_method.setdefault(trial.method, []).append(load_run_config(trial.config))
+        return by_method
+
+    objectworld = planned("objectworld.toml")
+    assert {k: len(v) for k, v in objectworld.items()} == {"MaxEnt": 90, "Deep MaxEnt": 90}  # 3 worlds x 6 N x 5 seeds
+    deep = DeepMaxEntConfig(hidden=(128, 128), iterations=300, weight_decay=1e-2, dropout=0.5, input_l1=1e-2, action_noise=0.3)
+    assert all(c.learner.config == MaxEntConfig(l2=0.01, action_noise=0.3) for c in objectworld["MaxEnt"])  # causal: "mce"
+    assert all(c.learner.config == deep for c in objectworld["Deep MaxEnt"])
+    cfg = objectworld["Deep MaxEnt"][-1]
+    assert (cfg.world.name, cfg.world.options["size"], cfg.world.options["seed"], cfg.seed) == ("binaryworld", 32, 4, 4)
+    assert (cfg.data.demos, cfg.data.length, cfg.data.epsilon, cfg.eval.transfer_worlds, cfg.eval.transfer_seed_offset) == (
+        128,
+        8,
+        0.3,
+        1,
+        1000,
+    )
+    assert not cfg.figures
+
+    rankings = planned("rankings.toml")
+    assert {k: len(v) for k, v in rankings.items()} == {"B-REX": 500, "B-IRL": 500, "T-REX": 500}  # 5 N x 100 worlds
+    assert rankings["B-REX"][0].learner.config == BayesianREXConfig(samples=5000, burn_in=1000, thin=1, step_size=0.05, adapt=True)
+    paper_sampler = BayesianIRLConfig(prior="sphere", beta=50.0, chains=1, samples=5000, burn_in=0, thin=1, step_size=0.01, adapt=False)
+    assert rankings["B-IRL"][0].learner.config == paper_sampler
+    assert rankings["T-REX"][0].learner.config == TREXConfig(snippet=None, pairs=500, steps=300, batch_size=16, lr=0.05, validation=0.0)
+    assert {(c.world.name, c.world.options["size"], c.data.kind, c.data.length) for m in rankings.values() for c in m} == {
+        ("featuregrid", 6, "ranked", 10)
+    }
+
+    bayesian = planned("bayesian_irl.toml")
+    assert {k: len(v) for k, v in bayesian.items()} == {"B-IRL paper sampler": 1000, "B-IRL adaptive MH": 1000}
+    assert bayesian["B-IRL paper sampler"][0].learner.config == paper_sampler
+    adaptive = BayesianIRLConfig(prior="sphere", beta=50.0, chains=1, samples=4000, burn_in=1000, thin=1, step_size=0.05)
+    assert bayesian["B-IRL adaptive MH"][0].learner.config == adaptive
+    assert {(c.data.kind, c.data.expert, c.data.epsilon) for m in bayesian.values() for c in m} == {("expert", "optimal", 0.0)}

@@ -54,3 +54,20 @@ def test_every_readme_python_example_runs_as_written(example: str, tmp_path: Pat
     """Each example runs unchanged in a fresh directory and prints what it promises (no NaN, no traceback)."""
     out = _run_example(example, tmp_path)
     assert out.strip() and "nan" not in out.lower().split()
+
+
+def test_every_readme_toml_block_is_a_valid_run_config_or_sweep(tmp_path: Path) -> None:
+    """The README's config examples are checked as `rewardlab run` / `rewardlab sweep` read them."""
+    from rewardlab.experiments.config import load_run_config
+    from rewardlab.experiments.sweep import load_sweep, plan_trials
+
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert len(blocks) >= 2
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"block{i}.toml"
+        path.write_text(block)
+        if "[[methods]]" in block:
+            trials = plan_trials(load_sweep(path))
+            assert len(trials) == 12 and len({t.name for t in trials}) == 12  # as its comment says
+        else:
+            assert load_run_config(path).learner.name

@@ -147,7 +147,13 @@ def test_overrides_set_nested_keys_by_their_declared_types(tmp_path: Path) -> No
             {"data.hyperparams.n_step": "64"},
             ["data.hyperparams.n_step", "n_steps"],
         ),
-        ('[learner]\nname = "trex"\n[world]\nname = "navigation"\n', {}, ["learner.name", "not supported by rewardlab run yet"]),
+        ('[learner]\nname = "trex"\n[world]\nname = "featuregrid"\n', {}, ["data.kind", "is 'expert'", "kind = 'ranked'"]),
+        (
+            '[learner]\nname = "brex"\n[world]\nname = "featuregrid"\n[data]\nkind = "ranked"\nepsilon = 0.3\n',
+            {},
+            ["data.epsilon", "ranked"],
+        ),
+        ('[learner]\nname = "drex"\n[world]\nname = "featuregrid"\n', {}, ["learner.name", "with [data] kind = 'ranked'"]),
         ('[learner]\nname = "maxent"\n[env]\nid = "Pendulum-v1"\n', {}, ["learner.name", "supported pairings"]),
         ('[learner]\nname = "trex"\n[env]\nid = "Pendulm-v1"\n[data]\ndataset = "d"\n', {}, ["env.id", "Pendulum-v1"]),
         ('[learner]\nname = "mwal"\n[world]\nname = "objectworld"\n[eval]\ntransfer_worlds = 2\n', {}, ["eval.transfer_worlds", "mwal"]),
@@ -525,3 +531,63 @@ def test_deep_lfl_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path: Pa
     assert saved[0].keys() == saved[1].keys() and all(torch.equal(saved[0][k], saved[1][k]) for k in saved[0])
     lines = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
     assert lines == [*range(0, 1500, 100), 1499]  # one line per reported step: none lost, none twice
+
+
+# ----------------------------------------------------------------------------- figures, ranked demonstrations
+def test_figures_false_skips_the_plots_and_changes_nothing_else(tmp_path: Path) -> None:
+    table = read_toml(write(tmp_path / "run.toml", MAXENT))
+    drawn = run_config(load_run_config(table), tmp_path / "drawn", progress=False)
+    cfg = load_run_config(table, {"figures": "false"})
+    assert cfg.figures is False and load_run_config(run_config_table(cfg)) == cfg
+    plain = run_config(cfg, tmp_path / "plain", progress=False)
+    assert (tmp_path / "drawn" / "figures.png").is_file() and not (tmp_path / "plain" / "figures.png").exists()
+    assert plain["metrics"] == drawn["metrics"] and plain["history"] == drawn["history"]
+    assert plain["config"]["figures"] is False and drawn["config"]["figures"] is True
+
+
+RANKED_LEARNERS_SETTINGS = {
+    "trex": {"snippet": "none", "pairs": 60, "steps": 40, "batch_size": 16, "lr": 0.05, "validation": 0.0},
+    "brex": {"samples": 300, "burn_in": 100, "thin": 1, "step_size": 0.05, "adapt": True},
+    "birl": {"prior": "sphere", "beta": 50.0, "chains": 1, "samples": 300, "burn_in": 0, "thin": 1, "step_size": 0.01, "adapt": False},
+}
+
+
+@pytest.mark.parametrize("name", ["trex", "brex", "birl"])
+def test_ranked_demonstrations_on_a_world_equal_the_library_calls(name: str, tmp_path: Path) -> None:
+    """``[data] kind = "ranked"``: the run's demonstrations are ``ranked_suboptimal_demonstrations`` of the
+    run's seed, its fit is the learner's fit on them (seed + 1; Bayesian IRL treats them as optimal), and
+    its policy loss is that of the policy optimal for the learned reward (the B-REX table's measure)."""
+    from rewardlab.eval import policy_loss
+    from rewardlab.irl.experts import ranked_suboptimal_demonstrations
+    from rewardlab.mdp import value_iteration
+    from rewardlab.mdp.worlds import feature_gridworld
+    from rewardlab.registry import make_learner
+
+    settings = RANKED_LEARNERS_SETTINGS[name]
+    table = {"seed": 4, "figures": False, "learner": {"name": name, **settings}, "world": {"name": "featuregrid", "size": 5}}
+    table["data"] = {"kind": "ranked", "demos": 5, "length": 6}
+    cfg = load_run_config(table)
+    assert load_run_config(run_config_table(cfg)) == cfg
+    run = run_config(cfg, tmp_path / "run", progress=False)
+    world = feature_gridworld(5, seed=4)
+    demos, returns = ranked_suboptimal_demonstrations(world, 5, rng=np.random.default_rng(4), length=6)
+    fit = make_learner(name, **{k: (None if v == "none" else v) for k, v in settings.items()}).fit(
+        demos, world.mdp, rng=np.random.default_rng(5)
+    )
+    assert run["demo_returns"] == returns.tolist() and run["expert"] == "ranked"
+    assert torch.equal(torch.as_tensor(load_file(str(tmp_path / "run" / "reward" / "reward.safetensors"))["values"]), fit.reward.values)
+    expected = policy_loss(world.mdp, world.reward, value_iteration(world.mdp, fit.reward.values).policy, initial="uniform")
+    assert run["metrics"]["policy_loss"] == pytest.approx(expected, rel=1e-12)
+    assert run["metrics"]["evd"] == pytest.approx(expected, rel=1e-12)  # the feature grid starts uniformly
+    assert {"feature_gap", "heldout_log_likelihood"}.isdisjoint(run["metrics"])  # they measure a match to expert data
+    assert not (tmp_path / "run" / "figures.png").exists()
+
+
+def test_ranked_demonstrations_of_one_return_are_ranked_by_order_with_a_warning(tmp_path: Path) -> None:
+    # feature grid 4x4 of seed 1: both 2-step demonstrations of seed 1 have the same true return
+    table = {"seed": 1, "figures": False, "learner": {"name": "brex", **RANKED_LEARNERS_SETTINGS["brex"]}}
+    table |= {"world": {"name": "featuregrid", "size": 4}, "data": {"kind": "ranked", "demos": 2, "length": 2}}
+    run = run_config(load_run_config(table), tmp_path / "run", progress=False)
+    assert run["demo_returns"][0] == run["demo_returns"][1]
+    assert any("same true return" in w and "ranked by their order" in w for w in run["warnings"])
+    assert run["info"]["pairs"] == 1 and np.isfinite(run["metrics"]["policy_loss"])

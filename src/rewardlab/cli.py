@@ -308,6 +308,35 @@ def run_command(
     console.print(f"wrote {out}/result.json")
 
 
+@app.command()
+@_friendly
+def sweep(
+    sweep_file: Annotated[
+        Path, typer.Argument(help="Sweep file (TOML): a base run config, methods, grid and summary tables (rewardlab.experiments.sweep).")
+    ],
+    out: Annotated[Path, typer.Option(help="Sweep directory: sweep.toml, trials.json, trials/NAME/, status.json.")],
+    backend: Annotated[str, typer.Option(help="Where trials run: local (a process pool) or ray (Ray Tune).")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (--backend ray); default: start a local Ray.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Trials run at once (pool processes or Ray CPUs).")] = 2,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the sweep in --out: finished trials are kept.")] = False,
+) -> None:
+    """Run a grid of learners x settings x seeds, one run directory per trial; failed trials are retried once."""
+    from rewardlab.experiments.sweep import failures, run_sweep
+
+    status = run_sweep(sweep_file, out, backend=backend, address=address, workers=workers, resume=resume)
+    skipped = f" ({status['skipped']} already finished)" if status["skipped"] else ""
+    console.print(
+        f"{status['finished']} of {status['total']} trials finished{skipped}, {status['failed']} failed, {status['wall_seconds']:.1f} s",
+        highlight=False,
+    )
+    _print_warnings(status)
+    for line in failures(status):
+        errors.print(f"[bold red]failed:[/bold red] {escape(line)}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {out}/trials.json and {out}/status.json")
+    if status["failed"]:
+        raise typer.Exit(1)
+
+
 demos_app = typer.Typer(cls=_OneLineGroup, no_args_is_help=True, help="Demonstrations: collect ranked ones from PPO checkpoints.")
 prefs_app = typer.Typer(cls=_OneLineGroup, no_args_is_help=True, help="Learn a reward from rankings: trex, drex, brex.")
 app.add_typer(demos_app, name="demos")

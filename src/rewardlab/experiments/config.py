@@ -7,13 +7,16 @@ resolved config (every field, defaults filled in) is saved as ``DIR/config.toml`
 :class:`~rewardlab.errors.ConfigError` naming the dotted key (``learner.trex.steps``), what it is, the
 expected type and the valid keys (with a "did you mean").
 
-Two kinds of experiment:
+The kinds of experiment:
 
 * **tabular**: a learner from demonstrations (``rewardlab.registry.learners_for(data="demonstrations",
   space="tabular")``: maxent, mce, deep-maxent, projection, max-margin, mwal, birl, bc) on a ``[world]``
   with a known reward, from expert demonstrations sampled in it (``[data]``), scored by EVD, policy
   loss, ... on that world and optionally on ``[eval] transfer_worlds`` fresh worlds of the same kind
-  (what ``rewardlab irl`` does);
+  (what ``rewardlab irl`` does); or, with ``[data] kind = "ranked"``, from suboptimal demonstrations
+  ranked by their true return (:func:`rewardlab.irl.experts.ranked_suboptimal_demonstrations`, the
+  B-REX gridworld data): the ranking learners trex and brex learn from the ranking, the demonstration
+  learners (e.g. birl, the table's B-IRL row) treat the same demonstrations as the expert's;
 * **gym**: a ranking learner (trex, drex, brex) on a Gymnasium ``[env]`` from a dataset of ranked
   demonstrations (``[data] dataset``, written by ``rewardlab demos collect`` or ``save_dataset``), with
   an optional ``[policy]`` stage that trains a policy on the learned reward (what ``rewardlab prefs``
@@ -29,6 +32,7 @@ A full example (tabular; every key shown with its default unless marked)::
     seed = 0                 # seeds the demonstrations, the learner and (by default) the world
     checkpoint_every = 0     # learner steps between checkpoints; 0: only what the learner saves itself
     tensorboard = false      # also log the metrics to DIR/tensorboard
+    figures = true           # write figures.png (trace.png) of a tabular run; false saves ~0.5 s of plotting
 
     [learner]
     name = "deep-maxent"     # required: a name of rewardlab.registry.LEARNERS
@@ -43,6 +47,7 @@ A full example (tabular; every key shown with its default unless marked)::
     seed = 0                 # default: the run's seed, so that seeds vary the world (Wulfmeier et al.)
 
     [data]                   # expert demonstrations sampled in the world
+    kind = "expert"          # or "ranked": suboptimal demonstrations ranked by their true return
     demos = 16
     length = 8               # default: the world's horizon, or 8 when it is discounted (key left out)
     expert = "optimal"       # or "soft" (MaxEnt)
@@ -126,6 +131,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "GYM_LEARNERS",
+    "RANKED_LEARNERS",
     "STAGE_LEARNERS",
     "TABULAR_LEARNERS",
     "TRANSFER_LEARNERS",
@@ -155,6 +161,8 @@ TRANSFER_LEARNERS = ("birl", "deep-maxent", "max-margin", "maxent", "mce", "proj
 #: The learners ``rewardlab run`` fits on a Gymnasium ``[env]``: from a dataset of (ranked) demonstrations,
 #: and deep learning from a learner (from the stages of a learner there).
 GYM_LEARNERS = ("brex", "deep-lfl", "drex", "trex")
+#: The ranking learners ``rewardlab run`` also fits on a tabular ``[world]``, from ``[data] kind = "ranked"``.
+RANKED_LEARNERS = ("brex", "trex")
 #: The learners whose ``[data]`` is ``kind = "stages"``: a learner's successive policies (Jacq et al. 2019).
 STAGE_LEARNERS = ("deep-lfl", "lfl")
 
@@ -209,24 +217,36 @@ class EnvSection:
 
 @dataclass(frozen=True)
 class DemoData:
-    """``[data]`` of a tabular run: expert demonstrations sampled in the world
-    (:func:`rewardlab.irl.experts.expert_demonstrations`), as ``rewardlab irl`` samples them.
+    """``[data]`` of a tabular run: demonstrations sampled in the world.
 
     Attributes:
+        kind: ``"expert"``: the expert's demonstrations (:func:`rewardlab.irl.experts.expert_demonstrations`),
+            as ``rewardlab irl`` samples them; ``"ranked"``: suboptimal demonstrations ranked by their true
+            return (:func:`rewardlab.irl.experts.ranked_suboptimal_demonstrations`, Brown et al. 2020's
+            gridworld data), what the ranking learners (trex, brex) need; a demonstration learner (birl)
+            treats them as the expert's.
         demos: number of demonstrations.
         length: steps per demonstration (None: the world's horizon, or 8 when it is discounted).
-        expert: ``"optimal"`` (value iteration) or ``"soft"`` (MaxEnt) demonstrator.
-        epsilon: probability of a uniformly random action at each step.
+        expert: ``"optimal"`` (value iteration) or ``"soft"`` (MaxEnt) demonstrator (``kind = "expert"``).
+        epsilon: probability of a uniformly random action at each step (``kind = "expert"``).
     """
 
     demos: int = 16
     length: int | None = None
     expert: Literal["optimal", "soft"] = "optimal"
     epsilon: float = 0.0
+    kind: Literal["expert", "ranked"] = "expert"
 
     def __post_init__(self) -> None:
         if self.demos < 1:
             raise ConfigError("demos", f"is {self.demos}", "ask for at least one demonstration")
+        if self.kind == "ranked" and (self.expert != "optimal" or self.epsilon != 0.0):
+            key, value = ("expert", repr(self.expert)) if self.expert != "optimal" else ("epsilon", self.epsilon)
+            raise ConfigError(
+                key,
+                f"is {value} with kind = 'ranked'",
+                "leave it out: each ranked demonstration follows its own random reward's optimal policy",
+            )
         if self.length is not None and self.length < 1:
             raise ConfigError("length", f"is {self.length}", "give at least one step per demonstration (or leave it out)")
         if not 0.0 <= self.epsilon <= 1.0:
@@ -419,6 +439,8 @@ class RunConfig:
         checkpoint_every: learner steps between checkpoints (resumable learners); 0: only what the learner
             saves itself.
         tensorboard: also log the metrics to ``DIR/tensorboard``.
+        figures: write the tabular run's plots (``figures.png``, and Bayesian IRL's ``trace.png``); false
+            skips them (about 0.5 s of matplotlib per run, what a sweep of many small runs saves).
     """
 
     learner: LearnerSection
@@ -430,6 +452,7 @@ class RunConfig:
     seed: int = 0
     checkpoint_every: int = 0
     tensorboard: bool = False
+    figures: bool = True
 
     @property
     def kind(self) -> Literal["tabular", "gym"]:
@@ -444,6 +467,7 @@ class _Run:
     seed: int = 0
     checkpoint_every: int = 0
     tensorboard: bool = False
+    figures: bool = True
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -604,21 +628,19 @@ def _learner(table: dict[str, Any]) -> LearnerSection:
 
 def _check_pairing(learner: LearnerSection, world: dict[str, Any] | None, env: dict[str, Any] | None) -> Literal["tabular", "gym"]:
     """Which experiment the learner and ``[world]``/``[env]`` make; an unsupported pairing names what is."""
-    supported = f"tabular [world]: {', '.join(TABULAR_LEARNERS)}; gym [env]: {', '.join(GYM_LEARNERS)}"
+    supported = (
+        f"tabular [world]: {', '.join(TABULAR_LEARNERS)} (and {', '.join(RANKED_LEARNERS)} with [data] kind = 'ranked'); "
+        f"gym [env]: {', '.join(GYM_LEARNERS)}"
+    )
     if world is not None and env is not None:
         raise ConfigError("world", "is given together with [env]", "give exactly one: [world] (a tabular world) or [env] (a Gymnasium env)")
     if world is None and env is None:
         raise ConfigError("world", "is missing, and so is [env]", "give a [world] (a tabular world) or an [env] (a Gymnasium env)")
     name = learner.name
     if world is not None:
-        if name in TABULAR_LEARNERS:
+        if name in TABULAR_LEARNERS or name in RANKED_LEARNERS:
             return "tabular"
-        where = "ranked demonstrations on a tabular world are not supported by rewardlab run yet" if name in GYM_LEARNERS else ""
-        raise ConfigError(
-            "learner.name",
-            f"{name!r} cannot run on a tabular [world]{' (' + where + ')' if where else ''}",
-            f"the supported pairings are {supported}",
-        )
+        raise ConfigError("learner.name", f"{name!r} cannot run on a tabular [world]", f"the supported pairings are {supported}")
     if name in GYM_LEARNERS:
         return "gym"
     raise ConfigError("learner.name", f"{name!r} cannot run on a Gymnasium [env] here", f"the supported pairings are {supported}")
@@ -656,9 +678,15 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
         if policy_table is not None:
             raise ConfigError("policy", "is a stage of gym runs", "leave [policy] out of a tabular run (its policy is solved exactly)")
         world = _world(world_table, run.seed)  # type: ignore[arg-type]
-        data: DemoData | RankingData | LearnerStages | GymLearnerStages = _stage_data(learner, data_table, kind) or _read(
-            DemoData, data_table, "data"
-        )
+        data: DemoData | RankingData | LearnerStages | GymLearnerStages | None = _stage_data(learner, data_table, kind)
+        if data is None:
+            data = _read(DemoData, data_table, "data")
+            if learner.name in RANKED_LEARNERS and data.kind != "ranked":  # type: ignore[union-attr]
+                raise ConfigError(
+                    "data.kind",
+                    f"is 'expert', but {learner.name} learns from ranked demonstrations",
+                    "set kind = 'ranked' (suboptimal demonstrations ranked by their true return)",
+                )
         evaluation = _read(TabularEval, eval_table or {}, "eval")
         _check_transfer(learner, world, evaluation)
         return RunConfig(learner, data, world=world, eval=evaluation, **_top(run))
@@ -759,6 +787,7 @@ def run_config_table(cfg: RunConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "checkpoint_every": cfg.checkpoint_every,
         "tensorboard": cfg.tensorboard,
+        "figures": cfg.figures,
         "learner": {"name": cfg.learner.name, "label": cfg.learner.label, **learner},
     }
     if cfg.world is not None:

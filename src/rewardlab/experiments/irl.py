@@ -1,5 +1,6 @@
-"""The tabular experiment: a learner from demonstrations on a world with a known reward: demos -> learner
--> metrics, reward, figures. The one code path of ``rewardlab run`` with a ``[world]``
+"""The tabular experiment: a learner from demonstrations (or, with ``[data] kind = "ranked"``, from
+ranked suboptimal demonstrations) on a world with a known reward: demos -> learner -> metrics, reward,
+figures. The one code path of ``rewardlab run`` with a ``[world]``
 (:func:`tabular_experiment`) and of ``rewardlab irl METHOD --world SPEC --demos N --out DIR``
 (:func:`run_irl`, a thin wrapper that builds the run config), which write:
 
@@ -39,7 +40,7 @@ from rewardlab.eval import (
 )
 from rewardlab.experiments.config import DemoData, LearnerStages
 from rewardlab.irl.bc import as_time_indexed
-from rewardlab.irl.experts import expert_demonstrations
+from rewardlab.irl.experts import expert_demonstrations, ranked_suboptimal_demonstrations
 from rewardlab.irl.feature_matching import demonstration_episodes
 from rewardlab.learner import FitResult
 from rewardlab.mdp import World, episode_occupancy, feature_expectations, value_iteration
@@ -107,9 +108,12 @@ def evaluate(
 
     ``evd`` and ``reward_distance`` need a learned reward; ``policy_loss`` (uniform start, true
     reward) is that of the policy optimal for the learned reward, or of the learner's own policy
-    (behavioural cloning); ``feature_gap`` and ``heldout_log_likelihood`` are measured over the
-    demonstrations' length from their start states. Without demonstrations (learning from a learner:
-    ``demos`` None) only the metrics of the learned reward.
+    (behavioural cloning); ``agreement_on_demo_states`` compares its most likely actions with
+    ``expert``'s (the optimal policy) on the demonstrated states; ``feature_gap`` and
+    ``heldout_log_likelihood`` are measured over the demonstrations' length from their start states.
+    With ``held_out=None`` (the demonstrations are not the expert's: ranked suboptimal ones) those two
+    measures of matching the demonstrations are left out; without demonstrations (learning from a
+    learner: ``demos`` None) only the metrics of the learned reward.
     """
     mdp = world.mdp
     metrics: dict[str, float] = {}
@@ -125,9 +129,11 @@ def evaluate(
         if mdp.horizon is not None and policy.ndim == 2:
             policy = as_time_indexed(policy, mdp.horizon)
     metrics["policy_loss"] = policy_loss(mdp, world.reward, policy, initial="uniform")
-    if demos is None or held_out is None or expert is None:
+    if demos is None or expert is None:
         return metrics
     metrics["agreement_on_demo_states"] = _agreement(world, policy, expert, demos)
+    if held_out is None:
+        return metrics
     length = max(len(tr) for tr in demos)
     if mdp.features is not None:
         mu_pi = feature_expectations(mdp, episode_occupancy(mdp, policy, *demonstration_episodes(demos, mdp)))
@@ -179,21 +185,26 @@ def _figures(world: World, result: FitResult, metrics: dict[str, float], method:
     return buffer.getvalue()
 
 
-def _posterior_summary(world: World, result: FitResult, out: Path) -> dict[str, Any]:
-    """Save a Bayesian learner's samples and trace plot; return its diagnostics and, on a discounted
-    world, the posterior's 0.95-VaR of the returned policy's EVD and the sufficiency verdict. When the
-    chains have not mixed (or hold too few effective samples for the bound), the verdict and the VaR are
-    ``null``, ``sufficient_reason`` says why and ``warnings`` holds the message."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _posterior_summary(world: World, result: FitResult, out: Path, *, figures: bool = True) -> dict[str, Any]:
+    """Save a Bayesian learner's samples and (with ``figures``) trace plot; return its diagnostics and,
+    for Bayesian IRL's reward posterior on a discounted world, the posterior's 0.95-VaR of the returned
+    policy's EVD and the sufficiency verdict (B-REX's posterior is over reward weights given rankings:
+    its diagnostics only). When the chains have not mixed (or hold too few effective samples for the
+    bound), the verdict and the VaR are ``null``, ``sufficient_reason`` says why and ``warnings`` holds
+    the message."""
+    from rewardlab.irl.posterior import RewardPosterior
 
     posterior = result.posterior
     posterior.save(out / "posterior")
-    fig = posterior.trace_plot()
-    fig.savefig(out / "trace.png", dpi=90)
-    plt.close(fig)
+    if figures and isinstance(posterior, RewardPosterior):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig = posterior.trace_plot()
+        fig.savefig(out / "trace.png", dpi=90)
+        plt.close(fig)
     diag = posterior.diagnostics()
     summary: dict[str, Any] = {
         "acceptance": diag["acceptance"],
@@ -202,7 +213,7 @@ def _posterior_summary(world: World, result: FitResult, out: Path) -> dict[str, 
         "samples": list(posterior.samples.shape),
         "warnings": [],
     }
-    if world.mdp.horizon is None and result.policy is not None:
+    if world.mdp.horizon is None and result.policy is not None and isinstance(posterior, RewardPosterior):
         from rewardlab.irl.sufficiency import sufficiency
 
         try:
@@ -268,11 +279,32 @@ def _spec_text(name: str, options: dict[str, Any]) -> str:
     return name + (":" + ",".join(given) if given else "")
 
 
+def _ranked_data(
+    world: World, n: int, seed: int, length: int | None, rankings: bool
+) -> tuple[TrajectoryDataset, np.ndarray, np.ndarray | None, list[str]]:
+    """``[data] kind = "ranked"``: ``n`` suboptimal demonstrations ranked by their true return (seed
+    ``seed``), their returns, the scores a ranking learner gets (None: the recorded ranks) and warnings.
+
+    When every demonstration has the same return there is nothing to rank: a ranking learner
+    (``rankings``) then gets them ranked by their order, the later higher (scores ``returns + 1e-9 i``,
+    as the B-REX gridworld table of ``benchmarks/rankings.py`` did), and a warning says so."""
+    demos, returns = ranked_suboptimal_demonstrations(world, n, rng=np.random.default_rng(seed), length=length)
+    if not rankings or n < 2 or np.ptp(returns) > 0:
+        return demos, returns, None, []
+    warning = f"all {n} ranked demonstrations have the same true return ({returns[0]:g}): ranked by their order instead, the later higher"
+    return demos, returns, returns + np.arange(n) * 1e-9, [warning]
+
+
 def tabular_experiment(cfg: RunConfig) -> Experiment:
     """Prepare a tabular run: build the world (and the transfer worlds), sample the demonstrations
-    (seed ``cfg.seed``) and held-out ones (seed ``cfg.seed + 10_000``) or, for learning from a learner
-    (``[data] kind = "stages"``), the observed learner's stages (:func:`rewardlab.experiments.lfl.observed_learner`),
-    configure the learner (its fit seeded by ``cfg.seed + 1``). Nothing is trained until ``fit``."""
+    (seed ``cfg.seed``) and, from the expert, held-out ones (seed ``cfg.seed + 10_000``), configure the
+    learner (its fit seeded by ``cfg.seed + 1``). Nothing is trained until ``fit``.
+
+    With ``[data] kind = "ranked"`` the demonstrations are ranked suboptimal ones (:func:`_ranked_data`):
+    trex and brex learn from their ranking, a demonstration learner treats them as the expert's, and
+    ``agreement_on_demo_states`` compares with the optimal policy. With ``[data] kind = "stages"``
+    (learning from a learner) the learner sees the observed learner's stages instead
+    (:func:`rewardlab.experiments.lfl.observed_learner`)."""
     from rewardlab.experiments.run import Experiment
 
     assert cfg.world is not None and cfg.eval is not None and isinstance(cfg.data, (DemoData, LearnerStages))
@@ -280,7 +312,13 @@ def tabular_experiment(cfg: RunConfig) -> Experiment:
     spec = LEARNERS[name]
     learner = spec.learner_class()(cfg.learner.config)
     world = cfg.world.build()
-    observed = demos = held_out = expert_policy = None
+    scores: np.ndarray | None = None
+    returns: np.ndarray | None = None
+    data_warnings: list[str] = []
+    held_out: TrajectoryDataset | None = None
+    demos: TrajectoryDataset | None = None
+    expert_policy: torch.Tensor | None = None
+    observed = None
     train: Any
     if isinstance(data, LearnerStages):  # learning from a learner (experiments/lfl.py)
         from rewardlab.experiments.lfl import observed_learner
@@ -289,20 +327,32 @@ def tabular_experiment(cfg: RunConfig) -> Experiment:
         train, described = observed.data, observed.summary(data.length)
     else:
         n_demos, length, expert, epsilon = data.demos, data.length, data.expert, data.epsilon
+        ranked = data.kind == "ranked"
         with as_demos_option():
-            demos, expert_policy = expert_demonstrations(
-                world, n_demos, rng=np.random.default_rng(cfg.seed), length=length, expert=expert, epsilon=epsilon
-            )
-            held_out, _ = expert_demonstrations(
-                world, max(n_demos, 16), rng=np.random.default_rng(cfg.seed + 10_000), length=length, expert=expert, epsilon=epsilon
-            )
+            if ranked:
+                demos, returns, scores, data_warnings = _ranked_data(world, n_demos, cfg.seed, length, spec.data == "rankings")
+                expert_policy = value_iteration(world.mdp, world.reward).policy
+            else:
+                demos, expert_policy = expert_demonstrations(
+                    world, n_demos, rng=np.random.default_rng(cfg.seed), length=length, expert=expert, epsilon=epsilon
+                )
+                held_out, _ = expert_demonstrations(
+                    world, max(n_demos, 16), rng=np.random.default_rng(cfg.seed + 10_000), length=length, expert=expert, epsilon=epsilon
+                )
         train = demos
-        described = {"demos": n_demos, "demo_length": max(len(tr) for tr in demos), "expert": expert, "epsilon": epsilon}
+        described = {
+            "demos": n_demos,
+            "demo_length": max(len(tr) for tr in demos),
+            "expert": "ranked" if ranked else expert,
+            "epsilon": epsilon,
+        }
     base_seed = cfg.world.options.get("seed", 0)
     transfer = [cfg.world.build(seed=base_seed + cfg.eval.transfer_seed_offset + i) for i in range(cfg.eval.transfer_worlds)]
 
     def fit(callback: Any, checkpoint: Any) -> FitResult:
-        extra = {} if checkpoint is None else {"checkpoint": checkpoint}
+        extra: dict[str, Any] = {} if checkpoint is None else {"checkpoint": checkpoint}
+        if scores is not None:
+            extra["scores"] = scores
         return learner.fit(train, world.mdp, rng=np.random.default_rng(cfg.seed + 1), callback=callback, **extra)  # type: ignore[no-any-return]
 
     def finish(result: FitResult, directory: Path) -> dict[str, Any]:
@@ -316,21 +366,23 @@ def tabular_experiment(cfg: RunConfig) -> Experiment:
             **described,
             "seed": cfg.seed,
         }
+        if returns is not None:
+            summary["demo_returns"] = returns.tolist()
         if transfer:
             evds = [expected_value_difference(test.mdp, test.reward, reward_on(result, test)) for test in transfer]
             metrics["evd_transfer"] = float(np.mean(evds))
             summary["transfer"] = [{"world_seed": base_seed + cfg.eval.transfer_seed_offset + i, "evd": e} for i, e in enumerate(evds)]  # type: ignore[union-attr]
         summary["metrics"] = metrics
-        summary["info"] = _jsonable({k: v for k, v in result.info.items() if k not in ("network", "policies")})
+        summary["info"] = _jsonable({k: v for k, v in result.info.items() if k not in ("network", "policies", "model", "spec")})
         summary["history"] = result.history.to_dict()
-        summary["warnings"] = [str(w) for w in result.info.get("warnings", [])]
+        summary["warnings"] = data_warnings + [str(w) for w in result.info.get("warnings", [])]
         if getattr(result.reward, "save", None) is not None:
             result.reward.save(directory / "reward")
         if result.posterior is not None:
-            posterior_summary = _posterior_summary(world, result, directory)
+            posterior_summary = _posterior_summary(world, result, directory, figures=cfg.figures)
             summary["warnings"] += posterior_summary.pop("warnings")
             summary["posterior"] = posterior_summary
-        png = _figures(world, result, metrics, name)
+        png = _figures(world, result, metrics, name) if cfg.figures else None
         if png is not None:
             atomic_write(directory / "figures.png", lambda f: f.write(png))
         return summary

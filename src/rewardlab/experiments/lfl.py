@@ -110,7 +110,8 @@ def gym_stages_experiment(cfg: RunConfig) -> Experiment:
     """Prepare a ``deep-lfl`` run: train the observed PPO learner and roll out its checkpoints (seed
     ``cfg.seed``; its checkpoints in a temporary directory), configure the learner (its fit seeded by
     ``cfg.seed + 1``). ``finish`` saves the reward and the observed rollouts (``stages/``), scores the
-    learned returns against the true ones and runs the ``[policy]`` stage."""
+    learned returns against the true ones (``extrapolation.png`` unless ``figures = false``) and runs
+    the ``[policy]`` stage."""
     import tempfile
 
     from rewardlab.data import TrajectoryDataset
@@ -178,11 +179,12 @@ def gym_stages_experiment(cfg: RunConfig) -> Experiment:
             )
         result.reward.save(directory / "reward")
         save_dataset(observed, directory / "stages", env_id=env_id)
-        figure = extrapolation_plot(predicted, true, demo=np.ones(len(true), bool), title=f"{cfg.learner.name} on {env_id}")
-        figure.savefig(directory / "extrapolation.png", dpi=110)
-        import matplotlib.pyplot as plt
+        if cfg.figures:
+            import matplotlib.pyplot as plt
 
-        plt.close(figure)
+            figure = extrapolation_plot(predicted, true, demo=np.ones(len(true), bool), title=f"{cfg.learner.name} on {env_id}")
+            figure.savefig(directory / "extrapolation.png", dpi=110)
+            plt.close(figure)
         if cfg.policy is not None:
             stage = cfg.policy
             policy = _policy_stage(

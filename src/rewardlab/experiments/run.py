@@ -19,7 +19,7 @@ Data safety: an existing non-empty ``DIR`` is refused unless ``resume`` (continu
 finished run returns its ``result.json`` without work; of a killed one, it truncates ``metrics.jsonl``
 to the latest checkpoint's step and continues the fit from that checkpoint (same seed, same result
 as an uninterrupted run); with a config that differs from ``DIR/config.toml`` (other than
-``checkpoint_every`` and ``tensorboard``) it is refused, naming the keys that differ.
+``checkpoint_every``, ``tensorboard`` and ``figures``) it is refused, naming the keys that differ.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from rewardlab.learner import Callback, FitResult
 
 __all__ = ["Experiment", "progress_bar", "run_config"]
 
-#: Top-level keys that change how a run is watched, not what it computes: they may differ on resume.
-RUNTIME_KEYS = ("checkpoint_every", "tensorboard")
+#: Top-level keys that change how a run is watched or drawn, not what it computes: they may differ on resume.
+RUNTIME_KEYS = ("checkpoint_every", "tensorboard", "figures")
 
 
 @dataclass(frozen=True)
