@@ -59,8 +59,108 @@ def assert_same(a: FitResult, b: FitResult) -> None:
 
 
 def test_the_resumable_learners_are_the_iterative_deep_and_sampling_ones() -> None:
-    assert {n for n, s in LEARNERS.items() if s.resumable} >= {"maxent", "mce", "deep-maxent", "trex", "birl", "brex", "drex"}
+    resumable = {"maxent", "mce", "deep-maxent", "trex", "birl", "brex", "drex", "deep-lfl", "bc"}
+    assert {n for n, s in LEARNERS.items() if s.resumable} >= resumable
     assert not {n for n, s in LEARNERS.items() if s.resumable} & {"projection", "max-margin", "mwal", "lfl"}
+
+
+# ============================================================================ behavioural cloning (MLP)
+def test_bc_mlp_resumes_its_network_adam_state_and_shuffling(tmp_path: Path, discounted_demos: tuple[Any, Any]) -> None:
+    from rewardlab.irl.bc import BCConfig, BehaviouralCloning
+
+    demos, mdp = discounted_demos
+    cfg = BCConfig(model="mlp", hidden=(16,), epochs=30, batch_size=8, lr=0.01)  # minibatches: the shuffling's state matters
+
+    def fit(**kw: Any) -> FitResult:
+        return BehaviouralCloning(cfg).fit(demos, mdp, rng=np.random.default_rng(4), **kw)
+
+    whole = fit()
+    resumed, start = interrupted_then_resumed(fit, tmp_path, every=4, kill_at=18)
+    assert start == 15
+    assert torch.equal(whole.policy, resumed.policy)
+    assert whole.history.to_dict() == resumed.history.to_dict() and len(whole.history.steps) == 30
+    assert _same_weights(whole.info["network"], resumed.info["network"])
+    assert (whole.info["epochs"], whole.info["seed"]) == (resumed.info["epochs"], resumed.info["seed"]) == (30, whole.info["seed"])
+    again = fit(checkpoint=Checkpoint(tmp_path, 4))  # from the checkpoint of the finished fit: nothing left to train
+    assert torch.equal(whole.policy, again.policy) and again.info["epochs"] == 30
+
+
+def test_bc_mlp_passes_the_resumes_check_and_tabular_bc_refits_the_same() -> None:
+    from rewardlab.checks import learner_checks
+
+    dict(learner_checks("bc", model="mlp", hidden=(8,), epochs=20, batch_size=16))["resumes"]()
+    dict(learner_checks("bc"))["resumes"]()  # one closed-form step: fitted with a checkpoint, the same policy
+
+
+# ============================================================================ deep learning from a learner
+def _lfl_fit(stages: Any, space: Any, **kw: Any) -> FitResult:
+    from rewardlab.irl.lfl_deep import DeepLearnerIRL, DeepLearnerIRLConfig
+
+    cfg = DeepLearnerIRLConfig(hidden=(16,), steps=300, batch_size=64, policy_epochs=4, policy_hidden=(8,))
+    return DeepLearnerIRL(cfg).fit(stages, space, rng=np.random.default_rng(8), **kw)
+
+
+def _same_lfl(a: FitResult, b: FitResult) -> None:
+    assert _same_weights(a.reward, b.reward) and _same_weights(a.info["potential"], b.info["potential"])
+    for pa, pb in zip(a.info["policies"], b.info["policies"], strict=True):
+        assert _same_weights(pa, pb)
+    assert a.history.to_dict() == b.history.to_dict() and a.info["rmse"] == b.info["rmse"]
+
+
+@pytest.fixture(scope="module")
+def three_stages() -> tuple[Any, Any]:
+    """Three stages of a one-step bandit learner (the checks' two, and a third further along)."""
+    from rewardlab.checks import tiny_gym_problem
+    from rewardlab.data import Trajectory, TrajectoryDataset
+
+    problem = tiny_gym_problem("stages")
+    rng = np.random.default_rng(1)
+    s, s2 = rng.uniform(-1, 1, 64), rng.uniform(-1, 1, 64)
+    a = 1.5 * s + 0.5 * rng.standard_normal(64)
+    third = TrajectoryDataset([Trajectory(np.array([[s[i]], [s2[i]]], np.float32), np.array([[a[i]]], np.float32)) for i in range(64)])
+    return [*problem.data, third], problem.mdp
+
+
+def test_deep_lfl_resumes_its_reward_regression(tmp_path: Path, three_stages: tuple[Any, Any]) -> None:
+    stages, space = three_stages
+    whole = _lfl_fit(stages, space)
+    resumed, start = interrupted_then_resumed(lambda **kw: _lfl_fit(stages, space, **kw), tmp_path, every=30, kill_at=200)
+    assert start == 179
+    _same_lfl(whole, resumed)
+
+
+def test_deep_lfl_resumes_its_stage_policies_after_a_kill_between_stages(
+    tmp_path: Path, three_stages: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed right after the first stage's policy was saved: the resumed fit fits the other two (each
+    warm-started from the one before) from the saved random state, then the reward."""
+    stages, space = three_stages
+    whole = _lfl_fit(stages, space)
+    save = Checkpoint.save
+
+    def save_then_kill(self: Checkpoint, step: int, state: dict[str, Any]) -> Path:
+        path = save(self, step, state)
+        if self.directory.name == "policies" and step == 0:
+            raise Killed
+        return path
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_kill)
+    with pytest.raises(Killed):
+        _lfl_fit(stages, space, checkpoint=Checkpoint(tmp_path, 50))
+    monkeypatch.undo()
+    assert Checkpoint(tmp_path / "policies", 50).latest_step == 0 and Checkpoint(tmp_path, 50).latest_step is None
+    resumed = _lfl_fit(stages, space, checkpoint=Checkpoint(tmp_path, 50))
+    assert Checkpoint(tmp_path / "policies", 50).latest_step == 2 and Checkpoint(tmp_path, 50).latest_step == 299
+    _same_lfl(whole, resumed)
+
+
+def test_deep_lfl_refuses_a_checkpoint_of_other_stages_or_given_policies(tmp_path: Path, three_stages: tuple[Any, Any]) -> None:
+    stages, space = three_stages
+    first = _lfl_fit(stages, space, checkpoint=Checkpoint(tmp_path, 100))
+    with pytest.raises(ConfigError, match="resume"):
+        _lfl_fit(stages[:2], space, checkpoint=Checkpoint(tmp_path, 100))
+    with pytest.raises(ConfigError, match="resume"):
+        _lfl_fit(stages, space, checkpoint=Checkpoint(tmp_path, 100), policies=first.info["policies"])
 
 
 # ============================================================================ Deep MaxEnt

@@ -24,6 +24,8 @@ from rewardlab.errors import ConfigError
 from rewardlab.experiments.config import (
     GYM_LEARNERS,
     TABULAR_LEARNERS,
+    GymLearnerStages,
+    LearnerStages,
     RankingData,
     load_run_config,
     read_toml,
@@ -49,8 +51,14 @@ def error_line(result: Any) -> str:
 # ----------------------------------------------------------------------------- configs
 @pytest.mark.parametrize("name", TABULAR_LEARNERS + GYM_LEARNERS)
 def test_every_learner_config_round_trips_through_toml(name: str, tmp_path: Path) -> None:
-    if name in GYM_LEARNERS:
-        table: dict[str, Any] = {"learner": {"name": name}, "env": {"id": "Pendulum-v1"}, "data": {"dataset": "demos"}}
+    if name == "deep-lfl":
+        table: dict[str, Any] = {
+            "learner": {"name": name, "hidden": [8]},
+            "env": {"id": "Pendulum-v1"},
+            "data": {"kind": "stages", "stages": 3, "steps": 400, "hyperparams": {"n_steps": 64, "n_envs": 2}},
+        }
+    elif name in GYM_LEARNERS:
+        table = {"learner": {"name": name}, "env": {"id": "Pendulum-v1"}, "data": {"dataset": "demos"}}
         if name == "drex":
             table["learner"]["trex"] = {"steps": 7}
             table["policy"] = {"steps": 64, "init_from_clone": True, "hyperparams": {"n_steps": 32}}
@@ -64,11 +72,15 @@ def test_every_learner_config_round_trips_through_toml(name: str, tmp_path: Path
     again = load_run_config(read_toml(write(tmp_path / "resolved.toml", toml_text(resolved))))
     assert again == cfg and run_config_table(again) == resolved
     assert resolved["learner"]["name"] == name and set(LEARNERS[name].fixed).isdisjoint(resolved["learner"])
-    if name in GYM_LEARNERS:
+    if name == "deep-lfl":
+        assert isinstance(cfg.data, GymLearnerStages) and cfg.data.hyperparams == {"n_steps": 64, "n_envs": 2}
+        assert resolved["data"] == {"kind": "stages", "stages": 3, "steps": 400, "episodes": 8, "hyperparams": {"n_steps": 64, "n_envs": 2}}
+    elif name in GYM_LEARNERS:
         assert isinstance(cfg.data, RankingData) and cfg.data.dataset == str(tmp_path / "demos")  # relative to the file
     else:
         assert cfg.world is not None and cfg.world.options["seed"] == 2  # the world's seed defaults to the run's
         assert resolved["learner"]["label"] == f"my {name}"
+        assert isinstance(cfg.data, LearnerStages) == (name == "lfl")  # a learner's stages: lfl's default data
     if name == "drex":
         assert cfg.learner.config.trex.steps == 7 and cfg.policy is not None and cfg.policy.hyperparams == {"n_steps": 32}
 
@@ -118,7 +130,23 @@ def test_overrides_set_nested_keys_by_their_declared_types(tmp_path: Path) -> No
         ('[learner]\nname = "maxent"\n', {}, ["world", "[env]"]),
         # values out of range and pairings that are not supported, named with what is
         ('[learner]\nname = "maxent"\n[world]\nname = "navigation"\n[data]\ndemos = 0\n', {}, ["data.demos", "at least one"]),
-        ('[learner]\nname = "lfl"\n[world]\nname = "navigation"\n', {}, ["learner.name", "supported pairings", "deep-maxent"]),
+        ('[learner]\nname = "lfl"\n[env]\nid = "Pendulum-v1"\n', {}, ["learner.name", "supported pairings", "deep-lfl"]),
+        ('[learner]\nname = "deep-lfl"\n[world]\nname = "objectworld"\n', {}, ["learner.name", "supported pairings", "lfl"]),
+        # learning from a learner: [data] is the learner's stages
+        ('[learner]\nname = "maxent"\n[world]\nname = "objectworld"\n[data]\nkind = "stages"\n', {}, ["data.kind", "lfl"]),
+        ('[learner]\nname = "lfl"\n[world]\nname = "objectworld"\n[data]\ndemos = 4\n', {}, ["data.demos", "stages"]),
+        ('[learner]\nname = "lfl"\n[world]\nname = "objectworld"\n', {"data.stages": "1"}, ["data.stages", "at least two"]),
+        ('[learner]\nname = "lfl"\n[world]\nname = "objectworld"\n', {"data.kind": "demos"}, ["data.kind", "'stages'"]),
+        (
+            '[learner]\nname = "deep-lfl"\n[env]\nid = "Pendulum-v1"\n[data]\nsteps = 5000\n',
+            {},
+            ["data.steps", "rollout of 4096 steps", "16384"],  # the preset's n_steps 1024 x n_envs 4
+        ),
+        (
+            '[learner]\nname = "deep-lfl"\n[env]\nid = "Pendulum-v1"\n',
+            {"data.hyperparams.n_step": "64"},
+            ["data.hyperparams.n_step", "n_steps"],
+        ),
         ('[learner]\nname = "trex"\n[world]\nname = "featuregrid"\n', {}, ["data.kind", "is 'expert'", "kind = 'ranked'"]),
         (
             '[learner]\nname = "brex"\n[world]\nname = "featuregrid"\n[data]\nkind = "ranked"\nepsilon = 0.3\n',
@@ -353,6 +381,156 @@ def test_a_gym_trex_run_from_a_tiny_dataset(tmp_path: Path) -> None:
     again = runner.invoke(app, ["run", str(tmp_path / "out" / "config.toml"), "--out", str(tmp_path / "again")])
     assert again.exit_code == 0, again.output
     assert json.loads((tmp_path / "again" / "result.json").read_text())["metrics"] == summary["metrics"]
+
+
+# ----------------------------------------------------------------------------- learning from a learner
+LFL = """
+seed = 0
+[learner]
+name = "lfl"
+alpha = 0.5
+[world]
+name = "objectworld"
+size = 6
+[data]
+stages = 3
+"""
+
+
+def test_an_lfl_run_on_exact_stages_recovers_the_reward_and_beats_the_learner_it_watched(tmp_path: Path) -> None:
+    from rewardlab.eval import expected_value_difference, reward_distance
+    from rewardlab.irl.lfl import learner_reward, soft_policy_improvement
+    from rewardlab.mdp.worlds import objectworld
+    from rewardlab.rewards import TabularReward
+
+    result = runner.invoke(app, ["run", str(write(tmp_path / "lfl.toml", LFL)), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "a" / "result.json").read_text())
+    metrics = summary["metrics"]
+    # exact soft policy-iteration stages at the right temperature: the reward up to shaping (Jacq et al. 2019)
+    assert metrics["residual"] < 1e-9 and metrics["reward_distance"] < 1e-6 and metrics["evd"] == metrics["policy_loss"] == 0.0
+    # by hand: the learner's policies from the uniform one, the least-squares reward, its EVD
+    world = objectworld(6, seed=0)
+    pis = [torch.full((world.mdp.n_states, world.mdp.n_actions), 1 / world.mdp.n_actions, dtype=torch.float64)]
+    for _ in range(2):
+        pis.append(soft_policy_improvement(world.mdp, world.reward, pis[-1], 0.5))
+    by_hand, _ = learner_reward(world.mdp, pis, 0.5)
+    saved = TabularReward.load(tmp_path / "a" / "reward").values
+    assert torch.allclose(saved, by_hand.to(saved.dtype), atol=1e-12)
+    from rewardlab.eval import policy_loss
+
+    assert metrics["observed_policy_loss"] == pytest.approx(policy_loss(world.mdp, world.reward, pis[-1], initial="uniform"), rel=1e-12)
+    assert metrics["observed_policy_loss"] > 0.5  # the learner is still far from optimal after two improvements...
+    random = torch.as_tensor(np.random.default_rng(0).standard_normal(saved.shape))
+    assert expected_value_difference(world.mdp, world.reward, random) > 0.5  # ...and so is a random reward's policy
+    assert reward_distance(world.mdp, world.reward, random) > 0.3
+    assert (summary["stages"], summary["learner_alpha"], summary["trajectories_per_stage"], summary["warnings"]) == (3, 0.5, 0, [])
+    assert (tmp_path / "a" / "figures.png").is_file() and summary["config"]["data"]["kind"] == "stages"
+    # from sampled trajectories: estimated policies, an approximate reward, still better than the learner
+    sampled = runner.invoke(app, ["run", str(tmp_path / "lfl.toml"), "--out", str(tmp_path / "b"), "--set", "data.trajectories=200"])
+    assert sampled.exit_code == 0, sampled.output
+    approx = json.loads((tmp_path / "b" / "result.json").read_text())["metrics"]
+    assert approx["residual"] > 1e-3 and approx["evd"] < approx["observed_policy_loss"]  # measured: 0.29 < 0.995
+    again = runner.invoke(app, ["run", str(tmp_path / "b" / "config.toml"), "--out", str(tmp_path / "c")])
+    assert again.exit_code == 0 and json.loads((tmp_path / "c" / "result.json").read_text())["metrics"] == approx
+
+
+def test_an_lfl_run_on_a_finite_horizon_world_is_refused_before_any_work(tmp_path: Path) -> None:
+    config_file = write(tmp_path / "lfl.toml", '[learner]\nname = "lfl"\n[world]\nname = "navigation"\n')
+    result = runner.invoke(app, ["run", str(config_file), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert error_line(result).startswith("error: world:") and "finite-horizon" in error_line(result) and "discounted" in error_line(result)
+    assert not (tmp_path / "out").exists()
+
+
+DEEP_LFL = """
+seed = 0
+checkpoint_every = 25
+[learner]
+name = "deep-lfl"
+hidden = [16]
+steps = 400
+batch_size = 64
+policy_epochs = 5
+policy_hidden = [8]
+[env]
+id = "Pendulum-v1"
+[data]
+stages = 3
+steps = 192
+episodes = 4
+max_steps = 50
+hyperparams = {n_steps = 64, n_envs = 1, batch_size = 64, n_epochs = 2}
+"""
+
+
+def test_a_deep_lfl_run_observes_ppo_checkpoints_and_scores_the_reward_on_their_true_returns(tmp_path: Path) -> None:
+    from rewardlab.data.io import load_dataset
+    from rewardlab.eval import kendall_tau
+    from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
+    from rewardlab.rewards import NeuralReward
+
+    text = DEEP_LFL + "[policy]\nsteps = 64\neval_episodes = 1\nhyperparams = {n_steps = 32, batch_size = 32}\n"
+    result = runner.invoke(app, ["run", str(write(tmp_path / "lfl.toml", text)), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    summary = json.loads((out / "result.json").read_text())
+    assert (summary["learner"], summary["stages"], summary["checkpoint_steps"]) == ("deep-lfl", 3, [64, 128, 192])
+    # the metrics again from the artefacts: the observed rollouts (stage = PPO checkpoint) and the saved reward
+    observed = load_dataset(out / "stages", env="Pendulum-v1")
+    assert len(observed) == 12 and sorted({tr.infos["rank"] for tr in observed}) == [0, 1, 2]
+    returns = [float(np.mean([tr.ret for tr in observed if tr.infos["rank"] == k])) for k in range(3)]
+    assert summary["observed_returns"] == pytest.approx(returns, rel=1e-12)
+    metrics = summary["metrics"]
+    assert (metrics["observed_return_first"], metrics["observed_return_last"]) == (
+        summary["observed_returns"][0],
+        summary["observed_returns"][-1],
+    )
+    reward = NeuralReward.load(out / "reward")
+    predicted = predicted_returns(reward, observed, TrajectoryEncoder.for_reward("Pendulum-v1", reward))
+    assert metrics["kendall_tau"] == pytest.approx(kendall_tau(predicted, observed.returns()), abs=1e-12)
+    assert 0 < metrics["rmse"] < 10 and summary["info"]["rmse"] == metrics["rmse"]
+    improved = returns[-1] > returns[0]
+    assert any("did not improve" in w for w in summary["warnings"]) == (not improved)  # said when the learner made no progress
+    # the [policy] stage: a policy trained on the learned reward, against the best observed rollout
+    assert metrics["true_return_mean"] == summary["policy"]["true_return_mean"] and (out / "policy" / "model.zip").is_file()
+    assert metrics["best_demo_return"] == pytest.approx(float(observed.returns().max()))
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["policies", "step-000000374.pt", "step-000000399.pt"]
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [0, 100, 200, 300, 399]
+
+
+def test_deep_lfl_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path: Path) -> None:
+    """PPO's checkpoints are rolled out again on resume (the same rollouts: the checkpoint's fingerprint
+    binds them), the stage policies and the regression continue from their checkpoints."""
+    config_file = write(
+        tmp_path / "lfl.toml", DEEP_LFL.replace("steps = 400", "steps = 1500").replace("checkpoint_every = 25", "checkpoint_every = 10")
+    )
+    whole = run_config(load_run_config(config_file), tmp_path / "whole", progress=False)
+    killed = tmp_path / "killed"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(SRC))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rewardlab.cli", "run", str(config_file), "--out", str(killed)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not list((killed / "checkpoints").glob("step-*.pt")):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "no checkpoint within 60 s"
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    checkpointed = max(int(p.stem.split("-")[1]) for p in (killed / "checkpoints").glob("step-*.pt"))
+    assert not (killed / "result.json").exists() and (killed / "checkpoints" / "policies").is_dir() and checkpointed < 1499
+    resumed = runner.invoke(app, ["run", str(config_file), "--out", str(killed), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    result = json.loads((killed / "result.json").read_text())
+    assert result["metrics"] == whole["metrics"] and result["history"] == whole["history"]
+    saved = [load_file(str(d / "reward" / "reward.safetensors")) for d in (killed, tmp_path / "whole")]
+    assert saved[0].keys() == saved[1].keys() and all(torch.equal(saved[0][k], saved[1][k]) for k in saved[0])
+    lines = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert lines == [*range(0, 1500, 100), 1499]  # one line per reported step: none lost, none twice
 
 
 # ----------------------------------------------------------------------------- figures, ranked demonstrations

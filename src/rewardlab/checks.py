@@ -20,7 +20,9 @@ The checks (DESIGN.md, sections 3 and 6):
 * ``resumes`` (learners registered ``resumable``): a fit stopped part-way after a checkpoint (a callback
   that raises, as a kill would stop it) and fitted again by a fresh learner with the same checkpoint
   directory returns what an uninterrupted fit returns: the same reward (and posterior samples, or
-  policy), bit for bit, and the same history;
+  policy), bit for bit, and the same history (a configuration whose fit reports no steps, such as
+  tabular behavioural cloning, is one closed-form step: fitted with the checkpoint, it must still
+  return the same);
 * ``recovers``: on a tiny world, the learned reward's optimal policy loses little true value; on the
   Gymnasium problem of ranked trajectories, the learned reward orders them as their true returns do.
 
@@ -138,12 +140,10 @@ def tiny_problem(kind: DataKind) -> Problem:
         ranked = [dataclasses.replace(tr, infos={**tr.infos, "rank": float(tr.ret)}) for tr in trajectories]
         return Problem(TrajectoryDataset(ranked), grid.mdp, grid.reward, 0.05)
     if kind == "stages":
-        from rewardlab.irl.lfl import soft_policy_improvement
+        from rewardlab.irl.lfl import soft_policy_iteration
 
         learner = random_mdp(5, 2, 2, seed=0, discount=0.8)
-        policies = [torch.full((5, 2), 0.5, dtype=torch.float64)]
-        for _ in range(2):
-            policies.append(soft_policy_improvement(learner.mdp, learner.reward, policies[-1], alpha=0.5))
+        policies = soft_policy_iteration(learner.mdp, learner.reward, 0.5, 3)
         return Problem(policies, learner.mdp, learner.reward, 1e-6)
     raise ValidationError("kind", f"is {kind!r}", "choose 'demonstrations', 'rankings' or 'stages'")
 
@@ -313,8 +313,10 @@ def learner_checks(name: str, space: str = "tabular", /, **overrides: Any) -> It
         whole = fit(make())
         with tempfile.TemporaryDirectory() as tmp:
             directory = f"{tmp}/checkpoints"
+            reported: list[int] = []
 
             def kill(step: int, metrics: dict[str, float]) -> None:
+                reported.append(step)
                 if Checkpoint(directory, every).latest_step is not None:
                     raise _Killed
 
@@ -323,7 +325,8 @@ def learner_checks(name: str, space: str = "tabular", /, **overrides: Any) -> It
             except _Killed:
                 pass
             else:
-                raise _fail(name, "resumes", f"no checkpoint was written before the fit ended (every={every})")
+                if reported:  # a fit that reports no steps in this configuration (tabular BC) has no state to resume
+                    raise _fail(name, "resumes", f"no checkpoint was written before the fit ended (every={every})")
             resumed = fit(make(), checkpoint=Checkpoint(directory, every))
             again = fit(make(), checkpoint=Checkpoint(directory, every))  # from the checkpoint of the finished fit
         for label, other in (("resumed", resumed), ("refitted after it finished", again)):

@@ -21,8 +21,8 @@ and rollouts, B-REX's pretraining) gives each its own :meth:`~rewardlab.checkpoi
 
 Learners with ``resumable=False`` are simply fitted again from the start: the exact tabular ones that
 take seconds and have no mid-fit state worth saving (projection, max-margin, MWAL, learning from a
-learner, behavioural cloning, whose ``model="mlp"`` also trains in seconds on tabular features), and,
-for now, deep learning from a learner (``deep-lfl``), whose fit does not take a checkpoint yet.
+learner). Behavioural cloning resumes its ``model="mlp"`` epochs; its tabular model is one closed-form
+step that saves nothing.
 """
 
 from __future__ import annotations

@@ -51,8 +51,8 @@ class LearnerSpec:
             being an error.
         resumable: whether ``fit`` takes ``checkpoint=`` (a :class:`rewardlab.checkpoint.Checkpoint`) and
             continues a killed fit from its latest checkpoint, returning what an uninterrupted fit returns.
-            The others (exact tabular solvers and behavioural cloning, which take seconds; for now also
-            ``deep-lfl``) are simply fitted again from the start by ``rewardlab run --resume``.
+            The others (the exact tabular solvers, which take seconds) are simply fitted again from the
+            start by ``rewardlab run --resume``.
     """
 
     name: str
@@ -110,6 +110,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "demonstrations",
             _TAB,
             iterative=False,
+            resumable=True,
         ),
         LearnerSpec(
             "projection",
@@ -192,6 +193,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.irl.lfl_deep:DeepLearnerIRLConfig",
             "stages",
             _GYM,
+            resumable=True,
         ),
         LearnerSpec(
             "trex",

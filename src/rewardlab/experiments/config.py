@@ -7,7 +7,7 @@ resolved config (every field, defaults filled in) is saved as ``DIR/config.toml`
 :class:`~rewardlab.errors.ConfigError` naming the dotted key (``learner.trex.steps``), what it is, the
 expected type and the valid keys (with a "did you mean").
 
-Two kinds of experiment:
+The kinds of experiment:
 
 * **tabular**: a learner from demonstrations (``rewardlab.registry.learners_for(data="demonstrations",
   space="tabular")``: maxent, mce, deep-maxent, projection, max-margin, mwal, birl, bc) on a ``[world]``
@@ -20,7 +20,12 @@ Two kinds of experiment:
 * **gym**: a ranking learner (trex, drex, brex) on a Gymnasium ``[env]`` from a dataset of ranked
   demonstrations (``[data] dataset``, written by ``rewardlab demos collect`` or ``save_dataset``), with
   an optional ``[policy]`` stage that trains a policy on the learned reward (what ``rewardlab prefs``
-  and ``rewardlab train-policy`` do).
+  and ``rewardlab train-policy`` do);
+* **learning from a learner** (Jacq et al. 2019; ``[data] kind = "stages"``, the only data of lfl and
+  deep-lfl, so the default for them): ``lfl`` on a discounted ``[world]`` observes a learner running
+  soft policy iteration on the world's reward (:class:`LearnerStages`) and is scored as the tabular
+  learners are; ``deep-lfl`` on an ``[env]`` observes PPO training on the env's reward, rolled out at
+  successive checkpoints (:class:`GymLearnerStages`), with the optional ``[policy]`` stage.
 
 A full example (tabular; every key shown with its default unless marked)::
 
@@ -75,6 +80,18 @@ A gym ranking run::
     normalize = "running"
     hyperparams = {n_steps = 1024}
 
+Learning from a learner::
+
+    [learner]
+    name = "lfl"             # or "deep-lfl" with an [env]
+    alpha = 0.5              # the temperature the observer assumes
+    [world]
+    name = "objectworld"     # a discounted world
+    [data]
+    kind = "stages"          # the default for lfl and deep-lfl
+    stages = 3               # the learner's policies pi_0 (uniform) .. pi_2
+    trajectories = 0         # per stage; 0: the observer sees the exact policies
+
 Overrides are dotted keys, each value read by the declared type of the field it sets, as on the
 command line: ``{"learner.trex.steps": "500", "world.size": "16", "seed": "3"}``.
 
@@ -115,11 +132,14 @@ else:  # pragma: no cover - Python 3.10
 __all__ = [
     "GYM_LEARNERS",
     "RANKED_LEARNERS",
+    "STAGE_LEARNERS",
     "TABULAR_LEARNERS",
     "TRANSFER_LEARNERS",
     "DemoData",
     "EnvSection",
+    "GymLearnerStages",
     "LearnerSection",
+    "LearnerStages",
     "PolicyStage",
     "RankingData",
     "RunConfig",
@@ -132,16 +152,20 @@ __all__ = [
     "toml_text",
 ]
 
-#: The learners ``rewardlab run`` fits on a tabular ``[world]``: those that learn from demonstrations there.
-TABULAR_LEARNERS = ("bc", "birl", "deep-maxent", "max-margin", "maxent", "mce", "mwal", "projection")
+#: The learners ``rewardlab run`` fits on a tabular ``[world]``: those that learn from demonstrations
+#: there, and learning from a learner (from the stages of a learner there).
+TABULAR_LEARNERS = ("bc", "birl", "deep-maxent", "lfl", "max-margin", "maxent", "mce", "mwal", "projection")
 #: The tabular learners whose reward is a function of the raw state features (linear weights, or Deep
 #: MaxEnt's network), so that ``[eval] transfer_worlds`` can apply it to other worlds (MWAL's weights act
 #: on rescaled features; behavioural cloning learns no reward).
 TRANSFER_LEARNERS = ("birl", "deep-maxent", "max-margin", "maxent", "mce", "projection")
-#: The learners ``rewardlab run`` fits on a Gymnasium ``[env]`` from a dataset of (ranked) demonstrations.
-GYM_LEARNERS = ("brex", "drex", "trex")
+#: The learners ``rewardlab run`` fits on a Gymnasium ``[env]``: from a dataset of (ranked) demonstrations,
+#: and deep learning from a learner (from the stages of a learner there).
+GYM_LEARNERS = ("brex", "deep-lfl", "drex", "trex")
 #: The ranking learners ``rewardlab run`` also fits on a tabular ``[world]``, from ``[data] kind = "ranked"``.
 RANKED_LEARNERS = ("brex", "trex")
+#: The learners whose ``[data]`` is ``kind = "stages"``: a learner's successive policies (Jacq et al. 2019).
+STAGE_LEARNERS = ("deep-lfl", "lfl")
 
 
 @dataclass(frozen=True)
@@ -257,6 +281,85 @@ class RankingData:
 
 
 @dataclass(frozen=True)
+class LearnerStages:
+    """``[data]`` of an ``lfl`` run (``kind = "stages"``): the observed learner runs entropy-regularised
+    (soft) policy iteration on the world's true reward from the uniform policy
+    (:func:`rewardlab.irl.lfl.soft_policy_iteration`); the observer sees its successive policies, exactly
+    or through trajectories sampled from each.
+
+    Attributes:
+        kind: ``"stages"``.
+        stages: the policies observed, ``pi_0`` (uniform) to ``pi_{stages-1}`` (at least 2).
+        alpha: the observed learner's temperature (None: the ``alpha`` the observer assumes,
+            ``learner.alpha``; another value studies a misspecified observer).
+        trajectories: trajectories sampled per stage, from a uniform start state; each stage's policy is
+            then estimated from their counts (``learner.smoothing``). 0: the exact policies.
+        length: steps per trajectory.
+    """
+
+    kind: Literal["stages"] = "stages"
+    stages: int = 3
+    alpha: float | None = None
+    trajectories: int = 0
+    length: int = 10
+
+    def __post_init__(self) -> None:
+        if self.stages < 2:
+            raise ConfigError("stages", f"is {self.stages}", "observe at least two of the learner's policies")
+        if self.alpha is not None and not self.alpha > 0:
+            raise ConfigError("alpha", f"is {self.alpha}", "give a positive temperature (or leave it out: the learner's alpha)")
+        if self.trajectories < 0:
+            raise ConfigError("trajectories", f"is {self.trajectories}", "give 0 (the exact policies) or a positive count")
+        if self.length < 1:
+            raise ConfigError("length", f"is {self.length}", "give at least one step per trajectory")
+
+
+@dataclass(frozen=True)
+class GymLearnerStages:
+    """``[data]`` of a ``deep-lfl`` run (``kind = "stages"``): the observed learner is PPO trained on the
+    env's true reward for ``steps`` steps; stage ``k`` is ``episodes`` stochastic rollouts of its ``k``-th
+    of ``stages`` checkpoints, evenly spaced (:func:`rewardlab.rl.make_ranked_demos`, seeded by the run's seed).
+
+    Attributes:
+        kind: ``"stages"``.
+        stages: checkpoints observed (at least 2); PPO saves one per rollout of ``n_steps x n_envs``
+            steps at most, so ``steps`` must hold ``stages`` rollouts.
+        steps: PPO's training steps.
+        episodes: rollouts per stage.
+        max_steps: cut each rollout after this many steps (None: the env's time limit).
+        hyperparams: PPO's hyperparameters over its preset (``rewardlab.rl.PRESETS``), e.g. ``{n_steps = 256}``.
+    """
+
+    kind: Literal["stages"] = "stages"
+    stages: int = 4
+    steps: int = 20_000
+    episodes: int = 8
+    max_steps: int | None = None
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.stages < 2:
+            raise ConfigError("stages", f"is {self.stages}", "observe at least two of the learner's checkpoints")
+        if self.steps < self.stages:
+            raise ConfigError("steps", f"is {self.steps} for {self.stages} stages", "train the observed learner for more steps")
+        if self.episodes < 1:
+            raise ConfigError("episodes", f"is {self.episodes}", "roll out each stage at least once")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError("max_steps", f"is {self.max_steps}", "give a positive number of steps (or leave it out)")
+
+    def rollout_steps(self, env_id: str) -> int:
+        """Steps of one PPO rollout, ``n_steps x n_envs`` (preset, then these hyperparameters, then SB3's defaults)."""
+        import inspect
+
+        from stable_baselines3 import PPO
+
+        from rewardlab.rl.sb3 import PRESETS
+
+        params = {**PRESETS.get(("ppo", env_id), {}), **self.hyperparams}
+        return int(params.get("n_steps", inspect.signature(PPO).parameters["n_steps"].default)) * int(params.get("n_envs", 1))
+
+
+@dataclass(frozen=True)
 class TabularEval:
     """``[eval]`` of a tabular run.
 
@@ -327,7 +430,8 @@ class RunConfig:
 
     Attributes:
         learner: ``[learner]``.
-        data: ``[data]``: :class:`DemoData` (tabular) or :class:`RankingData` (gym).
+        data: ``[data]``: :class:`DemoData` (tabular) or :class:`RankingData` (gym); for lfl and deep-lfl,
+            :class:`LearnerStages` (tabular) or :class:`GymLearnerStages` (gym).
         world: ``[world]`` of a tabular run, else None.
         env: ``[env]`` of a gym run, else None.
         eval: ``[eval]`` of a tabular run, else None.
@@ -341,7 +445,7 @@ class RunConfig:
     """
 
     learner: LearnerSection
-    data: DemoData | RankingData
+    data: DemoData | RankingData | LearnerStages | GymLearnerStages
     world: WorldSection | None = None
     env: EnvSection | None = None
     eval: TabularEval | None = None
@@ -594,13 +698,15 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
         if policy_table is not None:
             raise ConfigError("policy", "is a stage of gym runs", "leave [policy] out of a tabular run (its policy is solved exactly)")
         world = _world(world_table, run.seed)  # type: ignore[arg-type]
-        data: DemoData | RankingData = _read(DemoData, data_table, "data")
-        if learner.name in RANKED_LEARNERS and data.kind != "ranked":  # type: ignore[union-attr]
-            raise ConfigError(
-                "data.kind",
-                f"is 'expert', but {learner.name} learns from ranked demonstrations",
-                "set kind = 'ranked' (suboptimal demonstrations ranked by their true return)",
-            )
+        data: DemoData | RankingData | LearnerStages | GymLearnerStages | None = _stage_data(learner, data_table, kind)
+        if data is None:
+            data = _read(DemoData, data_table, "data")
+            if learner.name in RANKED_LEARNERS and data.kind != "ranked":  # type: ignore[union-attr]
+                raise ConfigError(
+                    "data.kind",
+                    f"is 'expert', but {learner.name} learns from ranked demonstrations",
+                    "set kind = 'ranked' (suboptimal demonstrations ranked by their true return)",
+                )
         evaluation = _read(TabularEval, eval_table or {}, "eval")
         _check_transfer(learner, world, evaluation)
         return RunConfig(learner, data, world=world, eval=evaluation, **_top(run))
@@ -618,11 +724,13 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
             "env.id", "is missing" if env_id is None else f"is {env_id!r}, not a string", 'give a Gymnasium id, e.g. id = "Pendulum-v1"'
         )
     env = EnvSection(check_env_id(env_id, "env.id"))
-    if isinstance(data_table.get("dataset"), str):
-        data_table["dataset"] = str((base / Path(data_table["dataset"]).expanduser()).resolve())
-    ranking: RankingData = _read(RankingData, data_table, "data")
-    if learner.name == "drex" and ranking.mirror_obs is not None:
-        raise ConfigError("data.mirror_obs", "is set for D-REX", "use it with trex or brex (D-REX ranks its own rollouts)")
+    ranking = _stage_data(learner, data_table, kind, env.id)
+    if ranking is None:
+        if isinstance(data_table.get("dataset"), str):
+            data_table["dataset"] = str((base / Path(data_table["dataset"]).expanduser()).resolve())
+        ranking = _read(RankingData, data_table, "data")
+        if learner.name == "drex" and ranking.mirror_obs is not None:
+            raise ConfigError("data.mirror_obs", "is set for D-REX", "use it with trex or brex (D-REX ranks its own rollouts)")
     policy = None
     if policy_table is not None:
         policy = _read(PolicyStage, policy_table, "policy")
@@ -636,6 +744,38 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
                 "policy.init_from_clone", f"is set for {learner.name}", "use it with drex (it warm-starts from D-REX's clone)"
             )
     return RunConfig(learner, ranking, env=env, policy=policy, **_top(run))
+
+
+def _stage_data(
+    learner: LearnerSection, table: dict[str, Any], kind: Literal["tabular", "gym"], env_id: str | None = None
+) -> LearnerStages | GymLearnerStages | None:
+    """The ``[data]`` of a learning-from-a-learner run (``kind = "stages"``, their default), None for the
+    other learners (whose ``[data]`` may not say ``kind = "stages"``)."""
+    if learner.name not in STAGE_LEARNERS:
+        if table.get("kind") == "stages":
+            raise ConfigError(
+                "data.kind",
+                f"is 'stages', but {learner.name} does not learn from a learner's stages",
+                f"leave it out, or use one of {list(STAGE_LEARNERS)}",
+            )
+        return None
+    if kind == "tabular":
+        data: LearnerStages | GymLearnerStages = _read(LearnerStages, table, "data")
+        return data
+    assert env_id is not None
+    from rewardlab.rl.sb3 import check_hyperparams
+
+    stages: GymLearnerStages = _read(GymLearnerStages, table, "data")
+    with prefixed("data.hyperparams."):
+        stages = dataclasses.replace(stages, hyperparams=check_hyperparams("ppo", stages.hyperparams))
+    rollout = stages.rollout_steps(env_id)
+    if stages.steps // rollout < stages.stages:
+        raise ConfigError(
+            "data.steps",
+            f"is {stages.steps}: PPO saves at most one checkpoint per rollout of {rollout} steps (n_steps x n_envs), fewer than {stages.stages} stages",
+            f"give at least {stages.stages * rollout} steps, or a smaller data.hyperparams.n_steps",
+        )
+    return stages
 
 
 def _top(run: _Run) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from rewardlab.eval import (
     policy_loss,
     reward_distance,
 )
-from rewardlab.experiments.config import DemoData
+from rewardlab.experiments.config import DemoData, LearnerStages
 from rewardlab.irl.bc import as_time_indexed
 from rewardlab.irl.experts import expert_demonstrations, ranked_suboptimal_demonstrations
 from rewardlab.irl.feature_matching import demonstration_episodes
@@ -102,7 +102,7 @@ def _over(world: World, policy: torch.Tensor, horizon: int) -> tuple[Any, torch.
 
 
 def evaluate(
-    world: World, result: FitResult, demos: TrajectoryDataset, held_out: TrajectoryDataset | None, expert: torch.Tensor
+    world: World, result: FitResult, demos: TrajectoryDataset | None, held_out: TrajectoryDataset | None, expert: torch.Tensor | None
 ) -> dict[str, float]:
     """Metrics of a fit against the world's true reward.
 
@@ -112,7 +112,8 @@ def evaluate(
     ``expert``'s (the optimal policy) on the demonstrated states; ``feature_gap`` and
     ``heldout_log_likelihood`` are measured over the demonstrations' length from their start states.
     With ``held_out=None`` (the demonstrations are not the expert's: ranked suboptimal ones) those two
-    measures of matching the demonstrations are left out.
+    measures of matching the demonstrations are left out; without demonstrations (learning from a
+    learner: ``demos`` None) only the metrics of the learned reward.
     """
     mdp = world.mdp
     metrics: dict[str, float] = {}
@@ -128,6 +129,8 @@ def evaluate(
         if mdp.horizon is not None and policy.ndim == 2:
             policy = as_time_indexed(policy, mdp.horizon)
     metrics["policy_loss"] = policy_loss(mdp, world.reward, policy, initial="uniform")
+    if demos is None or expert is None:
+        return metrics
     metrics["agreement_on_demo_states"] = _agreement(world, policy, expert, demos)
     if held_out is None:
         return metrics
@@ -299,31 +302,50 @@ def tabular_experiment(cfg: RunConfig) -> Experiment:
 
     With ``[data] kind = "ranked"`` the demonstrations are ranked suboptimal ones (:func:`_ranked_data`):
     trex and brex learn from their ranking, a demonstration learner treats them as the expert's, and
-    ``agreement_on_demo_states`` compares with the optimal policy."""
+    ``agreement_on_demo_states`` compares with the optimal policy. With ``[data] kind = "stages"``
+    (learning from a learner) the learner sees the observed learner's stages instead
+    (:func:`rewardlab.experiments.lfl.observed_learner`)."""
     from rewardlab.experiments.run import Experiment
 
-    assert cfg.world is not None and cfg.eval is not None and isinstance(cfg.data, DemoData)
+    assert cfg.world is not None and cfg.eval is not None and isinstance(cfg.data, (DemoData, LearnerStages))
     name, data = cfg.learner.name, cfg.data
     spec = LEARNERS[name]
     learner = spec.learner_class()(cfg.learner.config)
     world = cfg.world.build()
-    n_demos, length, expert, epsilon = data.demos, data.length, data.expert, data.epsilon
-    ranked = data.kind == "ranked"
     scores: np.ndarray | None = None
     returns: np.ndarray | None = None
     data_warnings: list[str] = []
     held_out: TrajectoryDataset | None = None
-    with as_demos_option():
-        if ranked:
-            demos, returns, scores, data_warnings = _ranked_data(world, n_demos, cfg.seed, length, spec.data == "rankings")
-            expert_policy = value_iteration(world.mdp, world.reward).policy
-        else:
-            demos, expert_policy = expert_demonstrations(
-                world, n_demos, rng=np.random.default_rng(cfg.seed), length=length, expert=expert, epsilon=epsilon
-            )
-            held_out, _ = expert_demonstrations(
-                world, max(n_demos, 16), rng=np.random.default_rng(cfg.seed + 10_000), length=length, expert=expert, epsilon=epsilon
-            )
+    demos: TrajectoryDataset | None = None
+    expert_policy: torch.Tensor | None = None
+    observed = None
+    train: Any
+    if isinstance(data, LearnerStages):  # learning from a learner (experiments/lfl.py)
+        from rewardlab.experiments.lfl import observed_learner
+
+        observed = observed_learner(world, data, cfg.learner.config.alpha, cfg.seed)
+        train, described = observed.data, observed.summary(data.length)
+    else:
+        n_demos, length, expert, epsilon = data.demos, data.length, data.expert, data.epsilon
+        ranked = data.kind == "ranked"
+        with as_demos_option():
+            if ranked:
+                demos, returns, scores, data_warnings = _ranked_data(world, n_demos, cfg.seed, length, spec.data == "rankings")
+                expert_policy = value_iteration(world.mdp, world.reward).policy
+            else:
+                demos, expert_policy = expert_demonstrations(
+                    world, n_demos, rng=np.random.default_rng(cfg.seed), length=length, expert=expert, epsilon=epsilon
+                )
+                held_out, _ = expert_demonstrations(
+                    world, max(n_demos, 16), rng=np.random.default_rng(cfg.seed + 10_000), length=length, expert=expert, epsilon=epsilon
+                )
+        train = demos
+        described = {
+            "demos": n_demos,
+            "demo_length": max(len(tr) for tr in demos),
+            "expert": "ranked" if ranked else expert,
+            "epsilon": epsilon,
+        }
     base_seed = cfg.world.options.get("seed", 0)
     transfer = [cfg.world.build(seed=base_seed + cfg.eval.transfer_seed_offset + i) for i in range(cfg.eval.transfer_worlds)]
 
@@ -331,18 +353,17 @@ def tabular_experiment(cfg: RunConfig) -> Experiment:
         extra: dict[str, Any] = {} if checkpoint is None else {"checkpoint": checkpoint}
         if scores is not None:
             extra["scores"] = scores
-        return learner.fit(demos, world.mdp, rng=np.random.default_rng(cfg.seed + 1), callback=callback, **extra)  # type: ignore[no-any-return]
+        return learner.fit(train, world.mdp, rng=np.random.default_rng(cfg.seed + 1), callback=callback, **extra)  # type: ignore[no-any-return]
 
     def finish(result: FitResult, directory: Path) -> dict[str, Any]:
         metrics = evaluate(world, result, demos, held_out, expert_policy)
+        if observed is not None:
+            metrics |= observed.metrics(world, result)
         summary: dict[str, Any] = {
             "method": name,
             "description": spec.description,
             "world": _spec_text(cfg.world.name, cfg.world.options),  # type: ignore[union-attr]
-            "demos": n_demos,
-            "demo_length": max(len(tr) for tr in demos),
-            "expert": "ranked" if ranked else expert,
-            "epsilon": epsilon,
+            **described,
             "seed": cfg.seed,
         }
         if returns is not None:

@@ -71,6 +71,10 @@ def prepare(cfg: RunConfig) -> Experiment:
         from rewardlab.experiments.irl import tabular_experiment
 
         return tabular_experiment(cfg)
+    if cfg.learner.name == "deep-lfl":
+        from rewardlab.experiments.lfl import gym_stages_experiment
+
+        return gym_stages_experiment(cfg)
     from rewardlab.experiments.prefs import ranking_experiment
 
     return ranking_experiment(cfg)

@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from rewardlab._optim import Adam
+from rewardlab.checkpoint import Checkpoint, rng_state, set_rng_state
 from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.data.validate import check_indices, validate_dataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
@@ -225,7 +226,15 @@ class BehaviouralCloning:
     def __init__(self, config: BCConfig = BCConfig()) -> None:
         self.config = config
 
-    def fit(self, data: TrajectoryDataset, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
+    def fit(
+        self,
+        data: TrajectoryDataset,
+        env_or_mdp: Any,
+        *,
+        rng: np.random.Generator,
+        callback: Callback | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> FitResult:
         """Fit ``pi(a | s)`` to the demonstrated decisions of ``data`` on ``env_or_mdp``.
 
         Args:
@@ -234,6 +243,11 @@ class BehaviouralCloning:
             rng: numpy generator; the MLP's torch seed is drawn from it, so the same seed gives the
                 same policy. The tabular model draws nothing.
             callback: ``callback(epoch, {"loss": ...}) -> stop``, called after every MLP epoch.
+            checkpoint: for the MLP, the state after an epoch (network, Adam moments, the shuffling
+                generator's state, ``rng``'s state, history) is saved when ``checkpoint.due(epoch)`` and
+                after the last epoch, and a fit run again with the same settings, data and seed continues
+                from the latest one: its result equals an uninterrupted fit's. The tabular model is one
+                closed-form step and saves nothing.
 
         Returns:
             ``FitResult(reward=None, policy=(S, A) float64, history=..., info=...)``.
@@ -259,7 +273,9 @@ class BehaviouralCloning:
             policy = _normalise_counts(counts, self.config.smoothing)
             history.log(0, log_likelihood=float(_mean_log_likelihood(policy, states, actions)))
         else:
-            policy = self._fit_mlp(mdp, states, actions, rng, callback, history, info)
+            if checkpoint is not None:
+                checkpoint = checkpoint.bind("bc", self.config, mdp, str(mdp.device), states, actions, rng_state(rng))
+            policy = self._fit_mlp(mdp, states, actions, rng, callback, history, info, checkpoint)
         return FitResult(reward=None, policy=policy.to(mdp.device), history=history, info=info)
 
     def _fit_mlp(
@@ -271,6 +287,7 @@ class BehaviouralCloning:
         callback: Callback | None,
         history: History,
         info: dict[str, Any],
+        checkpoint: Checkpoint | None = None,
     ) -> Tensor:
         """Cross-entropy training of ``logits = f_theta(phi(s))`` with Adam; returns ``softmax`` over all states."""
         if mdp.features is None:
@@ -294,8 +311,17 @@ class BehaviouralCloning:
         s_dev, a_dev = states.to(device), actions.to(device)
         n = int(s_dev.shape[0])
         batch = n if cfg.batch_size is None else min(cfg.batch_size, n)
-        stopped, epoch = False, 0
-        for epoch in range(cfg.epochs):
+        stopped, epoch, first = False, 0, 0
+        saved = checkpoint.restore() if checkpoint is not None else None
+        if saved is not None:  # built as above (same draws), then overwritten by the saved state
+            network.load_state_dict(saved["network"])
+            optimiser.load_state_dict(saved["optimizer"])
+            shuffle.set_state(saved["shuffle"])
+            history.load_state_dict(saved["history"])
+            set_rng_state(rng, saved["rng"])
+            epoch = saved["step"]
+            first = epoch + 1
+        for epoch in range(first, cfg.epochs):
             order = torch.randperm(n, generator=shuffle).to(device) if batch < n else torch.arange(n, device=device)
             total = 0.0
             for start in range(0, n, batch):
@@ -313,6 +339,9 @@ class BehaviouralCloning:
             if run_callback(callback, epoch, metrics):
                 stopped = True
                 break
+            if checkpoint is not None and (checkpoint.due(epoch) or epoch == cfg.epochs - 1):
+                state = {"network": network.state_dict(), "optimizer": optimiser.state_dict(), "shuffle": shuffle.get_state()}
+                checkpoint.save(epoch, {**state, "history": history.state_dict(), "rng": rng_state(rng)})
         network.eval()
         with torch.no_grad():
             policy = torch.softmax(network(x_all), dim=1)

@@ -32,13 +32,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rewardlab._memory import check_memory
 from rewardlab.data.validate import validate_dataset, validate_policy
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult
 from rewardlab.mdp import TabularMDP, value_iteration
 from rewardlab.rewards import TabularReward
 
-__all__ = ["LearnerIRL", "LearnerIRLConfig", "learner_reward", "soft_policy_evaluation", "soft_policy_improvement"]
+__all__ = [
+    "LearnerIRL",
+    "LearnerIRLConfig",
+    "learner_reward",
+    "soft_policy_evaluation",
+    "soft_policy_improvement",
+    "soft_policy_iteration",
+]
 
 
 def _sa(mdp: TabularMDP, reward: Any) -> Tensor:
@@ -85,6 +93,26 @@ def soft_policy_improvement(mdp: TabularMDP, reward: Any, policy: Tensor, alpha:
     return torch.softmax(q / alpha, dim=1)
 
 
+def soft_policy_iteration(mdp: TabularMDP, reward: Any, alpha: float, stages: int, *, start: Tensor | None = None) -> list[Tensor]:
+    """The observed learner's successive policies ``pi_0, ..., pi_{stages-1}`` (``(S, A)`` float64 each):
+    ``pi_0`` is ``start`` (default: uniform), each next one :func:`soft_policy_improvement` of the last.
+    What :class:`LearnerIRL` learns from (Jacq et al. 2019, section 3).
+
+    Examples:
+        >>> from rewardlab.mdp.worlds import chain
+        >>> pis = soft_policy_iteration(chain(3, discount=0.9), torch.tensor([0.0, 0.0, 1.0]), 0.1, 3)
+        >>> len(pis), pis[0][1].tolist(), bool(pis[2][1, 1] > 0.99)
+        (3, [0.5, 0.5], True)
+    """
+    if stages < 1:
+        raise ConfigError("stages", f"is {stages}", "ask for at least one stage")
+    pi = torch.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions, dtype=torch.float64) if start is None else start
+    policies = [torch.as_tensor(pi, dtype=torch.float64)]
+    for _ in range(stages - 1):
+        policies.append(soft_policy_improvement(mdp, reward, policies[-1], alpha))
+    return policies
+
+
 def learner_reward(mdp: TabularMDP, policies: Sequence[Any] | Tensor, alpha: float, *, state_only: bool = False) -> tuple[Tensor, float]:
     """Least-squares reward from a learner's successive policies ``pi_0, ..., pi_K`` (``K >= 1``).
 
@@ -105,6 +133,14 @@ def learner_reward(mdp: TabularMDP, policies: Sequence[Any] | Tensor, alpha: flo
     if mdp.horizon is not None:
         raise ValidationError("mdp", "is finite-horizon", "use a discounted MDP for learning from a learner")
     k_steps = len(pis) - 1
+    n_rows, n_cols = k_steps * n_s * n_a, (n_s if state_only else n_s * n_a) + k_steps * n_s
+    # the blocks, the stacked system and its copy inside the least-squares solver; the (SA, SA) products of a block
+    check_memory(
+        "policies",
+        8.0 * (3 * n_rows * n_cols + 3 * (n_s * n_a) ** 2),
+        f"the least-squares system of {k_steps} improvement steps on {n_s} states x {n_a} actions",
+        "observe fewer stages, or use a smaller world",
+    )
     p = mdp.to_dense().to(torch.float64).cpu().reshape(n_s * n_a, n_s)  # (SA, S)
     eye = torch.eye(n_s, dtype=torch.float64)
     expand = torch.repeat_interleave(eye, n_a, dim=0)  # (SA, S): row (s, a) picks s

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from rewardlab._optim import Adam
+from rewardlab.checkpoint import Checkpoint, rng_state, set_rng_state
 from rewardlab.data.gym_rollouts import env_spaces
 from rewardlab.data.ranking import as_dataset
 from rewardlab.data.validate import validate_dataset
@@ -155,14 +156,27 @@ def _fit_policies(
     epochs: int,
     lr: float,
     batch_size: int,
+    checkpoint: Checkpoint | None = None,
 ) -> list[StagePolicy]:
-    """:func:`fit_stage_policies` on the stages' transitions (from :func:`_transitions`)."""
+    """:func:`fit_stage_policies` on the stages' transitions (from :func:`_transitions`).
+
+    With ``checkpoint``, the fitted policies so far and ``rng``'s state are saved after every stage
+    (step = the stage's index), and a fit run again continues after the latest saved stage.
+    """
     all_obs = torch.cat([d[0] for d in data])
     mean, std = all_obs.mean(0), all_obs.std(0, unbiased=False).clamp_min(1e-6)
     torch.manual_seed(int(rng.integers(2**31)))
     policy = StagePolicy(all_obs.shape[1], action_space, hidden, mean, std)
     out: list[StagePolicy] = []
-    for obs, act, _, _ in data:
+    saved = checkpoint.restore() if checkpoint is not None else None
+    if saved is not None:  # the stages fitted before the kill, each warm-started from the one before
+        for weights in saved["policies"]:
+            done = StagePolicy(all_obs.shape[1], action_space, hidden, mean, std)
+            done.load_state_dict(weights)
+            out.append(done)
+        policy.load_state_dict(out[-1].state_dict())
+        set_rng_state(rng, saved["rng"])
+    for obs, act, _, _ in data[len(out) :]:
         opt = Adam(policy.parameters(), lr=lr)
         n = len(obs)
         for epoch in range(epochs):
@@ -177,6 +191,8 @@ def _fit_policies(
                 torch.autograd.backward(nll)
                 opt.step()
         out.append(policy)
+        if checkpoint is not None:
+            checkpoint.save(len(out) - 1, {"policies": [p.state_dict() for p in out], "rng": rng_state(rng)})
         nxt = StagePolicy(all_obs.shape[1], action_space, hidden, mean, std)
         nxt.load_state_dict(policy.state_dict())
         policy = nxt
@@ -250,7 +266,17 @@ class DeepLearnerIRL:
         rng: np.random.Generator,
         callback: Callback | None = None,
         policies: Sequence[StagePolicy] | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> FitResult:
+        """Estimate the stage policies, then regress the reward (see the class docstring).
+
+        With ``checkpoint``, the stage policies are saved after each stage (in its ``policies`` child)
+        and the regression's state after a step (reward and potential nets, Adam moments, ``rng``'s
+        state, history) when ``checkpoint.due(step)`` and after the last step; a fit run again with the
+        same settings, data and seed continues from the latest one and returns what an uninterrupted
+        fit returns. Nothing draws from torch's global random state after the nets are built, so it is
+        not saved.
+        """
         cfg = self.config
         stages = list(data)
         if len(stages) < 2:
@@ -260,12 +286,22 @@ class DeepLearnerIRL:
             raise ValidationError("observation_space", f"is {obs_space}", "use vector (Box) observations")
         stages = [validate_dataset(stage, (obs_space, act_space), name=f"stages[{i}]") for i, stage in enumerate(stages)]
         trans = [_transitions(stage, i) for i, stage in enumerate(stages)]
+        if policies is not None and len(policies) != len(stages):
+            raise ValidationError("policies", f"has {len(policies)} for {len(stages)} stages", "give one policy per stage")
+        if checkpoint is not None:
+            given = None if policies is None else [p.state_dict() for p in policies]
+            checkpoint = checkpoint.bind("deep-lfl", cfg, str(obs_space), str(act_space), trans, given, rng_state(rng))
         if policies is None:
             policies = _fit_policies(
-                trans, act_space, rng=rng, hidden=cfg.policy_hidden, epochs=cfg.policy_epochs, lr=cfg.policy_lr, batch_size=256
+                trans,
+                act_space,
+                rng=rng,
+                hidden=cfg.policy_hidden,
+                epochs=cfg.policy_epochs,
+                lr=cfg.policy_lr,
+                batch_size=256,
+                checkpoint=None if checkpoint is None else checkpoint.child("policies"),
             )
-        elif len(policies) != len(stages):
-            raise ValidationError("policies", f"has {len(policies)} for {len(stages)} stages", "give one policy per stage")
         # every improvement step k -> k+1 is fitted on the transitions of both of its stages
         batches = []
         for k in range(len(stages) - 1):
@@ -286,7 +322,16 @@ class DeepLearnerIRL:
         opt = Adam([*net.parameters(), *potential.parameters()], lr=cfg.lr, weight_decay=cfg.weight_decay)
         history = History()
         y32, live32 = y.float(), live.float()
-        for t in range(cfg.steps):
+        saved = checkpoint.restore() if checkpoint is not None else None
+        first = 0
+        if saved is not None:  # built as above (same draws), then overwritten by the saved state
+            net.load_state_dict(saved["net"])
+            potential.load_state_dict(saved["potential"])
+            opt.load_state_dict(saved["optimizer"])
+            history.load_state_dict(saved["history"])
+            set_rng_state(rng, saved["rng"])
+            first = saved["step"] + 1
+        for t in range(first, cfg.steps):
             idx = torch.as_tensor(rng.integers(len(obs), size=cfg.batch_size))
             opt.zero_grad()
             pred = _shaped(
@@ -310,6 +355,9 @@ class DeepLearnerIRL:
                 history.log(t, loss=value)
                 if run_callback(callback, t, {"loss": value}):
                     break
+            if checkpoint is not None and (checkpoint.due(t) or t == cfg.steps - 1):
+                state = {"net": net.state_dict(), "potential": potential.state_dict(), "optimizer": opt.state_dict()}
+                checkpoint.save(t, {**state, "history": history.state_dict(), "rng": rng_state(rng)})
         with torch.no_grad():
             full = _shaped(net, potential, obs.float(), r_act, nxt.float(), live32, step, mean, std, cfg.discount)
             rmse = float((full - y32).square().mean().sqrt())
