@@ -58,7 +58,9 @@ def test_command_line_text_is_read_by_the_declared_type(text, annotation, expect
     [
         ("abc", int),
         ("2.5", int),
-        ("1e3", int),  # pydantic reads integers from integer text only
+        ("2.5e-1", int),  # an exponent only where the number is an integer
+        ("1.5e0", int),
+        ("1e400", int),
         ("inf", float),
         ("nan", float),
         ("1,inf", tuple[float, ...]),
@@ -150,3 +152,10 @@ def test_sb3_learning_rate_text_must_be_a_number():
     assert check_hyperparams("ppo", {"learning_rate": "3e-4"}) == {"learning_rate": 3e-4}
     with pytest.raises(ConfigError, match=r"learning_rate: is 'abc', not a finite number"):
         check_hyperparams("ppo", {"learning_rate": "abc"})
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1e6", 1_000_000), ("2.5e5", 250_000), ("-3E2", -300), ("1e+3", 1000)])
+def test_integer_settings_take_exponent_notation(text, expected):
+    """`--set steps=1e6`: an integer written with an exponent is that integer (an int, exactly)."""
+    value = coerce(text, int)
+    assert value == expected and type(value) is int

@@ -40,6 +40,7 @@ import difflib
 import functools
 import inspect
 import json
+import math
 import re
 import types
 import typing
@@ -159,9 +160,14 @@ def _adapter(annotation: Any) -> pydantic.TypeAdapter[Any] | None:
         return _cached_adapter.__wrapped__(annotation)
 
 
+#: an integer written with an exponent, e.g. ``1e6`` or ``2.5e5`` (command-line text for an ``int``)
+_EXPONENT = re.compile(r"[+-]?\d+(\.\d*)?[eE]\+?\d+")
+
+
 def _shape(text: str, annotation: Any) -> Any:
     """Command-line text split by the declared type only, for pydantic to convert the pieces.
 
+    An ``int`` written with an exponent (``"1e6"``, ``"2.5e5"``) is that integer when it is one exactly.
     A tuple or list is split on ``,`` or ``:`` (and ``x`` when its items are numbers: ``"4x5"``), each
     piece shaped by the item type; ``"none"``/``"null"`` is ``None`` where the type allows it; a dict
     is read as a JSON object; an item of undeclared type is guessed (:func:`_guess`). Anything else
@@ -189,6 +195,11 @@ def _shape(text: str, annotation: Any) -> Any:
             return json.loads(text)
         except json.JSONDecodeError:
             raise Mismatch from None
+    if annotation is int and _EXPONENT.fullmatch(text.strip()):
+        number = float(text)  # "2e5" steps: an integer written with an exponent (pydantic reads integer digits only)
+        if not (math.isfinite(number) and number.is_integer() and abs(number) <= 2**53):
+            raise Mismatch
+        return int(number)
     return text if annotation is str else text.strip()
 
 
