@@ -591,3 +591,9 @@ def test_ranked_demonstrations_of_one_return_are_ranked_by_order_with_a_warning(
     assert run["demo_returns"][0] == run["demo_returns"][1]
     assert any("same true return" in w and "ranked by their order" in w for w in run["warnings"])
     assert run["info"]["pairs"] == 1 and np.isfinite(run["metrics"]["policy_loss"])
+
+
+def test_a_sweep_file_given_to_run_says_to_use_sweep(tmp_path: Path) -> None:
+    sweep = write(tmp_path / "sweep.toml", '[base]\nseed = 0\n[[methods]]\nname = "maxent"\n[grid]\nseed = [0, 1]\n')
+    with pytest.raises(ConfigError, match=r"is a table of sweep files.*rewardlab sweep"):
+        load_run_config(sweep)

@@ -685,6 +685,8 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
     top = {k: v for k, v in table.items() if k not in _SECTIONS}
     valid = sorted([f.name for f in dataclasses.fields(_Run)] + list(_SECTIONS))
     for key in top:
+        if key in ("base", "methods", "grid", "summary"):
+            raise ConfigError(key, "is a table of sweep files, not of a run config", "run this file with `rewardlab sweep FILE --out DIR`")
         if key not in valid:
             raise ConfigError(key, "is not a setting of the run config", f"{did_you_mean(key, valid)}use one of {valid}")
     run = from_table(_Run, _read_text(_Run, top), "the run config")
