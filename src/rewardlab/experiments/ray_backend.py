@@ -4,7 +4,8 @@ result for the same seeds.
 
 Ray is optional (``pip install rewardlab[ray]``, pinned to the tested version) and imported only here.
 With an ``address`` the sweep joins that cluster (``ray.init(address=...)``; every node needs rewardlab
-installed); otherwise it uses the Ray already initialised in this process, or starts a local one with
+installed; a cluster started by ``ray start`` wants its token: ``RAY_AUTH_MODE=token``, the token in
+``~/.ray/auth_token`` or ``RAY_AUTH_TOKEN``); otherwise it uses the Ray already initialised in this process, or starts a local one with
 ``workers`` CPUs and shuts it down at the end. Tune writes its own files under ``DIR/ray``.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +23,7 @@ from rewardlab._io import write_json
 from rewardlab.errors import ConfigError
 from rewardlab.experiments.sweep import outcome, run_trial
 
-__all__ = ["require_ray", "run_ray"]
+__all__ = ["check_reachable", "require_ray", "run_ray"]
 
 _SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
@@ -37,6 +39,25 @@ def require_ray() -> None:
         import ray.tune  # noqa: F401
     except ImportError as exc:
         raise ConfigError("--backend", f"ray needs Ray Tune, which is not installed ({exc})", "pip install rewardlab[ray]") from None
+
+
+def check_reachable(address: str) -> None:
+    """Refuse at once an ``address`` (``HOST:PORT``) where nothing listens (Ray itself retries for minutes).
+
+    Raises:
+        ConfigError: naming ``--address``: malformed, or nothing accepts a connection there within 5 s.
+    """
+    if address == "auto" or "://" in address:  # Ray's own forms (the local cluster's file, a client URL): Ray checks them
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("--address", f"is {address!r}", "give the HOST:PORT that `ray start --head` printed, e.g. 10.0.0.5:6379")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(
+            "--address", f"nothing accepts connections at {address} ({exc})", "start the cluster (`ray start --head`) or fix the address"
+        ) from None
 
 
 def _tune_trial(config: dict[str, Any], tasks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -95,13 +116,24 @@ def run_ray(
     started = False
     if not ray.is_initialized():
         if address is not None:
-            ray.init(
-                address=address,
-                runtime_env={"env_vars": _SINGLE_THREAD},
-                include_dashboard=False,
-                logging_level=logging.ERROR,
-                log_to_driver=False,
-            )
+            check_reachable(address)
+            try:
+                ray.init(
+                    address=address,
+                    runtime_env={"env_vars": _SINGLE_THREAD},
+                    include_dashboard=False,
+                    logging_level=logging.ERROR,
+                    log_to_driver=False,
+                )
+            except (ConnectionError, RuntimeError, ray.exceptions.RayError) as exc:  # no cluster there, or it wants a token
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(
+                    "--address",
+                    f"no Ray cluster could be joined at {address} ({type(exc).__name__}: {first[:200]})",
+                    "check the address `ray start --head` printed (HOST:PORT); a cluster started by `ray start` uses token "
+                    "authentication: run the sweep with RAY_AUTH_MODE=token and the cluster's token (~/.ray/auth_token "
+                    "or RAY_AUTH_TOKEN); or leave --address out to start a local Ray",
+                ) from None
         else:
             ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         started = True

@@ -626,9 +626,11 @@ def run_sweep(
     if workers < 1:
         raise ConfigError("--workers", f"is {workers}", "run at least one trial at a time (--workers 1 or more)")
     if backend == "ray":
-        from rewardlab.experiments.ray_backend import require_ray
+        from rewardlab.experiments.ray_backend import check_reachable, require_ray
 
         require_ray()
+        if address is not None:
+            check_reachable(address)
     out = Path(out).absolute()
     sweep = load_sweep(sweep_file)
     trials = plan_trials(sweep)
