@@ -463,6 +463,7 @@ class GymEval:
             evaluation rollouts against the ranked data the reward learned from (D-REX: its noise
             rollouts); needs ``[policy]``. Its verdict is ``hacking_check`` in ``result.json`` and the
             metric ``hacking_flagged`` (1, 0, or null when undetermined, with a warning and the reason).
+            With ``[policy] reward = "constant"`` it judges the control's policy under the learned reward.
         hacking_alpha: the check's VaR level, in (0, 1).
         bc_episodes: evaluate D-REX's behavioural clone on the true reward over this many episodes
             (metric ``bc_return_mean``; drex only); 0: not evaluated.
