@@ -78,7 +78,8 @@ def table(sweep: Path) -> str:
         c = control.get((t["method"], t["seed"]), {})
         flag = r["hacking_check"]["flagged"] if "hacking_check" in r else "–"
         distance = f"{_number(m.get('distance_mean'))} / {_number(c.get('distance_mean'))}" if "distance_mean" in m else "–"
-        cells = [t["method"], t["seed"], *_kept(r), _number(m.get("best_demo_return"))]
+        kept, best_checkpoint = _kept(r)
+        cells = [t["method"], t["seed"], kept, _number(m.get("best_demo_return")), best_checkpoint]
         cells += [
             f"{m['true_return_mean']:.1f} ± {m['true_return_std']:.1f}",
             _number(m.get("bc_return_mean")),

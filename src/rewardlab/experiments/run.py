@@ -253,10 +253,10 @@ def _execute(
     finally:
         if writer is not None:
             writer.close()
-    metrics = {}
+    metrics: dict[str, float | None] = {}
     for key, value in summary.get("metrics", {}).items():
         try:
-            metrics[key] = float(value)  # a non-finite one is null in result.json
+            metrics[key] = _number(value)  # a non-finite one is null, as in result.json
         except (TypeError, ValueError):
             continue
     summary.update(
