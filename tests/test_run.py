@@ -532,6 +532,29 @@ def test_the_constant_reward_control_is_train_policy_on_a_saved_constant_reward(
     assert control["metrics"]["kendall_tau"] == learned["metrics"]["kendall_tau"]  # the learner fits in the control too
 
 
+def test_a_drex_run_reads_an_npz_of_episodes_and_evaluates_its_clone(tmp_path: Path) -> None:
+    """[data] dataset may be an .npz of obs_i / acts_i / rews_i (the D-REX paper's demonstrations in
+    ../shared/data); [eval] bc_episodes evaluates D-REX's clone as `evaluate` does; a wrong env is refused."""
+    from rewardlab.errors import DataFileError
+    from rewardlab.irl.bc import GymBCPolicy
+    from rewardlab.rl import evaluate
+
+    ds = _tiny_ranked_dataset(tmp_path / "demos")
+    np.savez(tmp_path / "demo.npz", obs_0=ds[3].obs, acts_0=ds[3].acts, rews_0=ds[3].rews)
+    table = {
+        "learner": {"name": "drex", "rollouts": 1, "max_steps": 20, "bc_epochs": 2, "trex": {"steps": 5, "pairs": 20, "snippet": [5, 10]}},
+        "env": {"id": "Pendulum-v1"},
+        "data": {"dataset": str(tmp_path / "demo.npz")},
+        "eval": {"bc_episodes": 2},
+    }
+    summary = run_config(load_run_config(table), tmp_path / "out", progress=False)
+    clone = evaluate(GymBCPolicy.load(tmp_path / "out" / "bc_policy"), "Pendulum-v1", episodes=2, seed=10_000).returns()
+    assert summary["metrics"]["bc_return_mean"] == pytest.approx(float(clone.mean()), rel=1e-12) and summary["bc"]["episodes"] == 2
+    assert summary["demos"] == str(tmp_path / "demo.npz")
+    with pytest.raises(DataFileError, match=r"demo\.npz"):
+        run_config(load_run_config({**table, "env": {"id": "CartPole-v1"}}), tmp_path / "wrong", progress=False)
+
+
 def test_gym_run_configs_with_collection_control_and_eval_round_trip(tmp_path: Path) -> None:
     cfg = load_run_config(
         read_toml(write(tmp_path / "collect.toml", COLLECT)), {"policy.reward": "constant", "data.collect.ceiling": "-800"}
