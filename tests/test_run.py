@@ -94,6 +94,9 @@ def test_overrides_set_nested_keys_by_their_declared_types(tmp_path: Path) -> No
     assert cfg.world is not None and cfg.world.options["size"] == (4, 5) and cfg.world.options["seed"] == 9
 
 
+TREX_GYM = '[learner]\nname = "trex"\n[env]\nid = "Pendulum-v1"\n'
+
+
 @pytest.mark.parametrize(
     ("text", "overrides", "expected"),
     [
@@ -157,6 +160,20 @@ def test_overrides_set_nested_keys_by_their_declared_types(tmp_path: Path) -> No
         ('[learner]\nname = "maxent"\n[env]\nid = "Pendulum-v1"\n', {}, ["learner.name", "supported pairings"]),
         ('[learner]\nname = "trex"\n[env]\nid = "Pendulm-v1"\n[data]\ndataset = "d"\n', {}, ["env.id", "Pendulum-v1"]),
         ('[learner]\nname = "mwal"\n[world]\nname = "objectworld"\n[eval]\ntransfer_worlds = 2\n', {}, ["eval.transfer_worlds", "mwal"]),
+        # gym ranking runs: demonstrations collected in the run, the constant-reward control, [eval]
+        (TREX_GYM + '[data]\ndataset = "d"\n[data.collect]\nsteps = 100\n', {}, ["data.collect", "together with dataset"]),
+        (TREX_GYM + "[data.collect]\nchekpoints = 3\n", {}, ["data.collect.chekpoints", "did you mean 'checkpoints'"]),
+        (TREX_GYM + "[data.collect]\nsteps = 100\nevery = 200\n", {}, ["data.collect.every", "1..steps (100)"]),
+        (TREX_GYM + "[data.collect]\nepisodes = 0\n", {}, ["data.collect.episodes", "at least once"]),
+        (TREX_GYM + '[data]\ncollect = "yes"\n', {}, ["data.collect", "not a table"]),
+        (TREX_GYM + "[data.collect]\n", {"data.collect.hyperparams.n_step": "64"}, ["data.collect.hyperparams.n_step", "n_steps"]),
+        (TREX_GYM + '[data]\ndataset = "d"\n[policy]\nsteps = 64\nreward = "zero"\n', {}, ["policy.reward", "constant"]),
+        (TREX_GYM + '[data]\ndataset = "d"\n[eval]\nhacking_check = true\n', {}, ["eval.hacking_check", "[policy]"]),
+        (TREX_GYM + '[data]\ndataset = "d"\n[eval]\nhacking_chek = true\n', {}, ["eval.hacking_chek", "did you mean 'hacking_check'"]),
+        (TREX_GYM + '[data]\ndataset = "d"\n[eval]\nhacking_alpha = 1.5\n', {}, ["eval.hacking_alpha", "(0, 1)"]),
+        (TREX_GYM + '[data]\ndataset = "d"\n[eval]\nbc_episodes = 5\n', {}, ["eval.bc_episodes", "drex"]),
+        ('[learner]\nname = "maxent"\n[world]\nname = "objectworld"\n[eval]\nhacking_check = true\n', {}, ["eval.hacking_check"]),
+        ('[learner]\nname = "deep-lfl"\n[env]\nid = "Pendulum-v1"\n[eval]\nhacking_check = true\n', {}, ["eval", "deep-lfl"]),
     ],
 )
 def test_config_mistakes_fail_before_any_work_naming_the_key(
@@ -332,19 +349,26 @@ def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path: Path) -> No
 
 
 # ----------------------------------------------------------------------------- gym
-def test_a_gym_trex_run_from_a_tiny_dataset(tmp_path: Path) -> None:
+def _tiny_ranked_dataset(path: Path) -> Any:
+    """Four 20-step Pendulum rollouts of the zero action, ranked by their true return (3 = the highest), saved at ``path``."""
     from rewardlab.data import Trajectory
     from rewardlab.data.gym_rollouts import collect_rollouts
     from rewardlab.data.io import save_dataset
-    from rewardlab.rewards import NeuralReward
 
     ds = collect_rollouts("Pendulum-v1", lambda o: np.zeros((len(o), 1), np.float32), 4, seed=0, max_steps=20)
-    order = np.argsort(np.argsort(ds.returns()))  # rank 3 = the highest true return
+    order = np.argsort(np.argsort(ds.returns()))
     save_dataset(
         [Trajectory(tr.obs, tr.acts, tr.rews, tr.terminal, {"rank": int(r)}) for tr, r in zip(ds, order, strict=True)],
-        tmp_path / "demos",
+        path,
         env_id="Pendulum-v1",
     )
+    return ds
+
+
+def test_a_gym_trex_run_from_a_tiny_dataset(tmp_path: Path) -> None:
+    from rewardlab.rewards import NeuralReward
+
+    ds = _tiny_ranked_dataset(tmp_path / "demos")
     text = """
         seed = 0
         [learner]
@@ -381,6 +405,171 @@ def test_a_gym_trex_run_from_a_tiny_dataset(tmp_path: Path) -> None:
     again = runner.invoke(app, ["run", str(tmp_path / "out" / "config.toml"), "--out", str(tmp_path / "again")])
     assert again.exit_code == 0, again.output
     assert json.loads((tmp_path / "again" / "result.json").read_text())["metrics"] == summary["metrics"]
+
+
+COLLECT = """
+seed = 0
+[learner]
+name = "trex"
+steps = 5
+pairs = 20
+snippet = [5, 10]
+architecture = "linear"
+ensemble = 2
+[env]
+id = "Pendulum-v1"
+[data]
+mirror_obs = [1, -1, -1]
+mirror_act = [-1]
+[data.collect]
+checkpoints = 3
+steps = 192
+episodes = 2
+hyperparams = {n_steps = 64, n_envs = 1, batch_size = 64, n_epochs = 2}
+[policy]
+steps = 64
+eval_episodes = 2
+ctrl_cost = 0.001
+hyperparams = {n_steps = 32, batch_size = 32}
+[eval]
+hacking_check = true
+"""
+
+
+def test_a_gym_run_collects_its_demonstrations_learns_and_trains_a_policy(tmp_path: Path, monkeypatch) -> None:
+    """[data.collect] is `rewardlab demos collect` inside the run (same seed, same demonstrations, same
+    result as a run from that dataset); --resume reuses a finished collection; the hacking check's
+    fields are those of `reward_hacking_check` on the saved demonstrations, reward and policy rollouts."""
+    import rewardlab.experiments.prefs as prefs_module
+    from rewardlab.data.gym_rollouts import env_spaces
+    from rewardlab.data.io import load_dataset
+    from rewardlab.prefs import reward_hacking_check
+    from rewardlab.rewards import NeuralReward
+
+    config_file = write(tmp_path / "collect.toml", COLLECT)
+    result = runner.invoke(app, ["run", str(config_file), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    summary = json.loads((out / "result.json").read_text())
+    demos = load_dataset(out / "demos", env="Pendulum-v1")
+    assert summary["demos"] == "demos" and sorted({tr.infos["rank"] for tr in demos}) == [0, 1, 2] and len(demos) == 6
+    assert summary["collection"]["true_returns"] == pytest.approx(demos.returns().tolist(), rel=1e-12)
+    assert summary["collection"]["seed"] == 0 and (out / "demos" / "checkpoints").is_dir()
+    metrics = summary["metrics"]
+    assert metrics["best_demo_return"] == pytest.approx(float(demos.returns().max()), rel=1e-12)
+    assert metrics["beats_best_demo"] == float(metrics["true_return_mean"] > metrics["best_demo_return"])
+    assert summary["policy"]["reward"] == "learned" and summary["config"]["data"]["collect"]["checkpoints"] == 3
+    # the same demonstrations through `rewardlab demos collect`, then a run from that dataset: the same numbers
+    collected = runner.invoke(
+        app,
+        ["demos", "collect", "--env", "Pendulum-v1", "--out", str(tmp_path / "demos"), "--checkpoints", "3", "--steps", "192"]
+        + ["--episodes", "2", "--seed", "0"]
+        + [x for kv in ("n_steps=64", "n_envs=1", "batch_size=64", "n_epochs=2") for x in ("--set", kv)],
+    )
+    assert collected.exit_code == 0, collected.output
+    assert load_dataset(tmp_path / "demos").returns().tolist() == demos.returns().tolist()
+    table = read_toml(config_file)
+    del table["data"]["collect"]
+    table["data"]["dataset"] = str(tmp_path / "demos")
+    run_config(load_run_config(table), tmp_path / "from-dataset", progress=False)
+    from_dataset = json.loads((tmp_path / "from-dataset" / "result.json").read_text())
+    assert from_dataset["metrics"] == metrics and from_dataset["hacking_check"] == summary["hacking_check"]
+    # the hacking check, by hand on the run's artefacts
+    check = summary["hacking_check"]
+    rollouts = load_dataset(out / "policy" / "rollouts", env="Pendulum-v1")
+    assert len(rollouts) == 2 and float(rollouts.returns().mean()) == pytest.approx(metrics["true_return_mean"], rel=1e-12)
+    reward = NeuralReward.load(out / "reward")
+    direct = reward_hacking_check(demos, rollouts, env_spaces("Pendulum-v1"), rng=np.random.default_rng(0), embedding=reward)
+    for key in ("policy_mean", "policy_var", "top_mean", "top_var", "rhat_max"):
+        value = getattr(direct, key)  # a NaN (a VaR of unmixed chains) is null in result.json
+        assert check[key] == (None if np.isnan(value) else pytest.approx(value, rel=1e-9)), key
+    assert (check["flagged"], check["reason"], check["alpha"]) == (direct.flagged, direct.reason, 0.05)
+    flag = metrics.get("hacking_flagged")
+    assert flag == (None if direct.flagged is None else float(direct.flagged))  # null in result.json when undetermined
+    if direct.flagged is None:
+        assert any("reward-hacking check is undetermined" in w for w in summary["warnings"]) and direct.reason
+    assert any("flags the policy" in w for w in summary["warnings"]) == bool(direct.flagged)
+    # --resume of a run killed after its collection: the collection is reused, the result is the same
+    (out / "result.json").unlink()
+    monkeypatch.setattr(prefs_module, "collect_demos", lambda *a, **k: pytest.fail("collected again"))
+    resumed = run_config(load_run_config(config_file), out, resume=True, progress=False)
+    assert resumed["metrics"] == metrics
+
+
+def test_the_constant_reward_control_is_train_policy_on_a_saved_constant_reward(tmp_path: Path) -> None:
+    """[policy] reward = "constant" trains the same PPO as `train_on_reward` of a saved ConstantReward
+    (same seed, normalisation, control cost): identical weights; the learned reward's policy differs."""
+    from stable_baselines3 import PPO
+
+    from rewardlab.experiments.prefs import train_on_reward
+    from rewardlab.rewards import ConstantReward
+
+    _tiny_ranked_dataset(tmp_path / "demos")
+    table = read_toml(write(tmp_path / "collect.toml", COLLECT))
+    del table["data"]["collect"], table["eval"]
+    table["data"]["dataset"] = str(tmp_path / "demos")
+    control = run_config(load_run_config(table, {"policy.reward": "constant"}), tmp_path / "control", progress=False)
+    learned = run_config(load_run_config(table), tmp_path / "learned", progress=False)
+    ConstantReward().save(tmp_path / "constant")
+    by_hand = train_on_reward(
+        "Pendulum-v1",
+        tmp_path / "constant",
+        tmp_path / "by-hand",
+        steps=64,
+        seed=0,
+        normalize="running",
+        ctrl_cost=0.001,
+        eval_episodes=2,
+        hyperparams={"n_steps": 32, "batch_size": 32},
+    )
+    weights = [PPO.load(d / "policy" / "model.zip").policy.state_dict() for d in (tmp_path / "control", tmp_path / "learned")]
+    reference = PPO.load(tmp_path / "by-hand" / "model.zip").policy.state_dict()
+    assert weights[0].keys() == reference.keys() and all(torch.equal(weights[0][k], reference[k]) for k in reference)
+    assert not all(torch.equal(weights[1][k], reference[k]) for k in reference)  # the setting matters
+    assert control["metrics"]["true_return_mean"] == by_hand["true_return_mean"]
+    assert control["policy"]["reward"] == "constant" and learned["policy"]["reward"] == "learned"
+    assert control["metrics"]["best_demo_return"] == learned["metrics"]["best_demo_return"]  # the same demonstrations
+    assert control["metrics"]["kendall_tau"] == learned["metrics"]["kendall_tau"]  # the learner fits in the control too
+
+
+def test_a_drex_run_reads_an_npz_of_episodes_and_evaluates_its_clone(tmp_path: Path) -> None:
+    """[data] dataset may be an .npz of obs_i / acts_i / rews_i (the D-REX paper's demonstrations in
+    ../shared/data); [eval] bc_episodes evaluates D-REX's clone as `evaluate` does; a wrong env is refused."""
+    from rewardlab.errors import DataFileError
+    from rewardlab.irl.bc import GymBCPolicy
+    from rewardlab.rl import evaluate
+
+    ds = _tiny_ranked_dataset(tmp_path / "demos")
+    np.savez(tmp_path / "demo.npz", obs_0=ds[3].obs, acts_0=ds[3].acts, rews_0=ds[3].rews)
+    table = {
+        "learner": {"name": "drex", "rollouts": 1, "max_steps": 20, "bc_epochs": 2, "trex": {"steps": 5, "pairs": 20, "snippet": [5, 10]}},
+        "env": {"id": "Pendulum-v1"},
+        "data": {"dataset": str(tmp_path / "demo.npz")},
+        "eval": {"bc_episodes": 2},
+    }
+    summary = run_config(load_run_config(table), tmp_path / "out", progress=False)
+    clone = evaluate(GymBCPolicy.load(tmp_path / "out" / "bc_policy"), "Pendulum-v1", episodes=2, seed=10_000).returns()
+    assert summary["metrics"]["bc_return_mean"] == pytest.approx(float(clone.mean()), rel=1e-12) and summary["bc"]["episodes"] == 2
+    assert summary["demos"] == str(tmp_path / "demo.npz")
+    with pytest.raises(DataFileError, match=r"demo\.npz"):
+        run_config(load_run_config({**table, "env": {"id": "CartPole-v1"}}), tmp_path / "wrong", progress=False)
+
+
+def test_gym_run_configs_with_collection_control_and_eval_round_trip(tmp_path: Path) -> None:
+    cfg = load_run_config(
+        read_toml(write(tmp_path / "collect.toml", COLLECT)), {"policy.reward": "constant", "data.collect.ceiling": "-800"}
+    )
+    resolved = run_config_table(cfg)
+    assert load_run_config(read_toml(write(tmp_path / "resolved.toml", toml_text(resolved)))) == cfg
+    assert resolved["data"]["collect"] == {
+        "checkpoints": 3,
+        "steps": 192,
+        "episodes": 2,
+        "ceiling": -800.0,
+        "hyperparams": {"n_steps": 64, "n_envs": 1, "batch_size": 64, "n_epochs": 2},
+    }
+    assert "dataset" not in resolved["data"] and resolved["policy"]["reward"] == "constant"
+    assert resolved["eval"] == {"hacking_check": True, "hacking_alpha": 0.05, "bc_episodes": 0}
 
 
 # ----------------------------------------------------------------------------- learning from a learner

@@ -18,9 +18,12 @@ The kinds of experiment:
   B-REX gridworld data): the ranking learners trex and brex learn from the ranking, the demonstration
   learners (e.g. birl, the table's B-IRL row) treat the same demonstrations as the expert's;
 * **gym**: a ranking learner (trex, drex, brex) on a Gymnasium ``[env]`` from a dataset of ranked
-  demonstrations (``[data] dataset``, written by ``rewardlab demos collect`` or ``save_dataset``), with
-  an optional ``[policy]`` stage that trains a policy on the learned reward (what ``rewardlab prefs``
-  and ``rewardlab train-policy`` do);
+  demonstrations (``[data] dataset``, written by ``rewardlab demos collect`` or ``save_dataset``) or
+  from demonstrations the run collects itself (``[data.collect]``: PPO on the true reward, seeded by
+  the run's seed, into ``DIR/demos``), with an optional ``[policy]`` stage that trains a policy on the
+  learned reward (what ``rewardlab prefs`` and ``rewardlab train-policy`` do) or, with ``reward =
+  "constant"``, the constant-reward control, and an optional ``[eval]`` (the reward-hacking check on
+  that policy, D-REX's clone evaluated);
 * **learning from a learner** (Jacq et al. 2019; ``[data] kind = "stages"``, the only data of lfl and
   deep-lfl, so the default for them): ``lfl`` on a discounted ``[world]`` observes a learner running
   soft policy iteration on the world's reward (:class:`LearnerStages`) and is scored as the tabular
@@ -70,7 +73,7 @@ A gym ranking run::
     id = "Pendulum-v1"       # required: a registered Gymnasium id
 
     [data]
-    dataset = "demos"        # required: a directory from `rewardlab demos collect`; relative to this file
+    dataset = "demos"        # a directory from `rewardlab demos collect` (or [data.collect]); relative to this file
     mirror_obs = [1, -1, -1] # optional sign flips of a reflection symmetry (trex, brex)
     mirror_act = [-1]
 
@@ -79,6 +82,23 @@ A gym ranking run::
     algo = "ppo"
     normalize = "running"
     hyperparams = {n_steps = 1024}
+    reward = "learned"       # or "constant": the control (ConstantReward, same normalisation and cost);
+                             # the learner still fits, the control's policy ignores what it learned
+
+    [eval]                   # optional (gym ranking runs)
+    hacking_check = false    # the B-REX reward-hacking check on the [policy] stage's rollouts
+    hacking_alpha = 0.05
+    bc_episodes = 0          # drex: evaluate the behavioural clone over this many episodes
+
+Demonstrations collected in the run instead of a dataset (``rewardlab demos collect``'s options)::
+
+    [data.collect]           # instead of dataset: PPO on the true reward, into DIR/demos (reused on --resume)
+    checkpoints = 12
+    steps = 61440
+    episodes = 5
+    every = 1536             # default: steps // checkpoints
+    ceiling = -800.0         # keep the checkpoints before the first whose mean return reaches this
+    hyperparams = {n_steps = 384}
 
 Learning from a learner::
 
@@ -135,8 +155,10 @@ __all__ = [
     "STAGE_LEARNERS",
     "TABULAR_LEARNERS",
     "TRANSFER_LEARNERS",
+    "DemoCollection",
     "DemoData",
     "EnvSection",
+    "GymEval",
     "GymLearnerStages",
     "LearnerSection",
     "LearnerStages",
@@ -255,23 +277,74 @@ class DemoData:
 
 
 @dataclass(frozen=True)
-class RankingData:
-    """``[data]`` of a gym run: a dataset of (ranked) demonstrations.
+class DemoCollection:
+    """``[data.collect]`` of a gym ranking run: collect the ranked demonstrations in the run, as
+    ``rewardlab demos collect`` does (:func:`rewardlab.experiments.prefs.collect_demos`): PPO on the env's
+    true reward, seeded by the run's seed, its checkpoints rolled out; rank = checkpoint index (training
+    time). They go to ``DIR/demos`` (a dataset, with PPO's checkpoints and ``result.json``); ``--resume``
+    reuses a finished collection.
 
     Attributes:
-        dataset: a directory written by ``rewardlab demos collect`` or ``rewardlab.data.io.save_dataset``;
-            a relative path is resolved against the config file's directory (the working directory
-            for a dict), and the resolved config holds the absolute path.
+        checkpoints: checkpoints kept, evenly spaced in training time (all of them if fewer were saved).
+        steps: PPO's training steps on the true reward.
+        episodes: stochastic rollouts of each checkpoint (all share its rank).
+        every: steps between saved checkpoints (None: ``steps // checkpoints``; PPO saves at rollout
+            boundaries, so fewer when a rollout is longer).
+        ceiling: keep only the checkpoints before the first whose mean true return reaches this
+            (suboptimal demonstrations; training stops there); None: no ceiling.
+        hyperparams: PPO's hyperparameters over its preset (``rewardlab.rl.PRESETS``), e.g. ``{n_steps = 384}``.
+    """
+
+    checkpoints: int = 12
+    steps: int = 12_288
+    episodes: int = 1
+    every: int | None = None
+    ceiling: float | None = None
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.checkpoints < 1:
+            raise ConfigError("checkpoints", f"is {self.checkpoints}", "keep at least one checkpoint")
+        if self.steps < 1:
+            raise ConfigError("steps", f"is {self.steps}", "train PPO for at least one step")
+        if self.episodes < 1:
+            raise ConfigError("episodes", f"is {self.episodes}", "roll out each checkpoint at least once")
+        if self.every is not None and not 0 < self.every <= self.steps:
+            raise ConfigError("every", f"is {self.every}", f"save a checkpoint every 1..steps ({self.steps}) steps, or leave it out")
+
+
+@dataclass(frozen=True)
+class RankingData:
+    """``[data]`` of a gym run: (ranked) demonstrations, read from a dataset or collected in the run.
+
+    Attributes:
+        dataset: a directory written by ``rewardlab demos collect`` or ``rewardlab.data.io.save_dataset``,
+            or an ``.npz`` file of episodes (``obs_i``, ``acts_i``, ``rews_i``:
+            :func:`rewardlab.data.io.load_npz_episodes`, e.g. the D-REX paper's demonstrations); a relative
+            path is resolved against the config file's directory (the working directory for a dict), and
+            the resolved config holds the absolute path. Exactly one of ``dataset`` and ``collect``.
         mirror_obs: signs (1 or -1 per coordinate) of a reflection symmetry of the observations: train
             on each demonstration's mirror image too (trex, brex; ``rewardlab prefs --mirror-obs``).
         mirror_act: the reflection's signs on the actions.
+        collect: ``[data.collect]``: collect the demonstrations in the run (:class:`DemoCollection`).
     """
 
-    dataset: str
+    dataset: str | None = None
     mirror_obs: tuple[float, ...] | None = None
     mirror_act: tuple[float, ...] | None = None
+    collect: DemoCollection | None = None
 
     def __post_init__(self) -> None:
+        if self.dataset is None and self.collect is None:
+            raise ConfigError(
+                "dataset",
+                "is missing, and so is [data.collect]",
+                "give dataset = PATH (from `rewardlab demos collect`), or a [data.collect] table to collect the demonstrations in the run",
+            )
+        if self.dataset is not None and self.collect is not None:
+            raise ConfigError(
+                "collect", "is given together with dataset", "give one: dataset = PATH reads demonstrations, [data.collect] collects them"
+            )
         for name in ("mirror_obs", "mirror_act"):
             signs = getattr(self, name)
             if signs is not None and (not signs or any(s not in (1.0, -1.0) for s in signs)):
@@ -381,6 +454,33 @@ class TabularEval:
 
 
 @dataclass(frozen=True)
+class GymEval:
+    """``[eval]`` of a gym ranking run (trex, drex, brex).
+
+    Attributes:
+        hacking_check: run the reward-hacking check (:func:`rewardlab.prefs.reward_hacking_check`, Bayesian
+            REX over the learned reward's last layer, no true reward needed) on the ``[policy]`` stage's
+            evaluation rollouts against the ranked data the reward learned from (D-REX: its noise
+            rollouts); needs ``[policy]``. Its verdict is ``hacking_check`` in ``result.json`` and the
+            metric ``hacking_flagged`` (1, 0, or null when undetermined, with a warning and the reason).
+            With ``[policy] reward = "constant"`` it judges the control's policy under the learned reward.
+        hacking_alpha: the check's VaR level, in (0, 1).
+        bc_episodes: evaluate D-REX's behavioural clone on the true reward over this many episodes
+            (metric ``bc_return_mean``; drex only); 0: not evaluated.
+    """
+
+    hacking_check: bool = False
+    hacking_alpha: float = 0.05
+    bc_episodes: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.hacking_alpha < 1:
+            raise ConfigError("hacking_alpha", f"is {self.hacking_alpha}", "give a quantile level in (0, 1), e.g. 0.05")
+        if self.bc_episodes < 0:
+            raise ConfigError("bc_episodes", f"is {self.bc_episodes}", "give 0 (no evaluation) or a positive number of episodes")
+
+
+@dataclass(frozen=True)
 class PolicyStage:
     """``[policy]`` of a gym run: train a policy on the learned reward and report its true return
     (:func:`rewardlab.rl.train_policy`, as ``rewardlab train-policy`` does).
@@ -397,6 +497,11 @@ class PolicyStage:
         init_log_std: initial log standard deviation of PPO's actions (None: SB3's 0).
         critic_warmup: train only PPO's critic for this many steps first (with ``init_from_clone``).
         critic_warmup_lr: the warm-up's learning rate (None: the algorithm's).
+        reward: ``"learned"``: train on the learned reward; ``"constant"``: the constant-reward control,
+            the same training on :class:`~rewardlab.rewards.ConstantReward` (same normalisation, control
+            cost and warm start), which carries no information about the task. The learner still fits
+            (the run stays one kind, and a sweep grid ``"policy.reward" = ["learned", "constant"]`` gives
+            the control rows), but the control's policy ignores the learned reward.
     """
 
     steps: int
@@ -410,6 +515,7 @@ class PolicyStage:
     init_log_std: float | None = None
     critic_warmup: int = 0
     critic_warmup_lr: float | None = None
+    reward: Literal["learned", "constant"] = "learned"
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -434,7 +540,7 @@ class RunConfig:
             :class:`LearnerStages` (tabular) or :class:`GymLearnerStages` (gym).
         world: ``[world]`` of a tabular run, else None.
         env: ``[env]`` of a gym run, else None.
-        eval: ``[eval]`` of a tabular run, else None.
+        eval: ``[eval]`` of a tabular run; of a gym ranking run when given, else None.
         policy: ``[policy]`` of a gym run when a policy is trained, else None.
         seed: seeds the demonstrations, the learner and, by default, the world.
         checkpoint_every: learner steps between checkpoints (resumable learners); 0: only what the learner
@@ -448,7 +554,7 @@ class RunConfig:
     data: DemoData | RankingData | LearnerStages | GymLearnerStages
     world: WorldSection | None = None
     env: EnvSection | None = None
-    eval: TabularEval | None = None
+    eval: TabularEval | GymEval | None = None
     policy: PolicyStage | None = None
     seed: int = 0
     checkpoint_every: int = 0
@@ -714,8 +820,10 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
         return RunConfig(learner, data, world=world, eval=evaluation, **_top(run))
     from rewardlab.data.gym_rollouts import check_env_id
 
-    if eval_table is not None:
-        raise ConfigError("eval", "has no settings for gym runs", "leave [eval] out; train a policy on the reward with a [policy] table")
+    if eval_table is not None and learner.name in STAGE_LEARNERS:
+        raise ConfigError(
+            "eval", f"has no settings for {learner.name} runs", "leave [eval] out; train a policy on the reward with a [policy] table"
+        )
     env_table = dict(env_table)  # type: ignore[arg-type]
     env_id = env_table.pop("id", None)
     if env_table:
@@ -730,7 +838,8 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
     if ranking is None:
         if isinstance(data_table.get("dataset"), str):
             data_table["dataset"] = str((base / Path(data_table["dataset"]).expanduser()).resolve())
-        ranking = _read(RankingData, data_table, "data")
+        collect = _collection(data_table.pop("collect", None))
+        ranking = _read(RankingData, {**data_table, **({} if collect is None else {"collect": collect})}, "data")
         if learner.name == "drex" and ranking.mirror_obs is not None:
             raise ConfigError("data.mirror_obs", "is set for D-REX", "use it with trex or brex (D-REX ranks its own rollouts)")
     policy = None
@@ -745,7 +854,29 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
             raise ConfigError(
                 "policy.init_from_clone", f"is set for {learner.name}", "use it with drex (it warm-starts from D-REX's clone)"
             )
-    return RunConfig(learner, ranking, env=env, policy=policy, **_top(run))
+    evaluation = None if eval_table is None else _read(GymEval, eval_table, "eval")
+    if evaluation is not None and evaluation.hacking_check and policy is None:
+        raise ConfigError(
+            "eval.hacking_check",
+            "is true, but the run has no [policy] stage",
+            "add a [policy] table (the check judges its policy), or leave it out",
+        )
+    if evaluation is not None and evaluation.bc_episodes and learner.name != "drex":
+        raise ConfigError("eval.bc_episodes", f"is {evaluation.bc_episodes} for {learner.name}", "leave it out: only drex learns a clone")
+    return RunConfig(learner, ranking, env=env, eval=evaluation, policy=policy, **_top(run))
+
+
+def _collection(table: Any) -> DemoCollection | None:
+    """``[data.collect]`` (None when absent), its PPO hyperparameters checked."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError("data.collect", f"is {table!r}, not a table", "write it as a [data.collect] table")
+    from rewardlab.rl.sb3 import check_hyperparams
+
+    collect: DemoCollection = _read(DemoCollection, table, "data.collect")
+    with prefixed("data.collect.hyperparams."):
+        return dataclasses.replace(collect, hyperparams=check_hyperparams("ppo", collect.hyperparams))
 
 
 def _stage_data(

@@ -38,7 +38,7 @@ from rewardlab.eval import (
     policy_loss,
     reward_distance,
 )
-from rewardlab.experiments.config import DemoData, LearnerStages
+from rewardlab.experiments.config import DemoData, LearnerStages, TabularEval
 from rewardlab.irl.bc import as_time_indexed
 from rewardlab.irl.experts import expert_demonstrations, ranked_suboptimal_demonstrations
 from rewardlab.irl.feature_matching import demonstration_episodes
@@ -307,7 +307,7 @@ def tabular_experiment(cfg: RunConfig) -> Experiment:
     (:func:`rewardlab.experiments.lfl.observed_learner`)."""
     from rewardlab.experiments.run import Experiment
 
-    assert cfg.world is not None and cfg.eval is not None and isinstance(cfg.data, (DemoData, LearnerStages))
+    assert cfg.world is not None and isinstance(cfg.eval, TabularEval) and isinstance(cfg.data, (DemoData, LearnerStages))
     name, data = cfg.learner.name, cfg.data
     spec = LEARNERS[name]
     learner = spec.learner_class()(cfg.learner.config)

@@ -9,6 +9,7 @@ an existing non-empty ``out`` is refused unless ``overwrite``."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from rewardlab.experiments.config import RunConfig
     from rewardlab.experiments.run import Experiment
 
-__all__ = ["collect_demos", "learn_reward", "ranking_experiment", "train_on_reward"]
+__all__ = ["collect_demos", "learn_reward", "ranking_experiment", "read_demos", "train_on_reward"]
 
 
 @contextmanager
@@ -91,6 +92,27 @@ def collect_demos(
     return summary
 
 
+def _check_mirror(
+    space: tuple[Any, Any],
+    method: str,
+    mirror_obs: Any,
+    mirror_act: Any,
+    names: tuple[str, str] = ("data.mirror_obs", "data.mirror_act"),
+) -> None:
+    """Refuse sign flips that do not fit ``space`` (one sign per coordinate of each Box) or D-REX
+    (errors name ``names``)."""
+    if mirror_obs is None:
+        if mirror_act is not None:
+            raise ConfigError(names[1], f"is set without {names[0]}", "give the observation's signs too")
+        return
+    if method == "drex":
+        raise ConfigError(names[0], "is set for D-REX", "use it with trex or brex (D-REX ranks its own rollouts)")
+    for name, signs, box in ((names[0], mirror_obs, space[0]), (names[1], mirror_act, space[1])):
+        width = box.shape[-1] if getattr(box, "shape", None) else None  # a Box's last axis; none for Discrete
+        if signs is not None and (width is None or len(signs) != width):
+            raise ConfigError(name, f"has {len(signs)} signs", f"give one sign per coordinate of {box}")
+
+
 def _mirrored(
     demos: Any,
     space: tuple[Any, Any],
@@ -100,20 +122,47 @@ def _mirrored(
     names: tuple[str, str] = ("data.mirror_obs", "data.mirror_act"),
 ) -> Any:
     """``demos`` plus their mirror images under the sign flips given, after checking the flips' widths
-    (errors name ``names``)."""
+    (:func:`_check_mirror`, errors name ``names``)."""
     from rewardlab.data.ranking import sign_flip, with_mirror_images
 
+    _check_mirror(space, method, mirror_obs, mirror_act, names)
     if mirror_obs is None:
-        if mirror_act is not None:
-            raise ConfigError(names[1], f"is set without {names[0]}", "give the observation's signs too")
         return demos
-    if method == "drex":
-        raise ConfigError(names[0], "is set for D-REX", "use it with trex or brex (D-REX ranks its own rollouts)")
-    for name, signs, box in ((names[0], mirror_obs, space[0]), (names[1], mirror_act, space[1])):
-        width = box.shape[-1] if getattr(box, "shape", None) else None  # a Box's last axis; none for Discrete
-        if signs is not None and (width is None or len(signs) != width):
-            raise ConfigError(name, f"has {len(signs)} signs", f"give one sign per coordinate of {box}")
     return with_mirror_images(demos, sign_flip(list(mirror_obs)), None if mirror_act is None else sign_flip(list(mirror_act)))
+
+
+def read_demos(dataset: str, env_id: str) -> Any:
+    """The demonstrations of ``[data] dataset``: a directory of :func:`rewardlab.data.io.save_dataset`, or an
+    ``.npz`` file of episodes (:func:`rewardlab.data.io.load_npz_episodes`); checked against ``env_id``."""
+    from rewardlab.data.io import check_env, load_dataset, load_npz_episodes
+
+    path = Path(dataset)
+    if path.is_file() and path.suffix == ".npz":
+        demos = load_npz_episodes(path)
+        check_env(demos, env_id, source=str(path))
+        return demos
+    return load_dataset(path, env=env_id)
+
+
+def _collected(env_id: str, collect: Any, seed: int, out: Path) -> Any:
+    """The demonstrations ``[data.collect]`` asks for, collected into ``out`` (:func:`collect_demos`, seeded by
+    ``seed``) unless a finished collection is there already (its ``result.json``: ``--resume`` reuses it)."""
+    from rewardlab.data.io import load_dataset
+
+    if not (out / "result.json").is_file():
+        collect_demos(
+            env_id,
+            out,
+            checkpoints=collect.checkpoints,
+            steps=collect.steps,
+            episodes=collect.episodes,
+            seed=seed,
+            hyperparams=dict(collect.hyperparams),
+            every=collect.every,
+            ceiling=collect.ceiling,
+            overwrite=out.exists(),
+        )
+    return load_dataset(out, env=env_id)
 
 
 def _steps(method: str, config: Any) -> int:
@@ -126,44 +175,66 @@ def _steps(method: str, config: Any) -> int:
 
 
 def ranking_experiment(cfg: RunConfig) -> Experiment:
-    """Prepare a gym run: load the dataset (checked against the env), add mirror images, configure the
-    learner (seeded by ``cfg.seed``). ``finish`` saves the reward (and D-REX's clone, B-REX's posterior),
-    scores the predicted returns against the true ones, and runs the ``[policy]`` stage."""
+    """Prepare a gym run: load the dataset (checked against the env) or, with ``[data.collect]``, collect
+    the demonstrations into ``DIR/demos`` first (the experiment's ``setup``); add mirror images,
+    configure the learner (seeded by ``cfg.seed``). ``finish`` saves the reward (and D-REX's clone,
+    B-REX's posterior), scores the predicted returns against the true ones, evaluates D-REX's clone
+    (``[eval] bc_episodes``), runs the ``[policy]`` stage on the learned reward or, with ``reward =
+    "constant"``, the constant-reward control (the policy's evaluation rollouts saved in ``policy/rollouts``),
+    and the reward-hacking check on those rollouts (``[eval] hacking_check``)."""
     import gymnasium as gym
 
-    from rewardlab.data.io import load_dataset
+    from rewardlab.experiments.config import GymEval
     from rewardlab.experiments.run import Experiment
     from rewardlab.registry import LEARNERS
 
     assert cfg.env is not None and isinstance(cfg.data, RankingData)
     method, env_id, data = cfg.learner.name, cfg.env.id, cfg.data
     spec, config = LEARNERS[method], cfg.learner.config
-    demos = load_dataset(data.dataset, env=env_id)
+    evaluation = cfg.eval if isinstance(cfg.eval, GymEval) else GymEval()
     env = gym.make(env_id)
     space = (env.observation_space, env.action_space)
     env.close()
-    train = _mirrored(demos, space, method, data.mirror_obs, data.mirror_act)
+    _check_mirror(space, method, data.mirror_obs, data.mirror_act)
+    loaded: dict[str, Any] = {}
+
+    def load(directory: Path) -> None:
+        """Read (or collect, then read) the demonstrations, and their mirror images."""
+        if data.collect is None:
+            assert data.dataset is not None
+            loaded["demos"] = read_demos(data.dataset, env_id)
+        else:
+            loaded["demos"] = _collected(env_id, data.collect, cfg.seed, directory / "demos")
+            loaded["collection"] = json.loads((directory / "demos" / "result.json").read_text(encoding="utf-8"))
+        loaded["train"] = _mirrored(loaded["demos"], space, method, data.mirror_obs, data.mirror_act)
+
+    if data.collect is None:
+        load(Path())  # a dataset is read and checked before any work
 
     def fit(callback: Any, checkpoint: Any) -> FitResult:
         extra = {} if checkpoint is None else {"checkpoint": checkpoint}
         learner, rng = spec.learner_class()(config), np.random.default_rng(cfg.seed)
         if method == "drex":
-            return learner.fit(demos, env_id, rng=rng, callback=callback, **extra)  # type: ignore[no-any-return]
-        return learner.fit(train, space, rng=rng, callback=callback, **extra)  # type: ignore[no-any-return]
+            return learner.fit(loaded["demos"], env_id, rng=rng, callback=callback, **extra)  # type: ignore[no-any-return]
+        return learner.fit(loaded["train"], space, rng=rng, callback=callback, **extra)  # type: ignore[no-any-return]
 
     def finish(fit: FitResult, directory: Path) -> dict[str, Any]:
+        from rewardlab.data.io import save_dataset
         from rewardlab.eval import extrapolation_plot, kendall_tau
         from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
 
+        demos = loaded["demos"]
         summary: dict[str, Any] = {
             "method": method,
             "env": env_id,
-            "demos": data.dataset,
+            "demos": data.dataset if data.collect is None else "demos",  # collected: relative to the run directory
             "seed": cfg.seed,
             "mirror": None
             if data.mirror_obs is None
             else {"obs": list(data.mirror_obs), "act": None if data.mirror_act is None else list(data.mirror_act)},
         }
+        if "collection" in loaded:
+            summary["collection"] = loaded["collection"]
         metrics: dict[str, float] = {}
         for key in ("train_accuracy", "val_accuracy", "acceptance", "rhat_max", "ess_min", "pairs", "trajectories", "ranking_tau"):
             if key in fit.info:
@@ -189,11 +260,19 @@ def ranking_experiment(cfg: RunConfig) -> Experiment:
             fit.posterior.save(directory / "posterior")
         if figure is not None:
             figure.savefig(directory / "extrapolation.png", dpi=110)
+        if evaluation.bc_episodes:
+            from rewardlab.rl import evaluate
+
+            clone = evaluate(fit.info["bc_policy"], env_id, episodes=evaluation.bc_episodes, seed=10_000 + cfg.seed).returns()
+            summary["bc"] = {"true_return_mean": float(clone.mean()), "true_return_std": float(clone.std()), "episodes": len(clone)}
+            metrics["bc_return_mean"] = summary["bc"]["true_return_mean"]
         if cfg.policy is not None:
+            from rewardlab.rewards import ConstantReward
+
             stage = cfg.policy
             policy = _policy_stage(
                 env_id,
-                fit.reward,
+                fit.reward if stage.reward == "learned" else ConstantReward(),
                 directory / "policy",
                 steps=stage.steps,
                 seed=cfg.seed,
@@ -207,18 +286,50 @@ def ranking_experiment(cfg: RunConfig) -> Experiment:
                 init_log_std=stage.init_log_std,
                 critic_warmup=stage.critic_warmup,
                 critic_warmup_lr=stage.critic_warmup_lr,
+                keep_rollouts=True,
             )
+            rollouts = policy.pop("rollouts")
+            save_dataset(rollouts, directory / "policy" / "rollouts", env_id=env_id)  # for extrapolation plots
+            policy["reward"] = stage.reward
             reason = "the demonstrations record no true rewards"
             policy.update(_best_demo_verdict(demos, reason, policy["true_return_mean"], policy["true_return_std"]))
             summary["warnings"] += policy.pop("warnings")
             summary["policy"] = policy
-            for key in ("true_return_mean", "true_return_std", "distance_mean", "best_demo_return"):
+            for key in ("true_return_mean", "true_return_std", "distance_mean", "best_demo_return", "beats_best_demo"):
                 if policy.get(key) is not None:
-                    metrics[key] = policy[key]
+                    metrics[key] = float(policy[key])
+            if evaluation.hacking_check:
+                check = _hacking_check(fit, fit.info.get("rollouts", demos), rollouts, space, cfg.seed, evaluation.hacking_alpha)
+                summary["warnings"] += check.pop("warnings")
+                summary["hacking_check"] = check
+                metrics["hacking_flagged"] = math.nan if check["flagged"] is None else float(check["flagged"])
         summary["metrics"] = metrics
         return summary
 
-    return Experiment(f"{method} on {env_id}", _steps(method, config), fit, finish)
+    return Experiment(f"{method} on {env_id}", _steps(method, config), fit, finish, setup=None if data.collect is None else load)
+
+
+def _hacking_check(fit: FitResult, ranked: Any, rollouts: Any, space: tuple[Any, Any], seed: int, alpha: float) -> dict[str, Any]:
+    """:func:`rewardlab.prefs.reward_hacking_check` of the policy's ``rollouts`` against the ``ranked`` data the
+    reward ``fit`` learned from (its net's last layer, rng seeded by ``seed``), as ``result.json`` records it:
+    the :class:`~rewardlab.prefs.HackingCheck` fields, ``flagged`` null with its ``reason`` when undetermined,
+    and ``warnings`` (B-REX's, an undetermined verdict, a flagged policy)."""
+    import dataclasses
+
+    from rewardlab.prefs import reward_hacking_check
+
+    check = reward_hacking_check(ranked, rollouts, space, rng=np.random.default_rng(seed), embedding=fit.reward, alpha=alpha)
+    out = dataclasses.asdict(check)
+    warnings = [str(w) for w in check.warnings]
+    if check.flagged is None:
+        warnings.append(f"the reward-hacking check is undetermined: {check.reason}")
+    elif check.flagged:
+        warnings.append(
+            f"the reward-hacking check flags the policy: its posterior mean return {check.policy_mean:.4g} beats the top-ranked "
+            f"trajectories' {check.top_mean:.4g} while its {alpha:g}-VaR {check.policy_var:.4g} falls below theirs {check.top_var:.4g}"
+        )
+    out["warnings"] = warnings
+    return out
 
 
 #: How ``rewardlab prefs`` names the run config's keys in its errors: its options, and the learner's
@@ -295,9 +406,11 @@ def _policy_stage(
     critic_warmup: int,
     critic_warmup_lr: float | None,
     progress: bool = True,
+    keep_rollouts: bool = False,
 ) -> dict[str, Any]:
     """Train ``algo`` on ``env_id`` with the learned ``reward`` (checkpoints and the final model into
-    ``directory``) and evaluate the final policy on the true reward: the stage's summary."""
+    ``directory``) and evaluate the final policy on the true reward: the stage's summary (with
+    ``keep_rollouts``, also the evaluation's trajectories as ``"rollouts"``, for the caller to pop)."""
     from rewardlab.data.gym_rollouts import env_spaces
     from rewardlab.experiments.run import progress_bar
     from rewardlab.rewards.wrappers import check_reward_spaces
@@ -350,6 +463,8 @@ def _policy_stage(
     distances = [tr.infos["x_distance"] for tr in final if "x_distance" in tr.infos]
     if distances:
         summary["distance_mean"] = float(np.mean(distances))
+    if keep_rollouts:
+        summary["rollouts"] = final
     return summary
 
 
@@ -418,15 +533,13 @@ def train_on_reward(
 def _recorded_demos(reward_dir: str | Path, env_id: str) -> tuple[Any, str]:
     """The demonstrations in the ``demos`` directory recorded by the reward's run
     (``reward_dir/../result.json``), or None and why not."""
-    import json
-
-    from rewardlab.data.io import load_dataset
     from rewardlab.errors import RewardLabError
 
     run = Path(reward_dir).parent / "result.json"
     try:
         demos_dir = json.loads(run.read_text(encoding="utf-8")).get("demos") if run.is_file() else None
-        demos = load_dataset(demos_dir, env=env_id) if isinstance(demos_dir, str) and Path(demos_dir).is_dir() else None
+        demos_dir = run.parent / demos_dir if isinstance(demos_dir, str) else None  # collected demos: relative to the run
+        demos = read_demos(str(demos_dir), env_id) if demos_dir is not None and demos_dir.exists() else None
     except (OSError, ValueError, RewardLabError):
         demos = None
     return demos, f"{run} names no readable demonstrations with recorded true rewards"

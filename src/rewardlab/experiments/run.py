@@ -57,12 +57,15 @@ class Experiment:
         fit: ``fit(callback, checkpoint) -> FitResult``: the learner's fit.
         finish: ``finish(result, directory) -> summary``: evaluate, write the artefacts into
             ``directory``, return the experiment's part of ``result.json`` (with ``metrics`` and ``warnings``).
+        setup: ``setup(directory)``: work in the run directory before the fit (collecting the data into
+            it); called again on ``--resume``, where it reuses what it finished. None: nothing to do.
     """
 
     description: str
     total: int | None
     fit: Callable[[Callback, Any], FitResult]
     finish: Callable[[FitResult, Path], dict[str, Any]]
+    setup: Callable[[Path], None] | None = None
 
 
 def prepare(cfg: RunConfig) -> Experiment:
@@ -218,6 +221,8 @@ def _execute(
         checkpoint = Checkpoint(directory / "checkpoints", every=cfg.checkpoint_every, fingerprint=_fingerprint(table))
     last = checkpoint.latest_step if checkpoint is not None and continuing else None
     _keep_lines(directory / "metrics.jsonl", last)
+    if experiment.setup is not None:
+        experiment.setup(directory)
     writer = writer_class(log_dir=str(directory / "tensorboard")) if writer_class is not None else None
     try:
         with (
@@ -248,10 +253,10 @@ def _execute(
     finally:
         if writer is not None:
             writer.close()
-    metrics = {}
+    metrics: dict[str, float | None] = {}
     for key, value in summary.get("metrics", {}).items():
         try:
-            metrics[key] = float(value)  # a non-finite one is null in result.json
+            metrics[key] = _number(value)  # a non-finite one is null, as in result.json
         except (TypeError, ValueError):
             continue
     summary.update(
