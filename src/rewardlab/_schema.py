@@ -52,7 +52,17 @@ import pydantic
 
 from rewardlab.errors import ConfigError, DataFileError, ValidationError
 
-__all__ = ["apply_settings", "check_meta", "coerce", "config_table", "describe", "did_you_mean", "from_table"]
+__all__ = [
+    "apply_settings",
+    "check_meta",
+    "coerce",
+    "config_table",
+    "declared_fields",
+    "describe",
+    "did_you_mean",
+    "from_table",
+    "is_config_group",
+]
 
 _NONE_TEXT = ("none", "null")
 
@@ -297,7 +307,7 @@ def coerce(value: Any, annotation: Any, *, text: bool = True) -> Any:
         raise Mismatch from None
 
 
-def _declared(target: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def declared_fields(target: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(annotations, defaults)`` of a dataclass's init fields or a function's (a class's constructor's) keyword parameters."""
     if dataclasses.is_dataclass(target) and isinstance(target, type):
         hints = typing.get_type_hints(target)
@@ -329,7 +339,7 @@ def _allows_none(annotation: Any) -> bool:
     return annotation is None or annotation is type(None) or (_is_union(annotation) and type(None) in get_args(annotation))
 
 
-def _is_group(annotation: Any) -> bool:
+def is_config_group(annotation: Any) -> bool:
     """Whether ``annotation`` is a nested config (a dataclass class) whose fields are settings too."""
     return dataclasses.is_dataclass(annotation) and isinstance(annotation, type)
 
@@ -361,7 +371,7 @@ def apply_settings(
             value of the wrong type (with the expected type and the default), a fixed key, a key
             given twice (as ``trex.steps`` and inside a ``trex`` table).
     """
-    annotations, defaults = _declared(target)
+    annotations, defaults = declared_fields(target)
     annotations.update(extra or {})
     banned = set(fixed)
     valid = sorted(k for k in annotations if k not in banned)
@@ -374,7 +384,7 @@ def apply_settings(
         if head not in annotations:
             raise ConfigError(prefix + key, f"is not a setting of {name}", f"{did_you_mean(head, valid)}use one of {valid}")
         annotation = annotations[head]
-        is_group = _is_group(annotation)
+        is_group = is_config_group(annotation)
         if dot or (is_group and isinstance(value, Mapping)):
             if not is_group:
                 raise ConfigError(prefix + key, f"{head!r} of {name} has no sub-settings", f"set it as {head}=...")
@@ -415,11 +425,11 @@ def apply_settings(
 
 def _construct(cls: Any, values: dict[str, Any], name: str, prefix: str) -> Any:
     """``cls(**values)`` with a missing required field, and the config's own checks, named with ``prefix``."""
-    annotations, defaults = _declared(cls)
+    annotations, defaults = declared_fields(cls)
     for key, annotation in annotations.items():
         if key not in values and key not in defaults:
             fix = f"set {prefix + key} to {describe(annotation)}"
-            if _is_group(annotation):
+            if is_config_group(annotation):
                 fix = f"give its settings as a table [{prefix + key}] (or as {prefix + key}.{dataclasses.fields(annotation)[0].name}=...)"
             raise ConfigError(prefix + key, f"is missing (a required setting of {name})", fix)
     try:
@@ -456,7 +466,7 @@ def config_table(config: Any) -> dict[str, Any]:
     """
     if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
         raise TypeError(f"config_table takes a dataclass instance, not {type(config).__name__}")
-    _, defaults = _declared(type(config))
+    _, defaults = declared_fields(type(config))
     table: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         if not f.init:
@@ -499,7 +509,7 @@ def from_table(cls: type, table: Mapping[str, Any], name: str, *, fixed: Iterabl
         raise ConfigError(prefix.rstrip(".") or name, f"is {table!r}, not a table", f"give the settings of {name} as a table")
     given = dict(table)
     preset: dict[str, Any] = dict(fixed) if isinstance(fixed, Mapping) else {}
-    annotations, _ = _declared(cls)
+    annotations, _ = declared_fields(cls)
     for key, value in preset.items():  # a fixed field repeated with its own value (a resolved config read back)
         if key in given:
             try:

@@ -141,7 +141,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rewardlab._schema import Mismatch, _declared, _is_group, coerce, config_table, did_you_mean, from_table
+from rewardlab._schema import Mismatch, coerce, config_table, declared_fields, did_you_mean, from_table, is_config_group
 from rewardlab.errors import ConfigError, DataFileError, ValidationError
 
 if sys.version_info >= (3, 11):
@@ -659,7 +659,7 @@ def _read_text(target: Any, table: dict[str, Any]) -> dict[str, Any]:
     """``table`` with its ``--set`` texts read by the types ``target`` (a config dataclass or a function)
     declares for them, nested configs included; a text that does not fit is left for :func:`from_table`
     to refuse with the expected type."""
-    annotations, _ = _declared(target)
+    annotations, _ = declared_fields(target)
     out = dict(table)
     for key, value in table.items():
         annotation = annotations.get(key)
@@ -670,7 +670,7 @@ def _read_text(target: Any, table: dict[str, Any]) -> dict[str, Any]:
                 out[key] = coerce(str(value), annotation, text=True)
             except Mismatch:
                 out[key] = str(value)
-        elif isinstance(value, dict) and _is_group(annotation):
+        elif isinstance(value, dict) and is_config_group(annotation):
             out[key] = _read_text(annotation, value)
         elif isinstance(value, dict):
             out[key] = {k: (str(v) if isinstance(v, _Text) else v) for k, v in value.items()}
@@ -699,7 +699,7 @@ def _world_options_class(name: str) -> type:
     that a ``[world]`` table is read and written by the one config mechanism."""
     from rewardlab.mdp.worlds import world_builder
 
-    annotations, defaults = _declared(world_builder(name))
+    annotations, defaults = declared_fields(world_builder(name))
     fields = [(k, a, field(default=defaults[k])) if k in defaults else (k, a) for k, a in annotations.items()]
     fields.sort(key=lambda f: len(f) == 3)  # required options (none today) before those with defaults
     return dataclasses.make_dataclass(f"world {name!r}", fields, frozen=True)
@@ -746,7 +746,7 @@ def _learner(table: dict[str, Any]) -> LearnerSection:
     cls = spec.config_class()
     for key in table:
         if key in spec.fixed:  # maxent is MaxEntConfig(causal=False): not a setting of maxent, even with that value
-            valid = sorted(k for k in _declared(cls)[0] if k not in spec.fixed)
+            valid = sorted(k for k in declared_fields(cls)[0] if k not in spec.fixed)
             raise ConfigError(f"learner.{key}", f"is set by {name} itself", f"leave it out; the settings are {valid}")
     config = from_table(cls, _read_text(cls, table), name, fixed=spec.fixed, prefix="learner.")
     return LearnerSection(name, str(label), config)

@@ -151,7 +151,7 @@ def gym_stages_experiment(cfg: RunConfig) -> Experiment:
     def finish(result: FitResult, directory: Path) -> dict[str, Any]:
         from rewardlab.data.io import save_dataset
         from rewardlab.eval import extrapolation_plot, kendall_tau
-        from rewardlab.experiments.prefs import _best_demo_verdict, _policy_stage
+        from rewardlab.experiments.prefs import best_demo_verdict, policy_stage
         from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
 
         returns = [float(s.returns().mean()) for s in stages]
@@ -187,7 +187,7 @@ def gym_stages_experiment(cfg: RunConfig) -> Experiment:
             plt.close(figure)
         if cfg.policy is not None:
             stage = cfg.policy
-            policy = _policy_stage(
+            policy = policy_stage(
                 env_id,
                 result.reward,
                 directory / "policy",
@@ -205,7 +205,7 @@ def gym_stages_experiment(cfg: RunConfig) -> Experiment:
                 critic_warmup_lr=stage.critic_warmup_lr,
             )
             policy.update(
-                _best_demo_verdict(
+                best_demo_verdict(
                     observed, "the observed rollouts record no true rewards", policy["true_return_mean"], policy["true_return_std"]
                 )
             )

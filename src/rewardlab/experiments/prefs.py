@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from rewardlab.experiments.config import RunConfig
     from rewardlab.experiments.run import Experiment
 
-__all__ = ["collect_demos", "learn_reward", "ranking_experiment", "read_demos", "train_on_reward"]
+__all__ = ["best_demo_verdict", "collect_demos", "learn_reward", "policy_stage", "ranking_experiment", "read_demos", "train_on_reward"]
 
 
 @contextmanager
@@ -270,7 +270,7 @@ def ranking_experiment(cfg: RunConfig) -> Experiment:
             from rewardlab.rewards import ConstantReward
 
             stage = cfg.policy
-            policy = _policy_stage(
+            policy = policy_stage(
                 env_id,
                 fit.reward if stage.reward == "learned" else ConstantReward(),
                 directory / "policy",
@@ -292,7 +292,7 @@ def ranking_experiment(cfg: RunConfig) -> Experiment:
             save_dataset(rollouts, directory / "policy" / "rollouts", env_id=env_id)  # for extrapolation plots
             policy["reward"] = stage.reward
             reason = "the demonstrations record no true rewards"
-            policy.update(_best_demo_verdict(demos, reason, policy["true_return_mean"], policy["true_return_std"]))
+            policy.update(best_demo_verdict(demos, reason, policy["true_return_mean"], policy["true_return_std"]))
             summary["warnings"] += policy.pop("warnings")
             summary["policy"] = policy
             for key in ("true_return_mean", "true_return_std", "distance_mean", "best_demo_return", "beats_best_demo"):
@@ -388,7 +388,7 @@ def learn_reward(
     return summary
 
 
-def _policy_stage(
+def policy_stage(
     env_id: str,
     reward: Any,
     directory: Path,
@@ -505,7 +505,7 @@ def train_on_reward(
     reward = load_reward(reward_dir)  # a learned reward, or ConstantReward.save's control (spaces checked by the stage)
     clone = None if init_policy is None else GymBCPolicy.load(init_policy)
     with run_directory(out, overwrite=overwrite) as tmp:
-        summary = _policy_stage(
+        summary = policy_stage(
             env_id,
             reward,
             tmp,
@@ -546,11 +546,11 @@ def _recorded_demos(reward_dir: str | Path, env_id: str) -> tuple[Any, str]:
 
 
 def _against_best_demo(reward_dir: str | Path, env_id: str, mean: float, std: float) -> dict[str, Any]:
-    """:func:`_best_demo_verdict` against the demonstrations recorded by the reward's run (``reward_dir/../result.json``)."""
-    return _best_demo_verdict(*_recorded_demos(reward_dir, env_id), mean, std)
+    """:func:`best_demo_verdict` against the demonstrations recorded by the reward's run (``reward_dir/../result.json``)."""
+    return best_demo_verdict(*_recorded_demos(reward_dir, env_id), mean, std)
 
 
-def _best_demo_verdict(demos: Any, reason: str, mean: float, std: float) -> dict[str, Any]:
+def best_demo_verdict(demos: Any, reason: str, mean: float, std: float) -> dict[str, Any]:
     """``best_demo_return``, ``beats_best_demo`` and ``warnings`` of a policy's mean true return against the
     best of ``demos`` (the demonstrations the reward learned from); when there are none, or they record
     no true rewards, both are null with a ``beats_best_demo_reason``."""
