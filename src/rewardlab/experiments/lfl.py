@@ -151,7 +151,7 @@ def gym_stages_experiment(cfg: RunConfig) -> Experiment:
     def finish(result: FitResult, directory: Path) -> dict[str, Any]:
         from rewardlab.data.io import save_dataset
         from rewardlab.eval import extrapolation_plot, kendall_tau
-        from rewardlab.experiments.prefs import best_demo_verdict, policy_stage
+        from rewardlab.experiments.prefs import best_demo_verdict, configured_policy_stage
         from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
 
         returns = [float(s.returns().mean()) for s in stages]
@@ -187,23 +187,7 @@ def gym_stages_experiment(cfg: RunConfig) -> Experiment:
             plt.close(figure)
         if cfg.policy is not None:
             stage = cfg.policy
-            policy = policy_stage(
-                env_id,
-                result.reward,
-                directory / "policy",
-                steps=stage.steps,
-                seed=cfg.seed,
-                algo=stage.algo,
-                normalize=stage.normalize,
-                ctrl_cost=stage.ctrl_cost,
-                checkpoint_every=stage.checkpoint_every,
-                eval_episodes=stage.eval_episodes,
-                hyperparams=dict(stage.hyperparams),
-                init_policy=None,
-                init_log_std=stage.init_log_std,
-                critic_warmup=stage.critic_warmup,
-                critic_warmup_lr=stage.critic_warmup_lr,
-            )
+            policy = configured_policy_stage(stage, env_id, result.reward, directory / "policy", seed=cfg.seed)
             policy.update(
                 best_demo_verdict(
                     observed, "the observed rollouts record no true rewards", policy["true_return_mean"], policy["true_return_std"]

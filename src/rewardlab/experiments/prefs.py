@@ -27,7 +27,16 @@ if TYPE_CHECKING:
     from rewardlab.experiments.config import RunConfig
     from rewardlab.experiments.run import Experiment
 
-__all__ = ["best_demo_verdict", "collect_demos", "learn_reward", "policy_stage", "ranking_experiment", "read_demos", "train_on_reward"]
+__all__ = [
+    "best_demo_verdict",
+    "collect_demos",
+    "configured_policy_stage",
+    "learn_reward",
+    "policy_stage",
+    "ranking_experiment",
+    "read_demos",
+    "train_on_reward",
+]
 
 
 @contextmanager
@@ -270,22 +279,13 @@ def ranking_experiment(cfg: RunConfig) -> Experiment:
             from rewardlab.rewards import ConstantReward
 
             stage = cfg.policy
-            policy = policy_stage(
+            policy = configured_policy_stage(
+                stage,
                 env_id,
                 fit.reward if stage.reward == "learned" else ConstantReward(),
                 directory / "policy",
-                steps=stage.steps,
                 seed=cfg.seed,
-                algo=stage.algo,
-                normalize=stage.normalize,
-                ctrl_cost=stage.ctrl_cost,
-                checkpoint_every=stage.checkpoint_every,
-                eval_episodes=stage.eval_episodes,
-                hyperparams=dict(stage.hyperparams),
                 init_policy=fit.info.get("bc_policy") if stage.init_from_clone else None,
-                init_log_std=stage.init_log_std,
-                critic_warmup=stage.critic_warmup,
-                critic_warmup_lr=stage.critic_warmup_lr,
                 keep_rollouts=True,
             )
             rollouts = policy.pop("rollouts")
@@ -386,6 +386,31 @@ def learn_reward(
         summary = execute(cfg, out, overwrite=overwrite, staged=True)
     summary["seconds"] = summary["fit_seconds"]
     return summary
+
+
+def configured_policy_stage(
+    stage: Any, env_id: str, reward: Any, directory: Path, *, seed: int, init_policy: Any = None, keep_rollouts: bool = False
+) -> dict[str, Any]:
+    """:func:`policy_stage` with the settings of a run config's ``[policy]`` table ``stage``
+    (:class:`rewardlab.experiments.config.PolicyStage`)."""
+    return policy_stage(
+        env_id,
+        reward,
+        directory,
+        steps=stage.steps,
+        seed=seed,
+        algo=stage.algo,
+        normalize=stage.normalize,
+        ctrl_cost=stage.ctrl_cost,
+        checkpoint_every=stage.checkpoint_every,
+        eval_episodes=stage.eval_episodes,
+        hyperparams=dict(stage.hyperparams),
+        init_policy=init_policy,
+        init_log_std=stage.init_log_std,
+        critic_warmup=stage.critic_warmup,
+        critic_warmup_lr=stage.critic_warmup_lr,
+        keep_rollouts=keep_rollouts,
+    )
 
 
 def policy_stage(
