@@ -199,7 +199,7 @@ def demo(
     for key in [*keys, "fit s"]:
         scores.add_column(key, justify="right")
     for name, row in result["methods"].items():
-        cells = [f"{row['metrics'][k]:.3g}" if k in row["metrics"] else "-" for k in keys]
+        cells = [f"{row['metrics'][k]:.3g}" if row["metrics"].get(k) is not None else "-" for k in keys]
         scores.add_row(name, *cells, f"{row['fit_seconds']:.2f}")
     console.print(scores)
     _print_warnings(result)
@@ -262,7 +262,7 @@ def irl(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in summary["metrics"].items():
-        table.add_row(key, f"{value:.4g}")
+        table.add_row(key, "-" if value is None else f"{value:.4g}")  # None: not finite (e.g. a log-likelihood of -inf)
     console.print(table)
     if "posterior" in summary:
         post = summary["posterior"]
