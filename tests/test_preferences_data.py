@@ -356,3 +356,13 @@ def test_ranking_from_dataset_reads_infos_rank_and_sorts_worst_first() -> None:
         Ranking.from_dataset(TrajectoryDataset(_trs(2)))
     with pytest.raises(ValidationError, match=r"^scores: decrease from 2.0 at 0 to 1.0 at 1\. Fix: order the trajectories worst first"):
         Ranking(_trs(2), scores=[2.0, 1.0])
+
+
+def test_resaving_in_the_other_format_leaves_one_table(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    ds = _dataset()
+    save_preferences(ds, tmp_path / "p", format="parquet")
+    (tmp_path / "p" / "notes.txt").write_text("kept")
+    save_preferences(ds[:2], tmp_path / "p", format="jsonl")
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["notes.txt", "preferences.json", "preferences.jsonl", "preferences.npz"]
+    assert _same(load_preferences(tmp_path / "p"), ds[:2])

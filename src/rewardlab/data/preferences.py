@@ -44,8 +44,6 @@ from typing import Any, Literal, TypedDict, overload
 import numpy as np
 
 from rewardlab._io import atomic_directory, atomic_write, json_text, read_meta
-from rewardlab._schema import Mismatch, check_meta, coerce
-from rewardlab.data.io import _read_npz
 from rewardlab.data.ranking import ranked_pairs, ranking_scores
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.data.validate import LABELS, check_indices
@@ -652,6 +650,8 @@ def load_preferences(directory: str | Path, *, expect_env: Any = None) -> Prefer
 
 def _segment_arrays(path: Path, fix: str) -> dict[str, np.ndarray]:
     """``obs``, ``acts`` and optional ``rews`` of an ``.npz`` of stacked segments, checked against each other."""
+    from rewardlab.data.io import _read_npz  # pydantic (through _schema) only when a file is read
+
     arrays = _read_npz(path, fix)
     for key in ("obs", "acts"):
         if key not in arrays:
@@ -713,6 +713,8 @@ _CSV_TYPES: dict[str, type] = {
 
 def _from_text(raw: dict[str, str], where: str, fix: str) -> dict[str, Any]:
     """A CSV row with each known column converted by its type; an empty cell is a missing value."""
+    from rewardlab._schema import Mismatch, coerce
+
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key is None or value is None or value.strip() == "":
@@ -732,6 +734,8 @@ def _from_text(raw: dict[str, str], where: str, fix: str) -> dict[str, Any]:
 def _row(raw: Any, where: str, fix: str) -> dict[str, Any]:
     """One table row checked against :class:`PreferenceRow`, its label read (1, 0, 0.5, ``"skipped"``,
     or null with ``skipped`` true)."""
+    from rewardlab._schema import check_meta
+
     row = check_meta(raw, PreferenceRow, where, fix)
     if "label" not in row:
         raise DataFileError(f"{where}: has no 'label'. Fix: {fix}")
