@@ -445,8 +445,13 @@ for _method in ("trex", "drex", "brex"):
 @_friendly
 def train_policy_command(
     env: Annotated[str, typer.Option(help="Gymnasium env id.")],
-    reward: Annotated[Path, typer.Option(help="A reward directory: `rewardlab prefs ...`'s, or ConstantReward.save's (the control).")],
     out: Annotated[Path, typer.Option(help="Run directory for checkpoints, model.zip and result.json.")],
+    reward: Annotated[
+        Path | None,
+        typer.Option(
+            help="A reward directory: `rewardlab prefs ...`'s, or ConstantReward.save's (the control); omit it for the env's own reward."
+        ),
+    ] = None,
     steps: Annotated[int, typer.Option(min=1, help="Environment steps.")] = 100_000,
     algo: Annotated[str, typer.Option(help="ppo or sac.")] = "ppo",
     normalize: Annotated[str, typer.Option(help="Learned-reward transform: none, sigmoid or running.")] = "running",
@@ -468,7 +473,7 @@ def train_policy_command(
     ] = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """Train a policy (Stable-Baselines3) on a learned reward and report its true return."""
+    """Train a policy (Stable-Baselines3) on a learned reward, or on the env's own without --reward, and report its true return."""
     from rewardlab.experiments.prefs import train_on_reward
 
     summary = train_on_reward(
@@ -490,8 +495,9 @@ def train_policy_command(
     extra = f", distance {summary['distance_mean']:.1f}" if "distance_mean" in summary else ""
     if summary.get("best_demo_return") is not None:
         extra += f"; best demonstration {summary['best_demo_return']:.1f}"
+    source = "the env's reward" if reward is None else "the learned reward"
     console.print(
-        f"{algo} on {env}: true return {summary['true_return_mean']:.1f} ± {summary['true_return_std']:.1f}{extra} ({summary['seconds']:.0f} s)"
+        f"{algo} on {env} with {source}: true return {summary['true_return_mean']:.1f} ± {summary['true_return_std']:.1f}{extra} ({summary['seconds']:.0f} s)"
     )
     _print_warnings(summary)
     console.print(f"wrote {out}/result.json")

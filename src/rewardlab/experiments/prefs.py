@@ -433,7 +433,8 @@ def policy_stage(
     progress: bool = True,
     keep_rollouts: bool = False,
 ) -> dict[str, Any]:
-    """Train ``algo`` on ``env_id`` with the learned ``reward`` (checkpoints and the final model into
+    """Train ``algo`` on ``env_id`` with the learned ``reward`` (None: the env's own reward; ``normalize`` and
+    ``ctrl_cost`` then do not apply and are recorded as null) (checkpoints and the final model into
     ``directory``) and evaluate the final policy on the true reward: the stage's summary (with
     ``keep_rollouts``, also the evaluation's trajectories as ``"rollouts"``, for the caller to pop)."""
     from rewardlab.data.gym_rollouts import env_spaces
@@ -445,12 +446,14 @@ def policy_stage(
     hyperparams = check_hyperparams(algo, hyperparams)
     if init_log_std is not None and not math.isfinite(init_log_std):
         raise ConfigError("init_log_std", f"is {init_log_std}", "give a finite log standard deviation, e.g. -1.5")
-    check_reward_spaces(reward, *env_spaces(env_id), reward="--reward", env=f"--env {env_id}")
+    if reward is not None:
+        check_reward_spaces(reward, *env_spaces(env_id), reward="--reward", env=f"--env {env_id}")
     if init_log_std is not None:
         hyperparams["policy_kwargs"] = {**hyperparams.get("policy_kwargs", {}), "log_std_init": init_log_std}
     every = checkpoint_every or max(1, steps // 10)
     directory.mkdir(parents=True, exist_ok=True)
-    with progress_bar(f"{algo} on {env_id} with the learned reward", steps, enabled=progress) as advance:
+    source = "the env's reward" if reward is None else "the learned reward"
+    with progress_bar(f"{algo} on {env_id} with {source}", steps, enabled=progress) as advance:
         result = train_policy(
             env_id,
             steps=steps,
@@ -473,8 +476,8 @@ def policy_stage(
         "algo": algo,
         "steps": steps,
         "seed": seed,
-        "normalize": normalize,
-        "ctrl_cost": ctrl_cost,
+        "normalize": None if reward is None else normalize,
+        "ctrl_cost": None if reward is None else ctrl_cost,
         "hyperparams": hyperparams,
         "init_log_std": init_log_std,
         "critic_warmup": critic_warmup,
@@ -495,7 +498,7 @@ def policy_stage(
 
 def train_on_reward(
     env_id: str,
-    reward_dir: str | Path,
+    reward_dir: str | Path | None,
     out: str | Path,
     *,
     steps: int,
@@ -513,7 +516,8 @@ def train_on_reward(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train ``algo`` on ``env_id`` with the reward saved in ``reward_dir`` (any reward's ``save``: a learned
-    one, or :class:`~rewardlab.rewards.ConstantReward` for the constant-reward control); checkpoints, the final model and
+    one, or :class:`~rewardlab.rewards.ConstantReward` for the constant-reward control), or with None on the env's
+    own reward (the baseline a learned reward is compared with; ``result.json`` then says ``"reward": null``); checkpoints, the final model and
     ``result.json`` (true return of the final policy) go to ``out`` (an existing non-empty one only with ``overwrite``); ``hyperparams`` override the algorithm's preset.
     ``init_policy``: a behavioural-cloning policy directory (``GymBCPolicy.save``, e.g. D-REX's
     ``bc_policy``) that PPO's actor starts from, with log standard deviation ``init_log_std``, after
@@ -527,7 +531,12 @@ def train_on_reward(
     hyperparams = check_hyperparams(algo, hyperparams)
     if init_log_std is not None and not math.isfinite(init_log_std):
         raise ConfigError("init_log_std", f"is {init_log_std}", "give a finite log standard deviation, e.g. -1.5")
-    reward = load_reward(reward_dir)  # a learned reward, or ConstantReward.save's control (spaces checked by the stage)
+    if reward_dir is None and ctrl_cost != 0:
+        raise ConfigError(
+            "ctrl_cost", f"is {ctrl_cost} without a reward", "add a control cost to a learned reward only (--reward), or drop it"
+        )
+    # a learned reward, or ConstantReward.save's control (spaces checked by the stage); None: the env's own
+    reward = None if reward_dir is None else load_reward(reward_dir)
     clone = None if init_policy is None else GymBCPolicy.load(init_policy)
     with run_directory(out, overwrite=overwrite) as tmp:
         summary = policy_stage(
@@ -547,10 +556,14 @@ def train_on_reward(
             critic_warmup=critic_warmup,
             critic_warmup_lr=critic_warmup_lr,
         )
-        summary["reward"] = str(reward_dir)
+        summary["reward"] = None if reward_dir is None else str(reward_dir)
         summary["init_policy"] = None if init_policy is None else str(init_policy)
         summary["checkpoints"] = [str(out / Path(p).relative_to(tmp)) for p in summary["checkpoints"]]
-        summary.update(_against_best_demo(reward_dir, env_id, summary["true_return_mean"], summary["true_return_std"]))
+        mean, std = summary["true_return_mean"], summary["true_return_std"]
+        if reward_dir is None:
+            summary.update(best_demo_verdict(None, "trained on the env's own reward: no demonstrations", mean, std))
+        else:
+            summary.update(_against_best_demo(reward_dir, env_id, mean, std))
         write_json(tmp / "result.json", summary)
     return summary
 
