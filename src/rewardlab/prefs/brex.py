@@ -44,7 +44,7 @@ from rewardlab.learner import Callback, FitResult, History
 from rewardlab.mcmc import MHSettings, chain_diagnostics, check_chain_memory, metropolis_hastings, mixing_problem
 from rewardlab.mdp import TabularMDP, value_iteration
 from rewardlab.prefs.losses import bradley_terry_log_likelihood
-from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig, recorded_agreement, trex_ranking_warning
+from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig, ranked_data, recorded_agreement, trex_ranking_warning
 from rewardlab.rewards import NeuralReward, TabularReward
 
 __all__ = [
@@ -376,8 +376,8 @@ def _linear_head_reward(model: NeuralReward, weights: Tensor, member: int = 0) -
 class BayesianREX:
     """Bayesian REX with the estimator shape of :mod:`rewardlab.learner`.
 
-    ``fit(data, env_or_mdp, *, rng, scores=None, embedding=None)``: ``data`` are ranked trajectories
-    (``infos["rank"]`` or ``scores``, higher = better). On a tabular MDP ``phi`` is the MDP's features;
+    ``fit(data, env_or_mdp, *, rng, scores=None, embedding=None)``: ``data`` is a
+    :class:`~rewardlab.data.Ranking` or ranked trajectories (``infos["rank"]`` or ``scores``, higher = better). On a tabular MDP ``phi`` is the MDP's features;
     on a Gymnasium env it is ``embedding``'s penultimate layer, or a T-REX net pretrained first.
 
     Examples:
@@ -411,7 +411,7 @@ class BayesianREX:
         (a finished pretraining is restored, not redone), then the chains from theirs.
         """
         cfg = self.config
-        ds = validate_dataset(data, env_or_mdp)
+        ds = validate_dataset(ranked_data(data, scores), env_or_mdp)
         s = ranking_scores(ds, scores)
         info: dict[str, Any] = {}
         if not isinstance(env_or_mdp, TabularMDP) and embedding is None:

@@ -35,6 +35,7 @@ from rewardlab._memory import check_memory
 from rewardlab._optim import Adam
 from rewardlab.checkpoint import Checkpoint, rng_state, set_rng_state
 from rewardlab.data.gym_rollouts import env_spaces
+from rewardlab.data.preferences import Ranking
 from rewardlab.data.ranking import PAIR_NBYTES, SnippetPairs, as_dataset, ranking_scores, snippet_pairs
 from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.data.validate import validate_dataset
@@ -47,7 +48,15 @@ from rewardlab.prefs.losses import bradley_terry_loss
 from rewardlab.rewards import NeuralReward, RewardNetSpec, TabularReward
 from rewardlab.rewards.nets import check_reward_memory
 
-__all__ = ["TREX", "TREXConfig", "TrajectoryEncoder", "predicted_returns", "recorded_agreement", "trex_ranking_warning"]
+__all__ = [
+    "TREX",
+    "TREXConfig",
+    "TrajectoryEncoder",
+    "predicted_returns",
+    "ranked_data",
+    "recorded_agreement",
+    "trex_ranking_warning",
+]
 
 # training and validation accuracy are measured on at most this many pairs each
 _ACCURACY_PAIRS = 1000
@@ -241,6 +250,20 @@ def predicted_returns(model: Any, dataset: Any, encoder: TrajectoryEncoder) -> n
     return out
 
 
+def ranked_data(data: Any, scores: Any) -> Any:
+    """``data`` as the ranked trajectories T-REX and B-REX read: a :class:`~rewardlab.data.Ranking` becomes
+    :meth:`Ranking.to_dataset() <rewardlab.data.Ranking.to_dataset>` (worst first, ``infos["rank"]`` = its
+    scores); anything else is returned unchanged. A ranking carries its own scores, so ``scores`` must
+    then be None."""
+    if not isinstance(data, Ranking):
+        return data
+    if scores is not None:
+        raise ValidationError(
+            "scores", "was given with a Ranking", "pass the scores in the Ranking (Ranking(trajectories, scores=...)), not both"
+        )
+    return data.to_dataset()
+
+
 def recorded_agreement(dataset: TrajectoryDataset, scores: np.ndarray) -> RankingAgreement | None:
     """:func:`~rewardlab.eval.ranking.ranking_agreement` of ``scores`` with the trajectories' true returns,
     or None when some trajectory has no recorded rewards (nothing to check against)."""
@@ -263,8 +286,9 @@ def trex_ranking_warning(agreement: RankingAgreement | None, method: str = "T-RE
 class TREX:
     """T-REX with the estimator shape of :mod:`rewardlab.learner`.
 
-    ``fit(data, env_or_mdp, *, rng, scores=None)``: ``data`` is a dataset of ranked trajectories whose
-    ``infos["rank"]`` (higher = better) gives the order, or pass ``scores`` explicitly. When every
+    ``fit(data, env_or_mdp, *, rng, scores=None)``: ``data`` is a :class:`~rewardlab.data.Ranking`, or a
+    dataset of ranked trajectories whose ``infos["rank"]`` (higher = better) gives the order, or pass
+    ``scores`` explicitly. When every
     trajectory records its true rewards, ``info["ranking_tau"]`` is the Kendall tau between rank and
     true return (:func:`~rewardlab.eval.ranking.ranking_agreement`) and ``info["warnings"]`` says so if
     the returns do not rise with rank.
@@ -303,7 +327,7 @@ class TREX:
         and returns what an uninterrupted fit returns.
         """
         cfg = self.config
-        ds = validate_dataset(data, env_or_mdp)
+        ds = validate_dataset(ranked_data(data, scores), env_or_mdp)
         s = ranking_scores(ds, scores)
         diverged = f"lower lr (now {cfg.lr:g}) or add weight_decay"
         agreement = recorded_agreement(ds, s)
