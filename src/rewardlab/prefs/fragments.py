@@ -20,6 +20,9 @@ A :class:`Fragmenter` is anything with ``fragment(trajectories, n_pairs, *, rng)
   with itself when two trajectories are long enough; with a single long-enough trajectory both come
   from it.
 
+Windows are drawn with replacement, as imitation's ``RandomFragmenter`` samples fragments ("uniformly at
+random with replacement"): one window can appear in several candidate pairs.
+
 A segment holds the observations the actions were taken in (``obs[o : o + T]``, no final observation),
 the actions ``acts[o : o + T]`` and, when the trajectory recorded them, the true rewards
 ``rews[o : o + T]``. The same ``rng`` state gives the same pairs.
