@@ -182,7 +182,7 @@ class PreferenceRewardTrainer:
 
     @property
     def validation_mask(self) -> np.ndarray:
-        """``(N,)`` True where a label seen is held out."""
+        """``(N,)`` True where a label seen is held out (never for skipped labels)."""
         return self._is_val.copy()
 
     def _device(self) -> torch.device:
@@ -221,7 +221,7 @@ class PreferenceRewardTrainer:
             return 0
         cfg, device = self.config, self._device()
         labels = new.labels()
-        is_val = rng.random(len(new)) < cfg.validation
+        is_val = (rng.random(len(new)) < cfg.validation) & ~np.isnan(labels)
         counts = rng.poisson(1.0, size=(cfg.members, len(new)))
         counts[:, is_val | np.isnan(labels)] = 0
         batch = new.segments()
