@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -231,4 +232,4 @@ def test_updates_continue_the_same_ensemble():
     model = trainer.reward_model()
     trainer.update(ds, rng=rng)
     assert trainer.reward_model() is model
-    assert all(b < a - 0.01 for a, b in zip(losses, losses[1:], strict=False)), losses
+    assert all(b < a - 0.01 for a, b in itertools.pairwise(losses)), losses

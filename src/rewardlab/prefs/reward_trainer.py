@@ -249,8 +249,11 @@ class PreferenceRewardTrainer:
         assert self.model is not None
         obs, acts = self._obs[side][idx], self._acts[side][idx]
         b, t = obs.shape[:2]
-        r = self.model.member(m)(obs.reshape(b * t, *obs.shape[2:]), acts.reshape(b * t, *acts.shape[2:]) if self.model.spec.uses_action else None)
-        return r.reshape(b, t).sum(1)
+        r: Tensor = self.model.member(m)(
+            obs.reshape(b * t, *obs.shape[2:]), acts.reshape(b * t, *acts.shape[2:]) if self.model.spec.uses_action else None
+        )
+        out: Tensor = r.reshape(b, t).sum(1)
+        return out
 
     def _nll(self, m: int, idx: np.ndarray, weight: np.ndarray | None = None) -> float:
         """Member ``m``'s mean noise-model cross-entropy on labels ``idx`` (weighted by ``weight``); NaN if none."""
@@ -331,7 +334,7 @@ class PreferenceRewardTrainer:
         val_loss = [self._nll(m, val_idx) for m in range(cfg.members)]
         ratio = [v / t if t > 0 else math.inf for v, t in zip(val_loss, train_loss, strict=True)]
         band, bounds = cfg.l2_band, (cfg.l2_min, cfg.l2_max)
-        self.l2 = [adapt_l2(l2, r, factor=cfg.l2_factor, band=band, bounds=bounds) for l2, r in zip(self.l2, ratio, strict=True)]  # type: ignore[arg-type]
+        self.l2 = [adapt_l2(l2, r, factor=cfg.l2_factor, band=band, bounds=bounds) for l2, r in zip(self.l2, ratio, strict=True)]
         if cfg.normalize:
             used = np.flatnonzero(answered)
             obs = torch.cat([self._obs[0][used], self._obs[1][used]])
@@ -378,7 +381,9 @@ class PreferenceRewardTrainer:
             else:
                 segs = list(seg)
                 if not segs or not all(isinstance(s, Segment) for s in segs):
-                    raise ValidationError(name, "is not a non-empty sequence of Segments", "pass Segments or an (obs, acts) tuple of stacked arrays")
+                    raise ValidationError(
+                        name, "is not a non-empty sequence of Segments", "pass Segments or an (obs, acts) tuple of stacked arrays"
+                    )
                 obs, acts = np.stack([s.obs for s in segs]), np.stack([s.acts for s in segs])
             o = torch.as_tensor(obs, device=device)
             o = o.float() if o.dtype == torch.float64 else o
@@ -389,5 +394,7 @@ class PreferenceRewardTrainer:
                 raw = model.raw_rewards(o.reshape(b * t, *o.shape[2:]), a.reshape(b * t, *a.shape[2:]) if model.spec.uses_action else None)
             returns.append(raw.reshape(len(raw), b, t).sum(2))
         if returns[0].shape != returns[1].shape:
-            raise ValidationError("seg_b", f"holds {returns[1].shape[1]} pairs, seg_a {returns[0].shape[1]}", "pass as many b segments as a segments")
+            raise ValidationError(
+                "seg_b", f"holds {returns[1].shape[1]} pairs, seg_a {returns[0].shape[1]}", "pass as many b segments as a segments"
+            )
         return preference_probability(returns[0], returns[1], noise=self.config.label_noise).cpu().numpy()
