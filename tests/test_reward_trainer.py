@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from rewardlab.checkpoint import Checkpoint, rng_state, set_rng_state
 from rewardlab.data import Preference, PreferenceDataset, Segment
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.prefs.losses import bradley_terry_log_likelihood, preference_probability
@@ -233,3 +234,28 @@ def test_updates_continue_the_same_ensemble():
     trainer.update(ds, rng=rng)
     assert trainer.reward_model() is model
     assert all(b < a - 0.01 for a, b in itertools.pairwise(losses)), losses
+
+
+def test_checkpoint_resume_equals_uninterrupted(tmp_path):
+    """A trainer restored from a checkpoint (through torch.save/load) continues exactly as the original."""
+    data = _prefs(60, np.random.default_rng(11))
+    ds = PreferenceDataset(data[:40])
+    trainer, rng = PreferenceRewardTrainer(_config(steps_per_round=20)), np.random.default_rng(12)
+    trainer.update(ds, rng=rng)
+    ckpt = Checkpoint(tmp_path, every=1, fingerprint="trainer")
+    ckpt.save(1, {"trainer": trainer.state_dict(), "rng": rng_state(rng)})
+    saved = Checkpoint(tmp_path, every=1, fingerprint="trainer").restore()
+    assert saved is not None
+    resumed, rng2 = PreferenceRewardTrainer(_config(steps_per_round=20)), np.random.default_rng(0)
+    ds2 = PreferenceDataset(data[:40])  # e.g. the loop's dataset loaded again
+    resumed.load_state_dict(saved["trainer"], ds2)
+    set_rng_state(rng2, saved["rng"])
+    ds.extend(data[40:])
+    ds2.extend(data[40:])
+    m1, m2 = trainer.update(ds, rng=rng), resumed.update(ds2, rng=rng2)
+    assert m1 == m2 and m2["round"] == 2
+    s1, s2 = trainer.reward_model().state_dict(), resumed.reward_model().state_dict()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert (trainer.bootstrap_counts == resumed.bootstrap_counts).all()
+    with pytest.raises(ValidationError, match="state"):
+        PreferenceRewardTrainer(_config(members=3)).load_state_dict(saved["trainer"], PreferenceDataset(data[:40]))

@@ -171,7 +171,7 @@ class PreferenceRewardTrainer:
         self._counts = np.zeros((self.config.members, 0), dtype=np.int64)  # (M, N) bootstrap counts
         self._is_val = np.zeros(0, dtype=bool)  # (N,)
         self._labels = np.zeros(0)  # (N,), NaN = skipped
-        self._obs: list[Tensor] = []  # [obs_a (N, T, ...), obs_b]
+        self._obs: list[Tensor] = []  # [obs_a (N, T, ...), obs_b (N, T, ...)]
         self._acts: list[Tensor] = []
 
     # -- the state of the labels ----------------------------------------------------------------------
@@ -219,29 +219,78 @@ class PreferenceRewardTrainer:
         new = dataset[n_old:]
         if not len(new):
             return 0
-        cfg, device = self.config, self._device()
+        cfg = self.config
         labels = new.labels()
         is_val = (rng.random(len(new)) < cfg.validation) & ~np.isnan(labels)
         counts = rng.poisson(1.0, size=(cfg.members, len(new)))
         counts[:, is_val | np.isnan(labels)] = 0
-        batch = new.segments()
         if self.model is None:
-            self.model = NeuralReward(self._spec(dataset), members=cfg.members, seed=int(rng.integers(2**31))).to(device)
-            self._optims = [Adam(self.model.member(m).parameters(), lr=cfg.lr, weight_decay=self.l2[m]) for m in range(cfg.members)]
-            self._obs = [torch.empty(0), torch.empty(0)]
-            self._acts = [torch.empty(0), torch.empty(0)]
+            self._build(dataset, seed=int(rng.integers(2**31)))
+        self._append(new, is_val, counts)
+        return len(new)
+
+    def _build(self, dataset: PreferenceDataset, *, seed: int) -> None:
+        cfg = self.config
+        self.model = NeuralReward(self._spec(dataset), members=cfg.members, seed=seed).to(self._device())
+        self._optims = [Adam(self.model.member(m).parameters(), lr=cfg.lr, weight_decay=self.l2[m]) for m in range(cfg.members)]
+
+    def _append(self, new: PreferenceDataset, is_val: np.ndarray, counts: np.ndarray) -> None:
+        """Stack the segments of ``new`` onto the ones seen, with their held-out flags and counts."""
+        device, first = self._device(), not self._seen
+        batch = new.segments()
+        if first:
+            self._obs, self._acts = [torch.empty(0), torch.empty(0)], [torch.empty(0), torch.empty(0)]
         for k, (obs, acts) in enumerate(((batch.obs_a, batch.acts_a), (batch.obs_b, batch.acts_b))):
             o = torch.as_tensor(obs, device=device)
             o = o.float() if o.dtype == torch.float64 else o
             a = torch.as_tensor(acts, device=device)
             a = a.float() if a.dtype == torch.float64 else a
-            self._obs[k] = o if n_old == 0 else torch.cat([self._obs[k], o])
-            self._acts[k] = a if n_old == 0 else torch.cat([self._acts[k], a])
+            self._obs[k] = o if first else torch.cat([self._obs[k], o])
+            self._acts[k] = a if first else torch.cat([self._acts[k], a])
         self._seen.extend(new)
-        self._labels = np.concatenate([self._labels, labels])
+        self._labels = np.concatenate([self._labels, new.labels()])
         self._is_val = np.concatenate([self._is_val, is_val])
         self._counts = np.concatenate([self._counts, counts], axis=1)
-        return len(new)
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed loop needs besides the labels themselves (plain values, for
+        :class:`rewardlab.checkpoint.Checkpoint`): the nets and normalisers, each member's Adam moments
+        and L2, the rounds done, and each label's held-out flag and bootstrap counts."""
+        model = self.reward_model()
+        return {
+            "rounds": self.rounds,
+            "labels_seen": len(self._seen),
+            "l2": list(self.l2),
+            "counts": torch.as_tensor(self._counts),
+            "validation": torch.as_tensor(self._is_val),
+            "model": model.state_dict(),
+            "optimizers": [opt.state_dict() for opt in self._optims],
+        }
+
+    def load_state_dict(self, state: dict[str, Any], dataset: PreferenceDataset) -> None:
+        """Continue from ``state`` (:meth:`state_dict`) of a trainer with this config; ``dataset`` holds at
+        least the labels that trainer had seen, first and in the same order (e.g. the loop's saved dataset)."""
+        if self._seen:
+            raise ValidationError("trainer", "has already been updated", "load the state into a new trainer")
+        if not isinstance(dataset, PreferenceDataset):
+            raise ValidationError("dataset", f"is a {type(dataset).__name__}", "pass a PreferenceDataset")
+        n = int(state["labels_seen"])
+        counts = np.asarray(state["counts"], dtype=np.int64)
+        if len(dataset) < n or counts.shape != (self.config.members, n):
+            raise ValidationError(
+                "state",
+                f"is of {counts.shape[0]} members and {n} labels, for {self.config.members} members and a dataset of {len(dataset)}",
+                "resume with the run's config and its saved preference dataset",
+            )
+        self.l2 = [float(x) for x in state["l2"]]
+        self._build(dataset, seed=0)
+        assert self.model is not None
+        self.model.load_state_dict(state["model"])
+        for opt, saved in zip(self._optims, state["optimizers"], strict=True):
+            opt.load_state_dict(saved)
+        self._append(dataset[:n], np.asarray(state["validation"], dtype=bool), counts)
+        self.rounds = int(state["rounds"])
 
     # -- returns and probabilities --------------------------------------------------------------------
     def _returns(self, m: int, side: int, idx: Tensor) -> Tensor:
