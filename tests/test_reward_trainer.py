@@ -259,3 +259,30 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path):
     assert (trainer.bootstrap_counts == resumed.bootstrap_counts).all()
     with pytest.raises(ValidationError, match="state"):
         PreferenceRewardTrainer(_config(members=3)).load_state_dict(saved["trainer"], PreferenceDataset(data[:40]))
+
+
+def test_use_action_vector_and_discrete():
+    """With use_action the reward reads actions: a true reward on the action alone is learned (vector
+    actions as they are, integer actions one-hot with n_actions), and integer actions need n_actions."""
+    rng = np.random.default_rng(13)
+
+    def prefs(discrete: bool) -> PreferenceDataset:
+        out = []
+        for _ in range(80):
+            segs = []
+            for _ in range(2):
+                acts = rng.integers(0, 3, size=T) if discrete else rng.normal(size=(T, 2))
+                r = (acts == 2).astype(float) if discrete else acts[:, 0]
+                segs.append(Segment(rng.normal(size=(T, D)), acts, rews=r))
+            out.append(Preference(segs[0], segs[1], 0.5 if segs[0].ret == segs[1].ret else float(segs[0].ret > segs[1].ret)))
+        return PreferenceDataset(out)
+
+    for discrete in (False, True):
+        ds = prefs(discrete)
+        cfg = _config(use_action=True, n_actions=3 if discrete else None, steps_per_round=150, validation=0.0)
+        trainer = PreferenceRewardTrainer(cfg)
+        m = trainer.update(ds, rng=rng)
+        assert m["train_accuracy"] >= 0.9, (discrete, m)
+        assert trainer.reward_model().spec.act_dim == (3 if discrete else 2)
+    with pytest.raises(ConfigError, match="n_actions"):
+        PreferenceRewardTrainer(_config(use_action=True)).update(prefs(True), rng=rng)
