@@ -213,10 +213,13 @@ def test_bad_inputs():
     trainer = PreferenceRewardTrainer(_config(steps_per_round=5))
     with pytest.raises(ValidationError, match="has not been updated"):
         trainer.reward_model()
-    with pytest.raises(ValidationError, match="no training label"):
+    with pytest.raises(ValidationError, match="no answered training label"):
         trainer.update(PreferenceDataset(_prefs(3, rng, skip_every=1)), rng=rng)
     trainer = PreferenceRewardTrainer(_config(steps_per_round=5))
     trainer.update(PreferenceDataset(_prefs(20, rng)), rng=rng)
+    one = PreferenceRewardTrainer(_config(members=8, validation=0.0, steps_per_round=5))
+    m = one.update(PreferenceDataset(_prefs(1, rng)), rng=np.random.default_rng(0))  # some members draw count 0
+    assert (one.bootstrap_counts == 0).any() and math.isfinite(m["train_loss"])
     with pytest.raises(ValidationError, match="does not start with"):
         trainer.update(PreferenceDataset(_prefs(30, rng)), rng=rng)
     with pytest.raises(ValidationError, match="dataset"):

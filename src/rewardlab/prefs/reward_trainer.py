@@ -7,7 +7,8 @@ Christiano, Leike, Brown, Martic, Legg, Amodei, *Deep reinforcement learning fro
   arrive over rounds, so the resample is the *online* bootstrap (Oza & Russell 2001): when a label is
   first seen, member ``m`` draws its count ``c[m, i] ~ Poisson(1)`` (the limit of a multinomial
   resample's counts) once and keeps it; a member samples its minibatches with probability
-  ``c[m, i] / sum_j c[m, j]``. A label therefore keeps its resample count in every later round.
+  ``c[m, i] / sum_j c[m, j]`` (uniformly while all its counts are 0, which only a handful of labels
+  allows). A label therefore keeps its resample count in every later round.
 * **A held-out fraction.** When first seen, a label is put in the validation set with probability
   ``validation`` (the paper holds out ``1/e``), once and for good; validation labels are never trained on.
 * **Bradley–Terry with the label-noise model**: ``P(a ≻ b) = (1 - epsilon) sigmoid(R_a - R_b) + epsilon / 2``
@@ -330,6 +331,12 @@ class PreferenceRewardTrainer:
         assert isinstance(diff, Tensor)
         return float(((diff > 0).cpu().numpy() == (self._labels[idx] == 1.0)).mean())
 
+    def _member_weights(self, m: int, train_idx: np.ndarray) -> np.ndarray:
+        """Member ``m``'s bootstrap counts of the training labels; all ones in the rare case that every
+        count is 0 (a few labels only: probability ``exp(-n)``), so that the member still trains."""
+        counts = self._counts[m, train_idx].astype(float)
+        return counts if counts.sum() > 0 else np.ones(len(train_idx))
+
     # -- training -------------------------------------------------------------------------------------
     def update(self, dataset: PreferenceDataset, *, rng: np.random.Generator) -> dict[str, Any]:
         """Take the labels appended to ``dataset`` since the last call and train ``steps_per_round`` more steps.
@@ -351,17 +358,18 @@ class PreferenceRewardTrainer:
         answered = ~np.isnan(self._labels)
         train_idx = np.flatnonzero(answered & ~self._is_val)
         val_idx = np.flatnonzero(answered & self._is_val)
-        if self.model is None or not (self._counts.sum(1) > 0).all():
+        if self.model is None or not len(train_idx):
             raise ValidationError(
                 "dataset",
-                f"gives a member no training label ({len(train_idx)} answered training labels so far)",
+                f"has no answered training label ({len(train_idx) + len(val_idx)} answered labels so far, {len(val_idx)} held out)",
                 "add answered labels before training (or lower validation)",
             )
         assert self.model is not None
         model, device = self.model, self._device()
         model.train()
         labels = torch.as_tensor(self._labels, device=device)
-        probs = [self._counts[m, train_idx] / self._counts[m, train_idx].sum() for m in range(cfg.members)]
+        weights = [self._member_weights(m, train_idx) for m in range(cfg.members)]
+        probs = [w / w.sum() for w in weights]
         for opt, l2 in zip(self._optims, self.l2, strict=True):
             opt.weight_decay = l2
         fix = f"lower lr (now {cfg.lr:g}) or raise l2"
@@ -379,7 +387,7 @@ class PreferenceRewardTrainer:
             if step == cfg.steps_per_round:
                 ensure_finite(float(total.detach()), "preference reward loss", step=step, fix=fix)
         model.eval()
-        train_loss = [self._nll(m, train_idx, self._counts[m, train_idx]) for m in range(cfg.members)]
+        train_loss = [self._nll(m, train_idx, weights[m]) for m in range(cfg.members)]
         val_loss = [self._nll(m, val_idx) for m in range(cfg.members)]
         ratio = [v / t if t > 0 else math.inf for v, t in zip(val_loss, train_loss, strict=True)]
         band, bounds = cfg.l2_band, (cfg.l2_min, cfg.l2_max)
