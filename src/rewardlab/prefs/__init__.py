@@ -4,6 +4,7 @@ from rewardlab.prefs.brex import BayesianREX, BayesianREXConfig, HackingCheck, P
 from rewardlab.prefs.drex import DREX, DREXConfig
 from rewardlab.prefs.losses import bradley_terry_loss, plackett_luce_loss, preference_probability
 from rewardlab.prefs.queries import QUERY_STRATEGIES, QueryContext, QueryStrategy, select_queries
+from rewardlab.prefs.reward_trainer import PreferenceRewardTrainer, RewardTrainerConfig
 from rewardlab.prefs.teachers import (
     TEACHER_PRESETS,
     HumanAnswers,
@@ -32,9 +33,11 @@ __all__ = [
     "HumanAnswers",
     "HumanTeacher",
     "PreferencePosterior",
+    "PreferenceRewardTrainer",
     "QueryContext",
     "QueryStrategy",
     "ReplayTeacher",
+    "RewardTrainerConfig",
     "SimulatedTeacher",
     "TREXConfig",
     "Teacher",
