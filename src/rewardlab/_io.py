@@ -22,7 +22,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,10 +31,12 @@ __all__ = [
     "atomic_write",
     "check_out",
     "json_text",
+    "npz_bytes",
     "read_meta",
     "read_tensors",
     "run_directory",
     "save_tensors",
+    "write_files",
     "write_json",
 ]
 
@@ -256,6 +258,35 @@ def atomic_directory(directory: str | os.PathLike[str], *, keep_others: bool = F
             shutil.rmtree(staging, ignore_errors=True)
             raise
         raise _Filled(errno.EEXIST, f"{target} was filled while this was being written; the finished directory is {staging}") from exc
+
+
+def write_files(directory: str | os.PathLike[str], files: dict[str, bytes], *, atomic: bool = True) -> Path:
+    """Write ``files`` (name -> content) into ``directory``: all or none (:func:`atomic_directory` with
+    ``keep_others``: other files already there stay), or straight in when ``atomic`` is False (the
+    caller's directory is itself being written atomically).
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp()) / "data"
+        >>> sorted(p.name for p in write_files(folder, {"a.json": b"{}", "b.txt": b"x"}).iterdir())
+        ['a.json', 'b.txt']
+    """
+    target = Path(directory)
+    with atomic_directory(target, keep_others=True) if atomic else nullcontext(target) as tmp:
+        for name, content in files.items():
+            (tmp / name).write_bytes(content)
+    return target
+
+
+def npz_bytes(arrays: dict[str, Any]) -> bytes:
+    """``arrays`` as the bytes of a compressed ``.npz`` (no pickles: object arrays are refused by the readers)."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def save_tensors(

@@ -10,18 +10,16 @@ spaces, so a dataset recorded in another env is refused with a message naming th
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import zipfile
 import zlib
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
 
-from rewardlab._io import atomic_directory, json_text, read_meta
+from rewardlab._io import json_text, npz_bytes, read_meta, write_files
 from rewardlab._schema import check_meta
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.errors import DataFileError, ValidationError
@@ -131,14 +129,8 @@ def save_dataset(dataset: Any, directory: str | Path, *, env_id: str | None = No
         "terminal": [bool(tr.terminal) for tr in items],
         "infos": [tr.infos for tr in items],
     }
-    text = json_text(meta)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
-    directory = Path(directory)
-    with atomic_directory(directory, keep_others=True) if atomic else nullcontext(directory) as tmp:
-        (tmp / "trajectories.npz").write_bytes(buffer.getvalue())
-        (tmp / "trajectories.json").write_text(text)
-    return directory
+    files = {"trajectories.npz": npz_bytes(arrays), "trajectories.json": json_text(meta).encode()}
+    return write_files(directory, files, atomic=atomic)
 
 
 def load_dataset(directory: str | Path, *, env: Any = None) -> TrajectoryDataset:

@@ -36,14 +36,13 @@ import io
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypedDict, overload
 
 import numpy as np
 
-from rewardlab._io import atomic_directory, atomic_write, json_text, read_meta
+from rewardlab._io import atomic_write, json_text, npz_bytes, read_meta, write_files
 from rewardlab.data.ranking import ranked_pairs, ranking_scores
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.data.validate import LABELS, check_indices
@@ -592,14 +591,8 @@ def save_preferences(dataset: PreferenceDataset, directory: str | Path, *, forma
         "act_shape": list(ds.act_shape or ()),
         "table": format,
     }
-    text = json_text(meta)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
-    directory = Path(directory)
-    with atomic_directory(directory, keep_others=True) if atomic else nullcontext(directory) as tmp:
-        (tmp / "preferences.npz").write_bytes(buffer.getvalue())
-        (tmp / f"preferences.{format}").write_bytes(table)
-        (tmp / "preferences.json").write_text(text)
+    files = {"preferences.npz": npz_bytes(arrays), f"preferences.{format}": table, "preferences.json": json_text(meta).encode()}
+    directory = write_files(directory, files, atomic=atomic)
     for other in _TABLES:  # a table of the other format from an earlier save is no longer described by the JSON
         if other != format:
             (directory / f"preferences.{other}").unlink(missing_ok=True)

@@ -469,33 +469,41 @@ class KCenterUncertainty:
 
 
 @dataclass(frozen=True)
-class InformationGain:
+class _WeightPosteriorQuery:
+    """The ``k`` pairs with the largest score of a linear reward's posterior (``feature_diffs``, ``weight_samples``, ``beta``)."""
+
+    name: str
+
+    def scores(self, diffs: np.ndarray, weights: Any, beta: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def select(self, candidates: Sized | int, k: int, *, rng: np.random.Generator, context: QueryContext) -> np.ndarray:
+        """Indices ``(k,)``; reads ``feature_diffs`` ``(C, F)``, ``weight_samples`` ``(S, F)``, ``beta``."""
+        n = _n_candidates(candidates)
+        k = _check_k(k, n)
+        d = _matrix(context.feature_diffs, "feature_diffs", "(C, F)", f"the {self.name} strategy")
+        _check_candidates(d.shape[0], n, "feature_diffs", "first")
+        return top_k(self.scores(d, context.weight_samples, context.beta), k)
+
+
+@dataclass(frozen=True)
+class InformationGain(_WeightPosteriorQuery):
     """The ``k`` pairs with the largest mutual information between answer and weights (APReL's ``mutual_information``)."""
 
     name: str = "information_gain"
 
-    def select(self, candidates: Sized | int, k: int, *, rng: np.random.Generator, context: QueryContext) -> np.ndarray:
-        """Indices ``(k,)``; reads ``feature_diffs`` ``(C, F)``, ``weight_samples`` ``(S, F)``, ``beta``."""
-        n = _n_candidates(candidates)
-        k = _check_k(k, n)
-        d = _matrix(context.feature_diffs, "feature_diffs", "(C, F)", "the information_gain strategy")
-        _check_candidates(d.shape[0], n, "feature_diffs", "first")
-        return top_k(information_gain_scores(d, context.weight_samples, beta=context.beta), k)
+    def scores(self, diffs: np.ndarray, weights: Any, beta: float) -> np.ndarray:
+        return information_gain_scores(diffs, weights, beta=beta)
 
 
 @dataclass(frozen=True)
-class VolumeRemoval:
+class VolumeRemoval(_WeightPosteriorQuery):
     """The ``k`` pairs with the largest expected volume removal (APReL's ``volume_removal``)."""
 
     name: str = "volume_removal"
 
-    def select(self, candidates: Sized | int, k: int, *, rng: np.random.Generator, context: QueryContext) -> np.ndarray:
-        """Indices ``(k,)``; reads ``feature_diffs`` ``(C, F)``, ``weight_samples`` ``(S, F)``, ``beta``."""
-        n = _n_candidates(candidates)
-        k = _check_k(k, n)
-        d = _matrix(context.feature_diffs, "feature_diffs", "(C, F)", "the volume_removal strategy")
-        _check_candidates(d.shape[0], n, "feature_diffs", "first")
-        return top_k(volume_removal_scores(d, context.weight_samples, beta=context.beta), k)
+    def scores(self, diffs: np.ndarray, weights: Any, beta: float) -> np.ndarray:
+        return volume_removal_scores(diffs, weights, beta=beta)
 
 
 QUERY_STRATEGIES: dict[str, QueryStrategy] = {
