@@ -415,7 +415,10 @@ def _figure(summary: dict[str, Any]) -> bytes:
     from matplotlib.figure import Figure
 
     methods, tasks, metric = summary["methods"], summary["tasks"], summary["metric"]
-    figure = Figure(figsize=(11, 0.6 * len(methods) + 2.6))
+    labels = [_task_label(t) for t in tasks]
+    many = len(tasks) > 4  # then the task names stand upright under their points, in a smaller font
+    room = 0.075 * max((len(label) for label in labels), default=0) if many else 0.0  # inches for upright names
+    figure = Figure(figsize=(11 + 0.15 * max(len(tasks) - 12, 0), 0.6 * len(methods) + 2.6 + room))
     left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
     colours = [f"C{i % 10}" for i in range(len(methods))]
     for position, row in enumerate(summary["aggregate"]):
@@ -439,9 +442,7 @@ def _figure(summary: dict[str, Any]) -> bytes:
                 ys.append(row["mean"])
                 errs.append(row["sem"] if row["sem"] is not None else 0.0)
         right.errorbar(xs, ys, yerr=errs, fmt="o", color=colours[m], capsize=3, label=method)
-    right.set_xticks(
-        range(len(tasks)), [_task_label(t) for t in tasks], rotation=20 if len(tasks) > 3 else 0, ha="right" if len(tasks) > 3 else "center"
-    )
+    right.set_xticks(range(len(tasks)), labels, rotation=90 if many else 0, fontsize=7 if many else None)
     right.set_ylabel(metric)
     right.set_title("per task: mean ± SEM over seeds", fontsize=10)
     right.legend(fontsize=8)
