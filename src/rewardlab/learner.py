@@ -144,14 +144,15 @@ class FitResult:
 
     Attributes:
         reward: the learned reward model.
-        policy: a policy optimal (or soft-optimal) for it, when the learner computes one.
+        policy: a policy optimal (or soft-optimal) for it, when the learner computes one: an ``(S, A)``
+            tensor on a tabular world, the Stable-Baselines3 model of a learner that trains one (RLHF).
         posterior: posterior samples (Bayesian learners), else None.
         history: per-step metrics.
         info: anything else worth keeping (iterations, convergence, mixtures, settings).
     """
 
     reward: Any
-    policy: torch.Tensor | None = None
+    policy: torch.Tensor | Any = None
     posterior: Any = None
     history: History = field(default_factory=History)
     info: dict[str, Any] = field(default_factory=dict)
