@@ -33,9 +33,12 @@ and its ``train_preference_comparisons`` script's defaults, with these choices:
   exact ties), i.e. B-Pref's oracle. ``discount_factor=1`` (its default, undiscounted) is kept.
 * ``RandomFragmenter(warning_threshold=0)``, fragment length 50 (our segment length),
   ``PreferenceModel`` defaults (no label-noise term, undiscounted), ``BasicRewardTrainer`` with
-  ``CrossEntropyRewardLoss`` and 3 epochs per round (the script's ``reward_trainer_kwargs``; the
-  trainer's own lr 1e-3, batch 32), ``PreferenceComparisons`` defaults otherwise:
-  ``initial_comparison_frac=0.1``, ``initial_epoch_multiplier=200``, ``transition_oversampling=1``,
+  ``CrossEntropyRewardLoss`` and 3 epochs per round (the script's ``reward_trainer_kwargs``;
+  ``--reward-epochs``; the trainer's own lr 1e-3, batch 32), ``PreferenceComparisons`` defaults
+  otherwise: ``initial_comparison_frac=0.1``, ``initial_epoch_multiplier=200``
+  (``--initial-epoch-multiplier``; the docs' example uses 4: round 0 then fits the reward for
+  3 x 200 = 600 epochs on the initial comparisons, about a quarter of the train time at 100,000
+  steps and 500 labels), ``transition_oversampling=1``,
   the ``"hyperbolic"`` query schedule, an unbounded comparison queue, ``AgentTrainer``'s
   ``exploration_frac=0``.
 * Agent: SB3 PPO, ``MlpPolicy``, with rewardlab's Pendulum preset
@@ -91,7 +94,6 @@ from typing import Any  # noqa: E402
 
 ENV_ID = "Pendulum-v1"
 SEGMENT = 50
-REWARD_EPOCHS = 3
 SUMMARY_KEYS = ("seed", "labels_used", "agent_steps", "env_steps", "train_seconds", "eval_return_mean", "eval_return_std")
 
 #: rewardlab.rl.sb3.PRESETS[("ppo", "Pendulum-v1")], repeated here because this runs in imitation's venv.
@@ -194,7 +196,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     reward_trainer = pc.BasicRewardTrainer(
         preference_model=preference_model,
         loss=pc.CrossEntropyRewardLoss(),
-        epochs=REWARD_EPOCHS,
+        epochs=args.reward_epochs,
         rng=rng,
     )
     agent = PPO("MlpPolicy", venv, seed=args.seed, device="cpu", verbose=0, **ppo_kwargs)
@@ -210,6 +212,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         preference_gatherer=gatherer,
         reward_trainer=reward_trainer,
         fragment_length=SEGMENT,
+        initial_epoch_multiplier=args.initial_epoch_multiplier,
         custom_logger=custom_logger,
     )
 
@@ -264,7 +267,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "fragment_length": SEGMENT,
             "teacher": "SyntheticGatherer(temperature=0) (oracle)",
             "reward_net": "NormalizedRewardNet(BasicRewardNet(RunningNorm input), RunningNorm output)",
-            "reward_epochs": REWARD_EPOCHS,
+            "reward_epochs": args.reward_epochs,
             "initial_comparison_frac": trainer.initial_comparison_frac,
             "initial_epoch_multiplier": trainer.initial_epoch_multiplier,
             "transition_oversampling": trainer.transition_oversampling,
@@ -284,13 +287,17 @@ def main() -> None:
     p.add_argument("--labels", type=int, default=500, help="total comparisons (total_comparisons)")
     p.add_argument("--steps", type=int, default=100_000, help="agent env steps (rounded up to whole PPO rollouts)")
     p.add_argument("--iterations", type=int, default=None, help="num_iterations, total_timesteps=--steps (default: a rollout a round)")
+    p.add_argument("--reward-epochs", type=int, default=3, help="BasicRewardTrainer epochs a round (imitation's script: 3)")
+    p.add_argument("--initial-epoch-multiplier", type=float, default=200.0, help="round 0's epochs x this (imitation's default: 200)")
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--eval-seed", type=int, default=None, help="episode e resets with seed eval_seed + e (default 1_000_000 + seed)")
     p.add_argument("--out", type=Path, default=None, help="JSON file to write (also printed)")
     p.add_argument("--verbose", action="store_true", help="imitation's log and one line per round on stdout")
     args = p.parse_args()
-    if args.labels < 1 or args.steps < 1 or (args.iterations is not None and args.iterations < 1):
-        p.error("--labels, --steps and --iterations must be positive")
+    if min(args.labels, args.steps, args.reward_epochs, args.eval_episodes) < 1 or (args.iterations is not None and args.iterations < 1):
+        p.error("--labels, --steps, --iterations, --reward-epochs and --eval-episodes must be positive")
+    if not args.initial_epoch_multiplier > 0:
+        p.error("--initial-epoch-multiplier must be positive")
     result = run(args)
     text = json.dumps(result, indent=1)
     if args.out is not None:
