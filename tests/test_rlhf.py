@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -38,7 +39,7 @@ def test_schedule_endpoints_and_monotone() -> None:
     for decay in (1.0, 2.0, 5.0, 50.0):
         n = [label_schedule(t, decay=decay, **kw) for t in range(0, 60_000, 1000)]  # type: ignore[arg-type]
         assert n[0] == 125 and n[50] == 500 and n[-1] == 500
-        assert all(b >= a for a, b in zip(n, n[1:], strict=False))
+        assert all(b >= a for a, b in itertools.pairwise(n))
 
 
 def test_schedule_hand_values() -> None:
