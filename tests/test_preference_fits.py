@@ -233,3 +233,101 @@ def test_preferences_that_do_not_fit_are_refused_naming_data(learner: str) -> No
     outside = PreferenceDataset([Preference(_segment(1), _segment(2), 1.0), Preference(_segment(0), _segment(5), 0.0)])
     with pytest.raises(ValidationError, match=r"^data\[1\]\.b\.obs: holds 5 at step 0, outside the state indices \[0, 4\)"):
         fit(outside, mdp, rng=rng)
+
+
+# ------------------------------------------------------------------------------------------ the run machinery
+RUN = """
+seed = 0
+checkpoint_every = 10
+
+[learner]
+name = "trex"
+hidden = [16]
+steps = 100
+lr = 0.003
+
+[env]
+id = "Pendulum-v1"
+
+[data]
+kind = "preferences"
+path = "prefs"
+
+[policy]
+steps = 128
+hyperparams = {n_steps = 64, n_envs = 1, n_epochs = 1}
+eval_episodes = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def saved_preferences(tmp_path_factory):
+    from rewardlab.data import save_preferences
+
+    return save_preferences(_pendulum_preferences(40, seed=0), tmp_path_factory.mktemp("run") / "prefs")
+
+
+def test_rewardlab_run_fits_trex_on_a_saved_preference_dataset(saved_preferences) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+    from rewardlab.data import load_preferences
+    from rewardlab.eval import kendall_tau
+    from rewardlab.rewards import NeuralReward
+
+    config = saved_preferences.parent / "run.toml"
+    config.write_text(RUN)
+    out = saved_preferences.parent / "out"
+    r = CliRunner().invoke(app, ["run", str(config), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    result = json.loads((out / "result.json").read_text())
+    assert result["config"]["data"] == {"kind": "preferences", "path": str(saved_preferences)}  # resolved against run.toml
+    assert (result["pairs"], result["segments"], result["skipped"], result["env_id"]) == (40, 80, 0, "Pendulum-v1")
+    # the recorded Kendall tau is the saved reward's predicted segment returns against the true ones
+    prefs, model = load_preferences(saved_preferences), NeuralReward.load(out / "reward")
+    predicted = predicted_returns(model, prefs, TrajectoryEncoder.for_reward("Pendulum-v1", model))
+    true = np.array([[p.a.ret, p.b.ret] for p in prefs]).reshape(-1)
+    assert result["metrics"]["kendall_tau"] == pytest.approx(kendall_tau(predicted, true))
+    assert result["metrics"]["kendall_tau"] > 0.5 and result["metrics"]["val_accuracy"] > 0.6
+    assert (out / "extrapolation.png").is_file() and (out / "policy" / "model.zip").is_file()
+    assert result["policy"]["beats_best_demo"] is None and "preferences" in result["policy"]["beats_best_demo_reason"]
+    assert len(list((out / "checkpoints").iterdir())) > 0  # T-REX's checkpoints: the run resumes
+
+
+def test_rewardlab_prefs_brex_reads_preferences_and_bad_settings_are_refused(saved_preferences, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+    from rewardlab.errors import ConfigError, DataFileError
+    from rewardlab.experiments.config import load_run_config
+    from rewardlab.experiments.run import run_config
+    from rewardlab.prefs import PreferencePosterior
+
+    runner = CliRunner()
+    brex = ["prefs", "brex", "--env", "Pendulum-v1", "--preferences", str(saved_preferences), "--out", str(tmp_path / "brex")]
+    sets = ["--set", "samples=200", "--set", "burn_in=50", "--set", "pretrain.steps=20", "--set", "pretrain.hidden=8"]
+    r = runner.invoke(app, brex + sets)
+    assert r.exit_code == 0, r.output
+    assert PreferencePosterior.load(tmp_path / "brex" / "posterior").samples.shape == (1, 10, 8)
+    drex = runner.invoke(
+        app, ["prefs", "drex", "--env", "Pendulum-v1", "--preferences", str(saved_preferences), "--out", str(tmp_path / "d")]
+    )
+    assert drex.exit_code != 0 and "--preferences: is 'preferences', but drex learns from demonstrations" in drex.output
+    both = runner.invoke(app, [*brex[:-2], "--demos", str(tmp_path), "--out", str(tmp_path / "b")])
+    assert both.exit_code != 0 and "--demos: or --preferences: both are given" in both.output
+
+    table = {
+        "learner": {"name": "trex"},
+        "env": {"id": "MountainCarContinuous-v0"},
+        "data": {"kind": "preferences", "path": str(saved_preferences)},
+    }
+    with pytest.raises(DataFileError, match=r"env_id is 'Pendulum-v1', but \[env\] id is 'MountainCarContinuous-v0'"):
+        run_config(load_run_config(table), tmp_path / "other-env", progress=False)
+    with pytest.raises(ConfigError, match=r"^data\.kind: is 'preferences', but drex"):
+        load_run_config({**table, "learner": {"name": "drex"}})
+    with pytest.raises(ConfigError, match=r"^eval\.hacking_check: is true for a run on preferences"):
+        load_run_config({**table, "eval": {"hacking_check": True}, "policy": {"steps": 10}})
+    with pytest.raises(ConfigError, match=r"^data\.path: "):
+        load_run_config({**table, "data": {"kind": "preferences"}})
