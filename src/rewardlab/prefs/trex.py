@@ -392,6 +392,17 @@ class TREX:
         [0, 1, 2, 3]
         >>> fit.info["val_accuracy"]
         1.0
+
+        From labelled pairs of segments instead: 1 beats 0, 3 beats 1, 1 ties with 2, one pair skipped:
+
+        >>> from rewardlab.data import Preference, PreferenceDataset, Segment
+        >>> def seg(s): return Segment(np.full(3, s), np.zeros(3, int))
+        >>> prefs = PreferenceDataset([Preference(seg(1), seg(0), 1.0), Preference(seg(3), seg(1), 1.0),
+        ...                            Preference(seg(1), seg(2), 0.5), Preference(seg(0), seg(3), "skipped")])
+        >>> fit = TREX(TREXConfig(steps=300, lr=0.05, validation=0.0)).fit(prefs, mdp, rng=np.random.default_rng(0))
+        >>> r = fit.reward.values
+        >>> bool(r[3] > r[1] > r[0]), bool(abs(r[1] - r[2]) < 0.01), fit.info["pairs"], fit.info["skipped"]
+        (True, True, 3, 1)
     """
 
     config: TREXConfig = field(default_factory=TREXConfig)
