@@ -399,8 +399,14 @@ def _prefs(method: str) -> Callable[..., None]:
     @_friendly
     def command(
         env: Annotated[str, typer.Option(help="Gymnasium env id the demonstrations come from.")],
-        demos: Annotated[Path, typer.Option(help="A directory written by `rewardlab demos collect` (or save_dataset).")],
         out: Annotated[Path, typer.Option(help="Run directory for reward/, result.json and extrapolation.png.")],
+        demos: Annotated[Path | None, typer.Option(help="A directory written by `rewardlab demos collect` (or save_dataset).")] = None,
+        preferences: Annotated[
+            Path | None,
+            typer.Option(
+                help="Instead of --demos (trex, brex): a preference dataset directory (save_preferences, an RLHF run's preferences/)."
+            ),
+        ] = None,
         seed: Annotated[int, typer.Option(min=0, help="Seed of the learner.")] = 0,
         settings: Annotated[list[str] | None, typer.Option("--set", help="Learner setting key=value (repeatable).")] = None,
         mirror_obs: Annotated[
@@ -422,6 +428,7 @@ def _prefs(method: str) -> Callable[..., None]:
             mirror_obs=_signs("--mirror-obs", mirror_obs),
             mirror_act=_signs("--mirror-act", mirror_act),
             overwrite=overwrite,
+            preferences=preferences,
         )
         keys = ("train_accuracy", "val_accuracy", "kendall_tau", "ranking_tau", "acceptance")
         shown = {k: summary[k] for k in keys if summary.get(k) is not None}
@@ -430,9 +437,9 @@ def _prefs(method: str) -> Callable[..., None]:
         console.print(f"wrote {out}/reward")
 
     command.__doc__ = {
-        "trex": "T-REX: a reward from ranked demonstrations (infos['rank'], higher = better).",
+        "trex": "T-REX: a reward from ranked demonstrations (infos['rank'], higher = better) or labelled pairs (--preferences).",
         "drex": "D-REX: behavioural cloning, noise-ranked rollouts, then T-REX, from unranked demonstrations.",
-        "brex": "Bayesian REX: a posterior over the last layer of a T-REX reward, from ranked demonstrations.",
+        "brex": "Bayesian REX: a posterior over the last layer of a T-REX reward, from ranked demonstrations or labelled pairs.",
     }[method]
     return command
 

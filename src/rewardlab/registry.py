@@ -29,8 +29,10 @@ from rewardlab.errors import ConfigError
 
 __all__ = ["LEARNERS", "DataKind", "LearnerSpec", "learner_spec", "learners_for", "make_learner"]
 
-#: What a learner's ``fit`` takes as ``data``: expert demonstrations, ranked trajectories (each with
-#: ``infos["rank"]``, higher = better), or a learner's successive policies or their trajectories.
+#: What a learner's ``fit`` takes as ``data``: expert demonstrations, ranked trajectories (a
+#: :class:`~rewardlab.data.Ranking`, or each with ``infos["rank"]``, higher = better; the ranking learners
+#: also take a :class:`~rewardlab.data.PreferenceDataset`), or a learner's successive policies or their
+#: trajectories.
 DataKind = Literal["demonstrations", "rankings", "stages"]
 
 

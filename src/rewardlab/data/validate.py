@@ -4,6 +4,8 @@ has to guess what a value means.
 * :func:`validate_dataset` — trajectories against a tabular MDP (integer state and action indices in
   range, no trajectory longer than a finite horizon) or against Gymnasium spaces (shapes of the spaces,
   finite values, discrete actions in range); rewards finite. Every learner's ``fit`` calls it first.
+* :func:`validate_segments` — the segments of a :class:`~rewardlab.data.PreferenceDataset` against the
+  same (observations and actions of each segment, no final observation).
 * :func:`check_indices` — a 1-D array of integer indices in ``[0, upper)`` (the one copy of that check).
 * :func:`validate_distribution` / :func:`validate_policy` — probability rows: finite, non-negative,
   summing to 1 (tabular samplers).
@@ -34,7 +36,15 @@ import numpy as np
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.errors import ProbabilityError, ShapeError, ValidationError
 
-__all__ = ["as_numpy", "check_indices", "validate_dataset", "validate_distribution", "validate_labels", "validate_policy"]
+__all__ = [
+    "as_numpy",
+    "check_indices",
+    "validate_dataset",
+    "validate_distribution",
+    "validate_labels",
+    "validate_policy",
+    "validate_segments",
+]
 
 #: The labels a preference may carry: second better, a tie, first better.
 LABELS = (0.0, 0.5, 1.0)
@@ -176,6 +186,70 @@ def validate_dataset(data: Any, env_or_mdp: Any, *, name: str = "data", allow_em
         _check_spaces(items, env_or_mdp, name)
     _check_rewards(items, name)
     return data if isinstance(data, TrajectoryDataset) else TrajectoryDataset(items)
+
+
+def validate_segments(data: Any, env_or_mdp: Any, *, name: str = "data") -> None:
+    """Check a :class:`~rewardlab.data.PreferenceDataset`'s segments against the MDP or env they are meant for.
+
+    A segment holds ``T`` decisions: observations ``(T, *observation_space.shape)`` (no final one) and
+    actions ``(T, *action_space.shape)``; on a tabular MDP, integer states in ``[0, S)`` and actions in
+    ``[0, A)``, and ``T`` no longer than a finite horizon. Values are finite already (a
+    :class:`~rewardlab.data.Segment` refuses NaN). All segments are checked at once; the error names the
+    first offending one, ``{name}[k].a.obs`` (preference ``k``, segment ``a``).
+
+    Raises:
+        ValidationError, ShapeError: naming the preference, the segment and the step.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> from rewardlab.data import Preference, PreferenceDataset, Segment
+        >>> mdp = SimpleNamespace(n_states=3, n_actions=2, horizon=None)
+        >>> ds = PreferenceDataset([Preference(Segment(np.array([0, 1]), np.array([1, 1])), Segment(np.array([2, 3]), np.array([0, 0])), 1.0)])
+        >>> validate_segments(ds, mdp)
+        Traceback (most recent call last):
+        ...
+        rewardlab.errors.ValidationError: data[0].b.obs: holds 3 at step 1, outside the state indices [0, 3). Fix: pass state indices of this MDP.
+    """
+    if not len(data):
+        return
+    batch = data.segments()
+    sizes = _tabular_sizes(env_or_mdp)
+    checks: list[tuple[str, Any]]
+    if sizes is not None:
+        n_s, n_a, horizon = sizes
+        if horizon is not None and data.length > horizon:
+            raise ValidationError(
+                f"{name}.length",
+                f"is {data.length} decisions, more than the MDP's horizon {horizon}",
+                f"cut segments of at most {horizon} steps",
+            )
+
+        def states(x: np.ndarray, field: str) -> None:
+            check_indices(x, field, n_s, kind="state indices", position="step")
+
+        def actions(x: np.ndarray, field: str) -> None:
+            check_indices(x, field, n_a, kind="action indices", position="step")
+
+        checks = [("obs", states), ("acts", actions)]
+    else:
+        import gymnasium as gym
+
+        from rewardlab.data.gym_rollouts import env_spaces
+
+        obs_space, act_space = env_spaces(env_or_mdp)
+        checks = [
+            ("obs", lambda x, field: _check_space(x, obs_space, field, gym)),
+            ("acts", lambda x, field: _check_space(x, act_space, field, gym)),
+        ]
+    for side in ("a", "b"):
+        for field, check in checks:
+            x = getattr(batch, f"{field}_{side}")  # (N, T, ...)
+            try:
+                check(x.reshape(-1, *x.shape[2:]), f"{name}[:].{side}.{field}")  # all at once: the usual case passes fast
+            except ValidationError:
+                for k in range(len(x)):  # find and name the first offending segment
+                    check(x[k], f"{name}[{k}].{side}.{field}")
+                raise
 
 
 def _check_spaces(items: list[Trajectory], env: Any, name: str) -> None:

@@ -23,7 +23,8 @@ The kinds of experiment:
   the run's seed, into ``DIR/demos``), with an optional ``[policy]`` stage that trains a policy on the
   learned reward (what ``rewardlab prefs`` and ``rewardlab train-policy`` do) or, with ``reward =
   "constant"``, the constant-reward control, and an optional ``[eval]`` (the reward-hacking check on
-  that policy, D-REX's clone evaluated);
+  that policy, D-REX's clone evaluated); or trex or brex from a saved preference dataset (``[data] kind =
+  "preferences"``, ``path``: :class:`PreferenceData`), with the same optional ``[policy]`` stage;
 * **learning from a learner** (Jacq et al. 2019; ``[data] kind = "stages"``, the only data of lfl and
   deep-lfl, so the default for them): ``lfl`` on a discounted ``[world]`` observes a learner running
   soft policy iteration on the world's reward (:class:`LearnerStages`) and is scored as the tabular
@@ -90,6 +91,12 @@ A gym ranking run::
     hacking_alpha = 0.05
     bc_episodes = 0          # drex: evaluate the behavioural clone over this many episodes
 
+Labelled pairs of segments instead of ranked demonstrations (trex and brex)::
+
+    [data]
+    kind = "preferences"
+    path = "prefs"           # a directory of save_preferences (an RLHF run's preferences/); relative to this file
+
 Demonstrations collected in the run instead of a dataset (``rewardlab demos collect``'s options)::
 
     [data.collect]           # instead of dataset: PPO on the true reward, into DIR/demos (reused on --resume)
@@ -151,6 +158,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "GYM_LEARNERS",
+    "PREFERENCE_LEARNERS",
     "RANKED_LEARNERS",
     "STAGE_LEARNERS",
     "TABULAR_LEARNERS",
@@ -163,6 +171,7 @@ __all__ = [
     "LearnerSection",
     "LearnerStages",
     "PolicyStage",
+    "PreferenceData",
     "RankingData",
     "RunConfig",
     "TabularEval",
@@ -186,6 +195,8 @@ TRANSFER_LEARNERS = ("birl", "deep-maxent", "max-margin", "maxent", "mce", "proj
 GYM_LEARNERS = ("brex", "deep-lfl", "drex", "trex")
 #: The ranking learners ``rewardlab run`` also fits on a tabular ``[world]``, from ``[data] kind = "ranked"``.
 RANKED_LEARNERS = ("brex", "trex")
+#: The learners ``rewardlab run`` fits on a Gymnasium ``[env]`` from a saved preference dataset (``[data] kind = "preferences"``).
+PREFERENCE_LEARNERS = ("brex", "trex")
 #: The learners whose ``[data]`` is ``kind = "stages"``: a learner's successive policies (Jacq et al. 2019).
 STAGE_LEARNERS = ("deep-lfl", "lfl")
 
@@ -351,6 +362,23 @@ class RankingData:
                 raise ConfigError(name, f"is {list(signs)}", "give one sign, 1 or -1, per coordinate, e.g. [1, -1, -1]")
         if self.mirror_act is not None and self.mirror_obs is None:
             raise ConfigError("mirror_act", "is set without mirror_obs", "give the observation's signs too")
+
+
+@dataclass(frozen=True)
+class PreferenceData:
+    """``[data]`` of a gym trex or brex run from labelled pairs of segments (``kind = "preferences"``):
+    a :class:`~rewardlab.data.PreferenceDataset` saved by :func:`~rewardlab.data.save_preferences` (e.g. an
+    RLHF run's ``preferences/``). The learner trains on its answered pairs (ties as 0.5, skipped labels
+    dropped). The dataset is read before any work; an ``env_id`` other than ``[env] id`` is refused.
+
+    Attributes:
+        path: the directory; a relative path is resolved against the config file's directory (the
+            working directory for a dict), and the resolved config holds the absolute path.
+        kind: ``"preferences"``.
+    """
+
+    path: str
+    kind: Literal["preferences"] = "preferences"
 
 
 @dataclass(frozen=True)
@@ -536,8 +564,9 @@ class RunConfig:
 
     Attributes:
         learner: ``[learner]``.
-        data: ``[data]``: :class:`DemoData` (tabular) or :class:`RankingData` (gym); for lfl and deep-lfl,
-            :class:`LearnerStages` (tabular) or :class:`GymLearnerStages` (gym).
+        data: ``[data]``: :class:`DemoData` (tabular) or :class:`RankingData` (gym) or, for trex and brex,
+            :class:`PreferenceData` (gym); for lfl and deep-lfl, :class:`LearnerStages` (tabular) or
+            :class:`GymLearnerStages` (gym).
         world: ``[world]`` of a tabular run, else None.
         env: ``[env]`` of a gym run, else None.
         eval: ``[eval]`` of a tabular run; of a gym ranking run when given, else None.
@@ -551,7 +580,7 @@ class RunConfig:
     """
 
     learner: LearnerSection
-    data: DemoData | RankingData | LearnerStages | GymLearnerStages
+    data: DemoData | RankingData | PreferenceData | LearnerStages | GymLearnerStages
     world: WorldSection | None = None
     env: EnvSection | None = None
     eval: TabularEval | GymEval | None = None
@@ -834,13 +863,16 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
             "env.id", "is missing" if env_id is None else f"is {env_id!r}, not a string", 'give a Gymnasium id, e.g. id = "Pendulum-v1"'
         )
     env = EnvSection(check_env_id(env_id, "env.id"))
-    ranking = _stage_data(learner, data_table, kind, env.id)
-    if ranking is None:
+    ranking: RankingData | PreferenceData | GymLearnerStages | LearnerStages | None = _stage_data(learner, data_table, kind, env.id)
+    if ranking is None and data_table.get("kind") == "preferences":
+        ranking = _preference_data(learner, data_table, base)
+    elif ranking is None:
         if isinstance(data_table.get("dataset"), str):
             data_table["dataset"] = str((base / Path(data_table["dataset"]).expanduser()).resolve())
         collect = _collection(data_table.pop("collect", None))
-        ranking = _read(RankingData, {**data_table, **({} if collect is None else {"collect": collect})}, "data")
-        if learner.name == "drex" and ranking.mirror_obs is not None:
+        demos: RankingData = _read(RankingData, {**data_table, **({} if collect is None else {"collect": collect})}, "data")
+        ranking = demos
+        if learner.name == "drex" and demos.mirror_obs is not None:
             raise ConfigError("data.mirror_obs", "is set for D-REX", "use it with trex or brex (D-REX ranks its own rollouts)")
     policy = None
     if policy_table is not None:
@@ -861,9 +893,30 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
             "is true, but the run has no [policy] stage",
             "add a [policy] table (the check judges its policy), or leave it out",
         )
+    if evaluation is not None and evaluation.hacking_check and isinstance(ranking, PreferenceData):
+        raise ConfigError(
+            "eval.hacking_check",
+            "is true for a run on preferences",
+            "leave it out: the check compares the policy with the top-ranked trajectories, and preferences rank none",
+        )
     if evaluation is not None and evaluation.bc_episodes and learner.name != "drex":
         raise ConfigError("eval.bc_episodes", f"is {evaluation.bc_episodes} for {learner.name}", "leave it out: only drex learns a clone")
     return RunConfig(learner, ranking, env=env, eval=evaluation, policy=policy, **_top(run))
+
+
+def _preference_data(learner: LearnerSection, table: dict[str, Any], base: Path) -> PreferenceData:
+    """``[data] kind = "preferences"`` of a gym run (trex, brex), its relative ``path`` resolved against ``base``."""
+    if learner.name not in PREFERENCE_LEARNERS:
+        raise ConfigError(
+            "data.kind",
+            f"is 'preferences', but {learner.name} learns from demonstrations (it clones them and ranks its own noisy rollouts)",
+            f"use one of {list(PREFERENCE_LEARNERS)} on preferences, or give {learner.name} demonstrations (data.dataset)",
+        )
+    table = dict(table)
+    if isinstance(table.get("path"), str):
+        table["path"] = str((base / Path(table["path"]).expanduser()).resolve())
+    data: PreferenceData = _read(PreferenceData, table, "data")
+    return data
 
 
 def _collection(table: Any) -> DemoCollection | None:

@@ -1,7 +1,9 @@
 """The command-line experiments of learning from rankings: collect ranked demonstrations, learn a
 reward (T-REX, D-REX, Bayesian REX), train a policy on it. Learning a reward (``rewardlab prefs``) and a
 run config with an ``[env]`` (``rewardlab run``) share one code path, :func:`ranking_experiment`, whose
-optional ``[policy]`` stage is the code of ``rewardlab train-policy``. Each writes a run directory with
+optional ``[policy]`` stage is the code of ``rewardlab train-policy``; T-REX and B-REX from a saved
+preference dataset (``[data] kind = "preferences"``, ``rewardlab prefs trex --preferences DIR``) take
+the same path through :func:`preference_experiment`. Each writes a run directory with
 ``result.json`` (settings, metrics, timings) and its artefacts, and shows a progress bar. A run
 directory is written all or nothing (:func:`rewardlab._io.run_directory`): everything, PPO's
 checkpoints included, goes into a temporary sibling that is renamed to ``out`` once the run is complete;
@@ -20,7 +22,7 @@ import numpy as np
 
 from rewardlab._io import check_out, run_directory, write_json
 from rewardlab.errors import ConfigError
-from rewardlab.experiments.config import RankingData
+from rewardlab.experiments.config import PreferenceData, RankingData
 from rewardlab.learner import FitResult
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ __all__ = [
     "configured_policy_stage",
     "learn_reward",
     "policy_stage",
+    "preference_experiment",
     "ranking_experiment",
     "read_demos",
     "train_on_reward",
@@ -190,13 +193,16 @@ def ranking_experiment(cfg: RunConfig) -> Experiment:
     B-REX's posterior), scores the predicted returns against the true ones, evaluates D-REX's clone
     (``[eval] bc_episodes``), runs the ``[policy]`` stage on the learned reward or, with ``reward =
     "constant"``, the constant-reward control (the policy's evaluation rollouts saved in ``policy/rollouts``),
-    and the reward-hacking check on those rollouts (``[eval] hacking_check``)."""
+    and the reward-hacking check on those rollouts (``[eval] hacking_check``). A run on preferences is
+    :func:`preference_experiment`'s."""
     import gymnasium as gym
 
     from rewardlab.experiments.config import GymEval
     from rewardlab.experiments.run import Experiment
     from rewardlab.registry import LEARNERS
 
+    if isinstance(cfg.data, PreferenceData):
+        return preference_experiment(cfg)
     assert cfg.env is not None and isinstance(cfg.data, RankingData)
     method, env_id, data = cfg.learner.name, cfg.env.id, cfg.data
     spec, config = LEARNERS[method], cfg.learner.config
@@ -228,7 +234,6 @@ def ranking_experiment(cfg: RunConfig) -> Experiment:
         return learner.fit(loaded["train"], space, rng=rng, callback=callback, **extra)  # type: ignore[no-any-return]
 
     def finish(fit: FitResult, directory: Path) -> dict[str, Any]:
-        from rewardlab.data.io import save_dataset
         from rewardlab.eval import extrapolation_plot, kendall_tau
         from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
 
@@ -276,28 +281,7 @@ def ranking_experiment(cfg: RunConfig) -> Experiment:
             summary["bc"] = {"true_return_mean": float(clone.mean()), "true_return_std": float(clone.std()), "episodes": len(clone)}
             metrics["bc_return_mean"] = summary["bc"]["true_return_mean"]
         if cfg.policy is not None:
-            from rewardlab.rewards import ConstantReward
-
-            stage = cfg.policy
-            policy = configured_policy_stage(
-                stage,
-                env_id,
-                fit.reward if stage.reward == "learned" else ConstantReward(),
-                directory / "policy",
-                seed=cfg.seed,
-                init_policy=fit.info.get("bc_policy") if stage.init_from_clone else None,
-                keep_rollouts=True,
-            )
-            rollouts = policy.pop("rollouts")
-            save_dataset(rollouts, directory / "policy" / "rollouts", env_id=env_id)  # for extrapolation plots
-            policy["reward"] = stage.reward
-            reason = "the demonstrations record no true rewards"
-            policy.update(best_demo_verdict(demos, reason, policy["true_return_mean"], policy["true_return_std"]))
-            summary["warnings"] += policy.pop("warnings")
-            summary["policy"] = policy
-            for key in ("true_return_mean", "true_return_std", "distance_mean", "best_demo_return", "beats_best_demo"):
-                if policy.get(key) is not None:
-                    metrics[key] = float(policy[key])
+            rollouts = _policy_on_reward(cfg, fit, directory, demos, "the demonstrations record no true rewards", summary, metrics)
             if evaluation.hacking_check:
                 check = _hacking_check(fit, fit.info.get("rollouts", demos), rollouts, space, cfg.seed, evaluation.hacking_alpha)
                 summary["warnings"] += check.pop("warnings")
@@ -307,6 +291,105 @@ def ranking_experiment(cfg: RunConfig) -> Experiment:
         return summary
 
     return Experiment(f"{method} on {env_id}", _steps(method, config), fit, finish, setup=None if data.collect is None else load)
+
+
+def _policy_on_reward(
+    cfg: RunConfig, fit: FitResult, directory: Path, demos: Any, reason: str, summary: dict[str, Any], metrics: dict[str, float]
+) -> Any:
+    """The ``[policy]`` stage of a gym run on the learned reward (or the constant-reward control) into
+    ``directory/policy``, its evaluation rollouts saved in ``policy/rollouts`` and returned; its summary
+    (judged against the best of ``demos``, or null with ``reason``), warnings and metrics added to
+    ``summary`` and ``metrics``."""
+    from rewardlab.data.io import save_dataset
+    from rewardlab.rewards import ConstantReward
+
+    assert cfg.policy is not None and cfg.env is not None
+    stage, env_id = cfg.policy, cfg.env.id
+    policy = configured_policy_stage(
+        stage,
+        env_id,
+        fit.reward if stage.reward == "learned" else ConstantReward(),
+        directory / "policy",
+        seed=cfg.seed,
+        init_policy=fit.info.get("bc_policy") if stage.init_from_clone else None,
+        keep_rollouts=True,
+    )
+    rollouts = policy.pop("rollouts")
+    save_dataset(rollouts, directory / "policy" / "rollouts", env_id=env_id)  # for extrapolation plots
+    policy["reward"] = stage.reward
+    policy.update(best_demo_verdict(demos, reason, policy["true_return_mean"], policy["true_return_std"]))
+    summary["warnings"] += policy.pop("warnings")
+    summary["policy"] = policy
+    for key in ("true_return_mean", "true_return_std", "distance_mean", "best_demo_return", "beats_best_demo"):
+        if policy.get(key) is not None:
+            metrics[key] = float(policy[key])
+    return rollouts
+
+
+def preference_experiment(cfg: RunConfig) -> Experiment:
+    """Prepare a gym trex or brex run on a saved preference dataset (``[data] kind = "preferences"``): the
+    dataset is read and checked before any work (:func:`~rewardlab.data.load_preferences`; an ``env_id``
+    other than ``[env] id`` raises :class:`~rewardlab.errors.DataFileError`, one without an ``env_id`` is
+    checked against the env's spaces by the fit). ``finish`` saves the reward (and B-REX's posterior),
+    records the pair counts and accuracies, the Kendall tau of predicted against true segment returns and
+    their extrapolation plot when the segments record their true rewards, and runs the ``[policy]`` stage
+    (the policy is judged against no demonstration: ``beats_best_demo`` is null)."""
+    import gymnasium as gym
+
+    from rewardlab.data.preferences import load_preferences
+    from rewardlab.errors import DataFileError
+    from rewardlab.experiments.run import Experiment
+    from rewardlab.registry import LEARNERS
+
+    assert cfg.env is not None and isinstance(cfg.data, PreferenceData)
+    method, env_id, path = cfg.learner.name, cfg.env.id, cfg.data.path
+    spec, config = LEARNERS[method], cfg.learner.config
+    prefs = load_preferences(path)
+    if prefs.env_id is not None and prefs.env_id != env_id:
+        raise DataFileError(
+            f"{Path(path) / 'preferences.json'}: env_id is {prefs.env_id!r}, but [env] id is {env_id!r}. "
+            f"Fix: point data.path at preferences recorded in {env_id}, or set [env] id = {prefs.env_id!r}"
+        )
+    env = gym.make(env_id)
+    space = (env.observation_space, env.action_space)
+    env.close()
+
+    def fit(callback: Any, checkpoint: Any) -> FitResult:
+        extra = {} if checkpoint is None else {"checkpoint": checkpoint}
+        learner, rng = spec.learner_class()(config), np.random.default_rng(cfg.seed)
+        return learner.fit(prefs, space, rng=rng, callback=callback, **extra)  # type: ignore[no-any-return]
+
+    def finish(fit: FitResult, directory: Path) -> dict[str, Any]:
+        from rewardlab.eval import extrapolation_plot, kendall_tau
+        from rewardlab.prefs.trex import TrajectoryEncoder, predicted_returns
+
+        summary: dict[str, Any] = {"method": method, "env": env_id, "preferences": path, "seed": cfg.seed, "env_id": prefs.env_id}
+        metrics: dict[str, float] = {}
+        for key in ("train_accuracy", "val_accuracy", "acceptance", "rhat_max", "ess_min", "pairs", "skipped", "segments"):
+            if key in fit.info:
+                summary[key] = fit.info[key]
+                if key not in ("pairs", "skipped", "segments"):
+                    metrics[key] = fit.info[key]
+        figure = None
+        answered = prefs.answered()
+        batch = answered.segments()
+        if batch.rews_a is not None and batch.rews_b is not None:  # true segment returns, in the order of predicted_returns
+            true = np.stack([batch.rews_a.sum(1), batch.rews_b.sum(1)], 1).reshape(-1)
+            predicted = predicted_returns(fit.reward, answered, TrajectoryEncoder.for_reward(space, fit.reward))
+            summary["kendall_tau"] = metrics["kendall_tau"] = kendall_tau(predicted, true)
+            figure = extrapolation_plot(predicted, true, demo=np.ones(len(true), bool), title=f"{method} on {env_id} (preference segments)")
+        summary["warnings"] = [str(w) for w in fit.info.get("warnings", [])]
+        fit.reward.save(directory / "reward")
+        if fit.posterior is not None:
+            fit.posterior.save(directory / "posterior")
+        if figure is not None:
+            figure.savefig(directory / "extrapolation.png", dpi=110)
+        if cfg.policy is not None:
+            _policy_on_reward(cfg, fit, directory, None, "learned from preferences: no demonstrations", summary, metrics)
+        summary["metrics"] = metrics
+        return summary
+
+    return Experiment(f"{method} on {env_id} from preferences", _steps(method, config), fit, finish)
 
 
 def _hacking_check(fit: FitResult, ranked: Any, rollouts: Any, space: tuple[Any, Any], seed: int, alpha: float) -> dict[str, Any]:
@@ -336,6 +419,8 @@ def _hacking_check(fit: FitResult, ranked: Any, rollouts: Any, space: tuple[Any,
 #: settings by their own names (as ``--set`` gives them).
 _PREFS_NAMES = {
     "data.dataset": "--demos",
+    "data.path": "--preferences",
+    "data.kind": "--preferences",
     "data.mirror_obs": "--mirror-obs",
     "data.mirror_act": "--mirror-act",
     "env.id": "--env",
@@ -346,7 +431,7 @@ _PREFS_NAMES = {
 def learn_reward(
     method: str,
     env_id: str,
-    demos_dir: str | Path,
+    demos_dir: str | Path | None,
     out: str | Path,
     *,
     seed: int = 0,
@@ -354,13 +439,16 @@ def learn_reward(
     mirror_obs: list[float] | None = None,
     mirror_act: list[float] | None = None,
     overwrite: bool = False,
+    preferences: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Fit ``method`` (``trex``, ``drex`` or ``brex``) to the demonstrations in ``demos_dir``; write ``out/reward``,
+    """Fit ``method`` (``trex``, ``drex`` or ``brex``) to the demonstrations in ``demos_dir``, or (trex, brex)
+    to the preference dataset in ``preferences`` (a :func:`~rewardlab.data.save_preferences` directory; give
+    exactly one); write ``out/reward``,
     ``out/result.json`` and, when true returns are known, ``out/extrapolation.png`` (an existing non-empty
     ``out`` only with ``overwrite``), all or nothing: the run config of these arguments run by
     :func:`rewardlab.experiments.run.execute`. ``mirror_obs`` (and ``mirror_act``), sign vectors of a
     reflection symmetry of the task, add each demonstration's mirror image with the same rank to the
-    training data (:func:`rewardlab.data.ranking.with_mirror_images`; T-REX and B-REX)."""
+    training data (:func:`rewardlab.data.ranking.with_mirror_images`; T-REX and B-REX on demonstrations)."""
     from rewardlab.experiments.config import load_run_config
     from rewardlab.experiments.irl import named_as
     from rewardlab.experiments.run import execute
@@ -368,8 +456,15 @@ def learn_reward(
 
     learner_spec(method, ("trex", "drex", "brex"))
     with named_as(_PREFS_NAMES, {"learner.": ""}):
+        if (demos_dir is None) == (preferences is None):
+            given = "both are given" if preferences is not None else "neither is given"
+            raise ConfigError(
+                "--demos", f"or --preferences: {given}", "give one: --demos DIR (demonstrations) or --preferences DIR (labelled pairs)"
+            )
         if mirror_act is not None and mirror_obs is None:
             raise ConfigError("--mirror-act", "is set without --mirror-obs", "give the observation's signs too")
+        if preferences is not None and mirror_obs is not None:
+            raise ConfigError("--mirror-obs", "is set with --preferences", "leave it out: mirror images are made of demonstrations")
         learner: dict[str, Any] = {"name": method}
         overrides: dict[str, str] = {}
         for key, value in (settings or {}).items():
@@ -377,7 +472,11 @@ def learn_reward(
                 overrides[f"learner.{key}"] = value
             else:
                 learner[key] = value
-        data: dict[str, Any] = {"dataset": str(Path(demos_dir).absolute())}
+        data: dict[str, Any] = (
+            {"kind": "preferences", "path": str(Path(preferences).absolute())}
+            if preferences is not None
+            else {"dataset": str(Path(demos_dir).absolute())}  # type: ignore[arg-type]
+        )
         if mirror_obs is not None:
             data["mirror_obs"] = list(mirror_obs)
         if mirror_act is not None:

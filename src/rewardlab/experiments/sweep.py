@@ -76,7 +76,7 @@ both give the same result for the same seeds. On a Ray cluster of several machin
 file system that every node sees (the trials write their run directories there) and every node needs
 rewardlab installed.
 
-A relative ``data.dataset`` (gym runs) is read against the directory of the file that names it: the
+A relative ``data.dataset`` or ``data.path`` (gym runs) is read against the directory of the file that names it: the
 base file, or the sweep file for an inline base or a grid value.
 """
 
@@ -120,8 +120,8 @@ _SWEEP_KEYS = ("base", "methods", "grid", "summary")
 _SUMMARY_KEYS = {"metric": str, "higher_is_better": bool}
 #: the run config's keys a grid may not set: [[methods]] sets them
 _METHOD_KEYS = ("learner", "learner.name", "learner.label")
-#: the run config's one path (a dataset directory): relative to the file that names it
-_DATASET = "data.dataset"
+#: the run config's paths (a dataset or preference directory): relative to the file that names them
+_DATA_PATHS = ("dataset", "path")
 #: attempts per trial and per sweep invocation: the first, and one retry that resumes from its checkpoint
 ATTEMPTS = 2
 
@@ -305,8 +305,9 @@ def load_sweep(path: str | os.PathLike[str]) -> dict[str, Any]:
             )
         labels[label] = i
     grid = flatten_grid(raw.get("grid", {}))
-    if _DATASET in grid:
-        grid[_DATASET] = [_absolute(v, path.parent) for v in grid[_DATASET]]
+    for key in (f"data.{name}" for name in _DATA_PATHS):
+        if key in grid:
+            grid[key] = [_absolute(v, path.parent) for v in grid[key]]
     for key in grid:
         if key in _METHOD_KEYS:
             raise ConfigError(f"grid.{key}", "is set by [[methods]]", "list the learners as [[methods]] tables, not in the grid")
@@ -331,11 +332,11 @@ def _absolute(value: Any, directory: Path) -> Any:
 
 
 def _anchored(base: dict[str, Any], directory: Path) -> dict[str, Any]:
-    """``base`` with a relative ``data.dataset`` read against the directory of the file that holds it (not
-    the working directory of whoever runs the trial)."""
+    """``base`` with a relative ``data.dataset`` or ``data.path`` read against the directory of the file that
+    holds it (not the working directory of whoever runs the trial)."""
     data = base.get("data")
-    if isinstance(data, dict) and "dataset" in data:
-        base = {**base, "data": {**data, "dataset": _absolute(data["dataset"], directory)}}
+    if isinstance(data, dict) and any(name in data for name in _DATA_PATHS):
+        base = {**base, "data": {**data, **{name: _absolute(data[name], directory) for name in _DATA_PATHS if name in data}}}
     return base
 
 

@@ -12,8 +12,12 @@ unit-vector transform: a random walk ``x' = x + sigma eps`` in ``R^D``, ``w = x 
 probability ``min(1, P(D | w') / P(D | w))`` times the transform's radial factor (the uniform prior on the
 sphere cancels). Each step is one ``(P, D) @ (D,)`` product over the cached differences ``Phi_j - Phi_i``.
 
+The same likelihood runs on a :class:`~rewardlab.data.PreferenceDataset`: its answered pairs of segments
+``(a, b)`` with ``delta = Phi(a) - Phi(b)`` and the label ``y = P(a ≻ b)`` as the target (a tie is half of
+each direction, skipped labels are dropped).
+
 ``phi`` is a tabular MDP's state features, or, for Gymnasium envs, the penultimate layer of a T-REX net
-pretrained on the same rankings (the paper's embedding; its self-supervised auxiliary losses are not
+pretrained on the same rankings (or preferences) (the paper's embedding; its self-supervised auxiliary losses are not
 used here). The posterior gives MAP and mean rewards and **high-confidence policy evaluation**: the
 ``alpha``-VaR (the lower ``alpha`` quantile, 0.05 in the paper) of a policy's posterior return
 ``w^T Phi(pi)``; a policy whose mean return beats the demonstrations but whose VaR falls below theirs is
@@ -37,14 +41,24 @@ from torch import Tensor
 
 from rewardlab._io import read_tensors, save_tensors
 from rewardlab.checkpoint import Checkpoint, rng_state
+from rewardlab.data.preferences import PreferenceDataset
 from rewardlab.data.ranking import as_dataset, ranked_pairs, ranking_scores
+from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.data.validate import validate_dataset, validate_labels
 from rewardlab.errors import ConfigError, DataFileError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult, History
 from rewardlab.mcmc import MHSettings, chain_diagnostics, check_chain_memory, metropolis_hastings, mixing_problem
 from rewardlab.mdp import TabularMDP, value_iteration
 from rewardlab.prefs.losses import bradley_terry_log_likelihood
-from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig, ranked_data, recorded_agreement, trex_ranking_warning
+from rewardlab.prefs.trex import (
+    TREX,
+    TrajectoryEncoder,
+    TREXConfig,
+    answered_preferences,
+    ranked_data,
+    recorded_agreement,
+    trex_ranking_warning,
+)
 from rewardlab.rewards import NeuralReward, TabularReward
 
 __all__ = [
@@ -342,21 +356,23 @@ def embed(model: NeuralReward, obs: Tensor, act: Tensor | None = None, *, member
 def trajectory_features(dataset: Any, env_or_mdp: Any, embedding: NeuralReward | None = None) -> Tensor:
     """``(N, D)`` feature counts ``Phi(tau) = sum_t phi(s_t)`` of each trajectory: the MDP's state features,
     or ``embedding``'s penultimate layer (Gymnasium envs). Posterior returns are ``w^T Phi``, so these are
-    what :meth:`PreferencePosterior.evaluate` takes for any policy's rollouts."""
-    ds = as_dataset(dataset)
+    what :meth:`PreferencePosterior.evaluate` takes for any policy's rollouts. Of a
+    :class:`~rewardlab.data.PreferenceDataset`, the ``(2 N, D)`` counts of its segments (``2k``:
+    preference ``k``'s ``a``, ``2k + 1``: its ``b``)."""
+    ds = dataset if isinstance(dataset, PreferenceDataset) else as_dataset(dataset)
     if isinstance(env_or_mdp, TabularMDP):
-        obs, _, _ = TrajectoryEncoder.for_env(env_or_mdp, architecture="linear").observations(ds)
+        obs, _, _, lengths = TrajectoryEncoder.for_env(env_or_mdp, architecture="linear").encode(ds)
         phi = obs.double()
     else:
         if embedding is None:
             raise ValidationError("embedding", "is None for a Gymnasium env", "pass the reward net whose features to use")
         spec = embedding.spec
         encoder = TrajectoryEncoder.for_reward(env_or_mdp, embedding)
-        obs, acts, _ = encoder.observations(ds)
+        obs, acts, _, lengths = encoder.encode(ds)
         dev = embedding.offset.device
         phi = embed(embedding, obs.to(dev), acts.to(dev) if spec.uses_action else None).double().cpu()
-    seg = torch.as_tensor(np.repeat(np.arange(len(ds)), [len(tr) for tr in ds]))
-    return torch.zeros(len(ds), phi.shape[1], dtype=torch.float64).index_add_(0, seg, phi)
+    seg = torch.as_tensor(np.repeat(np.arange(len(lengths)), lengths))
+    return torch.zeros(len(lengths), phi.shape[1], dtype=torch.float64).index_add_(0, seg, phi)
 
 
 def _linear_head_reward(model: NeuralReward, weights: Tensor, member: int = 0) -> NeuralReward:
@@ -377,8 +393,12 @@ class BayesianREX:
     """Bayesian REX with the estimator shape of :mod:`rewardlab.learner`.
 
     ``fit(data, env_or_mdp, *, rng, scores=None, embedding=None)``: ``data`` is a
-    :class:`~rewardlab.data.Ranking` or ranked trajectories (``infos["rank"]`` or ``scores``, higher = better). On a tabular MDP ``phi`` is the MDP's features;
-    on a Gymnasium env it is ``embedding``'s penultimate layer, or a T-REX net pretrained first.
+    :class:`~rewardlab.data.Ranking` or ranked trajectories (``infos["rank"]`` or ``scores``, higher =
+    better): every pair of different rank; or a :class:`~rewardlab.data.PreferenceDataset`: its answered
+    pairs of segments (ties as 0.5 targets, skipped labels dropped, checked by
+    :func:`~rewardlab.prefs.trex.answered_preferences`). On a tabular MDP ``phi`` is the MDP's features;
+    on a Gymnasium env it is ``embedding``'s penultimate layer, or a T-REX net pretrained first on the
+    same data.
 
     Examples:
         >>> from rewardlab.mdp.worlds import chain
@@ -404,16 +424,22 @@ class BayesianREX:
         embedding: NeuralReward | None = None,
         checkpoint: Checkpoint | None = None,
     ) -> FitResult:
-        """Sample the posterior over reward weights given ranked trajectories ``data``.
+        """Sample the posterior over reward weights given ranked trajectories or preferences ``data``.
 
         With ``checkpoint``, a killed fit run again with the same settings, data and seed resumes: the
         T-REX pretraining (Gymnasium envs) from its checkpoints in the subdirectory ``pretrain``
         (a finished pretraining is restored, not redone), then the chains from theirs.
         """
         cfg = self.config
-        ds = validate_dataset(ranked_data(data, scores), env_or_mdp)
-        s = ranking_scores(ds, scores)
-        info: dict[str, Any] = {}
+        ds: TrajectoryDataset | PreferenceDataset
+        if isinstance(data, PreferenceDataset):
+            ds = answered_preferences(data, env_or_mdp, scores)
+            s = None
+            info: dict[str, Any] = {"skipped": data.n_skipped, "segments": 2 * len(ds)}
+        else:
+            ds = validate_dataset(ranked_data(data, scores), env_or_mdp)
+            s = ranking_scores(ds, scores)
+            info = {}
         if not isinstance(env_or_mdp, TabularMDP) and embedding is None:
             pre = TREX(cfg.pretrain).fit(
                 ds, env_or_mdp, rng=rng, scores=s, checkpoint=None if checkpoint is None else checkpoint.child("pretrain")
@@ -421,7 +447,10 @@ class BayesianREX:
             embedding = pre.reward
             info["pretrain"] = {k: v for k, v in pre.info.items() if k != "spec"}
         counts = trajectory_features(ds, env_or_mdp, embedding)
-        first, second, label = ranked_pairs(s)
+        if isinstance(ds, PreferenceDataset):  # segment 2k is preference k's a, 2k + 1 its b
+            first, second, label = np.arange(0, len(counts), 2), np.arange(1, len(counts), 2), ds.labels()
+        else:
+            first, second, label = ranked_pairs(s)
         if not len(first):
             raise ValidationError("scores", "rank every trajectory equally", "pass at least two trajectories of different rank")
         delta = counts[first] - counts[second]
@@ -430,7 +459,8 @@ class BayesianREX:
         w = posterior.map_weights() if cfg.estimate == "map" else posterior.mean_weights()
         diag = posterior.diagnostics()
         problem = mixing_problem(diag["rhat"], diag["ess"])
-        agreement = recorded_agreement(ds, s)  # B-REX assumes, as T-REX does, that returns rise with rank
+        # B-REX assumes, as T-REX does, that returns rise with rank
+        agreement = None if s is None else recorded_agreement(ds, s)  # type: ignore[arg-type]
         warnings = [w for w in (trex_ranking_warning(agreement, "B-REX"),) if w]
         if problem is not None:
             warnings.append(f"B-REX: {problem}; {UNMIXED_ADVICE}")

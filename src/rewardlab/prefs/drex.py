@@ -7,6 +7,11 @@ T-REX needs rankings; D-REX makes them itself from unranked demonstrations:
    so the noise level is the ranking (score ``-epsilon``); on Atari a "no-op" bin ranks below all;
 3. T-REX on those automatically ranked rollouts, pairing only levels at least ``min_gap`` apart.
 
+Its data are demonstrations, not comparisons: a dataset of trajectories (any ranks they carry are not
+used, all are cloned), or a :class:`~rewardlab.data.Ranking`, whose best trajectories (those of the top
+score; give several equal scores to clone several) are the demonstrator's and are cloned. A
+:class:`~rewardlab.data.PreferenceDataset` is refused: D-REX makes its own comparisons.
+
 Noise schedules (the paper's, from ../shared/REFERENCES.md):
 
 * ``"atari"``: epsilon in {1.0, 0.75, 0.5, 0.25, 0.01}, 20 rollouts each, plus the no-op bin;
@@ -24,6 +29,7 @@ import numpy as np
 from rewardlab._memory import check_memory, training_nbytes
 from rewardlab.checkpoint import Checkpoint
 from rewardlab.data.gym_rollouts import collect_rollouts, env_spaces
+from rewardlab.data.preferences import PreferenceDataset, Ranking
 from rewardlab.data.ranking import ranking_scores
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
 from rewardlab.data.validate import validate_dataset
@@ -34,7 +40,7 @@ from rewardlab.learner import Callback, FitResult
 from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig, recorded_agreement, trex_ranking_warning
 from rewardlab.rewards.nets import check_reward_memory, mlp_parameters
 
-__all__ = ["DREX", "NOISE_SCHEDULES", "DREXConfig", "drex_noise_warning", "noise_rollouts"]
+__all__ = ["DREX", "NOISE_SCHEDULES", "DREXConfig", "drex_demonstrations", "drex_noise_warning", "noise_rollouts"]
 
 #: ``(epsilons, rollouts per level, min_gap, no-op bin)`` of the paper's two settings.
 NOISE_SCHEDULES: dict[str, tuple[tuple[float, ...], int, float, bool]] = {
@@ -112,6 +118,32 @@ def noise_rollouts(
     return TrajectoryDataset(out)
 
 
+def drex_demonstrations(data: Any, env_or_mdp: Any) -> TrajectoryDataset:
+    """The demonstrations D-REX clones: ``data`` itself (trajectories), or a :class:`~rewardlab.data.Ranking`'s
+    top-scored trajectories, checked against ``env_or_mdp``.
+
+    Raises:
+        ValidationError: a :class:`~rewardlab.data.PreferenceDataset` (D-REX learns from demonstrations),
+            or trajectories that do not fit the env (:func:`~rewardlab.data.validate.validate_dataset`).
+
+    Examples:
+        >>> from rewardlab.data import Trajectory
+        >>> trs = [Trajectory(np.zeros((3, 3), np.float32), np.full((2, 1), k, np.float32)) for k in range(3)]
+        >>> [float(tr.acts[0, 0]) for tr in drex_demonstrations(Ranking(trs, scores=[0.0, 1.0, 1.0]), "Pendulum-v1")]
+        [1.0, 2.0]
+    """
+    if isinstance(data, PreferenceDataset):
+        raise ValidationError(
+            "data",
+            "is a PreferenceDataset",
+            "D-REX learns from demonstrations: it clones them and ranks noisy rollouts of the clone itself; "
+            "pass the demonstrations (trajectories, or a Ranking whose best are cloned), or fit trex or brex on preferences",
+        )
+    if isinstance(data, Ranking) and len(data):
+        data = TrajectoryDataset([tr for tr, s in zip(data, data.scores, strict=True) if s == data.scores[-1]])  # worst first
+    return validate_dataset(data, env_or_mdp)
+
+
 def drex_noise_warning(agreement: RankingAgreement) -> str:
     """The warning of D-REX when its noise rollouts' true returns do not fall as noise rises."""
     return (
@@ -125,9 +157,11 @@ def drex_noise_warning(agreement: RankingAgreement) -> str:
 class DREX:
     """D-REX with the estimator shape of :mod:`rewardlab.learner`.
 
-    ``fit(demos, env, *, rng)``: ``env`` is an env id or a function returning a new env (rollouts need
-    to make envs). Returns ``FitResult(reward=NeuralReward, policy=None)`` with ``info["bc_policy"]``,
-    ``info["rollouts"]`` (the ranked noise rollouts) and T-REX's accuracies. D-REX assumes that the clone
+    ``fit(demos, env, *, rng)``: ``demos`` are trajectories, or a :class:`~rewardlab.data.Ranking` whose
+    top-scored trajectories are cloned (:func:`drex_demonstrations`; a preference dataset is refused);
+    ``env`` is an env id or a function returning a new env (rollouts need to make envs). Returns
+    ``FitResult(reward=NeuralReward, policy=None)`` with ``info["bc_policy"]``, ``info["demonstrations"]``
+    (how many were cloned), ``info["rollouts"]`` (the ranked noise rollouts) and T-REX's accuracies. D-REX assumes that the clone
     beats its noisier rollouts; ``info["ranking_tau"]`` is the Kendall tau between noise rank (``-epsilon``)
     and the rollouts' true return (:func:`~rewardlab.eval.ranking.ranking_agreement`), and
     ``info["warnings"]`` says so when the true returns do not fall as noise rises.
@@ -152,7 +186,7 @@ class DREX:
         uninterrupted fit returns.
         """
         cfg = self.config
-        demos = validate_dataset(data, env_or_mdp)
+        demos = drex_demonstrations(data, env_or_mdp)
         probe = gym.make(env_or_mdp) if isinstance(env_or_mdp, str) else env_or_mdp()
         _check_sizes(cfg, probe)
         bc = fit_gym_bc(demos, probe.action_space, rng=rng, hidden=cfg.bc_hidden, epochs=cfg.bc_epochs, lr=cfg.bc_lr)
@@ -166,5 +200,5 @@ class DREX:
         warnings = [w for w in fit.info.get("warnings", []) if w != trex_warning]
         if agreement is not None and agreement.agrees is False:
             warnings.insert(0, drex_noise_warning(agreement))
-        info = {**fit.info, "bc_policy": bc, "rollouts": ranked, "epsilons": epsilons, "warnings": warnings}
+        info = {**fit.info, "bc_policy": bc, "demonstrations": len(demos), "rollouts": ranked, "epsilons": epsilons, "warnings": warnings}
         return FitResult(reward=fit.reward, history=fit.history, info=info)

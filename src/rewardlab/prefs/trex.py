@@ -18,11 +18,17 @@ The same learner runs on
 
 Training pairs come from :func:`rewardlab.data.ranking.snippet_pairs` (the better snippet starts no
 earlier than the worse one), each ensemble member with its own pairs and initialisation.
+
+``data`` may also be a :class:`~rewardlab.data.PreferenceDataset` of labelled segment pairs (Christiano et
+al. 2017's data, e.g. from a simulated teacher or a person): the same loop then trains on those pairs
+themselves, whole segments, with the label ``P(a ≻ b)`` as the Bradley–Terry target (a tie is 0.5,
+skipped labels are dropped) instead of drawing snippet pairs from a ranking.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,10 +41,10 @@ from rewardlab._memory import check_memory
 from rewardlab._optim import Adam
 from rewardlab.checkpoint import Checkpoint, rng_state, set_rng_state
 from rewardlab.data.gym_rollouts import env_spaces
-from rewardlab.data.preferences import Ranking
+from rewardlab.data.preferences import PreferenceDataset, Ranking
 from rewardlab.data.ranking import PAIR_NBYTES, SnippetPairs, as_dataset, ranking_scores, snippet_pairs
 from rewardlab.data.trajectory import TrajectoryDataset
-from rewardlab.data.validate import validate_dataset
+from rewardlab.data.validate import validate_dataset, validate_segments
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.eval.ranking import RankingAgreement, ranking_agreement
 from rewardlab.learner import Callback, FitResult, History, ensure_finite, run_callback
@@ -52,6 +58,7 @@ __all__ = [
     "TREX",
     "TREXConfig",
     "TrajectoryEncoder",
+    "answered_preferences",
     "predicted_returns",
     "ranked_data",
     "recorded_agreement",
@@ -72,18 +79,20 @@ class TREXConfig:
         hidden: hidden widths of the MLP (the CNN's dense width is ``hidden[0]``).
         use_action: reward on (observation, action) instead of observation only.
         ensemble: number of independently trained members.
-        pairs: training pairs per member.
-        snippet: ``(lo, hi)`` snippet lengths in decisions, or None to compare whole trajectories.
+        pairs: training pairs per member (drawn from a ranking; a preference dataset's pairs are its own).
+        snippet: ``(lo, hi)`` snippet lengths in decisions, or None to compare whole trajectories
+            (rankings; a preference dataset's segments are compared whole).
         steps: gradient steps per member.
         batch_size: pairs per step.
         lr: Adam step size.
         weight_decay: L2 penalty on the weights.
         noise: probability that a ranking label is a random answer (robust Bradley–Terry).
         margin: margin of the preferred return.
-        ties: keep pairs of equal rank as ties (label 0.5).
-        min_gap: only pair trajectories whose ranking scores differ by at least this.
+        ties: keep pairs of equal rank as ties (label 0.5) (rankings; a preference dataset's ties are
+            always trained on, as 0.5 targets).
+        min_gap: only pair trajectories whose ranking scores differ by at least this (rankings).
         validation: fraction of each member's pairs held out to measure ranking accuracy (on at most
-            1,000 of them; training accuracy likewise).
+            1,000 of them; training accuracy likewise); each member draws its own split.
         normalize: after training, scale each member to zero mean, unit std on the training observations.
         device: ``"cpu"`` or ``"cuda"``.
         report_every: log and call the callback every this many steps.
@@ -194,19 +203,36 @@ class TrajectoryEncoder:
         acts = np.concatenate([np.asarray(tr.acts) for tr in dataset])
         lengths = np.array([len(tr) for tr in dataset])
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return self._encode(obs, "trajectories"), torch.as_tensor(acts), offsets
+
+    def segments(self, dataset: PreferenceDataset) -> tuple[Tensor, Tensor, np.ndarray]:
+        """``(obs (2 N T, ...), acts (2 N T, ...), offsets (2 N,))`` of the ``N`` preferences' segments of
+        ``T`` steps, concatenated in the order of :func:`~rewardlab.data.save_preferences`: segment ``2k``
+        is preference ``k``'s ``a``, ``2k + 1`` its ``b``, starting at ``offsets = T * arange(2 N)``."""
+        batch = dataset.segments()
+        n, t = len(dataset), int(dataset.length or 0)
+        obs = np.stack([batch.obs_a, batch.obs_b], 1).reshape(2 * n * t, *batch.obs_a.shape[2:])
+        acts = np.stack([batch.acts_a, batch.acts_b], 1).reshape(2 * n * t, *batch.acts_a.shape[2:])
+        return self._encode(obs, "data"), torch.as_tensor(acts), np.arange(2 * n, dtype=np.int64) * t
+
+    def _encode(self, obs: np.ndarray, name: str) -> Tensor:
+        """The net's input rows of decision observations ``obs`` ``(K, ...)`` (``features[s]`` on a tabular MDP)."""
         if self.features is not None:
             if obs.ndim != 1 or not np.issubdtype(obs.dtype, np.integer):
-                raise ValidationError("trajectories.obs", "are not state indices", "pass tabular trajectories of this MDP")
-            o = self.features[torch.as_tensor(obs, dtype=torch.long)]
-        else:
-            if tuple(obs.shape[1:]) != self.spec.obs_shape:
-                raise ValidationError(
-                    "trajectories.obs", f"have shape {obs.shape[1:]}", f"pass observations of shape {self.spec.obs_shape} (from this env)"
-                )
-            o = torch.as_tensor(obs)
-            if o.dtype == torch.float64:
-                o = o.float()
-        return o, torch.as_tensor(acts), offsets
+                raise ValidationError(f"{name}.obs", "are not state indices", "pass tabular trajectories of this MDP")
+            return self.features[torch.as_tensor(obs, dtype=torch.long)]
+        if tuple(obs.shape[1:]) != self.spec.obs_shape:
+            raise ValidationError(
+                f"{name}.obs", f"have shape {obs.shape[1:]}", f"pass observations of shape {self.spec.obs_shape} (from this env)"
+            )
+        o = torch.as_tensor(obs)
+        return o.float() if o.dtype == torch.float64 else o
+
+    def encode(self, data: TrajectoryDataset | PreferenceDataset) -> tuple[Tensor, Tensor, np.ndarray, np.ndarray]:
+        """``(obs, acts, offsets, lengths)`` of trajectories (:meth:`observations`) or of a preference
+        dataset's segments (:meth:`segments`); ``lengths`` ``(N,)`` counts each one's decisions."""
+        obs, acts, offsets = self.segments(data) if isinstance(data, PreferenceDataset) else self.observations(data)
+        return obs, acts, offsets, np.diff(np.append(offsets, len(obs)))
 
 
 def _segment_index(offsets: np.ndarray, which: np.ndarray, start: np.ndarray, length: np.ndarray) -> tuple[Tensor, Tensor]:
@@ -237,14 +263,15 @@ def _pair_returns(
 
 
 def predicted_returns(model: Any, dataset: Any, encoder: TrajectoryEncoder) -> np.ndarray:
-    """``(N,)`` predicted returns ``sum_t r(obs_t, a_t)`` of whole trajectories under ``model``'s ensemble mean."""
-    ds = as_dataset(dataset)
-    obs, acts, offsets = encoder.observations(ds)
-    lengths = np.array([len(tr) for tr in ds])
+    """``(N,)`` predicted returns ``sum_t r(obs_t, a_t)`` of whole trajectories under ``model``'s ensemble
+    mean; of a :class:`~rewardlab.data.PreferenceDataset`, the ``(2 N,)`` returns of its segments
+    (``2k``: preference ``k``'s ``a``, ``2k + 1``: its ``b``, as :meth:`TrajectoryEncoder.segments`)."""
+    ds = dataset if isinstance(dataset, PreferenceDataset) else as_dataset(dataset)
+    obs, acts, offsets, lengths = encoder.encode(ds)
     device = model.offset.device
-    out = np.zeros(len(ds))
+    out = np.zeros(len(offsets))
     with torch.no_grad():
-        for n in range(len(ds)):
+        for n in range(len(offsets)):
             sl = slice(int(offsets[n]), int(offsets[n] + lengths[n]))
             out[n] = float(model(obs[sl].to(device), acts[sl].to(device) if model.spec.uses_action else None).sum())
     return out
@@ -262,6 +289,60 @@ def ranked_data(data: Any, scores: Any) -> Any:
             "scores", "was given with a Ranking", "pass the scores in the Ranking (Ranking(trajectories, scores=...)), not both"
         )
     return data.to_dataset()
+
+
+def _env_id(env_or_mdp: Any) -> str | None:
+    """The Gymnasium id of an env id or a made env (its ``spec.id``), else None (spaces, a factory, an MDP)."""
+    if isinstance(env_or_mdp, str):
+        return env_or_mdp
+    spec = getattr(env_or_mdp, "spec", None)
+    return getattr(spec, "id", None) if spec is not None and not isinstance(env_or_mdp, TabularMDP) else None
+
+
+def answered_preferences(data: PreferenceDataset, env_or_mdp: Any, scores: Any = None, *, name: str = "data") -> PreferenceDataset:
+    """The answered preferences of ``data``, checked against ``env_or_mdp``: what T-REX and B-REX train on.
+
+    Skipped preferences say nothing about which segment is better and are dropped; a tie (0.5) stays.
+
+    Raises:
+        ValidationError: ``scores`` given (a preference dataset carries its labels), an empty dataset or
+            one whose every preference is skipped, an ``env_id`` other than the env's (when both are
+            known), segments that do not fit the MDP or the spaces
+            (:func:`~rewardlab.data.validate.validate_segments`), each naming ``name``.
+
+    Examples:
+        >>> from rewardlab.data import Preference, Segment
+        >>> seg = Segment(np.zeros((2, 3), np.float32), np.zeros((2, 1), np.float32))
+        >>> ds = PreferenceDataset([Preference(seg, seg, 1.0), Preference(seg, seg, "skipped")], env_id="Pendulum-v1")
+        >>> len(answered_preferences(ds, "Pendulum-v1"))
+        1
+        >>> answered_preferences(ds, "CartPole-v1")
+        Traceback (most recent call last):
+        ...
+        rewardlab.errors.ValidationError: data.env_id: is 'Pendulum-v1', but the env is 'CartPole-v1'. Fix: fit on preferences recorded in CartPole-v1 (or pass the env those segments come from).
+    """
+    if scores is not None:
+        raise ValidationError(
+            "scores", "was given with a PreferenceDataset", "leave it out: the preferences' labels say which segment is better"
+        )
+    if not len(data):
+        raise ValidationError(name, "holds no preferences", "pass at least one labelled pair of segments")
+    answered = data.answered()
+    if not len(answered):
+        raise ValidationError(
+            name,
+            f"has no answered preference: all {len(data)} are skipped",
+            "label some pairs 1.0 (a better), 0.0 (b better) or 0.5 (a tie)",
+        )
+    env_id = _env_id(env_or_mdp)
+    if data.env_id is not None and env_id is not None and data.env_id != env_id:
+        raise ValidationError(
+            f"{name}.env_id",
+            f"is {data.env_id!r}, but the env is {env_id!r}",
+            f"fit on preferences recorded in {env_id} (or pass the env those segments come from)",
+        )
+    validate_segments(answered, env_or_mdp, name=name)
+    return answered
 
 
 def recorded_agreement(dataset: TrajectoryDataset, scores: np.ndarray) -> RankingAgreement | None:
@@ -286,12 +367,20 @@ def trex_ranking_warning(agreement: RankingAgreement | None, method: str = "T-RE
 class TREX:
     """T-REX with the estimator shape of :mod:`rewardlab.learner`.
 
-    ``fit(data, env_or_mdp, *, rng, scores=None)``: ``data`` is a :class:`~rewardlab.data.Ranking`, or a
-    dataset of ranked trajectories whose ``infos["rank"]`` (higher = better) gives the order, or pass
-    ``scores`` explicitly. When every
-    trajectory records its true rewards, ``info["ranking_tau"]`` is the Kendall tau between rank and
-    true return (:func:`~rewardlab.eval.ranking.ranking_agreement`) and ``info["warnings"]`` says so if
-    the returns do not rise with rank.
+    ``fit(data, env_or_mdp, *, rng, scores=None)``: ``data`` is
+
+    * a :class:`~rewardlab.data.Ranking`, or a dataset of ranked trajectories whose ``infos["rank"]``
+      (higher = better) gives the order, or pass ``scores`` explicitly: each member draws ``pairs``
+      snippet pairs (:func:`~rewardlab.data.ranking.snippet_pairs`). When every trajectory records its
+      true rewards, ``info["ranking_tau"]`` is the Kendall tau between rank and true return
+      (:func:`~rewardlab.eval.ranking.ranking_agreement`) and ``info["warnings"]`` says so if the
+      returns do not rise with rank;
+    * a :class:`~rewardlab.data.PreferenceDataset`: the members train on its answered pairs of whole
+      segments, ``-[y log sigmoid(R_a - R_b) + (1 - y) log sigmoid(R_b - R_a)]`` with the label
+      ``y = P(a ≻ b)`` (a tie is ``y = 0.5``; skipped labels are dropped; ``noise`` and ``margin``
+      apply as for rankings), each member with its own validation split. ``info["pairs"]`` counts the
+      answered pairs and ``info["skipped"]`` the dropped ones; a dataset whose ``env_id`` is not the
+      env's, or whose segments do not fit the env (:func:`answered_preferences`), is refused naming ``data``.
 
     Examples:
         >>> from rewardlab.mdp.worlds import chain
@@ -303,6 +392,17 @@ class TREX:
         [0, 1, 2, 3]
         >>> fit.info["val_accuracy"]
         1.0
+
+        From labelled pairs of segments instead: 1 beats 0, 3 beats 1, 1 ties with 2, one pair skipped:
+
+        >>> from rewardlab.data import Preference, PreferenceDataset, Segment
+        >>> def seg(s): return Segment(np.full(3, s), np.zeros(3, int))
+        >>> prefs = PreferenceDataset([Preference(seg(1), seg(0), 1.0), Preference(seg(3), seg(1), 1.0),
+        ...                            Preference(seg(1), seg(2), 0.5), Preference(seg(0), seg(3), "skipped")])
+        >>> fit = TREX(TREXConfig(steps=300, lr=0.05, validation=0.0)).fit(prefs, mdp, rng=np.random.default_rng(0))
+        >>> r = fit.reward.values
+        >>> bool(r[3] > r[1] > r[0]), bool(abs(r[1] - r[2]) < 0.01), fit.info["pairs"], fit.info["skipped"]
+        (True, True, 3, 1)
     """
 
     config: TREXConfig = field(default_factory=TREXConfig)
@@ -317,7 +417,7 @@ class TREX:
         scores: Any = None,
         checkpoint: Checkpoint | None = None,
     ) -> FitResult:
-        """Train the ensemble, member after member, on the ranked trajectories ``data``.
+        """Train the ensemble, member after member, on the ranked trajectories or preferences ``data``.
 
         With ``checkpoint``, the state after global step ``m * steps + step`` (the callback's numbering:
         every member's weights and normaliser, the current member's Adam moments and auxiliary heads, the
@@ -327,20 +427,18 @@ class TREX:
         and returns what an uninterrupted fit returns.
         """
         cfg = self.config
-        ds = validate_dataset(ranked_data(data, scores), env_or_mdp)
-        s = ranking_scores(ds, scores)
         diverged = f"lower lr (now {cfg.lr:g}) or add weight_decay"
-        agreement = recorded_agreement(ds, s)
+        source = _training_data(cfg, data, env_or_mdp, scores)
         encoder = TrajectoryEncoder.for_env(env_or_mdp, architecture=cfg.architecture, hidden=cfg.hidden, use_action=cfg.use_action)
-        obs, acts, offsets = encoder.observations(ds)
+        obs, acts, offsets, lengths = encoder.encode(source.data)
         device = torch.device(cfg.device)
         tensors = (obs.to(device), acts.to(device), offsets)
         if checkpoint is not None:
-            checkpoint = checkpoint.bind("trex", cfg, encoder.spec, obs, acts, offsets, s, rng_state(rng))
+            checkpoint = checkpoint.bind("trex", cfg, encoder.spec, obs, acts, offsets, source.fingerprint, rng_state(rng))
         seed = int(rng.integers(2**31))
         check_reward_memory(encoder.spec, cfg.ensemble, fields=("ensemble", "hidden"))
         model = NeuralReward(encoder.spec, members=cfg.ensemble, seed=seed).to(device)
-        aux = _Auxiliary(cfg, encoder, env_or_mdp, ds, tensors, seed) if cfg.aux else None
+        aux = _Auxiliary(cfg, encoder, env_or_mdp, lengths, tensors, seed) if cfg.aux else None
         history = History()
         accuracies: list[tuple[float, float]] = []
         aux_final: list[dict[str, float]] = []
@@ -356,7 +454,7 @@ class TREX:
         total_steps = cfg.ensemble * cfg.steps
         for m in range(first_member, cfg.ensemble):
             member_rng = rng_state(rng) if checkpoint is not None else None
-            pairs = snippet_pairs(ds, s, cfg.pairs, length=cfg.snippet, rng=rng, ties=cfg.ties, min_gap=cfg.min_gap)
+            pairs = source.draw(rng)
             n_val = round(cfg.validation * len(pairs))
             order = rng.permutation(len(pairs))
             val, train = order[:n_val], order[n_val:]
@@ -414,11 +512,8 @@ class TREX:
         info = {
             "train_accuracy": float(np.mean([a for a, _ in accuracies])),
             "val_accuracy": float(np.nanmean([b for _, b in accuracies])) if cfg.validation > 0 else float("nan"),
-            "pairs": cfg.pairs,
-            "trajectories": len(ds),
+            **source.info,
             "spec": encoder.spec,
-            "ranking_tau": None if agreement is None else agreement.tau,
-            "warnings": [w for w in [trex_ranking_warning(agreement)] if w is not None],
         }
         if aux_final:
             info["aux_losses"] = {k: float(np.mean([d[k] for d in aux_final])) for k in aux_final[0]}
@@ -436,6 +531,44 @@ class TREX:
         return FitResult(reward=model, history=history, info=info)
 
 
+@dataclass
+class _TrainingData:
+    """What one T-REX fit trains on: ``data`` (trajectories or preferences, checked), ``draw(rng)`` giving
+    a member's pairs, ``fingerprint`` (the labels or scores, bound to checkpoints) and its ``info`` keys."""
+
+    data: TrajectoryDataset | PreferenceDataset
+    draw: Callable[[np.random.Generator], SnippetPairs]
+    fingerprint: np.ndarray
+    info: dict[str, Any]
+
+
+def _training_data(cfg: TREXConfig, data: Any, env_or_mdp: Any, scores: Any) -> _TrainingData:
+    """A ranking's snippet pairs (drawn afresh for each member), or a preference dataset's answered pairs."""
+    if isinstance(data, PreferenceDataset):
+        prefs = answered_preferences(data, env_or_mdp, scores)
+        n, t = len(prefs), int(prefs.length or 0)
+        label = prefs.labels()
+        whole = np.full(n, t, dtype=np.int64)
+        start = np.zeros(n, np.int64)
+        pairs = SnippetPairs(np.arange(0, 2 * n, 2), np.arange(1, 2 * n, 2), start, start, whole, whole, label)  # whole segments
+        counts = {"pairs": n, "skipped": data.n_skipped, "segments": 2 * n}
+        return _TrainingData(prefs, lambda rng: pairs, label, {**counts, "ranking_tau": None, "warnings": []})
+    ds = validate_dataset(ranked_data(data, scores), env_or_mdp)
+    s = ranking_scores(ds, scores)
+    agreement = recorded_agreement(ds, s)
+
+    def draw(rng: np.random.Generator) -> SnippetPairs:
+        return snippet_pairs(ds, s, cfg.pairs, length=cfg.snippet, rng=rng, ties=cfg.ties, min_gap=cfg.min_gap)
+
+    info: dict[str, Any] = {
+        "pairs": cfg.pairs,
+        "trajectories": len(ds),
+        "ranking_tau": None if agreement is None else agreement.tau,
+        "warnings": [w for w in [trex_ranking_warning(agreement)] if w is not None],
+    }
+    return _TrainingData(ds, draw, s, info)
+
+
 class _Auxiliary:
     """The auxiliary losses of one T-REX fit: each member's heads, the transitions, and their own random
     stream (seeded from the model's seed, so that ``aux_weight=0`` trains exactly what plain T-REX does)."""
@@ -445,12 +578,12 @@ class _Auxiliary:
         cfg: TREXConfig,
         encoder: TrajectoryEncoder,
         env_or_mdp: Any,
-        ds: TrajectoryDataset,
+        lengths: np.ndarray,
         tensors: tuple[Tensor, Tensor, np.ndarray],
         seed: int,
     ):
         self.cfg, self.tensors = cfg, tensors
-        self.lengths = np.array([len(tr) for tr in ds])
+        self.lengths = lengths  # decisions of each trajectory or segment
         if not (self.lengths >= 2).any():
             raise ValidationError("trajectories", "are all shorter than 2 decisions", "auxiliary losses need transitions")
         if encoder.spec.architecture == "linear":  # "auto" on a tabular MDP
