@@ -198,3 +198,14 @@ def test_sac_loop_relabels_its_replay_buffer_with_the_final_reward() -> None:
     # every stored reward is the final learned reward (labels ended before the last rounds)
     np.testing.assert_allclose(buffer.rewards[:n, 0], expected, rtol=1e-4, atol=1e-5)
     assert fit.info["labels"] == 20
+
+
+def test_true_reward_control_trains_the_policy_on_the_env_reward() -> None:
+    learned = RLHF(tiny(steps=2048, labels=20)).fit("Pendulum-v1", rng=np.random.default_rng(0))
+    control = RLHF(tiny(steps=2048, labels=20, policy_reward="true")).fit("Pendulum-v1", rng=np.random.default_rng(0))
+    # Pendulum's reward is -(theta^2 + 0.1 theta_dot^2 + 0.001 u^2) in [-16.28, 0]; SB3 adds gamma * V(s_T) on
+    # the few time-limit truncations of a rollout, so a handful of rows may leave that range
+    inside = lambda r: float(((r <= 0) & (r >= -16.3)).mean())  # noqa: E731
+    assert inside(control.policy.rollout_buffer.rewards) > 0.98
+    assert inside(learned.policy.rollout_buffer.rewards) < 0.9  # the normalised learned reward has both signs
+    assert control.info["labels"] == learned.info["labels"] == 20

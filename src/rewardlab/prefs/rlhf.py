@@ -99,6 +99,12 @@ class RLHFConfig:
             ``reward.label_noise = 0.1`` for the paper's model.
         eval_every: env steps between evaluations of the policy on the true reward (0: only at the end).
         eval_episodes: episodes of each evaluation.
+        eval_seed: evaluation episode ``e`` resets with seed ``eval_seed + e`` (the same start states for
+            every run, so that runs and other libraries can be compared on the same episodes).
+        policy_reward: ``"learned"``: the policy optimises the learned reward (RLHF); ``"true"``: the
+            control, the same loop (same steps, labels, reward training, evaluation) with the policy on
+            the env's own reward: the return of RL on the true reward at the same env steps, and how
+            well the reward learns from the behaviour of a policy that is not steered by it.
         device: torch device of the policy and the reward (``"cpu"`` or ``"cuda"``).
     """
 
@@ -118,6 +124,8 @@ class RLHFConfig:
     reward: RewardTrainerConfig = field(default_factory=lambda: RewardTrainerConfig(label_noise=0.0, steps_per_round=100))
     eval_every: int = 0
     eval_episodes: int = 5
+    eval_seed: int = 1_000_000
+    policy_reward: Literal["learned", "true"] = "learned"
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -143,6 +151,8 @@ class RLHFConfig:
                 "query", f"is {self.query!r}", "choose one of " + ", ".join(q for q in QUERY_STRATEGIES if q not in LINEAR_ONLY)
             )
         teacher_preset(self.teacher)
+        if self.policy_reward not in ("learned", "true"):
+            raise ConfigError("policy_reward", f"is {self.policy_reward!r}", "choose 'learned' or 'true' (the control)")
         if self.algo not in ("ppo", "sac"):
             raise ConfigError("algo", f"is {self.algo!r}", "choose 'ppo' or 'sac'")
         if self.reward.device != self.device:
@@ -245,7 +255,7 @@ def _recorder_callback(recorder: _Recorder, reward: Any) -> Any:
             acts = loc.get("clipped_actions", loc["actions"])
             obs = self.model._last_obs  # the observation the action was taken in (updated after this call)
             infos = loc["infos"]
-            true = np.array([info.get("true_reward", 0.0) for info in infos])
+            true = np.array([info.get("true_reward", r) for info, r in zip(infos, loc["rewards"], strict=True)])
             recorder.add(np.asarray(obs), np.asarray(acts), true, np.asarray(loc["dones"]), infos)
             if reward is not None:  # off-policy: SB3 stores `rewards` right after this call
                 loc["rewards"][:] = shaped_reward(
@@ -323,7 +333,8 @@ class RLHF:
         params = {**(PRESETS.get((cfg.algo, env_id), {}) if isinstance(env_id, str) else {}), **cfg.hyperparams}
         n_envs = int(params.pop("n_envs", 1))
         seed = int(rng.integers(2**31))
-        envs = make_vec_env(env_id, n_envs=n_envs, seed=seed, zero_reward=True)
+        learned = cfg.policy_reward == "learned"
+        envs = make_vec_env(env_id, n_envs=n_envs, seed=seed, zero_reward=learned)
         algo_cls = PPO if cfg.algo == "ppo" else SAC
         model: Any = algo_cls("MlpPolicy", envs, seed=seed, device=cfg.device, verbose=0, **params)
         trainer = PreferenceRewardTrainer(cfg.reward)
@@ -374,8 +385,8 @@ class RLHF:
                     break
                 if not callbacks:
                     live = trainer.reward_model()  # the same object, trained further each round
-                    callbacks.append(_recorder_callback(recorder, live if cfg.algo == "sac" else None))
-                    if cfg.algo == "ppo":
+                    callbacks.append(_recorder_callback(recorder, live if learned and cfg.algo == "sac" else None))
+                    if learned and cfg.algo == "ppo":
                         callbacks.append(RelabelRollout(live, normalize="none"))
                 model.learn(todo, reset_num_timesteps=False, callback=callbacks)
                 env_steps = offset + int(model.num_timesteps)
@@ -430,10 +441,10 @@ class RLHF:
             metrics["label_accuracy"] = new_acc
 
             # -- 5. policy: PPO relabels each rollout at its end; SAC's replay buffer is relabelled now (PEBBLE)
-            if cfg.algo == "sac" and trainer.model is not None and k > 0:
+            if learned and cfg.algo == "sac" and trainer.model is not None and k > 0:
                 relabel_replay_buffer(model.replay_buffer, trainer.reward_model(), model.policy)
             if cfg.eval_every and round_ > 0 and (env_steps // cfg.eval_every) > ((env_steps - chunk) // cfg.eval_every):
-                metrics["eval_return"] = float(evaluate(model, env_id, episodes=cfg.eval_episodes, seed=10_000 + seed).returns().mean())
+                metrics["eval_return"] = float(evaluate(model, env_id, episodes=cfg.eval_episodes, seed=cfg.eval_seed).returns().mean())
             metrics["seconds"] = time.perf_counter() - t0
             history.log(round_, **metrics)
             curve.append({"round": float(round_), **metrics})
@@ -464,7 +475,7 @@ class RLHF:
             if env_steps >= cfg.steps:
                 break
 
-        evaluation = evaluate(model, env_id, episodes=cfg.eval_episodes, seed=10_000 + seed).returns()
+        evaluation = evaluate(model, env_id, episodes=cfg.eval_episodes, seed=cfg.eval_seed).returns()
         if dataset.n_skipped == len(dataset):
             warnings.append("every query was skipped: the reward never trained")
         info = {
