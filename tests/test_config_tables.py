@@ -38,6 +38,7 @@ NON_DEFAULT: dict[str, dict[str, object]] = {
     "trex": {"architecture": "mlp", "hidden": (32, 16), "snippet": None, "ties": True, "aux": ("inverse_dynamics", "temporal_distance")},
     "drex": {"epsilons": (0.0, 0.5, 1.0), "max_steps": 40, "trex": TREXConfig(steps=5, snippet=None, hidden=())},
     "brex": {"covariance": "dense", "pretrain": TREXConfig(architecture="linear", snippet=(3, 4), steps=7)},
+    "active-linear": {"strategy": "volume_removal", "length": None, "teacher": "mistake", "behaviour": "uniform", "target": 0.8},
 }
 
 

@@ -16,6 +16,7 @@ FAST = {
     "trex": {"snippet": None, "pairs": 300, "steps": 200, "lr": 0.05, "validation": 0.0},
     "brex": {"samples": 2000, "burn_in": 500, "thin": 1, "step_size": 0.05},
     "birl": {"samples": 1000, "burn_in": 500, "thin": 2},
+    "active-linear": {"queries": 15, "trajectories": 40, "pairs": 200, "chains": 8, "samples": 40, "burn_in": 40},
 }
 
 #: the same on Gymnasium spaces

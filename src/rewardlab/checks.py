@@ -116,7 +116,9 @@ def tiny_problem(kind: DataKind) -> Problem:
     * ``"demonstrations"``: 20 optimal demonstrations on the lecture's "crossing" navigation grid;
     * ``"rankings"``: 12 demonstrations on a 6x6 feature grid, each optimal for a random reward, ranked
       by their true return (``infos["rank"]``);
-    * ``"stages"``: three soft policy-iteration policies of a learner on a 5-state random MDP.
+    * ``"stages"``: three soft policy-iteration policies of a learner on a 5-state random MDP;
+    * ``"teacher"``: a 5x5 feature grid; the data is its true weights ``(4,)``, which the learner's
+      simulated teacher answers by.
     """
     from rewardlab.mdp import value_iteration
     from rewardlab.mdp.worlds import feature_gridworld, navigation_gridworld, random_mdp
@@ -145,7 +147,11 @@ def tiny_problem(kind: DataKind) -> Problem:
         learner = random_mdp(5, 2, 2, seed=0, discount=0.8)
         policies = soft_policy_iteration(learner.mdp, learner.reward, 0.5, 3)
         return Problem(policies, learner.mdp, learner.reward, 1e-6)
-    raise ValidationError("kind", f"is {kind!r}", "choose 'demonstrations', 'rankings' or 'stages'")
+    if kind == "teacher":
+        grid = feature_gridworld(5, seed=0, discount=0.9)
+        assert grid.weights is not None
+        return Problem(grid.weights.clone(), grid.mdp, grid.reward, 0.05)
+    raise ValidationError("kind", f"is {kind!r}", "choose 'demonstrations', 'rankings', 'stages' or 'teacher'")
 
 
 def _fail(name: str, check: str, problem: str) -> LearnerCheckError:
@@ -193,8 +199,13 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _non_finite(data: Any) -> list[Any]:
-    """``data`` with one NaN where a number goes: a NaN observation, or a NaN policy entry."""
+def _non_finite(data: Any) -> Any:
+    """``data`` with one NaN where a number goes: a NaN observation, a NaN policy entry, or a NaN weight
+    (a teacher's true weights)."""
+    if isinstance(data, torch.Tensor) and data.ndim == 1:
+        weights = data.clone()
+        weights[0] = float("nan")
+        return weights
     out = list(data)
     first = out[0]
     if isinstance(first, TrajectoryDataset):  # a learner's stages of trajectories

@@ -15,7 +15,7 @@ Examples:
     >>> make_learner("maxentt")
     Traceback (most recent call last):
     ...
-    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of bc, birl, brex, deep-lfl, deep-maxent, drex, lfl, max-margin, maxent, mce, mwal, projection, trex.
+    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of active-linear, bc, birl, brex, deep-lfl, deep-maxent, drex, lfl, max-margin, maxent, mce, mwal, projection, trex.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ __all__ = ["LEARNERS", "DataKind", "LearnerSpec", "learner_spec", "learners_for"
 
 #: What a learner's ``fit`` takes as ``data``: expert demonstrations, ranked trajectories (a
 #: :class:`~rewardlab.data.Ranking`, or each with ``infos["rank"]``, higher = better; the ranking learners
-#: also take a :class:`~rewardlab.data.PreferenceDataset`), or a learner's successive policies or their
-#: trajectories.
-DataKind = Literal["demonstrations", "rankings", "stages"]
+#: also take a :class:`~rewardlab.data.PreferenceDataset`), a learner's successive policies or their
+#: trajectories, or no dataset but a teacher who answers queries during the fit (``"teacher"``;
+#: active-linear's ``data`` is the simulated teacher's true weights).
+DataKind = Literal["demonstrations", "rankings", "stages", "teacher"]
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,14 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rankings",
             _BOTH,
             resumable=True,
+        ),
+        LearnerSpec(
+            "active-linear",
+            "active preference learning of a linear reward, Sadigh et al. 2017, Biyik et al. 2019 (APReL): one query a step to a simulated teacher",
+            "rewardlab.prefs.active_linear:ActivePreferenceLearner",
+            "rewardlab.prefs.active_linear:ActivePreferenceConfig",
+            "teacher",
+            _TAB,
         ),
     )
 }

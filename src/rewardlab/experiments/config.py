@@ -17,6 +17,10 @@ The kinds of experiment:
   ranked by their true return (:func:`rewardlab.irl.experts.ranked_suboptimal_demonstrations`, the
   B-REX gridworld data): the ranking learners trex and brex learn from the ranking, the demonstration
   learners (e.g. birl, the table's B-IRL row) treat the same demonstrations as the expert's;
+* **active preference learning** (``active-linear``, ``[data] kind = "teacher"``, its default): on a
+  ``[world]`` whose reward is linear in its features, the learner asks a simulated teacher of the true
+  weights one query at a time (:mod:`rewardlab.experiments.active`); scored by the cosine similarity of
+  its weights with the true ones per query (``queries_to_0.9``) and by EVD and policy loss;
 * **gym**: a ranking learner (trex, drex, brex) on a Gymnasium ``[env]`` from a dataset of ranked
   demonstrations (``[data] dataset``, written by ``rewardlab demos collect`` or ``save_dataset``) or
   from demonstrations the run collects itself (``[data.collect]``: PPO on the true reward, seeded by
@@ -157,6 +161,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = [
+    "ACTIVE_LEARNERS",
     "GYM_LEARNERS",
     "PREFERENCE_LEARNERS",
     "RANKED_LEARNERS",
@@ -175,6 +180,7 @@ __all__ = [
     "RankingData",
     "RunConfig",
     "TabularEval",
+    "TeacherData",
     "WorldSection",
     "load_run_config",
     "read_toml",
@@ -199,6 +205,9 @@ RANKED_LEARNERS = ("brex", "trex")
 PREFERENCE_LEARNERS = ("brex", "trex")
 #: The learners whose ``[data]`` is ``kind = "stages"``: a learner's successive policies (Jacq et al. 2019).
 STAGE_LEARNERS = ("deep-lfl", "lfl")
+#: The learners ``rewardlab run`` fits on a tabular ``[world]`` by asking a simulated teacher of the world's
+#: true linear reward (``[data] kind = "teacher"``, their only data, so the default).
+ACTIVE_LEARNERS = ("active-linear",)
 
 
 @dataclass(frozen=True)
@@ -416,6 +425,20 @@ class LearnerStages:
 
 
 @dataclass(frozen=True)
+class TeacherData:
+    """``[data]`` of an active-linear run (``kind = "teacher"``, the default for it): no dataset; the learner
+    asks a simulated teacher of the world's true linear reward (``World.weights``) its queries during the
+    fit. The queries, the teacher and the candidate trajectories are the learner's settings
+    (:class:`rewardlab.prefs.active_linear.ActivePreferenceConfig`).
+
+    Attributes:
+        kind: ``"teacher"``.
+    """
+
+    kind: Literal["teacher"] = "teacher"
+
+
+@dataclass(frozen=True)
 class GymLearnerStages:
     """``[data]`` of a ``deep-lfl`` run (``kind = "stages"``): the observed learner is PPO trained on the
     env's true reward for ``steps`` steps; stage ``k`` is ``episodes`` stochastic rollouts of its ``k``-th
@@ -566,7 +589,7 @@ class RunConfig:
         learner: ``[learner]``.
         data: ``[data]``: :class:`DemoData` (tabular) or :class:`RankingData` (gym) or, for trex and brex,
             :class:`PreferenceData` (gym); for lfl and deep-lfl, :class:`LearnerStages` (tabular) or
-            :class:`GymLearnerStages` (gym).
+            :class:`GymLearnerStages` (gym); for active-linear, :class:`TeacherData`.
         world: ``[world]`` of a tabular run, else None.
         env: ``[env]`` of a gym run, else None.
         eval: ``[eval]`` of a tabular run; of a gym ranking run when given, else None.
@@ -580,7 +603,7 @@ class RunConfig:
     """
 
     learner: LearnerSection
-    data: DemoData | RankingData | PreferenceData | LearnerStages | GymLearnerStages
+    data: DemoData | RankingData | PreferenceData | LearnerStages | GymLearnerStages | TeacherData
     world: WorldSection | None = None
     env: EnvSection | None = None
     eval: TabularEval | GymEval | None = None
@@ -784,7 +807,8 @@ def _learner(table: dict[str, Any]) -> LearnerSection:
 def _check_pairing(learner: LearnerSection, world: dict[str, Any] | None, env: dict[str, Any] | None) -> Literal["tabular", "gym"]:
     """Which experiment the learner and ``[world]``/``[env]`` make; an unsupported pairing names what is."""
     supported = (
-        f"tabular [world]: {', '.join(TABULAR_LEARNERS)} (and {', '.join(RANKED_LEARNERS)} with [data] kind = 'ranked'); "
+        f"tabular [world]: {', '.join(TABULAR_LEARNERS)} (and {', '.join(RANKED_LEARNERS)} with [data] kind = 'ranked', "
+        f"{', '.join(ACTIVE_LEARNERS)} asking a teacher); "
         f"gym [env]: {', '.join(GYM_LEARNERS)}"
     )
     if world is not None and env is not None:
@@ -793,7 +817,7 @@ def _check_pairing(learner: LearnerSection, world: dict[str, Any] | None, env: d
         raise ConfigError("world", "is missing, and so is [env]", "give a [world] (a tabular world) or an [env] (a Gymnasium env)")
     name = learner.name
     if world is not None:
-        if name in TABULAR_LEARNERS or name in RANKED_LEARNERS:
+        if name in TABULAR_LEARNERS or name in RANKED_LEARNERS or name in ACTIVE_LEARNERS:
             return "tabular"
         raise ConfigError("learner.name", f"{name!r} cannot run on a tabular [world]", f"the supported pairings are {supported}")
     if name in GYM_LEARNERS:
@@ -835,8 +859,10 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
         if policy_table is not None:
             raise ConfigError("policy", "is a stage of gym runs", "leave [policy] out of a tabular run (its policy is solved exactly)")
         world = _world(world_table, run.seed)  # type: ignore[arg-type]
-        data: DemoData | RankingData | LearnerStages | GymLearnerStages | None = _stage_data(learner, data_table, kind)
-        if data is None:
+        data: DemoData | RankingData | LearnerStages | GymLearnerStages | TeacherData | None = _stage_data(learner, data_table, kind)
+        if data is None and learner.name in ACTIVE_LEARNERS:
+            data = _read(TeacherData, data_table, "data")
+        elif data is None:
             data = _read(DemoData, data_table, "data")
             if learner.name in RANKED_LEARNERS and data.kind != "ranked":  # type: ignore[union-attr]
                 raise ConfigError(

@@ -36,7 +36,7 @@ from typing import Any
 
 from rewardlab._io import atomic_write, check_out, run_directory, write_json
 from rewardlab.errors import ConfigError
-from rewardlab.experiments.config import RunConfig, read_toml, run_config_table, toml_text
+from rewardlab.experiments.config import ACTIVE_LEARNERS, RunConfig, read_toml, run_config_table, toml_text
 from rewardlab.learner import Callback, FitResult
 
 __all__ = ["Experiment", "progress_bar", "run_config"]
@@ -70,6 +70,10 @@ class Experiment:
 
 def prepare(cfg: RunConfig) -> Experiment:
     """The :class:`Experiment` of ``cfg``'s kind (all checks that need the world or the data happen here)."""
+    if cfg.kind == "tabular" and cfg.learner.name in ACTIVE_LEARNERS:
+        from rewardlab.experiments.active import active_experiment
+
+        return active_experiment(cfg)
     if cfg.kind == "tabular":
         from rewardlab.experiments.irl import tabular_experiment
 

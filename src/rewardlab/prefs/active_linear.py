@@ -44,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -104,13 +104,13 @@ class ActivePreferenceConfig:
     """
 
     queries: int = 40
-    strategy: str = "information_gain"
+    strategy: Literal["uniform", "information_gain", "volume_removal"] = "information_gain"
     teacher: str = "boltzmann"
     beta: float = 1.0
     trajectories: int = 200
     length: int | None = 10
     pairs: int = 1000
-    behaviour: str = "random_reward"
+    behaviour: Literal["random_reward", "uniform"] = "random_reward"
     epsilon: float = 0.0
     chains: int = 16
     samples: int = 100
