@@ -1,5 +1,7 @@
-"""Learning rewards from rankings and preferences: losses, T-REX, D-REX, Bayesian REX, query strategies, teachers."""
+"""Learning rewards from rankings and preferences: losses, T-REX, D-REX, Bayesian REX, query strategies, teachers,
+active preference learning of a linear reward."""
 
+from rewardlab.prefs.active_linear import ActivePreferenceConfig, ActivePreferenceLearner
 from rewardlab.prefs.brex import BayesianREX, BayesianREXConfig, HackingCheck, PreferencePosterior, reward_hacking_check
 from rewardlab.prefs.drex import DREX, DREXConfig
 from rewardlab.prefs.losses import bradley_terry_loss, plackett_luce_loss, preference_probability
@@ -26,6 +28,8 @@ __all__ = [
     "QUERY_STRATEGIES",
     "TEACHER_PRESETS",
     "TREX",
+    "ActivePreferenceConfig",
+    "ActivePreferenceLearner",
     "BayesianREX",
     "BayesianREXConfig",
     "DREXConfig",
