@@ -24,6 +24,7 @@ from rewardlab.prefs.active_linear import (
     identified_cosine,
     sample_weight_posterior,
 )
+from rewardlab.prefs.teachers import TeacherLabels
 
 SMALL = {"queries": 12, "trajectories": 40, "pairs": 200, "chains": 8, "samples": 40, "burn_in": 40}
 
@@ -99,6 +100,28 @@ def test_oracle_teacher_labels_agree_with_the_true_returns() -> None:
     )
     assert set(fit.info["labels"]) <= {0.0, 1.0} and fit.history["answered"][-1] == SMALL["queries"]
     assert fit.history["cosine"][-1] > 0.9
+
+
+class _SkipsEverything:
+    """A teacher who declines every query (the Teacher protocol)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, int]] = []
+
+    def label(self, rewards_a, rewards_b, *, rng, pairs=None):  # type: ignore[no-untyped-def]
+        self.asked += [tuple(p) for p in np.asarray(pairs).tolist()]
+        return TeacherLabels(np.full(len(rewards_a), np.nan), np.ones(len(rewards_a), dtype=bool))
+
+
+def test_a_given_teacher_answers_and_skipped_queries_spend_labels_but_leave_the_prior() -> None:
+    world = feature_gridworld(5, seed=0)
+    teacher = _SkipsEverything()
+    fit = ActivePreferenceLearner(ActivePreferenceConfig(**SMALL)).fit(
+        world.weights, world.mdp, rng=np.random.default_rng(0), teacher=teacher
+    )
+    assert teacher.asked == [tuple(p) for p in fit.info["pairs"]] and len(teacher.asked) == SMALL["queries"]
+    assert fit.history["answered"] == [0.0] * SMALL["queries"]
+    assert fit.posterior.samples.reshape(-1, 4).mean(0).abs().max() < 0.2  # still the uniform prior on the sphere
 
 
 def test_bad_data_and_settings_are_named() -> None:
