@@ -177,3 +177,18 @@ def test_a_world_without_linear_weights_and_a_demonstration_data_kind_are_refuse
     table["data"] = {"kind": "expert"}
     with pytest.raises(ConfigError, match=r"^data\.kind"):
         load_run_config(table)
+
+
+def test_unmixed_chains_are_said_in_the_warnings() -> None:
+    """The result says when the samples' spread cannot be trusted (split R-hat > 1.1), and only then."""
+    world = feature_gridworld(5, seed=0)
+    for chains in ({"chains": 4, "samples": 4, "burn_in": 2}, {"chains": 4, "samples": 400, "burn_in": 400}):
+        cfg = ActivePreferenceConfig(**{**SMALL, **chains})
+        fit = ActivePreferenceLearner(cfg).fit(world.weights, world.mdp, rng=np.random.default_rng(0))
+        assert (not fit.info["rhat_max"] <= 1.1) == any("not mixed" in w for w in fit.info["warnings"])
+    assert any(
+        "not mixed" in w
+        for w in ActivePreferenceLearner(ActivePreferenceConfig(**{**SMALL, "chains": 4, "samples": 4, "burn_in": 2}))
+        .fit(world.weights, world.mdp, rng=np.random.default_rng(0))
+        .info["warnings"]
+    )

@@ -471,6 +471,12 @@ class ActivePreferenceLearner:
             "teacher": cfg.teacher if teacher is None or isinstance(teacher, SimulatedTeacher) else type(teacher).__name__,
             "warnings": [],
         }
+        if not info["rhat_max"] <= 1.1:  # NaN too: too few samples to tell
+            info["warnings"].append(
+                f"the posterior's chains have not mixed (split R-hat {info['rhat_max']:.2f} on the identified "
+                "directions, > 1.1 or too few samples to tell): the reward and cosine use the posterior mean, which short chains estimate well, but do not "
+                "read uncertainty from these samples; raise burn_in and samples for a posterior whose spread can be trusted"
+            )
         if len(pairs) < cfg.queries:
             info["warnings"].append(
                 f"only {len(pairs)} candidate pairs differ in their feature sums: asked {len(pairs)} of {cfg.queries} queries"
