@@ -1,0 +1,222 @@
+"""RL from preferences on Pendulum-v1 against PPO on the true reward and against imitation 1.0.1 (issue 19, reproduction 2).
+
+Three parts, each resumable (finished pieces are kept):
+
+* ``sweep``: ``rewardlab sweep benchmarks/rlhf_pendulum.toml`` into ``OUT/sweep`` (5 seeds x {learned reward,
+  control on the true reward}); see the sweep file for the loop's settings.
+* ``imitation``: imitation's preference comparisons on the same labels and steps, one seed a process, in its
+  own venv (``benchmarks/imitation_prefs.py``; evaluation on the same 20 episodes, seeds 1,000,000 + e),
+  into ``OUT/imitation/seed<N>.json``.
+* ``table``: a uniformly random policy on the same 20 episodes (``R_random``), then per seed the normalised
+  score ``(R - R_random) / (R_PPO - R_random)`` with ``R_PPO`` the control's return at the same env steps, for
+  our loop and for imitation, the wall-clock of the two loops, ``OUT/table.md``, ``OUT/table.json`` and
+  ``OUT/curves.png`` (true return of training episodes against env steps; label accuracy against labels).
+
+Run (both loops on one core each, side by side, so that their wall-clocks are measured alike)::
+
+    OMP_NUM_THREADS=1 python benchmarks/rlhf_pendulum.py sweep benchmarks/rlhf/pendulum &
+    OMP_NUM_THREADS=1 python benchmarks/rlhf_pendulum.py imitation benchmarks/rlhf/pendulum
+    wait; python benchmarks/rlhf_pendulum.py table benchmarks/rlhf/pendulum
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = (0, 1, 2, 3, 4)
+LABELS, STEPS, EPISODES, EVAL_SEED = 500, 100_000, 20, 1_000_000
+IMITATION_PYTHON = ROOT / "benchmarks" / ".venv-imitation" / "bin" / "python"
+
+
+def sweep(out: Path, workers: int) -> None:
+    cmd = [sys.executable, "-m", "rewardlab", "sweep", str(ROOT / "benchmarks" / "rlhf_pendulum.toml"), "--out", str(out / "sweep")]
+    cmd += ["--workers", str(workers)] + (["--resume"] if (out / "sweep").exists() else [])
+    subprocess.run(cmd, check=True)
+
+
+def imitation(out: Path, seeds: tuple[int, ...]) -> None:
+    if not IMITATION_PYTHON.is_file():
+        sys.exit(f"no imitation venv at {IMITATION_PYTHON}: see the docstring of benchmarks/imitation_prefs.py")
+    for seed in seeds:
+        target = out / "imitation" / f"seed{seed}.json"
+        if target.is_file():
+            continue
+        cmd = [str(IMITATION_PYTHON), str(ROOT / "benchmarks" / "imitation_prefs.py"), "--seed", str(seed), "--labels", str(LABELS)]
+        cmd += ["--steps", str(STEPS), "--eval-episodes", str(EPISODES), "--eval-seed", str(EVAL_SEED), "--out", str(target)]
+        subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def random_return(out: Path) -> float:
+    """Mean true return of a uniformly random policy on the evaluation episodes (cached in ``OUT/random.json``)."""
+    path = out / "random.json"
+    if not path.is_file():
+        from rewardlab.data.gym_rollouts import collect_rollouts
+
+        rng = np.random.default_rng(0)
+        ds = collect_rollouts("Pendulum-v1", lambda o: rng.uniform(-2, 2, (len(o), 1)).astype(np.float32), EPISODES, seed=EVAL_SEED)
+        returns = ds.returns()
+        path.write_text(json.dumps({"mean": float(returns.mean()), "std": float(returns.std()), "episodes": EPISODES, "seed": EVAL_SEED}))
+    return float(json.loads(path.read_text())["mean"])
+
+
+def _trials(sweep_dir: Path) -> dict[tuple[int, str], dict[str, Any]]:
+    found = {}
+    for trial in json.loads((sweep_dir / "trials.json").read_text())["trials"]:
+        result = sweep_dir / trial["dir"] / "result.json"
+        if result.is_file():
+            seed = int(trial["overrides"].get("seed", 0))
+            found[(seed, trial["overrides"].get("learner.policy_reward", "learned"))] = json.loads(result.read_text())
+    return found
+
+
+def table(out: Path) -> dict[str, Any]:
+    r_random = random_return(out)
+    trials = _trials(out / "sweep")
+    rows = []
+    for seed in SEEDS:
+        ours, control = trials.get((seed, "learned")), trials.get((seed, "true"))
+        peer_path = out / "imitation" / f"seed{seed}.json"
+        peer = json.loads(peer_path.read_text()) if peer_path.is_file() else None
+        if ours is None or control is None:
+            continue
+        r_ppo = control["metrics"]["eval_return_mean"]
+
+        def norm(r: float, r_ppo: float = r_ppo) -> float:
+            return (r - r_random) / (r_ppo - r_random)
+
+        row = {
+            "seed": seed,
+            "ppo_true": r_ppo,
+            "ours": ours["metrics"]["eval_return_mean"],
+            "ours_std": ours["metrics"]["eval_return_std"],
+            "ours_normalised": norm(ours["metrics"]["eval_return_mean"]),
+            "ours_seconds": ours["metrics"]["seconds"],
+            "ours_labels": ours["metrics"]["labels"],
+            "ours_env_steps": ours["metrics"]["env_steps"],
+            "ours_label_accuracy": ours["metrics"].get("label_accuracy"),
+        }
+        if peer is not None:
+            row |= {
+                "imitation": peer["eval_return_mean"],
+                "imitation_std": peer["eval_return_std"],
+                "imitation_normalised": norm(peer["eval_return_mean"]),
+                "imitation_seconds": peer["train_seconds"],
+                "imitation_labels": peer["labels_used"],
+                "imitation_env_steps": peer["env_steps"],
+                "speedup": peer["train_seconds"] / ours["metrics"]["seconds"],
+            }
+        rows.append(row)
+    summary: dict[str, Any] = {"random_return": r_random, "rows": rows}
+    if rows:
+        summary["ours_seeds_at_0.9"] = sum(r["ours_normalised"] >= 0.9 for r in rows)
+        summary["ours_normalised_mean"] = float(np.mean([r["ours_normalised"] for r in rows]))
+        paired = [r for r in rows if "imitation" in r]
+        if paired:
+            summary["imitation_normalised_mean"] = float(np.mean([r["imitation_normalised"] for r in paired]))
+            summary["imitation_seeds_at_0.9"] = sum(r["imitation_normalised"] >= 0.9 for r in paired)
+            summary["ours_better_seeds"] = sum(r["ours"] > r["imitation"] for r in paired)
+            summary["speedup_of_total_seconds"] = sum(r["imitation_seconds"] for r in paired) / sum(r["ours_seconds"] for r in paired)
+    (out / "table.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / "table.md").write_text(_markdown(summary))
+    _curves(out, trials)
+    print(_markdown(summary))
+    return summary
+
+
+def _markdown(s: dict[str, Any]) -> str:
+    lines = [
+        f"R_random = {s['random_return']:.1f} (uniform torques, the same {EPISODES} episodes)",
+        "",
+        "| seed | PPO true reward | ours (RLHF) | normalised | seconds | imitation 1.0.1 | normalised | seconds | speed-up |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in s["rows"]:
+        peer = (
+            f"{r['imitation']:.1f} ± {r['imitation_std']:.1f} | {r['imitation_normalised']:.2f} | {r['imitation_seconds']:.0f} | {r['speedup']:.2f}x"
+            if "imitation" in r
+            else "– | – | – | –"
+        )
+        lines.append(
+            f"| {r['seed']} | {r['ppo_true']:.1f} | {r['ours']:.1f} ± {r['ours_std']:.1f} | {r['ours_normalised']:.2f} | {r['ours_seconds']:.0f} | {peer} |"
+        )
+    if s["rows"]:
+        lines += [
+            "",
+            f"ours: normalised mean {s['ours_normalised_mean']:.2f}, >= 0.9 in {s['ours_seeds_at_0.9']} of {len(s['rows'])} seeds",
+        ]
+    if "imitation_normalised_mean" in s:
+        lines.append(
+            f"imitation: normalised mean {s['imitation_normalised_mean']:.2f}, >= 0.9 in {s['imitation_seeds_at_0.9']} seeds; "
+            f"ours better in {s['ours_better_seeds']} seeds; imitation's total wall-clock / ours = {s['speedup_of_total_seconds']:.2f}x"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _curves(out: Path, trials: dict[tuple[int, str], dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for (seed, kind), result in sorted(trials.items()):
+        rows = result.get("curve", [])
+        x = [r["env_steps"] for r in rows if r.get("true_return") is not None]
+        y = [r["true_return"] for r in rows if r.get("true_return") is not None]
+        ax1.plot(
+            x,
+            y,
+            color="C0" if kind == "learned" else "C1",
+            alpha=0.7,
+            label=("RLHF (ours)" if kind == "learned" else "PPO, true reward") if seed == 0 else None,
+        )
+        if kind == "learned":
+            acc = [
+                (r["labels"], r["label_accuracy"]) for r in rows if r.get("label_accuracy") is not None and np.isfinite(r["label_accuracy"])
+            ]
+            if acc:
+                ax2.plot(*zip(*acc, strict=True), color="C0", alpha=0.7, marker=".", label="ours" if seed == 0 else None)
+    for seed in SEEDS:
+        path = out / "imitation" / f"seed{seed}.json"
+        if path.is_file():
+            curve = json.loads(path.read_text())["curve"]
+            pts = [
+                (r["agent_steps"], r["train_true_return"]) for r in curve if r.get("train_true_return") is not None and "agent_steps" in r
+            ]
+            if pts:
+                ax1.plot(*zip(*pts, strict=True), color="C2", alpha=0.7, label="imitation 1.0.1" if seed == 0 else None)
+    ax1.set(xlabel="env steps", ylabel="true return of training episodes", title="Pendulum-v1, 500 oracle labels")
+    ax2.set(xlabel="labels asked", ylabel="accuracy on the round's new pairs (before training)", ylim=(0, 1.05))
+    ax1.legend()
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=90)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("part", choices=["sweep", "imitation", "table"])
+    p.add_argument("out", type=Path)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seeds", type=int, nargs="*", default=list(SEEDS))
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.part == "sweep":
+        sweep(args.out, args.workers)
+    elif args.part == "imitation":
+        imitation(args.out, tuple(args.seeds))
+    else:
+        table(args.out)
+
+
+if __name__ == "__main__":
+    main()
