@@ -25,13 +25,14 @@ GYM_FAST = {
     "brex": {"samples": 1000, "burn_in": 200},
     "drex": {"bc_hidden": (8,), "bc_epochs": 20, "schedule": "custom", "epsilons": (0.0, 0.5, 1.0), "rollouts": 2, "max_steps": 20},
     "deep-lfl": {"hidden": (16,), "steps": 50, "policy_epochs": 5, "policy_hidden": (8,)},
+    # rounds of 256 steps per env, longer than an episode (200): a resumed round finds finished episodes to cut
     "rlhf": {
-        "steps": 512,
+        "steps": 1536,
         "labels": 8,
         "segment": 10,
-        "feedback_every": 128,
+        "feedback_every": 512,
         "eval_episodes": 1,
-        "hyperparams": {"n_steps": 64, "n_envs": 2},
+        "hyperparams": {"n_steps": 128, "n_envs": 2},
     },
 }
 

@@ -21,11 +21,11 @@ from rewardlab.experiments.config import load_run_config, read_toml, run_config_
 
 runner = CliRunner()
 
-#: a loop of a few seconds: 2048 PPO steps in rollouts of 4 x 128, 20 labels of 20-step segments
+#: a loop of a few seconds: 2048 PPO steps in rounds of 2 x 256 (longer than an episode), 20 labels of 20-step segments
 TINY = [
     "--env", "Pendulum-v1", "--teacher", "oracle", "--labels", "20", "--steps", "2048", "--segment", "20",
     "--query", "disagreement",
-    "--set", "feedback_every=512", "--set", "hyperparams.n_steps=128", "--set", "eval_episodes=2",
+    "--set", "feedback_every=512", "--set", "hyperparams.n_steps=128", "--set", "hyperparams.n_envs=2", "--set", "eval_episodes=2",
     "--set", "reward.members=2", "--set", "reward.hidden=16", "--set", "reward.steps_per_round=50",
 ]  # fmt: skip
 
@@ -69,7 +69,10 @@ def test_the_rlhf_command_writes_the_run_directory(run_dir: Path) -> None:
     assert [row["step"] for row in lines] == list(range(len(lines))) and len(lines) == len(result["curve"]) >= 2
     asked = [row["labels"] for row in lines]
     assert asked == sorted(asked) and asked[-1] == 20 and lines[-1]["env_steps"] <= metrics["env_steps"]
-    assert all({"env_steps", "labels", "label_accuracy", "val_accuracy", "true_return", "seconds"} <= set(row) for row in lines)
+    assert all({"env_steps", "labels", "label_accuracy", "true_return", "seconds"} <= set(row) for row in lines)
+    trained = [row for row in lines if row.get("new_labels")]  # rounds that asked labels report the reward's accuracies
+    assert sum(row["new_labels"] for row in trained) == 20 and all({"train_accuracy", "val_accuracy"} <= set(row) for row in trained)
+    assert lines[0]["label_accuracy"] is None  # round 0: no reward yet to judge the new labels
     # the artefacts load
     reward = load_reward(run_dir / "reward")
     assert isinstance(reward, NeuralReward)
@@ -81,7 +84,7 @@ def test_the_rlhf_command_writes_the_run_directory(run_dir: Path) -> None:
 def test_rewardlab_run_of_the_saved_config_reproduces_the_run(run_dir: Path, tmp_path: Path) -> None:
     saved = read_toml(run_dir / "config.toml")
     assert saved["learner"]["name"] == "rlhf" and "data" not in saved and saved["checkpoint_every"] == 1
-    assert saved["learner"]["reward"]["members"] == 2 and saved["learner"]["hyperparams"] == {"n_steps": 128}
+    assert saved["learner"]["reward"]["members"] == 2 and saved["learner"]["hyperparams"] == {"n_steps": 128, "n_envs": 2}
     again = runner.invoke(app, ["run", str(run_dir / "config.toml"), "--out", str(tmp_path / "again")])
     assert again.exit_code == 0, again.output
     first, second = (json.loads((d / "result.json").read_text()) for d in (run_dir, tmp_path / "again"))
@@ -192,3 +195,52 @@ def test_a_sweep_over_teachers_queries_and_seeds_plans_checked_rlhf_trials(tmp_p
     (tmp_path / "bad.toml").write_text('base = "run.toml"\n[grid]\n"learner.teacher" = ["oracle", "oracel"]\n')
     with pytest.raises(ConfigError, match="oracel"):
         plan_trials(load_sweep(tmp_path / "bad.toml"))
+
+
+# ----------------------------------------------------------------------------- kill and resume
+def test_a_killed_rlhf_run_resumes_from_its_last_checkpointed_round(tmp_path: Path) -> None:
+    """A real process, killed with SIGKILL once it has checkpointed a round, then ``--resume``d: the rounds
+    before the checkpoint are kept as they were (their metrics rows and labels equal an uninterrupted
+    run's), the rest run again with fresh episodes on the same env-step schedule, and the run ends with
+    the whole label budget and one row per round, none lost and none twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    longer = [*TINY, "--steps", "4096"]  # 7 rounds, labels asked in the first 3: a kill at the first checkpoint leaves labels to ask
+    whole = runner.invoke(app, ["rlhf", *longer, "--out", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+    killed = tmp_path / "killed"
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(src))
+    command = [sys.executable, "-m", "rewardlab.cli", "rlhf", *longer, "--out", str(killed)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list((killed / "checkpoints").glob("step-*.pt")):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (killed / "result.json").exists()
+    checkpointed = max(int(p.stem.split("-")[1]) for p in (killed / "checkpoints").glob("step-*.pt"))
+    uninterrupted = rows(tmp_path / "whole" / "metrics.jsonl")
+    assert checkpointed < 2 and len(uninterrupted) > 4, "killed too late to leave labels to ask"
+    resumed = runner.invoke(app, ["rlhf", *longer, "--out", str(killed), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    lines = rows(killed / "metrics.jsonl")
+    assert [row["step"] for row in lines] == list(range(len(uninterrupted)))  # none lost, none twice
+    assert [row["env_steps"] for row in lines] == [row["env_steps"] for row in uninterrupted]  # the same schedule
+
+    def timeless(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in row.items() if k != "seconds"}
+
+    assert [timeless(r) for r in lines[: checkpointed + 1]] == [timeless(r) for r in uninterrupted[: checkpointed + 1]]
+    result = json.loads((killed / "result.json").read_text())
+    assert result["metrics"]["labels"] == 20 and result["metrics"]["env_steps"] == lines[-1]["env_steps"]
+    prefs, first = load_preferences(killed / "preferences"), load_preferences(tmp_path / "whole" / "preferences")
+    kept = int(uninterrupted[checkpointed]["labels"])
+    assert len(prefs) == 20 and np.array_equal(prefs.labels()[:kept], first.labels()[:kept])
+    assert all(np.array_equal(p.a.obs, q.a.obs) for p, q in zip(prefs[:kept], first[:kept], strict=True))

@@ -881,7 +881,10 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
     run = from_table(_Run, _read_text(_Run, top), "the run config")
     learner_table = _section(table, "learner", required=True)
     world_table, env_table = _section(table, "world"), _section(table, "env")
-    learner = _learner(learner_table)  # type: ignore[arg-type]
+    assert learner_table is not None
+    if learner_table.get("name") in TEACHER_LEARNERS:
+        _loop_hyperparams(learner_table)
+    learner = _learner(learner_table)
     kind = _check_pairing(learner, world_table, env_table)
     data_table = _section(table, "data") or {}
     eval_table, policy_table = _section(table, "eval"), _section(table, "policy")
@@ -920,7 +923,8 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
         )
     env = EnvSection(check_env_id(env_id, "env.id"))
     if learner.name in TEACHER_LEARNERS:
-        return RunConfig(_teacher_learner(learner, table), None, env=env, **_top(run))
+        _no_sections(learner, table)
+        return RunConfig(learner, None, env=env, **_top(run))
     ranking: RankingData | PreferenceData | GymLearnerStages | LearnerStages | None = _stage_data(learner, data_table, kind, env.id)
     if ranking is None and data_table.get("kind") == "preferences":
         ranking = _preference_data(learner, data_table, base)
@@ -977,14 +981,21 @@ def _preference_data(learner: LearnerSection, table: dict[str, Any], base: Path)
     return data
 
 
-def _teacher_learner(learner: LearnerSection, table: dict[str, Any]) -> LearnerSection:
-    """The ``[learner]`` of an rlhf run, its SB3 ``hyperparams`` checked (named ``learner.hyperparams.*``);
-    the run has no ``[data]`` (the teacher is the learner's ``teacher``), ``[policy]`` (the loop trains
-    the policy; ``steps``, ``algo``, ``hyperparams`` are the learner's) or ``[eval]`` (``eval_episodes``,
-    ``eval_every`` are the learner's)."""
+def _loop_hyperparams(table: dict[str, Any]) -> None:
+    """Check the SB3 ``hyperparams`` of an rlhf ``[learner]`` table before its config is built, so that a
+    mistake is named ``learner.hyperparams.<key>`` (the config checks them again, by their bare keys)."""
     from rewardlab.rl.sb3 import check_hyperparams
 
-    name = learner.name
+    hyperparams, algo = table.get("hyperparams"), table.get("algo", "ppo")
+    if isinstance(hyperparams, dict) and algo in ("ppo", "sac"):
+        with prefixed("learner.hyperparams."):
+            check_hyperparams(str(algo), dict(hyperparams))
+
+
+def _no_sections(learner: LearnerSection, table: dict[str, Any]) -> None:
+    """An rlhf run has no ``[data]`` (its teacher is ``learner.teacher``), no ``[policy]`` (the loop trains
+    the policy: ``learner.steps``, ``algo``, ``hyperparams``) and no ``[eval]`` (``learner.eval_episodes``,
+    ``eval_every``): a given one is refused, naming where its settings are."""
     fixes = {
         "data": "leave [data] out: the teacher labels the learner's own rollouts (choose it with learner.teacher, e.g. 'oracle')",
         "policy": "leave [policy] out: the loop trains the policy (set learner.steps, learner.algo, learner.hyperparams)",
@@ -992,13 +1003,7 @@ def _teacher_learner(learner: LearnerSection, table: dict[str, Any]) -> LearnerS
     }
     for key, fix in fixes.items():
         if table.get(key) is not None:
-            raise ConfigError(key, f"is given for {name}, which learns from a teacher in the loop", fix)
-    config = learner.config
-    with prefixed("learner.hyperparams."):
-        hyperparams = check_hyperparams(config.algo, dict(config.hyperparams))
-    with prefixed("learner."):
-        config = dataclasses.replace(config, hyperparams=hyperparams)
-    return dataclasses.replace(learner, config=config)
+            raise ConfigError(key, f"is given for {learner.name}, which learns from a teacher in the loop", fix)
 
 
 def _collection(table: Any) -> DemoCollection | None:

@@ -7,11 +7,13 @@ config from its options (:func:`run_rlhf`) and runs it by the same path as ``rew
 (:func:`rewardlab.experiments.run.run_config`). The run directory holds:
 
 * ``config.toml``: the resolved config; ``rewardlab run DIR/config.toml --out OTHER`` runs it again;
-* ``metrics.jsonl``: one row per labelling round, ``step`` = the round (from 0), with ``env_steps``,
-  ``labels`` (asked so far), ``train_accuracy``, ``val_accuracy``, ``label_accuracy`` (the reward model
-  against the teacher's labels of the round's new pairs, before training on them), ``true_return`` (mean
-  true return of the episodes finished since the last round), ``seconds`` and, when the loop evaluated
-  its policy that round, ``eval_return``;
+* ``metrics.jsonl``: one row per round of the loop (every ``feedback_every`` env steps; labels are
+  asked until ``label_until`` of the steps), ``step`` = the round (from 0), with ``env_steps``,
+  ``labels`` (asked so far), ``label_accuracy`` (the reward model against the true returns of the
+  round's new pairs, before training on them; null in round 0 and in rounds that asked none),
+  ``true_return`` (mean true return of the episodes finished since the last round), ``seconds``, and
+  in the rounds that asked labels the reward trainer's ``new_labels``, ``train_accuracy``,
+  ``val_accuracy``, ``train_loss``, ``val_loss``; ``eval_return`` where the loop evaluated its policy;
 * ``checkpoints/``: the loop's state every ``checkpoint_every`` rounds (labels, reward ensemble, policy
   and optimiser, schedule, rng); ``--resume`` continues a killed run from there (the envs restart their
   episodes, so it is not bit-identical to an uninterrupted run);
@@ -27,8 +29,8 @@ config from its options (:func:`run_rlhf`) and runs it by the same path as ``rew
 * ``result.json``: ``metrics`` ``eval_return_mean``, ``eval_return_std`` (the final policy on the true
   reward over ``learner.eval_episodes`` episodes), ``labels``, ``env_steps``, ``label_accuracy`` (the last
   round's that measured it), ``val_accuracy`` (held-out labels at the end), ``seconds`` (the loop's wall
-  time); with ``env``, ``teacher``, ``query``, ``algo``, ``skipped`` (labels the teacher declined),
-  ``curve`` (the metrics rows) and ``history``.
+  time); with ``env``, ``teacher``, ``query``, ``algo``, ``skipped`` (labels the teacher declined) and
+  ``curve`` (the metrics rows).
 """
 
 from __future__ import annotations
@@ -183,8 +185,7 @@ def rlhf_experiment(cfg: RunConfig) -> Experiment:
             "skipped": int(dataset.n_skipped),
             "metrics": metrics,
             "warnings": [str(w) for w in info.get("warnings", [])],
-            "curve": curve,
-            "history": result.history.to_dict(),
+            "curve": curve,  # the rounds' metrics as rows (a round without labels reports no trainer metrics)
         }
 
     return Experiment(f"{name} on {env_id} (labelling rounds)", None, fit, finish)
