@@ -29,7 +29,16 @@ TINY = [
     "--set", "reward.members=2", "--set", "reward.hidden=16", "--set", "reward.steps_per_round=50",
 ]  # fmt: skip
 
-RESULT_METRICS = {"eval_return_mean", "eval_return_std", "labels", "env_steps", "label_accuracy", "val_accuracy", "seconds"}
+RESULT_METRICS = {
+    "eval_return_mean",
+    "eval_return_std",
+    "labels",
+    "env_steps",
+    "label_accuracy",
+    "label_accuracy_mean",
+    "val_accuracy",
+    "seconds",
+}
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
@@ -73,6 +82,9 @@ def test_the_rlhf_command_writes_the_run_directory(run_dir: Path) -> None:
     trained = [row for row in lines if row.get("new_labels")]  # rounds that asked labels report the reward's accuracies
     assert sum(row["new_labels"] for row in trained) == 20 and all({"train_accuracy", "val_accuracy"} <= set(row) for row in trained)
     assert lines[0]["label_accuracy"] is None  # round 0: no reward yet to judge the new labels
+    judged = [(row["label_accuracy"], row["new_labels"]) for row in trained if row["label_accuracy"] is not None]
+    assert metrics["label_accuracy"] == judged[-1][0]  # the last round's
+    assert metrics["label_accuracy_mean"] == pytest.approx(sum(a * n for a, n in judged) / sum(n for _, n in judged))
     # the artefacts load
     reward = load_reward(run_dir / "reward")
     assert isinstance(reward, NeuralReward)

@@ -28,9 +28,11 @@ config from its options (:func:`run_rlhf`) and runs it by the same path as ``rew
   (:func:`rlhf_curves`);
 * ``result.json``: ``metrics`` ``eval_return_mean``, ``eval_return_std`` (the final policy on the true
   reward over ``learner.eval_episodes`` episodes), ``labels``, ``env_steps``, ``label_accuracy`` (the last
-  round's that measured it), ``val_accuracy`` (held-out labels at the end), ``seconds`` (the loop's wall
-  time); with ``env``, ``teacher``, ``query``, ``algo``, ``skipped`` (labels the teacher declined) and
-  ``curve`` (the metrics rows).
+  round's that measured it, often on few labels), ``label_accuracy_mean`` (over every round, weighted by
+  its new labels), ``val_accuracy`` (held-out labels at the end), ``seconds`` (the loop's wall
+  time); with ``env``, ``teacher``, ``query``, ``algo``, ``policy_reward`` (``"true"``: the control whose
+  policy trains on the env's reward), ``skipped`` (labels the teacher declined) and ``curve`` (the
+  metrics rows).
 """
 
 from __future__ import annotations
@@ -67,14 +69,31 @@ def _last_finite(rows: list[dict[str, Any]], key: str) -> float:
     return math.nan
 
 
+def _weighted_accuracy(rows: list[dict[str, Any]]) -> float:
+    """The mean of the rounds' ``label_accuracy`` weighted by their ``new_labels``: the reward model's
+    accuracy on every label it was asked to predict before training on it (NaN when none was).
+
+    Examples:
+        >>> _weighted_accuracy([{"label_accuracy": None, "new_labels": 5}, {"label_accuracy": 0.5, "new_labels": 4},
+        ...                     {"label_accuracy": 1.0, "new_labels": 1}])
+        0.6
+    """
+    pairs = [
+        (float(r["label_accuracy"]), float(r["new_labels"])) for r in rows if r.get("label_accuracy") is not None and r.get("new_labels")
+    ]
+    pairs = [(a, n) for a, n in pairs if math.isfinite(a) and n > 0]
+    return sum(a * n for a, n in pairs) / sum(n for _, n in pairs) if pairs else math.nan
+
+
 def rlhf_curves(curve: list[dict[str, Any]], *, final: tuple[float, float, float] | None = None, title: str = "") -> Any:
     """The learning curves of an RLHF loop as a two-panel matplotlib figure.
 
     Left: the mean true return of the episodes finished in each round (``true_return``) and of the
     evaluations (``eval_return``, where the loop evaluated) against ``env_steps``, and the ``final``
     evaluation ``(env_steps, mean, std)`` as a point with its standard deviation. Right: the reward
-    model's ``label_accuracy`` on each round's new labels (measured before training on them) and its
-    ``val_accuracy`` on the held-out labels against ``labels``, with chance (0.5) marked.
+    model's ``label_accuracy`` on each round's new labels (measured before training on them; points,
+    and their running mean weighted by the rounds' ``new_labels``) and its ``val_accuracy`` on the
+    held-out labels against ``labels``, with chance (0.5) marked.
 
     Args:
         curve: the loop's metrics rows (``FitResult.info["curve"]``, one per labelling round).
@@ -82,8 +101,8 @@ def rlhf_curves(curve: list[dict[str, Any]], *, final: tuple[float, float, float
         title: the figure's title.
 
     Examples:
-        >>> rows = [{"env_steps": 512.0, "labels": 4.0, "true_return": -1200.0, "label_accuracy": float("nan"), "val_accuracy": 0.5},
-        ...         {"env_steps": 1024.0, "labels": 8.0, "true_return": -900.0, "label_accuracy": 0.75, "val_accuracy": 0.8}]
+        >>> rows = [{"env_steps": 512.0, "labels": 4.0, "new_labels": 4.0, "true_return": -1200.0, "label_accuracy": float("nan")},
+        ...         {"env_steps": 1024.0, "labels": 8.0, "new_labels": 4.0, "true_return": -900.0, "label_accuracy": 0.75}]
         >>> fig = rlhf_curves(rows, final=(1024.0, -850.0, 40.0))
         >>> [ax.get_xlabel() for ax in fig.axes]
         ['env steps', 'labels']
@@ -106,11 +125,16 @@ def rlhf_curves(curve: list[dict[str, Any]], *, final: tuple[float, float, float
     left.set_ylabel("true return")
     left.set_title("policy")
     labels = column("labels", curve)
-    for key, label, style in (("label_accuracy", "new labels (before training)", "-o"), ("val_accuracy", "held-out labels", "--s")):
+    for key, label, style in (("label_accuracy", "new labels (before training)", "o"), ("val_accuracy", "held-out labels", "--s")):
         values = column(key, curve)
         shown = np.isfinite(values) & np.isfinite(labels)
         if shown.any():
             right.plot(labels[shown], values[shown], style, ms=3, label=label)
+    accuracy, new = column("label_accuracy", curve), column("new_labels", curve)
+    counted = np.isfinite(accuracy) & np.isfinite(new) & (new > 0)
+    if counted.any():  # a round asks few labels late in the schedule: their running mean is the readable curve
+        running = np.cumsum(accuracy[counted] * new[counted]) / np.cumsum(new[counted])
+        right.plot(labels[counted], running, "-", color="tab:blue", label="new labels, running mean")
     right.axhline(0.5, color="0.7", lw=1, ls=":", label="chance")
     right.set_ylim(0.0, 1.02)
     right.set_xlabel("labels")
@@ -172,6 +196,7 @@ def rlhf_experiment(cfg: RunConfig) -> Experiment:
             "labels": float(info["labels"]),
             "env_steps": float(info["env_steps"]),
             "label_accuracy": _last_finite(curve, "label_accuracy"),
+            "label_accuracy_mean": _weighted_accuracy(curve),
             "val_accuracy": float(val),
             "seconds": float(info["seconds"]),
         }
@@ -182,6 +207,7 @@ def rlhf_experiment(cfg: RunConfig) -> Experiment:
             "teacher": config.teacher,
             "query": config.query,
             "algo": config.algo,
+            "policy_reward": config.policy_reward,
             "skipped": int(dataset.n_skipped),
             "metrics": metrics,
             "warnings": [str(w) for w in info.get("warnings", [])],
