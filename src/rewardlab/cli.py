@@ -560,7 +560,8 @@ def rlhf_command(
     console.print(
         f"rlhf on {env} ({teacher} teacher, {query} queries): true return {shown(m['eval_return_mean'], '.1f')} ± "
         f"{shown(m['eval_return_std'], '.1f')} after {shown(m['env_steps'], '.0f')} env steps, {shown(m['labels'], '.0f')} labels "
-        f"(label accuracy {shown(m['label_accuracy'], '.2f')}) in {shown(m['seconds'], '.0f')} s",
+        f"(label accuracy {shown(m['label_accuracy_mean'], '.2f')} over all rounds, {shown(m['label_accuracy'], '.2f')} in the last) "
+        f"in {shown(m['seconds'], '.0f')} s",
         highlight=False,
         soft_wrap=True,
     )

@@ -255,7 +255,8 @@ def run_rlhf(
 
     ``settings`` (``--set key=value``) are learner settings (``feedback_every``, ``reward.members``,
     ``hyperparams.n_steps``, ...) or the run's ``checkpoint_every``, ``tensorboard``, ``figures``; the
-    options' own keys are refused there.
+    options' own keys are refused there. A checkpoint holds SAC's replay buffer: for long SAC runs,
+    ``checkpoint_every=10`` saves the time of writing it every round.
 
     Raises:
         ConfigError: a mistake in any of them, naming the option (``--teacher``) or the setting
