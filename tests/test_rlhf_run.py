@@ -256,3 +256,41 @@ def test_a_killed_rlhf_run_resumes_from_its_last_checkpointed_round(tmp_path: Pa
     kept = int(uninterrupted[checkpointed]["labels"])
     assert len(prefs) == 20 and np.array_equal(prefs.labels()[:kept], first.labels()[:kept])
     assert all(np.array_equal(p.a.obs, q.a.obs) for p, q in zip(prefs[:kept], first[:kept], strict=True))
+
+
+def test_a_resumed_loop_keeps_its_budget_when_its_rounds_are_shorter_than_an_episode(tmp_path: Path) -> None:
+    """Rounds of 64 steps per env (Pendulum's episodes last 200): a resumed round finishes no episode of
+    its own, so it cuts its segments from the episodes the checkpoint kept, and asks what the schedule
+    says, as the uninterrupted loop does (without the saved pool it asked 2 labels of 8)."""
+    from rewardlab.checkpoint import Checkpoint
+    from rewardlab.prefs.reward_trainer import RewardTrainerConfig
+    from rewardlab.prefs.rlhf import RLHF, RLHFConfig
+
+    cfg = RLHFConfig(
+        steps=512,
+        labels=8,
+        segment=10,
+        feedback_every=128,
+        eval_episodes=1,
+        hyperparams={"n_steps": 64, "n_envs": 2},
+        reward=RewardTrainerConfig(members=2, hidden=(16,), batch_size=8, steps_per_round=10),
+    )
+    whole = RLHF(cfg).fit("Pendulum-v1", rng=np.random.default_rng(1))
+
+    class Killed(Exception):
+        pass
+
+    def kill(step: int, metrics: dict[str, float]) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        RLHF(cfg).fit("Pendulum-v1", rng=np.random.default_rng(1), callback=kill, checkpoint=Checkpoint(tmp_path, 1))
+    rounds: list[tuple[int, float]] = []
+    resumed = RLHF(cfg).fit(
+        "Pendulum-v1",
+        rng=np.random.default_rng(1),
+        callback=lambda r, m: rounds.append((r, m["labels"])) and False,
+        checkpoint=Checkpoint(tmp_path, 1),
+    )
+    assert rounds[0][0] == 1 and resumed.info["labels"] == whole.info["labels"] == 8
+    assert [r for r, _ in rounds] == whole.history.steps[1:]
