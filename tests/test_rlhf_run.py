@@ -97,8 +97,9 @@ def test_rewardlab_run_of_the_saved_config_reproduces_the_run(run_dir: Path, tmp
     saved = read_toml(run_dir / "config.toml")
     assert saved["learner"]["name"] == "rlhf" and "data" not in saved and saved["checkpoint_every"] == 1
     assert saved["learner"]["reward"]["members"] == 2 and saved["learner"]["hyperparams"] == {"n_steps": 128, "n_envs": 2}
-    again = runner.invoke(app, ["run", str(run_dir / "config.toml"), "--out", str(tmp_path / "again")])
+    again = runner.invoke(app, ["run", str(run_dir / "config.toml"), "--out", str(tmp_path / "again"), "--set", "figures=false"])
     assert again.exit_code == 0, again.output
+    assert not (tmp_path / "again" / "curves.png").exists() and (tmp_path / "again" / "preferences").is_dir()
     first, second = (json.loads((d / "result.json").read_text()) for d in (run_dir, tmp_path / "again"))
     assert second["metrics"]["labels"] == first["metrics"]["labels"] == 20
     a, b = (load_preferences(d / "preferences") for d in (run_dir, tmp_path / "again"))
@@ -128,6 +129,8 @@ def test_resume_of_a_finished_run_does_no_work(run_dir: Path, monkeypatch: pytes
         (["--set", "feedback_evry=64"], "did you mean 'feedback_every'"),
         (["--set", "hyperparams.n_stepz=64"], "hyperparams.n_stepz"),
         (["--set", "labels=5"], "give it as --labels"),
+        (["--set", "figures=maybe"], "figures"),
+        (["--set", "policy_reward=both"], "policy_reward"),
         (["--teacher", "oracel"], "--teacher: is 'oracel'"),
         (["--query", "disagrement"], "--query"),
     ],
