@@ -19,11 +19,13 @@ else:  # pragma: no cover
 from rewardlab._schema import apply_settings, config_table, from_table
 from rewardlab.errors import ConfigError
 from rewardlab.prefs.drex import DREXConfig
+from rewardlab.prefs.reward_trainer import RewardTrainerConfig
 from rewardlab.prefs.trex import TREXConfig
 from rewardlab.registry import LEARNERS
 
 #: For each learner, settings that differ from the defaults: a tuple, a Literal, a None in an
-#: Optional whose default is not None (T-REX's snippet), a nested config (D-REX's and B-REX's T-REX).
+#: Optional whose default is not None (T-REX's snippet), a nested config (D-REX's and B-REX's T-REX,
+#: RLHF's reward trainer), a dict (RLHF's SB3 hyperparameters).
 NON_DEFAULT: dict[str, dict[str, object]] = {
     "bc": {"model": "mlp", "hidden": (8, 4, 2), "batch_size": 32, "lr": 0.5},
     "projection": {"epsilon": 0.01, "max_iter": 7},
@@ -39,6 +41,14 @@ NON_DEFAULT: dict[str, dict[str, object]] = {
     "drex": {"epsilons": (0.0, 0.5, 1.0), "max_steps": 40, "trex": TREXConfig(steps=5, snippet=None, hidden=())},
     "brex": {"covariance": "dense", "pretrain": TREXConfig(architecture="linear", snippet=(3, 4), steps=7)},
     "active-linear": {"strategy": "volume_removal", "length": None, "teacher": "mistake", "behaviour": "uniform", "target": 0.8},
+    "rlhf": {
+        "algo": "sac",
+        "teacher": "myopic",
+        "query": "uniform",
+        "segment": 25,
+        "hyperparams": {"batch_size": 128},
+        "reward": RewardTrainerConfig(members=2, hidden=(8,), l2_band=(1.2, 1.4)),
+    },
 }
 
 

@@ -128,7 +128,7 @@ def test_irl_cli_options_end_in_success_or_a_clean_error(
 
 @BOUNDED
 @given(
-    command=st.sampled_from(["collect", "trex", "train"]),
+    command=st.sampled_from(["collect", "trex", "train", "rlhf"]),
     env=st.sampled_from(["Nope-v0", "Pendulm-v1", "", "ALE/Nope-v5"]),
     number=st.integers(-5, 0),
 )
@@ -140,6 +140,9 @@ def test_gym_commands_refuse_bad_ids_and_sizes_before_any_work(tmp_path: Path, c
     elif command == "trex":
         bad_id = cli("prefs", "trex", "--env", env, "--demos", out, "--out", out)
         bad_size = cli("prefs", "trex", "--env", "Pendulum-v1", "--demos", out, "--out", out, "--seed", str(number - 1))
+    elif command == "rlhf":
+        bad_id = cli("rlhf", "--env", env, "--out", out, "--steps", "64", "--labels", "2")
+        bad_size = cli("rlhf", "--env", "Pendulum-v1", "--out", out, "--labels", str(number))
     else:
         bad_id = cli("train-policy", "--env", env, "--reward", out, "--out", out, "--steps", "64")
         bad_size = cli("train-policy", "--env", "Pendulum-v1", "--reward", out, "--out", out, "--steps", str(number))

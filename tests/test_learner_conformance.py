@@ -25,6 +25,15 @@ GYM_FAST = {
     "brex": {"samples": 1000, "burn_in": 200},
     "drex": {"bc_hidden": (8,), "bc_epochs": 20, "schedule": "custom", "epsilons": (0.0, 0.5, 1.0), "rollouts": 2, "max_steps": 20},
     "deep-lfl": {"hidden": (16,), "steps": 50, "policy_epochs": 5, "policy_hidden": (8,)},
+    # rounds of 256 steps per env, longer than an episode (200): a resumed round finds finished episodes to cut
+    "rlhf": {
+        "steps": 1536,
+        "labels": 8,
+        "segment": 10,
+        "feedback_every": 512,
+        "eval_episodes": 1,
+        "hyperparams": {"n_steps": 128, "n_envs": 2},
+    },
 }
 
 
@@ -40,6 +49,10 @@ def _settings(name: str, space: str) -> dict:
         from rewardlab.prefs.trex import TREXConfig
 
         settings["trex"] = TREXConfig(hidden=(8,), pairs=50, steps=10, snippet=(2, 5))
+    if name == "rlhf":
+        from rewardlab.prefs.reward_trainer import RewardTrainerConfig
+
+        settings["reward"] = RewardTrainerConfig(members=2, hidden=(16,), batch_size=8, steps_per_round=10)
     return settings
 
 
@@ -59,7 +72,7 @@ def test_learner_check(name: str, space: str, check: str) -> None:
 def test_every_learner_is_checked_on_every_space_including_the_ranking_learners() -> None:
     checked = {(name, space) for name, space, _ in CASES}
     assert checked == {(n, sp) for n, s in LEARNERS.items() for sp in s.spaces}
-    assert {("trex", "tabular"), ("brex", "tabular"), ("trex", "gym"), ("drex", "gym"), ("deep-lfl", "gym")} <= checked
+    assert {("trex", "tabular"), ("brex", "tabular"), ("trex", "gym"), ("drex", "gym"), ("deep-lfl", "gym"), ("rlhf", "gym")} <= checked
 
 
 def test_a_learner_that_breaks_the_contract_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

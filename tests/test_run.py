@@ -57,6 +57,11 @@ def test_every_learner_config_round_trips_through_toml(name: str, tmp_path: Path
             "env": {"id": "Pendulum-v1"},
             "data": {"kind": "stages", "stages": 3, "steps": 400, "hyperparams": {"n_steps": 64, "n_envs": 2}},
         }
+    elif name == "rlhf":  # no [data]: its teacher labels its own rollouts
+        table = {
+            "learner": {"name": name, "teacher": "noisy", "reward": {"members": 2}, "hyperparams": {"n_steps": 64}},
+            "env": {"id": "Pendulum-v1"},
+        }
     elif name in GYM_LEARNERS:
         table = {"learner": {"name": name}, "env": {"id": "Pendulum-v1"}, "data": {"dataset": "demos"}}
         if name == "drex":
@@ -75,6 +80,9 @@ def test_every_learner_config_round_trips_through_toml(name: str, tmp_path: Path
     if name == "deep-lfl":
         assert isinstance(cfg.data, GymLearnerStages) and cfg.data.hyperparams == {"n_steps": 64, "n_envs": 2}
         assert resolved["data"] == {"kind": "stages", "stages": 3, "steps": 400, "episodes": 8, "hyperparams": {"n_steps": 64, "n_envs": 2}}
+    elif name == "rlhf":
+        assert cfg.data is None and "data" not in resolved and resolved["learner"]["reward"]["members"] == 2
+        assert cfg.learner.config.teacher == "noisy" and cfg.learner.config.hyperparams == {"n_steps": 64}
     elif name in GYM_LEARNERS:
         assert isinstance(cfg.data, RankingData) and cfg.data.dataset == str(tmp_path / "demos")  # relative to the file
     else:

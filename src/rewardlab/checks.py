@@ -16,13 +16,16 @@ The checks (DESIGN.md, sections 3 and 6):
 * ``reward_saves_and_loads``: the reward saved and loaded gives the same values;
 * ``empty_data``, ``non_finite_data``: an empty dataset (unless it has a meaning, as Bayesian IRL's
   prior), or one with a NaN where a number goes, raises a :class:`~rewardlab.errors.ValidationError`
-  before any training;
+  before any training (not for RLHF on Gymnasium, which takes no dataset: its teacher labels its own
+  rollouts);
 * ``resumes`` (learners registered ``resumable``): a fit stopped part-way after a checkpoint (a callback
   that raises, as a kill would stop it) and fitted again by a fresh learner with the same checkpoint
   directory returns what an uninterrupted fit returns: the same reward (and posterior samples, or
   policy), bit for bit, and the same history (a configuration whose fit reports no steps, such as
   tabular behavioural cloning, is one closed-form step: fitted with the checkpoint, it must still
-  return the same);
+  return the same). RLHF's envs restart their episodes on resume, so its resumed fit must instead
+  report the same steps and ask the same number of labels as an uninterrupted one, and a fit run
+  again after it finished must return the resumed fit's reward, bit for bit;
 * ``recovers``: on a tiny world, the learned reward's optimal policy loses little true value; on the
   Gymnasium problem of ranked trajectories, the learned reward orders them as their true returns do.
 
@@ -60,18 +63,29 @@ class Problem:
     """A tiny problem of one data kind with a known true reward.
 
     Attributes:
-        data: what ``fit`` takes (demonstrations, ranked trajectories or a learner's stages).
+        data: what ``fit`` takes (demonstrations, ranked trajectories, a learner's stages, a teacher's
+            true weights); None on Gymnasium for data kind ``"teacher"`` (RLHF): ``fit(env, *, rng, ...)``
+            takes no data, its config's simulated teacher labels its own rollouts.
         mdp: the world's MDP, or what a Gymnasium learner's ``fit`` takes (an env id or the two spaces).
         reward: the true reward ``(S,)`` (tabular), else None.
         tolerance: the largest policy loss (uniform start, true reward) a tabular learner may leave, or the
             smallest Kendall tau between learned and true returns of the ranked Gymnasium trajectories;
             None where the problem is too small to judge recovery.
+        probe: trajectories on which two rewards' outputs are compared when ``data`` has none (the
+            ``"teacher"`` problem: the ranked Pendulum rollouts); None: ``data``'s.
     """
 
     data: Any
     mdp: Any
     reward: torch.Tensor | None
     tolerance: float | None
+    probe: Any = None
+
+    def trajectories(self) -> list[Trajectory]:
+        """The trajectories a neural reward's outputs are compared on: ``probe`` when given, else every
+        trajectory of ``data``."""
+        source = self.probe if self.probe is not None else self.data
+        return [tr for item in source for tr in (item if isinstance(item, TrajectoryDataset) else [item])]
 
 
 @functools.cache
@@ -80,7 +94,9 @@ def tiny_gym_problem(kind: DataKind) -> Problem:
 
     * ``"rankings"``: 8 rollouts of constant torques from -2 to 2, ranked by their true return;
     * ``"demonstrations"``: 4 rollouts of a zero torque (D-REX makes its own ranking from them);
-    * ``"stages"``: two stages of a one-step bandit learner on ``Box`` spaces (learning from a learner).
+    * ``"stages"``: two stages of a one-step bandit learner on ``Box`` spaces (learning from a learner);
+    * ``"teacher"``: no data, the env id only (RLHF's simulated teacher labels its own rollouts); its
+      rewards are compared on the ``"rankings"`` rollouts.
     """
     import gymnasium as gym
 
@@ -106,7 +122,9 @@ def tiny_gym_problem(kind: DataKind) -> Problem:
                 TrajectoryDataset([Trajectory(np.array([[s[i]], [s2[i]]], np.float32), np.array([[a[i]]], np.float32)) for i in range(64)])
             )
         return Problem(stages, (gym.spaces.Box(-1, 1, (1,)), gym.spaces.Box(-4, 4, (1,))), None, None)
-    raise ValidationError("kind", f"is {kind!r}", "choose 'demonstrations', 'rankings' or 'stages'")
+    if kind == "teacher":
+        return Problem(None, "Pendulum-v1", None, None, probe=tiny_gym_problem("rankings").data)
+    raise ValidationError("kind", f"is {kind!r}", "choose 'demonstrations', 'rankings', 'stages' or 'teacher'")
 
 
 @functools.cache
@@ -170,9 +188,8 @@ def _outputs(result: FitResult, problem: Problem) -> torch.Tensor | None:
     if not isinstance(result.reward, NeuralReward):
         return None
 
-    trajectories = [tr for item in problem.data for tr in (item if isinstance(item, TrajectoryDataset) else [item])]
     encoder = TrajectoryEncoder.for_reward(problem.mdp, result.reward)
-    obs, acts, _ = encoder.observations(TrajectoryDataset(trajectories))
+    obs, acts, _ = encoder.observations(TrajectoryDataset(problem.trajectories()))
     with torch.no_grad():
         out: torch.Tensor = result.reward(obs, acts if result.reward.spec.uses_action else None)
     return out
@@ -181,7 +198,7 @@ def _outputs(result: FitResult, problem: Problem) -> torch.Tensor | None:
 def _snapshot(data: Any) -> list[Any]:
     """Copies of every array in ``data`` (trajectories or policies), to compare after ``fit``."""
     out: list[Any] = []
-    for item in data:
+    for item in data if data is not None else []:
         if isinstance(item, Trajectory):
             out.append((item.obs.copy(), item.acts.copy(), copy.deepcopy(item.infos)))
         elif isinstance(item, TrajectoryDataset):
@@ -250,12 +267,16 @@ def learner_checks(name: str, space: str = "tabular", /, **overrides: Any) -> It
     if space not in spec.spaces:
         return
     problem = tiny_problem(spec.data) if space == "tabular" else tiny_gym_problem(spec.data)
+    in_the_loop = problem.data is None  # RLHF: fit(env, *, rng, ...), a teacher labels the learner's own rollouts
 
     def make() -> Any:
         return spec.make(**overrides)
 
     def fit(learner: Any, data: Any = None, seed: int = 1, **kw: Any) -> FitResult:
-        result: FitResult = learner.fit(problem.data if data is None else data, problem.mdp, rng=np.random.default_rng(seed), **kw)
+        rng = np.random.default_rng(seed)
+        if in_the_loop:
+            return learner.fit(problem.mdp, rng=rng, **kw)  # type: ignore[no-any-return]
+        result: FitResult = learner.fit(problem.data if data is None else data, problem.mdp, rng=rng, **kw)
         return result
 
     def constructor() -> None:
@@ -340,6 +361,18 @@ def learner_checks(name: str, space: str = "tabular", /, **overrides: Any) -> It
                     raise _fail(name, "resumes", f"no checkpoint was written before the fit ended (every={every})")
             resumed = fit(make(), checkpoint=Checkpoint(directory, every))
             again = fit(make(), checkpoint=Checkpoint(directory, every))  # from the checkpoint of the finished fit
+        if in_the_loop:  # the envs restart their episodes on resume: the same schedule, not the same numbers
+            if resumed.history.steps != whole.history.steps or resumed.info.get("labels") != whole.info.get("labels"):
+                raise _fail(
+                    name,
+                    "resumes",
+                    f"the resumed fit reported steps {resumed.history.steps} and asked {resumed.info.get('labels')} labels, "
+                    f"an uninterrupted one {whole.history.steps} and {whole.info.get('labels')}",
+                )
+            va, vb = _outputs(resumed, problem), _outputs(again, problem)
+            if va is None or vb is None or not torch.equal(va, vb):
+                raise _fail(name, "resumes", "the reward differs between a resumed fit and one refitted after it finished")
+            return
         for label, other in (("resumed", resumed), ("refitted after it finished", again)):
             problem_ = _same_result(whole, other, problem)
             if problem_ is not None:
@@ -390,10 +423,11 @@ def learner_checks(name: str, space: str = "tabular", /, **overrides: Any) -> It
         yield "callback_stops", callback_stops
     yield "reward_saves_and_loads", reward_saves_and_loads
     if spec.resumable:
-        yield "resumes", resumes
-    if not spec.empty_ok:
-        yield "empty_data", lambda: refused("empty_data", [])
-    yield "non_finite_data", lambda: refused("non_finite_data", _non_finite(problem.data))
+        yield "resumes", (lambda: resumes(every=1)) if in_the_loop else resumes
+    if not in_the_loop:  # a learner with a teacher in its loop takes no data to refuse
+        if not spec.empty_ok:
+            yield "empty_data", lambda: refused("empty_data", [])
+        yield "non_finite_data", lambda: refused("non_finite_data", _non_finite(problem.data))
     if problem.tolerance is not None:
         yield "recovers", recovers
 

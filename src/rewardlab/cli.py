@@ -510,6 +510,65 @@ def train_policy_command(
     console.print(f"wrote {out}/result.json")
 
 
+@app.command("rlhf")
+@_friendly
+def rlhf_command(
+    env: Annotated[str, typer.Option(help="Gymnasium env id, e.g. Pendulum-v1 or HalfCheetah-v5.")],
+    out: Annotated[
+        Path, typer.Option(help="Run directory: config.toml, metrics.jsonl, reward/, policy/, preferences/, curves.png, result.json.")
+    ],
+    teacher: Annotated[str, typer.Option(help="B-Pref simulated teacher: oracle, mistake, noisy, skip, myopic or equal.")] = "oracle",
+    labels: Annotated[int, typer.Option(min=1, help="Label budget: pairs of segments the teacher is asked about.")] = 700,
+    steps: Annotated[int, typer.Option(min=1, help="Env steps of the policy.")] = 1_000_000,
+    query: Annotated[
+        str, typer.Option(help="Query strategy: uniform, disagreement, entropy, kcenter, kcenter_disagreement or kcenter_entropy.")
+    ] = "disagreement",
+    algo: Annotated[str, typer.Option(help="ppo or sac.")] = "ppo",
+    segment: Annotated[int, typer.Option(min=1, help="Segment length (steps) of each side of a query.")] = 50,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the policy, the queries, the teacher and the reward ensemble.")] = 0,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Loop setting key=value, e.g. feedback_every=2048, reward.members=3, hyperparams.n_steps=512."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint (a finished one: do nothing).")
+    ] = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """RL from preferences (Christiano et al. 2017): a policy, a reward learned from a simulated teacher's labels, one loop."""
+    from rewardlab.experiments.rlhf import run_rlhf
+
+    summary = run_rlhf(
+        _env_id(env),
+        out,
+        teacher=teacher,
+        labels=labels,
+        steps=steps,
+        query=query,
+        algo=algo,
+        segment=segment,
+        seed=seed,
+        settings=_parse_settings(settings or []),
+        resume=resume,
+        overwrite=overwrite,
+    )
+    m = summary["metrics"]
+
+    def shown(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    console.print(
+        f"rlhf on {env} ({teacher} teacher, {query} queries): true return {shown(m['eval_return_mean'], '.1f')} ± "
+        f"{shown(m['eval_return_std'], '.1f')} after {shown(m['env_steps'], '.0f')} env steps, {shown(m['labels'], '.0f')} labels "
+        f"(label accuracy {shown(m['label_accuracy_mean'], '.2f')} over all rounds, {shown(m['label_accuracy'], '.2f')} in the last) "
+        f"in {shown(m['seconds'], '.0f')} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+    _print_warnings(summary)
+    console.print(f"wrote {out}")
+
+
 @app.command("summarize")
 @_friendly
 def summarize_command(

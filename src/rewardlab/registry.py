@@ -15,7 +15,7 @@ Examples:
     >>> make_learner("maxentt")
     Traceback (most recent call last):
     ...
-    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of active-linear, bc, birl, brex, deep-lfl, deep-maxent, drex, lfl, max-margin, maxent, mce, mwal, projection, trex.
+    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of active-linear, bc, birl, brex, deep-lfl, deep-maxent, drex, lfl, max-margin, maxent, mce, mwal, projection, rlhf, trex.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ __all__ = ["LEARNERS", "DataKind", "LearnerSpec", "learner_spec", "learners_for"
 #: :class:`~rewardlab.data.Ranking`, or each with ``infos["rank"]``, higher = better; the ranking learners
 #: also take a :class:`~rewardlab.data.PreferenceDataset`), a learner's successive policies or their
 #: trajectories, or no dataset but a teacher who answers queries during the fit (``"teacher"``;
-#: active-linear's ``data`` is the simulated teacher's true weights).
+#: active-linear's ``data`` is the simulated teacher's true weights; RLHF's ``fit(env, *, rng,
+#: teacher=None, ...)`` takes none, its teacher a B-Pref preset of its config by default, labelling
+#: the learner's own rollouts).
 DataKind = Literal["demonstrations", "rankings", "stages", "teacher"]
 
 
@@ -53,7 +55,9 @@ class LearnerSpec:
         empty_ok: whether empty data has a meaning (Bayesian IRL then samples its prior) rather than
             being an error.
         resumable: whether ``fit`` takes ``checkpoint=`` (a :class:`rewardlab.checkpoint.Checkpoint`) and
-            continues a killed fit from its latest checkpoint, returning what an uninterrupted fit returns.
+            continues a killed fit from its latest checkpoint, returning what an uninterrupted fit returns
+            (bit for bit, except for ``"teacher"`` learners: RLHF's envs restart their episodes on resume,
+            so it continues the same schedule and label budget, not the same numbers).
             The others (the exact tabular solvers, which take seconds) are simply fitted again from the
             start by ``rewardlab run --resume``.
     """
@@ -232,6 +236,15 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.prefs.active_linear:ActivePreferenceConfig",
             "teacher",
             _TAB,
+        ),
+        LearnerSpec(
+            "rlhf",
+            "RL from preferences, Christiano et al. 2017: a policy, a reward ensemble and a teacher's labels in one loop",
+            "rewardlab.prefs.rlhf:RLHF",
+            "rewardlab.prefs.rlhf:RLHFConfig",
+            "teacher",
+            _GYM,
+            resumable=True,
         ),
     )
 }

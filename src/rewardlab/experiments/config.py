@@ -33,7 +33,12 @@ The kinds of experiment:
   deep-lfl, so the default for them): ``lfl`` on a discounted ``[world]`` observes a learner running
   soft policy iteration on the world's reward (:class:`LearnerStages`) and is scored as the tabular
   learners are; ``deep-lfl`` on an ``[env]`` observes PPO training on the env's reward, rolled out at
-  successive checkpoints (:class:`GymLearnerStages`), with the optional ``[policy]`` stage.
+  successive checkpoints (:class:`GymLearnerStages`), with the optional ``[policy]`` stage;
+* **RL from preferences** (Christiano et al. 2017; :data:`TEACHER_LEARNERS`): ``rlhf`` on an ``[env]``
+  trains a policy on a reward ensemble that learns from a teacher's labels of pairs of segments of the
+  policy's own rollouts, all in one loop (:mod:`rewardlab.experiments.rlhf`). It has no ``[data]`` (the
+  teacher is ``learner.teacher``, a B-Pref preset), no ``[policy]`` and no ``[eval]`` (the loop's own
+  ``steps``, ``algo``, ``hyperparams``, ``eval_episodes`` are learner settings).
 
 A full example (tabular; every key shown with its default unless marked)::
 
@@ -123,6 +128,26 @@ Learning from a learner::
     stages = 3               # the learner's policies pi_0 (uniform) .. pi_2
     trajectories = 0         # per stage; 0: the observer sees the exact policies
 
+RL from preferences (what ``rewardlab rlhf`` writes)::
+
+    seed = 0
+    checkpoint_every = 1     # labelling rounds between checkpoints
+
+    [learner]
+    name = "rlhf"
+    steps = 100000           # the policy's env steps
+    labels = 500             # the label budget
+    teacher = "oracle"       # a B-Pref teacher: oracle, mistake, noisy, skip, myopic, equal
+    query = "disagreement"   # a query strategy of rewardlab.prefs.queries
+    segment = 50
+    algo = "ppo"
+    hyperparams = {n_steps = 1024}   # SB3's, over rewardlab.rl.PRESETS
+    [learner.reward]         # the reward ensemble (RewardTrainerConfig)
+    members = 3
+
+    [env]
+    id = "Pendulum-v1"
+
 Overrides are dotted keys, each value read by the declared type of the field it sets, as on the
 command line: ``{"learner.trex.steps": "500", "world.size": "16", "seed": "3"}``.
 
@@ -167,6 +192,7 @@ __all__ = [
     "RANKED_LEARNERS",
     "STAGE_LEARNERS",
     "TABULAR_LEARNERS",
+    "TEACHER_LEARNERS",
     "TRANSFER_LEARNERS",
     "DemoCollection",
     "DemoData",
@@ -197,8 +223,8 @@ TABULAR_LEARNERS = ("bc", "birl", "deep-maxent", "lfl", "max-margin", "maxent", 
 #: on rescaled features; behavioural cloning learns no reward).
 TRANSFER_LEARNERS = ("birl", "deep-maxent", "max-margin", "maxent", "mce", "projection")
 #: The learners ``rewardlab run`` fits on a Gymnasium ``[env]``: from a dataset of (ranked) demonstrations,
-#: and deep learning from a learner (from the stages of a learner there).
-GYM_LEARNERS = ("brex", "deep-lfl", "drex", "trex")
+#: deep learning from a learner (from the stages of a learner there), and RL from a teacher's preferences.
+GYM_LEARNERS = ("brex", "deep-lfl", "drex", "rlhf", "trex")
 #: The ranking learners ``rewardlab run`` also fits on a tabular ``[world]``, from ``[data] kind = "ranked"``.
 RANKED_LEARNERS = ("brex", "trex")
 #: The learners ``rewardlab run`` fits on a Gymnasium ``[env]`` from a saved preference dataset (``[data] kind = "preferences"``).
@@ -208,6 +234,9 @@ STAGE_LEARNERS = ("deep-lfl", "lfl")
 #: The learners ``rewardlab run`` fits on a tabular ``[world]`` by asking a simulated teacher of the world's
 #: true linear reward (``[data] kind = "teacher"``, their only data, so the default).
 ACTIVE_LEARNERS = ("active-linear",)
+#: The learners that take no ``[data]``: they ask a teacher (their config's ``teacher``) for labels about
+#: their own rollouts while they train (registry data kind ``"teacher"``).
+TEACHER_LEARNERS = ("rlhf",)
 
 
 @dataclass(frozen=True)
@@ -589,7 +618,8 @@ class RunConfig:
         learner: ``[learner]``.
         data: ``[data]``: :class:`DemoData` (tabular) or :class:`RankingData` (gym) or, for trex and brex,
             :class:`PreferenceData` (gym); for lfl and deep-lfl, :class:`LearnerStages` (tabular) or
-            :class:`GymLearnerStages` (gym); for active-linear, :class:`TeacherData`.
+            :class:`GymLearnerStages` (gym); for active-linear, :class:`TeacherData`; None for rlhf, whose
+            teacher labels its own rollouts (:data:`TEACHER_LEARNERS`).
         world: ``[world]`` of a tabular run, else None.
         env: ``[env]`` of a gym run, else None.
         eval: ``[eval]`` of a tabular run; of a gym ranking run when given, else None.
@@ -603,7 +633,7 @@ class RunConfig:
     """
 
     learner: LearnerSection
-    data: DemoData | RankingData | PreferenceData | LearnerStages | GymLearnerStages | TeacherData
+    data: DemoData | RankingData | PreferenceData | LearnerStages | GymLearnerStages | TeacherData | None
     world: WorldSection | None = None
     env: EnvSection | None = None
     eval: TabularEval | GymEval | None = None
@@ -851,7 +881,10 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
     run = from_table(_Run, _read_text(_Run, top), "the run config")
     learner_table = _section(table, "learner", required=True)
     world_table, env_table = _section(table, "world"), _section(table, "env")
-    learner = _learner(learner_table)  # type: ignore[arg-type]
+    assert learner_table is not None
+    if learner_table.get("name") in TEACHER_LEARNERS:
+        _loop_hyperparams(learner_table)
+    learner = _learner(learner_table)
     kind = _check_pairing(learner, world_table, env_table)
     data_table = _section(table, "data") or {}
     eval_table, policy_table = _section(table, "eval"), _section(table, "policy")
@@ -889,6 +922,9 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
             "env.id", "is missing" if env_id is None else f"is {env_id!r}, not a string", 'give a Gymnasium id, e.g. id = "Pendulum-v1"'
         )
     env = EnvSection(check_env_id(env_id, "env.id"))
+    if learner.name in TEACHER_LEARNERS:
+        _no_sections(learner, table)
+        return RunConfig(learner, None, env=env, **_top(run))
     ranking: RankingData | PreferenceData | GymLearnerStages | LearnerStages | None = _stage_data(learner, data_table, kind, env.id)
     if ranking is None and data_table.get("kind") == "preferences":
         ranking = _preference_data(learner, data_table, base)
@@ -943,6 +979,31 @@ def _preference_data(learner: LearnerSection, table: dict[str, Any], base: Path)
         table["path"] = str((base / Path(table["path"]).expanduser()).resolve())
     data: PreferenceData = _read(PreferenceData, table, "data")
     return data
+
+
+def _loop_hyperparams(table: dict[str, Any]) -> None:
+    """Check the SB3 ``hyperparams`` of an rlhf ``[learner]`` table before its config is built, so that a
+    mistake is named ``learner.hyperparams.<key>`` (the config checks them again, by their bare keys)."""
+    from rewardlab.rl.sb3 import check_hyperparams
+
+    hyperparams, algo = table.get("hyperparams"), table.get("algo", "ppo")
+    if isinstance(hyperparams, dict) and algo in ("ppo", "sac"):
+        with prefixed("learner.hyperparams."):
+            check_hyperparams(str(algo), dict(hyperparams))
+
+
+def _no_sections(learner: LearnerSection, table: dict[str, Any]) -> None:
+    """An rlhf run has no ``[data]`` (its teacher is ``learner.teacher``), no ``[policy]`` (the loop trains
+    the policy: ``learner.steps``, ``algo``, ``hyperparams``) and no ``[eval]`` (``learner.eval_episodes``,
+    ``eval_every``): a given one is refused, naming where its settings are."""
+    fixes = {
+        "data": "leave [data] out: the teacher labels the learner's own rollouts (choose it with learner.teacher, e.g. 'oracle')",
+        "policy": "leave [policy] out: the loop trains the policy (set learner.steps, learner.algo, learner.hyperparams)",
+        "eval": "leave [eval] out: the loop evaluates its policy (set learner.eval_episodes, learner.eval_every)",
+    }
+    for key, fix in fixes.items():
+        if table.get(key) is not None:
+            raise ConfigError(key, f"is given for {learner.name}, which learns from a teacher in the loop", fix)
 
 
 def _collection(table: Any) -> DemoCollection | None:
@@ -1026,7 +1087,8 @@ def run_config_table(cfg: RunConfig) -> dict[str, Any]:
         table["world"] = {"name": cfg.world.name, **config_table(_world_options_class(cfg.world.name)(**cfg.world.options))}
     if cfg.env is not None:
         table["env"] = {"id": cfg.env.id}
-    table["data"] = config_table(cfg.data)
+    if cfg.data is not None:
+        table["data"] = config_table(cfg.data)
     if cfg.eval is not None:
         table["eval"] = config_table(cfg.eval)
     if cfg.policy is not None:

@@ -9,7 +9,8 @@
 * ``checkpoints/``: the learner's training state (:class:`rewardlab.checkpoint.Checkpoint`, every
   ``checkpoint_every`` steps) for learners whose fit can resume (``LearnerSpec.resumable``);
 * the artefacts of the experiment: ``reward/``, ``figures.png`` (tabular), ``posterior/``,
-  ``extrapolation.png``, ``policy/`` (gym), ...;
+  ``extrapolation.png``, ``policy/`` (gym), ``preferences/`` and ``curves.png`` (rlhf:
+  :mod:`rewardlab.experiments.rlhf`), ...;
 * ``result.json`` last, atomically: its existence means the run finished. Keys: ``learner``, ``label``,
   ``seed``, ``metrics`` (flat name -> float), ``warnings``, ``fit_seconds`` (of this process's part of
   the fit), ``config`` (the resolved table), and the experiment's own (``history``, ``info``, ...).
@@ -49,7 +50,8 @@ RUNTIME_KEYS = ("checkpoint_every", "tensorboard", "figures")
 class Experiment:
     """A run prepared (world built, data loaded, learner configured; nothing trained): what
     :func:`run_config` drives. Built by the experiment kinds' ``prepare`` functions
-    (:func:`rewardlab.experiments.irl.tabular_experiment`, :func:`rewardlab.experiments.prefs.ranking_experiment`).
+    (:func:`rewardlab.experiments.irl.tabular_experiment`, :func:`rewardlab.experiments.prefs.ranking_experiment`,
+    :func:`rewardlab.experiments.rlhf.rlhf_experiment`).
 
     Attributes:
         description: what the progress bar says.
@@ -82,6 +84,10 @@ def prepare(cfg: RunConfig) -> Experiment:
         from rewardlab.experiments.lfl import gym_stages_experiment
 
         return gym_stages_experiment(cfg)
+    if cfg.data is None:  # a learner that asks a teacher in its loop (rlhf)
+        from rewardlab.experiments.rlhf import rlhf_experiment
+
+        return rlhf_experiment(cfg)
     from rewardlab.experiments.prefs import ranking_experiment
 
     return ranking_experiment(cfg)

@@ -34,8 +34,8 @@ an evaluation is due.
 
 **Resume.** With a :class:`~rewardlab.checkpoint.Checkpoint`, the state after each due round is saved:
 labels, reward ensemble (nets, Adam moments, L2, bootstrap counts, held-out flags), the policy's weights
-and optimisers (and SAC's replay buffer and entropy coefficient), the schedule position and the random
-state. A resumed fit continues from the latest saved round with fresh env episodes (an env's internal
+and optimisers (and SAC's replay buffer and entropy coefficient), the pool of recent finished episodes
+that segments are cut from, the schedule position and the random state. A resumed fit continues from the latest saved round with fresh env episodes (an env's internal
 state cannot be saved), so it is not bit-identical to an uninterrupted fit, but no label is asked twice
 and the budget and schedule are kept.
 """
@@ -361,6 +361,10 @@ class RLHF:
                 _load_policy(model, saved["policy"])
                 set_rng_state(rng, saved["rng"])
                 labelled_feats = [np.asarray(saved["labelled_features"])] if len(dataset) else []
+                for episode in saved.get("pool", []):  # the finished episodes the next round cuts segments from
+                    recorder.pool.append(
+                        Trajectory(np.asarray(episode["obs"]), np.asarray(episode["acts"]), rews=np.asarray(episode["rews"]))
+                    )
                 curve = [dict(row) for row in saved["curve"]]
                 for row in curve:
                     history.log(int(row["round"]), **{k: v for k, v in row.items() if k != "round"})
@@ -466,6 +470,7 @@ class RLHF:
                         "policy": _policy_state(model),
                         "rng": rng_state(rng),
                         "labelled_features": np.concatenate(labelled_feats) if labelled_feats else np.zeros((0, 0)),
+                        "pool": [{"obs": tr.obs, "acts": tr.acts, "rews": tr.rews} for tr in recorder.pool],
                         "curve": curve,
                     },
                 )
