@@ -65,6 +65,9 @@ from rewardlab.prefs.teachers import TEACHER_PRESETS, SimulatedTeacher, Teacher,
 
 __all__ = ["RLHF", "RLHFConfig", "label_schedule", "relabel_replay_buffer"]
 
+#: The reward trainer's per-round metrics that the loop reports (NaN in rounds that asked no labels).
+_TRAINER_KEYS = ("new_labels", "train_labels", "val_labels", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+
 #: Query strategies that need a reward linear in known features (a weight posterior), not an ensemble.
 LINEAR_ONLY = ("information_gain", "volume_removal")
 
@@ -309,7 +312,7 @@ class RLHF:
         Returns:
             ``reward``: the normalised ensemble; ``policy``: the SB3 model; ``history``: the round metrics;
             ``info``: ``dataset`` (every label, true rewards in the segments), ``labels``, ``env_steps``,
-            ``seconds``, ``eval_return_mean``/``eval_return_std`` (final evaluation on the true reward),
+            ``seconds`` (the loop's wall-clock, resumed parts included, the final evaluation not), ``eval_return_mean``/``eval_return_std`` (final evaluation on the true reward),
             ``curve`` (the round metrics as rows), ``warnings``.
         """
         from stable_baselines3 import PPO, SAC
@@ -394,7 +397,8 @@ class RLHF:
                         callbacks.append(RelabelRollout(live, normalize="none"))
                 model.learn(todo, reset_num_timesteps=False, callback=callbacks)
                 env_steps = offset + int(model.num_timesteps)
-            metrics: dict[str, float] = {"env_steps": float(env_steps)}
+            # every round reports every key (NaN where it did not measure it), so the history's columns line up by round
+            metrics: dict[str, float] = {"env_steps": float(env_steps), **dict.fromkeys(_TRAINER_KEYS, math.nan), "eval_return": math.nan}
             metrics["true_return"] = float(np.mean(recorder.returns)) if recorder.returns else math.nan
 
             # -- 2. queries: candidates from recent episodes, the strategy picks what to ask
@@ -438,7 +442,7 @@ class RLHF:
             if len(dataset) and k > 0:
                 if dataset.n_skipped < len(dataset):
                     update = trainer.update(dataset, rng=rng)
-                    metrics.update({key: v for key, v in update.items() if isinstance(v, int | float) and key != "round"})
+                    metrics.update({key: float(update[key]) for key in _TRAINER_KEYS})
                 elif round_ == 0:
                     warnings.append("the teacher skipped every query of round 0; the reward waits for answered labels")
             metrics["labels"] = float(len(dataset))
@@ -480,6 +484,7 @@ class RLHF:
             if env_steps >= cfg.steps:
                 break
 
+        seconds = time.perf_counter() - t0  # the loop's wall-clock, without the final evaluation
         evaluation = evaluate(model, env_id, episodes=cfg.eval_episodes, seed=cfg.eval_seed).returns()
         if dataset.n_skipped == len(dataset):
             warnings.append("every query was skipped: the reward never trained")
@@ -487,7 +492,7 @@ class RLHF:
             "dataset": dataset,
             "labels": len(dataset),
             "env_steps": env_steps,
-            "seconds": time.perf_counter() - t0,
+            "seconds": seconds,
             "eval_return_mean": float(evaluation.mean()),
             "eval_return_std": float(evaluation.std()),
             "curve": curve,

@@ -1,22 +1,31 @@
-"""RL from preferences on Pendulum-v1 against PPO on the true reward and against imitation 1.0.1 (issue 19, reproduction 2).
+"""RL from preferences against PPO on the true reward, against imitation 1.0.1, and across B-Pref's teachers (issue 19).
 
-Three parts, each resumable (finished pieces are kept):
+Parts, each resumable (finished pieces are kept):
 
-* ``sweep``: ``rewardlab sweep benchmarks/rlhf_pendulum.toml`` into ``OUT/sweep`` (5 seeds x {learned reward,
-  control on the true reward}); see the sweep file for the loop's settings.
+* ``sweep``: ``rewardlab sweep SWEEP.toml`` into ``OUT/sweep`` (``--sweep``, default
+  ``benchmarks/rlhf_pendulum.toml``: 5 seeds x {learned reward, control on the true reward}); see the sweep files
+  for the loop's settings (``rlhf_halfcheetah.toml``: reproduction 3; ``rlhf_bpref.toml``: reproduction 4).
 * ``imitation``: imitation's preference comparisons on the same labels and steps, one seed a process, in its
   own venv (``benchmarks/imitation_prefs.py``; evaluation on the same 20 episodes, seeds 1,000,000 + e),
   into ``OUT/imitation/seed<N>.json``.
-* ``table``: a uniformly random policy on the same 20 episodes (``R_random``), then per seed the normalised
-  score ``(R - R_random) / (R_PPO - R_random)`` with ``R_PPO`` the control's return at the same env steps, for
-  our loop and for imitation, the wall-clock of the two loops, ``OUT/table.md``, ``OUT/table.json`` and
-  ``OUT/curves.png`` (true return of training episodes against env steps; label accuracy against labels).
+* ``table``: a uniformly random policy on the same evaluation episodes (``R_random``), then per seed the
+  normalised score ``(R - R_random) / (R_PPO - R_random)`` with ``R_PPO`` the control's return at the same env
+  steps, for our loop and for imitation, the wall-clock of the two loops, ``OUT/table.md``, ``OUT/table.json``
+  and ``OUT/curves.png`` (true return of training episodes against env steps; label accuracy against labels).
+* ``robustness``: the B-Pref teacher x query strategy table of a ``rlhf_bpref.toml`` sweep, normalised by the
+  mean control return of a ``table`` directory (``--controls``), as ``OUT/robustness.md`` / ``.json``.
 
 Run (both loops on one core each, side by side, so that their wall-clocks are measured alike)::
 
-    OMP_NUM_THREADS=1 python benchmarks/rlhf_pendulum.py sweep benchmarks/rlhf/pendulum &
-    OMP_NUM_THREADS=1 python benchmarks/rlhf_pendulum.py imitation benchmarks/rlhf/pendulum
-    wait; python benchmarks/rlhf_pendulum.py table benchmarks/rlhf/pendulum
+    OMP_NUM_THREADS=1 python benchmarks/rlhf_tables.py sweep benchmarks/rlhf/pendulum &
+    OMP_NUM_THREADS=1 python benchmarks/rlhf_tables.py imitation benchmarks/rlhf/pendulum
+    wait; python benchmarks/rlhf_tables.py table benchmarks/rlhf/pendulum
+
+    OMP_NUM_THREADS=1 python benchmarks/rlhf_tables.py sweep benchmarks/rlhf/halfcheetah --sweep benchmarks/rlhf_halfcheetah.toml --workers 2
+    python benchmarks/rlhf_tables.py table benchmarks/rlhf/halfcheetah --env HalfCheetah-v5 --episodes 10
+
+    OMP_NUM_THREADS=1 python benchmarks/rlhf_tables.py sweep benchmarks/rlhf/bpref --sweep benchmarks/rlhf_bpref.toml --workers 2
+    python benchmarks/rlhf_tables.py robustness benchmarks/rlhf/bpref --controls benchmarks/rlhf/pendulum
 """
 
 from __future__ import annotations
@@ -37,8 +46,8 @@ LABELS, STEPS, EPISODES, EVAL_SEED = 500, 100_000, 20, 1_000_000
 IMITATION_PYTHON = ROOT / "benchmarks" / ".venv-imitation" / "bin" / "python"
 
 
-def sweep(out: Path, workers: int) -> None:
-    cmd = [sys.executable, "-m", "rewardlab", "sweep", str(ROOT / "benchmarks" / "rlhf_pendulum.toml"), "--out", str(out / "sweep")]
+def sweep(out: Path, workers: int, sweep_file: Path) -> None:
+    cmd = [sys.executable, "-m", "rewardlab", "sweep", str(sweep_file), "--out", str(out / "sweep")]
     cmd += ["--workers", str(workers)] + (["--resume"] if (out / "sweep").exists() else [])
     subprocess.run(cmd, check=True)
 
@@ -55,34 +64,45 @@ def imitation(out: Path, seeds: tuple[int, ...]) -> None:
         subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def random_return(out: Path) -> float:
+def random_return(out: Path, env: str, episodes: int) -> float:
     """Mean true return of a uniformly random policy on the evaluation episodes (cached in ``OUT/random.json``)."""
     path = out / "random.json"
     if not path.is_file():
+        import gymnasium as gym
+
         from rewardlab.data.gym_rollouts import collect_rollouts
 
+        space = gym.make(env).action_space
         rng = np.random.default_rng(0)
-        ds = collect_rollouts("Pendulum-v1", lambda o: rng.uniform(-2, 2, (len(o), 1)).astype(np.float32), EPISODES, seed=EVAL_SEED)
+        ds = collect_rollouts(
+            env, lambda o: rng.uniform(space.low, space.high, (len(o), *space.shape)).astype(np.float32), episodes, seed=EVAL_SEED
+        )
         returns = ds.returns()
-        path.write_text(json.dumps({"mean": float(returns.mean()), "std": float(returns.std()), "episodes": EPISODES, "seed": EVAL_SEED}))
+        path.write_text(
+            json.dumps({"env": env, "mean": float(returns.mean()), "std": float(returns.std()), "episodes": episodes, "seed": EVAL_SEED})
+        )
     return float(json.loads(path.read_text())["mean"])
 
 
-def _trials(sweep_dir: Path) -> dict[tuple[int, str], dict[str, Any]]:
-    found = {}
+def _results(sweep_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(overrides, result) of each finished trial."""
+    found = []
     for trial in json.loads((sweep_dir / "trials.json").read_text())["trials"]:
         result = sweep_dir / trial["dir"] / "result.json"
         if result.is_file():
-            seed = int(trial["overrides"].get("seed", 0))
-            found[(seed, trial["overrides"].get("learner.policy_reward", "learned"))] = json.loads(result.read_text())
+            found.append((trial["overrides"], json.loads(result.read_text())))
     return found
 
 
-def table(out: Path) -> dict[str, Any]:
-    r_random = random_return(out)
+def _trials(sweep_dir: Path) -> dict[tuple[int, str], dict[str, Any]]:
+    return {(int(o.get("seed", 0)), o.get("learner.policy_reward", "learned")): r for o, r in _results(sweep_dir)}
+
+
+def table(out: Path, env: str = "Pendulum-v1", episodes: int = EPISODES) -> dict[str, Any]:
+    r_random = random_return(out, env, episodes)
     trials = _trials(out / "sweep")
     rows = []
-    for seed in SEEDS:
+    for seed in sorted({seed for seed, _ in trials}):
         ours, control = trials.get((seed, "learned")), trials.get((seed, "true"))
         peer_path = out / "imitation" / f"seed{seed}.json"
         peer = json.loads(peer_path.read_text()) if peer_path.is_file() else None
@@ -125,16 +145,17 @@ def table(out: Path) -> dict[str, Any]:
             summary["imitation_seeds_at_0.9"] = sum(r["imitation_normalised"] >= 0.9 for r in paired)
             summary["ours_better_seeds"] = sum(r["ours"] > r["imitation"] for r in paired)
             summary["speedup_of_total_seconds"] = sum(r["imitation_seconds"] for r in paired) / sum(r["ours_seconds"] for r in paired)
+    summary["env"] = env
     (out / "table.json").write_text(json.dumps(summary, indent=1) + "\n")
     (out / "table.md").write_text(_markdown(summary))
-    _curves(out, trials)
+    _curves(out, trials, env)
     print(_markdown(summary))
     return summary
 
 
 def _markdown(s: dict[str, Any]) -> str:
     lines = [
-        f"R_random = {s['random_return']:.1f} (uniform torques, the same {EPISODES} episodes)",
+        f"R_random = {s['random_return']:.1f} (uniformly random actions on the same evaluation episodes)",
         "",
         "| seed | PPO true reward | ours (RLHF) | normalised | seconds | imitation 1.0.1 | normalised | seconds | speed-up |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -161,7 +182,7 @@ def _markdown(s: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _curves(out: Path, trials: dict[tuple[int, str], dict[str, Any]]) -> None:
+def _curves(out: Path, trials: dict[tuple[int, str], dict[str, Any]], env: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -194,7 +215,8 @@ def _curves(out: Path, trials: dict[tuple[int, str], dict[str, Any]]) -> None:
             ]
             if pts:
                 ax1.plot(*zip(*pts, strict=True), color="C2", alpha=0.7, label="imitation 1.0.1" if seed == 0 else None)
-    ax1.set(xlabel="env steps", ylabel="true return of training episodes", title="Pendulum-v1, 500 oracle labels")
+    labels = int(next(iter(trials.values()))["metrics"]["labels"]) if trials else 0
+    ax1.set(xlabel="env steps", ylabel="true return of training episodes", title=f"{env}, {labels} oracle labels")
     ax2.set(xlabel="labels asked", ylabel="accuracy on the round's new pairs (before training)", ylim=(0, 1.05))
     ax1.legend()
     ax2.legend()
@@ -202,20 +224,78 @@ def _curves(out: Path, trials: dict[tuple[int, str], dict[str, Any]]) -> None:
     fig.savefig(out / "curves.png", dpi=90)
 
 
+def robustness(out: Path, controls: Path) -> dict[str, Any]:
+    """Teacher x query table: mean normalised score (± SE over seeds), mean label accuracy, labels skipped."""
+    table_json = json.loads((controls / "table.json").read_text())
+    r_random = table_json["random_return"]
+    r_ppo = float(np.mean([r["ppo_true"] for r in table_json["rows"]]))
+    cells: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for overrides, result in _results(out / "sweep"):
+        key = (overrides.get("learner.teacher", "oracle"), overrides.get("learner.query", "disagreement"))
+        m = result["metrics"]
+        cells.setdefault(key, []).append(
+            {
+                "seed": int(overrides.get("seed", 0)),
+                "normalised": (m["eval_return_mean"] - r_random) / (r_ppo - r_random),
+                "return": m["eval_return_mean"],
+                "label_accuracy": m.get("label_accuracy_mean", float("nan")),
+                "skipped": float(result.get("skipped", 0)),
+            }
+        )
+    rows = []
+    for (teacher, query), runs in sorted(cells.items()):
+        scores = np.array([r["normalised"] for r in runs])
+        rows.append(
+            {
+                "teacher": teacher,
+                "query": query,
+                "seeds": len(runs),
+                "normalised_mean": float(scores.mean()),
+                "normalised_se": float(scores.std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else float("nan"),
+                "return_mean": float(np.mean([r["return"] for r in runs])),
+                "label_accuracy": float(np.nanmean([r["label_accuracy"] for r in runs])),
+                "skipped": float(np.mean([r["skipped"] for r in runs])),
+                "runs": runs,
+            }
+        )
+    summary = {"random_return": r_random, "ppo_true_mean": r_ppo, "rows": rows}
+    lines = [
+        f"normalised by R_random = {r_random:.1f} and R_PPO = {r_ppo:.1f} (mean of the controls in {controls})",
+        "",
+        "| teacher | query | seeds | normalised score | return | label accuracy | labels skipped |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['teacher']} | {r['query']} | {r['seeds']} | {r['normalised_mean']:.2f} ± {r['normalised_se']:.2f} | "
+            f"{r['return_mean']:.1f} | {r['label_accuracy']:.2f} | {r['skipped']:.0f} |"
+        )
+    (out / "robustness.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / "robustness.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return summary
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("part", choices=["sweep", "imitation", "table"])
+    p.add_argument("part", choices=["sweep", "imitation", "table", "robustness"])
     p.add_argument("out", type=Path)
+    p.add_argument("--sweep", type=Path, default=ROOT / "benchmarks" / "rlhf_pendulum.toml", help="the sweep file (part sweep)")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--seeds", type=int, nargs="*", default=list(SEEDS))
+    p.add_argument("--seeds", type=int, nargs="*", default=list(SEEDS), help="imitation's seeds")
+    p.add_argument("--env", default="Pendulum-v1", help="the env of the table's random baseline")
+    p.add_argument("--episodes", type=int, default=EPISODES, help="the evaluation episodes of the runs")
+    p.add_argument("--controls", type=Path, default=None, help="a table directory whose controls normalise the robustness table")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part == "sweep":
-        sweep(args.out, args.workers)
+        sweep(args.out, args.workers, args.sweep)
     elif args.part == "imitation":
         imitation(args.out, tuple(args.seeds))
+    elif args.part == "table":
+        table(args.out, args.env, args.episodes)
     else:
-        table(args.out)
+        robustness(args.out, args.controls or ROOT / "benchmarks" / "rlhf" / "pendulum")
 
 
 if __name__ == "__main__":
