@@ -156,6 +156,7 @@ def rlhf_experiment(cfg: RunConfig) -> Experiment:
     labelling round) and checkpoint, ``rng`` seeded by ``cfg.seed``; ``finish`` writes ``reward/``,
     ``policy/model.zip``, ``preferences/``, ``curves.png`` and the summary."""
     from rewardlab.experiments.run import Experiment
+    from rewardlab.prefs.rlhf import planned_rounds
     from rewardlab.registry import LEARNERS
 
     assert cfg.env is not None and cfg.data is None
@@ -175,7 +176,7 @@ def rlhf_experiment(cfg: RunConfig) -> Experiment:
         dataset = info["dataset"]
         result.reward.save(directory / "reward")
         (directory / "policy").mkdir(parents=True, exist_ok=True)
-        policy: Any = result.policy  # the SB3 model (FitResult.policy types a tabular learner's tensor)
+        policy: Any = result.policy  # the SB3 model
         policy.save(directory / "policy" / "model.zip")
         save_preferences(dataset, directory / "preferences")
         mean, std = float(info["eval_return_mean"]), float(info["eval_return_std"])
@@ -214,7 +215,7 @@ def rlhf_experiment(cfg: RunConfig) -> Experiment:
             "curve": curve,  # the rounds' metrics as rows (a round without labels reports no trainer metrics)
         }
 
-    return Experiment(f"{name} on {env_id} (labelling rounds)", None, fit, finish)
+    return Experiment(f"{name} on {env_id} (labelling rounds)", planned_rounds(config, env_id), fit, finish)
 
 
 #: ``rewardlab rlhf``'s options and the run config keys they set (its errors name the options).

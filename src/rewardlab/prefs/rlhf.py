@@ -42,6 +42,7 @@ and the budget and schedule are kept.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections import deque
@@ -63,7 +64,7 @@ from rewardlab.prefs.queries import QUERY_STRATEGIES, QueryContext, pair_feature
 from rewardlab.prefs.reward_trainer import PreferenceRewardTrainer, RewardTrainerConfig
 from rewardlab.prefs.teachers import TEACHER_PRESETS, SimulatedTeacher, Teacher, bpref_return_scale, teacher_preset
 
-__all__ = ["RLHF", "RLHFConfig", "label_schedule", "relabel_replay_buffer"]
+__all__ = ["RLHF", "RLHFConfig", "label_schedule", "planned_rounds", "relabel_replay_buffer", "round_steps"]
 
 #: The reward trainer's per-round metrics that the loop reports (NaN in rounds that asked no labels).
 _TRAINER_KEYS = ("new_labels", "train_labels", "val_labels", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
@@ -187,6 +188,37 @@ def label_schedule(env_steps: int, *, budget: int, initial: int, until: int, dec
     k = decay - 1.0
     share = x if k == 0 else math.log1p(k * x) / math.log1p(k)
     return int(initial + math.floor((budget - initial) * share))
+
+
+def round_steps(config: RLHFConfig, rollout: int) -> int:
+    """Env steps of the policy between labelling rounds: ``feedback_every``, rounded up to whole PPO rollouts
+    of ``rollout = n_steps * n_envs`` steps (SAC: as given).
+
+    Examples:
+        >>> round_steps(RLHFConfig(feedback_every=5000), 4096), round_steps(RLHFConfig(feedback_every=5000, algo="sac"), 1)
+        (8192, 5000)
+    """
+    if config.algo != "ppo":
+        return config.feedback_every
+    return max(rollout, math.ceil(config.feedback_every / rollout) * rollout)
+
+
+def planned_rounds(config: RLHFConfig, env_id: Any) -> int:
+    """About how many labelling rounds a fit of ``config`` on ``env_id`` runs (round 0's whole episodes make
+    it approximate): what a progress bar counts.
+
+    Examples:
+        >>> planned_rounds(RLHFConfig(steps=100_000), "Pendulum-v1")  # 4 envs x 1,024 steps a rollout
+        25
+    """
+    from stable_baselines3 import PPO
+
+    from rewardlab.rl.sb3 import PRESETS
+
+    params = {**(PRESETS.get((config.algo, env_id), {}) if isinstance(env_id, str) else {}), **config.hyperparams}
+    n_steps = params.get("n_steps", inspect.signature(PPO).parameters["n_steps"].default) if config.algo == "ppo" else 1
+    rollout = int(n_steps) * int(params.get("n_envs", 1))
+    return 1 + math.ceil(max(config.steps - config.feedback_every, 0) / round_steps(config, rollout))
 
 
 def relabel_replay_buffer(buffer: Any, reward: Any, policy: Any) -> int:
@@ -345,7 +377,7 @@ class RLHF:
         recorder = _Recorder(n_envs, cfg.pool_episodes)
         callbacks: list[Any] = []  # built once the reward exists (after round 0's update)
         rollout = int(getattr(model, "n_steps", 1)) * n_envs
-        chunk = max(rollout, math.ceil(cfg.feedback_every / rollout) * rollout) if cfg.algo == "ppo" else cfg.feedback_every
+        chunk = round_steps(cfg, rollout)
         initial = max(1, round(cfg.initial_fraction * cfg.labels))
         until = max(1, round(cfg.label_until * cfg.steps))
 
