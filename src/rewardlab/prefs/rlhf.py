@@ -95,7 +95,8 @@ class RLHFConfig:
             relabelled after each reward update).
         hyperparams: the SB3 algorithm's settings over :data:`rewardlab.rl.sb3.PRESETS` (``n_envs`` too).
         reward: the reward ensemble's trainer. The loop's default differs from the trainer's in two settings:
-            ``label_noise=0`` (plain Bradley–Terry, as B-Pref and PEBBLE train) and ``steps_per_round=100``.
+            ``label_noise=0`` (plain Bradley–Terry, as B-Pref and PEBBLE train) and ``steps_per_round=50``
+            (half the reward training of 100 steps a round, which scored alike on Pendulum: benchmarks/RESULTS.md).
             With the paper's 10% noise model the ensemble collapsed on Pendulum-v1 once the policy moved
             (training accuracy 0.93 in round 0, 0.44 by round 12 of a 100k-step run, 500 labels): the
             noise model's gradient vanishes on pairs it orders confidently wrong (``P -> epsilon / 2``), so
@@ -125,7 +126,7 @@ class RLHFConfig:
     teacher: str = "oracle"
     algo: Literal["ppo", "sac"] = "ppo"
     hyperparams: dict[str, Any] = field(default_factory=dict)
-    reward: RewardTrainerConfig = field(default_factory=lambda: RewardTrainerConfig(label_noise=0.0, steps_per_round=100))
+    reward: RewardTrainerConfig = field(default_factory=lambda: RewardTrainerConfig(label_noise=0.0, steps_per_round=50))
     eval_every: int = 0
     eval_episodes: int = 5
     eval_seed: int = 1_000_000
