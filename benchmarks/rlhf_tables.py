@@ -182,6 +182,21 @@ def _markdown(s: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _binned_accuracy(rows: list[dict[str, Any]], width: int) -> list[tuple[float, float]]:
+    """(labels asked, accuracy) over consecutive bins of about ``width`` new labels: each round's accuracy on its
+    new pairs, weighted by their number (a round of 2 labels says little on its own)."""
+    out, acc, n = [], 0.0, 0.0
+    for r in rows:
+        a, k = r.get("label_accuracy"), r.get("new_labels")
+        if a is None or k is None or not (np.isfinite(a) and np.isfinite(k) and k > 0):
+            continue
+        acc, n = acc + a * k, n + k
+        if n >= width:
+            out.append((float(r["labels"]), acc / n))
+            acc, n = 0.0, 0.0
+    return out
+
+
 def _curves(out: Path, trials: dict[tuple[int, str], dict[str, Any]], env: str) -> None:
     import matplotlib
 
@@ -201,11 +216,9 @@ def _curves(out: Path, trials: dict[tuple[int, str], dict[str, Any]], env: str) 
             label=("RLHF (ours)" if kind == "learned" else "PPO, true reward") if seed == 0 else None,
         )
         if kind == "learned":
-            acc = [
-                (r["labels"], r["label_accuracy"]) for r in rows if r.get("label_accuracy") is not None and np.isfinite(r["label_accuracy"])
-            ]
-            if acc:
-                ax2.plot(*zip(*acc, strict=True), color="C0", alpha=0.7, marker=".", label="ours" if seed == 0 else None)
+            binned = _binned_accuracy(rows, int(result["metrics"]["labels"]) // 10 or 1)
+            if binned:
+                ax2.plot(*zip(*binned, strict=True), color="C0", alpha=0.7, marker=".", label="ours" if seed == 0 else None)
     for seed in SEEDS:
         path = out / "imitation" / f"seed{seed}.json"
         if path.is_file():
@@ -217,7 +230,8 @@ def _curves(out: Path, trials: dict[tuple[int, str], dict[str, Any]], env: str) 
                 ax1.plot(*zip(*pts, strict=True), color="C2", alpha=0.7, label="imitation 1.0.1" if seed == 0 else None)
     labels = int(next(iter(trials.values()))["metrics"]["labels"]) if trials else 0
     ax1.set(xlabel="env steps", ylabel="true return of training episodes", title=f"{env}, {labels} oracle labels")
-    ax2.set(xlabel="labels asked", ylabel="accuracy on the round's new pairs (before training)", ylim=(0, 1.05))
+    ax2.set(xlabel="labels asked", ylabel="accuracy on new pairs before training on them", ylim=(0, 1.05))
+    ax2.set_title("per bin of a tenth of the labels", fontsize=9)
     ax1.legend()
     ax2.legend()
     fig.tight_layout()
