@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from rewardlab.eval.stats import mean_and_sem
+from rewardlab.experiments.summarize import load_trials
 
 ORDER = ("information gain", "volume removal", "uniform")
 COLOURS = {"information gain": "tab:blue", "volume removal": "tab:orange", "uniform": "tab:grey"}
@@ -32,11 +33,10 @@ COLOURS = {"information gain": "tab:blue", "volume removal": "tab:orange", "unif
 def read_rows(sweep: Path) -> list[dict]:
     """One row per finished trial of the sweep directory."""
     rows = []
-    for trial in json.loads((sweep / "trials.json").read_text())["trials"]:
-        result_file = sweep / trial["dir"] / "result.json"
-        if not result_file.is_file():
+    for trial in load_trials(sweep)[1]:
+        result = trial["result"]
+        if result is None:
             continue
-        result = json.loads(result_file.read_text())
         rows.append(
             {
                 "teacher": result["teacher"],

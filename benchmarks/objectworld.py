@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from rewardlab.eval.stats import mean_and_sem
+from rewardlab.experiments.summarize import load_trials
 
 # Read off Wulfmeier et al. 2015, figs. 5-6 (training worlds): MaxEnt / DeepMaxEnt.
 PAPER = {
@@ -41,11 +42,10 @@ def world_name(world: dict) -> str:
 def read_rows(sweep: Path) -> list[dict]:
     """One row per finished trial of the sweep directory."""
     rows = []
-    for trial in json.loads((sweep / "trials.json").read_text())["trials"]:
-        result_file = sweep / trial["dir"] / "result.json"
-        if not result_file.is_file():
+    for trial in load_trials(sweep)[1]:
+        result = trial["result"]
+        if result is None:
             continue
-        result = json.loads(result_file.read_text())
         rows.append(
             {
                 "world": world_name(trial["overrides"]["world"]),

@@ -86,12 +86,9 @@ def random_return(out: Path, env: str, episodes: int) -> float:
 
 def _results(sweep_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(overrides, result) of each finished trial."""
-    found = []
-    for trial in json.loads((sweep_dir / "trials.json").read_text())["trials"]:
-        result = sweep_dir / trial["dir"] / "result.json"
-        if result.is_file():
-            found.append((trial["overrides"], json.loads(result.read_text())))
-    return found
+    from rewardlab.experiments.summarize import load_trials
+
+    return [(trial["overrides"], trial["result"]) for trial in load_trials(sweep_dir)[1] if trial["result"] is not None]
 
 
 def _trials(sweep_dir: Path) -> dict[tuple[int, str], dict[str, Any]]:

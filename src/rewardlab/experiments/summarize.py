@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
@@ -43,7 +44,7 @@ from rewardlab.eval.stats import (
     stratified_bootstrap_ci,
 )
 
-__all__ = ["summarize"]
+__all__ = ["load_trials", "summarize"]
 
 _FROM_SWEEP = "point at a directory written by `rewardlab sweep`"
 
@@ -108,8 +109,11 @@ def _interval(
     return low, high, None
 
 
-def _load(sweep_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """``trials.json`` checked, and each trial with its ``result`` (the ``result.json`` content, or None)."""
+def load_trials(sweep_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A sweep directory's ``trials.json``, checked, and each trial (``name``, ``dir``, ``method``, ``task``,
+    ``seed``, ``overrides``) with its ``run_dir`` and ``result`` (the ``result.json`` content, or None while the
+    trial is unfinished): what ``rewardlab summarize`` and the benchmark scripts read."""
+    sweep_dir = Path(sweep_dir)
     where = sweep_dir / "trials.json"
     meta = check_meta(_read_json(where, _FROM_SWEEP), _TrialsFile, str(where), f"rerun `rewardlab sweep` into {sweep_dir}")
     trials = []
@@ -176,7 +180,7 @@ def summarize(
         ValidationError: no trial has finished.
     """
     sweep_dir = Path(sweep_dir)
-    meta, trials = _load(sweep_dir)
+    meta, trials = load_trials(sweep_dir)
     finished = [t for t in trials if t["result"] is not None]
     excluded: list[dict[str, Any]] = []
     for trial in trials:
