@@ -61,7 +61,7 @@ from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, run_callback
 from rewardlab.mcmc import MHChains, MHSettings, chain_diagnostics, check_chain_memory, metropolis_hastings
 from rewardlab.mdp import TabularMDP, value_iteration
-from rewardlab.prefs.brex import PreferencePosterior, _RankingTarget
+from rewardlab.prefs.brex import PreferenceLikelihood, PreferencePosterior
 from rewardlab.prefs.queries import QueryContext, query_strategy, select_queries
 from rewardlab.prefs.teachers import TEACHER_PRESETS, SimulatedTeacher, Teacher, TeacherConfig, teacher_preset
 from rewardlab.rewards import TabularReward
@@ -288,7 +288,7 @@ def sample_weight_posterior(
             "delta", f"has shape {tuple(d.shape)} with labels {tuple(y.shape)}", f"pass (P, {initial.shape[1]}) differences and (P,) labels"
         )
     validate_labels(y)
-    target = _RankingTarget(beta * d, y)
+    target = PreferenceLikelihood(beta * d, y)
     return metropolis_hastings(target, initial, settings, generator=generator)
 
 

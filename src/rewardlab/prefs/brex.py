@@ -66,6 +66,7 @@ __all__ = [
     "BayesianREX",
     "BayesianREXConfig",
     "HackingCheck",
+    "PreferenceLikelihood",
     "PreferencePosterior",
     "embed",
     "pair_log_likelihood",
@@ -324,15 +325,17 @@ def sample_brex(
         sphere=True,
         report_every=config.report_every,
     )
-    target = _RankingTarget(config.beta * dt, y)
+    target = PreferenceLikelihood(config.beta * dt, y)
     chains = metropolis_hastings(target, w, settings, generator=gen, callback=callback, history=history, checkpoint=checkpoint)
     return PreferencePosterior(chains.samples, chains.log_likelihood, chains.acceptance, config.beta)
 
 
-class _RankingTarget:
-    """The B-REX posterior as a :class:`rewardlab.mcmc.Target`: Bradley–Terry likelihood of the ranked
-    pairs, uniform prior on the sphere (log-prior 0), no state. The likelihood depends on ``w`` only
-    through ``x = beta * delta @ w``, so ``beta * delta`` ``(P, D)`` is kept once."""
+class PreferenceLikelihood:
+    """The posterior of a linear reward's unit weights ``w`` given preferences, as a
+    :class:`rewardlab.mcmc.Target`: Bradley–Terry likelihood ``prod_p P(label_p | beta w · delta_p)`` of the
+    pairs (B-REX's ranked pairs, the active linear learner's answers), uniform prior on the sphere (log-prior
+    0), no state. It depends on ``w`` only through ``x = beta * delta @ w``, so ``beta * delta`` ``(P, D)`` is
+    kept once; ``label`` ``(P,)`` holds ``P(a ≻ b)`` in {0, 0.5, 1}."""
 
     def __init__(self, scaled_delta: Tensor, label: Tensor) -> None:
         self.bd, self.label = scaled_delta, label
