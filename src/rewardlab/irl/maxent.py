@@ -371,14 +371,21 @@ class MaxEntIRL:
                     raise _Stop
                 return -value, -grad.reshape(-1).cpu().numpy()
 
+            # L-BFGS-B may stop short of the gradient tolerance when a line search ends on a worse point or the
+            # objective stops falling at round-off (scipy 1.17 does at discount 0.99999, |grad| 1.6e-6 > 1e-6):
+            # it restarts from the best point with a fresh memory, up to 3 times, within the evaluation budget
             with contextlib.suppress(_Stop):
-                minimize(
-                    negative,
-                    theta.reshape(-1).cpu().numpy(),
-                    jac=True,
-                    method="L-BFGS-B",
-                    options={"maxfun": cfg.iterations, "maxiter": cfg.iterations, "gtol": cfg.tol, "ftol": 1e-15, "maxcor": 20},
-                )
+                for _ in range(4):
+                    remaining = cfg.iterations - calls["n"]
+                    if remaining <= 0:
+                        break
+                    minimize(
+                        negative,
+                        best["x"].reshape(-1).cpu().numpy(),
+                        jac=True,
+                        method="L-BFGS-B",
+                        options={"maxfun": remaining, "maxiter": remaining, "gtol": cfg.tol, "ftol": 1e-15, "maxcor": 20},
+                    )
             theta = best["x"]
             converged = bool(history["grad_max"][-1] < cfg.tol)
             if done and checkpoint is not None and checkpoint.latest_step != len(done) - 1:
