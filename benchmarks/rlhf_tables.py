@@ -254,7 +254,8 @@ def robustness(out: Path, controls: Path) -> dict[str, Any]:
             }
         )
     rows = []
-    for (teacher, query), runs in sorted(cells.items()):
+    order = ("oracle", "mistake", "noisy", "skip", "myopic", "equal")  # B-Pref's
+    for (teacher, query), runs in sorted(cells.items(), key=lambda kv: (order.index(kv[0][0]) if kv[0][0] in order else 99, kv[0][1])):
         scores = np.array([r["normalised"] for r in runs])
         rows.append(
             {
