@@ -14,7 +14,8 @@ The loop, one labelling round at a time (:meth:`RLHF.fit` reads top to bottom)::
         3. labels     the teacher answers them (a B-Pref preset on the true rewards, a replayed dataset,
                       or a person through the labelling app)
         4. reward     the ensemble trains further on every label so far (PreferenceRewardTrainer:
-                      incremental, bootstrap members, held-out labels, adaptive L2, 10% noise model)
+                      incremental, bootstrap members, held-out labels, adaptive L2; plain
+                      Bradley–Terry by default, the paper's 10% noise model one setting away)
         5. policy     PPO: the next rollouts are relabelled with the new reward at their end
                       (RelabelRollout); SAC: the whole replay buffer is relabelled now (PEBBLE)
 
@@ -22,7 +23,7 @@ The loop, one labelling round at a time (:meth:`RLHF.fit` reads top to bottom)::
 in B-Pref); ``n_0 = round(initial_fraction * N)`` of them in round 0 (the paper: 25% from the initial
 policy); the rest at a decaying rate ``rate(t) ∝ 1 / (1 + k t / t_end)`` until ``t_end = label_until *
 steps`` env steps, where ``1 + k = label_decay`` is the ratio of the first rate to the last (the paper's
-rate falls like ``2·10^6 / (t + 2·10^6)``). The cumulative count asked by step ``t`` is
+rate also decays as training goes on). The cumulative count asked by step ``t`` is
 ``n(t) = n_0 + (N - n_0) log(1 + k t / t_end) / log(1 + k)`` (linear when ``label_decay = 1``).
 
 **What the loop measures** each round (the callback's metrics, ``FitResult.history``): ``label_accuracy``,
@@ -35,9 +36,9 @@ an evaluation is due.
 **Resume.** With a :class:`~rewardlab.checkpoint.Checkpoint`, the state after each due round is saved:
 labels, reward ensemble (nets, Adam moments, L2, bootstrap counts, held-out flags), the policy's weights
 and optimisers (and SAC's replay buffer and entropy coefficient), the pool of recent finished episodes
-that segments are cut from, the schedule position and the random state. A resumed fit continues from the latest saved round with fresh env episodes (an env's internal
-state cannot be saved), so it is not bit-identical to an uninterrupted fit, but no label is asked twice
-and the budget and schedule are kept.
+that segments are cut from, the schedule position and the random state. A resumed fit continues from the
+latest saved round with fresh env episodes (an env's internal state cannot be saved), so it is not
+bit-identical to an uninterrupted fit, but no label is asked twice and the budget and schedule are kept.
 """
 
 from __future__ import annotations
@@ -345,8 +346,8 @@ class RLHF:
         Returns:
             ``reward``: the normalised ensemble; ``policy``: the SB3 model; ``history``: the round metrics;
             ``info``: ``dataset`` (every label, true rewards in the segments), ``labels``, ``env_steps``,
-            ``seconds`` (the loop's wall-clock, resumed parts included, the final evaluation not), ``eval_return_mean``/``eval_return_std`` (final evaluation on the true reward),
-            ``curve`` (the round metrics as rows), ``warnings``.
+            ``seconds`` (the loop's wall-clock, resumed parts included, the final evaluation not),
+            ``eval_return_mean``/``eval_return_std`` (final evaluation on the true reward), ``curve`` (the round metrics as rows), ``warnings``.
         """
         from stable_baselines3 import PPO, SAC
 
