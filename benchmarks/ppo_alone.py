@@ -15,22 +15,12 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
-#: rewardlab.rl.sb3.PRESETS[("ppo", "Pendulum-v1")] without n_envs (repeated: this runs in imitation's venv too).
-PRESET = {
-    "n_steps": 1024,
-    "gae_lambda": 0.95,
-    "gamma": 0.9,
-    "n_epochs": 10,
-    "ent_coef": 0.0,
-    "learning_rate": 1e-3,
-    "clip_range": 0.2,
-    "use_sde": True,
-    "sde_sample_freq": 4,
-}
+from imitation_prefs import PPO_PRESET  # the preset, in a file that runs in either venv
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    model = PPO("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=4, seed=0), seed=0, verbose=0, **PRESET)
+    preset = {k: v for k, v in PPO_PRESET.items() if k != "n_envs"}
+    model = PPO("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=PPO_PRESET["n_envs"], seed=0), seed=0, verbose=0, **preset)
     start = time.perf_counter()
     model.learn(102_400)
     print(json.dumps({"stable_baselines3": stable_baselines3.__version__, "seconds": round(time.perf_counter() - start, 2)}))

@@ -221,3 +221,18 @@ def test_why_the_loop_defaults_to_no_label_noise() -> None:
         (grad,) = torch.autograd.grad(-bradley_terry_log_likelihood(x, torch.ones(1), noise=noise).sum(), x)
         assert float(-grad) == pytest.approx(expected, abs=1e-6)
     assert RLHFConfig().reward.label_noise == 0.0
+
+
+def test_the_peer_benchmark_uses_our_pendulum_ppo_preset() -> None:
+    """benchmarks/imitation_prefs.py runs in imitation's venv, so it repeats the preset: it must stay equal."""
+    import importlib.util
+    from pathlib import Path
+
+    from rewardlab.rl.sb3 import PRESETS
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "imitation_prefs.py"
+    spec = importlib.util.spec_from_file_location("imitation_prefs", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert PRESETS[("ppo", "Pendulum-v1")] == module.PPO_PRESET
