@@ -89,7 +89,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from rewardlab.data.preferences import SKIPPED, Label, Preference, PreferenceDataset, Segment, check_label
@@ -760,12 +760,20 @@ def open_store(url: str | Path) -> Store:
         raise ConfigError(
             "url", f"is {text!r}, not a database URL ({exc})", "pass sqlite:///PATH, postgresql+psycopg://... or a file path"
         ) from None
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
-            raise ConfigError("url", f"is {text!r}, an in-memory database", "pass a file: sqlite:///DIR/labels.db")
-        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
-        _sqlite_events(engine)
-    else:
-        engine = create_engine(parsed, pool_pre_ping=True)
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database in (None, "", ":memory:"):
+                raise ConfigError("url", f"is {shown!r}, an in-memory database", "pass a file: sqlite:///DIR/labels.db")
+            engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+            _sqlite_events(engine)
+        else:
+            engine = create_engine(parsed, pool_pre_ping=True)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(
+            "url",
+            f"is {shown!r}, whose database driver is not available ({exc})",
+            "pip install 'rewardlab[label]' (psycopg for PostgreSQL)",
+        ) from None
     migrate(engine)
     return Store(engine)
