@@ -259,6 +259,52 @@ def test_gold_queries_keep_their_answer(store: Store, db: Path) -> None:
     assert store.counts()["queries"] == 2
 
 
+def test_concurrent_annotators_and_a_raced_answer(store: Store) -> None:
+    _concurrency(store)
+
+
+def _concurrency(store: Store) -> None:
+    """Six threads label 10 queries each at once (no errors, every query once per annotator); four
+    threads answering one assignment at once store one label, the others get AlreadyAnswered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = store.add_segments(_segments(11), env_id="Toy-v0")
+    queries = store.add_queries([(ids[k], ids[k + 1]) for k in range(10)])
+    people = [store.authenticate(store.add_annotator(f"a{k}")) for k in range(6)]
+
+    def work(k: int) -> list[int]:
+        who, rng, seen = people[k], np.random.default_rng(k), []
+        assert who is not None
+        while (job := store.next_assignment(who, rng)) is not None:
+            store.record_label(job.id, who, "left")
+            seen.append(job.query_id)
+        return seen
+
+    with ThreadPoolExecutor(6) as pool:
+        done = list(pool.map(work, range(6)))
+    assert all(sorted(d) == queries for d in done)
+    assert store.counts()["labels"] == store.counts()["assignments"] == 60
+    assert all(len(v) == 6 for v in store.answers(queries).values())
+
+    [q] = store.add_queries([(ids[0], ids[2])])
+    who = people[0]
+    assert who is not None
+    job = store.next_assignment(who, np.random.default_rng(0))
+    assert job is not None and job.query_id == q
+
+    def answer(choice: str) -> str:
+        try:
+            store.record_label(job.id, who, choice)
+            return "stored"
+        except AlreadyAnswered:
+            return "refused"
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(answer, ["left", "right", "equal", "skip"]))
+    assert sorted(results) == ["refused"] * 3 + ["stored"]
+    assert len(store.answers([q])[q]) == 1
+
+
 # -- export ----------------------------------------------------------------------------------------------
 
 
@@ -432,4 +478,7 @@ def test_the_store_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
     store.close()
     again = open_store(postgres_url)  # reopening migrates nothing and keeps everything
     assert again.counts() == {"annotators": 2, "segments": 3, "queries": 2, "assignments": 2, "labels": 2}
+    with again.engine.begin() as conn:  # start empty for the concurrency check
+        conn.exec_driver_sql("TRUNCATE labels, assignments, queries, segments, annotators RESTART IDENTITY CASCADE")
+    _concurrency(again)
     again.close()
