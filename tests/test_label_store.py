@@ -21,7 +21,7 @@ pytest.importorskip("sqlalchemy")
 pytest.importorskip("alembic")
 
 from rewardlab.data import Preference, PreferenceDataset, Segment, load_preferences, save_preferences
-from rewardlab.errors import ConfigError, ValidationError
+from rewardlab.errors import ConfigError, DataFileError, ValidationError
 from rewardlab.labeling import AlreadyAnswered, NotFound, NotYours, Store, open_store
 from rewardlab.labeling.store import Base, choice_label, migrate
 
@@ -95,6 +95,21 @@ def test_open_store_refuses_an_in_memory_database_and_a_bad_url() -> None:
         open_store("sqlite://")
     with pytest.raises(ConfigError, match="url"):
         open_store("nosuchdialect+x://host/db")
+
+
+def test_open_store_refuses_a_file_that_is_not_a_database_and_an_unknown_revision(tmp_path: Path, db: Path) -> None:
+    text = tmp_path / "notes.db"
+    text.write_text("not a database, " * 100)
+    with pytest.raises(DataFileError, match="not a readable SQLite database"):
+        open_store(text)
+    open_store(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(DataFileError, match="revision is unknown"):
+        open_store(db)
+    pytest.importorskip("psycopg")
+    with pytest.raises(DataFileError, match="cannot be opened"):
+        open_store(f"postgresql+psycopg://nobody@127.0.0.1:{_free_port()}/none")
 
 
 # -- annotators ---------------------------------------------------------------------------------------

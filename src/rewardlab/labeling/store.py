@@ -89,11 +89,11 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from rewardlab.data.preferences import SKIPPED, Label, Preference, PreferenceDataset, Segment, check_label
-from rewardlab.errors import ConfigError, ValidationError
+from rewardlab.errors import ConfigError, DataFileError, ValidationError
 
 __all__ = [
     "CHOICES",
@@ -750,8 +750,10 @@ def open_store(url: str | Path) -> Store:
             or a path to a SQLite file (created with its directory). SQLite runs in WAL mode.
 
     Raises:
-        ConfigError: a URL SQLAlchemy cannot read, or an in-memory SQLite database (each connection
-            would see its own empty one).
+        ConfigError: a URL SQLAlchemy cannot read, a driver that is not installed, or an in-memory SQLite
+            database (each connection would see its own empty one).
+        DataFileError: a file that is not a SQLite database, a server that cannot be reached, or a
+            schema revision newer than this rewardlab's migrations.
     """
     text = _url(url)
     try:
@@ -775,5 +777,21 @@ def open_store(url: str | Path) -> Store:
             f"is {shown!r}, whose database driver is not available ({exc})",
             "pip install 'rewardlab[label]' (psycopg for PostgreSQL)",
         ) from None
-    migrate(engine)
+    try:
+        migrate(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        what = (
+            f"{parsed.database}: not a readable SQLite database" if parsed.get_backend_name() == "sqlite" else f"{shown}: cannot be opened"
+        )
+        raise DataFileError(f"{what} ({exc.orig}). Fix: pass a labelling database, a new file, or a reachable server's URL") from None
+    except Exception as exc:
+        from alembic.util import CommandError
+
+        engine.dispose()
+        if isinstance(exc, CommandError):
+            raise DataFileError(
+                f"{shown}: its schema revision is unknown to this rewardlab ({exc}). Fix: open it with the rewardlab that wrote it, or upgrade"
+            ) from None
+        raise
     return Store(engine)
