@@ -4,6 +4,12 @@
 versioned migrations). Needs the ``label`` extra: ``pip install rewardlab[label]``.
 """
 
+try:
+    import alembic  # noqa: F401
+    import sqlalchemy  # noqa: F401
+except ImportError as exc:  # pragma: no cover - the extra is installed wherever the tests run
+    raise ImportError(f"rewardlab.labeling needs the 'label' extra ({exc.name} is missing): pip install 'rewardlab[label]'") from exc
+
 from rewardlab.labeling.store import (
     CHOICES,
     ROLES,
