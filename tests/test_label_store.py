@@ -71,6 +71,8 @@ def test_migrations_create_the_schema_and_reopening_changes_nothing(db: Path) ->
     assert _sql(db, "SELECT version_num FROM alembic_version") == [("0001",)]
     with store.engine.connect() as conn:  # the models are exactly what the migrations built
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    [labels_sql] = _sql(db, "SELECT sql FROM sqlite_master WHERE name = 'labels'")
+    assert "CONSTRAINT ck_labels_choice CHECK" in labels_sql[0] and "CONSTRAINT uq_labels_assignment_id UNIQUE" in labels_sql[0]
     store.add_annotator("ada")
     _one_query(store)
     before = store.counts()

@@ -26,10 +26,10 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(64), nullable=False),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
-        sa.CheckConstraint("role IN ('annotator', 'operator')", name="ck_annotators_role"),
-        sa.PrimaryKeyConstraint("id", name="pk_annotators"),
-        sa.UniqueConstraint("name", name="uq_annotators_name"),
-        sa.UniqueConstraint("token_hash", name="uq_annotators_token_hash"),
+        sa.CheckConstraint("role IN ('annotator', 'operator')", name=op.f("ck_annotators_role")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_annotators")),
+        sa.UniqueConstraint("name", name=op.f("uq_annotators_name")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_annotators_token_hash")),
     )
     op.create_table(
         "segments",
@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(1000), nullable=True),
         sa.Column("source_row", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_segments"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_segments")),
     )
     op.create_table(
         "queries",
@@ -53,10 +53,10 @@ def upgrade() -> None:
         sa.Column("segment_b", sa.Integer(), nullable=False),
         sa.Column("gold", sa.Float(), nullable=True),
         sa.Column("created_at", sa.Float(), nullable=False),
-        sa.CheckConstraint("gold IS NULL OR gold IN (0, 0.5, 1)", name="ck_queries_gold"),
-        sa.ForeignKeyConstraint(["segment_a"], ["segments.id"], name="fk_queries_segment_a_segments"),
-        sa.ForeignKeyConstraint(["segment_b"], ["segments.id"], name="fk_queries_segment_b_segments"),
-        sa.PrimaryKeyConstraint("id", name="pk_queries"),
+        sa.CheckConstraint("gold IS NULL OR gold IN (0, 0.5, 1)", name=op.f("ck_queries_gold")),
+        sa.ForeignKeyConstraint(["segment_a"], ["segments.id"], name=op.f("fk_queries_segment_a_segments")),
+        sa.ForeignKeyConstraint(["segment_b"], ["segments.id"], name=op.f("fk_queries_segment_b_segments")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_queries")),
     )
     op.create_table(
         "assignments",
@@ -65,12 +65,12 @@ def upgrade() -> None:
         sa.Column("annotator_id", sa.Integer(), nullable=False),
         sa.Column("left_is_a", sa.Boolean(), nullable=False),
         sa.Column("shown_at", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(["annotator_id"], ["annotators.id"], name="fk_assignments_annotator_id_annotators"),
-        sa.ForeignKeyConstraint(["query_id"], ["queries.id"], name="fk_assignments_query_id_queries"),
-        sa.PrimaryKeyConstraint("id", name="pk_assignments"),
-        sa.UniqueConstraint("query_id", "annotator_id", name="uq_assignments_query_id"),
+        sa.ForeignKeyConstraint(["annotator_id"], ["annotators.id"], name=op.f("fk_assignments_annotator_id_annotators")),
+        sa.ForeignKeyConstraint(["query_id"], ["queries.id"], name=op.f("fk_assignments_query_id_queries")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_assignments")),
+        sa.UniqueConstraint("query_id", "annotator_id", name=op.f("uq_assignments_query_id")),
     )
-    op.create_index("ix_assignments_annotator_id", "assignments", ["annotator_id"])
+    op.create_index(op.f("ix_assignments_annotator_id"), "assignments", ["annotator_id"])
     op.create_table(
         "labels",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -78,17 +78,17 @@ def upgrade() -> None:
         sa.Column("value", sa.Float(), nullable=True),
         sa.Column("choice", sa.String(16), nullable=False),
         sa.Column("answered_at", sa.Float(), nullable=False),
-        sa.CheckConstraint("choice IN ('left', 'right', 'equal', 'cant_tell', 'skip')", name="ck_labels_choice"),
-        sa.CheckConstraint("value IS NULL OR value IN (0, 0.5, 1)", name="ck_labels_value"),
-        sa.ForeignKeyConstraint(["assignment_id"], ["assignments.id"], name="fk_labels_assignment_id_assignments"),
-        sa.PrimaryKeyConstraint("id", name="pk_labels"),
-        sa.UniqueConstraint("assignment_id", name="uq_labels_assignment_id"),
+        sa.CheckConstraint("choice IN ('left', 'right', 'equal', 'cant_tell', 'skip')", name=op.f("ck_labels_choice")),
+        sa.CheckConstraint("value IS NULL OR value IN (0, 0.5, 1)", name=op.f("ck_labels_value")),
+        sa.ForeignKeyConstraint(["assignment_id"], ["assignments.id"], name=op.f("fk_labels_assignment_id_assignments")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_labels")),
+        sa.UniqueConstraint("assignment_id", name=op.f("uq_labels_assignment_id")),
     )
 
 
 def downgrade() -> None:
     op.drop_table("labels")
-    op.drop_index("ix_assignments_annotator_id", table_name="assignments")
+    op.drop_index(op.f("ix_assignments_annotator_id"), table_name=op.f("assignments"))
     op.drop_table("assignments")
     op.drop_table("queries")
     op.drop_table("segments")
