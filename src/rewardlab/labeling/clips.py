@@ -13,7 +13,7 @@ How each kind of environment becomes frames (``T`` observations -> ``T`` frames,
   InvertedPendulum or an obs of length ``nq + nv``). The excluded root positions are **not recorded**, so
   they are integrated from the root velocities in the observation: ``x_0 = 0``,
   ``x_{t+1} = x_t + qvel_t[0] * dt`` (and ``y`` from ``qvel_t[1]``), so the body moves across the floor
-  at its recorded speed (an Euler estimate: drift accumulates over a long clip, and Hopper's and
+  at its recorded speed, the camera following it (an Euler estimate: drift accumulates over a long clip, and Hopper's and
   Walker2d's observed velocities are clipped to ``±10``). The state is set with ``set_state`` and drawn
   offscreen (``MUJOCO_GL=egl`` unless set).
 * **Atari** (``ALE/...`` ids, ``...NoFrameskip...``): frames come from the observations themselves — the
@@ -83,7 +83,9 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def _env_name(env: EnvLike) -> str:
-    return env if isinstance(env, str) else getattr(env, "name", None) or getattr(env, "__name__", type(env).__name__)
+    if isinstance(env, str):
+        return env
+    return str(getattr(env, "name", None) or getattr(env, "__name__", type(env).__name__))
 
 
 def _unsupported(env: EnvLike, why: str = "is not an environment clips can be drawn for") -> ConfigError:
@@ -170,10 +172,14 @@ class _Mujoco(_Source):
             )
         k = 0 if obs_dim == nq + nv else self.excluded
         root = np.zeros(k)
+        # the free camera follows the root: its look-at point moves with the integrated x (and y)
+        camera = sim.mujoco_renderer._get_viewer("rgb_array").cam
+        lookat = np.array(camera.lookat, dtype=float)
         for obs in segment.obs:
             qpos = np.concatenate([root, obs[: nq - k]])
             qvel = np.asarray(obs[nq - k : nq - k + nv], dtype=float)
             sim.set_state(qpos, qvel)
+            camera.lookat[:k] = lookat[:k] + root
             yield self.env.render()
             root = root + qvel[:k] * sim.dt  # the excluded root positions, integrated from their velocities
 
@@ -243,7 +249,7 @@ class _Tabular(_Source):
             raise ValidationError(
                 "segment.obs", f"holds state {bad}, outside the {n} states of {name}", "pass the world the segment was recorded in"
             )
-        return states
+        return np.asarray(states, dtype=np.int64)
 
     def frames(self, segment: Segment, size: tuple[int, int] | None) -> Iterator[np.ndarray]:
         states = self._states(segment)
