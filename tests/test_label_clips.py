@@ -111,6 +111,8 @@ def test_atari_clip_is_the_last_frame_of_each_stack_upscaled() -> None:
     assert fps == 15 and frames[0].shape == (336, 336, 3)
     for frame, stack in zip(frames, obs, strict=True):
         assert np.array_equal(frame[::4, ::4, 0], stack[-1]) and np.array_equal(frame[..., 0], frame[..., 2])
+    channel_last, _ = render_frames("ALE/Pong-v5", Segment(obs.transpose(0, 2, 3, 1), np.zeros(3)), size=(168, 168))
+    assert channel_last[0].shape == (168, 168, 3) and np.array_equal(channel_last[2][::2, ::2, 1], obs[2, -1])
 
 
 def test_bad_segments_and_unknown_envs_raise_errors_naming_them(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ How each kind of environment becomes frames (``T`` observations -> ``T`` frames,
   Walker2d's observed velocities are clipped to ``±10``). The state is set with ``set_state`` and drawn
   offscreen (``MUJOCO_GL=egl`` unless set).
 * **Atari** (``ALE/...`` ids, ``...NoFrameskip...``): frames come from the observations themselves — the
-  last frame of each frame-stacked observation ``(stack, H, W)`` (or ``(H, W)``, or RGB ``(H, W, 3)``),
+  last frame of each frame-stacked observation ``(stack, H, W)`` (or ``(H, W, stack)``, ``(H, W)``, or RGB
+  ``(H, W, 3)``; a stack has at most 8 frames),
   upscaled by nearest neighbour.
 * **Tabular worlds** (a :class:`~rewardlab.mdp.worlds.World`, a world spec such as
   ``"navigation:layout=tiny"``, or ``FrozenLake-v1`` / ``CliffWalking-v1``): integer state observations
@@ -198,15 +199,17 @@ class _Atari(_Source):
         shape = segment.obs_shape
         if len(shape) == 2:
             last = segment.obs
+        elif len(shape) == 3 and shape[0] <= 8 < min(shape[1:]):
+            last = segment.obs[:, -1]  # the newest frame of a channel-first stack (stack, H, W)
         elif len(shape) == 3 and shape[-1] == 3:
-            last = segment.obs  # RGB frames
-        elif len(shape) == 3:
-            last = segment.obs[:, -1]  # the newest frame of a channel-first stack
+            last = segment.obs  # RGB frames (H, W, 3)
+        elif len(shape) == 3 and shape[-1] <= 8 < min(shape[:2]):
+            last = segment.obs[..., -1]  # the newest frame of a channel-last stack (H, W, stack), as SB3's VecFrameStack
         else:
             raise ShapeError(
                 "segment.obs",
                 f"has shape {segment.obs.shape} for {self.env_id}",
-                "pass frame observations (T, stack, H, W), (T, H, W) or (T, H, W, 3)",
+                "pass frame observations (T, stack, H, W), (T, H, W, stack), (T, H, W) or (T, H, W, 3)",
             )
         frames = np.asarray(last)
         if frames.dtype != np.uint8:
@@ -282,9 +285,11 @@ class _Drawn(_Source):
     def frames(self, segment: Segment, size: tuple[int, int] | None) -> Iterator[np.ndarray]:
         for t, obs in enumerate(segment.obs):
             frame = np.asarray(self.draw(obs))
-            if frame.ndim != 3 or frame.shape[2] != 3:
-                raise ShapeError("draw(obs)", f"returned shape {frame.shape} at step {t}", "return an (H, W, 3) uint8 RGB frame")
-            yield frame.astype(np.uint8, copy=False)
+            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise ShapeError(
+                    "draw(obs)", f"returned shape {frame.shape} and dtype {frame.dtype} at step {t}", "return an (H, W, 3) uint8 RGB frame"
+                )
+            yield frame
 
 
 def _source(env: EnvLike) -> _Source:
