@@ -159,3 +159,26 @@ def test_renderer_queue_is_bounded(tmp_path: Path) -> None:
         assert clips.wait(timeout=10) and clips.path("slow") == tmp_path / "slow.mp4"
         with pytest.raises(ValidationError, match=r"key: is '\.\./up'"):
             clips.submit("../up", slow, Segment(np.zeros((1, 1)), np.zeros(1)))
+
+
+def test_renderer_threads_draw_mujoco_clips_as_one_thread_does(tmp_path: Path) -> None:
+    gym = pytest.importorskip("gymnasium")
+    env = gym.make("HalfCheetah-v5")
+    obs, _ = env.reset(seed=0)
+    env.close()
+    segments = []
+    for k in range(2):
+        moved = np.repeat(obs[None], 3, axis=0)
+        moved[:, 1], moved[:, 8] = 0.2 * k, 3.0 * k  # body angle and x velocity differ per clip
+        segments.append(Segment(moved, np.zeros((3, 6))))
+    cheetah_or_skip(segments[0], size=(32, 32))  # skips where EGL is missing
+    with ClipRenderer(tmp_path, workers=2, size=(32, 32)) as clips:
+        for k, segment in enumerate(segments):
+            clips.submit(k, "HalfCheetah-v5", segment)
+        assert clips.wait(timeout=60)
+        for k in range(2):
+            assert clips.error(k) is None
+            alone_k = render_segment("HalfCheetah-v5", segments[k], out=tmp_path / f"alone{k}.mp4", size=(32, 32))
+            with av.open(str(clips.path(k))) as threaded, av.open(str(alone_k)) as single:
+                pairs = zip(threaded.decode(video=0), single.decode(video=0), strict=True)
+                assert all(np.array_equal(a.to_ndarray(format="rgb24"), b.to_ndarray(format="rgb24")) for a, b in pairs)

@@ -33,6 +33,7 @@ observation of the wrong shape for the env raises :class:`~rewardlab.errors.Shap
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import math
 import os
@@ -421,8 +422,8 @@ def render_segment(
             ``draw(obs) -> (H, W, 3)`` uint8.
         segment: the :class:`~rewardlab.data.preferences.Segment`, observations ``(T, *obs_shape)``.
         out: the ``.mp4`` path; written to a temporary sibling and renamed into place.
-        fps: frames per second; default the env's real time (Pendulum 20, HalfCheetah 20, Atari 15
-            (frame skip 4), grids 4, callables 30).
+        fps: frames per second; default the env's real time (Pendulum 20, MuJoCo ``1 / dt``: HalfCheetah 20,
+            Hopper 125; Atari 15 (frame skip 4), grids 4, callables 30).
         size: ``(width, height)``, even; default the source's (Pendulum 320 x 320, MuJoCo 480 x 480,
             Atari 4x the frame, grids 48 px per cell). Frames are scaled to it.
 
@@ -440,8 +441,16 @@ def render_segment(
         >>> path.suffix, path.stat().st_size > 0
         ('.mp4', True)
     """
-    frames, natural = render_frames(env, segment, size=size)
-    data = encode_mp4(frames, fps=natural if fps is None else fps, size=_check_size(size))
+    if not isinstance(segment, Segment):
+        raise ValidationError("segment", f"is a {type(segment).__name__}", "pass a rewardlab.data.preferences.Segment")
+    size = _check_size(size)
+    source = _source(env)
+    try:
+        frames = source.frames(segment, size)  # streamed into the encoder: one frame in memory at a time
+        first = next(frames)  # the source knows its frame rate once it has drawn (MuJoCo: 1 / dt)
+        data = encode_mp4(itertools.chain([first], frames), fps=source.fps if fps is None else fps, size=size)
+    finally:
+        source.close()
     return atomic_write(out, lambda handle: handle.write(data))
 
 
