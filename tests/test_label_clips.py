@@ -14,7 +14,7 @@ av = pytest.importorskip("av")
 
 from rewardlab.data.preferences import Segment  # noqa: E402
 from rewardlab.errors import ConfigError, ShapeError, ValidationError  # noqa: E402
-from rewardlab.labeling.clips import ClipRenderer, render_frames, render_segment  # noqa: E402
+from rewardlab.labeling.clips import ClipRenderer, encode_mp4, render_frames, render_segment  # noqa: E402
 
 ROD = np.array([204, 77, 77])
 
@@ -44,6 +44,8 @@ def test_pendulum_clip_decodes_as_h264_with_one_frame_per_step(tmp_path: Path) -
     assert path == tmp_path / "p.mp4"
     assert decoded(path) == ("h264", "yuv420p", 96, 64, 7)
     assert [p.name for p in tmp_path.iterdir()] == ["p.mp4"]  # no temporary file left behind
+    data = path.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # faststart: a browser can start before the whole file
 
 
 def test_pendulum_drawing_follows_the_angle() -> None:
@@ -122,6 +124,8 @@ def test_bad_segments_and_unknown_envs_raise_errors_naming_them(tmp_path: Path) 
         render_frames("HalfCheetah-v5", Segment(np.zeros((2, 3)), np.zeros((2, 6))))
     with pytest.raises(ConfigError, match=r"'CartPole-v1' is not an environment .* Pendulum-v1"):
         render_segment("CartPole-v1", Segment(np.zeros((2, 4)), np.zeros(2)), out=tmp_path / "x.mp4")
+    with pytest.raises(ShapeError, match=r"frames: frame 0 has shape \(4, 4\) and dtype uint8"):
+        encode_mp4([np.zeros((4, 4), np.uint8)], fps=10)
     with pytest.raises(ConfigError, match="size"):
         render_segment("Pendulum-v1", pendulum([0.0]), out=tmp_path / "x.mp4", size=(65, 64))
     assert not list(tmp_path.iterdir())
@@ -137,6 +141,8 @@ def test_renderer_renders_ahead_and_keeps_failures(tmp_path: Path) -> None:
         assert clips.path("bad") is None and clips.status("bad") == "failed"
         assert (clips.error("bad") or "").startswith("ShapeError: segment.obs: has shape (2, 5) for Pendulum-v1")
         assert clips.error(0) is None and clips.status("never") == "unknown"
+        clips.submit("bad", "Pendulum-v1", pendulum([0.0]))  # a failed key is retried
+        assert clips.wait(["bad"], timeout=60) and clips.error("bad") is None and clips.status("bad") == "ready"
     # a new renderer over the same directory finds the clips already there
     with ClipRenderer(tmp_path) as again:
         again.submit(0, "Pendulum-v1", pendulum([0.0]))

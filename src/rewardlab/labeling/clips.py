@@ -32,12 +32,12 @@ observation of the wrong shape for the env raises :class:`~rewardlab.errors.Shap
 
 from __future__ import annotations
 
-import io
 import itertools
 import logging
 import math
 import os
 import re
+import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -327,6 +327,13 @@ def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
     return int(size[0]), int(size[1])
 
 
+def _rgb(frame: Any, t: int) -> np.ndarray:
+    rgb = np.ascontiguousarray(frame)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ShapeError("frames", f"frame {t} has shape {rgb.shape} and dtype {rgb.dtype}", "pass (H, W, 3) uint8 RGB frames")
+    return rgb
+
+
 def encode_mp4(frames: Any, *, fps: int, size: tuple[int, int] | None = None, crf: int = 23) -> bytes:
     """Encode RGB frames as an H.264 MP4 (``yuv420p``, libx264) in memory.
 
@@ -338,7 +345,7 @@ def encode_mp4(frames: Any, *, fps: int, size: tuple[int, int] | None = None, cr
         crf: x264's constant rate factor (lower = better quality, bigger file).
 
     Returns:
-        The MP4 file's bytes (the index at the end of the file; clips are small and read whole).
+        The MP4 file's bytes, its index (``moov``) first ("faststart").
 
     Examples:
         >>> import av, io
@@ -347,33 +354,37 @@ def encode_mp4(frames: Any, *, fps: int, size: tuple[int, int] | None = None, cr
         ...     s = c.streams.video[0]
         ...     (s.codec_context.name, s.width, s.height, sum(1 for _ in c.decode(s)))
         ('h264', 30, 20, 5)
+        >>> data.index(b"moov") < data.index(b"mdat")  # faststart
+        True
     """
     import av
 
     if isinstance(fps, bool) or not isinstance(fps, (int, np.integer)) or not 1 <= fps <= 240:
         raise ConfigError("fps", f"is {fps!r}", "pass an integer frame rate between 1 and 240")
     size = _check_size(size)
-    buffer = io.BytesIO()
-    count = 0
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream: Any = None
-        for t, frame in enumerate(frames):
-            rgb = np.ascontiguousarray(frame)
-            if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-                raise ShapeError("frames", f"frame {t} has shape {rgb.shape} and dtype {rgb.dtype}", "pass (H, W, 3) uint8 RGB frames")
-            if stream is None:
-                width, height = size or (_even(rgb.shape[1]), _even(rgb.shape[0]))
-                stream = container.add_stream("libx264", rate=int(fps), options={"crf": str(crf), "preset": "veryfast"})
-                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            video = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(width=stream.width, height=stream.height, format="yuv420p")
-            for packet in stream.encode(video):
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ShapeError("frames", "is empty", "pass at least one frame")
+    first = _rgb(first, 0)
+    with tempfile.TemporaryDirectory(prefix="rewardlab-clip-") as scratch:
+        # a file, not memory: the faststart pass (the index moved to the front, so a browser can play the
+        # clip before it has all of it) reopens the output by name
+        target = Path(scratch) / "clip.mp4"
+        with av.open(str(target), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream: Any = None
+            for t, frame in enumerate(itertools.chain([first], frames)):
+                rgb = _rgb(frame, t)
+                if stream is None:
+                    width, height = size or (_even(rgb.shape[1]), _even(rgb.shape[0]))
+                    stream = container.add_stream("libx264", rate=int(fps), options={"crf": str(crf), "preset": "veryfast"})
+                    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                video = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(width=stream.width, height=stream.height, format="yuv420p")
+                for packet in stream.encode(video):
+                    container.mux(packet)
+            for packet in stream.encode():
                 container.mux(packet)
-            count += 1
-        if stream is None:
-            raise ShapeError("frames", "is empty", "pass at least one frame")
-        for packet in stream.encode():
-            container.mux(packet)
-    return buffer.getvalue()
+        return target.read_bytes()
 
 
 def render_frames(env: EnvLike, segment: Segment, *, size: tuple[int, int] | None = None) -> tuple[list[np.ndarray], int]:
@@ -464,7 +475,9 @@ class ClipRenderer(AbstractContextManager["ClipRenderer"]):
     ``submit`` returns at once while fewer than ``max_pending`` clips wait or render, else blocks (the
     bounded queue: a producer cannot run ahead of the renderer without limit). A failure is kept as text
     (``error(key)``: the exception and its traceback's last line) and logged; it is never lost. A key whose
-    clip is already on disk is ready at once (a restarted server does not render again).
+    clip is already on disk is ready at once (a restarted server does not render again). Threads share
+    nothing but the queue: each clip builds and closes its own env (MuJoCo's EGL context, pygame's surface),
+    and clips rendered by several threads equal those rendered alone (tested).
 
     Args:
         directory: where the clips go (created).
