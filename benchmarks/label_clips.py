@@ -2,7 +2,9 @@
 sizes, for segments of ``T`` steps recorded with random actions; one thread, the env built per clip (as the
 ClipRenderer does). Rerun::
 
-    OMP_NUM_THREADS=1 MPLBACKEND=Agg PYTHONPATH=src .venv/bin/python benchmarks/label_clips.py [T]
+    OMP_NUM_THREADS=1 MPLBACKEND=Agg PYTHONPATH=src .venv/bin/python benchmarks/label_clips.py [T] [SIDE]
+
+``SIDE`` (even) renders square clips of that side instead of the defaults.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def recorded(env_id: str, steps: int) -> Segment:
 
 if __name__ == "__main__":
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    size = (int(sys.argv[2]), int(sys.argv[2])) if len(sys.argv) > 2 else None
     rng = np.random.default_rng(0)
     cases = {
         "Pendulum-v1": recorded("Pendulum-v1", steps),
@@ -49,10 +52,11 @@ if __name__ == "__main__":
         times = []
         for rep in range(3):
             start = time.perf_counter()
-            path = render_segment(env_id, segment, out=out / f"{rep}.mp4")
+            path = render_segment(env_id, segment, out=out / f"{rep}.mp4", size=size)
             times.append(time.perf_counter() - start)
         results[env_id] = {
             "T": steps,
+            "size": size or "default",
             "seconds_best_of_3": round(min(times), 3),
             "first": round(times[0], 3),
             "kB": path.stat().st_size // 1024,
