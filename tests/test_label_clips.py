@@ -7,6 +7,7 @@ import math
 import threading
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -63,7 +64,7 @@ def test_pendulum_drawing_follows_the_angle() -> None:
 def cheetah_or_skip(segment: Segment, size: tuple[int, int] = (64, 48)) -> list[np.ndarray]:
     try:
         frames, fps = render_frames("HalfCheetah-v5", segment, size=size)
-    except ImportError as err:
+    except (ImportError, gym.error.DependencyNotInstalled) as err:
         pytest.skip(f"MuJoCo is not installed: {err}")
     except Exception as err:
         if "EGL" in str(err) or "GL" in type(err).__name__ or "display" in str(err).lower():
@@ -74,7 +75,7 @@ def cheetah_or_skip(segment: Segment, size: tuple[int, int] = (64, 48)) -> list[
 
 
 def test_halfcheetah_renders_and_moves_by_its_integrated_x_velocity(tmp_path: Path) -> None:
-    gym = pytest.importorskip("gymnasium")
+    pytest.importorskip("mujoco", reason="MuJoCo is not installed (the rewardlab[mujoco] extra)")
     env = gym.make("HalfCheetah-v5")
     obs, _ = env.reset(seed=0)
     env.close()
@@ -168,7 +169,7 @@ def test_renderer_queue_is_bounded(tmp_path: Path) -> None:
 
 
 def test_renderer_threads_draw_mujoco_clips_as_one_thread_does(tmp_path: Path) -> None:
-    gym = pytest.importorskip("gymnasium")
+    pytest.importorskip("mujoco", reason="MuJoCo is not installed (the rewardlab[mujoco] extra)")
     env = gym.make("HalfCheetah-v5")
     obs, _ = env.reset(seed=0)
     env.close()

@@ -72,7 +72,7 @@ MUJOCO_EXCLUDED: dict[str, int] = {
     "HumanoidStandup": 2,
     "InvertedPendulum": 0,
 }
-_TOY_TEXT = {"FrozenLake-v1": "frozenlake", "CliffWalking-v1": "cliffwalking", "CliffWalking-v0": "cliffwalking"}
+_TOY_TEXT = {"FrozenLake-v1": "frozenlake", "CliffWalking-v1": "cliffwalking"}
 #: What :func:`render_segment` draws, as said in its errors.
 SUPPORTED = (
     "Pendulum-v1; MuJoCo "
