@@ -140,6 +140,12 @@ def test_bad_segments_and_unknown_envs_raise_errors_naming_them(tmp_path: Path) 
         render_segment("CartPole-v1", Segment(np.zeros((2, 4)), np.zeros(2)), out=tmp_path / "x.mp4")
     with pytest.raises(ShapeError, match=r"frames: frame 0 has shape \(4, 4\) and dtype uint8"):
         encode_mp4([np.zeros((4, 4), np.uint8)], fps=10)
+    with pytest.raises(ConfigError, match="tinyy"):  # a known world with a bad option: the world's own error
+        render_segment("navigation:layout=tinyy", Segment(np.zeros(2), np.zeros(2)), out=tmp_path / "x.mp4")
+    with pytest.raises(ConfigError, match="'gridworld' is not an environment"):
+        render_frames("gridworld", Segment(np.zeros(2), np.zeros(2)))
+    with pytest.raises(ValidationError, match="holds state 9, outside the 9 states of navigation"):
+        render_frames("navigation:layout=tiny", Segment(np.array([0, 9]), np.zeros(2)))
     with pytest.raises(ConfigError, match="size"):
         render_segment("Pendulum-v1", pendulum([0.0]), out=tmp_path / "x.mp4", size=(65, 64))
     assert not list(tmp_path.iterdir())

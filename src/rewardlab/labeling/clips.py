@@ -295,7 +295,7 @@ class _Drawn(_Source):
 
 def _source(env: EnvLike) -> _Source:
     """The frame source for ``env`` (see the module docstring), or :class:`ConfigError`."""
-    from rewardlab.mdp.worlds import World, make_world
+    from rewardlab.mdp.worlds import World, make_world, world_builder
 
     if isinstance(env, World):
         return _Tabular(env)
@@ -312,17 +312,21 @@ def _source(env: EnvLike) -> _Source:
     if env in _TOY_TEXT:
         return _Tabular(make_world(_TOY_TEXT[env]))
     try:
-        world = make_world(env)
+        world_builder(env.partition(":")[0].strip())
     except ConfigError:
         raise _unsupported(env) from None
-    return _Tabular(world)
+    return _Tabular(make_world(env))  # a known world: a bad option is make_world's error, naming it
 
 
 # ----------------------------------------------------------------------------- encoding
 def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
     if size is None:
         return None
-    if len(size) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 16 or v % 2 for v in size):
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 16 or v % 2 for v in size)
+    ):
         raise ConfigError("size", f"is {size!r}", "pass (width, height), even integers of at least 16 (H.264 yuv420p needs even sizes)")
     return int(size[0]), int(size[1])
 
