@@ -566,6 +566,28 @@ class Store:
             s.flush()
             return Assignment(row.id, row.query_id, row.annotator_id, row.left_is_a, row.shown_at, chosen.segment_a, chosen.segment_b)
 
+    def progress(self, annotator: Annotator, *, per_query: int | None = None) -> tuple[int, int]:
+        """``(answered, left)`` for ``annotator``: labels they gave, and queries still to come for them
+        (their open assignments plus the queries :meth:`next_assignment` could still hand them with
+        the same ``per_query``)."""
+        if not isinstance(annotator, Annotator):
+            raise ValidationError("annotator", f"is a {type(annotator).__name__}", "pass the Annotator that authenticate returned")
+        with self._read() as s:
+            answered = select(func.count(LabelRow.id)).join(AssignmentRow, AssignmentRow.id == LabelRow.assignment_id)
+            done = int(s.scalar(answered.where(AssignmentRow.annotator_id == annotator.id)) or 0)
+            given = int(s.scalar(select(func.count(AssignmentRow.id)).where(AssignmentRow.annotator_id == annotator.id)) or 0)
+            mine = select(AssignmentRow.query_id).where(AssignmentRow.annotator_id == annotator.id)
+            fresh = (
+                select(QueryRow.id)
+                .outerjoin(AssignmentRow, AssignmentRow.query_id == QueryRow.id)
+                .where(QueryRow.id.not_in(mine))
+                .group_by(QueryRow.id)
+            )
+            if per_query is not None:
+                fresh = fresh.having(func.count(AssignmentRow.id) < per_query)
+            new = int(s.scalar(select(func.count()).select_from(fresh.subquery())) or 0)
+            return done, given - done + new
+
     def record_label(self, assignment_id: int, annotator: Annotator, choice: str, answered_at: float | None = None) -> Label:
         """Store ``annotator``'s answer to their assignment and return the label ``P(a ≻ b)`` (or
         ``"skipped"``), committed before this returns.
