@@ -181,7 +181,6 @@ def test_another_annotators_assignment_is_403_and_unknown_is_404(setup: Setup) -
         unknown = ada.post("/api/label", json={"assignment": 10_000, "choice": "left"})
         assert unknown.status_code == 404 and "not in the store" in unknown.json()["error"]
         assert ada.get("/api/clips/10000.mp4").status_code == 404
-        assert ada.get(f"/api/clips/{setup.segments[1]}.mp4").json()["error"].endswith("not rendered yet; try again shortly")
         assert ada.get("/api/nowhere").status_code == 404
         assert _labels(setup.db) == before
 
@@ -219,11 +218,27 @@ def test_bad_bodies_are_refused_with_a_message_and_store_nothing(setup: Setup) -
         assert bob.post("/api/label", json={"assignment": job["assignment"], "choice": "skip"}).status_code == 201  # still answerable
 
 
-def test_clips_are_served_to_a_token_holder(setup: Setup) -> None:
-    with setup.client("bob") as bob:
-        response = bob.get(f"/api/clips/{setup.segments[0]}.mp4")
-        assert response.status_code == 200 and response.headers["content-type"] == "video/mp4"
-        assert response.content.startswith(b"\x00\x00\x00\x18ftyp")
+def test_clips_are_served_only_for_the_callers_assignments(setup: Setup) -> None:
+    with open_store(setup.db) as store:  # a new annotator, added while the server runs
+        token = store.add_annotator("cleo")
+    with httpx.Client(base_url=setup.server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as cleo:
+        refused = cleo.get(f"/api/clips/{setup.segments[0]}.mp4")
+        assert refused.status_code == 403 and "not in one of your assignments" in refused.json()["error"]
+        job = cleo.get("/api/next").json()
+        shown = {job["left"]["segment"], job["right"]["segment"]}
+        for segment in setup.segments:
+            response = cleo.get(f"/api/clips/{segment}.mp4")
+            if segment not in shown:
+                assert response.status_code == 403
+            elif segment == setup.segments[0]:  # the only rendered one
+                assert response.status_code == 200 and response.headers["content-type"] == "video/mp4"
+                assert response.content.startswith(b"\x00\x00\x00\x18ftyp")
+                assert job["left" if job["left"]["segment"] == segment else "right"]["clip"] == f"/api/clips/{segment}.mp4"
+            else:
+                assert response.status_code == 404 and response.json()["error"].endswith("not rendered yet; try again shortly")
+                assert job["left" if job["left"]["segment"] == segment else "right"]["clip"] is None
+    with setup.client("olga") as olga:  # an operator watches any clip
+        assert olga.get(f"/api/clips/{setup.segments[0]}.mp4").status_code == 200
 
 
 def test_the_operator_endpoint_needs_the_operator_token(setup: Setup) -> None:
@@ -231,7 +246,7 @@ def test_the_operator_endpoint_needs_the_operator_token(setup: Setup) -> None:
         refused = ada.get("/api/operator/counts")
         assert refused.status_code == 403 and "operator token" in refused.json()["error"]
         counts = olga.get("/api/operator/counts").json()
-        assert counts["annotators"] == 3 and counts["queries"] == 3 and counts["labels"] == _labels(setup.db)
+        assert counts["annotators"] >= 3 and counts["queries"] == 3 and counts["labels"] == _labels(setup.db)
 
 
 def test_the_server_binds_to_loopback_by_default(setup: Setup) -> None:

@@ -16,12 +16,12 @@ act for an annotator (no CSRF). Without a valid token nothing is read or written
 * ``POST /api/label`` with ``{"assignment": id, "choice": "left"|"right"|"equal"|"cant_tell"|"skip"}``
   — 201 ``{"saved": true}`` once the label is committed (the store's transaction), so a client that saw
   the 201 never loses the label, even if the server is killed right after.
-* ``GET /api/clips/{segment}.mp4`` — the rendered clip of a segment (any valid token; 404 until it is
-  rendered).
+* ``GET /api/clips/{segment}.mp4`` — the rendered clip of a segment in one of the caller's assignments
+  (403 for another segment, any segment for an operator; 404 until it is rendered).
 * ``GET /api/operator/counts`` — rows per table (operator token only).
 
 **Errors** are ``{"error": message}`` and store nothing: 401 no or bad token, 403 another annotator's
-assignment or a non-operator on an operator endpoint, 404 an unknown id or path, 409 a second answer to
+assignment, a clip of a segment not shown to the caller, or a non-operator on an operator endpoint, 404 an unknown id or path, 409 a second answer to
 an assignment, 413 a body over ``max_body`` bytes, 415 a body that is not JSON, 422 a malformed body or
 a choice outside the set.
 
@@ -264,8 +264,10 @@ def create_app(
 
     @app.get("/api/clips/{segment_id}.mp4")
     def clip(segment_id: int, who: Caller) -> FileResponse:
-        """The clip of a segment, once rendered (404 before)."""
-        stored = store.clip_path(segment_id)
+        """The clip of a segment in one of the caller's assignments (any for an operator), once rendered."""
+        stored = store.clip_path(segment_id)  # NotFound (404) first: an unknown id
+        if who.role != "operator" and not store.was_shown(who, segment_id):
+            raise _Refused(403, f"segment {segment_id}: is not in one of your assignments; watch the clips GET /api/next names")
         if stored is None:
             raise _Refused(404, f"segment {segment_id}: its clip is not rendered yet; try again shortly")
         path = Path(stored) if clips is None else (clips / stored).resolve()

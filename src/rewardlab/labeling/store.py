@@ -566,6 +566,18 @@ class Store:
             s.flush()
             return Assignment(row.id, row.query_id, row.annotator_id, row.left_is_a, row.shown_at, chosen.segment_a, chosen.segment_b)
 
+    def was_shown(self, annotator: Annotator, segment_id: int) -> bool:
+        """Whether segment ``segment_id`` is in one of ``annotator``'s assignments (what they may watch)."""
+        segment_id = _id(segment_id, "segment_id")
+        with self._read() as s:
+            hit = s.scalar(
+                select(AssignmentRow.id)
+                .join(QueryRow, QueryRow.id == AssignmentRow.query_id)
+                .where(AssignmentRow.annotator_id == annotator.id, (QueryRow.segment_a == segment_id) | (QueryRow.segment_b == segment_id))
+                .limit(1)
+            )
+            return hit is not None
+
     def progress(self, annotator: Annotator, *, per_query: int | None = None) -> tuple[int, int]:
         """``(answered, left)`` for ``annotator``: labels they gave, and queries still to come for them
         (their open assignments plus the queries :meth:`next_assignment` could still hand them with
