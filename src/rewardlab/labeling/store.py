@@ -58,11 +58,13 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import io
 import math
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -326,6 +328,9 @@ class Store:
         self.engine = engine
         self.url = engine.url
         self.is_sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time; threads of this process queue on this lock instead of on
+        # SQLite's busy handler, whose back-off sleeps (up to 100 ms each) made the latency tail.
+        self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
 
     def close(self) -> None:
         """Release the connections (the data stays)."""
@@ -343,9 +348,10 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[Session]:
         """A session whose transaction is committed on exit (rolled back on an error). On SQLite it
-        starts with ``BEGIN IMMEDIATE``: the write lock is taken first, so read-then-write never fails."""
+        starts with ``BEGIN IMMEDIATE``: the write lock is taken first, so read-then-write never fails;
+        this process's writers take turns on a lock first (other processes wait in SQLite's busy handler)."""
         engine = self.engine.execution_options(rewardlab_write=True) if self.is_sqlite else self.engine
-        with Session(engine, expire_on_commit=False) as session, session.begin():
+        with self._write_lock, Session(engine, expire_on_commit=False) as session, session.begin():
             yield session
 
     @contextmanager
