@@ -347,3 +347,23 @@ def test_concurrent_annotators_label_without_errors(tmp_path: Path) -> None:
     )
     assert len(rows) == n_people * n_queries and {r[2] for r in rows} == {1}
     assert float(np.percentile(latencies, 99)) < 2.0  # loose here (2 shared cores); benchmarks/ holds the real figure
+
+
+def test_a_server_fault_is_a_json_500(tmp_path: Path) -> None:
+    """A failure inside the store (here: its labels table dropped behind its back) answers 500 with
+    ``{"error": ...}``, not a bare text page (in process: the fault cannot be made in a server process
+    without reaching into it)."""
+    from fastapi.testclient import TestClient
+
+    from rewardlab.labeling.server import create_app
+
+    with open_store(tmp_path / "labels.db") as store:
+        a, b = store.add_segments(_segments(2), env_id="Toy-v0")
+        store.add_queries([(a, b)])
+        token = store.add_annotator("ada")
+        client = TestClient(create_app(store), headers={"Authorization": f"Bearer {token}"}, raise_server_exceptions=False)
+        job = client.get("/api/next").json()
+        with sqlite3.connect(tmp_path / "labels.db") as conn:
+            conn.execute("DROP TABLE labels")
+        response = client.post("/api/label", json={"assignment": job["assignment"], "choice": "left"})
+        assert response.status_code == 500 and response.json()["error"].startswith("internal error (OperationalError)")

@@ -483,6 +483,13 @@ def label_serve(
     store = open_store(url)
     clips = run / "clips" if run is not None else None
     errors.print(f"serving {store!r} on http://{host}:{port}", highlight=False, soft_wrap=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        errors.print(
+            f"[yellow]warning:[/yellow] --host {host} serves other machines over plain HTTP: tokens travel unencrypted; "
+            "put a TLS proxy in front or keep to a trusted network",
+            highlight=False,
+            soft_wrap=True,
+        )
     try:
         uvicorn.run(create_app(store, clips_dir=clips, max_body=max_body), host=host, port=port, log_level="warning")
     finally:
