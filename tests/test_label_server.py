@@ -179,8 +179,8 @@ def test_another_annotators_assignment_is_403_and_unknown_is_404(setup: Setup) -
         assert mine.status_code == 403 and "another annotator" in mine.json()["error"]
         unknown = ada.post("/api/label", json={"assignment": 10_000, "choice": "left"})
         assert unknown.status_code == 404 and "not in the store" in unknown.json()["error"]
-        assert ada.get("/api/clips/10000.mp4").status_code == 404
-        assert ada.get("/api/nowhere").status_code == 404
+        for path in ("/api/clips/10000.mp4", f"/api/clips/{2**70}.mp4", "/api/clips/-1.mp4", "/api/clips/x.mp4", "/api/nowhere"):
+            assert ada.get(path).status_code == 404, path
         assert _labels(setup.db) == before
 
 
@@ -194,6 +194,9 @@ def test_bad_bodies_are_refused_with_a_message_and_store_nothing(setup: Setup) -
                 {"json": {"assignment": job["assignment"], "choice": 1}},
                 {"json": {"assignment": str(job["assignment"]), "choice": "left"}},
                 {"json": {"assignment": True, "choice": "left"}},
+                {"json": {"assignment": 2**64, "choice": "left"}},
+                {"json": {"assignment": -1, "choice": "left"}},
+                {"content": b'{"assignment": ' + b"9" * 5000 + b', "choice": "left"}', "headers": {"content-type": "application/json"}},
                 {"json": {"choice": "left"}},
                 {"json": {"assignment": job["assignment"], "choice": "left", "value": 1.0}},
                 {"json": [job["assignment"], "left"]},

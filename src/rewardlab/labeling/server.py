@@ -130,7 +130,7 @@ def _label_body(raw: bytes) -> tuple[int, str]:
     """``(assignment, choice)`` from a ``POST /api/label`` body, or :class:`_Refused` (422)."""
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer too long to read
         raise _Refused(422, f"the body is not valid JSON ({exc}); send {{'assignment': id, 'choice': ...}}") from None
     if not isinstance(data, dict):
         raise _Refused(422, f"the body is a JSON {type(data).__name__}; send an object {{'assignment': id, 'choice': ...}}")
@@ -141,7 +141,7 @@ def _label_body(raw: bytes) -> tuple[int, str]:
     if missing:
         raise _Refused(422, f"{missing[0]}: is missing; send {{'assignment': id, 'choice': ...}}")
     assignment, choice = data["assignment"], data["choice"]
-    if isinstance(assignment, bool) or not isinstance(assignment, int):
+    if isinstance(assignment, bool) or not isinstance(assignment, int) or not 0 <= assignment < 2**63:
         raise _Refused(422, f"assignment: is {assignment!r}; send the integer id that GET /api/next returned")
     if not isinstance(choice, str):
         raise _Refused(422, f"choice: is {choice!r}; send 'left', 'right', 'equal', 'cant_tell' or 'skip'")
@@ -266,9 +266,12 @@ def create_app(
         await run_in_threadpool(store.record_label, assignment, who, choice)
         return JSONResponse({"saved": True}, status_code=201)
 
-    @app.get("/api/clips/{segment_id}.mp4")
-    def clip(segment_id: int, who: Caller) -> FileResponse:
+    @app.get("/api/clips/{segment}.mp4")
+    def clip(segment: str, who: Caller) -> FileResponse:
         """The clip of a segment in one of the caller's assignments (any for an operator), once rendered."""
+        if not (segment.isascii() and segment.isdigit() and int(segment) < 2**63):
+            raise _Refused(404, f"segment {segment[:30]!r}: is not in the store; use the clip URLs GET /api/next gives")
+        segment_id = int(segment)
         stored = store.clip_path(segment_id)  # NotFound (404) first: an unknown id
         if who.role != "operator" and not store.was_shown(who, segment_id):
             raise _Refused(403, f"segment {segment_id}: is not in one of your assignments; watch the clips GET /api/next names")
