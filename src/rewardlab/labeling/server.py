@@ -235,9 +235,6 @@ def create_app(
         where = ".".join(str(x) for x in first.get("loc", ()) if x not in ("path", "query", "body"))
         return _error(422, f"{where or 'request'}: {first.get('msg', 'is invalid')}")
 
-    def clip_url(segment_id: int) -> str | None:
-        return f"/api/clips/{segment_id}.mp4" if store.clip_path(segment_id) is not None else None
-
     @app.get("/api/next")
     def next_assignment(who: Caller) -> dict[str, Any]:
         """The caller's next assignment (the same one until it is answered), or ``assignment: null``."""
@@ -248,10 +245,12 @@ def create_app(
         progress = {"answered": answered, "left": left}
         if job is None:
             return {"assignment": None, "progress": progress}
+        paths = store.clip_paths([job.left, job.right])
+        url = {k: None if path is None else f"/api/clips/{k}.mp4" for k, path in paths.items()}
         return {
             "assignment": job.id,
-            "left": {"segment": job.left, "clip": clip_url(job.left)},
-            "right": {"segment": job.right, "clip": clip_url(job.right)},
+            "left": {"segment": job.left, "clip": url[job.left]},
+            "right": {"segment": job.right, "clip": url[job.right]},
             "shown_at": job.shown_at,
             "progress": progress,
         }

@@ -468,6 +468,16 @@ class Store:
                 raise NotFound("segment_id", f"{segment_id} is not in the store", "pass an id that add_segments returned")
             return row.clip_path
 
+    def clip_paths(self, segment_ids: Iterable[int]) -> dict[int, str | None]:
+        """:meth:`clip_path` of several segments in one read (unknown ids raise :class:`NotFound`)."""
+        ids = [_id(i, "segment_ids") for i in segment_ids]
+        with self._read() as s:
+            found = {row.id: row.clip_path for row in s.execute(select(SegmentRow.id, SegmentRow.clip_path).where(SegmentRow.id.in_(ids)))}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFound("segment_ids", f"holds {missing[0]}, not in the store", "pass ids that add_segments returned")
+        return {i: found[i] for i in ids}
+
     def add_queries(self, pairs: Iterable[tuple[int, int]], gold: Sequence[float | None] | None = None) -> list[int]:
         """Add queries comparing segments ``(a, b)`` (ids from :meth:`add_segments`), and return their ids.
 
