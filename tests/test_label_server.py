@@ -266,44 +266,49 @@ def test_cli_without_a_database_names_the_option() -> None:
 
 
 def test_no_acknowledged_label_is_lost_when_the_server_is_killed(tmp_path: Path) -> None:
-    """Post labels from a client, SIGKILL the server while it is writing, restart it: every label the
-    client saw a 201 for is in the database."""
+    """Four annotators post labels at once; the server is SIGKILLed while requests are in flight and
+    restarted: every label a client saw a 201 for is in the database, and labelling goes on."""
     db = tmp_path / "labels.db"
-    n = 40
+    n, people = 40, 4
     with open_store(db) as store:
         segments = store.add_segments(_segments(2 * n), env_id="Toy-v0")
         store.add_queries([(segments[2 * k], segments[2 * k + 1]) for k in range(n)])
-        token = store.add_annotator("ada")
+        tokens = [store.add_annotator(f"a{k}") for k in range(people)]
     server = _serve(db)
     acknowledged: list[int] = []
-    headers = {"Authorization": f"Bearer {token}"}
+    broken: list[int] = []
 
-    def kill_midway() -> None:  # from another thread, while the client is posting
-        deadline = time.monotonic() + 20
-        while len(acknowledged) < n // 4 and time.monotonic() < deadline:
-            time.sleep(0.001)
-        server.process.send_signal(signal.SIGKILL)
-
-    killer = threading.Thread(target=kill_midway, daemon=True)
-    killer.start()
-    try:
-        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
+    def annotate(token: str) -> None:
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
             for _ in range(n):
                 try:
                     job = client.get("/api/next").json()
                     if client.post("/api/label", json={"assignment": job["assignment"], "choice": "left"}).status_code == 201:
                         acknowledged.append(job["assignment"])
                 except httpx.TransportError:
-                    break
-        killer.join(timeout=20)
+                    broken.append(1)
+                    return
+
+    threads = [threading.Thread(target=annotate, args=(t,), daemon=True) for t in tokens]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 20
+        while len(acknowledged) < n and time.monotonic() < deadline:
+            time.sleep(0.001)
+        server.process.send_signal(signal.SIGKILL)  # mid-stream: the four clients are posting
+        for t in threads:
+            t.join(timeout=20)
         server.process.wait(timeout=20)
-        assert server.process.returncode == -signal.SIGKILL and n // 4 <= len(acknowledged) < n
+        assert server.process.returncode == -signal.SIGKILL and len(broken) == people
+        assert n <= len(acknowledged) < people * n
         server = _serve(db)
         stored = {row[0] for row in _sql(db, "SELECT assignment_id FROM labels")}
         assert set(acknowledged) <= stored
-        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:  # and the server goes on
-            job = client.get("/api/next").json()
-            assert job["progress"]["answered"] == len(stored)
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tokens[0]}"}, timeout=10) as client:
+            job = client.get("/api/next").json()  # and the server goes on from where it was
+            answered = _sql(db, "SELECT count(*) FROM labels l JOIN assignments s ON s.id = l.assignment_id WHERE s.annotator_id = 1")
+            assert job["progress"]["answered"] == answered[0][0]
             assert client.post("/api/label", json={"assignment": job["assignment"], "choice": "right"}).status_code == 201
     finally:
         server.stop(signal.SIGKILL)
