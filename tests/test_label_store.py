@@ -499,3 +499,24 @@ def test_the_store_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
         conn.exec_driver_sql("TRUNCATE labels, assignments, queries, segments, annotators RESTART IDENTITY CASCADE")
     _concurrency(again)
     again.close()
+
+
+def test_progress_was_shown_and_clip_paths(store: Store, tmp_path: Path) -> None:
+    """What the server reads per request: an annotator's (answered, left), whether a segment is in one of
+    their assignments, and several clip paths at once."""
+    segments = store.add_segments(_segments(4), env_id="Toy-v0")
+    store.add_queries([(segments[0], segments[1]), (segments[2], segments[3])])
+    ada, bob = (store.authenticate(store.add_annotator(name)) for name in ("ada", "bob"))
+    assert ada is not None and bob is not None
+    assert store.progress(ada) == (0, 2) and store.progress(ada, per_query=1) == (0, 2)
+    job = store.next_assignment(ada, np.random.default_rng(0))
+    assert job is not None and store.progress(ada) == (0, 2)  # the open assignment still counts as left
+    assert store.progress(bob, per_query=1) == (0, 1)  # ada holds one query already
+    store.record_label(job.id, ada, "equal")
+    assert store.progress(ada) == (1, 1)
+    assert [store.was_shown(ada, s) for s in segments] == [s in (job.a, job.b) for s in segments]
+    assert not any(store.was_shown(bob, s) for s in segments)
+    store.set_clip(segments[1], tmp_path / "1.mp4")
+    assert store.clip_paths([segments[1], segments[0]]) == {segments[1]: str(tmp_path / "1.mp4"), segments[0]: None}
+    with pytest.raises(NotFound, match="segment_ids: holds 999"):
+        store.clip_paths([segments[0], 999])

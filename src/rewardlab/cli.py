@@ -448,6 +448,71 @@ for _method in ("trex", "drex", "brex"):
     prefs_app.command(_method)(_prefs(_method))
 
 
+label_app = typer.Typer(cls=_OneLineGroup, no_args_is_help=True, help="The labelling app: serve it, add annotators.")
+app.add_typer(label_app, name="label")
+
+RunDir = Annotated[Path | None, typer.Option("--run", help="Run directory; the database is RUN/labels.db unless --db is given.")]
+DbUrl = Annotated[str | None, typer.Option("--db", help="Database URL (sqlite:///PATH, postgresql+psycopg://...) or SQLite file.")]
+
+
+def _label_db(run: Path | None, db: str | None) -> str:
+    """The database of ``--db``, else ``--run``'s ``labels.db``; neither is a :class:`ConfigError`."""
+    if db is not None:
+        return db
+    if run is None:
+        raise ConfigError("--run", "is missing (and so is --db)", "give --run DIR (database DIR/labels.db) or --db URL")
+    return str(run / "labels.db")
+
+
+@label_app.command("serve")
+@_friendly
+def label_serve(
+    run: RunDir = None,
+    db: DbUrl = None,
+    host: Annotated[str, typer.Option(help="Address to bind; other machines reach it only if you bind 0.0.0.0.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    max_body: Annotated[int, typer.Option(min=1, help="Largest request body in bytes (larger: 413).")] = 16 * 1024,
+) -> None:
+    """Serve the labelling API (uvicorn) over the database, creating or migrating it first."""
+    import uvicorn
+
+    from rewardlab.labeling import open_store
+    from rewardlab.labeling.server import create_app
+
+    url = _label_db(run, db)
+    store = open_store(url)
+    clips = run / "clips" if run is not None else None
+    errors.print(f"serving {store!r} on http://{host}:{port}", highlight=False, soft_wrap=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        errors.print(
+            f"[yellow]warning:[/yellow] --host {host} serves other machines over plain HTTP: tokens travel unencrypted; "
+            "put a TLS proxy in front or keep to a trusted network",
+            highlight=False,
+            soft_wrap=True,
+        )
+    try:
+        uvicorn.run(create_app(store, clips_dir=clips, max_body=max_body), host=host, port=port, log_level="warning")
+    finally:
+        store.close()
+
+
+@label_app.command("add-annotator")
+@_friendly
+def label_add_annotator(
+    name: Annotated[str, typer.Argument(help="The annotator's name (unique).")],
+    run: RunDir = None,
+    db: DbUrl = None,
+    operator: Annotated[bool, typer.Option("--operator", help="An operator: also sees the operator endpoints.")] = False,
+) -> None:
+    """Add an annotator and print their token (once: only its hash is stored) on stdout."""
+    from rewardlab.labeling import open_store
+
+    with open_store(_label_db(run, db)) as store:
+        token = store.add_annotator(name, "operator" if operator else "annotator")
+    errors.print(f"token of {name!r} ({'operator' if operator else 'annotator'}), shown once:", highlight=False, soft_wrap=True)
+    print(token)
+
+
 @app.command("train-policy")
 @_friendly
 def train_policy_command(

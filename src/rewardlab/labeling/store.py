@@ -58,11 +58,13 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import io
 import math
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -326,6 +328,9 @@ class Store:
         self.engine = engine
         self.url = engine.url
         self.is_sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time; threads of this process queue on this lock instead of on
+        # SQLite's busy handler, whose back-off sleeps (up to 100 ms each) made the latency tail.
+        self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
 
     def close(self) -> None:
         """Release the connections (the data stays)."""
@@ -343,9 +348,10 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[Session]:
         """A session whose transaction is committed on exit (rolled back on an error). On SQLite it
-        starts with ``BEGIN IMMEDIATE``: the write lock is taken first, so read-then-write never fails."""
+        starts with ``BEGIN IMMEDIATE``: the write lock is taken first, so read-then-write never fails;
+        this process's writers take turns on a lock first (other processes wait in SQLite's busy handler)."""
         engine = self.engine.execution_options(rewardlab_write=True) if self.is_sqlite else self.engine
-        with Session(engine, expire_on_commit=False) as session, session.begin():
+        with self._write_lock, Session(engine, expire_on_commit=False) as session, session.begin():
             yield session
 
     @contextmanager
@@ -462,6 +468,16 @@ class Store:
                 raise NotFound("segment_id", f"{segment_id} is not in the store", "pass an id that add_segments returned")
             return row.clip_path
 
+    def clip_paths(self, segment_ids: Iterable[int]) -> dict[int, str | None]:
+        """:meth:`clip_path` of several segments in one read (unknown ids raise :class:`NotFound`)."""
+        ids = [_id(i, "segment_ids") for i in segment_ids]
+        with self._read() as s:
+            found = {row.id: row.clip_path for row in s.execute(select(SegmentRow.id, SegmentRow.clip_path).where(SegmentRow.id.in_(ids)))}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFound("segment_ids", f"holds {missing[0]}, not in the store", "pass ids that add_segments returned")
+        return {i: found[i] for i in ids}
+
     def add_queries(self, pairs: Iterable[tuple[int, int]], gold: Sequence[float | None] | None = None) -> list[int]:
         """Add queries comparing segments ``(a, b)`` (ids from :meth:`add_segments`), and return their ids.
 
@@ -565,6 +581,40 @@ class Store:
             s.add(row)
             s.flush()
             return Assignment(row.id, row.query_id, row.annotator_id, row.left_is_a, row.shown_at, chosen.segment_a, chosen.segment_b)
+
+    def was_shown(self, annotator: Annotator, segment_id: int) -> bool:
+        """Whether segment ``segment_id`` is in one of ``annotator``'s assignments (what they may watch)."""
+        segment_id = _id(segment_id, "segment_id")
+        with self._read() as s:
+            hit = s.scalar(
+                select(AssignmentRow.id)
+                .join(QueryRow, QueryRow.id == AssignmentRow.query_id)
+                .where(AssignmentRow.annotator_id == annotator.id, (QueryRow.segment_a == segment_id) | (QueryRow.segment_b == segment_id))
+                .limit(1)
+            )
+            return hit is not None
+
+    def progress(self, annotator: Annotator, *, per_query: int | None = None) -> tuple[int, int]:
+        """``(answered, left)`` for ``annotator``: labels they gave, and queries still to come for them
+        (their open assignments plus the queries :meth:`next_assignment` could still hand them with
+        the same ``per_query``)."""
+        if not isinstance(annotator, Annotator):
+            raise ValidationError("annotator", f"is a {type(annotator).__name__}", "pass the Annotator that authenticate returned")
+        with self._read() as s:
+            answered = select(func.count(LabelRow.id)).join(AssignmentRow, AssignmentRow.id == LabelRow.assignment_id)
+            done = int(s.scalar(answered.where(AssignmentRow.annotator_id == annotator.id)) or 0)
+            given = int(s.scalar(select(func.count(AssignmentRow.id)).where(AssignmentRow.annotator_id == annotator.id)) or 0)
+            mine = select(AssignmentRow.query_id).where(AssignmentRow.annotator_id == annotator.id)
+            fresh = (
+                select(QueryRow.id)
+                .outerjoin(AssignmentRow, AssignmentRow.query_id == QueryRow.id)
+                .where(QueryRow.id.not_in(mine))
+                .group_by(QueryRow.id)
+            )
+            if per_query is not None:
+                fresh = fresh.having(func.count(AssignmentRow.id) < per_query)
+            new = int(s.scalar(select(func.count()).select_from(fresh.subquery())) or 0)
+            return done, given - done + new
 
     def record_label(self, assignment_id: int, annotator: Annotator, choice: str, answered_at: float | None = None) -> Label:
         """Store ``annotator``'s answer to their assignment and return the label ``P(a ≻ b)`` (or
