@@ -54,25 +54,38 @@ class Page:
     server: Server
     token: str
     queries: list[int]
+    unrendered: list[tuple[int, Path]]  # segments of the last query and their clips, stored only during the test
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
-    """Seven queries over five Pendulum segments with real H.264 clips (one second, 96 px), served."""
+    """Eight queries over seven Pendulum segments with real H.264 clips (one second, 96 px), served; the last
+    query's two clips are rendered but not yet in the store (the page waits for them)."""
     tmp = tmp_path_factory.mktemp("page")
     db = tmp / "labels.db"
-    segments = [_pendulum(0.5 * k, 0.1 * (k - 2)) for k in range(5)]
+    segments = [_pendulum(0.5 * k, 0.1 * (k - 2)) for k in range(7)]
     with open_store(db) as store:
         ids = store.add_segments(segments, env_id="Pendulum-v1")
-        for sid, segment in zip(ids, segments, strict=True):
-            store.set_clip(sid, render_segment("Pendulum-v1", segment, out=tmp / "clips" / f"{sid}.mp4", size=(96, 96)))
-        queries = store.add_queries(
-            [(ids[0], ids[1]), (ids[2], ids[3]), (ids[1], ids[4]), (ids[3], ids[0]), (ids[4], ids[2]), (ids[0], ids[2]), (ids[1], ids[3])]
-        )
+        clips = [
+            render_segment("Pendulum-v1", seg, out=tmp / "clips" / f"{sid}.mp4", size=(96, 96))
+            for sid, seg in zip(ids, segments, strict=True)
+        ]
+        for sid, clip in zip(ids[:5], clips[:5], strict=True):
+            store.set_clip(sid, clip)
+        pairs = [
+            (ids[0], ids[1]),
+            (ids[2], ids[3]),
+            (ids[1], ids[4]),
+            (ids[3], ids[0]),
+            (ids[4], ids[2]),
+            (ids[0], ids[2]),
+            (ids[1], ids[3]),
+        ]
+        queries = store.add_queries([*pairs, (ids[5], ids[6])])
         token = store.add_annotator("ada")
     server = _serve(db)
     try:
-        yield Page(db, server, token, queries)
+        yield Page(db, server, token, queries, list(zip(ids[5:], clips[5:], strict=True)))
     finally:
         server.stop()
 
@@ -123,12 +136,19 @@ def test_the_page_plays_both_clips_and_stores_the_keys_as_labels(page: Page, bro
     browser.get(f"{page.server.url}/#token={page.token}")
     assert "token" not in browser.current_url  # dropped from the address bar once read
     _wait("both clips play", lambda: _both_playing(browser))
-    assert browser.find_element(By.ID, "progress").text == "0 done · 7 left"
+    assert browser.find_element(By.ID, "progress").text == "0 done · 8 left"
     shot = tmp_path / "label_page.png"
     browser.save_screenshot(str(shot))
     print(f"screenshot of the labelling page: {shot}")
     if os.environ.get("REWARDLAB_DOC_SHOTS") == "1":
         shutil.copyfile(shot, DOC_SHOT)
+    # A tablet (portrait): both clips and every button fit the width.
+    browser.set_window_size(820, 1180)
+    width = browser.execute_script("return document.documentElement.clientWidth")
+    for element in browser.find_elements(By.CSS_SELECTOR, "video, #choices button"):
+        assert element.is_displayed() and element.rect["x"] >= 0 and element.rect["x"] + element.rect["width"] <= width, element.text
+    browser.save_screenshot(str(tmp_path / "label_page_tablet.png"))
+    browser.set_window_size(1000, 700)
 
     # Space pauses both, again plays both; the speed applies to both.
     body = browser.find_element(By.TAG_NAME, "body")
@@ -148,8 +168,15 @@ def test_the_page_plays_both_clips_and_stores_the_keys_as_labels(page: Page, bro
     pressed: dict[int, str] = {}
     keys = [(Keys.ARROW_LEFT, "left"), (Keys.ARROW_RIGHT, "right"), ("=", "equal"), (Keys.ARROW_UP, "equal")]
     keys += [(Keys.ARROW_DOWN, "cant_tell"), ("s", "skip"), ("button:left", "left")]  # the button: a tap on a tablet
+    keys += [("wait for the clips", "right")]  # the last pair's clips are rendered while the page waits
     assert len(keys) == len(page.queries)
     for key, choice in keys:
+        if key == "wait for the clips":
+            _wait("the page says the clips are coming", lambda: "rendered" in browser.find_element(By.ID, "message").text)
+            with open_store(page.db) as store:
+                for segment, clip in page.unrendered:
+                    store.set_clip(segment, clip)
+            key = Keys.ARROW_RIGHT
         shown = _wait("a new pair is on screen", lambda: _assignment(browser) not in (None, *pressed) and _assignment(browser))
         _wait("both clips play", lambda: _both_playing(browser))
         if key.startswith("button:"):
@@ -160,7 +187,7 @@ def test_the_page_plays_both_clips_and_stores_the_keys_as_labels(page: Page, bro
         query = f"SELECT count(*) FROM labels WHERE assignment_id = {shown}"
         _wait("the answer is saved", partial(_sql, page.db, query))
     _wait("the end message", lambda: "Nothing left" in browser.find_element(By.ID, "message").text)
-    assert browser.find_element(By.ID, "progress").text == "7 done · 0 left"
+    assert browser.find_element(By.ID, "progress").text == "8 done · 0 left"
 
     rows = _sql(page.db, "SELECT s.id, s.left_is_a, l.choice, l.value FROM assignments s JOIN labels l ON l.assignment_id = s.id")
     assert {r[0]: r[2] for r in rows} == pressed
