@@ -8,6 +8,7 @@ const KEYS = { ArrowLeft: "left", ArrowRight: "right", ArrowUp: "equal", "=": "e
 let token = sessionStorage.getItem("rewardlab-token");
 let job = null;   // the assignment on screen
 let busy = false; // a request is in flight: keys and buttons wait
+let paused = false; // Space: both clips stay paused, also across pairs
 
 function show(text, isError = false) {
   $("message").textContent = text;
@@ -113,7 +114,6 @@ function restart() {
   for (const v of videos) v.currentTime = 0;
   if (!paused) for (const v of videos) v.play().catch(() => {});
 }
-let paused = false;
 function togglePause() {
   paused = !paused;
   for (const v of videos) paused ? v.pause() : v.play().catch(() => {});
@@ -135,7 +135,8 @@ function applySpeed() {
 $("speed").addEventListener("change", () => { applySpeed(); $("speed").blur(); });
 
 document.addEventListener("keydown", (event) => {
-  if (!$("login").hidden || event.target.tagName === "SELECT" || event.ctrlKey || event.metaKey || event.altKey) return;
+  // A held key repeats: ignore the repeats, or one press would answer the next pair too.
+  if (event.repeat || !$("login").hidden || event.target.tagName === "SELECT" || event.ctrlKey || event.metaKey || event.altKey) return;
   if (event.key === " ") { event.preventDefault(); togglePause(); return; }
   const choice = KEYS[event.key];
   if (choice) { event.preventDefault(); answer(choice); }
