@@ -375,3 +375,17 @@ def test_a_server_fault_is_a_json_500(tmp_path: Path) -> None:
             conn.execute("DROP TABLE labels")
         response = client.post("/api/label", json={"assignment": job["assignment"], "choice": "left"})
         assert response.status_code == 500 and response.json()["error"].startswith("internal error (OperationalError)")
+
+
+def test_the_page_and_its_files_are_served_without_a_token_and_read_nothing(setup: Setup) -> None:
+    with setup.client(None) as c:
+        page = c.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in page.headers["content-security-policy"] and "blob:" in page.headers["content-security-policy"]
+        assert 'src="static/label.js"' in page.text and "http" not in page.text.split("<body>")[1]  # no CDN
+        script = c.get("/static/label.js")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"] and "Authorization" in script.text
+        assert c.get("/static/label.css").status_code == 200
+        for path in ("/static/nope.js", "/static/../server.py", "/static/%2e%2e/server.py"):
+            response = c.get(path)
+            assert response.status_code == 404 and "error" in response.json(), path

@@ -19,6 +19,9 @@ act for an annotator (no CSRF). Without a valid token nothing is read or written
 * ``GET /api/clips/{segment}.mp4`` — the rendered clip of a segment in one of the caller's assignments
   (403 for another segment, any segment for an operator; 404 until it is rendered).
 * ``GET /api/operator/counts`` — rows per table (operator token only).
+* ``GET /`` — the labelling page (``static/index.html``, its script and style under ``/static/``: plain
+  files, no build step); it asks for the token (or reads it from the URL fragment ``#token=...``) and
+  sends it in the header. The page and its files are public; everything they show comes from ``/api``.
 
 **Errors** are ``{"error": message}`` and store nothing: 401 no or bad token, 403 another annotator's
 assignment, a clip of a segment not shown to the caller, or a non-operator on an operator endpoint, 404 an unknown id or path, 409 a second answer to
@@ -54,6 +57,7 @@ import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,6 +66,12 @@ from rewardlab.errors import ValidationError
 from rewardlab.labeling.store import AlreadyAnswered, Annotator, NotFound, NotYours, Store
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
+
+#: The page's files (index.html, label.js, label.css), shipped in the package.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: The page may load only its own files, and clips only from its own blob: URLs (no CDN, no inline script).
+_PAGE_POLICY = "default-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
 
 #: The largest request body accepted, in bytes (a label is well under 200).
 DEFAULT_MAX_BODY = 16 * 1024
@@ -282,6 +292,13 @@ def create_app(
         if not path.is_file():
             raise _Refused(404, f"segment {segment_id}: its clip file is missing")
         return FileResponse(path, media_type="video/mp4")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        """The labelling page."""
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers={"Content-Security-Policy": _PAGE_POLICY})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/api/operator/counts")
     def counts(who: Operator) -> dict[str, int]:
