@@ -162,8 +162,13 @@ def test_the_page_plays_both_clips_and_stores_the_keys_as_labels(page: Page, bro
     start = browser.execute_script(PLAYING)[0][0]
     _wait("the clips restart", lambda: browser.execute_script(PLAYING)[0][0] < start)
     _wait("both play after the restart", lambda: _both_playing(browser))
-    times = [t for t, _, _, _ in browser.execute_script(PLAYING)]
-    assert abs(times[0] - times[1]) < 0.15, times
+
+    # one sample can catch them mid-correction on a loaded machine: the page must bring them within 0.15 s
+    def in_step() -> bool:
+        times = [t for t, _, _, _ in browser.execute_script(PLAYING)]
+        return abs(times[0] - times[1]) < 0.15
+
+    _wait("both clips are within 0.15 s of each other", in_step, timeout=5.0)
 
     pressed: dict[int, str] = {}
     keys = [(Keys.ARROW_LEFT, "left"), (Keys.ARROW_RIGHT, "right"), ("=", "equal"), (Keys.ARROW_UP, "equal")]
