@@ -502,14 +502,9 @@ class GymLearnerStages:
 
     def rollout_steps(self, env_id: str) -> int:
         """Steps of one PPO rollout, ``n_steps x n_envs`` (preset, then these hyperparameters, then SB3's defaults)."""
-        import inspect
+        from rewardlab.rl.sb3 import rollout_steps
 
-        from stable_baselines3 import PPO
-
-        from rewardlab.rl.sb3 import PRESETS
-
-        params = {**PRESETS.get(("ppo", env_id), {}), **self.hyperparams}
-        return int(params.get("n_steps", inspect.signature(PPO).parameters["n_steps"].default)) * int(params.get("n_envs", 1))
+        return rollout_steps("ppo", env_id, self.hyperparams)
 
 
 @dataclass(frozen=True)

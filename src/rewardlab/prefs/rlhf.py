@@ -43,7 +43,6 @@ bit-identical to an uninterrupted fit, but no label is asked twice and the budge
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from collections import deque
@@ -213,13 +212,9 @@ def planned_rounds(config: RLHFConfig, env_id: Any) -> int:
         >>> planned_rounds(RLHFConfig(steps=100_000), "Pendulum-v1")  # 4 envs x 1,024 steps a rollout
         25
     """
-    from stable_baselines3 import PPO
+    from rewardlab.rl.sb3 import rollout_steps
 
-    from rewardlab.rl.sb3 import PRESETS
-
-    params = {**(PRESETS.get((config.algo, env_id), {}) if isinstance(env_id, str) else {}), **config.hyperparams}
-    n_steps = params.get("n_steps", inspect.signature(PPO).parameters["n_steps"].default) if config.algo == "ppo" else 1
-    rollout = int(n_steps) * int(params.get("n_envs", 1))
+    rollout = rollout_steps(config.algo, env_id, config.hyperparams)
     return 1 + math.ceil(max(config.steps - config.feedback_every, 0) / round_steps(config, rollout))
 
 
@@ -275,10 +270,6 @@ class _Recorder:
                 )
                 self.returns.append(float(sum(s[2] for s in steps)))
                 self._steps[i] = []
-
-    def restart(self) -> None:
-        """Forget unfinished episodes (the envs are reset)."""
-        self._steps = [[] for _ in self._steps]
 
 
 def _recorder_callback(recorder: _Recorder, reward: Any) -> Any:
@@ -351,23 +342,21 @@ class RLHF:
         """
         from stable_baselines3 import PPO, SAC
 
-        from rewardlab.data.gym_rollouts import env_spaces
         from rewardlab.rl.relabel import RelabelRollout
-        from rewardlab.rl.sb3 import PRESETS, evaluate, make_vec_env
+        from rewardlab.rl.sb3 import evaluate, make_vec_env, preset_params
 
         cfg = self.config
         if not isinstance(rng, np.random.Generator):
             raise ValidationError("rng", f"is a {type(rng).__name__}", "pass np.random.default_rng(seed)")
         env_id = env
         env_name = env_id if isinstance(env_id, str) else None
-        obs_space, act_space = env_spaces(env_id)
         probe = gym.make(env_id) if isinstance(env_id, str) else env_id()
         episode_length = _episode_length(probe)
         probe.close()
         simulated = teacher is None
         if teacher is None:
             teacher = SimulatedTeacher(TEACHER_PRESETS[cfg.teacher])
-        params = {**(PRESETS.get((cfg.algo, env_id), {}) if isinstance(env_id, str) else {}), **cfg.hyperparams}
+        params = preset_params(cfg.algo, env_id, cfg.hyperparams)
         n_envs = int(params.pop("n_envs", 1))
         seed = int(rng.integers(2**31))
         learned = cfg.policy_reward == "learned"
@@ -531,7 +520,6 @@ class RLHF:
             "eval_return_std": float(evaluation.std()),
             "curve": curve,
             "warnings": warnings,
-            "spaces": (obs_space, act_space),
         }
         return FitResult(reward=trainer.reward_model(), policy=model, history=history, info=info)
 

@@ -28,7 +28,18 @@ from rewardlab.data.gym_rollouts import collect_rollouts
 from rewardlab.data.trajectory import TrajectoryDataset
 from rewardlab.errors import ConfigError
 
-__all__ = ["PRESETS", "TrainResult", "check_hyperparams", "evaluate", "init_actor", "make_ranked_demos", "make_vec_env", "train_policy"]
+__all__ = [
+    "PRESETS",
+    "TrainResult",
+    "check_hyperparams",
+    "evaluate",
+    "init_actor",
+    "make_ranked_demos",
+    "make_vec_env",
+    "preset_params",
+    "rollout_steps",
+    "train_policy",
+]
 
 #: Tuned hyperparameters (RL Baselines3 Zoo) for the envs our benchmarks use; others get SB3's defaults.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
@@ -83,6 +94,35 @@ def make_vec_env(
 
 #: Constructor arguments of the SB3 algorithm that :func:`train_policy` sets itself.
 _SET_BY_TRAIN_POLICY = ("policy", "env", "seed", "device", "verbose", "_init_setup_model")
+
+
+def preset_params(algo: str, env_id: Any, hyperparams: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The algorithm's settings for ``env_id``: its :data:`PRESETS` entry (none for an env factory) overridden
+    by ``hyperparams`` (``n_envs`` included).
+
+    Examples:
+        >>> preset_params("ppo", "Pendulum-v1", {"n_steps": 256})["n_steps"], preset_params("sac", "Pendulum-v1")
+        (256, {})
+    """
+    return {**(PRESETS.get((algo, env_id), {}) if isinstance(env_id, str) else {}), **(hyperparams or {})}
+
+
+def rollout_steps(algo: str, env_id: Any, hyperparams: dict[str, Any] | None = None) -> int:
+    """Env steps between policy updates' data collections: PPO's rollout of ``n_steps x n_envs`` (preset, then
+    ``hyperparams``, then SB3's default ``n_steps``); 1 for SAC, which updates every step.
+
+    Examples:
+        >>> rollout_steps("ppo", "Pendulum-v1"), rollout_steps("sac", "Pendulum-v1")
+        (4096, 1)
+    """
+    if algo != "ppo":
+        return 1
+    import inspect
+
+    from stable_baselines3 import PPO
+
+    params = preset_params(algo, env_id, hyperparams)
+    return int(params.get("n_steps", inspect.signature(PPO).parameters["n_steps"].default)) * int(params.get("n_envs", 1))
 
 
 def check_hyperparams(algo: str, hyperparams: dict[str, Any] | None) -> dict[str, Any]:
@@ -206,7 +246,7 @@ def train_policy(
         from rewardlab.rewards.wrappers import check_reward_spaces
 
         check_reward_spaces(reward, *env_spaces(env_id), reward="reward", env="env_id")
-    params = {**(PRESETS.get((algo, env_id), {}) if isinstance(env_id, str) else {}), **(hyperparams or {})}
+    params = preset_params(algo, env_id, hyperparams)
     if init_policy is not None:
         if algo != "ppo":
             raise ConfigError("init_policy", f"is set with algo={algo!r}", "warm-start PPO only (SAC's actor is a squashed Gaussian)")
