@@ -10,7 +10,8 @@ Each annotator is a thread with its own httpx client doing ``GET /api/next`` the
 (a random choice) in a loop, optionally waiting ``--think`` seconds before answering as a person would
 (people take seconds per comparison; 0 is a closed loop, far heavier); every annotator may get every query. The clients run on the same machine as
 the server, so on a small machine they take CPU from it: the figures are an upper bound on the server's own
-latency. Prints the requests, errors, throughput and p50 / p95 / p99 / max latency of each endpoint, and
+latency. Prints the requests, errors, throughput, p50 / p95 / p99 / max latency of each endpoint, the CPU
+time per request of the server process and of the clients (less sensitive to a busy machine than latency), and
 checks that the store holds exactly the labels acknowledged with 201.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -58,6 +60,20 @@ def _start(db: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
     process.kill()
     raise SystemExit("the server did not start")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds process ``pid`` has used so far (Linux's /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(annotators: int, seconds: float, queries: int, think: float = 0.0) -> dict:
@@ -107,12 +123,14 @@ def run(annotators: int, seconds: float, queries: int, think: float = 0.0) -> di
                         errors.append(f"label {posted.status_code} {posted.text[:200]}")
 
     threads = [threading.Thread(target=annotate, args=(k, t)) for k, t in enumerate(tokens)]
+    server_cpu, client_cpu = _cpu_seconds(process.pid), _own_cpu_seconds()
     start = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.monotonic() - start
+    server_after, client_cpu = _cpu_seconds(process.pid), _own_cpu_seconds() - client_cpu
     process.terminate()
     process.wait(timeout=30)
     with sqlite3.connect(db) as conn:
@@ -126,6 +144,12 @@ def run(annotators: int, seconds: float, queries: int, think: float = 0.0) -> di
         "errors": len(errors),
     }
     out["labels_per_s"] = round(acknowledged / wall, 1)
+    requests = len(times["next"]) + len(times["label"])
+    # CPU per request (GET /api/next and POST /api/label counted alike): a cost that contention on the
+    # machine changes far less than latency; the server's own, and the load-making clients' (same machine).
+    if server_cpu is not None and server_after is not None and requests:
+        out["server_cpu_ms_per_request"] = round(1e3 * (server_after - server_cpu) / requests, 2)
+    out["client_cpu_ms_per_request"] = round(1e3 * client_cpu / max(requests, 1), 2)
     for name, values in times.items():
         ms = np.asarray(values) * 1e3
         out[name] = {q: round(float(np.percentile(ms, p)), 1) for q, p in (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99))}
