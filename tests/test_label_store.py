@@ -4,13 +4,8 @@ PostgreSQL server where one can be started here."""
 from __future__ import annotations
 
 import hashlib
-import os
-import pwd
-import shutil
 import socket
 import sqlite3
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +29,12 @@ def _segments(n: int, length: int = 3) -> list[Segment]:
 def _seed(left_is_a: bool) -> int:
     """A seed whose generator's first draw gives that side order."""
     return next(s for s in range(100) if (np.random.default_rng(s).random() < 0.5) == left_is_a)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _sql(path: Path, query: str) -> list[tuple]:
@@ -393,74 +394,7 @@ def test_export_of_a_store_with_two_envs_needs_env_id(store: Store) -> None:
     assert store.export(env_id="Other-v0").env_id == "Other-v0"
 
 
-# -- PostgreSQL ---------------------------------------------------------------------------------------------
-
-
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for version in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (version / name).is_file():
-            return str(version / name)
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A throwaway PostgreSQL server in a temporary directory on a free port, or a skip saying why not.
-    As root (initdb refuses root), it runs as the ``postgres`` user through ``runuser`` when that works
-    without a password, in a directory that user owns."""
-    pytest.importorskip("psycopg")
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL's initdb / pg_ctl not found (install Debian's postgresql)")
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root (initdb refuses root) and there is no 'postgres' user to run it as")
-        runuser = shutil.which("runuser")
-        if runuser is None or subprocess.run([runuser, "-u", "postgres", "--", "true"], capture_output=True, timeout=10).returncode:
-            pytest.skip("running as root (initdb refuses root) and `runuser -u postgres` does not work here")
-        prefix = [runuser, "-u", "postgres", "--"]
-        data = Path(tempfile.mkdtemp(prefix="rewardlab-pg-"))
-        os.chown(data, user.pw_uid, user.pw_gid)
-    else:
-        data = tmp_path_factory.mktemp("pg")
-    cluster, port = data / "cluster", _free_port()
-    try:
-        made = subprocess.run(
-            [*prefix, initdb, "-D", str(cluster), "-U", "rewardlab", "--auth=trust", "-E", "UTF8", "--no-sync"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if made.returncode:
-            pytest.skip(f"initdb failed: {made.stderr.strip()[-300:]}")
-        options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        started = subprocess.run(
-            [*prefix, pg_ctl, "-D", str(cluster), "-o", options, "-l", str(data / "log"), "-w", "-t", "60", "start"],
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-        if started.returncode:
-            log = (data / "log").read_text(errors="replace")[-300:] if (data / "log").exists() else ""
-            pytest.skip(f"pg_ctl start failed: {started.stderr.strip()[-300:]} {log}")
-        try:
-            yield f"postgresql+psycopg://rewardlab@127.0.0.1:{port}/postgres"
-        finally:
-            subprocess.run([*prefix, pg_ctl, "-D", str(cluster), "-m", "immediate", "stop"], capture_output=True, timeout=60)
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
+# -- PostgreSQL (the throwaway server of tests/conftest.py) ---------------------------------------------------
 
 
 def test_the_store_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
