@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def test_migrations_create_the_schema_and_reopening_changes_nothing(db: Path) ->
     store = open_store(db)
     tables = {r[0] for r in _sql(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {"alembic_version", "annotators", "segments", "queries", "assignments", "labels"}
-    assert _sql(db, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert _sql(db, "SELECT version_num FROM alembic_version") == [("0002",)]
     with store.engine.connect() as conn:  # the models are exactly what the migrations built
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     [labels_sql] = _sql(db, "SELECT sql FROM sqlite_master WHERE name = 'labels'")
@@ -80,10 +81,50 @@ def test_migrations_create_the_schema_and_reopening_changes_nothing(db: Path) ->
     store.close()
 
     again = open_store(f"sqlite:///{db}")
-    assert _sql(db, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert _sql(db, "SELECT version_num FROM alembic_version") == [("0002",)]
     assert again.counts() == before == {"annotators": 1, "segments": 2, "queries": 1, "assignments": 0, "labels": 0}
-    assert migrate(again.engine) == "0001"
+    assert migrate(again.engine) == "0002"
     again.close()
+
+
+def test_migration_0002_counts_the_assignments_a_0001_store_holds(db: Path) -> None:
+    """A store written by the first schema (three queries; the second assigned twice, the third once)
+    gains each query's assignment count, and the least-assigned query is handed out first."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrate.__code__.co_filename).parent / "migrations"))
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    engine.dispose()
+    with sqlite3.connect(db) as conn:
+        conn.executemany(
+            "INSERT INTO annotators (id, name, token_hash, role, created_at) VALUES (?, ?, ?, 'annotator', 0)",
+            [(k, f"a{k}", f"{k:064d}") for k in (1, 2, 3)],
+        )
+        conn.executemany("INSERT INTO segments (id, run, length, obs, acts, created_at) VALUES (?, '', 1, x'', x'', 0)", [(1,), (2,)])
+        conn.executemany("INSERT INTO queries (id, segment_a, segment_b, created_at) VALUES (?, 1, 2, 0)", [(1,), (2,), (3,)])
+        conn.executemany(
+            "INSERT INTO assignments (query_id, annotator_id, left_is_a, shown_at) VALUES (?, ?, 1, 0)", [(2, 1), (2, 2), (3, 1)]
+        )
+    store = open_store(db)
+    assert _sql(db, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert _sql(db, "SELECT id, assigned FROM queries ORDER BY id") == [(1, 0), (2, 2), (3, 1)]
+    indexes = {r[0] for r in _sql(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%'")}
+    assert indexes == {"ix_queries_assigned", "ix_assignments_annotator_id_query_id"}
+    cleo = store.authenticate(store.add_annotator("cleo"))
+    assert cleo is not None
+    order = []
+    while (job := store.next_assignment(cleo, np.random.default_rng(0))) is not None:
+        store.record_label(job.id, cleo, "skip")
+        order.append(job.query_id)
+    assert order == [1, 3, 2]
+    assert _sql(db, "SELECT id, assigned FROM queries ORDER BY id") == [(1, 1), (2, 3), (3, 2)]
+    store.close()
 
 
 def test_sqlite_runs_in_wal_mode(store: Store, db: Path) -> None:
@@ -135,6 +176,24 @@ def test_tokens_are_stored_only_as_hashes(store: Store, db: Path) -> None:
     with pytest.raises(ValidationError, match="role"):
         store.add_annotator("bob", role="admin")
     assert store.counts()["annotators"] == 2
+
+
+def test_an_accepted_token_is_remembered_for_a_few_seconds(store: Store, db: Path) -> None:
+    """authenticate remembers a token it accepted (known_token reads that memory only), for
+    AUTH_CACHE_SECONDS: an annotator removed by another process is refused once that has passed."""
+    import time
+
+    token = store.add_annotator("ada")
+    assert store.known_token(token) is None  # not asked yet
+    ada = store.authenticate(token)
+    assert ada is not None and store.known_token(token) == ada and store.known_token(token + "x") is None
+    store.AUTH_CACHE_SECONDS = 0.3
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM annotators")  # another process removes her
+    assert store.authenticate(token) == ada  # within the time: from memory
+    time.sleep(0.35)
+    assert store.known_token(token) is None and store.authenticate(token) is None
+    assert store.authenticate("nope") is None and store.known_token(None) is None
 
 
 # -- assignments and labels --------------------------------------------------------------------------------
@@ -322,6 +381,25 @@ def _concurrency(store: Store) -> None:
     assert sorted(results) == ["refused"] * 3 + ["stored"]
     assert len(store.answers([q])[q]) == 1
 
+    # per_query holds under concurrency: six new annotators at once, two annotators per query
+    fresh = store.add_queries([(ids[k], ids[k + 2]) for k in range(1, 9)])
+    crowd = [store.authenticate(store.add_annotator(f"b{k}")) for k in range(6)]
+    start = threading.Barrier(6)
+
+    def capped(k: int) -> list[int]:
+        who, rng, seen = crowd[k], np.random.default_rng(k), []
+        assert who is not None
+        start.wait()
+        while (job := store.next_assignment(who, rng, per_query=2)) is not None:
+            store.record_label(job.id, who, "equal")
+            seen.append(job.query_id)
+        return seen
+
+    with ThreadPoolExecutor(6) as pool:
+        got = [q for seen in pool.map(capped, range(6)) for q in seen]
+    assert sorted(got) == sorted([*fresh, *fresh, q])  # each query up to the cap (q had one), none over it
+    assert all(len(v) == 2 for v in store.answers([*fresh, q]).values())
+
 
 # -- export ----------------------------------------------------------------------------------------------
 
@@ -400,7 +478,7 @@ def test_export_of_a_store_with_two_envs_needs_env_id(store: Store) -> None:
 def test_the_store_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
     store = open_store(postgres_url)
     with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0001"]
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0002"]
     token = store.add_annotator("ada")
     ada, bob = store.authenticate(token), store.authenticate(store.add_annotator("bob"))
     assert ada is not None and bob is not None and ada.name == "ada"

@@ -1,0 +1,41 @@
+"""What the labelling server reads on every request, cheap: each query's count of assignments, and indexes.
+
+``queries.assigned`` is the number of assignments of the query, kept by
+:meth:`~rewardlab.labeling.store.Store.next_assignment` in the transaction that adds one (filled here from
+the assignments already made): picking the least-assigned query and counting an annotator's queries left
+read it through the index ``(assigned, id)`` instead of grouping every query's assignments on each
+request. The annotator's assignments get an index ``(annotator_id, query_id)`` that answers "the queries
+of this annotator" from the index alone (it replaces the index on ``annotator_id``).
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("queries", sa.Column("assigned", sa.Integer(), nullable=False, server_default="0"))
+    op.execute("UPDATE queries SET assigned = (SELECT count(*) FROM assignments WHERE assignments.query_id = queries.id)")
+    op.create_index(op.f("ix_queries_assigned"), "queries", ["assigned", "id"])
+    op.drop_index(op.f("ix_assignments_annotator_id"), table_name="assignments")
+    op.create_index(op.f("ix_assignments_annotator_id_query_id"), "assignments", ["annotator_id", "query_id"])
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_assignments_annotator_id_query_id"), table_name="assignments")
+    op.create_index(op.f("ix_assignments_annotator_id"), "assignments", ["annotator_id"])
+    op.drop_index(op.f("ix_queries_assigned"), table_name="queries")
+    with op.batch_alter_table("queries") as batch:
+        batch.drop_column("assigned")
