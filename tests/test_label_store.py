@@ -19,7 +19,7 @@ pytest.importorskip("alembic")
 from rewardlab.data import Preference, PreferenceDataset, Segment, load_preferences, save_preferences
 from rewardlab.errors import ConfigError, DataFileError, ValidationError
 from rewardlab.labeling import AlreadyAnswered, NotFound, NotYours, Store, open_store
-from rewardlab.labeling.store import Base, choice_label, migrate
+from rewardlab.labeling.store import Base, NextPage, choice_label, migrate
 
 
 def _segments(n: int, length: int = 3) -> list[Segment]:
@@ -511,6 +511,31 @@ def test_the_store_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
         conn.exec_driver_sql("TRUNCATE labels, assignments, queries, segments, annotators RESTART IDENTITY CASCADE")
     _concurrency(again)
     again.close()
+
+
+def test_next_page_is_next_assignment_progress_and_clip_paths_at_once(store: Store, tmp_path: Path) -> None:
+    """What GET /api/next answers, read together: the same assignment, progress and clip paths as the
+    three calls one by one."""
+    segments = store.add_segments(_segments(4), env_id="Toy-v0")
+    first, second = store.add_queries([(segments[0], segments[1]), (segments[2], segments[3])])
+    store.set_clip(segments[1], tmp_path / "1.mp4")
+    ada, bob = (store.authenticate(store.add_annotator(name)) for name in ("ada", "bob"))
+    assert ada is not None and bob is not None
+    page = store.next_page(ada, np.random.default_rng(_seed(False)))
+    assert page.assignment is not None and page.assignment.query_id == first and not page.assignment.left_is_a
+    assert page.assignment == store.next_assignment(ada, np.random.default_rng(1))  # the open one, same sides
+    assert (page.answered, page.left) == store.progress(ada) == (0, 2)
+    assert page.clips == store.clip_paths([segments[0], segments[1]]) == {segments[0]: None, segments[1]: str(tmp_path / "1.mp4")}
+    assert store.next_page(ada, np.random.default_rng(2)) == page
+    store.record_label(page.assignment.id, ada, "left")
+    page = store.next_page(ada, np.random.default_rng(3))
+    assert page.assignment is not None and page.assignment.query_id == second
+    assert (page.answered, page.left, page.clips) == (1, 1, {segments[2]: None, segments[3]: None})
+    store.record_label(page.assignment.id, ada, "skip")
+    assert store.next_page(ada, np.random.default_rng(4)) == NextPage(None, 2, 0, {})
+    assert store.next_page(bob, np.random.default_rng(5), per_query=1) == NextPage(None, 0, 0, {})  # ada holds both
+    with pytest.raises(ValidationError, match="per_query"):
+        store.next_page(bob, np.random.default_rng(5), per_query=0)
 
 
 def test_progress_was_shown_and_clip_paths(store: Store, tmp_path: Path) -> None:
