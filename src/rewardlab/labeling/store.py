@@ -965,10 +965,12 @@ def open_store(url: str | Path) -> Store:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database in (None, "", ":memory:"):
                 raise ConfigError("url", f"is {shown!r}, an in-memory database", "pass a file: sqlite:///DIR/labels.db")
-            engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+            # a connection for each of a server's worker threads (40 by default), kept: opening one costs
+            # four PRAGMAs, and a pool smaller than the threads reading at once opened and closed them all the time
+            engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40, max_overflow=10)
             _sqlite_events(engine)
         else:
-            engine = create_engine(parsed, pool_pre_ping=True)
+            engine = create_engine(parsed, pool_pre_ping=True, pool_size=20, max_overflow=30)
     except (NoSuchModuleError, ImportError) as exc:
         raise ConfigError(
             "url",
