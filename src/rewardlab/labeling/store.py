@@ -14,7 +14,8 @@ schema; an up-to-date one is left as it is; the version is the row of ``alembic_
   but the database), ``clip_path`` (the rendered MP4, once there), ``source`` / ``source_row`` (the
   ``.npz`` and row it came from, if any);
 * ``queries`` — segments ``a`` and ``b``, ``gold`` (the known answer ``P(a ≻ b)`` of a gold query, or
-  null);
+  null), ``assigned`` (how many assignments it has, kept with them: the next query and an annotator's
+  progress are read from it through an index, not counted on each request);
 * ``assignments`` — a query shown to one annotator (unique per pair): ``left_is_a`` and ``shown_at``;
 * ``labels`` — at most one per assignment: ``choice`` as pressed and ``value`` = ``P(a ≻ b)`` (null
   when skipped), ``answered_at``.
