@@ -1,10 +1,11 @@
 """Issue 20's load check of the labelling API: N concurrent annotators label for S seconds over loopback
-against a real ``rewardlab label serve`` process on a fresh SQLite store (WAL, ``synchronous=FULL``), and
-the latency of every request is recorded. The bar: 20 annotators for 60 s, p99 < 100 ms, no errors.
+against a real ``rewardlab label serve`` process on a fresh SQLite store (WAL, ``synchronous=FULL``), or on
+an empty database given by ``--db URL`` (PostgreSQL), and the latency of every request is recorded. The bar:
+20 annotators for 60 s, p99 < 100 ms, no errors.
 
 Run::
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/label_load.py --annotators 20 --seconds 60 [--out FILE.json]
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/label_load.py --annotators 20 --seconds 60 [--db URL] [--out FILE.json]
 
 Each annotator is a thread with its own httpx client doing ``GET /api/next`` then ``POST /api/label``
 (a random choice) in a loop, optionally waiting ``--think`` seconds before answering as a person would
@@ -22,7 +23,6 @@ import json
 import os
 import resource
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from sqlalchemy.engine import make_url
 
 from rewardlab.data import Segment
 from rewardlab.labeling import open_store
@@ -45,7 +46,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(db: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start(db: Path | str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     src = Path(__file__).resolve().parents[1] / "src"
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
@@ -76,20 +77,22 @@ def _own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(annotators: int, seconds: float, queries: int, think: float = 0.0) -> dict:
+def run(annotators: int, seconds: float, queries: int, think: float = 0.0, db: str | None = None) -> dict:
     """Label for ``seconds`` with ``annotators`` threads, each waiting ``think`` seconds between a query
-    and its answer (0: as fast as the server answers); return the figures."""
-    tmp = Path(tempfile.mkdtemp(prefix="label_load_"))
-    db = tmp / "labels.db"
+    and its answer (0: as fast as the server answers); return the figures. ``db``: the URL of an empty
+    database to use instead of a fresh SQLite file (e.g. PostgreSQL's)."""
+    store_at: Path | str = Path(tempfile.mkdtemp(prefix="label_load_")) / "labels.db" if db is None else db
     rng = np.random.default_rng(0)
-    with open_store(db) as store:
+    with open_store(store_at) as store:
+        if store.counts()["queries"]:
+            raise SystemExit(f"{db} holds queries already: pass an empty database")
         segments = store.add_segments(
             [Segment(rng.normal(size=(25, 3)), rng.normal(size=(25, 1))) for _ in range(100)], env_id="Pendulum-v1"
         )
         pairs = [tuple(int(x) for x in rng.choice(segments, 2, replace=False)) for _ in range(queries)]
         store.add_queries(pairs)  # type: ignore[arg-type]
         tokens = [store.add_annotator(f"annotator{k}") for k in range(annotators)]
-    process, url = _start(db)
+    process, url = _start(store_at)
     lock = threading.Lock()
     times: dict[str, list[float]] = {"next": [], "label": []}
     errors: list[str] = []
@@ -133,9 +136,10 @@ def run(annotators: int, seconds: float, queries: int, think: float = 0.0) -> di
     server_after, client_cpu = _cpu_seconds(process.pid), _own_cpu_seconds() - client_cpu
     process.terminate()
     process.wait(timeout=30)
-    with sqlite3.connect(db) as conn:
-        stored = conn.execute("SELECT count(*) FROM labels").fetchone()[0]
+    with open_store(store_at) as store:
+        stored = store.counts()["labels"]
     out: dict = {
+        "database": "sqlite" if db is None else make_url(db).get_backend_name(),
         "annotators": annotators,
         "think_s": think,
         "seconds": round(wall, 1),
@@ -165,9 +169,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--think", type=float, default=0.0, help="seconds each annotator waits before answering (0: none)")
     parser.add_argument("--queries", type=int, default=5000, help="queries in the store (each annotator may get all)")
+    parser.add_argument("--db", default=None, help="an empty database's URL instead of a fresh SQLite file (postgresql+psycopg://...)")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     args = parser.parse_args()
-    figures = run(args.annotators, args.seconds, args.queries, args.think)
+    figures = run(args.annotators, args.seconds, args.queries, args.think, args.db)
     print(json.dumps(figures, indent=2))
     if args.out is not None:
         args.out.write_text(json.dumps(figures, indent=2) + "\n")
