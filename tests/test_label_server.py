@@ -43,14 +43,15 @@ def _sql(db: Path | str, query: str) -> list[tuple]:
     """The rows of ``query`` on the store ``db`` (a SQLite file, or a database URL), read on a new connection."""
     if isinstance(db, Path):
         with sqlite3.connect(db) as conn:
-            return conn.execute(query).fetchall()
+            return conn.execute(query).fetchall()  # committed on leaving
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
     engine = create_engine(db, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            return [tuple(row) for row in conn.exec_driver_sql(query)]
+        with engine.begin() as conn:
+            result = conn.exec_driver_sql(query)
+            return [tuple(row) for row in result] if result.returns_rows else []
     finally:
         engine.dispose()
 
@@ -384,7 +385,7 @@ def test_concurrent_annotators_label_without_errors(request: pytest.FixtureReque
     assert float(np.percentile(latencies, 99)) < 2.0  # loose here (2 shared cores); benchmarks/ holds the real figure
 
 
-def test_a_server_fault_is_a_json_500(tmp_path: Path) -> None:
+def test_a_server_fault_is_a_json_500(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> None:
     """A failure inside the store (here: its labels table dropped behind its back) answers 500 with
     ``{"error": ...}``, not a bare text page (in process: the fault cannot be made in a server process
     without reaching into it)."""
@@ -392,16 +393,17 @@ def test_a_server_fault_is_a_json_500(tmp_path: Path) -> None:
 
     from rewardlab.labeling.server import create_app
 
-    with open_store(tmp_path / "labels.db") as store:
+    db = _new_db(request, backend, tmp_path)
+    with open_store(db) as store:
         a, b = store.add_segments(_segments(2), env_id="Toy-v0")
         store.add_queries([(a, b)])
         token = store.add_annotator("ada")
         client = TestClient(create_app(store), headers={"Authorization": f"Bearer {token}"}, raise_server_exceptions=False)
         job = client.get("/api/next").json()
-        with sqlite3.connect(tmp_path / "labels.db") as conn:
-            conn.execute("DROP TABLE labels")
+        _sql(db, "DROP TABLE labels")
         response = client.post("/api/label", json={"assignment": job["assignment"], "choice": "left"})
-        assert response.status_code == 500 and response.json()["error"].startswith("internal error (OperationalError)")
+        error = "OperationalError" if backend == "sqlite" else "ProgrammingError"  # PostgreSQL: undefined table
+        assert response.status_code == 500 and response.json()["error"].startswith(f"internal error ({error})")
 
 
 def test_the_page_and_its_files_are_served_without_a_token_and_read_nothing(setup: Setup) -> None:
