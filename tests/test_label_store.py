@@ -538,6 +538,32 @@ def test_next_page_is_next_assignment_progress_and_clip_paths_at_once(store: Sto
         store.next_page(bob, np.random.default_rng(5), per_query=0)
 
 
+def test_a_label_cycle_runs_few_statements_whatever_the_store_holds(store: Store) -> None:
+    """What a server runs per request stays small and does not grow with the labels: a new assignment
+    with progress and clip paths (next_page) is 6 statements in 2 transactions, an answer 2 in 2 (the
+    check outside the write lock), a cached token none."""
+    from sqlalchemy import event
+
+    segments = store.add_segments(_segments(10), env_id="Toy-v0")
+    store.add_queries([(segments[i], segments[j]) for i in range(10) for j in range(10) if i != j])
+    token = store.add_annotator("ada")
+    ada = store.authenticate(token)
+    assert ada is not None
+    ran: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: ran.append(sql.split()[0].upper()))
+    rng = np.random.default_rng(0)
+    for n in range(40):
+        ran.clear()
+        page = store.next_page(ada, rng)
+        assert page.assignment is not None and (page.answered, page.left) == (n, 90 - n)
+        assert sorted(ran) == ["BEGIN", "BEGIN", "INSERT", "SELECT", "SELECT", "SELECT", "SELECT", "UPDATE"], ran
+        ran.clear()
+        store.record_label(page.assignment.id, ada, "left")
+        assert sorted(ran) == ["BEGIN", "BEGIN", "INSERT", "SELECT"], ran
+    ran.clear()
+    assert store.authenticate(token) == ada and ran == []
+
+
 def test_progress_was_shown_and_clip_paths(store: Store, tmp_path: Path) -> None:
     """What the server reads per request: an annotator's (answered, left), whether a segment is in one of
     their assignments, and several clip paths at once."""
