@@ -18,7 +18,7 @@ pytest.importorskip("alembic")
 
 from rewardlab.data import Preference, PreferenceDataset, Segment, load_preferences, save_preferences
 from rewardlab.errors import ConfigError, DataFileError, ValidationError
-from rewardlab.labeling import AlreadyAnswered, NotFound, NotYours, Store, open_store
+from rewardlab.labeling import AlreadyAnswered, Annotator, NotFound, NotYours, Store, open_store
 from rewardlab.labeling.store import Base, NextPage, choice_label, migrate
 
 
@@ -88,8 +88,9 @@ def test_migrations_create_the_schema_and_reopening_changes_nothing(db: Path) ->
 
 
 def test_migration_0002_counts_the_assignments_a_0001_store_holds(db: Path) -> None:
-    """A store written by the first schema (three queries; the second assigned twice, the third once)
-    gains each query's assignment count, and the least-assigned query is handed out first."""
+    """A store written by the first schema (three queries; the second assigned twice, the third once;
+    one assignment answered) gains each query's assignment count and each assignment's answered flag,
+    and the least-assigned query is handed out first."""
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import create_engine
@@ -111,11 +112,16 @@ def test_migration_0002_counts_the_assignments_a_0001_store_holds(db: Path) -> N
         conn.executemany(
             "INSERT INTO assignments (query_id, annotator_id, left_is_a, shown_at) VALUES (?, ?, 1, 0)", [(2, 1), (2, 2), (3, 1)]
         )
+        conn.execute("INSERT INTO labels (assignment_id, value, choice, answered_at) VALUES (2, 1.0, 'left', 1)")
     store = open_store(db)
     assert _sql(db, "SELECT version_num FROM alembic_version") == [("0002",)]
     assert _sql(db, "SELECT id, assigned FROM queries ORDER BY id") == [(1, 0), (2, 2), (3, 1)]
     indexes = {r[0] for r in _sql(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%'")}
-    assert indexes == {"ix_queries_assigned", "ix_assignments_annotator_id_query_id"}
+    assert indexes == {"ix_queries_assigned", "ix_assignments_annotator_id_query_id", "ix_assignments_annotator_id_answered"}
+    assert _sql(db, "SELECT id, answered FROM assignments ORDER BY id") == [(1, 0), (2, 1), (3, 0)]
+    a1 = Annotator(1, "a1", "annotator")  # their oldest open one (id 1) comes back; 2 open + 1 new left
+    job = store.next_assignment(a1, np.random.default_rng(0))
+    assert job is not None and job.id == 1 and store.progress(a1) == (0, 3)
     cleo = store.authenticate(store.add_annotator("cleo"))
     assert cleo is not None
     order = []
@@ -540,7 +546,7 @@ def test_next_page_is_next_assignment_progress_and_clip_paths_at_once(store: Sto
 
 def test_a_label_cycle_runs_few_statements_whatever_the_store_holds(store: Store) -> None:
     """What a server runs per request stays small and does not grow with the labels: a new assignment
-    with progress and clip paths (next_page) is 6 statements in 2 transactions, an answer 2 in 2 (the
+    with progress and clip paths (next_page) is 6 statements in 2 transactions, an answer 3 in 2 (the
     check outside the write lock), a cached token none."""
     from sqlalchemy import event
 
@@ -559,7 +565,7 @@ def test_a_label_cycle_runs_few_statements_whatever_the_store_holds(store: Store
         assert sorted(ran) == ["BEGIN", "BEGIN", "INSERT", "SELECT", "SELECT", "SELECT", "SELECT", "UPDATE"], ran
         ran.clear()
         store.record_label(page.assignment.id, ada, "left")
-        assert sorted(ran) == ["BEGIN", "BEGIN", "INSERT", "SELECT"], ran
+        assert sorted(ran) == ["BEGIN", "BEGIN", "INSERT", "SELECT", "UPDATE"], ran
     ran.clear()
     assert store.authenticate(token) == ada and ran == []
 

@@ -91,9 +91,11 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    false,
     func,
     insert,
     select,
+    true,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -204,6 +206,7 @@ class AssignmentRow(Base):
     __table_args__ = (
         UniqueConstraint("query_id", "annotator_id"),
         Index("ix_assignments_annotator_id_query_id", "annotator_id", "query_id"),
+        Index("ix_assignments_annotator_id_answered", "annotator_id", "answered", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -211,6 +214,8 @@ class AssignmentRow(Base):
     annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id"))
     left_is_a: Mapped[bool] = mapped_column(Boolean)
     shown_at: Mapped[float] = mapped_column(Float)
+    #: Whether it has its label (kept by record_label, in the transaction that adds the label).
+    answered: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 class LabelRow(Base):
@@ -257,8 +262,7 @@ class _Sql:
         .join(q, q.c.id == a.c.query_id)
         .join(sa, sa.c.id == q.c.segment_a)
         .join(sb, sb.c.id == q.c.segment_b)
-        .outerjoin(lab, lab.c.assignment_id == a.c.id)
-        .where(a.c.annotator_id == who, lab.c.id.is_(None))
+        .where(a.c.annotator_id == who, a.c.answered == false())
         .order_by(a.c.id)
         .limit(1)
     )
@@ -276,17 +280,14 @@ class _Sql:
     bump_capped = bump.where(q.c.assigned < cap)
     assign = insert(a)
     #: ``(answered, held, to come)``: labels given, assignments held, queries not had yet (under the cap).
-    done = select(func.count(lab.c.id)).join(a, a.c.id == lab.c.assignment_id).where(a.c.annotator_id == who).scalar_subquery()
+    done = select(func.count(a.c.id)).where(a.c.annotator_id == who, a.c.answered == true()).scalar_subquery()
     given = select(func.count(a.c.id)).where(a.c.annotator_id == who).scalar_subquery()
     progress = select(done, given, select(func.count(q.c.id)).scalar_subquery() - given)
     progress_capped = select(done, given, select(func.count(q.c.id)).where(q.c.assigned < cap, q.c.id.not_in(mine)).scalar_subquery())
-    #: An assignment's annotator, side order, time shown, and its label's id (None: unanswered).
-    answerable = (
-        select(a.c.annotator_id, a.c.left_is_a, a.c.shown_at, lab.c.id.label("label_id"))
-        .outerjoin(lab, lab.c.assignment_id == a.c.id)
-        .where(a.c.id == bindparam("job"))
-    )
+    #: An assignment's annotator, side order, time shown, and whether it has its label.
+    answerable = select(a.c.annotator_id, a.c.left_is_a, a.c.shown_at, a.c.answered).where(a.c.id == bindparam("job"))
     label = insert(lab)
+    mark = update(a).where(a.c.id == bindparam("job")).values(answered=True)
 
 
 # -- records handed out ---------------------------------------------------------------------------------
@@ -786,7 +787,7 @@ class Store:
             raise NotFound("assignment_id", f"{assignment_id} is not in the store", "answer an assignment from next_assignment")
         if row.annotator_id != annotator.id:
             raise NotYours("assignment_id", f"{assignment_id} was given to another annotator", "answer your own assignments")
-        if row.label_id is not None:
+        if row.answered:
             raise AlreadyAnswered("assignment_id", f"{assignment_id} is answered already", "ask next_assignment for the next query")
         if when < row.shown_at:
             raise ValidationError("answered_at", f"is {when}, before shown_at {row.shown_at}", "pass the time the answer came")
@@ -795,6 +796,7 @@ class Store:
             with self._write_conn() as conn:
                 value = None if label == SKIPPED else label
                 conn.execute(_Sql.label, {"assignment_id": assignment_id, "value": value, "choice": choice, "answered_at": when})
+                conn.execute(_Sql.mark, {"job": assignment_id})
         except IntegrityError as exc:  # a concurrent answer won the unique constraint
             raise AlreadyAnswered(
                 "assignment_id", f"{assignment_id} is answered already", "ask next_assignment for the next query"

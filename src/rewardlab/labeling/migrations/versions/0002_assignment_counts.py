@@ -1,11 +1,16 @@
-"""What the labelling server reads on every request, cheap: each query's count of assignments, and indexes.
+"""What the labelling server reads on every request, cheap: each query's count of assignments, whether an
+assignment is answered, and indexes.
 
 ``queries.assigned`` is the number of assignments of the query, kept by
 :meth:`~rewardlab.labeling.store.Store.next_assignment` in the transaction that adds one (filled here from
 the assignments already made): picking the least-assigned query and counting an annotator's queries left
 read it through the index ``(assigned, id)`` instead of grouping every query's assignments on each
-request. The annotator's assignments get an index ``(annotator_id, query_id)`` that answers "the queries
-of this annotator" from the index alone (it replaces the index on ``annotator_id``).
+request. ``assignments.answered`` says whether the assignment has its label (kept by
+:meth:`~rewardlab.labeling.store.Store.record_label` in the transaction that adds the label; filled here
+from the labels): an annotator's open assignment and answered count are read through the index
+``(annotator_id, answered, id)`` instead of looking for a label of each of their assignments. The
+index ``(annotator_id, query_id)`` answers "the queries of this annotator" from the index alone (it
+replaces the index on ``annotator_id``).
 
 Revision ID: 0002
 Revises: 0001
@@ -31,9 +36,17 @@ def upgrade() -> None:
     op.create_index(op.f("ix_queries_assigned"), "queries", ["assigned", "id"])
     op.drop_index(op.f("ix_assignments_annotator_id"), table_name="assignments")
     op.create_index(op.f("ix_assignments_annotator_id_query_id"), "assignments", ["annotator_id", "query_id"])
+    op.add_column("assignments", sa.Column("answered", sa.Boolean(), nullable=False, server_default=sa.false()))
+    assignments = sa.table("assignments", sa.column("id", sa.Integer()), sa.column("answered", sa.Boolean()))
+    labels = sa.table("labels", sa.column("assignment_id", sa.Integer()))
+    op.execute(assignments.update().where(assignments.c.id.in_(sa.select(labels.c.assignment_id))).values(answered=True))
+    op.create_index(op.f("ix_assignments_annotator_id_answered"), "assignments", ["annotator_id", "answered", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_assignments_annotator_id_answered"), table_name="assignments")
+    with op.batch_alter_table("assignments") as batch:
+        batch.drop_column("answered")
     op.drop_index(op.f("ix_assignments_annotator_id_query_id"), table_name="assignments")
     op.create_index(op.f("ix_assignments_annotator_id"), "assignments", ["annotator_id"])
     op.drop_index(op.f("ix_queries_assigned"), table_name="queries")
