@@ -16,7 +16,8 @@ schema; an up-to-date one is left as it is; the version is the row of ``alembic_
 * ``queries`` — segments ``a`` and ``b``, ``gold`` (the known answer ``P(a ≻ b)`` of a gold query, or
   null), ``assigned`` (how many assignments it has, kept with them: the next query and an annotator's
   progress are read from it through an index, not counted on each request);
-* ``assignments`` — a query shown to one annotator (unique per pair): ``left_is_a`` and ``shown_at``;
+* ``assignments`` — a query shown to one annotator (unique per pair): ``left_is_a``, ``shown_at``, and
+  ``answered`` (whether its label is in; set in the label's transaction);
 * ``labels`` — at most one per assignment: ``choice`` as pressed and ``value`` = ``P(a ≻ b)`` (null
   when skipped), ``answered_at``.
 
