@@ -19,9 +19,25 @@ act for an annotator (no CSRF). Without a valid token nothing is read or written
 * ``GET /api/clips/{segment}.mp4`` — the rendered clip of a segment in one of the caller's assignments
   (403 for another segment, any segment for an operator; 404 until it is rendered).
 * ``GET /api/operator/counts`` — rows per table (operator token only).
+* ``POST /api/queries`` (operator token only; what :class:`~rewardlab.labeling.teacher.LabelServerTeacher`
+  sends) with ``{"env_id": str, "run": str (optional), "pairs": [{"a": {"obs": [[...]], "acts": [...],
+  "rews": [...] | null}, "b": {...}, "gold": null | 0 | 0.5 | 1}]}`` — 201 ``{"queries": [id, ...]}``: the
+  segments and one query per pair, stored in one transaction (a refused body stores nothing); a body
+  has its own limit ``max_query_body`` (8 MiB). With a renderer, their clips are rendered at once.
+* ``GET /api/answers?ids=1,2,3`` (operator token only) — every answer so far, per query id:
+  ``{"answers": {"1": [{"label": 1.0|0.0|0.5|"skipped", "annotator": name, "choice": ..., "left_is_a":
+  bool, "shown_at": t, "answered_at": t}, ...], "2": [], ...}}``; ``label`` is ``P(a ≻ b)`` (the side
+  order undone). An unknown id is 404.
 * ``GET /`` — the labelling page (``static/index.html``, its script and style under ``/static/``: plain
   files, no build step); it asks for the token (or reads it from the URL fragment ``#token=...``) and
   sends it in the header. The page and its files are public; everything they show comes from ``/api``.
+
+**Clips.** With a :class:`~rewardlab.labeling.clips.ClipRenderer` (``rewardlab label serve`` makes one
+rendering into ``RUN/clips``, or ``--clips DIR``), a background thread renders every segment without a
+clip — those in the store at start, any another process adds (looked for every 2 s), and each one posted,
+at once — and records each clip in the store when it is written; until then ``GET /api/next`` gives its
+``clip`` as null (the page waits and asks again). A segment of an env clips cannot be drawn for is logged
+and left without one; a server with a renderer refuses to take queries of such an env (422).
 
 **Errors** are ``{"error": message}`` and store nothing: 401 no or bad token, 403 another annotator's
 assignment, a clip of a segment not shown to the caller, or a non-operator on an operator endpoint, 404 an unknown id or path, 409 a second answer to
@@ -182,7 +198,7 @@ _QUERIES_FIX = (
 def _fields(data: Any, where: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
     """``data`` as a JSON object with only ``allowed`` keys and all ``required`` ones, else :class:`_Refused` (422)."""
     if not isinstance(data, dict):
-        raise _Refused(422, f"{where}: is a JSON {type(data).__name__}, not an object; {_QUERIES_FIX}")
+        raise _Refused(422, f"{where or 'the body'}: is a JSON {type(data).__name__}, not an object; {_QUERIES_FIX}")
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise _Refused(422, f"{where}{'.' if where else ''}{unknown[0]}: is not a field; send only {', '.join(allowed)}")
