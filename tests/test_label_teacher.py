@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import sqlite3
 import threading
 import time
@@ -345,3 +346,93 @@ def test_the_server_renders_the_clips_of_what_it_holds_and_of_what_is_posted(tmp
         assert int(ids[0]) == 2
     finally:
         server.stop()
+
+
+def _wait(condition: Callable[[], bool], seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_the_clip_keeper_records_what_renders_and_keeps_what_cannot(tmp_path: Path) -> None:
+    """In process: a Pendulum segment renders (into a subdirectory of the served clips, recorded relative to it);
+    one of the wrong shape and one of an env clips cannot be drawn for stay without a clip, with the reason
+    kept; a segment another process adds later is found and rendered; a restarted app records a clip already
+    on disk without rendering it again; a renderer outside the clips directory is refused."""
+    from rewardlab.labeling.clips import ClipRenderer
+    from rewardlab.labeling.server import create_app
+
+    bad_shape = Segment(np.zeros((4, 2)), np.zeros((4, 1)))
+    with open_store(tmp_path / "labels.db") as store:
+        good, wrong = store.add_segments([_pendulum(0), bad_shape], env_id="Pendulum-v1")
+        [toy] = store.add_segments([bad_shape], env_id="Toy-v0")
+        with pytest.raises(ConfigError, match="outside the clips directory"):
+            create_app(store, clips_dir=tmp_path / "served", renderer=ClipRenderer(tmp_path / "elsewhere"))
+        renderer = ClipRenderer(tmp_path / "served" / "clips")
+        keeper = create_app(store, clips_dir=tmp_path / "served", renderer=renderer).state.clip_keeper
+        try:
+            assert _wait(lambda: store.clip_path(good) is not None and len(keeper.failed) == 2)
+            assert store.clip_path(good) == "clips/1.mp4" and (tmp_path / "served" / "clips" / "1.mp4").is_file()
+            assert store.clip_path(wrong) is None and "ShapeError" in keeper.failed[wrong]
+            assert store.clip_path(toy) is None and "'Toy-v0' is not an environment" in keeper.failed[toy]
+            with open_store(tmp_path / "labels.db") as other:  # another process's store object
+                [late] = other.add_segments([_pendulum(1)], env_id="Pendulum-v1")
+            assert _wait(lambda: store.clip_path(late) is not None)  # found by a rescan (every 2 s)
+            assert store.unrendered() == [(wrong, "Pendulum-v1"), (toy, "Toy-v0")]
+        finally:
+            keeper.stop()
+            renderer.close()
+        clip = tmp_path / "served" / "clips" / f"{late}.mp4"
+        written = clip.stat().st_mtime_ns
+        with sqlite3.connect(tmp_path / "labels.db") as conn:  # as if killed between writing the clip and recording it
+            conn.execute(f"UPDATE segments SET clip_path = NULL WHERE id = {late}")
+        renderer = ClipRenderer(tmp_path / "served" / "clips")
+        keeper = create_app(store, clips_dir=tmp_path / "served", renderer=renderer).state.clip_keeper
+        try:
+            assert _wait(lambda: store.clip_path(late) == f"clips/{late}.mp4")
+            assert clip.stat().st_mtime_ns == written  # not rendered again
+        finally:
+            keeper.stop()
+            renderer.close()
+
+
+def test_answers_wait_through_a_server_restart(tmp_path: Path) -> None:
+    """The server is killed after the queries are posted and started again on the same port while the teacher
+    waits: the wait goes on and returns the answers given after the restart; a server that stays away is an
+    error naming it once the timeout has passed."""
+    db = tmp_path / "labels.db"
+    with open_store(db) as store:
+        tokens = {"olga": store.add_annotator("olga", "operator"), "ada": store.add_annotator("ada")}
+    port = _free_port()
+    server = _serve(db, port=port, where=("--db", str(db), "--no-render"))
+    pairs = _pairs(2, np.random.default_rng(4))
+    restarted: list[Server] = []
+
+    def restart_and_answer() -> None:
+        time.sleep(0.5)
+        restarted.append(_serve(db, port=port, where=("--db", str(db), "--no-render")))
+        app = App(tmp_path, db, restarted[0], tokens)
+        with app.client("ada") as c, open_store(db) as store:
+            while (job := c.get("/api/next").json())["assignment"] is not None:
+                left, right = store.segment(job["left"]["segment"]), store.segment(job["right"]["segment"])
+                c.post("/api/label", json={"assignment": job["assignment"], "choice": _oracle(job, left, right)})
+
+    try:
+        with LabelServerTeacher(server.url, tokens["olga"], env_id="Toy-v0", poll=0.1) as teacher:
+            ids = teacher.post(pairs)
+            server.stop(signal.SIGKILL)
+            helper = threading.Thread(target=restart_and_answer, daemon=True)
+            helper.start()
+            got = teacher.answers(ids, timeout=30)
+            helper.join(timeout=30)
+            assert got.labels.tolist() == [1.0 if a.ret > b.ret else 0.0 for a, b in pairs]
+            restarted[0].stop()
+            start = time.monotonic()
+            with pytest.raises(ConfigError, match="cannot be reached"):
+                teacher.answers(ids, timeout=0.5)
+            assert 0.3 <= time.monotonic() - start < 5
+    finally:
+        server.stop(signal.SIGKILL)
+        for s in restarted:
+            s.stop(signal.SIGKILL)

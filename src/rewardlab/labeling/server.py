@@ -273,18 +273,19 @@ def _ids_param(text: str | None) -> list[int]:
 class _ClipKeeper:
     """A background thread that keeps every segment of the store rendered: segments without a clip (found
     at start, every ``rescan`` seconds, and each one posted, at once) are submitted to the
-    :class:`~rewardlab.labeling.clips.ClipRenderer` (key = the segment id, env = its ``env_id``), and each
+    :class:`~rewardlab.labeling.clips.ClipRenderer` (key = the segment id, env = its ``env_id``; a quick scan
+    looks at new ids only, a full one every ``full_rescan`` seconds), and each
     clip is recorded with :meth:`Store.set_clip` (its path relative to the served clips directory) once it
     is written. A segment whose env cannot be drawn, or whose rendering failed, is kept in ``failed`` (id ->
     why; logged once) and not tried again until the server restarts."""
 
-    def __init__(self, store: Store, renderer: ClipRenderer, clips: Path, *, rescan: float = 2.0) -> None:
+    def __init__(self, store: Store, renderer: ClipRenderer, clips: Path, *, rescan: float = 2.0, full_rescan: float = 30.0) -> None:
         directory = renderer.directory.resolve()
         if not directory.is_relative_to(clips):
             raise ConfigError(
                 "renderer", f"writes to {directory}, outside the clips directory {clips}", "render into clips_dir (or below it)"
             )
-        self.store, self.renderer, self.rescan = store, renderer, rescan
+        self.store, self.renderer, self.rescan, self.full_rescan = store, renderer, rescan, full_rescan
         self.prefix = directory.relative_to(clips)
         self.failed: dict[int, str] = {}
         self._envs: dict[str | None, str | None] = {}  # env id -> why clips cannot be drawn for it (None: they can)
@@ -331,13 +332,17 @@ class _ClipKeeper:
         backlog: deque[tuple[int, str | None]] = deque()
         known: set[int] = set()  # in the backlog or being rendered
         rendering: set[int] = set()
-        next_scan = 0.0
+        next_scan = next_full = 0.0
+        newest = 0  # the largest segment id seen: a quick scan looks only above it
         while not self._stop.is_set():
             try:
                 found: list[tuple[int, str | None]] = []
                 if time.monotonic() >= next_scan:
-                    found = self.store.unrendered()
+                    full = time.monotonic() >= next_full  # now and then all of them (ids may commit out of order)
+                    found = self.store.unrendered(after=0 if full else newest)
+                    newest = max([newest, *(i for i, _ in found)])
                     next_scan = time.monotonic() + self.rescan
+                    next_full = time.monotonic() + self.full_rescan if full else next_full
                 with self._lock:
                     found, self._new = found + self._new, []
                 for item in found:

@@ -585,10 +585,16 @@ class Store:
             made = self._query_rows(s, [(rows[2 * k].id, rows[2 * k + 1].id) for k in range(len(items))], golds)
             return [q.id for q in made], [(q.segment_a, q.segment_b) for q in made]
 
-    def unrendered(self) -> list[tuple[int, str | None]]:
-        """``(segment id, env id)`` of every segment without a clip, oldest first (what a renderer still owes)."""
+    def unrendered(self, after: int = 0) -> list[tuple[int, str | None]]:
+        """``(segment id, env id)`` of every segment without a clip, oldest first (what a renderer still owes);
+        ``after``: only segments with a larger id (a range of the primary key: cheap however many there are)."""
+        after = _id(after, "after")
         with self._read() as s:
-            stmt = select(SegmentRow.id, SegmentRow.env_id).where(SegmentRow.clip_path.is_(None)).order_by(SegmentRow.id)
+            stmt = (
+                select(SegmentRow.id, SegmentRow.env_id)
+                .where(SegmentRow.id > after, SegmentRow.clip_path.is_(None))
+                .order_by(SegmentRow.id)
+            )
             return [(int(i), env) for i, env in s.execute(stmt)]
 
     # -- assignments and labels ----------------------------------------------------------------------

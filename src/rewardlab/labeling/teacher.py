@@ -51,6 +51,10 @@ class LabelServerError(RewardLabError, RuntimeError):
     """The labelling server failed a request (a 5xx answer): the message is the server's."""
 
 
+class _Unreachable(ConfigError):
+    """No answer from the server (connection refused or reset, a request timeout)."""
+
+
 def majority_label(labels: Sequence[Label]) -> Label:
     """One label from several answers ``P(a ≻ b)`` (or ``"skipped"``) to one query: the most frequent
     non-skipped label, 0.5 when several tie for most frequent, ``"skipped"`` when every answer is
@@ -165,13 +169,13 @@ class LabelServerTeacher:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise ConfigError(
+            raise _Unreachable(
                 "url",
                 f"{self.url}{path}: no answer within the request timeout ({type(exc).__name__})",
                 "raise request_timeout or check the server",
             ) from None
         except httpx.TransportError as exc:
-            raise ConfigError(
+            raise _Unreachable(
                 "url",
                 f"{self.url}: cannot be reached ({type(exc).__name__}: {exc})",
                 "start it (rewardlab label serve --run DIR) or fix the URL",
@@ -241,14 +245,25 @@ class LabelServerTeacher:
             (:func:`majority_label` of its answers, ``1.0`` = the first posted segment preferred),
             skipped when all its answers are, pending while it has fewer than ``min_answers``.
 
+        A server that cannot be reached or fails (5xx) during the wait is asked again every ``poll``
+        seconds until the timeout, then the error is raised.
+
         Raises:
             ValidationError: an id that was never posted (the server does not know it).
+            ConfigError: the server stayed unreachable, or refused the token.
+            LabelServerError: the server kept failing.
         """
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
             raise ValidationError("timeout", f"is {timeout!r}", "pass a number of seconds >= 0 (0: do not wait)")
         deadline = time.monotonic() + float(timeout)
         while True:
-            got = self.raw_answers(ids)
+            try:
+                got = self.raw_answers(ids)
+            except (_Unreachable, LabelServerError):
+                if time.monotonic() + self.poll > deadline:
+                    raise
+                time.sleep(self.poll)
+                continue
             if all(len(records) >= self.min_answers for records in got.values()) or time.monotonic() >= deadline:
                 break
             time.sleep(min(self.poll, max(0.0, deadline - time.monotonic())))
