@@ -326,6 +326,11 @@ def test_the_server_renders_the_clips_of_what_it_holds_and_of_what_is_posted(tmp
             ids = teacher.post([(_pendulum(2), _pendulum(3))])
             with pytest.raises(ValidationError, match="env_id: 'Toy-v0' is not an environment clips can be drawn for; use one of"):
                 LabelServerTeacher(server.url, tokens["olga"], env_id="Toy-v0").post(_pairs(1, np.random.default_rng(0)))
+            wrong = Segment(np.zeros((4, 2)), np.zeros((4, 1)))
+            with pytest.raises(
+                ValidationError, match=r"pairs\[0\]\.a: a segment with observations \(2,\) .* cannot be drawn for Pendulum-v1"
+            ):
+                teacher.post([(wrong, wrong)])
             assert _counts(db) == (4, 2)
         deadline = time.monotonic() + 60
         while _sql(db, "SELECT count(*) FROM segments WHERE clip_path IS NULL")[0][0] and time.monotonic() < deadline:

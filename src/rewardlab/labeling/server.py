@@ -37,7 +37,8 @@ rendering into ``RUN/clips``, or ``--clips DIR``), a background thread renders e
 clip — those in the store at start, any another process adds (looked for every 2 s), and each one posted,
 at once — and records each clip in the store when it is written; until then ``GET /api/next`` gives its
 ``clip`` as null (the page waits and asks again). A segment of an env clips cannot be drawn for is logged
-and left without one; a server with a renderer refuses to take queries of such an env (422).
+and left without one; a server with a renderer refuses (422) posted queries of such an env, or whose
+segments' shapes the env's drawing does not take.
 
 **Errors** are ``{"error": message}`` and store nothing: 401 no or bad token, 403 another annotator's
 assignment, a clip of a segment not shown to the caller, or a non-operator on an operator endpoint, 404 an unknown id or path, 409 a second answer to
@@ -85,7 +86,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rewardlab.data.preferences import Segment
 from rewardlab.errors import ConfigError, ValidationError
-from rewardlab.labeling.clips import ClipRenderer, _source
+from rewardlab.labeling.clips import ClipRenderer, _source, render_frames
 from rewardlab.labeling.store import AlreadyAnswered, Annotator, NotFound, NotYours, Store
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_QUERY_BODY", "create_app"]
@@ -289,6 +290,7 @@ class _ClipKeeper:
         self.prefix = directory.relative_to(clips)
         self.failed: dict[int, str] = {}
         self._envs: dict[str | None, str | None] = {}  # env id -> why clips cannot be drawn for it (None: they can)
+        self._shapes: set[tuple[str, tuple[int, ...], tuple[int, ...]]] = set()  # (env id, obs shape, act shape) that drew
         self._new: list[tuple[int, str | None]] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -327,6 +329,35 @@ class _ClipKeeper:
         with self._lock:
             self._envs[env_id] = why
         return why
+
+    def refused(self, env_id: str, pairs: list[tuple[Segment, Segment]]) -> str | None:
+        """Why posted ``pairs`` would get no clips (``{"error": ...}`` text naming the field), or None.
+
+        Refused: an env clips cannot be drawn for, or segments whose observations or actions have a shape the
+        env's drawing does not take (tried on one step of the first segment of each shape; a shape that
+        drew is remembered). A drawing that fails otherwise (no EGL, say) is logged and let through: the
+        renderer will say so again per clip."""
+        why = self.unsupported(env_id)
+        if why is not None:
+            return f"env_id: {why}"
+        for k, pair in enumerate(pairs):
+            for side, seg in zip("ab", pair, strict=True):
+                shape = (env_id, seg.obs_shape, seg.act_shape)
+                with self._lock:
+                    if shape in self._shapes:
+                        continue
+                try:
+                    render_frames(env_id, Segment(seg.obs[:1], seg.acts[:1]), size=(32, 32))
+                except ValidationError as exc:  # ShapeError too
+                    return (
+                        f"pairs[{k}].{side}: a segment with observations {seg.obs_shape} and actions {seg.act_shape} per step "
+                        f"cannot be drawn for {env_id} ({exc.problem}); {exc.fix}"
+                    )
+                except Exception as exc:
+                    log.warning("a test drawing for %s failed (%s: %s); taking the queries anyway", env_id, type(exc).__name__, exc)
+                with self._lock:
+                    self._shapes.add(shape)
+        return None
 
     def _run(self) -> None:
         backlog: deque[tuple[int, str | None]] = deque()
@@ -573,8 +604,8 @@ def create_app(
         if kind != "application/json":
             raise _Refused(415, f"the body is {kind or 'untyped'}; send JSON with 'Content-Type: application/json'")
         env_id, run, pairs, gold = await run_in_threadpool(_queries_body, await request.body())
-        if keeper is not None and (why := keeper.unsupported(env_id)) is not None:
-            raise _Refused(422, f"env_id: {why}")
+        if keeper is not None and (why := await run_in_threadpool(keeper.refused, env_id, pairs)) is not None:
+            raise _Refused(422, why)
         ids, segments = await run_in_threadpool(store.add_pairs, pairs, env_id=env_id, run=run, gold=gold)
         if keeper is not None:
             keeper.add([(i, env_id) for pair in segments for i in pair])
