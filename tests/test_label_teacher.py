@@ -441,3 +441,28 @@ def test_answers_wait_through_a_server_restart(tmp_path: Path) -> None:
         server.stop(signal.SIGKILL)
         for s in restarted:
             s.stop(signal.SIGKILL)
+
+
+def test_a_failing_server_is_a_label_server_error_and_ids_are_read_as_numbers(tmp_path: Path) -> None:
+    """Ids are numbers whatever their spelling (``"007"`` is query 7); a server whose store fails (its labels
+    table dropped behind its back) answers 500, which the teacher raises as :class:`LabelServerError` with
+    the server's message, after waiting out the timeout."""
+    from rewardlab.labeling.teacher import LabelServerError
+
+    db = tmp_path / "labels.db"
+    with open_store(db) as store:
+        token = store.add_annotator("olga", "operator")
+    server = _serve(db, where=("--db", str(db), "--no-render"))
+    try:
+        with LabelServerTeacher(server.url, token, env_id="Toy-v0", poll=0.05) as teacher:
+            ids = teacher.post(_pairs(1, np.random.default_rng(5)))
+            got = teacher.answers([f"00{ids[0]}"], timeout=0)
+            assert got.pending.tolist() == [True]
+            with sqlite3.connect(db) as conn:
+                conn.execute("DROP TABLE labels")
+            start = time.monotonic()
+            with pytest.raises(LabelServerError, match=r"500: internal error \(OperationalError\)"):
+                teacher.answers(ids, timeout=0.3)
+            assert time.monotonic() - start >= 0.2
+    finally:
+        server.stop()

@@ -232,10 +232,10 @@ class LabelServerTeacher:
 
     @staticmethod
     def _id(value: Any, k: int) -> str:
-        text = str(value)
-        if isinstance(value, bool) or not text.isascii() or not text.isdigit():
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isascii() or not text.isdigit() or len(text) > 19:
             raise ValidationError(f"ids[{k}]", f"is {value!r}", "pass the query ids that post returned")
-        return text
+        return str(int(text))  # as the server writes it ("007" -> "7")
 
     def answers(self, ids: Sequence[str], *, timeout: float) -> HumanAnswers:
         """Wait up to ``timeout`` seconds (0: one look) until each of ``ids`` has ``min_answers`` answers.
