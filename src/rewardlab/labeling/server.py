@@ -19,6 +19,12 @@ act for an annotator (no CSRF). Without a valid token nothing is read or written
 * ``GET /api/clips/{segment}.mp4`` — the rendered clip of a segment in one of the caller's assignments
   (403 for another segment, any segment for an operator; 404 until it is rendered).
 * ``GET /api/operator/counts`` — rows per table (operator token only).
+* ``GET /api/operator/stats`` — what the operator page shows (operator token only):
+  :func:`~rewardlab.labeling.agreement.agreement_summary` of every stored answer (per annotator gold
+  agreement and speed, per pair agreement and Cohen's kappa, Fleiss' kappa; NaN sent as ``null``),
+  ``counts`` (rows per table) and ``people`` (every annotator's role, answers and skips).
+* ``GET /operator`` — the operator page (``static/operator.html``; the same token handling and CSP as
+  the labelling page; it reads ``/api/operator/stats`` with an operator token).
 * ``GET /`` — the labelling page (``static/index.html``, its script and style under ``/static/``: plain
   files, no build step); it asks for the token (or reads it from the URL fragment ``#token=...``) and
   sends it in the header. The page and its files are public; everything they show comes from ``/api``.
@@ -49,6 +55,7 @@ Examples:
 from __future__ import annotations
 
 import json
+import math
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -65,7 +72,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rewardlab.errors import ValidationError
 from rewardlab.labeling.store import AlreadyAnswered, Annotator, NotFound, NotYours, Store
 
-__all__ = ["DEFAULT_MAX_BODY", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY", "create_app", "operator_stats"]
 
 #: The page's files (index.html, label.js, label.css), shipped in the package.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -156,6 +163,47 @@ def _label_body(raw: bytes) -> tuple[int, str]:
     if not isinstance(choice, str):
         raise _Refused(422, f"choice: is {choice!r}; send 'left', 'right', 'equal', 'cant_tell' or 'skip'")
     return assignment, choice
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN: a statistic that is undefined) as None, which JSON can carry."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def operator_stats(store: Store) -> dict[str, Any]:
+    """What ``GET /api/operator/stats`` answers: :func:`~rewardlab.labeling.agreement.agreement_summary` of
+    ``store.answer_records()`` (NaN as None), ``counts`` (:meth:`Store.counts`) and ``people``: for every
+    annotator (those without answers too) ``role``, ``answers`` (labels given, skips included) and
+    ``skipped`` (skip and can't-tell answers).
+
+    Examples:
+        >>> import tempfile, numpy as np
+        >>> from rewardlab.data import Segment
+        >>> from rewardlab.labeling import open_store
+        >>> store = open_store(tempfile.mkdtemp() + "/labels.db")
+        >>> _ = store.add_annotator("ada"), store.add_annotator("olga", "operator")
+        >>> stats = operator_stats(store)
+        >>> stats["people"]["olga"], stats["fleiss_kappa"], stats["counts"]["annotators"]
+        ({'role': 'operator', 'answers': 0, 'skipped': 0}, None, 2)
+        >>> store.close()
+    """
+    from rewardlab.data.preferences import SKIPPED
+    from rewardlab.labeling.agreement import agreement_summary
+
+    records = store.answer_records()
+    people: dict[str, dict[str, Any]] = {a.name: {"role": a.role, "answers": 0, "skipped": 0} for a in store.annotators()}
+    for answer in records:
+        entry = people.setdefault(answer.annotator, {"role": "annotator", "answers": 0, "skipped": 0})
+        entry["answers"] += 1
+        entry["skipped"] += int(answer.label == SKIPPED)
+    stats: dict[str, Any] = _finite(agreement_summary(records))
+    return {**stats, "counts": store.counts(), "people": people}
 
 
 def _caller(request: Request) -> Annotator:
@@ -304,5 +352,15 @@ def create_app(
     def counts(who: Operator) -> dict[str, int]:
         """Rows per table of the store (operator only)."""
         return store.counts()
+
+    @app.get("/api/operator/stats")
+    def stats(who: Operator) -> dict[str, Any]:
+        """Agreement, speed and counts of every stored answer (operator only): :func:`operator_stats`."""
+        return operator_stats(store)
+
+    @app.get("/operator", include_in_schema=False)
+    def operator_page() -> FileResponse:
+        """The operator page (public like the labelling page; its numbers come from the operator endpoint)."""
+        return FileResponse(STATIC_DIR / "operator.html", media_type="text/html", headers={"Content-Security-Policy": _PAGE_POLICY})
 
     return app
