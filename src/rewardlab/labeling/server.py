@@ -28,6 +28,12 @@ act for an annotator (no CSRF). Without a valid token nothing is read or written
   ``{"answers": {"1": [{"label": 1.0|0.0|0.5|"skipped", "annotator": name, "choice": ..., "left_is_a":
   bool, "shown_at": t, "answered_at": t}, ...], "2": [], ...}}``; ``label`` is ``P(a ≻ b)`` (the side
   order undone). An unknown id is 404.
+* ``GET /api/operator/stats`` — what the operator page shows (operator token only):
+  :func:`~rewardlab.labeling.agreement.agreement_summary` of every stored answer (per annotator gold
+  agreement and speed, per pair agreement and Cohen's kappa, Fleiss' kappa; NaN sent as ``null``),
+  ``counts`` (rows per table) and ``people`` (every annotator's role, answers and skips).
+* ``GET /operator`` — the operator page (``static/operator.html``; the same token handling and CSP as
+  the labelling page; it reads ``/api/operator/stats`` with an operator token).
 * ``GET /`` — the labelling page (``static/index.html``, its script and style under ``/static/``: plain
   files, no build step); it asks for the token (or reads it from the URL fragment ``#token=...``) and
   sends it in the header. The page and its files are public; everything they show comes from ``/api``.
@@ -67,6 +73,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -89,7 +96,7 @@ from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.labeling.clips import ClipRenderer, _source, render_frames
 from rewardlab.labeling.store import AlreadyAnswered, Annotator, NotFound, NotYours, Store
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_QUERY_BODY", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_QUERY_BODY", "create_app", "operator_stats"]
 
 log = logging.getLogger(__name__)
 
@@ -427,6 +434,47 @@ class _ClipKeeper:
                 self._fail(segment, self.renderer.error(str(segment)) or f"its clip is {state}", known)
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN: a statistic that is undefined) as None, which JSON can carry."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def operator_stats(store: Store) -> dict[str, Any]:
+    """What ``GET /api/operator/stats`` answers: :func:`~rewardlab.labeling.agreement.agreement_summary` of
+    ``store.answer_records()`` (NaN as None), ``counts`` (:meth:`Store.counts`) and ``people``: for every
+    annotator (those without answers too) ``role``, ``answers`` (labels given, skips included) and
+    ``skipped`` (skip and can't-tell answers).
+
+    Examples:
+        >>> import tempfile, numpy as np
+        >>> from rewardlab.data import Segment
+        >>> from rewardlab.labeling import open_store
+        >>> store = open_store(tempfile.mkdtemp() + "/labels.db")
+        >>> _ = store.add_annotator("ada"), store.add_annotator("olga", "operator")
+        >>> stats = operator_stats(store)
+        >>> stats["people"]["olga"], stats["fleiss_kappa"], stats["counts"]["annotators"]
+        ({'role': 'operator', 'answers': 0, 'skipped': 0}, None, 2)
+        >>> store.close()
+    """
+    from rewardlab.data.preferences import SKIPPED
+    from rewardlab.labeling.agreement import agreement_summary
+
+    records = store.answer_records()
+    people: dict[str, dict[str, Any]] = {a.name: {"role": a.role, "answers": 0, "skipped": 0} for a in store.annotators()}
+    for answer in records:
+        entry = people.setdefault(answer.annotator, {"role": "annotator", "answers": 0, "skipped": 0})
+        entry["answers"] += 1
+        entry["skipped"] += int(answer.label == SKIPPED)
+    stats: dict[str, Any] = _finite(agreement_summary(records))
+    return {**stats, "counts": store.counts(), "people": people}
+
+
 def _caller(request: Request) -> Annotator:
     """The caller, from ``Authorization: Bearer <token>`` checked against the app's store; 401 otherwise."""
     challenge = {"WWW-Authenticate": "Bearer"}
@@ -632,5 +680,15 @@ def create_app(
                 }
             )
         return {"answers": out}
+
+    @app.get("/api/operator/stats")
+    def stats(who: Operator) -> dict[str, Any]:
+        """Agreement, speed and counts of every stored answer (operator only): :func:`operator_stats`."""
+        return operator_stats(store)
+
+    @app.get("/operator", include_in_schema=False)
+    def operator_page() -> FileResponse:
+        """The operator page (public like the labelling page; its numbers come from the operator endpoint)."""
+        return FileResponse(STATIC_DIR / "operator.html", media_type="text/html", headers={"Content-Security-Policy": _PAGE_POLICY})
 
     return app
