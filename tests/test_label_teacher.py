@@ -25,7 +25,7 @@ import httpx
 from rewardlab.data import Segment
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.labeling import open_store
-from rewardlab.labeling.teacher import LabelServerTeacher
+from rewardlab.labeling.teacher import LabelServerError, LabelServerTeacher
 from rewardlab.prefs.teachers import HumanTeacher
 from test_label_server import Server, _free_port, _serve
 
@@ -69,12 +69,12 @@ class App:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    """A served store (clips not rendered) with an operator and two annotators."""
+    """A served store (clips not rendered; query bodies up to 16 KiB) with an operator and two annotators."""
     run = tmp_path_factory.mktemp("run")
     db = run / "labels.db"
     with open_store(db) as store:
         tokens = {"olga": store.add_annotator("olga", "operator")} | {n: store.add_annotator(n) for n in ("ada", "bob")}
-    server = _serve(db, where=("--run", str(run), "--no-render"))
+    server = _serve(db, where=("--run", str(run), "--no-render", "--max-query-body", str(16 * 1024)))
     try:
         yield App(run, db, server, tokens)
     finally:
@@ -144,6 +144,26 @@ def test_posted_pairs_come_back_labelled_p_a_over_b_whatever_the_side_order(app:
             [r] = records[i]
             assert r["annotator"] == "ada" and r["shown_at"] <= r["answered_at"]
             assert r["label"] == truth[k] == (1.0 if (r["choice"] == "left") == r["left_is_a"] else 0.0)
+
+
+def test_a_large_batch_is_posted_in_several_requests_in_order(app: App) -> None:
+    """The fixture's server takes query bodies up to 16 KiB (--max-query-body): five pairs of 40 steps (about
+    22 KB) are refused in one request and taken in several (max_request_bytes), with their ids in order."""
+    pairs = _pairs(5, np.random.default_rng(6), steps=40)
+    one = len(json.dumps({"a": pairs[0][0].obs.tolist(), "b": pairs[0][1].obs.tolist()}))
+    assert 5 * one > 16 * 1024 > 2 * one + 1024
+    before = _counts(app.db)
+    with app.teacher() as teacher, pytest.raises(ValidationError, match="413: the request body is over 16384 bytes; post fewer pairs"):
+        teacher.post(pairs)
+    assert _counts(app.db) == before
+    with app.teacher(max_request_bytes=2 * one + 1024) as teacher:
+        ids = teacher.post(pairs)
+    assert [int(i) for i in ids] == list(range(int(ids[0]), int(ids[0]) + 5))
+    assert _counts(app.db) == (before[0] + 10, before[1] + 5)
+    with open_store(app.db) as store:
+        for k, i in enumerate(ids):
+            [(b_id,)] = _sql(app.db, f"SELECT segment_b FROM queries WHERE id = {i}")
+            assert np.array_equal(store.segment(b_id).obs, pairs[k][1].obs)
 
 
 def test_several_annotators_give_one_majority_label_and_the_rest_is_pending(app: App) -> None:
@@ -404,8 +424,9 @@ def test_the_clip_keeper_records_what_renders_and_keeps_what_cannot(tmp_path: Pa
 
 def test_answers_wait_through_a_server_restart(tmp_path: Path) -> None:
     """The server is killed after the queries are posted and started again on the same port while the teacher
-    waits: the wait goes on and returns the answers given after the restart; a server that stays away is an
-    error naming it once the timeout has passed."""
+    waits: the wait goes on and returns the answers given after the restart. A server that fails (its store's
+    labels table dropped behind its back: 500) is a :class:`LabelServerError` with the server's message, and
+    one that stays away a :class:`ConfigError` naming it, each once the timeout has passed."""
     db = tmp_path / "labels.db"
     with open_store(db) as store:
         tokens = {"olga": store.add_annotator("olga", "operator"), "ada": store.add_annotator("ada")}
@@ -432,6 +453,13 @@ def test_answers_wait_through_a_server_restart(tmp_path: Path) -> None:
             got = teacher.answers(ids, timeout=30)
             helper.join(timeout=30)
             assert got.labels.tolist() == [1.0 if a.ret > b.ret else 0.0 for a, b in pairs]
+            assert teacher.answers([f"00{i}" for i in ids], timeout=0).labels.tolist() == got.labels.tolist()  # ids are numbers
+            with sqlite3.connect(db) as conn:  # the store fails behind the server's back: 500
+                conn.execute("DROP TABLE labels")
+            start = time.monotonic()
+            with pytest.raises(LabelServerError, match=r"500: internal error \(OperationalError\)"):
+                teacher.answers(ids, timeout=0.3)
+            assert time.monotonic() - start >= 0.2  # asked again until the timeout
             restarted[0].stop()
             start = time.monotonic()
             with pytest.raises(ConfigError, match="cannot be reached"):
@@ -441,28 +469,3 @@ def test_answers_wait_through_a_server_restart(tmp_path: Path) -> None:
         server.stop(signal.SIGKILL)
         for s in restarted:
             s.stop(signal.SIGKILL)
-
-
-def test_a_failing_server_is_a_label_server_error_and_ids_are_read_as_numbers(tmp_path: Path) -> None:
-    """Ids are numbers whatever their spelling (``"007"`` is query 7); a server whose store fails (its labels
-    table dropped behind its back) answers 500, which the teacher raises as :class:`LabelServerError` with
-    the server's message, after waiting out the timeout."""
-    from rewardlab.labeling.teacher import LabelServerError
-
-    db = tmp_path / "labels.db"
-    with open_store(db) as store:
-        token = store.add_annotator("olga", "operator")
-    server = _serve(db, where=("--db", str(db), "--no-render"))
-    try:
-        with LabelServerTeacher(server.url, token, env_id="Toy-v0", poll=0.05) as teacher:
-            ids = teacher.post(_pairs(1, np.random.default_rng(5)))
-            got = teacher.answers([f"00{ids[0]}"], timeout=0)
-            assert got.pending.tolist() == [True]
-            with sqlite3.connect(db) as conn:
-                conn.execute("DROP TABLE labels")
-            start = time.monotonic()
-            with pytest.raises(LabelServerError, match=r"500: internal error \(OperationalError\)"):
-                teacher.answers(ids, timeout=0.3)
-            assert time.monotonic() - start >= 0.2
-    finally:
-        server.stop()

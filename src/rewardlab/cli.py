@@ -479,6 +479,7 @@ def label_serve(
         bool, typer.Option("--render/--no-render", help="Render the clips of segments that have none, in the background.")
     ] = True,
     render_workers: Annotated[int, typer.Option(min=1, help="Threads rendering clips.")] = 1,
+    max_query_body: Annotated[int, typer.Option(min=1, help="Largest POST /api/queries body in bytes (larger: 413).")] = 8 * 1024 * 1024,
     per_query: Annotated[
         int | None, typer.Option(min=1, help="Annotators per query: a query is handed out to at most N people (default: everyone).")
     ] = None,
@@ -508,7 +509,9 @@ def label_serve(
         errors.print("clips are not rendered (--no-render, or --db without --run or --clips)", highlight=False, soft_wrap=True)
     try:
         uvicorn.run(
-            create_app(store, clips_dir=clips, max_body=max_body, per_query=per_query, seed=seed, renderer=renderer),
+            create_app(
+                store, clips_dir=clips, max_body=max_body, per_query=per_query, seed=seed, renderer=renderer, max_query_body=max_query_body
+            ),
             host=host,
             port=port,
             log_level="warning",

@@ -587,7 +587,17 @@ class Store:
 
     def unrendered(self, after: int = 0) -> list[tuple[int, str | None]]:
         """``(segment id, env id)`` of every segment without a clip, oldest first (what a renderer still owes);
-        ``after``: only segments with a larger id (a range of the primary key: cheap however many there are)."""
+        ``after``: only segments with a larger id (a range of the primary key: cheap however many there are).
+
+        Examples:
+            >>> import tempfile
+            >>> store = open_store(tempfile.mkdtemp() + "/labels.db")
+            >>> ids = store.add_segments([Segment(np.zeros((2, 1)), np.zeros(2))] * 3, env_id="Pendulum-v1")
+            >>> store.set_clip(ids[0], "1.mp4")
+            >>> store.unrendered(), store.unrendered(after=2)
+            ([(2, 'Pendulum-v1'), (3, 'Pendulum-v1')], [(3, 'Pendulum-v1')])
+            >>> store.close()
+        """
         after = _id(after, "after")
         with self._read() as s:
             stmt = (
