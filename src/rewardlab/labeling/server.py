@@ -299,6 +299,7 @@ class _ClipKeeper:
         self._envs: dict[str | None, str | None] = {}  # env id -> why clips cannot be drawn for it (None: they can)
         self._shapes: set[tuple[str, tuple[int, ...], tuple[int, ...]]] = set()  # (env id, obs shape, act shape) that drew
         self._new: list[tuple[int, str | None]] = []
+        self._told: set[str | None] = set()  # envs whose missing clips were logged
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -405,8 +406,9 @@ class _ClipKeeper:
             why = self.unsupported(env_id)
             if why is not None:
                 backlog.popleft()
-                if not any(self.failed.get(i) == why for i in self.failed):
-                    log.warning("segment %s (env %r) gets no clip: %s", segment, env_id, why)
+                if env_id not in self._told:  # once per env, however many segments
+                    self._told.add(env_id)
+                    log.warning("segment %s (env %r) and any others of its env get no clip: %s", segment, env_id, why)
                 self._fail(segment, why, known)
                 continue
             try:
