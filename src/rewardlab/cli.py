@@ -474,20 +474,29 @@ def label_serve(
     host: Annotated[str, typer.Option(help="Address to bind; other machines reach it only if you bind 0.0.0.0.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     max_body: Annotated[int, typer.Option(min=1, help="Largest request body in bytes (larger: 413).")] = 16 * 1024,
+    clips_dir: Annotated[Path | None, typer.Option("--clips", help="Where clips are rendered and served from (default RUN/clips).")] = None,
+    render: Annotated[
+        bool, typer.Option("--render/--no-render", help="Render the clips of segments that have none, in the background.")
+    ] = True,
+    render_workers: Annotated[int, typer.Option(min=1, help="Threads rendering clips.")] = 1,
+    max_query_body: Annotated[int, typer.Option(min=1, help="Largest POST /api/queries body in bytes (larger: 413).")] = 8 * 1024 * 1024,
     per_query: Annotated[
         int | None, typer.Option(min=1, help="Annotators per query: a query is handed out to at most N people (default: everyone).")
     ] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Seed of the left/right order draws (default: fresh entropy).")] = None,
 ) -> None:
-    """Serve the labelling API (uvicorn) over the database, creating or migrating it first."""
+    """Serve the labelling API (uvicorn) over the database, creating or migrating it first; clips of the
+    segments it holds (and of those posted to it) are rendered into RUN/clips (or --clips) as it runs."""
     import uvicorn
 
     from rewardlab.labeling import open_store
+    from rewardlab.labeling.clips import ClipRenderer
     from rewardlab.labeling.server import create_app
 
     url = _label_db(run, db)
     store = open_store(url)
-    clips = run / "clips" if run is not None else None
+    clips = clips_dir if clips_dir is not None else run / "clips" if run is not None else None
+    renderer = ClipRenderer(clips, workers=render_workers) if render and clips is not None else None
     errors.print(f"serving {store!r} on http://{host}:{port}", highlight=False, soft_wrap=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         errors.print(
@@ -496,11 +505,20 @@ def label_serve(
             highlight=False,
             soft_wrap=True,
         )
+    if renderer is None:
+        errors.print("clips are not rendered (--no-render, or --db without --run or --clips)", highlight=False, soft_wrap=True)
     try:
         uvicorn.run(
-            create_app(store, clips_dir=clips, max_body=max_body, per_query=per_query, seed=seed), host=host, port=port, log_level="warning"
+            create_app(
+                store, clips_dir=clips, max_body=max_body, per_query=per_query, seed=seed, renderer=renderer, max_query_body=max_query_body
+            ),
+            host=host,
+            port=port,
+            log_level="warning",
         )
     finally:
+        if renderer is not None:
+            renderer.close(wait=False)
         store.close()
 
 
