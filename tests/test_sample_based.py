@@ -284,6 +284,8 @@ def test_bad_inputs_raise_errors_naming_the_field() -> None:
         sample_based_objective(torch.zeros(2), features[:1], features, torch.zeros(3), groups=[0, 1, 1], group_weights=[0.5, 0.6])
     with pytest.raises(ValidationError, match="trajectories"):
         trajectory_features([Trajectory(np.array([0, 5]), np.array([0]))], torch.eye(3))
+    with pytest.raises(ValidationError, match="action"):
+        log_importance_ratio([Trajectory(np.array([0, 1]), np.array([2]))], 2, torch.full((3, 2), 0.5))
     mdp = chain(3, horizon=2)
     with pytest.raises(ValidationError, match="data"):
         RelativeEntropyIRL().fit([], mdp, rng=RNG(0))

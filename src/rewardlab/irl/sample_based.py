@@ -45,8 +45,9 @@ Two learners, one per way of drawing the samples:
   given one (Boularias et al. 2011), drawn once before the fit.
 * :class:`PerturbationIRL` (``"perturb"``): ``K`` noisy copies of each demonstration, one ``Z_i`` per
   demonstration (Kalakrishnan et al. 2013); with ``correction="importance"`` the copies are importance
-  weighted by ``q_U / q_noise`` so the estimate is consistent for the MaxEnt gradient; with ``"none"`` each
-  demonstration is scored against itself and its copies, as in the paper, a local approximation of ``Z``.
+  weighted by ``q_U / q_noise`` so the estimate is consistent for the MaxEnt gradient; with ``"none"`` the
+  copies are weighted by ``exp(theta . f)`` alone, the paper's uncorrected local approximation of ``Z`` (here
+  with the demonstration itself among the samples, so that each demonstration's term is a probability).
 
 References:
     Boularias, Kober, Peters, "Relative Entropy Inverse Reinforcement Learning", AISTATS 2011.
@@ -164,6 +165,8 @@ def log_importance_ratio(
     states, actions, times, index, m = _flatten(items, pi.shape[-2])
     if pi.ndim == 3 and len(times) and times.max() >= pi.shape[0]:
         raise ValidationError("trajectories", f"last longer than the policy's {pi.shape[0]} time steps", "pass a policy for every step")
+    if len(actions) and (actions.min() < 0 or actions.max() >= n_actions):
+        raise ValidationError("trajectories", f"hold action indices outside [0, {n_actions})", "pass trajectories of this world")
     s, a = torch.as_tensor(states), torch.as_tensor(actions)
     p = pi[torch.as_tensor(times), s, a] if pi.ndim == 3 else pi[s, a]
     terms = -math.log(n_actions) - torch.log(p)
@@ -456,8 +459,9 @@ class PerturbationConfig:
         copies: perturbed copies ``K`` of each demonstration (:func:`perturbed_copies`).
         noise: probability of replacing each demonstrated action by a uniformly random one.
         correction: ``"importance"``: copies weighted by ``q_U / q_noise`` (consistent for the MaxEnt
-            gradient as ``K`` grows); ``"none"``: each demonstration against itself and its copies with
-            weights ``exp(theta . f)`` only, the paper's local approximation.
+            gradient as ``K`` grows); ``"none"``: the demonstration and its copies weighted by
+            ``exp(theta . f)`` only, the uncorrected local approximation (biased: ``Z_i`` only sees the
+            neighbourhood the noise reaches).
         optimizer, lr, iterations, l1, l2, tol: as in :class:`RelativeEntropyConfig`.
     """
 
