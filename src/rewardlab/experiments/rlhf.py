@@ -9,7 +9,7 @@ config from its options (:func:`run_rlhf`) and runs it by the same path as ``rew
 * ``config.toml``: the resolved config; ``rewardlab run DIR/config.toml --out OTHER`` runs it again;
 * ``metrics.jsonl``: one row per round of the loop (every ``feedback_every`` env steps; labels are
   asked until ``label_until`` of the steps), ``step`` = the round (from 0), with ``env_steps``,
-  ``labels`` (asked so far), ``label_accuracy`` (the reward model against the true returns of the
+  ``labels`` (asked so far; with people, answered so far), ``label_accuracy`` (the reward model against the true returns of the
   round's new pairs, before training on them; null in round 0 and in rounds that asked none),
   ``true_return`` (mean true return of the episodes finished since the last round), ``seconds``, and
   in the rounds that asked labels the reward trainer's ``new_labels``, ``train_accuracy``,
@@ -40,8 +40,10 @@ serve``) and trains on the answers as they arrive (:class:`rewardlab.labeling.te
 the loop's side: :mod:`rewardlab.prefs.rlhf`, "People"). The server's operator token is read from the
 environment variable ``REWARDLAB_LABEL_TOKEN`` (never from the command line or the config, so it stays
 out of ``config.toml``, shell histories and process lists); the queries are posted with the run
-directory as their ``run``. ``result.json`` adds ``unanswered`` (queries with no answer by the end) and
-``asked``; the metrics rows add ``asked`` and ``pending``.
+directory as their ``run``. A server that fails or cannot be reached stops the run with its error;
+``--resume`` continues from the last checkpoint and collects the queries pending there. ``result.json``
+adds ``unanswered`` (queries with no answer by the end) and ``asked``; the metrics rows add ``asked``
+and ``pending``.
 """
 
 from __future__ import annotations
