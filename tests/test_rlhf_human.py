@@ -406,3 +406,13 @@ def test_rlhf_trains_from_an_annotator_labelling_through_the_server(tmp_path: Pa
         queries = conn.execute("SELECT count(*) FROM queries").fetchone()[0]
     assert sides == {0, 1} and runs == {str(out.resolve())} and queries == 80 and len(log) == 80
     assert "token" not in (out / "config.toml").read_text().lower()
+
+
+def test_a_run_config_with_people_needs_the_server_and_the_token(tmp_path: Path) -> None:
+    (tmp_path / "run.toml").write_text('[learner]\nname = "rlhf"\nteacher = "human"\n[env]\nid = "Pendulum-v1"\n')
+    out = tmp_path / "never"
+    result = runner.invoke(app, ["run", str(tmp_path / "run.toml"), "--out", str(out)], env={"REWARDLAB_LABEL_TOKEN": "x"})
+    assert result.exit_code == 2 and "learner.label_server: is missing" in " ".join(result.output.split()) and not out.exists()
+    with_server = ["--set", "learner.label_server=http://127.0.0.1:9"]
+    result = runner.invoke(app, ["run", str(tmp_path / "run.toml"), *with_server, "--out", str(out)], env={"REWARDLAB_LABEL_TOKEN": None})
+    assert result.exit_code == 2 and "REWARDLAB_LABEL_TOKEN: is not set" in " ".join(result.output.split()) and not out.exists()
