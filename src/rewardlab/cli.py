@@ -713,7 +713,16 @@ def rlhf_command(
     out: Annotated[
         Path, typer.Option(help="Run directory: config.toml, metrics.jsonl, reward/, policy/, preferences/, curves.png, result.json.")
     ],
-    teacher: Annotated[str, typer.Option(help="B-Pref simulated teacher: oracle, mistake, noisy, skip, myopic or equal.")] = "oracle",
+    teacher: Annotated[
+        str,
+        typer.Option(
+            help="B-Pref simulated teacher: oracle, mistake, noisy, skip, myopic or equal; or human: people label through "
+            "the labelling server at --label-server (its operator token in $REWARDLAB_LABEL_TOKEN)."
+        ),
+    ] = "oracle",
+    label_server: Annotated[
+        str | None, typer.Option("--label-server", help="URL of the labelling server (rewardlab label serve), with --teacher human.")
+    ] = None,
     labels: Annotated[int, typer.Option(min=1, help="Label budget: pairs of segments the teacher is asked about.")] = 700,
     steps: Annotated[int, typer.Option(min=1, help="Env steps of the policy.")] = 1_000_000,
     query: Annotated[
@@ -731,13 +740,14 @@ def rlhf_command(
     ] = False,
     overwrite: Overwrite = False,
 ) -> None:
-    """RL from preferences (Christiano et al. 2017): a policy, a reward learned from a simulated teacher's labels, one loop."""
+    """RL from preferences (Christiano et al. 2017): a policy, a reward learned from a teacher's labels (simulated, or people), one loop."""
     from rewardlab.experiments.rlhf import run_rlhf
 
     summary = run_rlhf(
         _env_id(env),
         out,
         teacher=teacher,
+        label_server=label_server,
         labels=labels,
         steps=steps,
         query=query,
@@ -757,7 +767,8 @@ def rlhf_command(
         f"rlhf on {env} ({teacher} teacher, {query} queries): true return {shown(m['eval_return_mean'], '.1f')} ± "
         f"{shown(m['eval_return_std'], '.1f')} after {shown(m['env_steps'], '.0f')} env steps, {shown(m['labels'], '.0f')} labels "
         f"(label accuracy {shown(m['label_accuracy_mean'], '.2f')} over all rounds, {shown(m['label_accuracy'], '.2f')} in the last) "
-        f"in {shown(m['seconds'], '.0f')} s",
+        f"in {shown(m['seconds'], '.0f')} s"
+        + (f"; {summary['unanswered']} of {summary['asked']} queries unanswered" if "unanswered" in summary else ""),
         highlight=False,
         soft_wrap=True,
     )

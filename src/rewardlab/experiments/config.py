@@ -137,7 +137,7 @@ RL from preferences (what ``rewardlab rlhf`` writes)::
     name = "rlhf"
     steps = 100000           # the policy's env steps
     labels = 500             # the label budget
-    teacher = "oracle"       # a B-Pref teacher: oracle, mistake, noisy, skip, myopic, equal
+    teacher = "oracle"       # a B-Pref teacher: oracle, mistake, noisy, skip, myopic, equal; or "human" (label_server = URL)
     query = "disagreement"   # a query strategy of rewardlab.prefs.queries
     segment = 50
     algo = "ppo"
