@@ -34,6 +34,8 @@ NON_DEFAULT: dict[str, dict[str, object]] = {
     "maxent": {"reward": "state", "optimizer": "adam", "tol": 1e-9, "start": "mdp", "action_noise": 0.1},
     "mce": {"reward": "state_action", "optimizer": "lbfgs", "model": "finite", "l2": 0.25},
     "deep-maxent": {"architecture": "cnn", "hidden": (16,), "grid_shape": (4, 5), "feature_scaling": "none", "causal": False},
+    "relent": {"reward": "state", "samples": 300, "start": "mdp", "optimizer": "gd", "l1": 0.01},
+    "perturb": {"copies": 7, "noise": 0.5, "correction": "none", "lr": 0.2, "l2": 0.1},
     "birl": {"prior": "laplace", "sampler": "policywalk", "samples": 123, "covariance": "diagonal", "adapt": False},
     "lfl": {"alpha": 0.5, "state_only": True},
     "deep-lfl": {"hidden": (3,), "policy_hidden": (5, 6), "use_action": False, "discount": 0.9},

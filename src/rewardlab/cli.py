@@ -448,7 +448,9 @@ for _method in ("trex", "drex", "brex"):
     prefs_app.command(_method)(_prefs(_method))
 
 
-label_app = typer.Typer(cls=_OneLineGroup, no_args_is_help=True, help="The labelling app: serve it, add annotators.")
+label_app = typer.Typer(
+    cls=_OneLineGroup, no_args_is_help=True, help="The labelling app: serve it, add annotators, import pairs, export labels."
+)
 app.add_typer(label_app, name="label")
 
 RunDir = Annotated[Path | None, typer.Option("--run", help="Run directory; the database is RUN/labels.db unless --db is given.")]
@@ -472,16 +474,29 @@ def label_serve(
     host: Annotated[str, typer.Option(help="Address to bind; other machines reach it only if you bind 0.0.0.0.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     max_body: Annotated[int, typer.Option(min=1, help="Largest request body in bytes (larger: 413).")] = 16 * 1024,
+    clips_dir: Annotated[Path | None, typer.Option("--clips", help="Where clips are rendered and served from (default RUN/clips).")] = None,
+    render: Annotated[
+        bool, typer.Option("--render/--no-render", help="Render the clips of segments that have none, in the background.")
+    ] = True,
+    render_workers: Annotated[int, typer.Option(min=1, help="Threads rendering clips.")] = 1,
+    max_query_body: Annotated[int, typer.Option(min=1, help="Largest POST /api/queries body in bytes (larger: 413).")] = 8 * 1024 * 1024,
+    per_query: Annotated[
+        int | None, typer.Option(min=1, help="Annotators per query: a query is handed out to at most N people (default: everyone).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed of the left/right order draws (default: fresh entropy).")] = None,
 ) -> None:
-    """Serve the labelling API (uvicorn) over the database, creating or migrating it first."""
+    """Serve the labelling API (uvicorn) over the database, creating or migrating it first; clips of the
+    segments it holds (and of those posted to it) are rendered into RUN/clips (or --clips) as it runs."""
     import uvicorn
 
     from rewardlab.labeling import open_store
+    from rewardlab.labeling.clips import ClipRenderer
     from rewardlab.labeling.server import create_app
 
     url = _label_db(run, db)
     store = open_store(url)
-    clips = run / "clips" if run is not None else None
+    clips = clips_dir if clips_dir is not None else run / "clips" if run is not None else None
+    renderer = ClipRenderer(clips, workers=render_workers) if render and clips is not None else None
     errors.print(f"serving {store!r} on http://{host}:{port}", highlight=False, soft_wrap=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         errors.print(
@@ -490,9 +505,20 @@ def label_serve(
             highlight=False,
             soft_wrap=True,
         )
+    if renderer is None:
+        errors.print("clips are not rendered (--no-render, or --db without --run or --clips)", highlight=False, soft_wrap=True)
     try:
-        uvicorn.run(create_app(store, clips_dir=clips, max_body=max_body), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(
+                store, clips_dir=clips, max_body=max_body, per_query=per_query, seed=seed, renderer=renderer, max_query_body=max_query_body
+            ),
+            host=host,
+            port=port,
+            log_level="warning",
+        )
     finally:
+        if renderer is not None:
+            renderer.close(wait=False)
         store.close()
 
 
@@ -511,6 +537,111 @@ def label_add_annotator(
         token = store.add_annotator(name, "operator" if operator else "annotator")
     errors.print(f"token of {name!r} ({'operator' if operator else 'annotator'}), shown once:", highlight=False, soft_wrap=True)
     print(token)
+
+
+@label_app.command("export")
+@_friendly
+def label_export(
+    out: Annotated[Path, typer.Option(help="Directory for the preference dataset (preferences.npz, .jsonl or .parquet, .json).")],
+    run: RunDir = None,
+    db: DbUrl = None,
+    env: Annotated[str | None, typer.Option(help="Only the queries of this env (needed when the store holds several).")] = None,
+    table: Annotated[str, typer.Option("--format", help="Table format: jsonl or parquet.")] = "jsonl",
+    no_skipped: Annotated[bool, typer.Option("--no-skipped", help="Leave out skipped and can't-tell answers.")] = False,
+    no_gold: Annotated[bool, typer.Option("--no-gold", help="Leave out the answers to gold queries.")] = False,
+) -> None:
+    """Export every stored answer as a preference dataset (one pair per answer, with annotator, times and side order)."""
+    from rewardlab.data.preferences import save_preferences
+    from rewardlab.labeling import open_store
+
+    if table not in ("jsonl", "parquet"):
+        raise ConfigError("--format", f"is {table!r}", "choose jsonl or parquet")
+    from rewardlab.errors import ValidationError
+
+    with open_store(_label_db(run, db)) as store:
+        try:
+            dataset = store.export(env_id=env, skipped=not no_skipped, gold=not no_gold)
+        except ValidationError as exc:
+            if exc.field != "env_id":
+                raise
+            raise ConfigError("--env", exc.problem, "give --env ID: export one env at a time") from None
+        where = repr(store)
+    if not len(dataset):
+        scope = f" of env {env}" if env else ""
+        filters = " and ".join(flag for flag, on in (("--no-skipped", no_skipped), ("--no-gold", no_gold)) if on)
+        raise ConfigError(
+            "--out",
+            f"would hold no preferences: {where} has no answers{scope}{' left after ' + filters if filters else ''}",
+            "label first (rewardlab label serve), or drop the filters" if filters else "label first (rewardlab label serve)",
+        )
+    save_preferences(dataset, out, format=table)
+    people = sorted({p.annotator for p in dataset if p.annotator is not None})
+    console.print(
+        f"wrote {len(dataset)} preferences ({dataset.n_skipped} skipped) of {len(people)} annotators, env {dataset.env_id}, to {out}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@label_app.command("import")
+@_friendly
+def label_import(
+    pairs: Annotated[
+        Path, typer.Argument(help="A preference dataset directory (save_preferences), or a pairs table (.csv, .jsonl) with --segments.")
+    ],
+    run: RunDir = None,
+    db: DbUrl = None,
+    segments: Annotated[
+        Path | None, typer.Option(help="With a pairs table: the .npz of segments its a / b columns index (obs, acts, optional rews).")
+    ] = None,
+    env: Annotated[str | None, typer.Option(help="The env the segments come from (default: the dataset's).")] = None,
+    gold: Annotated[int, typer.Option(min=0, help="Make N of the labelled pairs gold queries, the file's label their known answer.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the gold draw.")] = 0,
+    no_render: Annotated[bool, typer.Option("--no-render", help="Do not render clips now (else RUN/clips/ID.mp4; needs --run).")] = False,
+) -> None:
+    """Put saved segment pairs into the store as queries for people to answer (the file's labels are not answers)."""
+    from rewardlab.data.preferences import import_pairs, load_preferences
+    from rewardlab.errors import DataFileError
+    from rewardlab.labeling import open_store
+    from rewardlab.labeling.offline import import_preferences
+
+    if not pairs.exists():
+        raise DataFileError(f"{pairs}: missing. Fix: pass a preference dataset directory or a pairs table (.csv, .jsonl)")
+    if pairs.is_dir():
+        if segments is not None:
+            raise ConfigError(
+                "--segments", f"is given but {pairs} is a preference dataset directory (it holds its segments)", "leave --segments out"
+            )
+        dataset = load_preferences(pairs, expect_env=env)
+    else:
+        if segments is None:
+            raise ConfigError(
+                "--segments", f"is missing: {pairs} is a pairs table", "give --segments NPZ, the segments its a / b columns index"
+            )
+        dataset = import_pairs(pairs, segments, env)
+    if not no_render and run is None:
+        raise ConfigError("--run", "is missing: clips are rendered into RUN/clips", "give --run DIR, or --no-render (render them later)")
+    with open_store(_label_db(run, db)) as store:
+        done = import_preferences(
+            store,
+            dataset,
+            env_id=env,
+            gold=gold,
+            seed=seed,
+            run="" if run is None else str(run),
+            source=str(pairs.resolve()),
+            clips_dir=None if no_render or run is None else run / "clips",
+        )
+        where = repr(store)
+    console.print(
+        f"imported {done.rows} pairs: {len(done.segments)} segments, {len(done.queries)} queries ({len(done.gold)} gold) into {where}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not no_render:
+        console.print(f"rendered {done.clips} clips into {run}/clips", highlight=False, soft_wrap=True)
+    for line in done.failed:
+        errors.print(f"[yellow]warning:[/yellow] clip of segment {line}", highlight=False, soft_wrap=True)
 
 
 @app.command("train-policy")
@@ -582,7 +713,16 @@ def rlhf_command(
     out: Annotated[
         Path, typer.Option(help="Run directory: config.toml, metrics.jsonl, reward/, policy/, preferences/, curves.png, result.json.")
     ],
-    teacher: Annotated[str, typer.Option(help="B-Pref simulated teacher: oracle, mistake, noisy, skip, myopic or equal.")] = "oracle",
+    teacher: Annotated[
+        str,
+        typer.Option(
+            help="B-Pref simulated teacher: oracle, mistake, noisy, skip, myopic or equal; or human: people label through "
+            "the labelling server at --label-server (its operator token in $REWARDLAB_LABEL_TOKEN)."
+        ),
+    ] = "oracle",
+    label_server: Annotated[
+        str | None, typer.Option("--label-server", help="URL of the labelling server (rewardlab label serve), with --teacher human.")
+    ] = None,
     labels: Annotated[int, typer.Option(min=1, help="Label budget: pairs of segments the teacher is asked about.")] = 700,
     steps: Annotated[int, typer.Option(min=1, help="Env steps of the policy.")] = 1_000_000,
     query: Annotated[
@@ -600,13 +740,14 @@ def rlhf_command(
     ] = False,
     overwrite: Overwrite = False,
 ) -> None:
-    """RL from preferences (Christiano et al. 2017): a policy, a reward learned from a simulated teacher's labels, one loop."""
+    """RL from preferences (Christiano et al. 2017): a policy, a reward learned from a teacher's labels (simulated, or people), one loop."""
     from rewardlab.experiments.rlhf import run_rlhf
 
     summary = run_rlhf(
         _env_id(env),
         out,
         teacher=teacher,
+        label_server=label_server,
         labels=labels,
         steps=steps,
         query=query,
@@ -626,7 +767,8 @@ def rlhf_command(
         f"rlhf on {env} ({teacher} teacher, {query} queries): true return {shown(m['eval_return_mean'], '.1f')} ± "
         f"{shown(m['eval_return_std'], '.1f')} after {shown(m['env_steps'], '.0f')} env steps, {shown(m['labels'], '.0f')} labels "
         f"(label accuracy {shown(m['label_accuracy_mean'], '.2f')} over all rounds, {shown(m['label_accuracy'], '.2f')} in the last) "
-        f"in {shown(m['seconds'], '.0f')} s",
+        f"in {shown(m['seconds'], '.0f')} s"
+        + (f"; {summary['unanswered']} of {summary['asked']} queries unanswered" if "unanswered" in summary else ""),
         highlight=False,
         soft_wrap=True,
     )

@@ -15,7 +15,7 @@ Examples:
     >>> make_learner("maxentt")
     Traceback (most recent call last):
     ...
-    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of active-linear, bc, birl, brex, deep-lfl, deep-maxent, drex, lfl, max-margin, maxent, mce, mwal, projection, rlhf, trex.
+    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of active-linear, bc, birl, brex, deep-lfl, deep-maxent, drex, lfl, max-margin, maxent, mce, mwal, perturb, projection, relent, rlhf, trex.
 """
 
 from __future__ import annotations
@@ -173,6 +173,22 @@ LEARNERS: dict[str, LearnerSpec] = {
             "demonstrations",
             _TAB,
             resumable=True,
+        ),
+        LearnerSpec(
+            "relent",
+            "relative-entropy IRL, Boularias et al. 2011: MaxEnt with Z importance-sampled from a background policy's trajectories",
+            "rewardlab.irl.sample_based:RelativeEntropyIRL",
+            "rewardlab.irl.sample_based:RelativeEntropyConfig",
+            "demonstrations",
+            _TAB,
+        ),
+        LearnerSpec(
+            "perturb",
+            "MaxEnt with each demonstration's Z from noisy copies of it, Kalakrishnan et al. 2013",
+            "rewardlab.irl.sample_based:PerturbationIRL",
+            "rewardlab.irl.sample_based:PerturbationConfig",
+            "demonstrations",
+            _TAB,
         ),
         LearnerSpec(
             "birl",

@@ -137,7 +137,7 @@ RL from preferences (what ``rewardlab rlhf`` writes)::
     name = "rlhf"
     steps = 100000           # the policy's env steps
     labels = 500             # the label budget
-    teacher = "oracle"       # a B-Pref teacher: oracle, mistake, noisy, skip, myopic, equal
+    teacher = "oracle"       # a B-Pref teacher: oracle, mistake, noisy, skip, myopic, equal; or "human" (label_server = URL)
     query = "disagreement"   # a query strategy of rewardlab.prefs.queries
     segment = 50
     algo = "ppo"
@@ -217,11 +217,11 @@ __all__ = [
 
 #: The learners ``rewardlab run`` fits on a tabular ``[world]``: those that learn from demonstrations
 #: there, and learning from a learner (from the stages of a learner there).
-TABULAR_LEARNERS = ("bc", "birl", "deep-maxent", "lfl", "max-margin", "maxent", "mce", "mwal", "projection")
+TABULAR_LEARNERS = ("bc", "birl", "deep-maxent", "lfl", "max-margin", "maxent", "mce", "mwal", "perturb", "projection", "relent")
 #: The tabular learners whose reward is a function of the raw state features (linear weights, or Deep
 #: MaxEnt's network), so that ``[eval] transfer_worlds`` can apply it to other worlds (MWAL's weights act
 #: on rescaled features; behavioural cloning learns no reward).
-TRANSFER_LEARNERS = ("birl", "deep-maxent", "max-margin", "maxent", "mce", "projection")
+TRANSFER_LEARNERS = ("birl", "deep-maxent", "max-margin", "maxent", "mce", "perturb", "projection", "relent")
 #: The learners ``rewardlab run`` fits on a Gymnasium ``[env]``: from a dataset of (ranked) demonstrations,
 #: deep learning from a learner (from the stages of a learner there), and RL from a teacher's preferences.
 GYM_LEARNERS = ("brex", "deep-lfl", "drex", "rlhf", "trex")

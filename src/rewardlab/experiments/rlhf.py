@@ -9,7 +9,7 @@ config from its options (:func:`run_rlhf`) and runs it by the same path as ``rew
 * ``config.toml``: the resolved config; ``rewardlab run DIR/config.toml --out OTHER`` runs it again;
 * ``metrics.jsonl``: one row per round of the loop (every ``feedback_every`` env steps; labels are
   asked until ``label_until`` of the steps), ``step`` = the round (from 0), with ``env_steps``,
-  ``labels`` (asked so far), ``label_accuracy`` (the reward model against the true returns of the
+  ``labels`` (asked so far; with people, answered so far), ``label_accuracy`` (the reward model against the true returns of the
   round's new pairs, before training on them; null in round 0 and in rounds that asked none),
   ``true_return`` (mean true return of the episodes finished since the last round), ``seconds``, and
   in the rounds that asked labels the reward trainer's ``new_labels``, ``train_accuracy``,
@@ -33,6 +33,17 @@ config from its options (:func:`run_rlhf`) and runs it by the same path as ``rew
   time); with ``env``, ``teacher``, ``query``, ``algo``, ``policy_reward`` (``"true"``: the control whose
   policy trains on the env's reward), ``skipped`` (labels the teacher declined) and ``curve`` (the
   metrics rows).
+
+**People as the teacher.** With ``teacher = "human"`` and ``label_server = URL`` (``rewardlab rlhf
+--teacher human --label-server URL``) the loop posts its queries to a labelling server (``rewardlab label
+serve``) and trains on the answers as they arrive (:class:`rewardlab.labeling.teacher.LabelServerTeacher`;
+the loop's side: :mod:`rewardlab.prefs.rlhf`, "People"). The server's operator token is read from the
+environment variable ``REWARDLAB_LABEL_TOKEN`` (never from the command line or the config, so it stays
+out of ``config.toml``, shell histories and process lists); the queries are posted with the run
+directory as their ``run``. A server that fails or cannot be reached stops the run with its error;
+``--resume`` continues from the last checkpoint and collects the queries pending there. ``result.json``
+adds ``unanswered`` (queries with no answer by the end) and ``asked``; the metrics rows add ``asked``
+and ``pending``.
 """
 
 from __future__ import annotations
@@ -50,7 +61,54 @@ if TYPE_CHECKING:
     from rewardlab.experiments.config import RunConfig
     from rewardlab.experiments.run import Experiment
 
-__all__ = ["RLHF_OPTIONS", "rlhf_curves", "rlhf_experiment", "run_rlhf"]
+__all__ = ["LABEL_TOKEN_ENV", "RLHF_OPTIONS", "label_token", "rlhf_curves", "rlhf_experiment", "run_rlhf"]
+
+#: The environment variable holding the labelling server's operator token for ``teacher = "human"``.
+LABEL_TOKEN_ENV = "REWARDLAB_LABEL_TOKEN"
+
+
+def label_token(environ: Any = None) -> str:
+    """The labelling server's operator token from ``$REWARDLAB_LABEL_TOKEN`` (``environ``: default
+    ``os.environ``), or a :class:`ConfigError` saying how to make and give one.
+
+    Examples:
+        >>> label_token({"REWARDLAB_LABEL_TOKEN": " tok "})
+        'tok'
+        >>> label_token({})
+        Traceback (most recent call last):
+        ...
+        rewardlab.errors.ConfigError: REWARDLAB_LABEL_TOKEN: is not set, and the human teacher needs the labelling server's operator token. Fix: make one with `rewardlab label add-annotator NAME --operator` and export REWARDLAB_LABEL_TOKEN=<token> (it is read from the environment only, never from the command line).
+    """
+    import os
+
+    token = (os.environ if environ is None else environ).get(LABEL_TOKEN_ENV, "").strip()
+    if not token:
+        raise ConfigError(
+            LABEL_TOKEN_ENV,
+            "is not set, and the human teacher needs the labelling server's operator token",
+            f"make one with `rewardlab label add-annotator NAME --operator` and export {LABEL_TOKEN_ENV}=<token> "
+            "(it is read from the environment only, never from the command line)",
+        )
+    return token
+
+
+def _check_server_url(url: str | None, field: str) -> str:
+    """``url`` if it is an http(s) URL, else a :class:`ConfigError` on ``field``.
+
+    Examples:
+        >>> _check_server_url("http://127.0.0.1:8000", "label_server")
+        'http://127.0.0.1:8000'
+        >>> _check_server_url("127.0.0.1:8000", "label_server")
+        Traceback (most recent call last):
+        ...
+        rewardlab.errors.ConfigError: label_server: is '127.0.0.1:8000', not an http(s) URL. Fix: give the labelling server's URL, e.g. http://127.0.0.1:8000 (what rewardlab label serve prints).
+    """
+    fix = "give the labelling server's URL, e.g. http://127.0.0.1:8000 (what rewardlab label serve prints)"
+    if url is None or not url.strip():
+        raise ConfigError(field, "is missing, and the human teacher needs the labelling server", fix)
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(field, f"is {url!r}, not an http(s) URL", fix)
+    return url
 
 
 def _last_finite(rows: list[dict[str, Any]], key: str) -> float:
@@ -162,11 +220,31 @@ def rlhf_experiment(cfg: RunConfig) -> Experiment:
     assert cfg.env is not None and cfg.data is None
     env_id, config, name = cfg.env.id, cfg.learner.config, cfg.learner.name
     spec = LEARNERS[name]
+    human = config.teacher == "human"
+    token = ""
+    if human:  # checked before any work: the server's URL, the token, the client's packages
+        url = _check_server_url(config.label_server, "learner.label_server")
+        token = label_token()
+        try:
+            from rewardlab.labeling.teacher import LabelServerTeacher
+        except ImportError as exc:
+            raise ConfigError(
+                "learner.teacher", f"is 'human', but the labelling client cannot be imported ({exc})", "pip install 'rewardlab[label]'"
+            ) from exc
+    directory: list[Path] = []
+
+    def setup(run_dir: Path) -> None:
+        directory[:] = [run_dir]
 
     def fit(callback: Any, checkpoint: Any) -> FitResult:
-        extra = {} if checkpoint is None else {"checkpoint": checkpoint}
+        extra: dict[str, Any] = {} if checkpoint is None else {"checkpoint": checkpoint}
         learner = spec.learner_class()(config)
-        return learner.fit(env_id, rng=np.random.default_rng(cfg.seed), callback=callback, **extra)  # type: ignore[no-any-return]
+        rng = np.random.default_rng(cfg.seed)
+        if not human:
+            return learner.fit(env_id, rng=rng, callback=callback, **extra)  # type: ignore[no-any-return]
+        run = str(directory[0].resolve()) if directory else ""
+        with LabelServerTeacher(url, token, env_id=env_id, run=run) as teacher:
+            return learner.fit(env_id, rng=rng, callback=callback, teacher=teacher, **extra)  # type: ignore[no-any-return]
 
     def finish(result: FitResult, directory: Path) -> dict[str, Any]:
         from rewardlab.data.preferences import save_preferences
@@ -210,18 +288,20 @@ def rlhf_experiment(cfg: RunConfig) -> Experiment:
             "algo": config.algo,
             "policy_reward": config.policy_reward,
             "skipped": int(dataset.n_skipped),
+            **({"asked": int(info["asked"]), "unanswered": int(info["unanswered"])} if human else {}),
             "metrics": metrics,
             "warnings": [str(w) for w in info.get("warnings", [])],
             "curve": curve,  # the rounds' metrics as rows (a round without labels reports no trainer metrics)
         }
 
-    return Experiment(f"{name} on {env_id} (labelling rounds)", planned_rounds(config, env_id), fit, finish)
+    return Experiment(f"{name} on {env_id} (labelling rounds)", planned_rounds(config, env_id), fit, finish, setup)
 
 
 #: ``rewardlab rlhf``'s options and the run config keys they set (its errors name the options).
 RLHF_OPTIONS = {
     "env.id": "--env",
     "learner.teacher": "--teacher",
+    "learner.label_server": "--label-server",
     "learner.labels": "--labels",
     "learner.steps": "--steps",
     "learner.query": "--query",
@@ -239,6 +319,7 @@ def run_rlhf(
     out: str | Path,
     *,
     teacher: str = "oracle",
+    label_server: str | None = None,
     labels: int = 700,
     steps: int = 1_000_000,
     query: str = "disagreement",
@@ -259,6 +340,9 @@ def run_rlhf(
     options' own keys are refused there. A checkpoint holds SAC's replay buffer: for long SAC runs,
     ``checkpoint_every=10`` saves the time of writing it every round.
 
+    ``teacher="human"`` asks people through the labelling server at ``label_server`` (its operator
+    token in ``$REWARDLAB_LABEL_TOKEN``; the module docstring's "People as the teacher").
+
     Raises:
         ConfigError: a mistake in any of them, naming the option (``--teacher``) or the setting
             (``reward.members``), before any work.
@@ -267,12 +351,20 @@ def run_rlhf(
     from rewardlab.experiments.irl import named_as
     from rewardlab.experiments.run import run_config
 
-    table: dict[str, Any] = {
-        "seed": seed,
-        "checkpoint_every": 1,
-        "learner": {"name": "rlhf", "teacher": teacher, "labels": labels, "steps": steps, "query": query, "algo": algo, "segment": segment},
-        "env": {"id": env_id},
+    if teacher == "human":
+        _check_server_url(label_server, "--label-server")
+    learner: dict[str, Any] = {
+        "name": "rlhf",
+        "teacher": teacher,
+        "labels": labels,
+        "steps": steps,
+        "query": query,
+        "algo": algo,
+        "segment": segment,
     }
+    if label_server is not None:
+        learner["label_server"] = label_server
+    table: dict[str, Any] = {"seed": seed, "checkpoint_every": 1, "learner": learner, "env": {"id": env_id}}
     overrides: dict[str, str] = {}
     for key, value in (settings or {}).items():
         dotted = key if key in _RUN_KEYS else f"learner.{key}"

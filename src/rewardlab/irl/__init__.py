@@ -8,6 +8,7 @@ from rewardlab.irl.lfl import LearnerIRL, LearnerIRLConfig
 from rewardlab.irl.lfl_deep import DeepLearnerIRL, DeepLearnerIRLConfig
 from rewardlab.irl.maxent import MaxEntConfig, MaxEntIRL
 from rewardlab.irl.mwal import MWAL, MWALConfig
+from rewardlab.irl.sample_based import PerturbationConfig, PerturbationIRL, RelativeEntropyConfig, RelativeEntropyIRL
 
 __all__ = [
     "MWAL",
@@ -24,4 +25,8 @@ __all__ = [
     "MWALConfig",
     "MaxEntConfig",
     "MaxEntIRL",
+    "PerturbationConfig",
+    "PerturbationIRL",
+    "RelativeEntropyConfig",
+    "RelativeEntropyIRL",
 ]

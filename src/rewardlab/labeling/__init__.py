@@ -1,7 +1,9 @@
 """The preference labelling app: people compare two clips and the store keeps their answers.
 
 :mod:`rewardlab.labeling.store` is the database (SQLite in WAL mode by default, PostgreSQL by URL, with
-versioned migrations). Needs the ``label`` extra: ``pip install rewardlab[label]``.
+versioned migrations). :mod:`rewardlab.labeling.teacher` (``LabelServerTeacher``) is the client through which
+a program (the RLHF loop) posts queries to a running server and reads the answers back. Needs the ``label``
+extra: ``pip install rewardlab[label]``.
 """
 
 try:

@@ -19,9 +19,32 @@ act for an annotator (no CSRF). Without a valid token nothing is read or written
 * ``GET /api/clips/{segment}.mp4`` — the rendered clip of a segment in one of the caller's assignments
   (403 for another segment, any segment for an operator; 404 until it is rendered).
 * ``GET /api/operator/counts`` — rows per table (operator token only).
+* ``POST /api/queries`` (operator token only; what :class:`~rewardlab.labeling.teacher.LabelServerTeacher`
+  sends) with ``{"env_id": str, "run": str (optional), "pairs": [{"a": {"obs": [[...]], "acts": [...],
+  "rews": [...] | null}, "b": {...}, "gold": null | 0 | 0.5 | 1}]}`` — 201 ``{"queries": [id, ...]}``: the
+  segments and one query per pair, stored in one transaction (a refused body stores nothing); a body
+  has its own limit ``max_query_body`` (8 MiB). With a renderer, their clips are rendered at once.
+* ``GET /api/answers?ids=1,2,3`` (operator token only) — every answer so far, per query id:
+  ``{"answers": {"1": [{"label": 1.0|0.0|0.5|"skipped", "annotator": name, "choice": ..., "left_is_a":
+  bool, "shown_at": t, "answered_at": t}, ...], "2": [], ...}}``; ``label`` is ``P(a ≻ b)`` (the side
+  order undone). An unknown id is 404.
+* ``GET /api/operator/stats`` — what the operator page shows (operator token only):
+  :func:`~rewardlab.labeling.agreement.agreement_summary` of every stored answer (per annotator gold
+  agreement and speed, per pair agreement and Cohen's kappa, Fleiss' kappa; NaN sent as ``null``),
+  ``counts`` (rows per table) and ``people`` (every annotator's role, answers and skips).
+* ``GET /operator`` — the operator page (``static/operator.html``; the same token handling and CSP as
+  the labelling page; it reads ``/api/operator/stats`` with an operator token).
 * ``GET /`` — the labelling page (``static/index.html``, its script and style under ``/static/``: plain
   files, no build step); it asks for the token (or reads it from the URL fragment ``#token=...``) and
   sends it in the header. The page and its files are public; everything they show comes from ``/api``.
+
+**Clips.** With a :class:`~rewardlab.labeling.clips.ClipRenderer` (``rewardlab label serve`` makes one
+rendering into ``RUN/clips``, or ``--clips DIR``), a background thread renders every segment without a
+clip — those in the store at start, any another process adds (looked for every 2 s), and each one posted,
+at once — and records each clip in the store when it is written; until then ``GET /api/next`` gives its
+``clip`` as null (the page waits and asks again). A segment of an env clips cannot be drawn for is logged
+and left without one; a server with a renderer refuses (422) posted queries of such an env, or whose
+segments' shapes the env's drawing does not take.
 
 **Errors** are ``{"error": message}`` and store nothing: 401 no or bad token, 403 another annotator's
 assignment, a clip of a segment not shown to the caller, or a non-operator on an operator endpoint, 404 an unknown id or path, 409 a second answer to
@@ -49,9 +72,15 @@ Examples:
 from __future__ import annotations
 
 import json
+import logging
+import math
 import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, Request
@@ -62,10 +91,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rewardlab.errors import ValidationError
+from rewardlab.data.preferences import Segment
+from rewardlab.errors import ConfigError, ValidationError
+from rewardlab.labeling.clips import ClipRenderer, _source, render_frames
 from rewardlab.labeling.store import AlreadyAnswered, Annotator, NotFound, NotYours, Store
 
-__all__ = ["DEFAULT_MAX_BODY", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_QUERY_BODY", "create_app", "operator_stats"]
+
+log = logging.getLogger(__name__)
 
 #: The page's files (index.html, label.js, label.css), shipped in the package.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -75,6 +108,9 @@ _PAGE_POLICY = "default-src 'self'; media-src 'self' blob:; object-src 'none'; b
 
 #: The largest request body accepted, in bytes (a label is well under 200).
 DEFAULT_MAX_BODY = 16 * 1024
+#: The largest ``POST /api/queries`` body accepted, in bytes (about 100 pairs of 50-step segments of a
+#: 17-dimensional MuJoCo observation take 1 MiB of JSON).
+DEFAULT_MAX_QUERY_BODY = 8 * 1024 * 1024
 
 
 class _Refused(Exception):
@@ -96,17 +132,19 @@ class _BodyLimit:
     passes ``limit`` bytes (by its ``Content-Length`` or by counting a chunked body), so an oversized
     body never reaches a handler."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, paths: dict[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.paths = paths or {}  # path -> (its own limit, what to do instead)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_big = _error(413, f"the request body is over {self.limit} bytes; send one label at a time")
+        limit, advice = self.paths.get(scope.get("path", ""), (self.limit, "send one label at a time"))
+        too_big = _error(413, f"the request body is over {limit} bytes; {advice}")
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
+        if length is not None and (not length.isdigit() or int(length) > limit):
             await too_big(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -117,7 +155,7 @@ class _BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
+            if size > limit:
                 await too_big(scope, receive, send)
                 return
             chunks.append(chunk)
@@ -156,6 +194,287 @@ def _label_body(raw: bytes) -> tuple[int, str]:
     if not isinstance(choice, str):
         raise _Refused(422, f"choice: is {choice!r}; send 'left', 'right', 'equal', 'cant_tell' or 'skip'")
     return assignment, choice
+
+
+#: The most pairs one ``POST /api/queries`` may carry, and the longest ``GET /api/answers`` id list.
+MAX_PAIRS = 10_000
+_QUERIES_FIX = (
+    "send {'env_id': str, 'run': str, 'pairs': [{'a': {'obs': [[...]], 'acts': [...], 'rews': [...] | null}, 'b': {...}, 'gold': null}]}"
+)
+
+
+def _fields(data: Any, where: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` as a JSON object with only ``allowed`` keys and all ``required`` ones, else :class:`_Refused` (422)."""
+    if not isinstance(data, dict):
+        raise _Refused(422, f"{where or 'the body'}: is a JSON {type(data).__name__}, not an object; {_QUERIES_FIX}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise _Refused(422, f"{where}{'.' if where else ''}{unknown[0]}: is not a field; send only {', '.join(allowed)}")
+    for key in required:
+        if key not in data:
+            raise _Refused(422, f"{where}{'.' if where else ''}{key}: is missing; {_QUERIES_FIX}")
+    return data
+
+
+def _segment_body(data: Any, where: str) -> Segment:
+    """A :class:`~rewardlab.data.Segment` from ``{"obs": [[..]], "acts": [..], "rews": [..] | null}``, or 422."""
+    fields = _fields(data, where, ("obs", "acts", "rews"), ("obs", "acts"))
+    for key in ("obs", "acts", "rews"):
+        value = fields.get(key)
+        if not (isinstance(value, list) or (key == "rews" and value is None)):
+            raise _Refused(422, f"{where}.{key}: is {type(value).__name__}, not a list; send one entry per step")
+    try:
+        return Segment(fields["obs"], fields["acts"], fields.get("rews"))
+    except ValidationError as exc:  # ShapeError too: a wrong shape, a non-finite value, a non-numeric dtype
+        raise _Refused(422, str(ValidationError(f"{where}.{exc.field}", exc.problem, exc.fix))) from None
+    except (ValueError, TypeError) as exc:  # numpy: ragged nesting, numbers too large
+        raise _Refused(422, f"{where}: its arrays cannot be read ({exc}); send rectangular lists of numbers") from None
+
+
+def _queries_body(raw: bytes) -> tuple[str, str, list[tuple[Segment, Segment]], list[float | None]]:
+    """``(env_id, run, pairs, gold)`` from a ``POST /api/queries`` body, every field checked, or :class:`_Refused` (422)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, nested too deep
+        raise _Refused(422, f"the body is not valid JSON ({exc}); {_QUERIES_FIX}") from None
+    body = _fields(data, "", ("env_id", "run", "pairs"), ("env_id", "pairs"))
+    env_id, run, pairs = body["env_id"], body.get("run", ""), body["pairs"]
+    if not isinstance(env_id, str) or not env_id.strip() or len(env_id) > 200:
+        raise _Refused(422, f"env_id: is {env_id!r}; send the Gymnasium id of the env the segments come from (at most 200 characters)")
+    if not isinstance(run, str) or len(run) > 200:
+        raise _Refused(422, f"run: is {run!r}; send the run's name (a string of at most 200 characters) or leave it out")
+    if not isinstance(pairs, list) or not pairs or len(pairs) > MAX_PAIRS:
+        size = f"a list of {len(pairs)}" if isinstance(pairs, list) else f"a {type(pairs).__name__}"
+        raise _Refused(422, f"pairs: is {size}; send 1 to {MAX_PAIRS} pairs per request")
+    out: list[tuple[Segment, Segment]] = []
+    gold: list[float | None] = []
+    for k, item in enumerate(pairs):
+        pair = _fields(item, f"pairs[{k}]", ("a", "b", "gold"), ("a", "b"))
+        a, b = _segment_body(pair["a"], f"pairs[{k}].a"), _segment_body(pair["b"], f"pairs[{k}].b")
+        if (len(a), a.obs_shape, a.act_shape) != (len(b), b.obs_shape, b.act_shape):
+            raise _Refused(
+                422,
+                f"pairs[{k}]: a has {len(a)} steps, obs {a.obs_shape}, acts {a.act_shape} and b {len(b)}, {b.obs_shape}, {b.act_shape}; "
+                "compare segments of one length and shape",
+            )
+        g = pair.get("gold")
+        if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or float(g) not in (0.0, 0.5, 1.0)):
+            raise _Refused(422, f"pairs[{k}].gold: is {g!r}; send the known answer P(a ≻ b) (0, 0.5 or 1) of a gold query, or null")
+        out.append((a, b))
+        gold.append(None if g is None else float(g))
+    return env_id, run, out, gold
+
+
+def _ids_param(text: str | None) -> list[int]:
+    """The query ids of ``?ids=1,2,3``, or :class:`_Refused` (422)."""
+    if text is None or not text.strip():
+        raise _Refused(422, "ids: is missing; ask GET /api/answers?ids=1,2,3 with the ids POST /api/queries returned")
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) > MAX_PAIRS:
+        raise _Refused(422, f"ids: names {len(parts)} queries; ask about at most {MAX_PAIRS} at a time")
+    for p in parts:
+        if not (p.isascii() and p.isdigit() and int(p) < 2**63):
+            raise _Refused(422, f"ids: holds {p[:30]!r}; send comma-separated integer query ids (ids=1,2,3)")
+    return [int(p) for p in parts]
+
+
+class _ClipKeeper:
+    """A background thread that keeps every segment of the store rendered: segments without a clip (found
+    at start, every ``rescan`` seconds, and each one posted, at once) are submitted to the
+    :class:`~rewardlab.labeling.clips.ClipRenderer` (key = the segment id, env = its ``env_id``; a quick scan
+    looks at new ids only, a full one every ``full_rescan`` seconds), and each
+    clip is recorded with :meth:`Store.set_clip` (its path relative to the served clips directory) once it
+    is written. A segment whose env cannot be drawn, or whose rendering failed, is kept in ``failed`` (id ->
+    why; logged once) and not tried again until the server restarts."""
+
+    def __init__(self, store: Store, renderer: ClipRenderer, clips: Path, *, rescan: float = 2.0, full_rescan: float = 30.0) -> None:
+        directory = renderer.directory.resolve()
+        if not directory.is_relative_to(clips):
+            raise ConfigError(
+                "renderer", f"writes to {directory}, outside the clips directory {clips}", "render into clips_dir (or below it)"
+            )
+        self.store, self.renderer, self.rescan, self.full_rescan = store, renderer, rescan, full_rescan
+        self.prefix = directory.relative_to(clips)
+        self.failed: dict[int, str] = {}
+        self._envs: dict[str | None, str | None] = {}  # env id -> why clips cannot be drawn for it (None: they can)
+        self._shapes: set[tuple[str, tuple[int, ...], tuple[int, ...]]] = set()  # (env id, obs shape, act shape) that drew
+        self._new: list[tuple[int, str | None]] = []
+        self._told: set[str | None] = set()  # envs whose missing clips were logged
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rewardlab-clip-keeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop submitting and recording (clips being rendered are left to the renderer)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def add(self, segments: list[tuple[int, str | None]]) -> None:
+        """Render these ``(segment id, env id)`` now (before the next rescan)."""
+        with self._lock:
+            self._new.extend(segments)
+        self._wake.set()
+
+    def unsupported(self, env_id: str | None) -> str | None:
+        """Why clips cannot be drawn for ``env_id`` (None when they can); remembered per env id."""
+        with self._lock:
+            if env_id in self._envs:
+                return self._envs[env_id]
+        if env_id is None:
+            why: str | None = "has no env id: its clip cannot be drawn"
+        else:
+            try:
+                _source(env_id).close()
+                why = None
+            except ConfigError as exc:
+                why = f"{exc.problem}; {exc.fix}"
+        with self._lock:
+            self._envs[env_id] = why
+        return why
+
+    def refused(self, env_id: str, pairs: list[tuple[Segment, Segment]]) -> str | None:
+        """Why posted ``pairs`` would get no clips (``{"error": ...}`` text naming the field), or None.
+
+        Refused: an env clips cannot be drawn for, or segments whose observations or actions have a shape the
+        env's drawing does not take (tried on one step of the first segment of each shape; a shape that
+        drew is remembered). A drawing that fails otherwise (no EGL, say) is logged and let through: the
+        renderer will say so again per clip."""
+        why = self.unsupported(env_id)
+        if why is not None:
+            return f"env_id: {why}"
+        for k, pair in enumerate(pairs):
+            for side, seg in zip("ab", pair, strict=True):
+                shape = (env_id, seg.obs_shape, seg.act_shape)
+                with self._lock:
+                    if shape in self._shapes:
+                        continue
+                try:
+                    render_frames(env_id, Segment(seg.obs[:1], seg.acts[:1]), size=(32, 32))
+                except ValidationError as exc:  # ShapeError too
+                    return (
+                        f"pairs[{k}].{side}: a segment with observations {seg.obs_shape} and actions {seg.act_shape} per step "
+                        f"cannot be drawn for {env_id} ({exc.problem}); {exc.fix}"
+                    )
+                except Exception as exc:
+                    log.warning("a test drawing for %s failed (%s: %s); taking the queries anyway", env_id, type(exc).__name__, exc)
+                with self._lock:
+                    self._shapes.add(shape)
+        return None
+
+    def _run(self) -> None:
+        backlog: deque[tuple[int, str | None]] = deque()
+        known: set[int] = set()  # in the backlog or being rendered
+        rendering: set[int] = set()
+        next_scan = next_full = 0.0
+        newest = 0  # the largest segment id seen: a quick scan looks only above it
+        while not self._stop.is_set():
+            try:
+                found: list[tuple[int, str | None]] = []
+                if time.monotonic() >= next_scan:
+                    full = time.monotonic() >= next_full  # now and then all of them (ids may commit out of order)
+                    found = self.store.unrendered(after=0 if full else newest)
+                    newest = max([newest, *(i for i, _ in found)])
+                    next_scan = time.monotonic() + self.rescan
+                    next_full = time.monotonic() + self.full_rescan if full else next_full
+                with self._lock:
+                    found, self._new = found + self._new, []
+                for item in found:
+                    if item[0] not in known and item[0] not in self.failed:
+                        known.add(item[0])
+                        backlog.append(item)
+                self._submit(backlog, known, rendering)
+                self._collect(known, rendering)
+            except Exception:  # a database hiccup: log it, keep the thread alive, try again shortly
+                log.exception("the clip keeper failed a round; trying again")
+                self._stop.wait(1.0)
+            self._wake.wait(0.05 if rendering or backlog else max(0.05, next_scan - time.monotonic()))
+            self._wake.clear()
+
+    def _fail(self, segment: int, why: str, known: set[int]) -> None:
+        self.failed[segment] = why
+        known.discard(segment)
+
+    def _submit(self, backlog: deque[tuple[int, str | None]], known: set[int], rendering: set[int]) -> None:
+        while backlog and not self._stop.is_set():
+            segment, env_id = backlog[0]
+            why = self.unsupported(env_id)
+            if why is not None:
+                backlog.popleft()
+                if env_id not in self._told:  # once per env, however many segments
+                    self._told.add(env_id)
+                    log.warning("segment %s (env %r) and any others of its env get no clip: %s", segment, env_id, why)
+                self._fail(segment, why, known)
+                continue
+            try:
+                data = self.store.segment(segment)
+                self.renderer.submit(str(segment), env_id, data, timeout=0.05 if rendering else 0.5)
+            except TimeoutError:  # the renderer's queue is full: record what is done, then submit more
+                return
+            except NotFound:
+                backlog.popleft()
+                known.discard(segment)
+                continue
+            backlog.popleft()
+            rendering.add(segment)
+
+    def _collect(self, known: set[int], rendering: set[int]) -> None:
+        for segment in sorted(rendering):
+            state = self.renderer.status(str(segment))
+            if state == "pending":
+                continue
+            rendering.discard(segment)
+            if state == "ready":
+                self.store.set_clip(segment, str(self.prefix / f"{segment}.mp4"))
+                known.discard(segment)
+            else:  # failed (the renderer logged why), or its file went away
+                self._fail(segment, self.renderer.error(str(segment)) or f"its clip is {state}", known)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN: a statistic that is undefined) as None, which JSON can carry."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def operator_stats(store: Store) -> dict[str, Any]:
+    """What ``GET /api/operator/stats`` answers: :func:`~rewardlab.labeling.agreement.agreement_summary` of
+    ``store.answer_records()`` (NaN as None), ``counts`` (:meth:`Store.counts`) and ``people``: for every
+    annotator (those without answers too) ``role``, ``answers`` (labels given, skips included) and
+    ``skipped`` (skip and can't-tell answers).
+
+    Examples:
+        >>> import tempfile, numpy as np
+        >>> from rewardlab.data import Segment
+        >>> from rewardlab.labeling import open_store
+        >>> store = open_store(tempfile.mkdtemp() + "/labels.db")
+        >>> _ = store.add_annotator("ada"), store.add_annotator("olga", "operator")
+        >>> stats = operator_stats(store)
+        >>> stats["people"]["olga"], stats["fleiss_kappa"], stats["counts"]["annotators"]
+        ({'role': 'operator', 'answers': 0, 'skipped': 0}, None, 2)
+        >>> store.close()
+    """
+    from rewardlab.data.preferences import SKIPPED
+    from rewardlab.labeling.agreement import agreement_summary
+
+    records = store.answer_records()
+    people: dict[str, dict[str, Any]] = {a.name: {"role": a.role, "answers": 0, "skipped": 0} for a in store.annotators()}
+    for answer in records:
+        entry = people.setdefault(answer.annotator, {"role": "annotator", "answers": 0, "skipped": 0})
+        entry["answers"] += 1
+        entry["skipped"] += int(answer.label == SKIPPED)
+    stats: dict[str, Any] = _finite(agreement_summary(records))
+    return {**stats, "counts": store.counts(), "people": people}
 
 
 async def _caller(request: Request) -> Annotator:
@@ -199,6 +518,8 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     per_query: int | None = None,
     seed: int | None = None,
+    renderer: ClipRenderer | None = None,
+    max_query_body: int = DEFAULT_MAX_QUERY_BODY,
 ) -> FastAPI:
     """The labelling API over ``store`` (see the module docstring for the endpoints and errors).
 
@@ -209,19 +530,40 @@ def create_app(
         max_body: the largest request body accepted, in bytes (larger: 413).
         per_query: annotators per query (:meth:`Store.next_assignment`); None: everyone gets every query.
         seed: seed of the side-order draws (None: fresh entropy).
+        renderer: renders the clips of segments that have none — those in the store at start (and any
+            added later by another process, found every 2 s) and each one posted — in the background,
+            each recorded with :meth:`Store.set_clip` once written; GET /api/next names a clip only
+            once it is. Its directory must be ``clips_dir`` or below it (``clips_dir`` None: its
+            directory). The caller closes it after the server stops.
+        max_query_body: the largest ``POST /api/queries`` body accepted, in bytes.
 
     Returns:
         The FastAPI app; serve it with uvicorn. Without docs pages: nothing is readable without a token.
     """
-    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
-        raise ValidationError("max_body", f"is {max_body!r}", "pass a positive number of bytes")
+    for name, value in (("max_body", max_body), ("max_query_body", max_query_body)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(name, f"is {value!r}", "pass a positive number of bytes")
+    if renderer is not None and not isinstance(renderer, ClipRenderer):
+        raise ValidationError("renderer", f"is a {type(renderer).__name__}", "pass a rewardlab.labeling.clips.ClipRenderer, or None")
+    if clips_dir is None and renderer is not None:
+        clips_dir = renderer.directory
     clips = None if clips_dir is None else Path(clips_dir).resolve()
+    keeper = None if renderer is None or clips is None else _ClipKeeper(store, renderer, clips)
     rng = np.random.default_rng(seed)
     rng_lock = threading.Lock()
 
-    app = FastAPI(title="rewardlab labelling", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if keeper is not None:
+            await run_in_threadpool(keeper.stop)
+
+    app = FastAPI(title="rewardlab labelling", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.store = store
-    app.add_middleware(_BodyLimit, limit=max_body)
+    app.state.clip_keeper = keeper
+    if keeper is not None:
+        keeper.start()
+    app.add_middleware(_BodyLimit, limit=max_body, paths={"/api/queries": (max_query_body, "post fewer pairs per request")})
 
     @app.exception_handler(_Refused)
     async def _refused(request: Request, exc: _Refused) -> JSONResponse:
@@ -309,5 +651,51 @@ def create_app(
     def counts(who: Operator) -> dict[str, int]:
         """Rows per table of the store (operator only)."""
         return store.counts()
+
+    @app.post("/api/queries", status_code=201)
+    async def post_queries(request: Request, who: Operator) -> JSONResponse:
+        """Store posted pairs of segments as new queries (operator only), all or none; 201 with their ids."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise _Refused(415, f"the body is {kind or 'untyped'}; send JSON with 'Content-Type: application/json'")
+        env_id, run, pairs, gold = await run_in_threadpool(_queries_body, await request.body())
+        if keeper is not None and (why := await run_in_threadpool(keeper.refused, env_id, pairs)) is not None:
+            raise _Refused(422, why)
+        ids, segments = await run_in_threadpool(store.add_pairs, pairs, env_id=env_id, run=run, gold=gold)
+        if keeper is not None:
+            keeper.add([(i, env_id) for pair in segments for i in pair])
+        return JSONResponse({"queries": ids}, status_code=201)
+
+    @app.get("/api/answers")
+    def answers(who: Operator, ids: str | None = None) -> dict[str, Any]:
+        """Every answer given so far to the queries ``ids`` (operator only), label ``P(a ≻ b)`` as stored."""
+        wanted = _ids_param(ids)
+        try:
+            store.answers(wanted)  # unknown ids: 404
+        except NotFound as exc:
+            raise _Refused(404, f"ids: {exc.problem}; ask about the ids POST /api/queries returned") from None
+        out: dict[str, list[dict[str, Any]]] = {str(q): [] for q in wanted}
+        for record in store.answer_records(wanted):
+            out[str(record.query_id)].append(
+                {
+                    "label": record.label,
+                    "annotator": record.annotator,
+                    "choice": record.choice,
+                    "left_is_a": record.left_is_a,
+                    "shown_at": record.shown_at,
+                    "answered_at": record.answered_at,
+                }
+            )
+        return {"answers": out}
+
+    @app.get("/api/operator/stats")
+    def stats(who: Operator) -> dict[str, Any]:
+        """Agreement, speed and counts of every stored answer (operator only): :func:`operator_stats`."""
+        return operator_stats(store)
+
+    @app.get("/operator", include_in_schema=False)
+    def operator_page() -> FileResponse:
+        """The operator page (public like the labelling page; its numbers come from the operator endpoint)."""
+        return FileResponse(STATIC_DIR / "operator.html", media_type="text/html", headers={"Content-Security-Policy": _PAGE_POLICY})
 
     return app

@@ -536,7 +536,17 @@ class Store:
             run: the run (directory or name) they belong to.
             source, rows: the ``.npz`` of stacked segments they were read from and each one's row in it.
         """
-        items = list(segments)
+        made = self._segment_rows(list(segments), env_id=env_id, run=run, source=source, rows=rows)
+        with self._write() as s:
+            s.add_all(made)
+            s.flush()
+            return [r.id for r in made]
+
+    @staticmethod
+    def _segment_rows(
+        items: list[Segment], *, env_id: str | None, run: str, source: str | Path | None, rows: Sequence[int] | None
+    ) -> list[SegmentRow]:
+        """The checked rows of :meth:`add_segments` (not yet added to a session)."""
         for k, seg in enumerate(items):
             if not isinstance(seg, Segment):
                 raise ValidationError(f"segments[{k}]", f"is a {type(seg).__name__}", "pass rewardlab.data.Segment objects")
@@ -545,24 +555,20 @@ class Store:
         if env_id is not None and not isinstance(env_id, str):
             raise ValidationError("env_id", f"is a {type(env_id).__name__}", "pass the env's Gymnasium id, or None")
         now = time.time()
-        with self._write() as s:
-            made = [
-                SegmentRow(
-                    run=str(run),
-                    env_id=env_id,
-                    length=len(seg),
-                    obs=_npy(seg.obs),
-                    acts=_npy(seg.acts),
-                    rews=None if seg.rews is None else _npy(seg.rews),
-                    source=None if source is None else str(source),
-                    source_row=None if rows is None else int(rows[k]),
-                    created_at=now,
-                )
-                for k, seg in enumerate(items)
-            ]
-            s.add_all(made)
-            s.flush()
-            return [r.id for r in made]
+        return [
+            SegmentRow(
+                run=str(run),
+                env_id=env_id,
+                length=len(seg),
+                obs=_npy(seg.obs),
+                acts=_npy(seg.acts),
+                rews=None if seg.rews is None else _npy(seg.rews),
+                source=None if source is None else str(source),
+                source_row=None if rows is None else int(rows[k]),
+                created_at=now,
+            )
+            for k, seg in enumerate(items)
+        ]
 
     def segment(self, segment_id: int) -> Segment:
         """The stored segment ``segment_id``."""
@@ -612,12 +618,20 @@ class Store:
             gold: per pair, the known answer ``P(a ≻ b)`` (0, 0.5 or 1) of a gold query, or None.
         """
         items = [tuple(p) for p in pairs]
-        if gold is not None and len(gold) != len(items):
-            raise ValidationError("gold", f"has {len(gold)} entries for {len(items)} pairs", "pass one gold label (or None) per pair")
-        golds: list[float | None] = []
+        golds = self._golds(gold, len(items))
         for k, pair in enumerate(items):
             if len(pair) != 2:
                 raise ValidationError(f"pairs[{k}]", f"is {pair!r}", "pass (a, b) pairs of segment ids")
+        with self._write() as s:
+            return [q.id for q in self._query_rows(s, items, golds)]
+
+    @staticmethod
+    def _golds(gold: Sequence[float | None] | None, n: int) -> list[float | None]:
+        """``gold`` checked (one per pair; 0, 0.5, 1 or None), or ``n`` Nones."""
+        if gold is not None and len(gold) != n:
+            raise ValidationError("gold", f"has {len(gold)} entries for {n} pairs", "pass one gold label (or None) per pair")
+        golds: list[float | None] = []
+        for k in range(n):
             g = None if gold is None else gold[k]
             if g is not None:
                 label = check_label(g, f"gold[{k}]")
@@ -626,25 +640,98 @@ class Store:
                 golds.append(float(label))
             else:
                 golds.append(None)
+        return golds
+
+    @staticmethod
+    def _query_rows(s: Session, items: Sequence[tuple[Any, ...]], golds: Sequence[float | None]) -> list[QueryRow]:
+        """Add (and flush) one query per ``(a, b)`` pair of segment ids in the session ``s``, checked."""
         now = time.time()
+        made = []
+        for k, (a, b) in enumerate(items):
+            ra, rb = (s.get(SegmentRow, _id(x, f"pairs[{k}]")) for x in (a, b))
+            if ra is None or rb is None:
+                raise NotFound(f"pairs[{k}]", f"names segment {a if ra is None else b}, not in the store", "add the segments first")
+            if ra.id == rb.id:
+                raise ValidationError(f"pairs[{k}]", f"compares segment {a} with itself", "pair two different segments")
+            if ra.env_id != rb.env_id or ra.length != rb.length:
+                raise ValidationError(
+                    f"pairs[{k}]",
+                    f"pairs a segment of {ra.env_id!r} ({ra.length} steps) with one of {rb.env_id!r} ({rb.length} steps)",
+                    "compare segments of one env and one length",
+                )
+            made.append(QueryRow(segment_a=ra.id, segment_b=rb.id, gold=golds[k], created_at=now))
+        s.add_all(made)
+        s.flush()
+        return made
+
+    def add_pairs(
+        self,
+        pairs: Sequence[tuple[Segment, Segment]],
+        *,
+        env_id: str | None,
+        run: str = "",
+        gold: Sequence[float | None] | None = None,
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        """Store the segments of ``pairs`` and one query per pair, in **one** transaction (all or nothing),
+        as :meth:`add_segments` then :meth:`add_queries` would; this is what ``POST /api/queries`` does.
+
+        Args:
+            pairs: ``(a, b)`` :class:`~rewardlab.data.Segment` pairs, both of one length ``T`` and shape.
+            env_id, run: as :meth:`add_segments`.
+            gold: as :meth:`add_queries`.
+
+        Returns:
+            ``(query_ids, segment_ids)``: the new queries' ids in order, and each one's ``(a, b)`` segment ids.
+
+        Examples:
+            >>> import tempfile
+            >>> store = open_store(tempfile.mkdtemp() + "/labels.db")
+            >>> seg = lambda v: Segment(np.full((2, 1), v), np.zeros(2))
+            >>> store.add_pairs([(seg(0.0), seg(1.0)), (seg(2.0), seg(3.0))], env_id="Toy-v0")
+            ([1, 2], [(1, 2), (3, 4)])
+            >>> store.add_pairs([(seg(0.0), seg(1.0))], env_id="Toy-v0", gold=[0.7])
+            Traceback (most recent call last):
+            ...
+            rewardlab.errors.ValidationError: gold[0]: is 0.7. Fix: label each pair 1.0 (a preferred), 0.0 (b preferred), 0.5 (a tie) or 'skipped'.
+            >>> store.counts()["segments"], store.counts()["queries"]
+            (4, 2)
+            >>> store.close()
+        """
+        items = [tuple(p) for p in pairs]
+        golds = self._golds(gold, len(items))
+        flat: list[Segment] = []
+        for k, pair in enumerate(items):
+            if len(pair) != 2:
+                raise ValidationError(f"pairs[{k}]", f"has {len(pair)} entries", "pass (a, b) pairs of segments")
+            flat.extend(pair)
+        rows = self._segment_rows(flat, env_id=env_id, run=run, source=None, rows=None)
         with self._write() as s:
-            made = []
-            for k, (a, b) in enumerate(items):
-                ra, rb = (s.get(SegmentRow, _id(x, f"pairs[{k}]")) for x in (a, b))
-                if ra is None or rb is None:
-                    raise NotFound(f"pairs[{k}]", f"names segment {a if ra is None else b}, not in the store", "add the segments first")
-                if ra.id == rb.id:
-                    raise ValidationError(f"pairs[{k}]", f"compares segment {a} with itself", "pair two different segments")
-                if ra.env_id != rb.env_id or ra.length != rb.length:
-                    raise ValidationError(
-                        f"pairs[{k}]",
-                        f"pairs a segment of {ra.env_id!r} ({ra.length} steps) with one of {rb.env_id!r} ({rb.length} steps)",
-                        "compare segments of one env and one length",
-                    )
-                made.append(QueryRow(segment_a=ra.id, segment_b=rb.id, gold=golds[k], created_at=now))
-            s.add_all(made)
+            s.add_all(rows)
             s.flush()
-            return [q.id for q in made]
+            made = self._query_rows(s, [(rows[2 * k].id, rows[2 * k + 1].id) for k in range(len(items))], golds)
+            return [q.id for q in made], [(q.segment_a, q.segment_b) for q in made]
+
+    def unrendered(self, after: int = 0) -> list[tuple[int, str | None]]:
+        """``(segment id, env id)`` of every segment without a clip, oldest first (what a renderer still owes);
+        ``after``: only segments with a larger id (a range of the primary key: cheap however many there are).
+
+        Examples:
+            >>> import tempfile
+            >>> store = open_store(tempfile.mkdtemp() + "/labels.db")
+            >>> ids = store.add_segments([Segment(np.zeros((2, 1)), np.zeros(2))] * 3, env_id="Pendulum-v1")
+            >>> store.set_clip(ids[0], "1.mp4")
+            >>> store.unrendered(), store.unrendered(after=2)
+            ([(2, 'Pendulum-v1'), (3, 'Pendulum-v1')], [(3, 'Pendulum-v1')])
+            >>> store.close()
+        """
+        after = _id(after, "after")
+        with self._read() as s:
+            stmt = (
+                select(SegmentRow.id, SegmentRow.env_id)
+                .where(SegmentRow.id > after, SegmentRow.clip_path.is_(None))
+                .order_by(SegmentRow.id)
+            )
+            return [(int(i), env) for i, env in s.execute(stmt)]
 
     # -- assignments and labels ----------------------------------------------------------------------
     def next_assignment(
@@ -928,16 +1015,21 @@ def _url(url: str | Path) -> str:
     return str(url)
 
 
+#: Alembic runs its migration scripts through module-level proxies (``alembic.context``): one migration
+#: at a time per process, or two threads opening stores at once break each other's.
+_MIGRATE_LOCK = threading.Lock()
+
+
 def migrate(engine: Engine) -> str | None:
     """Bring the schema of ``engine``'s database to the newest migration; returns the revision then.
-    Already up to date: nothing changes."""
+    Already up to date: nothing changes. Safe to call from several threads (they take turns)."""
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as conn:
+    with _MIGRATE_LOCK, engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
     with engine.connect() as conn:

@@ -33,6 +33,20 @@ true return *before* it trains on them (a held-out accuracy against the truth, N
 trainer's ``train_accuracy`` / ``val_accuracy`` (against the teacher's labels); and ``eval_return`` when
 an evaluation is due.
 
+**People** (``teacher="human"``: a :class:`~rewardlab.prefs.teachers.HumanTeacher` such as the labelling
+app's :class:`~rewardlab.labeling.teacher.LabelServerTeacher`). People answer later, or not at all, so
+step 3 is *post, then collect*: a round posts its queries (``post``) and then collects every answer so
+far to the queries still open, its own and earlier rounds' (``answers``), waiting up to ``human_wait``
+seconds (round 0: ``human_first_wait``, and no answer by then is an error) before the reward and the
+policy train on. Queries unanswered by then stay *pending*: later rounds collect them, and the
+schedule counts them as asked (``n(t)`` counts labels asked, answered or not, so the budget ``N`` is
+never exceeded). Answers join the dataset as they arrive, skipped ones included, and
+``label_accuracy`` is measured on each round's newly answered pairs (from their true rewards, before
+the reward trains on them). After the last round the loop collects once more without waiting, trains
+the reward on what came, and warns how many queries stayed unanswered. The round metrics add ``asked``
+and ``pending``; ``labels`` counts the answered ones. Pending queries (ids and segments) are part of
+the checkpoint, so a resumed loop collects them from the same server.
+
 **Resume.** With a :class:`~rewardlab.checkpoint.Checkpoint`, the state after each due round is saved:
 labels, reward ensemble (nets, Adam moments, L2, bootstrap counts, held-out flags), the policy's weights
 and optimisers (and SAC's replay buffer and entropy coefficient), the pool of recent finished episodes
@@ -62,12 +76,15 @@ from rewardlab.learner import Callback, FitResult, History
 from rewardlab.prefs.fragments import RandomFragmenter, labelled_preferences
 from rewardlab.prefs.queries import QUERY_STRATEGIES, QueryContext, pair_features, select_queries
 from rewardlab.prefs.reward_trainer import PreferenceRewardTrainer, RewardTrainerConfig
-from rewardlab.prefs.teachers import TEACHER_PRESETS, SimulatedTeacher, Teacher, bpref_return_scale, teacher_preset
+from rewardlab.prefs.teachers import TEACHER_PRESETS, HumanAnswers, HumanTeacher, SimulatedTeacher, Teacher, bpref_return_scale
 
 __all__ = ["RLHF", "RLHFConfig", "label_schedule", "planned_rounds", "relabel_replay_buffer", "round_steps"]
 
 #: The reward trainer's per-round metrics that the loop reports (NaN in rounds that asked no labels).
 _TRAINER_KEYS = ("new_labels", "train_labels", "val_labels", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+
+#: ``RLHFConfig.teacher`` for people labelling through the labelling app (a HumanTeacher given to ``fit``).
+HUMAN = "human"
 
 #: Query strategies that need a reward linear in known features (a weight posterior), not an ensemble.
 LINEAR_ONLY = ("information_gain", "volume_removal")
@@ -90,7 +107,17 @@ class RLHFConfig:
         pool_episodes: the most recent finished episodes that segments are cut from.
         query: a strategy of :data:`rewardlab.prefs.queries.QUERY_STRATEGIES` that works with an ensemble.
         teacher: a B-Pref preset (:data:`rewardlab.prefs.teachers.TEACHER_PRESETS`) used when ``fit`` is
-            given no teacher.
+            given no teacher, or ``"human"``: people label through the labelling app, and ``fit`` must be
+            given a :class:`~rewardlab.prefs.teachers.HumanTeacher` (``rewardlab rlhf --teacher human`` and
+            ``rewardlab run`` build a :class:`rewardlab.labeling.teacher.LabelServerTeacher` on ``label_server``).
+        label_server: the labelling server's URL (``rewardlab label serve``), for ``teacher = "human"``
+            only: what the command line and the run config connect the teacher to (``fit`` itself takes
+            the teacher object and does not read it).
+        human_wait: seconds a round (after round 0) waits for the answers to the queries still open before
+            the reward and the policy train on; whatever is still pending stays asked and is collected by
+            later rounds (0: never wait, take what has come).
+        human_first_wait: seconds round 0 waits for the answers to its queries (the reward needs some
+            before the policy can train on it); no usable answer by then is an error.
         algo: ``"ppo"`` (on-policy, rollouts relabelled at their end) or ``"sac"`` (off-policy, replay buffer
             relabelled after each reward update).
         hyperparams: the SB3 algorithm's settings over :data:`rewardlab.rl.sb3.PRESETS` (``n_envs`` too).
@@ -124,6 +151,9 @@ class RLHFConfig:
     pool_episodes: int = 50
     query: str = "disagreement"
     teacher: str = "oracle"
+    label_server: str | None = None
+    human_wait: float = 30.0
+    human_first_wait: float = 1800.0
     algo: Literal["ppo", "sac"] = "ppo"
     hyperparams: dict[str, Any] = field(default_factory=dict)
     reward: RewardTrainerConfig = field(default_factory=lambda: RewardTrainerConfig(label_noise=0.0, steps_per_round=50))
@@ -155,7 +185,26 @@ class RLHFConfig:
             raise ConfigError(
                 "query", f"is {self.query!r}", "choose one of " + ", ".join(q for q in QUERY_STRATEGIES if q not in LINEAR_ONLY)
             )
-        teacher_preset(self.teacher)
+        if self.teacher != HUMAN:
+            if self.teacher not in TEACHER_PRESETS:
+                from rewardlab._schema import did_you_mean
+
+                raise ConfigError(
+                    "teacher",
+                    f"is {self.teacher!r}",
+                    f"{did_you_mean(self.teacher, [*TEACHER_PRESETS, HUMAN])}choose a B-Pref teacher ({', '.join(TEACHER_PRESETS)}) "
+                    "or 'human' (people, through the labelling app)",
+                )
+            if self.label_server is not None:
+                raise ConfigError(
+                    "label_server",
+                    f"is {self.label_server!r} with the {self.teacher!r} teacher",
+                    "use it with teacher='human', or leave it out",
+                )
+        for name in ("human_wait", "human_first_wait"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(name, f"is {value}", "give a finite number of seconds >= 0")
         if self.policy_reward not in ("learned", "true"):
             raise ConfigError("policy_reward", f"is {self.policy_reward!r}", "choose 'learned' or 'true' (the control)")
         if self.algo not in ("ppo", "sac"):
@@ -319,7 +368,7 @@ class RLHF:
         env: str | Callable[[], Any],
         *,
         rng: np.random.Generator,
-        teacher: Teacher | None = None,
+        teacher: Teacher | HumanTeacher | None = None,
         callback: Callback | None = None,
         checkpoint: Checkpoint | None = None,
     ) -> FitResult:
@@ -330,7 +379,10 @@ class RLHF:
             env: a Gymnasium id or a function returning a new env.
             rng: every draw of the loop (candidates, queries, teacher, reward training) and the seeds of
                 the policy and its envs.
-            teacher: anything with ``label(rewards_a (B, T), rewards_b (B, T), *, rng, pairs) -> TeacherLabels``.
+            teacher: anything with ``label(rewards_a (B, T), rewards_b (B, T), *, rng, pairs) -> TeacherLabels``,
+                or people: a :class:`~rewardlab.prefs.teachers.HumanTeacher` (``post`` and ``answers``, e.g.
+                :class:`rewardlab.labeling.teacher.LabelServerTeacher`), asked as the module docstring's
+                "People" says; required when ``config.teacher`` is ``"human"``.
             callback: ``callback(round, metrics) -> stop?`` after each labelling round.
             checkpoint: save the loop's state after due rounds and resume from the latest (module docstring).
 
@@ -338,7 +390,16 @@ class RLHF:
             ``reward``: the normalised ensemble; ``policy``: the SB3 model; ``history``: the round metrics;
             ``info``: ``dataset`` (every label, true rewards in the segments), ``labels``, ``env_steps``,
             ``seconds`` (the loop's wall-clock, resumed parts included, the final evaluation not),
-            ``eval_return_mean``/``eval_return_std`` (final evaluation on the true reward), ``curve`` (the round metrics as rows), ``warnings``.
+            ``eval_return_mean``/``eval_return_std`` (final evaluation on the true reward), ``curve`` (the round metrics as rows), ``warnings``;
+            with a human teacher also ``asked`` (answered and unanswered), ``unanswered``, ``late_labels``
+            (answers collected after the last round, trained on) and ``late_label_accuracy`` (the reward's
+            on them before that, NaN without any).
+
+        Raises:
+            ConfigError: ``config.teacher`` is ``"human"`` and no teacher was given.
+            ValidationError: the teacher answered nothing usable in round 0 (a human teacher: within
+                ``config.human_first_wait``), or a human teacher's ``post``/``answers`` returned the wrong
+                number of entries.
         """
         from stable_baselines3 import PPO, SAC
 
@@ -348,6 +409,14 @@ class RLHF:
         cfg = self.config
         if not isinstance(rng, np.random.Generator):
             raise ValidationError("rng", f"is a {type(rng).__name__}", "pass np.random.default_rng(seed)")
+        if teacher is None and cfg.teacher == HUMAN:
+            raise ConfigError(
+                "teacher",
+                "is 'human', but fit was given no teacher to ask",
+                "pass teacher=LabelServerTeacher(url, token, env_id=...) (rewardlab.labeling.teacher) or another HumanTeacher, "
+                "or choose a B-Pref teacher such as 'oracle'",
+            )
+        people = teacher if isinstance(teacher, HumanTeacher) else None
         env_id = env
         env_name = env_id if isinstance(env_id, str) else None
         probe = gym.make(env_id) if isinstance(env_id, str) else env_id()
@@ -373,6 +442,7 @@ class RLHF:
         until = max(1, round(cfg.label_until * cfg.steps))
 
         dataset = PreferenceDataset(env_id=env_name)
+        pending = _Pending()  # a HumanTeacher's queries asked and not answered yet
         labelled_feats: list[np.ndarray] = []
         history = History()
         curve: list[dict[str, float]] = []
@@ -386,7 +456,10 @@ class RLHF:
                 trainer.load_state_dict(saved["trainer"], dataset)
                 _load_policy(model, saved["policy"])
                 set_rng_state(rng, saved["rng"])
-                labelled_feats = [np.asarray(saved["labelled_features"])] if len(dataset) else []
+                saved_feats = np.asarray(saved["labelled_features"])
+                labelled_feats = [saved_feats] if saved_feats.size else []
+                if "pending" in saved:
+                    pending = _Pending.from_state(saved["pending"], env_name)
                 for episode in saved.get("pool", []):  # the finished episodes the next round cuts segments from
                     recorder.pool.append(
                         Trajectory(np.asarray(episode["obs"]), np.asarray(episode["acts"]), rews=np.asarray(episode["rews"]))
@@ -426,8 +499,9 @@ class RLHF:
 
             # -- 2. queries: candidates from recent episodes, the strategy picks what to ask
             target = label_schedule(env_steps if round_ else 0, budget=cfg.labels, initial=initial, until=until, decay=cfg.label_decay)
-            k = target - len(dataset)
+            k = target - len(dataset) - len(pending)  # the schedule counts labels asked: answered (skipped too) and pending
             new_acc = math.nan
+            before = len(dataset)
             if k > 0 and len(recorder.pool):
                 try:
                     candidates = fragmenter.fragment(list(recorder.pool), cfg.large_batch * k, rng=rng)
@@ -451,28 +525,48 @@ class RLHF:
                 labelled_feats.append(feats[chosen])
 
                 # -- 3. labels: the teacher answers (B-Pref thresholds from the 10 latest episode returns)
-                rews_a, rews_b = asked.rewards()
-                if simulated and isinstance(teacher, SimulatedTeacher) and teacher.config.needs_scale:
-                    recent = [float(tr.rews.sum()) for tr in list(recorder.pool)[-10:]]  # type: ignore[union-attr]
-                    length = episode_length or max(len(tr) for tr in recorder.pool)
-                    teacher = teacher.with_return_scale(bpref_return_scale(recent, cfg.segment, max(length, cfg.segment)))
-                answers = teacher.label(rews_a, rews_b, rng=rng)
-                if round_ > 0:
-                    new_acc = _order_accuracy(trainer, asked, rews_a, rews_b)
-                dataset.extend(labelled_preferences(asked, answers, env_id=env_name))
+                if people is not None:  # people answer later: post now, collect below with the queries still pending
+                    pending.post(people, asked)
+                else:
+                    rews_a, rews_b = asked.rewards()
+                    if simulated and isinstance(teacher, SimulatedTeacher) and teacher.config.needs_scale:
+                        recent = [float(tr.rews.sum()) for tr in list(recorder.pool)[-10:]]  # type: ignore[union-attr]
+                        length = episode_length or max(len(tr) for tr in recorder.pool)
+                        teacher = teacher.with_return_scale(bpref_return_scale(recent, cfg.segment, max(length, cfg.segment)))
+                    answers = teacher.label(rews_a, rews_b, rng=rng)  # type: ignore[union-attr]
+                    if round_ > 0:
+                        new_acc = _order_accuracy(trainer, asked.segments_a, asked.segments_b, rews_a, rews_b)
+                    dataset.extend(labelled_preferences(asked, answers, env_id=env_name))
+            if people is not None and len(pending):
+                # every answer so far, to this round's queries and to earlier rounds' (round 0 waits longer)
+                wait = cfg.human_first_wait if round_ == 0 else cfg.human_wait
+                answered = pending.collect(people, timeout=wait)
+                if round_ == 0 and not answered:
+                    raise ValidationError(
+                        "teacher",
+                        f"answered none of the {len(pending)} queries of round 0 within human_first_wait = {cfg.human_first_wait:g} s",
+                        "check that annotators are labelling on the server (rewardlab label serve, rewardlab label add-annotator NAME), "
+                        "or wait longer (human_first_wait)",
+                    )
+                if round_ > 0 and answered:
+                    new_acc = _answered_accuracy(trainer, answered)
+                dataset.extend(answered)
+            changed = len(dataset) > before if people is not None else k > 0  # the reward has new labels to train on
 
             # -- 4. reward: train the ensemble further on every label so far
-            if len(dataset) and k > 0:
+            if len(dataset) and changed:
                 if dataset.n_skipped < len(dataset):
-                    update = trainer.update(dataset, rng=rng)
+                    update = _update(trainer, dataset, rng, first=round_ == 0 and people is not None)
                     metrics.update({key: float(update[key]) for key in _TRAINER_KEYS})
                 elif round_ == 0:
                     warnings.append("the teacher skipped every query of round 0; the reward waits for answered labels")
             metrics["labels"] = float(len(dataset))
             metrics["label_accuracy"] = new_acc
+            if people is not None:
+                metrics["asked"], metrics["pending"] = float(len(dataset) + len(pending)), float(len(pending))
 
             # -- 5. policy: PPO relabels each rollout at its end; SAC's replay buffer is relabelled now (PEBBLE)
-            if learned and cfg.algo == "sac" and trainer.model is not None and k > 0:
+            if learned and cfg.algo == "sac" and trainer.model is not None and changed:
                 relabel_replay_buffer(model.replay_buffer, trainer.reward_model(), model.policy)
             if cfg.eval_every and round_ > 0 and (env_steps // cfg.eval_every) > ((env_steps - chunk) // cfg.eval_every):
                 metrics["eval_return"] = float(evaluate(model, env_id, episodes=cfg.eval_episodes, seed=cfg.eval_seed).returns().mean())
@@ -482,8 +576,12 @@ class RLHF:
             if round_ == 0 and trainer.model is None:
                 raise ValidationError(
                     "teacher",
-                    f"answered none of the {len(dataset)} queries of round 0",
-                    "use a teacher that answers (or a larger initial_fraction)",
+                    f"answered none of the {len(dataset)} queries of round 0"
+                    if people is None
+                    else f"skipped all {len(dataset)} queries answered in round 0 ({len(pending)} still pending)",
+                    "use a teacher that answers (or a larger initial_fraction)"
+                    if people is None
+                    else "ask annotators to choose where they can, wait longer (human_first_wait) or ask more in round 0 (initial_fraction)",
                 )
             if checkpoint is not None and (checkpoint.due(round_) or env_steps >= cfg.steps):
                 checkpoint.save(
@@ -499,6 +597,7 @@ class RLHF:
                         "labelled_features": np.concatenate(labelled_feats) if labelled_feats else np.zeros((0, 0)),
                         "pool": [{"obs": tr.obs, "acts": tr.acts, "rews": tr.rews} for tr in recorder.pool],
                         "curve": curve,
+                        **({"pending": pending.state()} if people is not None else {}),
                     },
                 )
             if callback is not None and callback(round_, metrics):
@@ -507,6 +606,20 @@ class RLHF:
             if env_steps >= cfg.steps:
                 break
 
+        late: list[Preference] = []
+        late_accuracy = math.nan
+        if people is not None and len(pending):  # the answers that came while the last round trained
+            late = pending.collect(people, timeout=0.0)
+            if late:
+                late_accuracy = _answered_accuracy(trainer, late)
+                dataset.extend(late)
+                if dataset.n_skipped < len(dataset):
+                    trainer.update(dataset, rng=rng)
+            if len(pending):
+                warnings.append(
+                    f"{len(pending)} of the {len(dataset) + len(pending)} queries asked had no answer by the end of the loop: "
+                    "they are not in the dataset"
+                )
         seconds = time.perf_counter() - t0  # the loop's wall-clock, without the final evaluation
         evaluation = evaluate(model, env_id, episodes=cfg.eval_episodes, seed=cfg.eval_seed).returns()
         if dataset.n_skipped == len(dataset):
@@ -521,6 +634,13 @@ class RLHF:
             "curve": curve,
             "warnings": warnings,
         }
+        if people is not None:
+            info.update(
+                asked=len(dataset) + len(pending),
+                unanswered=len(pending),
+                late_labels=len(late),
+                late_label_accuracy=late_accuracy,
+            )
         return FitResult(reward=trainer.reward_model(), policy=model, history=history, info=info)
 
 
@@ -531,14 +651,92 @@ def _collect(env_id: Any, model: Any, n_envs: int, *, seed: int) -> list[Traject
     return list(collect_rollouts(env_id, model, n_envs, seed=seed, n_envs=n_envs, deterministic=False))
 
 
-def _order_accuracy(trainer: PreferenceRewardTrainer, asked: Any, rews_a: np.ndarray, rews_b: np.ndarray) -> float:
+def _order_accuracy(
+    trainer: PreferenceRewardTrainer, segments_a: Sequence[Segment], segments_b: Sequence[Segment], rews_a: np.ndarray, rews_b: np.ndarray
+) -> float:
     """Fraction of pairs with distinct true returns whose order the ensemble-mean reward gets right."""
     true = rews_a.sum(1) - rews_b.sum(1)
     strict = true != 0
     if not strict.any():
         return math.nan
-    probs = trainer.member_probabilities(list(asked.segments_a), list(asked.segments_b)).mean(0)
+    probs = trainer.member_probabilities(list(segments_a), list(segments_b)).mean(0)
     return float(((probs > 0.5) == (true > 0))[strict].mean())
+
+
+def _answered_accuracy(trainer: PreferenceRewardTrainer, answered: Sequence[Preference]) -> float:
+    """:func:`_order_accuracy` of people's newly answered pairs (skipped ones too, as the simulated
+    teachers' asked pairs), from their segments' true rewards; NaN where a segment has none."""
+    if any(p.a.rews is None or p.b.rews is None for p in answered):
+        return math.nan
+    segments_a, segments_b = [p.a for p in answered], [p.b for p in answered]
+    rews_a, rews_b = np.stack([s.rews for s in segments_a]), np.stack([s.rews for s in segments_b])  # type: ignore[misc]
+    return _order_accuracy(trainer, segments_a, segments_b, rews_a, rews_b)
+
+
+def _update(trainer: PreferenceRewardTrainer, dataset: PreferenceDataset, rng: np.random.Generator, *, first: bool) -> dict[str, Any]:
+    """``trainer.update``; on a human teacher's round 0 (``first``), answers that are all held out for
+    validation are a teacher error saying what to do (a simulated round 0 asks enough labels not to)."""
+    try:
+        return trainer.update(dataset, rng=rng)
+    except ValidationError as exc:
+        if not first or exc.field != "dataset":
+            raise
+        raise ValidationError(
+            "teacher",
+            f"answered {len(dataset) - dataset.n_skipped} queries in round 0, all held out to validate the reward ({exc.problem})",
+            "wait for more answers in round 0 (human_first_wait) or ask more there (initial_fraction)",
+        ) from exc
+
+
+class _Pending:
+    """A :class:`~rewardlab.prefs.teachers.HumanTeacher`'s queries that were posted and not answered yet:
+    their ids and segment pairs, oldest first (part of the loop's checkpoint)."""
+
+    def __init__(self, ids: Sequence[str] = (), pairs: Sequence[tuple[Segment, Segment]] = ()) -> None:
+        self.ids = list(ids)
+        self.pairs = list(pairs)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def post(self, teacher: HumanTeacher, asked: Any) -> None:
+        """Post the pairs of ``asked`` (:class:`~rewardlab.prefs.fragments.FragmentPairs`) to ``teacher``."""
+        queries = list(zip(asked.segments_a, asked.segments_b, strict=True))
+        ids = teacher.post(queries)
+        if not isinstance(ids, (list, tuple)) or len(ids) != len(queries):
+            n = len(ids) if isinstance(ids, (list, tuple)) else type(ids).__name__
+            raise ValidationError("teacher", f"returned {n} ids from post for {len(queries)} queries", "return one id per query, in order")
+        self.ids.extend(str(i) for i in ids)
+        self.pairs.extend(queries)
+
+    def collect(self, teacher: HumanTeacher, *, timeout: float) -> list[Preference]:
+        """Wait up to ``timeout`` s for answers; the answered queries (skipped ones too), oldest first, as
+        preferences, removed from the pending ones."""
+        got = teacher.answers(list(self.ids), timeout=timeout)
+        if not isinstance(got, HumanAnswers) or len(got.pending) != len(self.ids):
+            what = f"{len(got.pending)} answers" if isinstance(got, HumanAnswers) else f"a {type(got).__name__}"
+            raise ValidationError(
+                "teacher", f"returned {what} for {len(self.ids)} ids", "return HumanAnswers with one entry per id asked about"
+            )
+        answered: list[Preference] = []
+        ids, pairs = [], []
+        for k, (qid, (a, b)) in enumerate(zip(self.ids, self.pairs, strict=True)):
+            if got.pending[k]:
+                ids.append(qid)
+                pairs.append((a, b))
+            else:
+                answered.append(Preference(a, b, SKIPPED if got.skipped[k] else float(got.labels[k])))
+        self.ids, self.pairs = ids, pairs
+        return answered
+
+    def state(self) -> dict[str, Any]:
+        """Plain values for a checkpoint."""
+        return {"ids": list(self.ids), "pairs": _dataset_state(PreferenceDataset(Preference(a, b, SKIPPED) for a, b in self.pairs))}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], env_id: str | None) -> _Pending:
+        pairs = _dataset_from_state(state["pairs"], env_id)
+        return cls([str(i) for i in state["ids"]], [(p.a, p.b) for p in pairs])
 
 
 # -- checkpoint helpers: plain tensors and numbers only (Checkpoint loads with weights_only=True) -----------
