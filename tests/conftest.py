@@ -7,7 +7,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -118,3 +118,22 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
 def postgres_url(postgres_server: PostgresServer) -> str:
     """The URL of an empty database (one per test module) on the session's throwaway PostgreSQL server."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def label_backend(request: pytest.FixtureRequest) -> str:
+    """The labelling store's database kind: a test (or module fixture) that takes it runs on a SQLite file
+    and on the throwaway PostgreSQL server (skipped, with the reason, where none can start)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def new_label_db(request: pytest.FixtureRequest, label_backend: str) -> Callable[[Path], Path | str]:
+    """Makes an empty labelling store of ``label_backend``'s kind: ``make(tmp)`` is ``tmp/labels.db`` or
+    the URL of a new database on the throwaway PostgreSQL server."""
+    server: PostgresServer | None = request.getfixturevalue("postgres_server") if label_backend == "postgresql" else None
+
+    def make(tmp: Path) -> Path | str:
+        return tmp / "labels.db" if server is None else server.new_database()
+
+    return make

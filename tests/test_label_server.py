@@ -1,6 +1,6 @@
 """The labelling API (rewardlab.labeling.server) against a real server process started with
 ``python -m rewardlab label serve``, driven over loopback with httpx; the store's database is read from
-the test to check what was (and was not) stored. The tests that take ``backend`` run twice: on a SQLite
+the test to check what was (and was not) stored. The tests that take ``label_backend`` (or ``setup``) run twice: on a SQLite
 file and on a database of the throwaway PostgreSQL server of tests/conftest.py (skipped, with the reason,
 where none can be started)."""
 
@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,19 +54,6 @@ def _sql(db: Path | str, query: str) -> list[tuple]:
             return [tuple(row) for row in result] if result.returns_rows else []
     finally:
         engine.dispose()
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest) -> str:
-    """The store's database kind: the tests that take it run on both."""
-    return str(request.param)
-
-
-def _new_db(request: pytest.FixtureRequest, backend: str, tmp: Path) -> Path | str:
-    """An empty store: ``tmp/labels.db``, or a new database on the throwaway PostgreSQL server."""
-    if backend == "sqlite":
-        return tmp / "labels.db"
-    return str(request.getfixturevalue("postgres_server").new_database())
 
 
 def _labels(db: Path | str) -> int:
@@ -129,10 +116,10 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(request: pytest.FixtureRequest, backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+def setup(new_label_db: Callable[[Path], Path | str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     """A store with three annotators (two annotators, one operator) and three queries, served."""
     tmp = tmp_path_factory.mktemp("labels")
-    db = _new_db(request, backend, tmp)
+    db = new_label_db(tmp)
     with open_store(db) as store:
         segments = store.add_segments(_segments(4), env_id="Toy-v0")
         queries = store.add_queries([(segments[0], segments[1]), (segments[2], segments[3]), (segments[0], segments[3])])
@@ -292,10 +279,10 @@ def test_cli_without_a_database_names_the_option() -> None:
     assert done.returncode == 2 and "--run" in done.stderr and "--db" in done.stderr
 
 
-def test_no_acknowledged_label_is_lost_when_the_server_is_killed(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> None:
+def test_no_acknowledged_label_is_lost_when_the_server_is_killed(new_label_db: Callable[[Path], Path | str], tmp_path: Path) -> None:
     """Four annotators post labels at once; the server is SIGKILLed while requests are in flight and
     restarted: every label a client saw a 201 for is in the database, and labelling goes on."""
-    db = _new_db(request, backend, tmp_path)
+    db = new_label_db(tmp_path)
     n, people = 40, 4
     with open_store(db) as store:
         segments = store.add_segments(_segments(2 * n), env_id="Toy-v0")
@@ -341,17 +328,17 @@ def test_no_acknowledged_label_is_lost_when_the_server_is_killed(request: pytest
         server.stop(signal.SIGKILL)
 
 
-def test_concurrent_annotators_label_without_errors(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> None:
+def test_concurrent_annotators_label_without_errors(new_label_db: Callable[[Path], Path | str], label_backend: str, tmp_path: Path) -> None:
     """Six annotators label 15 queries each at once (a short form of the load test): every request
     succeeds, every query gets one label from each, and none twice. ``--run DIR`` puts the database
     at DIR/labels.db (SQLite)."""
     n_people, n_queries = 6, 15
-    db = _new_db(request, backend, tmp_path)
+    db = new_label_db(tmp_path)
     with open_store(db) as store:
         segments = store.add_segments(_segments(2 * n_queries), env_id="Toy-v0")
         store.add_queries([(segments[2 * k], segments[2 * k + 1]) for k in range(n_queries)])
         tokens = [store.add_annotator(f"a{k}") for k in range(n_people)]
-    server = _serve(db, where=("--run", str(tmp_path)) if backend == "sqlite" else ())
+    server = _serve(db, where=("--run", str(tmp_path)) if label_backend == "sqlite" else ())
     latencies: list[float] = []
     failures: list[str] = []
 
@@ -385,7 +372,7 @@ def test_concurrent_annotators_label_without_errors(request: pytest.FixtureReque
     assert float(np.percentile(latencies, 99)) < 2.0  # loose here (2 shared cores); benchmarks/ holds the real figure
 
 
-def test_a_server_fault_is_a_json_500(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> None:
+def test_a_server_fault_is_a_json_500(new_label_db: Callable[[Path], Path | str], label_backend: str, tmp_path: Path) -> None:
     """A failure inside the store (here: its labels table dropped behind its back) answers 500 with
     ``{"error": ...}``, not a bare text page (in process: the fault cannot be made in a server process
     without reaching into it)."""
@@ -393,7 +380,7 @@ def test_a_server_fault_is_a_json_500(request: pytest.FixtureRequest, backend: s
 
     from rewardlab.labeling.server import create_app
 
-    db = _new_db(request, backend, tmp_path)
+    db = new_label_db(tmp_path)
     with open_store(db) as store:
         a, b = store.add_segments(_segments(2), env_id="Toy-v0")
         store.add_queries([(a, b)])
@@ -402,7 +389,7 @@ def test_a_server_fault_is_a_json_500(request: pytest.FixtureRequest, backend: s
         job = client.get("/api/next").json()
         _sql(db, "DROP TABLE labels")
         response = client.post("/api/label", json={"assignment": job["assignment"], "choice": "left"})
-        error = "OperationalError" if backend == "sqlite" else "ProgrammingError"  # PostgreSQL: undefined table
+        error = "OperationalError" if label_backend == "sqlite" else "ProgrammingError"  # PostgreSQL: undefined table
         assert response.status_code == 500 and response.json()["error"].startswith(f"internal error ({error})")
 
 
