@@ -5,7 +5,9 @@ Run it with ``rewardlab label serve --run DIR`` (uvicorn, 127.0.0.1 by default),
 
 **Auth.** Every ``/api`` request carries ``Authorization: Bearer <token>`` (a token that
 ``rewardlab label add-annotator`` printed); there are no cookies, so a page on another site cannot
-act for an annotator (no CSRF). Without a valid token nothing is read or written (401).
+act for an annotator (no CSRF). Without a valid token nothing is read or written (401). A token the
+store accepted is remembered for :attr:`Store.AUTH_CACHE_SECONDS` (5 s), so most requests read no
+annotator row; an annotator removed by another process is refused within that time.
 
 **Endpoints** (JSON in and out):
 
