@@ -1,6 +1,8 @@
 """The labelling API (rewardlab.labeling.server) against a real server process started with
-``python -m rewardlab label serve``, driven over loopback with httpx; the store's SQLite file is opened
-from the test to check what was (and was not) stored."""
+``python -m rewardlab label serve``, driven over loopback with httpx; the store's database is read from
+the test to check what was (and was not) stored. The tests that take ``label_backend`` (or ``setup``) run twice: on a SQLite
+file and on a database of the throwaway PostgreSQL server of tests/conftest.py (skipped, with the reason,
+where none can be started)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +39,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _sql(path: Path, query: str) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(query).fetchall()
+def _sql(db: Path | str, query: str) -> list[tuple]:
+    """The rows of ``query`` on the store ``db`` (a SQLite file, or a database URL), read on a new connection."""
+    if isinstance(db, Path):
+        with sqlite3.connect(db) as conn:
+            return conn.execute(query).fetchall()  # committed on leaving
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(db, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            result = conn.exec_driver_sql(query)
+            return [tuple(row) for row in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
-def _labels(db: Path) -> int:
+def _labels(db: Path | str) -> int:
     return int(_sql(db, "SELECT count(*) FROM labels")[0][0])
 
 
@@ -64,7 +78,7 @@ class Server:
             self.process.wait(timeout=20)
 
 
-def _serve(db: Path, port: int | None = None, where: tuple[str, ...] = ()) -> Server:
+def _serve(db: Path | str, port: int | None = None, where: tuple[str, ...] = ()) -> Server:
     """Start the server on ``db`` (or on ``where``, e.g. ``("--run", DIR)``) and wait until it answers (any HTTP status)."""
     port = port or _free_port()
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
@@ -90,7 +104,7 @@ def _segments(n: int) -> list[Segment]:
 
 @dataclass
 class Setup:
-    db: Path
+    db: Path | str
     server: Server
     tokens: dict[str, str]
     queries: list[int]
@@ -102,10 +116,10 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+def setup(new_label_db: Callable[[Path], Path | str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     """A store with three annotators (two annotators, one operator) and three queries, served."""
     tmp = tmp_path_factory.mktemp("labels")
-    db = tmp / "labels.db"
+    db = new_label_db(tmp)
     with open_store(db) as store:
         segments = store.add_segments(_segments(4), env_id="Toy-v0")
         queries = store.add_queries([(segments[0], segments[1]), (segments[2], segments[3]), (segments[0], segments[3])])
@@ -265,10 +279,10 @@ def test_cli_without_a_database_names_the_option() -> None:
     assert done.returncode == 2 and "--run" in done.stderr and "--db" in done.stderr
 
 
-def test_no_acknowledged_label_is_lost_when_the_server_is_killed(tmp_path: Path) -> None:
+def test_no_acknowledged_label_is_lost_when_the_server_is_killed(new_label_db: Callable[[Path], Path | str], tmp_path: Path) -> None:
     """Four annotators post labels at once; the server is SIGKILLed while requests are in flight and
     restarted: every label a client saw a 201 for is in the database, and labelling goes on."""
-    db = tmp_path / "labels.db"
+    db = new_label_db(tmp_path)
     n, people = 40, 4
     with open_store(db) as store:
         segments = store.add_segments(_segments(2 * n), env_id="Toy-v0")
@@ -314,16 +328,17 @@ def test_no_acknowledged_label_is_lost_when_the_server_is_killed(tmp_path: Path)
         server.stop(signal.SIGKILL)
 
 
-def test_concurrent_annotators_label_without_errors(tmp_path: Path) -> None:
+def test_concurrent_annotators_label_without_errors(new_label_db: Callable[[Path], Path | str], label_backend: str, tmp_path: Path) -> None:
     """Six annotators label 15 queries each at once (a short form of the load test): every request
     succeeds, every query gets one label from each, and none twice. ``--run DIR`` puts the database
-    at DIR/labels.db."""
+    at DIR/labels.db (SQLite)."""
     n_people, n_queries = 6, 15
-    with open_store(tmp_path / "labels.db") as store:
+    db = new_label_db(tmp_path)
+    with open_store(db) as store:
         segments = store.add_segments(_segments(2 * n_queries), env_id="Toy-v0")
         store.add_queries([(segments[2 * k], segments[2 * k + 1]) for k in range(n_queries)])
         tokens = [store.add_annotator(f"a{k}") for k in range(n_people)]
-    server = _serve(tmp_path / "labels.db", where=("--run", str(tmp_path)))
+    server = _serve(db, where=("--run", str(tmp_path)) if label_backend == "sqlite" else ())
     latencies: list[float] = []
     failures: list[str] = []
 
@@ -350,14 +365,14 @@ def test_concurrent_annotators_label_without_errors(tmp_path: Path) -> None:
         server.stop()
     assert failures == [] and len(latencies) == n_people * n_queries
     rows = _sql(
-        tmp_path / "labels.db",
+        db,
         "SELECT s.query_id, s.annotator_id, count(*) FROM labels l JOIN assignments s ON s.id = l.assignment_id GROUP BY s.query_id, s.annotator_id",
     )
     assert len(rows) == n_people * n_queries and {r[2] for r in rows} == {1}
     assert float(np.percentile(latencies, 99)) < 2.0  # loose here (2 shared cores); benchmarks/ holds the real figure
 
 
-def test_a_server_fault_is_a_json_500(tmp_path: Path) -> None:
+def test_a_server_fault_is_a_json_500(new_label_db: Callable[[Path], Path | str], label_backend: str, tmp_path: Path) -> None:
     """A failure inside the store (here: its labels table dropped behind its back) answers 500 with
     ``{"error": ...}``, not a bare text page (in process: the fault cannot be made in a server process
     without reaching into it)."""
@@ -365,16 +380,17 @@ def test_a_server_fault_is_a_json_500(tmp_path: Path) -> None:
 
     from rewardlab.labeling.server import create_app
 
-    with open_store(tmp_path / "labels.db") as store:
+    db = new_label_db(tmp_path)
+    with open_store(db) as store:
         a, b = store.add_segments(_segments(2), env_id="Toy-v0")
         store.add_queries([(a, b)])
         token = store.add_annotator("ada")
         client = TestClient(create_app(store), headers={"Authorization": f"Bearer {token}"}, raise_server_exceptions=False)
         job = client.get("/api/next").json()
-        with sqlite3.connect(tmp_path / "labels.db") as conn:
-            conn.execute("DROP TABLE labels")
+        _sql(db, "DROP TABLE labels")
         response = client.post("/api/label", json={"assignment": job["assignment"], "choice": "left"})
-        assert response.status_code == 500 and response.json()["error"].startswith("internal error (OperationalError)")
+        error = "OperationalError" if label_backend == "sqlite" else "ProgrammingError"  # PostgreSQL: undefined table
+        assert response.status_code == 500 and response.json()["error"].startswith(f"internal error ({error})")
 
 
 def test_the_page_and_its_files_are_served_without_a_token_and_read_nothing(setup: Setup) -> None:

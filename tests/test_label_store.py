@@ -4,13 +4,9 @@ PostgreSQL server where one can be started here."""
 from __future__ import annotations
 
 import hashlib
-import os
-import pwd
-import shutil
 import socket
 import sqlite3
-import subprocess
-import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +18,8 @@ pytest.importorskip("alembic")
 
 from rewardlab.data import Preference, PreferenceDataset, Segment, load_preferences, save_preferences
 from rewardlab.errors import ConfigError, DataFileError, ValidationError
-from rewardlab.labeling import AlreadyAnswered, NotFound, NotYours, Store, open_store
-from rewardlab.labeling.store import Base, choice_label, migrate
+from rewardlab.labeling import AlreadyAnswered, Annotator, NotFound, NotYours, Store, open_store
+from rewardlab.labeling.store import Base, NextPage, choice_label, migrate
 
 
 def _segments(n: int, length: int = 3) -> list[Segment]:
@@ -34,6 +30,12 @@ def _segments(n: int, length: int = 3) -> list[Segment]:
 def _seed(left_is_a: bool) -> int:
     """A seed whose generator's first draw gives that side order."""
     return next(s for s in range(100) if (np.random.default_rng(s).random() < 0.5) == left_is_a)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _sql(path: Path, query: str) -> list[tuple]:
@@ -68,7 +70,7 @@ def test_migrations_create_the_schema_and_reopening_changes_nothing(db: Path) ->
     store = open_store(db)
     tables = {r[0] for r in _sql(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {"alembic_version", "annotators", "segments", "queries", "assignments", "labels"}
-    assert _sql(db, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert _sql(db, "SELECT version_num FROM alembic_version") == [("0002",)]
     with store.engine.connect() as conn:  # the models are exactly what the migrations built
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     [labels_sql] = _sql(db, "SELECT sql FROM sqlite_master WHERE name = 'labels'")
@@ -79,10 +81,56 @@ def test_migrations_create_the_schema_and_reopening_changes_nothing(db: Path) ->
     store.close()
 
     again = open_store(f"sqlite:///{db}")
-    assert _sql(db, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert _sql(db, "SELECT version_num FROM alembic_version") == [("0002",)]
     assert again.counts() == before == {"annotators": 1, "segments": 2, "queries": 1, "assignments": 0, "labels": 0}
-    assert migrate(again.engine) == "0001"
+    assert migrate(again.engine) == "0002"
     again.close()
+
+
+def test_migration_0002_counts_the_assignments_a_0001_store_holds(db: Path) -> None:
+    """A store written by the first schema (three queries; the second assigned twice, the third once;
+    one assignment answered) gains each query's assignment count and each assignment's answered flag,
+    and the least-assigned query is handed out first."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrate.__code__.co_filename).parent / "migrations"))
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    engine.dispose()
+    with sqlite3.connect(db) as conn:
+        conn.executemany(
+            "INSERT INTO annotators (id, name, token_hash, role, created_at) VALUES (?, ?, ?, 'annotator', 0)",
+            [(k, f"a{k}", f"{k:064d}") for k in (1, 2, 3)],
+        )
+        conn.executemany("INSERT INTO segments (id, run, length, obs, acts, created_at) VALUES (?, '', 1, x'', x'', 0)", [(1,), (2,)])
+        conn.executemany("INSERT INTO queries (id, segment_a, segment_b, created_at) VALUES (?, 1, 2, 0)", [(1,), (2,), (3,)])
+        conn.executemany(
+            "INSERT INTO assignments (query_id, annotator_id, left_is_a, shown_at) VALUES (?, ?, 1, 0)", [(2, 1), (2, 2), (3, 1)]
+        )
+        conn.execute("INSERT INTO labels (assignment_id, value, choice, answered_at) VALUES (2, 1.0, 'left', 1)")
+    store = open_store(db)
+    assert _sql(db, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert _sql(db, "SELECT id, assigned FROM queries ORDER BY id") == [(1, 0), (2, 2), (3, 1)]
+    indexes = {r[0] for r in _sql(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%'")}
+    assert indexes == {"ix_queries_assigned", "ix_assignments_annotator_id_query_id", "ix_assignments_annotator_id_answered"}
+    assert _sql(db, "SELECT id, answered FROM assignments ORDER BY id") == [(1, 0), (2, 1), (3, 0)]
+    a1 = Annotator(1, "a1", "annotator")  # their oldest open one (id 1) comes back; 2 open + 1 new left
+    job = store.next_assignment(a1, np.random.default_rng(0))
+    assert job is not None and job.id == 1 and store.progress(a1) == (0, 3)
+    cleo = store.authenticate(store.add_annotator("cleo"))
+    assert cleo is not None
+    order = []
+    while (job := store.next_assignment(cleo, np.random.default_rng(0))) is not None:
+        store.record_label(job.id, cleo, "skip")
+        order.append(job.query_id)
+    assert order == [1, 3, 2]
+    assert _sql(db, "SELECT id, assigned FROM queries ORDER BY id") == [(1, 1), (2, 3), (3, 2)]
+    store.close()
 
 
 def test_sqlite_runs_in_wal_mode(store: Store, db: Path) -> None:
@@ -134,6 +182,24 @@ def test_tokens_are_stored_only_as_hashes(store: Store, db: Path) -> None:
     with pytest.raises(ValidationError, match="role"):
         store.add_annotator("bob", role="admin")
     assert store.counts()["annotators"] == 2
+
+
+def test_an_accepted_token_is_remembered_for_a_few_seconds(store: Store, db: Path) -> None:
+    """authenticate remembers a token it accepted (known_token reads that memory only), for
+    AUTH_CACHE_SECONDS: an annotator removed by another process is refused once that has passed."""
+    import time
+
+    token = store.add_annotator("ada")
+    assert store.known_token(token) is None  # not asked yet
+    ada = store.authenticate(token)
+    assert ada is not None and store.known_token(token) == ada and store.known_token(token + "x") is None
+    store.AUTH_CACHE_SECONDS = 0.3
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM annotators")  # another process removes her
+    assert store.authenticate(token) == ada  # within the time: from memory
+    time.sleep(0.35)
+    assert store.known_token(token) is None and store.authenticate(token) is None
+    assert store.authenticate("nope") is None and store.known_token(None) is None
 
 
 # -- assignments and labels --------------------------------------------------------------------------------
@@ -321,6 +387,25 @@ def _concurrency(store: Store) -> None:
     assert sorted(results) == ["refused"] * 3 + ["stored"]
     assert len(store.answers([q])[q]) == 1
 
+    # per_query holds under concurrency: six new annotators at once, two annotators per query
+    fresh = store.add_queries([(ids[k], ids[k + 2]) for k in range(1, 9)])
+    crowd = [store.authenticate(store.add_annotator(f"b{k}")) for k in range(6)]
+    start = threading.Barrier(6)
+
+    def capped(k: int) -> list[int]:
+        who, rng, seen = crowd[k], np.random.default_rng(k), []
+        assert who is not None
+        start.wait()
+        while (job := store.next_assignment(who, rng, per_query=2)) is not None:
+            store.record_label(job.id, who, "equal")
+            seen.append(job.query_id)
+        return seen
+
+    with ThreadPoolExecutor(6) as pool:
+        got = [q for seen in pool.map(capped, range(6)) for q in seen]
+    assert sorted(got) == sorted([*fresh, *fresh, q])  # each query up to the cap (q had one), none over it
+    assert all(len(v) == 2 for v in store.answers([*fresh, q]).values())
+
 
 # -- export ----------------------------------------------------------------------------------------------
 
@@ -393,80 +478,13 @@ def test_export_of_a_store_with_two_envs_needs_env_id(store: Store) -> None:
     assert store.export(env_id="Other-v0").env_id == "Other-v0"
 
 
-# -- PostgreSQL ---------------------------------------------------------------------------------------------
-
-
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for version in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (version / name).is_file():
-            return str(version / name)
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A throwaway PostgreSQL server in a temporary directory on a free port, or a skip saying why not.
-    As root (initdb refuses root), it runs as the ``postgres`` user through ``runuser`` when that works
-    without a password, in a directory that user owns."""
-    pytest.importorskip("psycopg")
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL's initdb / pg_ctl not found (install Debian's postgresql)")
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root (initdb refuses root) and there is no 'postgres' user to run it as")
-        runuser = shutil.which("runuser")
-        if runuser is None or subprocess.run([runuser, "-u", "postgres", "--", "true"], capture_output=True, timeout=10).returncode:
-            pytest.skip("running as root (initdb refuses root) and `runuser -u postgres` does not work here")
-        prefix = [runuser, "-u", "postgres", "--"]
-        data = Path(tempfile.mkdtemp(prefix="rewardlab-pg-"))
-        os.chown(data, user.pw_uid, user.pw_gid)
-    else:
-        data = tmp_path_factory.mktemp("pg")
-    cluster, port = data / "cluster", _free_port()
-    try:
-        made = subprocess.run(
-            [*prefix, initdb, "-D", str(cluster), "-U", "rewardlab", "--auth=trust", "-E", "UTF8", "--no-sync"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if made.returncode:
-            pytest.skip(f"initdb failed: {made.stderr.strip()[-300:]}")
-        options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        started = subprocess.run(
-            [*prefix, pg_ctl, "-D", str(cluster), "-o", options, "-l", str(data / "log"), "-w", "-t", "60", "start"],
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-        if started.returncode:
-            log = (data / "log").read_text(errors="replace")[-300:] if (data / "log").exists() else ""
-            pytest.skip(f"pg_ctl start failed: {started.stderr.strip()[-300:]} {log}")
-        try:
-            yield f"postgresql+psycopg://rewardlab@127.0.0.1:{port}/postgres"
-        finally:
-            subprocess.run([*prefix, pg_ctl, "-D", str(cluster), "-m", "immediate", "stop"], capture_output=True, timeout=60)
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
+# -- PostgreSQL (the throwaway server of tests/conftest.py) ---------------------------------------------------
 
 
 def test_the_store_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
     store = open_store(postgres_url)
     with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0001"]
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0002"]
     token = store.add_annotator("ada")
     ada, bob = store.authenticate(token), store.authenticate(store.add_annotator("bob"))
     assert ada is not None and bob is not None and ada.name == "ada"
@@ -499,6 +517,57 @@ def test_the_store_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
         conn.exec_driver_sql("TRUNCATE labels, assignments, queries, segments, annotators RESTART IDENTITY CASCADE")
     _concurrency(again)
     again.close()
+
+
+def test_next_page_is_next_assignment_progress_and_clip_paths_at_once(store: Store, tmp_path: Path) -> None:
+    """What GET /api/next answers, read together: the same assignment, progress and clip paths as the
+    three calls one by one."""
+    segments = store.add_segments(_segments(4), env_id="Toy-v0")
+    first, second = store.add_queries([(segments[0], segments[1]), (segments[2], segments[3])])
+    store.set_clip(segments[1], tmp_path / "1.mp4")
+    ada, bob = (store.authenticate(store.add_annotator(name)) for name in ("ada", "bob"))
+    assert ada is not None and bob is not None
+    page = store.next_page(ada, np.random.default_rng(_seed(False)))
+    assert page.assignment is not None and page.assignment.query_id == first and not page.assignment.left_is_a
+    assert page.assignment == store.next_assignment(ada, np.random.default_rng(1))  # the open one, same sides
+    assert (page.answered, page.left) == store.progress(ada) == (0, 2)
+    assert page.clips == store.clip_paths([segments[0], segments[1]]) == {segments[0]: None, segments[1]: str(tmp_path / "1.mp4")}
+    assert store.next_page(ada, np.random.default_rng(2)) == page
+    store.record_label(page.assignment.id, ada, "left")
+    page = store.next_page(ada, np.random.default_rng(3))
+    assert page.assignment is not None and page.assignment.query_id == second
+    assert (page.answered, page.left, page.clips) == (1, 1, {segments[2]: None, segments[3]: None})
+    store.record_label(page.assignment.id, ada, "skip")
+    assert store.next_page(ada, np.random.default_rng(4)) == NextPage(None, 2, 0, {})
+    assert store.next_page(bob, np.random.default_rng(5), per_query=1) == NextPage(None, 0, 0, {})  # ada holds both
+    with pytest.raises(ValidationError, match="per_query"):
+        store.next_page(bob, np.random.default_rng(5), per_query=0)
+
+
+def test_a_label_cycle_runs_few_statements_whatever_the_store_holds(store: Store) -> None:
+    """What a server runs per request stays small and does not grow with the labels: a new assignment
+    with progress and clip paths (next_page) is 6 statements in 2 transactions, an answer 3 in 2 (the
+    check outside the write lock), a cached token none."""
+    from sqlalchemy import event
+
+    segments = store.add_segments(_segments(10), env_id="Toy-v0")
+    store.add_queries([(segments[i], segments[j]) for i in range(10) for j in range(10) if i != j])
+    token = store.add_annotator("ada")
+    ada = store.authenticate(token)
+    assert ada is not None
+    ran: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: ran.append(sql.split()[0].upper()))
+    rng = np.random.default_rng(0)
+    for n in range(40):
+        ran.clear()
+        page = store.next_page(ada, rng)
+        assert page.assignment is not None and (page.answered, page.left) == (n, 90 - n)
+        assert sorted(ran) == ["BEGIN", "BEGIN", "INSERT", "SELECT", "SELECT", "SELECT", "SELECT", "UPDATE"], ran
+        ran.clear()
+        store.record_label(page.assignment.id, ada, "left")
+        assert sorted(ran) == ["BEGIN", "BEGIN", "INSERT", "SELECT", "UPDATE"], ran
+    ran.clear()
+    assert store.authenticate(token) == ada and ran == []
 
 
 def test_progress_was_shown_and_clip_paths(store: Store, tmp_path: Path) -> None:

@@ -27,15 +27,10 @@ from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.labeling import open_store
 from rewardlab.labeling.teacher import LabelServerError, LabelServerTeacher
 from rewardlab.prefs.teachers import HumanTeacher
-from test_label_server import Server, _free_port, _serve
+from test_label_server import Server, _free_port, _serve, _sql
 
 
-def _sql(path: Path, query: str) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(query).fetchall()
-
-
-def _counts(db: Path) -> tuple[int, int]:
+def _counts(db: Path | str) -> tuple[int, int]:
     return _sql(db, "SELECT count(*) FROM segments")[0][0], _sql(db, "SELECT count(*) FROM queries")[0][0]
 
 
@@ -56,7 +51,7 @@ def _pairs(n: int, rng: np.random.Generator, steps: int = 3) -> list[tuple[Segme
 @dataclass
 class App:
     run: Path
-    db: Path
+    db: Path | str
     server: Server
     tokens: dict[str, str]
 
@@ -68,13 +63,14 @@ class App:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    """A served store (clips not rendered; query bodies up to 16 KiB) with an operator and two annotators."""
+def app(new_label_db: Callable[[Path], Path | str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """A served store (clips not rendered; query bodies up to 16 KiB) with an operator and two annotators,
+    on SQLite and on PostgreSQL (tests/conftest.py's ``label_backend``)."""
     run = tmp_path_factory.mktemp("run")
-    db = run / "labels.db"
+    db = new_label_db(run)
     with open_store(db) as store:
         tokens = {"olga": store.add_annotator("olga", "operator")} | {n: store.add_annotator(n) for n in ("ada", "bob")}
-    server = _serve(db, where=("--run", str(run), "--no-render", "--max-query-body", str(16 * 1024)))
+    server = _serve(db, where=("--run", str(run), "--db", str(db), "--no-render", "--max-query-body", str(16 * 1024)))
     try:
         yield App(run, db, server, tokens)
     finally:

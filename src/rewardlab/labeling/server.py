@@ -5,7 +5,9 @@ Run it with ``rewardlab label serve --run DIR`` (uvicorn, 127.0.0.1 by default),
 
 **Auth.** Every ``/api`` request carries ``Authorization: Bearer <token>`` (a token that
 ``rewardlab label add-annotator`` printed); there are no cookies, so a page on another site cannot
-act for an annotator (no CSRF). Without a valid token nothing is read or written (401).
+act for an annotator (no CSRF). Without a valid token nothing is read or written (401). A token the
+store accepted is remembered for :attr:`Store.AUTH_CACHE_SECONDS` (5 s), so most requests read no
+annotator row; an annotator removed by another process is refused within that time.
 
 **Endpoints** (JSON in and out):
 
@@ -477,8 +479,10 @@ def operator_stats(store: Store) -> dict[str, Any]:
     return {**stats, "counts": store.counts(), "people": people}
 
 
-def _caller(request: Request) -> Annotator:
-    """The caller, from ``Authorization: Bearer <token>`` checked against the app's store; 401 otherwise."""
+async def _caller(request: Request) -> Annotator:
+    """The caller, from ``Authorization: Bearer <token>`` checked against the app's store; 401 otherwise.
+    A token accepted in the last few seconds is known from memory (:meth:`Store.known_token`: no thread,
+    no database read); another is looked up in a worker thread."""
     challenge = {"WWW-Authenticate": "Bearer"}
     header = request.headers.get("authorization")
     if header is None:
@@ -487,7 +491,8 @@ def _caller(request: Request) -> Annotator:
     if scheme.lower() != "bearer" or not token.strip():
         raise _Refused(401, "the Authorization header is not 'Bearer <token>'", challenge)
     store: Store = request.app.state.store
-    who = store.authenticate(token.strip())
+    token = token.strip()
+    who = store.known_token(token) or await run_in_threadpool(store.authenticate, token)
     if who is None:
         raise _Refused(401, "the token is not valid: ask the operator for yours", challenge)
     return who
@@ -588,24 +593,26 @@ def create_app(
         return _error(422, f"{where or 'request'}: {first.get('msg', 'is invalid')}")
 
     @app.get("/api/next")
-    def next_assignment(who: Caller) -> dict[str, Any]:
-        """The caller's next assignment (the same one until it is answered), or ``assignment: null``."""
+    def next_assignment(who: Caller) -> JSONResponse:
+        """The caller's next assignment (the same one until it is answered), or ``assignment: null``:
+        one read and at most one write of the store (:meth:`Store.next_page`)."""
         with rng_lock:
             draw = rng.spawn(1)[0]
-        job = store.next_assignment(who, draw, per_query=per_query)
-        answered, left = store.progress(who, per_query=per_query)
-        progress = {"answered": answered, "left": left}
+        page = store.next_page(who, draw, per_query=per_query)
+        progress = {"answered": page.answered, "left": page.left}
+        job = page.assignment
         if job is None:
-            return {"assignment": None, "progress": progress}
-        paths = store.clip_paths([job.left, job.right])
-        url = {k: None if path is None else f"/api/clips/{k}.mp4" for k, path in paths.items()}
-        return {
-            "assignment": job.id,
-            "left": {"segment": job.left, "clip": url[job.left]},
-            "right": {"segment": job.right, "clip": url[job.right]},
-            "shown_at": job.shown_at,
-            "progress": progress,
-        }
+            return JSONResponse({"assignment": None, "progress": progress})
+        url = {k: None if path is None else f"/api/clips/{k}.mp4" for k, path in page.clips.items()}
+        return JSONResponse(
+            {
+                "assignment": job.id,
+                "left": {"segment": job.left, "clip": url[job.left]},
+                "right": {"segment": job.right, "clip": url[job.right]},
+                "shown_at": job.shown_at,
+                "progress": progress,
+            }
+        )
 
     @app.post("/api/label", status_code=201)
     async def post_label(request: Request, who: Caller) -> JSONResponse:
