@@ -24,6 +24,7 @@ from rewardlab.cli import app  # noqa: E402
 from rewardlab.data import PreferenceDataset, Segment, load_preferences, save_preferences  # noqa: E402
 from rewardlab.data.gym_rollouts import collect_rollouts  # noqa: E402
 from rewardlab.labeling import open_store  # noqa: E402
+from rewardlab.labeling.clips import clip_name  # noqa: E402
 from rewardlab.prefs.fragments import RandomFragmenter, labelled_preferences  # noqa: E402
 from rewardlab.prefs.teachers import SimulatedTeacher, teacher_preset  # noqa: E402
 from rewardlab.prefs.trex import TREX, TrajectoryEncoder, TREXConfig, predicted_returns  # noqa: E402
@@ -175,7 +176,9 @@ def test_import_of_a_pairs_table_renders_the_clips(tmp_path: Path) -> None:
     assert code == 0, out
     assert "imported 4 pairs: 3 segments, 3 queries (0 gold)" in out and f"rendered 3 clips into {run}/clips" in out
     rows = _sql(run / "labels.db", "SELECT id, clip_path FROM segments ORDER BY id")
-    assert [Path(p) for _, p in rows] == [(run / "clips" / f"{i}.mp4").resolve() for i, _ in rows]
+    with open_store(run / "labels.db") as store:
+        names = [clip_name(i, store.segment(i), "Pendulum-v1") for i, _ in rows]
+    assert [Path(p) for _, p in rows] == [(run / "clips" / f"{name}.mp4").resolve() for name in names]
     assert all(Path(p).read_bytes()[4:8] == b"ftyp" for _, p in rows)
 
 

@@ -25,6 +25,7 @@ import httpx
 from rewardlab.data import Segment
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.labeling import open_store
+from rewardlab.labeling.clips import clip_name
 from rewardlab.labeling.teacher import LabelServerError, LabelServerTeacher
 from rewardlab.prefs.teachers import HumanTeacher
 from test_label_server import Server, _free_port, _serve, _sql
@@ -351,8 +352,10 @@ def test_the_server_renders_the_clips_of_what_it_holds_and_of_what_is_posted(tmp
         deadline = time.monotonic() + 60
         while _sql(db, "SELECT count(*) FROM segments WHERE clip_path IS NULL")[0][0] and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _sql(db, "SELECT id, clip_path FROM segments ORDER BY id") == [(k, f"{k}.mp4") for k in range(1, 5)]
-        assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == [f"{k}.mp4" for k in range(1, 5)]
+        with open_store(db) as store:
+            names = [f"{clip_name(k, store.segment(k), 'Pendulum-v1')}.mp4" for k in range(1, 5)]
+        assert _sql(db, "SELECT id, clip_path FROM segments ORDER BY id") == list(zip(range(1, 5), names, strict=True))
+        assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == sorted(names)
         with app.client("ada") as ada:
             for _ in range(2):
                 job = ada.get("/api/next").json()
@@ -394,7 +397,8 @@ def test_the_clip_keeper_records_what_renders_and_keeps_what_cannot(tmp_path: Pa
         keeper = create_app(store, clips_dir=tmp_path / "served", renderer=renderer).state.clip_keeper
         try:
             assert _wait(lambda: store.clip_path(good) is not None and len(keeper.failed) == 2)
-            assert store.clip_path(good) == "clips/1.mp4" and (tmp_path / "served" / "clips" / "1.mp4").is_file()
+            name = clip_name(good, _pendulum(0), "Pendulum-v1")
+            assert store.clip_path(good) == f"clips/{name}.mp4" and (tmp_path / "served" / "clips" / f"{name}.mp4").is_file()
             assert store.clip_path(wrong) is None and "ShapeError" in keeper.failed[wrong]
             assert store.clip_path(toy) is None and "'Toy-v0' is not an environment" in keeper.failed[toy]
             with open_store(tmp_path / "labels.db") as other:  # another process's store object
@@ -404,18 +408,36 @@ def test_the_clip_keeper_records_what_renders_and_keeps_what_cannot(tmp_path: Pa
         finally:
             keeper.stop()
             renderer.close()
-        clip = tmp_path / "served" / "clips" / f"{late}.mp4"
+        late_name = clip_name(late, _pendulum(1), "Pendulum-v1")
+        clip = tmp_path / "served" / "clips" / f"{late_name}.mp4"
         written = clip.stat().st_mtime_ns
         with sqlite3.connect(tmp_path / "labels.db") as conn:  # as if killed between writing the clip and recording it
             conn.execute(f"UPDATE segments SET clip_path = NULL WHERE id = {late}")
         renderer = ClipRenderer(tmp_path / "served" / "clips")
         keeper = create_app(store, clips_dir=tmp_path / "served", renderer=renderer).state.clip_keeper
         try:
-            assert _wait(lambda: store.clip_path(late) == f"clips/{late}.mp4")
+            assert _wait(lambda: store.clip_path(late) == f"clips/{late_name}.mp4")
             assert clip.stat().st_mtime_ns == written  # not rendered again
         finally:
             keeper.stop()
             renderer.close()
+
+        # a new database over the same clips directory: its segment 1 is another segment, so the clip of the old
+        # segment 1 is not taken for it (its name holds a digest of the segment) and a new one is rendered
+        (tmp_path / "labels.db").unlink()
+        with open_store(tmp_path / "labels.db") as fresh:
+            [first] = fresh.add_segments([_pendulum(5)], env_id="Pendulum-v1")
+            assert first == good
+            renderer = ClipRenderer(tmp_path / "served" / "clips")
+            keeper = create_app(fresh, clips_dir=tmp_path / "served", renderer=renderer).state.clip_keeper
+            try:
+                assert _wait(lambda: fresh.clip_path(first) is not None)
+                new_name = clip_name(first, _pendulum(5), "Pendulum-v1")
+                assert new_name != name and fresh.clip_path(first) == f"clips/{new_name}.mp4"
+                assert (tmp_path / "served" / "clips" / f"{name}.mp4").is_file()  # the old clip is left alone, not served
+            finally:
+                keeper.stop()
+                renderer.close()
 
 
 def test_answers_wait_through_a_server_restart(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ observation of the wrong shape for the env raises :class:`~rewardlab.errors.Shap
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import math
@@ -52,7 +53,7 @@ from rewardlab._io import atomic_write
 from rewardlab.data.preferences import Segment
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
 
-__all__ = ["SUPPORTED", "ClipRenderer", "encode_mp4", "render_frames", "render_segment"]
+__all__ = ["SUPPORTED", "ClipRenderer", "clip_name", "encode_mp4", "render_frames", "render_segment", "segment_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,42 @@ SUPPORTED = (
 )
 _DEFAULT_FPS = {"pendulum": 20, "atari": 15, "tabular": 4}
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def segment_digest(segment: Segment) -> bytes:
+    """SHA-256 of a segment's arrays (each one's dtype, shape and bytes; ``rews`` too): equal segments, equal digests.
+
+    Examples:
+        >>> a = Segment(np.zeros((2, 1)), np.zeros(2))
+        >>> segment_digest(a) == segment_digest(Segment(np.zeros((2, 1)), np.zeros(2))), segment_digest(a) == segment_digest(Segment(np.ones((2, 1)), np.zeros(2)))
+        (True, False)
+    """
+    digest = hashlib.sha256()
+    for x in (segment.obs, segment.acts, segment.rews):
+        if x is None:
+            digest.update(b"none")
+            continue
+        arr = np.ascontiguousarray(x)
+        digest.update(f"{arr.dtype.str}{arr.shape}".encode())
+        digest.update(arr.tobytes())
+    return digest.digest()
+
+
+def clip_name(segment_id: int, segment: Segment, env_id: str | None) -> str:
+    """The clip key of a stored segment: ``"<id>-<12 hex digits>"``, the digits from its env id and arrays.
+
+    Naming clips by content as well as id means that a clips directory kept from another database (the
+    ids start again at 1) is never served for the wrong segment: a segment whose clip name differs is
+    rendered again, while a restarted server finds the clips it made.
+
+    Examples:
+        >>> seg = Segment(np.zeros((2, 1)), np.zeros(2))
+        >>> name = clip_name(7, seg, "Pendulum-v1")
+        >>> name.startswith("7-"), len(name), name == clip_name(7, seg, "CartPole-v1")
+        (True, 14, False)
+    """
+    digest = hashlib.sha256(f"{env_id}".encode() + b"\0" + segment_digest(segment)).hexdigest()
+    return f"{int(segment_id)}-{digest[:12]}"
 
 
 def _env_name(env: EnvLike) -> str:

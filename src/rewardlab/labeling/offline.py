@@ -17,7 +17,6 @@ pair that occurs several times (the same ``a`` and ``b``) is one query.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,19 +42,6 @@ class Imported:
     rows: int
     clips: int = 0
     failed: tuple[str, ...] = ()
-
-
-def _key(segment: Segment) -> bytes:
-    """A digest of a segment's arrays (dtype, shape and bytes): equal segments, equal keys."""
-    digest = hashlib.sha256()
-    for x in (segment.obs, segment.acts, segment.rews):
-        if x is None:
-            digest.update(b"none")
-            continue
-        arr = np.ascontiguousarray(x)
-        digest.update(f"{arr.dtype.str}{arr.shape}".encode())
-        digest.update(arr.tobytes())
-    return digest.digest()
 
 
 def _check_count(value: Any, name: str) -> int:
@@ -115,7 +101,7 @@ def import_preferences(
         (3, 2, 1, [])
         >>> store.close()
     """
-    from rewardlab.labeling.clips import ClipRenderer, render_frames
+    from rewardlab.labeling.clips import ClipRenderer, clip_name, render_frames, segment_digest
 
     if not isinstance(dataset, PreferenceDataset):
         raise ValidationError("dataset", f"is a {type(dataset).__name__}", "pass a PreferenceDataset (load_preferences, import_pairs)")
@@ -136,7 +122,7 @@ def import_preferences(
     for k, pref in enumerate(dataset):
         ends = []
         for seg in (pref.a, pref.b):
-            key = _key(seg)
+            key = segment_digest(seg)
             if key not in keys:
                 keys[key] = len(unique)
                 unique.append(seg)
@@ -172,13 +158,14 @@ def import_preferences(
 
     made, failed = 0, []
     with ClipRenderer(clips_dir, workers=workers, size=size) as renderer:
+        names = {sid: clip_name(sid, seg, env) for sid, seg in zip(segment_ids, unique, strict=True)}
         for sid, seg in zip(segment_ids, unique, strict=True):
-            renderer.submit(sid, env, seg)
+            renderer.submit(names[sid], env, seg)
         renderer.wait()
         for sid in segment_ids:
-            path = renderer.path(sid)
+            path = renderer.path(names[sid])
             if path is None:
-                failed.append(f"{sid}: {renderer.error(sid)}")
+                failed.append(f"{sid}: {renderer.error(names[sid])}")
                 continue
             store.set_clip(sid, path.resolve())
             made += 1

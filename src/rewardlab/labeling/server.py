@@ -95,7 +95,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rewardlab.data.preferences import Segment
 from rewardlab.errors import ConfigError, ValidationError
-from rewardlab.labeling.clips import ClipRenderer, _source, render_frames
+from rewardlab.labeling.clips import ClipRenderer, _source, clip_name, render_frames
 from rewardlab.labeling.store import AlreadyAnswered, Annotator, NotFound, NotYours, Store
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_QUERY_BODY", "create_app", "operator_stats"]
@@ -283,7 +283,9 @@ def _ids_param(text: str | None) -> list[int]:
 class _ClipKeeper:
     """A background thread that keeps every segment of the store rendered: segments without a clip (found
     at start, every ``rescan`` seconds, and each one posted, at once) are submitted to the
-    :class:`~rewardlab.labeling.clips.ClipRenderer` (key = the segment id, env = its ``env_id``; a quick scan
+    :class:`~rewardlab.labeling.clips.ClipRenderer` (key = :func:`~rewardlab.labeling.clips.clip_name`: the
+    segment id and a digest of its env and arrays, so a clips directory kept from another database is not
+    served for the wrong segment; env = its ``env_id``; a quick scan
     looks at new ids only, a full one every ``full_rescan`` seconds), and each
     clip is recorded with :meth:`Store.set_clip` (its path relative to the served clips directory) once it
     is written. A segment whose env cannot be drawn, or whose rendering failed, is kept in ``failed`` (id ->
@@ -372,7 +374,7 @@ class _ClipKeeper:
     def _run(self) -> None:
         backlog: deque[tuple[int, str | None]] = deque()
         known: set[int] = set()  # in the backlog or being rendered
-        rendering: set[int] = set()
+        rendering: dict[int, str] = {}  # segment id -> its clip name, being rendered
         next_scan = next_full = 0.0
         newest = 0  # the largest segment id seen: a quick scan looks only above it
         while not self._stop.is_set():
@@ -402,7 +404,7 @@ class _ClipKeeper:
         self.failed[segment] = why
         known.discard(segment)
 
-    def _submit(self, backlog: deque[tuple[int, str | None]], known: set[int], rendering: set[int]) -> None:
+    def _submit(self, backlog: deque[tuple[int, str | None]], known: set[int], rendering: dict[int, str]) -> None:
         while backlog and not self._stop.is_set():
             segment, env_id = backlog[0]
             why = self.unsupported(env_id)
@@ -415,7 +417,8 @@ class _ClipKeeper:
                 continue
             try:
                 data = self.store.segment(segment)
-                self.renderer.submit(str(segment), env_id, data, timeout=0.05 if rendering else 0.5)
+                name = clip_name(segment, data, env_id)
+                self.renderer.submit(name, env_id, data, timeout=0.05 if rendering else 0.5)
             except TimeoutError:  # the renderer's queue is full: record what is done, then submit more
                 return
             except NotFound:
@@ -423,19 +426,19 @@ class _ClipKeeper:
                 known.discard(segment)
                 continue
             backlog.popleft()
-            rendering.add(segment)
+            rendering[segment] = name
 
-    def _collect(self, known: set[int], rendering: set[int]) -> None:
-        for segment in sorted(rendering):
-            state = self.renderer.status(str(segment))
+    def _collect(self, known: set[int], rendering: dict[int, str]) -> None:
+        for segment, name in sorted(rendering.items()):
+            state = self.renderer.status(name)
             if state == "pending":
                 continue
-            rendering.discard(segment)
+            del rendering[segment]
             if state == "ready":
-                self.store.set_clip(segment, str(self.prefix / f"{segment}.mp4"))
+                self.store.set_clip(segment, str(self.prefix / f"{name}.mp4"))
                 known.discard(segment)
             else:  # failed (the renderer logged why), or its file went away
-                self._fail(segment, self.renderer.error(str(segment)) or f"its clip is {state}", known)
+                self._fail(segment, self.renderer.error(name) or f"its clip is {state}", known)
 
 
 def _finite(value: Any) -> Any:
