@@ -211,3 +211,29 @@ def test_a_bad_token_asks_for_it_again_and_stores_nothing(page: Page, browser: A
     _wait("the token form", lambda: browser.find_element(By.ID, "login").is_displayed())
     assert "not accepted" in browser.find_element(By.ID, "message").text
     assert _sql(page.db, "SELECT count(*) FROM assignments")[0][0] == before
+
+
+def test_a_pair_whose_clip_cannot_be_rendered_says_why_and_can_only_be_skipped(browser: Any, tmp_path: Path) -> None:
+    """A rendering server (``--run``) holding a pair of an env clips cannot be drawn for: the page names the
+    reason instead of waiting for clips, ignores the preference keys, and S stores a skip."""
+    run = tmp_path / "run"
+    run.mkdir()
+    with open_store(run / "labels.db") as store:
+        a, b = store.add_segments([Segment(np.zeros((3, 2)), np.zeros(3)), Segment(np.ones((3, 2)), np.zeros(3))], env_id="Toy-v0")
+        store.add_queries([(a, b)])
+        token = store.add_annotator("ada")
+    server = _serve(run / "labels.db", where=("--run", str(run)))
+    try:
+        browser.get(f"{server.url}/#token={token}")
+        _wait("the page says the pair cannot be shown", lambda: "cannot be shown" in browser.find_element(By.ID, "message").text)
+        assert "could not be rendered" in browser.find_element(By.ID, "message").text
+        body = browser.find_element(By.TAG_NAME, "body")
+        body.send_keys(Keys.ARROW_LEFT)
+        time.sleep(0.3)
+        assert _sql(run / "labels.db", "SELECT count(*) FROM labels")[0][0] == 0  # a preference key does nothing here
+        body.send_keys("s")
+        _wait("the skip is stored", lambda: _sql(run / "labels.db", "SELECT count(*) FROM labels")[0][0] == 1)
+        assert _sql(run / "labels.db", "SELECT choice, value FROM labels") == [("skip", None)]
+        _wait("nothing is left", lambda: "Nothing left" in browser.find_element(By.ID, "message").text)
+    finally:
+        server.stop()

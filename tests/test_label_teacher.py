@@ -394,13 +394,26 @@ def test_the_clip_keeper_records_what_renders_and_keeps_what_cannot(tmp_path: Pa
         with pytest.raises(ConfigError, match="outside the clips directory"):
             create_app(store, clips_dir=tmp_path / "served", renderer=ClipRenderer(tmp_path / "elsewhere"))
         renderer = ClipRenderer(tmp_path / "served" / "clips")
-        keeper = create_app(store, clips_dir=tmp_path / "served", renderer=renderer).state.clip_keeper
+        keeper_app = create_app(store, clips_dir=tmp_path / "served", renderer=renderer)
+        keeper = keeper_app.state.clip_keeper
         try:
             assert _wait(lambda: store.clip_path(good) is not None and len(keeper.failed) == 2)
             name = clip_name(good, _pendulum(0), "Pendulum-v1")
             assert store.clip_path(good) == f"clips/{name}.mp4" and (tmp_path / "served" / "clips" / f"{name}.mp4").is_file()
             assert store.clip_path(wrong) is None and "ShapeError" in keeper.failed[wrong]
             assert store.clip_path(toy) is None and "'Toy-v0' is not an environment" in keeper.failed[toy]
+            # a query over a segment whose clip failed: GET /api/next says why on that side, and a skip moves on
+            from fastapi.testclient import TestClient
+
+            [query] = store.add_queries([(good, wrong)])
+            token = store.add_annotator("ada")
+            client = TestClient(keeper_app, headers={"Authorization": f"Bearer {token}"})
+            job = client.get("/api/next").json()
+            sides = {job[k]["segment"]: job[k] for k in ("left", "right")}
+            assert "error" not in sides[good] and sides[good]["clip"] == f"/api/clips/{good}.mp4"
+            assert sides[wrong]["clip"] is None and "its clip could not be rendered" in sides[wrong]["error"]
+            assert client.post("/api/label", json={"assignment": job["assignment"], "choice": "skip"}).status_code == 201
+            assert store.answers([query]) == {query: ["skipped"]} and client.get("/api/next").json()["assignment"] is None
             with open_store(tmp_path / "labels.db") as other:  # another process's store object
                 [late] = other.add_segments([_pendulum(1)], env_id="Pendulum-v1")
             assert _wait(lambda: store.clip_path(late) is not None)  # found by a rescan (every 2 s)

@@ -14,7 +14,9 @@ annotator row; an annotator removed by another process is refused within that ti
 * ``GET /api/next`` — the caller's next assignment: ``{"assignment": id, "left": {"segment": id,
   "clip": url|null}, "right": {...}, "shown_at": t, "progress": {"answered": n, "left": m}}``, or
   ``{"assignment": null, "progress": ...}`` when nothing is left. The side order is drawn per assignment
-  and recorded by the store; the response names only the sides, never which one is ``a``.
+  and recorded by the store; the response names only the sides, never which one is ``a``. A side whose
+  clip failed to render (the clip keeper's ``failed``) also has ``"error": why``, so that the page can say
+  so and let the annotator skip the pair instead of waiting for a clip that will not come.
 * ``POST /api/label`` with ``{"assignment": id, "choice": "left"|"right"|"equal"|"cant_tell"|"skip"}``
   — 201 ``{"saved": true}`` once the label is committed (the store's transaction), so a client that saw
   the 201 never loses the label, even if the server is killed right after.
@@ -607,11 +609,19 @@ def create_app(
         if job is None:
             return JSONResponse({"assignment": None, "progress": progress})
         url = {k: None if path is None else f"/api/clips/{k}.mp4" for k, path in page.clips.items()}
+
+        def side(segment: int) -> dict[str, Any]:
+            out: dict[str, Any] = {"segment": segment, "clip": url[segment]}
+            why = None if keeper is None or url[segment] is not None else keeper.failed.get(segment)
+            if why is not None:  # its clip will not come: the page says so and offers to skip the pair
+                out["error"] = f"its clip could not be rendered ({why.strip().splitlines()[-1][:300]})"
+            return out
+
         return JSONResponse(
             {
                 "assignment": job.id,
-                "left": {"segment": job.left, "clip": url[job.left]},
-                "right": {"segment": job.right, "clip": url[job.right]},
+                "left": side(job.left),
+                "right": side(job.right),
                 "shown_at": job.shown_at,
                 "progress": progress,
             }

@@ -66,6 +66,15 @@ async function next() {
       show("Nothing left to label: thank you!");
       return;
     }
+    const broken = data.left.error || data.right.error;
+    if (broken) {
+      // This pair's clip will not come: the only answer offered is to skip it (stored as a skip).
+      job = data;
+      $("pair").hidden = $("choices").hidden = true;
+      show(`This pair cannot be shown: ${broken}. Press S to skip it.`, true);
+      busy = false;
+      return;
+    }
     if (!data.left.clip || !data.right.clip) {
       show("The clips are being rendered…");
       setTimeout(next, 1000);
@@ -95,6 +104,7 @@ function failed(error, retry) {
 
 async function answer(choice) {
   if (busy || !job) return;
+  if ((job.left.error || job.right.error) && choice !== "skip") return; // a pair without its clips can only be skipped
   setBusy(true);
   try {
     const response = await api("/api/label", { assignment: job.assignment, choice });
