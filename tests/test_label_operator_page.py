@@ -11,7 +11,8 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def _choice(plan: Plan, query: int, left_is_a: bool) -> str:
 
 @dataclass
 class Labelled:
-    db: Path
+    db: Path | str
     server: Server
     tokens: dict[str, str]
 
@@ -86,8 +87,21 @@ class Labelled:
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Labelled]:
+    """:func:`_labelled` on a SQLite file (what the browser tests read)."""
+    with _labelled(tmp_path_factory.mktemp("operator") / "labels.db") as setup:
+        yield setup
+
+
+@pytest.fixture(scope="module")
+def labelled_any(new_label_db: Callable[[Path], Path | str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Labelled]:
+    """:func:`_labelled` on SQLite and on PostgreSQL (the API's tests run on both)."""
+    with _labelled(new_label_db(tmp_path_factory.mktemp("operator"))) as setup:
+        yield setup
+
+
+@contextmanager
+def _labelled(db: Path | str) -> Iterator[Labelled]:
     """Twelve queries (three gold) served; the annotators of :data:`PLANS` label them at once over HTTP."""
-    db = tmp_path_factory.mktemp("operator") / "labels.db"
     with open_store(db) as store:
         segments = store.add_segments([Segment(np.full((4, 2), float(k)), np.zeros(4)) for k in range(2 * len(TRUTH))], env_id="Toy-v0")
         pairs = [(segments[2 * i], segments[2 * i + 1]) for i in range(len(TRUTH))]
@@ -121,7 +135,7 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Labelled]:
         server.stop()
 
 
-def _expected(db: Path) -> dict[str, Any]:
+def _expected(db: Path | str) -> dict[str, Any]:
     with open_store(db) as store:
         return operator_stats(store) | {"summary": agreement_summary(store.answer_records())}
 
@@ -133,7 +147,8 @@ def _same(shown: Any, value: Any) -> bool:
     return bool(shown == value)
 
 
-def test_the_stats_endpoint_is_the_agreement_summary_and_needs_the_operator_token(labelled: Labelled) -> None:
+def test_the_stats_endpoint_is_the_agreement_summary_and_needs_the_operator_token(labelled_any: Labelled) -> None:
+    labelled = labelled_any
     expected = _expected(labelled.db)
     summary = expected["summary"]
     with labelled.client("olga") as olga, labelled.client("ada") as ada:
