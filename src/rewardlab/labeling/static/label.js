@@ -2,31 +2,15 @@
 // The token travels only in the Authorization header (never in a URL the server sees).
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const videos = [$("left"), $("right")];
 const KEYS = { ArrowLeft: "left", ArrowRight: "right", ArrowUp: "equal", "=": "equal", ArrowDown: "cant_tell", s: "skip", S: "skip" };
-let token = sessionStorage.getItem("rewardlab-token");
+let login = null; // the token (common.js), set at the end, once everything it starts is defined
 let job = null;   // the assignment on screen
 let busy = false; // a request is in flight: keys and buttons wait
 let paused = false; // Space: both clips stay paused, also across pairs
 
-function show(text, isError = false) {
-  $("message").textContent = text;
-  $("message").className = isError ? "error" : "";
-  $("message").hidden = !text;
-}
-
-function askToken(why) {
-  token = null;
-  sessionStorage.removeItem("rewardlab-token");
-  $("pair").hidden = $("choices").hidden = true;
-  $("login").hidden = false;
-  show(why, Boolean(why));
-  $("token").focus();
-}
-
 async function api(path, body) {
-  const init = { headers: { Authorization: `Bearer ${token}` } };
+  const init = { headers: login.header() };
   if (body !== undefined) {
     init.method = "POST";
     init.headers["Content-Type"] = "application/json";
@@ -37,13 +21,9 @@ async function api(path, body) {
   return response;
 }
 
-async function message(response) {
-  try { return (await response.json()).error || response.statusText; } catch { return response.statusText; }
-}
-
 async function clipUrl(path) {
   const response = await api(path);
-  if (!response.ok) throw new Error(`clip ${path}: ${await message(response)}`);
+  if (!response.ok) throw new Error(`clip ${path}: ${await errorText(response)}`);
   return URL.createObjectURL(await response.blob());
 }
 
@@ -56,7 +36,7 @@ async function next() {
   setBusy(true);
   try {
     const response = await api("/api/next");
-    if (!response.ok) throw new Error(await message(response));
+    if (!response.ok) throw new Error(await errorText(response));
     const data = await response.json();
     const { answered, left } = data.progress;
     $("progress").textContent = `${answered} done · ${left} left`;
@@ -97,7 +77,7 @@ async function next() {
 }
 
 function failed(error, retry) {
-  if (error.status === 401) { askToken("The token was not accepted: enter it again."); return; }
+  if (error.status === 401) { login.ask("The token was not accepted: enter it again."); return; }
   show(`${error.message} — retrying in 3 s`, true);
   setTimeout(retry, 3000);
 }
@@ -109,11 +89,11 @@ async function answer(choice) {
   try {
     const response = await api("/api/label", { assignment: job.assignment, choice });
     // 409: answered already (e.g. in another tab): move on all the same.
-    if (!response.ok && response.status !== 409) throw new Error(await message(response));
+    if (!response.ok && response.status !== 409) throw new Error(await errorText(response));
     job = null;
     next();
   } catch (error) {
-    if (error.status === 401) { askToken("The token was not accepted: enter it again."); return; }
+    if (error.status === 401) { login.ask("The token was not accepted: enter it again."); return; }
     show(`Not saved: ${error.message}. Press the key again.`, true);
     setBusy(false);
   }
@@ -156,27 +136,5 @@ for (const b of document.querySelectorAll("#choices button[data-choice]")) {
 }
 $("pause").addEventListener("click", () => { $("pause").blur(); togglePause(); });
 
-$("login").addEventListener("submit", (event) => {
-  event.preventDefault();
-  token = $("token").value.trim();
-  if (!token) return;
-  sessionStorage.setItem("rewardlab-token", token);
-  $("login").hidden = true;
-  $("token").value = "";
-  show("");
-  next();
-});
-
-// A link may carry the token in the fragment (#token=...): take it, then drop it from the address bar.
-function takeFragment() {
-  const fragment = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (!fragment) return false;
-  token = fragment;
-  sessionStorage.setItem("rewardlab-token", token);
-  history.replaceState(null, "", location.pathname + location.search);
-  $("login").hidden = true;
-  return true;
-}
-window.addEventListener("hashchange", () => { if (takeFragment()) next(); });
-takeFragment();
-if (token) next(); else askToken("");
+login = tokenLogin({ key: "rewardlab-token", hide: ["pair", "choices"], start: next });
+login.begin();

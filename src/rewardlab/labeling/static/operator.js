@@ -4,31 +4,10 @@
 // (null: NaN on the server) is shown as "–" with a tooltip saying why.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
-const TOKEN_KEY = "rewardlab-operator-token";
 const EVERY_MS = 10000;
-let token = sessionStorage.getItem(TOKEN_KEY);
+let login = null; // the token (common.js), set at the end, once everything it starts is defined
 let loading = false;
 let last = null; // the latest stats, for the tests and the console
-
-function show(text, isError = false) {
-  $("message").textContent = text;
-  $("message").className = isError ? "error" : "";
-  $("message").hidden = !text;
-}
-
-function askToken(why) {
-  token = null;
-  sessionStorage.removeItem(TOKEN_KEY);
-  $("stats").hidden = true;
-  $("login").hidden = false;
-  show(why, Boolean(why));
-  $("token").focus();
-}
-
-async function errorText(response) {
-  try { return (await response.json()).error || response.statusText; } catch { return response.statusText; }
-}
 
 // A cell's content: the value rounded (digits), or "–" with the reason as a tooltip.
 function fill(cell, value, digits, why, suffix = "") {
@@ -111,14 +90,14 @@ function render(data) {
 }
 
 async function refresh() {
-  if (!token || loading) return;
+  if (!login || !login.token || loading) return;
   loading = true;
   $("refresh").disabled = true;
   try {
-    const response = await fetch("/api/operator/stats", { headers: { Authorization: `Bearer ${token}` } });
-    if (response.status === 401) { askToken("The token was not accepted: enter it again."); return; }
+    const response = await fetch("/api/operator/stats", { headers: login.header() });
+    if (response.status === 401) { login.ask("The token was not accepted: enter it again."); return; }
     if (response.status === 403) {
-      askToken("That is an annotator's token: this page needs an operator token (rewardlab label add-annotator NAME --operator).");
+      login.ask("That is an annotator's token: this page needs an operator token (rewardlab label add-annotator NAME --operator).");
       return;
     }
     if (!response.ok) throw new Error(await errorText(response));
@@ -139,26 +118,5 @@ async function refresh() {
 setInterval(() => { if ($("auto").checked && !document.hidden) refresh(); }, EVERY_MS);
 $("refresh").addEventListener("click", refresh);
 
-$("login").addEventListener("submit", (event) => {
-  event.preventDefault();
-  token = $("token").value.trim();
-  if (!token) return;
-  sessionStorage.setItem(TOKEN_KEY, token);
-  $("token").value = "";
-  show("");
-  refresh();
-});
-
-// A link may carry the token in the fragment (#token=...): take it, then drop it from the address bar.
-function takeFragment() {
-  const fragment = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (!fragment) return false;
-  token = fragment;
-  sessionStorage.setItem(TOKEN_KEY, token);
-  history.replaceState(null, "", location.pathname + location.search);
-  $("login").hidden = true;
-  return true;
-}
-window.addEventListener("hashchange", () => { if (takeFragment()) refresh(); });
-takeFragment();
-if (token) refresh(); else askToken("");
+login = tokenLogin({ key: "rewardlab-operator-token", hide: ["stats"], start: refresh });
+login.begin();
