@@ -137,3 +137,30 @@ def new_label_db(request: pytest.FixtureRequest, label_backend: str) -> Callable
         return tmp / "labels.db" if server is None else server.new_database()
 
     return make
+
+
+# -- headless Chromium (the labelling page's and the operator page's browser tests) ---------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+#: Skips a browser test, with the reason, where Debian's chromium and its driver are missing.
+needs_chromium = pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason=f"needs Debian's chromium and chromedriver at {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)",
+)
+
+
+def headless_chromium(window: str, *extra: str) -> Iterator[object]:
+    """A Selenium driver of Debian's chromium (``--headless --no-sandbox --disable-gpu``, ``window`` as
+    ``"W,H"``, and ``extra`` switches), quit when the generator closes: a module fixture's body."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", f"--window-size={window}", *extra):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
+    driver.set_script_timeout(10)
+    try:
+        yield driver
+    finally:
+        driver.quit()

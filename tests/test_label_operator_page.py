@@ -24,14 +24,13 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
+from conftest import headless_chromium, needs_chromium  # noqa: E402
 from rewardlab.data import Segment  # noqa: E402
 from rewardlab.labeling import open_store  # noqa: E402
 from rewardlab.labeling.agreement import agreement_summary  # noqa: E402
 from rewardlab.labeling.server import operator_stats  # noqa: E402
 from test_label_server import Server, _serve  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 #: The README's screenshot, rewritten when REWARDLAB_DOC_SHOTS=1 (so a test run leaves the tree clean).
 DOC_SHOT = Path(__file__).resolve().parents[1] / "docs" / "operator_page.png"
 
@@ -174,24 +173,12 @@ def test_the_stats_endpoint_is_the_agreement_summary_and_needs_the_operator_toke
 
 
 # ------------------------------------------------------------------------------------------------ the page
-browser_only = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason=f"needs Debian's chromium and chromedriver at {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)",
-)
+browser_only = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--window-size=1000,900"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    yield from headless_chromium("1000,900")
 
 
 def _wait(what: str, ready: Any, timeout: float = 15.0) -> Any:

@@ -25,20 +25,16 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
+from conftest import headless_chromium, needs_chromium  # noqa: E402
 from rewardlab.data import Segment  # noqa: E402
 from rewardlab.labeling import open_store  # noqa: E402
 from rewardlab.labeling.clips import render_segment  # noqa: E402
 from test_label_server import Server, _serve  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 #: The README's screenshot, rewritten when REWARDLAB_DOC_SHOTS=1 (so a test run leaves the tree clean).
 DOC_SHOT = Path(__file__).resolve().parents[1] / "docs" / "label_page.png"
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason=f"needs Debian's chromium and chromedriver at {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)",
-)
+pytestmark = needs_chromium
 
 
 def _pendulum(start: float, spin: float, steps: int = 20) -> Segment:
@@ -92,16 +88,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--window-size=1000,700", "--autoplay-policy=no-user-gesture-required"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
-    driver.set_script_timeout(10)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    yield from headless_chromium("1000,700", "--autoplay-policy=no-user-gesture-required")
 
 
 def _wait(what: str, ready: Callable[[], Any], timeout: float = 15.0) -> Any:

@@ -409,6 +409,16 @@ def _id(value: Any, name: str) -> int:
 # -- the store ---------------------------------------------------------------------------------------------
 
 
+def _check_next_args(annotator: Any, rng: Any, per_query: Any) -> None:
+    """The checks of :meth:`Store.next_assignment` and :meth:`Store.next_page` on their arguments."""
+    if not isinstance(annotator, Annotator):
+        raise ValidationError("annotator", f"is a {type(annotator).__name__}", "pass the Annotator that authenticate returned")
+    if not isinstance(rng, np.random.Generator):
+        raise ValidationError("rng", f"is a {type(rng).__name__}", "pass a numpy.random.Generator, e.g. np.random.default_rng(seed)")
+    if per_query is not None and (isinstance(per_query, bool) or not isinstance(per_query, int) or per_query < 1):
+        raise ValidationError("per_query", f"is {per_query!r}", "pass a positive number of annotators per query, or None")
+
+
 class Store:
     """The labelling database (open it with :func:`open_store`). Methods are safe to call from several
     threads: each opens its own session and transaction.
@@ -745,12 +755,7 @@ class Store:
         and recorded. ``per_query``: stop handing a query out once it has that many assignments (None:
         every annotator gets every query).
         """
-        if not isinstance(annotator, Annotator):
-            raise ValidationError("annotator", f"is a {type(annotator).__name__}", "pass the Annotator that authenticate returned")
-        if not isinstance(rng, np.random.Generator):
-            raise ValidationError("rng", f"is a {type(rng).__name__}", "pass a numpy.random.Generator, e.g. np.random.default_rng(seed)")
-        if per_query is not None and (isinstance(per_query, bool) or not isinstance(per_query, int) or per_query < 1):
-            raise ValidationError("per_query", f"is {per_query!r}", "pass a positive number of annotators per query, or None")
+        _check_next_args(annotator, rng, per_query)
         return self._next(annotator, rng, _check_time(shown_at, "shown_at"), per_query, page=False).assignment
 
     def next_page(self, annotator: Annotator, rng: np.random.Generator, *, per_query: int | None = None) -> NextPage:
@@ -758,12 +763,7 @@ class Store:
         one read and (for a new assignment) one write: what ``GET /api/next`` answers. The progress is
         read before a new assignment is made, which leaves it as it is (a query moves from to come to
         assigned)."""
-        if not isinstance(annotator, Annotator):
-            raise ValidationError("annotator", f"is a {type(annotator).__name__}", "pass the Annotator that authenticate returned")
-        if not isinstance(rng, np.random.Generator):
-            raise ValidationError("rng", f"is a {type(rng).__name__}", "pass a numpy.random.Generator, e.g. np.random.default_rng(seed)")
-        if per_query is not None and (isinstance(per_query, bool) or not isinstance(per_query, int) or per_query < 1):
-            raise ValidationError("per_query", f"is {per_query!r}", "pass a positive number of annotators per query, or None")
+        _check_next_args(annotator, rng, per_query)
         return self._next(annotator, rng, time.time(), per_query, page=True)
 
     def _next(self, annotator: Annotator, rng: np.random.Generator, when: float, per_query: int | None, *, page: bool) -> NextPage:
