@@ -344,3 +344,325 @@ def tabular_airl(
         if run_callback(callback, it, {"loss": float(loss.detach())}):
             break
     return g.detach(), h.detach(), history
+
+
+# ----------------------------------------------------------------------------- Gymnasium learners
+@dataclass(frozen=True)
+class GAILConfig:
+    """Hyperparameters of :class:`GAIL`.
+
+    Attributes:
+        steps: generator env steps (PPO), rounded up to whole rollouts.
+        reward: the policy's reward and the returned model: ``"positive"``, ``-log(1 - D) = softplus(z)``
+            (Ho & Ermon; a :class:`~rewardlab.rewards.SoftplusReward`), or ``"logit"``, ``log D - log(1 - D) = z``
+            (a :class:`~rewardlab.rewards.NeuralReward`).
+        state_only: the discriminator sees observations only, ``D(s)``, not ``D(s, a)``.
+        hidden: hidden widths of the discriminator.
+        activation: of the discriminator (``"relu"``, ``"tanh"``, ``"leaky_relu"``).
+        disc_lr: Adam step size of the discriminator.
+        disc_updates: full-batch discriminator steps per rollout (the whole rollout against as many
+            expert transitions, drawn with replacement).
+        hyperparams: PPO's settings over :data:`rewardlab.rl.sb3.PRESETS` (``n_envs`` and SB3's
+            constructor arguments).
+        eval_episodes: episodes of the final evaluation on the true reward.
+        eval_seed: evaluation episode ``e`` resets with seed ``eval_seed + e``.
+        device: torch device of the policy and the discriminator.
+    """
+
+    steps: int = 100_000
+    reward: Literal["positive", "logit"] = "positive"
+    state_only: bool = False
+    hidden: tuple[int, ...] = (64, 64)
+    activation: Literal["relu", "tanh", "leaky_relu"] = "relu"
+    disc_lr: float = 3e-4
+    disc_updates: int = 4
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    eval_episodes: int = 5
+    eval_seed: int = 1_000_000
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        if self.reward not in ("positive", "logit"):
+            raise ConfigError("reward", f"is {self.reward!r}", "choose 'positive' (-log(1 - D)) or 'logit' (log D - log(1 - D))")
+
+
+@dataclass(frozen=True)
+class AIRLConfig:
+    """Hyperparameters of :class:`AIRL`.
+
+    Attributes:
+        steps, hidden, activation, disc_lr, disc_updates, hyperparams, eval_episodes, eval_seed, device:
+            as in :class:`GAILConfig` (``hidden`` and ``activation`` for both ``g`` and ``h``).
+        state_only: ``g(s)`` (Fu et al.'s disentangled reward, default) or ``g(s, a)``.
+        discount: ``gamma`` of the shaping term; None: PPO's ``gamma``.
+    """
+
+    steps: int = 100_000
+    state_only: bool = True
+    discount: float | None = None
+    hidden: tuple[int, ...] = (64, 64)
+    activation: Literal["relu", "tanh", "leaky_relu"] = "relu"
+    disc_lr: float = 3e-4
+    disc_updates: int = 4
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    eval_episodes: int = 5
+    eval_seed: int = 1_000_000
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        if self.discount is not None and not 0 <= self.discount <= 1:
+            raise ConfigError("discount", f"is {self.discount}", "use a discount in [0, 1], or None for PPO's gamma")
+
+
+def _check_common(cfg: Any) -> None:
+    for name in ("steps", "disc_updates", "eval_episodes"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(name, f"is {getattr(cfg, name)}", "use at least 1")
+    if not 0 < cfg.disc_lr < math.inf:
+        raise ConfigError("disc_lr", f"is {cfg.disc_lr}", "use a positive finite step size")
+    if cfg.activation not in ("relu", "tanh", "leaky_relu"):
+        raise ConfigError("activation", f"is {cfg.activation!r}", "choose 'relu', 'tanh' or 'leaky_relu'")
+    if any(int(w) < 1 for w in cfg.hidden):
+        raise ConfigError("hidden", f"is {cfg.hidden}", "use positive widths")
+
+
+def _net_spec(observation_space: Any, action_space: Any, hidden: tuple[int, ...], activation: str, with_action: bool) -> Any:
+    from gymnasium import spaces
+
+    from rewardlab.rewards import RewardNetSpec
+
+    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape or ()) != 1:
+        raise ConfigError("env", f"has observations {observation_space}", "use an env with vector (Box) observations")
+    act_dim, discrete = 0, False
+    if with_action:
+        if isinstance(action_space, spaces.Discrete):
+            act_dim, discrete = int(action_space.n), True
+        elif isinstance(action_space, spaces.Box):
+            act_dim = int(np.prod(action_space.shape))
+        else:
+            raise ConfigError("env", f"has a {type(action_space).__name__} action space", "use an env with Box or Discrete actions")
+    return RewardNetSpec(tuple(observation_space.shape), "mlp", tuple(hidden), act_dim, discrete, activation)  # type: ignore[arg-type]
+
+
+class _Recorder:
+    """What PPO's rollout buffer does not keep: each step's next observation (the terminal one where an
+    episode ended) and whether the episode terminated there (a time-limit truncation does not count)."""
+
+    def __init__(self) -> None:
+        self.next_obs: list[np.ndarray] = []
+        self.terminated: list[np.ndarray] = []
+
+    def step(self, new_obs: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        nxt = np.array(new_obs, dtype=np.float32, copy=True)
+        term = np.zeros(len(dones), dtype=bool)
+        for i in np.flatnonzero(dones):
+            nxt[i] = infos[i]["terminal_observation"]
+            term[i] = not infos[i].get("TimeLimit.truncated", False)
+        self.next_obs.append(nxt)
+        self.terminated.append(term)
+
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(n_steps, n_envs, *obs_shape)`` next observations and ``(n_steps, n_envs)`` terminations; resets."""
+        out = np.stack(self.next_obs), np.stack(self.terminated)
+        self.next_obs, self.terminated = [], []
+        return out
+
+
+class _Adversary:
+    """The discriminator of one learner: its nets, optimiser, logits and the generator's reward.
+
+    GAIL: ``z = D(s[, a])``. AIRL: ``z = f(s, a, s') - log pi(a | s)`` with ``f = g + gamma h(s') - h(s)``.
+    """
+
+    def __init__(self, kind: str, cfg: Any, spaces_: tuple[Any, Any], gamma: float, seed: int, device: str) -> None:
+        from rewardlab.rewards import NeuralReward, RewardNet, SoftplusReward
+
+        self.kind, self.cfg, self.gamma = kind, cfg, gamma
+        obs_space, act_space = spaces_
+        uses_action = not cfg.state_only
+        spec = _net_spec(obs_space, act_space, cfg.hidden, cfg.activation, uses_action)
+        cls = SoftplusReward if kind == "gail" and cfg.reward == "positive" else NeuralReward
+        self.model = cls(spec, members=1, seed=seed).to(device)  # GAIL: D's logit; AIRL: g
+        params = list(self.model.parameters())
+        self.potential: RewardNet | None = None
+        if kind == "airl":
+            torch.manual_seed(seed + 1)
+            self.potential = RewardNet(_net_spec(obs_space, act_space, cfg.hidden, cfg.activation, False)).to(device)
+            params += list(self.potential.parameters())
+        self.optimizer = Adam(params, lr=cfg.disc_lr)
+        self.uses_action, self.device = uses_action, device
+
+    def _tensor(self, x: np.ndarray) -> Tensor:
+        return torch.as_tensor(x, device=self.device)
+
+    def logits(self, obs: Tensor, acts: Tensor, next_obs: Tensor, terminated: Tensor, log_pi: Tensor | None) -> Tensor:
+        """``(B,)`` logits ``z = log D - log(1 - D)``."""
+        net = self.model.member(0)
+        out = net(obs, acts if self.uses_action else None)
+        if self.potential is None:
+            return out
+        assert log_pi is not None
+        h, h_next = self.potential(torch.cat([obs, next_obs])).chunk(2)
+        return airl_logits(shaped_reward(out, h, h_next, terminated, self.gamma), log_pi)
+
+    def update(self, expert: tuple[Tensor, ...], policy: tuple[Tensor, ...]) -> dict[str, float]:
+        """``disc_updates`` full-batch steps of :func:`discriminator_loss`; the last step's loss and accuracies."""
+        for _ in range(self.cfg.disc_updates):
+            z_e, z_p = self.logits(*expert), self.logits(*policy)
+            loss = discriminator_loss(z_e, z_p)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+        ensure_finite(loss, f"{self.kind.upper()} discriminator loss", step="a rollout", fix=f"lower disc_lr (now {self.cfg.disc_lr:g})")
+        return {
+            "disc_loss": float(loss.detach()),
+            "disc_expert_accuracy": float((z_e.detach() > 0).float().mean()),
+            "disc_policy_accuracy": float((z_p.detach() < 0).float().mean()),
+        }
+
+    @torch.no_grad()
+    def reward(self, policy: tuple[Tensor, ...]) -> Tensor:
+        """``(B,)`` the generator's reward: GAIL's :func:`gail_reward`; AIRL's ``log D - log(1 - D) = f - log pi``."""
+        z = self.logits(*policy)
+        return gail_reward(z, self.cfg.reward) if self.kind == "gail" else z
+
+
+def _round_callback(adversary: _Adversary, expert: Transitions, recorder: _Recorder, gen: np.random.Generator, out: dict[str, float]) -> Any:
+    """The SB3 callback of one round: record next observations at each step; at the rollout's end, update the
+    discriminator, relabel the rollout's rewards and recompute returns and advantages."""
+    from gymnasium import spaces
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Round(BaseCallback):
+        def _on_step(self) -> bool:
+            recorder.step(self.locals["new_obs"], self.locals["dones"], self.locals["infos"])
+            return True
+
+        def _on_rollout_end(self) -> None:
+            model: Any = self.model
+            buffer = model.rollout_buffer
+            n_steps, n_envs = buffer.rewards.shape
+            n = n_steps * n_envs
+            next_obs, terminated = recorder.take()
+            tensor = adversary._tensor
+            obs = tensor(buffer.observations.reshape(n, -1)).float()
+            acts = tensor(_as_actions(buffer.actions.reshape(n, -1), model.action_space))
+            log_pi = tensor(buffer.log_probs.reshape(n)).float() if adversary.kind == "airl" else None
+            policy = (obs, acts, tensor(next_obs.reshape(n, -1)).float(), tensor(terminated.reshape(n)), log_pi)
+            # -- 2. discriminator: the whole rollout against as many expert transitions
+            pick = gen.integers(len(expert), size=n)
+            e_obs, e_acts = tensor(expert.obs[pick]), tensor(expert.acts[pick])
+            e_log_pi = None
+            if adversary.kind == "airl":
+                with torch.no_grad():
+                    a = e_acts.long() if isinstance(model.action_space, spaces.Discrete) else e_acts
+                    _, e_log_pi, _ = model.policy.evaluate_actions(e_obs, a)
+                e_log_pi = e_log_pi.float().reshape(n)
+            expert_batch = (e_obs, e_acts, tensor(expert.next_obs[pick]), tensor(expert.terminated[pick]), e_log_pi)
+            out.update(adversary.update(expert_batch, policy))
+            # -- 3. relabel: the rollout's rewards in one call, then returns and advantages
+            r = adversary.reward(policy).cpu().numpy().reshape(n_steps, n_envs)
+            out["policy_reward"] = float(r.mean())
+            buffer.rewards += r.astype(buffer.rewards.dtype)
+            buffer.compute_returns_and_advantage(last_values=self.locals["values"], dones=self.locals["dones"])
+
+    return Round()
+
+
+def _fit(kind: str, cfg: Any, data: Any, env: Any, rng: np.random.Generator, callback: Callback | None) -> FitResult:
+    """The adversarial loop shared by GAIL and AIRL (module docstring)."""
+    from stable_baselines3 import PPO
+
+    from rewardlab.data.gym_rollouts import env_spaces
+    from rewardlab.rl.sb3 import check_hyperparams, evaluate, make_vec_env, preset_params
+
+    if isinstance(env, TabularMDP):
+        raise ConfigError("env", "is a TabularMDP", f"run {kind.upper()} on a Gymnasium env (tabular AIRL: tabular_airl)")
+    if not isinstance(rng, np.random.Generator):
+        raise ValidationError("rng", f"is a {type(rng).__name__}", "pass np.random.default_rng(seed)")
+    demos = validate_dataset(data, env)
+    spaces_ = env_spaces(env)
+    expert = expert_transitions(demos, spaces_[1])
+    params = preset_params("ppo", env, check_hyperparams("ppo", cfg.hyperparams))
+    n_envs = int(params.pop("n_envs", 1))
+    seed = int(rng.integers(2**31))
+    envs = make_vec_env(env, n_envs=n_envs, seed=seed, zero_reward=True)
+    model: Any = PPO("MlpPolicy", envs, seed=seed, device=cfg.device, verbose=0, **params)
+    gamma = float(model.gamma if getattr(cfg, "discount", None) is None else cfg.discount)
+    adversary = _Adversary(kind, cfg, spaces_, gamma, seed, cfg.device)
+    gen = np.random.default_rng(seed)
+    recorder = _Recorder()
+    metrics: dict[str, float] = {}
+    round_cb = _round_callback(adversary, expert, recorder, gen, metrics)
+    rollout = int(model.n_steps) * n_envs
+    history = History()
+    t0 = time.perf_counter()
+    round_ = 0
+    while model.num_timesteps < cfg.steps:
+        # -- 1-4. rollouts, discriminator, relabel (in the callback), PPO's update
+        model.learn(rollout, reset_num_timesteps=round_ == 0, callback=round_cb)
+        returns = [float(ep["r"]) for ep in model.ep_info_buffer] if model.ep_info_buffer else []
+        row = {**metrics, "env_steps": float(model.num_timesteps), "true_return": float(np.mean(returns)) if returns else math.nan}
+        row["seconds"] = time.perf_counter() - t0
+        history.log(round_, **row)
+        round_ += 1
+        if run_callback(callback, round_ - 1, row):
+            break
+    seconds = time.perf_counter() - t0
+    ensure_finite(adversary.model, f"{kind.upper()} reward net", step="the end", fix=f"lower disc_lr (now {cfg.disc_lr:g})")
+    evaluation = evaluate(model, env, episodes=cfg.eval_episodes, seed=cfg.eval_seed).returns()
+    info: dict[str, Any] = {
+        "env_steps": int(model.num_timesteps),
+        "rounds": round_,
+        "seconds": seconds,
+        "eval_return_mean": float(evaluation.mean()),
+        "eval_return_std": float(evaluation.std()),
+        "expert_transitions": len(expert),
+        "config": cfg,
+    }
+    if adversary.potential is not None:
+        info["potential"] = adversary.potential
+        info["discount"] = gamma
+    reward = adversary.model.eval()
+    return FitResult(reward=reward, policy=model, history=history, info=info)
+
+
+class GAIL:
+    """Generative adversarial imitation learning (Ho & Ermon 2016) with an SB3 PPO generator on a
+    Gymnasium env with Box or Discrete actions (module docstring for the loop).
+
+    ``fit(demos, env, *, rng)``: ``demos`` the expert's trajectories (a :class:`~rewardlab.data.TrajectoryDataset`),
+    ``env`` an env id or a function returning a new env.
+
+    Returns (:class:`~rewardlab.learner.FitResult`): ``reward`` the discriminator's reward (``config.reward``:
+    ``-log(1 - D)`` as a :class:`~rewardlab.rewards.SoftplusReward`, or ``log D - log(1 - D)`` as a
+    :class:`~rewardlab.rewards.NeuralReward`), ``policy`` the PPO model, ``history`` per round (``disc_loss``,
+    the discriminator's accuracies, ``policy_reward``, ``true_return`` of recent training episodes,
+    ``env_steps``, ``seconds``), ``info`` (``eval_return_mean``/``_std`` on the true reward, ``seconds``, ...).
+    """
+
+    def __init__(self, config: GAILConfig | None = None) -> None:
+        self.config = config or GAILConfig()
+
+    def fit(self, data: TrajectoryDataset, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
+        return _fit("gail", self.config, data, env_or_mdp, rng, callback)
+
+
+class AIRL:
+    """Adversarial inverse reinforcement learning (Fu, Luo, Levine 2018) with an SB3 PPO generator on a
+    Gymnasium env with Box or Discrete actions (module docstring for the loop).
+
+    Returns (:class:`~rewardlab.learner.FitResult`): ``reward`` the learned reward ``g`` (a
+    :class:`~rewardlab.rewards.NeuralReward`: ``g(s)``, or ``g(s, a)`` with ``state_only=False``), reusable
+    with :func:`rewardlab.rl.train_policy` and :class:`rewardlab.rewards.wrappers.LearnedReward`; ``policy``
+    the PPO model; ``history`` as :class:`GAIL`'s; ``info["potential"]`` the shaping net ``h`` and
+    ``info["discount"]`` its ``gamma``. On a tabular world use :func:`tabular_airl`.
+    """
+
+    def __init__(self, config: AIRLConfig | None = None) -> None:
+        self.config = config or AIRLConfig()
+
+    def fit(self, data: TrajectoryDataset, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
+        return _fit("airl", self.config, data, env_or_mdp, rng, callback)
