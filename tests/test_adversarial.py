@@ -196,11 +196,11 @@ def test_gail_on_cartpole_beats_a_random_policy_and_relabels_its_rollouts() -> N
     assert {"disc_loss", "disc_expert_accuracy", "disc_policy_accuracy", "policy_reward", "true_return"} <= set(history.keys())
 
 
-def test_airl_on_cartpole_beats_a_random_policy_and_its_reward_saves_loads_and_trains_a_policy(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from rewardlab.rl import evaluate, train_policy
-
+def test_airl_on_cartpole_beats_a_random_policy_and_its_reward_saves_and_loads(tmp_path) -> None:  # type: ignore[no-untyped-def]
     demos = cartpole_demos()
-    result = AIRL(AIRLConfig(steps=40_000, hyperparams=GENERATOR_PPO, eval_episodes=10)).fit(demos, "CartPole-v1", rng=np.random.default_rng(0))
+    result = AIRL(AIRLConfig(steps=40_000, hyperparams=GENERATOR_PPO, eval_episodes=10)).fit(
+        demos, "CartPole-v1", rng=np.random.default_rng(0)
+    )
     assert result.info["eval_return_mean"] >= 150
     reward = result.reward
     assert type(reward) is NeuralReward and not reward.spec.uses_action  # g(s)
