@@ -208,3 +208,49 @@ def test_airl_on_cartpole_beats_a_random_policy_and_its_reward_saves_and_loads(t
     obs = torch.as_tensor(np.concatenate([tr.obs for tr in demos[:2]]), dtype=torch.float32)
     assert torch.equal(back(obs), reward(obs))
     assert result.info["potential"](obs).shape == (len(obs),)
+
+
+# ----------------------------------------------------------------------------- settings
+TINY_PPO = {"n_envs": 2, "n_steps": 32, "batch_size": 64, "n_epochs": 1}
+
+
+def _pendulum_demos() -> TrajectoryDataset:
+    return collect_rollouts("Pendulum-v1", lambda o: np.zeros((len(o), 1), np.float32), 2, seed=0, max_steps=30, n_envs=2)
+
+
+def test_discriminator_settings_come_from_the_env_preset_unless_set() -> None:
+    demos = _pendulum_demos()
+    preset = GAIL(GAILConfig(steps=64, hidden=(8,), eval_episodes=1, hyperparams=TINY_PPO)).fit(
+        demos, "Pendulum-v1", rng=np.random.default_rng(0)
+    )
+    assert (preset.info["disc_lr"], preset.info["disc_updates"]) == (1e-3, 16)
+    chosen = AIRL(AIRLConfig(steps=64, hidden=(8,), eval_episodes=1, hyperparams=TINY_PPO, disc_lr=5e-4, disc_updates=2)).fit(
+        demos, "Pendulum-v1", rng=np.random.default_rng(0)
+    )
+    assert (chosen.info["disc_lr"], chosen.info["disc_updates"]) == (5e-4, 2)
+    assert chosen.info["discount"] == pytest.approx(0.9)  # PPO's gamma of the Pendulum preset
+
+
+def test_normalized_rewards_are_the_discriminator_rewards_scaled_by_one_positive_factor() -> None:
+    cfg = GAILConfig(steps=128, hidden=(8,), eval_episodes=1, hyperparams=TINY_PPO, normalize_reward=True)
+    result = GAIL(cfg).fit(_pendulum_demos(), "Pendulum-v1", rng=np.random.default_rng(0))
+    buffer = result.policy.rollout_buffer
+    n_steps, n_envs = buffer.rewards.shape
+    obs = torch.as_tensor(buffer.observations.reshape(n_envs, n_steps, 3).transpose(1, 0, 2).reshape(-1, 3))
+    acts = torch.as_tensor(np.clip(buffer.actions.reshape(n_envs, n_steps, 1).transpose(1, 0, 2).reshape(-1, 1), -2, 2))
+    with torch.no_grad():
+        raw = result.reward(obs, acts).numpy().reshape(n_steps, n_envs)
+    ratio = buffer.rewards / raw  # no episode reaches Pendulum's 200-step limit in 64 steps per env: no bootstrap term
+    assert np.all(ratio > 0) and np.allclose(ratio, ratio.flat[0], rtol=1e-4)
+
+
+def test_bad_settings_and_a_tabular_world_are_refused() -> None:
+    with pytest.raises(ConfigError, match="disc_updates"):
+        GAILConfig(disc_updates=0)
+    with pytest.raises(ConfigError, match="reward"):
+        GAILConfig(reward="log")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="discount"):
+        AIRLConfig(discount=1.5)
+    world = _deterministic_world(4, 2, 0)
+    with pytest.raises(ConfigError, match="tabular_airl"):
+        AIRL().fit(TrajectoryDataset([Trajectory(np.array([0, 1]), np.array([1]))]), world.mdp, rng=np.random.default_rng(0))
