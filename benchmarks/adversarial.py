@@ -5,7 +5,8 @@ about 10k steps; Pendulum-v1: rewardlab's PPO preset, 100k steps), rolls out 8 (
 expert episodes and a random policy's 20, and writes them to ``DIR/demos_ENV.npz`` with their mean returns.
 ``run`` fits rewardlab's GAIL or AIRL on them and writes one JSON line: the final policy's mean return over
 10 evaluation episodes, its normalised score ``(score - random) / (expert - random)``, and the fit's
-wall-clock (the loop alone, without the final evaluation). ``benchmarks/imitation_adversarial.py`` does the
+wall-clock (the loop alone, without the final evaluation); with ``--transfer`` also the true return of a fresh
+PPO trained on the learned reward alone (same settings and steps, ``normalize="running"``). ``benchmarks/imitation_adversarial.py`` does the
 same with imitation's GAIL and AIRL in its own venv, reading the same file::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python benchmarks/adversarial.py prepare --env CartPole-v1 --out /tmp/adv
@@ -79,12 +80,14 @@ def prepare(env: str, out: Path) -> None:
         )  # type: ignore[arg-type]
         expert.learn(10_240)
         demos = collect_rollouts(env, expert, 8, seed=0)
-        rand = collect_rollouts(env, lambda o, g=np.random.default_rng(0): g.integers(2, size=len(o)), 20, seed=5)
+        draws = np.random.default_rng(0)
+        rand = collect_rollouts(env, lambda o: draws.integers(2, size=len(o)), 20, seed=5)
     else:
         from rewardlab.rl import train_policy
 
         demos = collect_rollouts(env, train_policy(env, steps=100_000, seed=0).model, 10, seed=0)
-        rand = collect_rollouts(env, lambda o, g=np.random.default_rng(0): g.uniform(-2, 2, (len(o), 1)).astype(np.float32), 20, seed=5)
+        draws = np.random.default_rng(0)
+        rand = collect_rollouts(env, lambda o: draws.uniform(-2, 2, (len(o), 1)).astype(np.float32), 20, seed=5)
     out.mkdir(parents=True, exist_ok=True)
     np.savez(
         out / f"demos_{env}.npz",
@@ -108,7 +111,7 @@ def load(directory: Path, env: str) -> tuple[list[tuple[np.ndarray, np.ndarray, 
     return out, float(data["expert_return"]), float(data["random_return"])
 
 
-def run(algo: str, env: str, steps: int, directory: Path, seed: int) -> None:
+def run(algo: str, env: str, steps: int, directory: Path, seed: int, transfer: bool) -> None:
     from rewardlab.data import Trajectory, TrajectoryDataset
     from rewardlab.irl.adversarial import AIRL, GAIL, AIRLConfig, GAILConfig
 
@@ -121,6 +124,12 @@ def run(algo: str, env: str, steps: int, directory: Path, seed: int) -> None:
     score = result.info["eval_return_mean"]
     row = {"library": "rewardlab", "algo": algo, "env": env, "seed": seed, "env_steps": result.info["env_steps"], "return": score}
     row |= {"normalised": (score - random_) / (expert - random_), "seconds": round(result.info["seconds"], 2)}
+    if transfer:  # a fresh PPO on the learned reward alone (AIRL's g), same settings and steps, then the true return
+        from rewardlab.rl import evaluate, train_policy
+
+        fresh = train_policy(env, steps=steps, seed=seed + 100, reward=result.reward, normalize="running", hyperparams=PPO_SETTINGS[env])
+        ret = float(evaluate(fresh.model, env, episodes=10, seed=1_000_000).returns().mean())
+        row |= {"transfer_return": ret, "transfer_normalised": (ret - random_) / (expert - random_)}
     print(json.dumps(row))
 
 
@@ -134,9 +143,10 @@ if __name__ == "__main__":
     parser.add_argument("--algo", default="gail", choices=["gail", "airl"])
     parser.add_argument("--steps", type=int, default=30_720)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--transfer", action="store_true", help="also train a fresh PPO on the learned reward")
     parser.add_argument("--out", "--dir", dest="dir", type=Path, default=Path("/tmp/adversarial"))
     args = parser.parse_args()
     if args.command == "prepare":
         prepare(args.env, args.dir)
     else:
-        run(args.algo, args.env, args.steps, args.dir, args.seed)
+        run(args.algo, args.env, args.steps, args.dir, args.seed, args.transfer)
