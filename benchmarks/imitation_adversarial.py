@@ -7,7 +7,9 @@ docstring of adversarial.py). Only imitation's public API is called; runs in ``b
 imitation's own choices are kept where rewardlab has no counterpart: its reward nets' ``RunningNorm`` input layer,
 GAIL's reward ``-log(1 - D)`` (as rewardlab's default), AIRL's shaped net ``BasicShapedRewardNet`` (state-only
 ``g`` and a potential ``h``, as rewardlab's default). The discriminator batch (``demo_batch_size``) is one round
-of generator samples, as rewardlab's full-batch steps; ``gen_replay_buffer_capacity`` is that round.
+of generator samples, as rewardlab's full-batch steps, or all the demonstrations' transitions where they are fewer
+(Pendulum-v1: 2,000 against a round of 4,096; imitation refuses a larger batch, rewardlab draws one with
+replacement); ``gen_replay_buffer_capacity`` is one round.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ if __name__ == "__main__":
         cls = AIRL
     trainer = cls(
         demonstrations=demos,
-        demo_batch_size=rollout,
+        demo_batch_size=min(rollout, sum(len(acts) for _, acts, _ in episodes)),  # imitation needs a batch of at most the demos' size
         gen_replay_buffer_capacity=rollout,
         n_disc_updates_per_round=updates,
         disc_opt_kwargs={"lr": lr},

@@ -209,6 +209,13 @@ def test_airl_on_cartpole_beats_a_random_policy_and_its_reward_saves_and_loads(t
     obs = torch.as_tensor(np.concatenate([tr.obs for tr in demos[:2]]), dtype=torch.float32)
     assert torch.equal(back(obs), reward(obs))
     assert result.info["potential"](obs).shape == (len(obs),)
+    # g replaces the env's reward in the library's wrapper: r_t = g(s_t)
+    from rewardlab.rewards.wrappers import LearnedReward
+
+    env = LearnedReward(gym.make("CartPole-v1"), back)
+    first, _ = env.reset(seed=0)
+    _, r, _, _, info = env.step(0)
+    assert r == pytest.approx(float(reward(torch.as_tensor(first[None]))[0]), rel=1e-6) and "true_reward" in info
 
 
 # ----------------------------------------------------------------------------- settings
