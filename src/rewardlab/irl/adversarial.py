@@ -268,6 +268,10 @@ def tabular_airl(
     ``2 log 2``; on a 12-state random world the reward distance stays at 0.5), as GAN dynamics do. PPO's
     small policy steps play the same role on Gymnasium.
 
+    Recovery needs deterministic dynamics, as Fu et al.'s theorem does: with stochastic transitions the
+    discriminator cannot make ``f(s, a, s') = log pi_E(a | s)`` for every successor ``s'``, the loss stays above
+    ``2 log 2`` and ``g`` is off (reward distance 0.33 on a 12-state random world with two successors per move).
+
     Args:
         mdp: a discounted MDP (``horizon`` None).
         expert_occupancy: ``(S, A)`` the expert's (discounted) state-action occupancy, or any non-negative
