@@ -368,6 +368,9 @@ class GAILConfig:
         disc_lr: Adam step size of the discriminator; None: the env's :data:`DISC_PRESETS` entry, else 3e-4.
         disc_updates: full-batch discriminator steps per rollout (the whole rollout against as many
             expert transitions, drawn with replacement); None: the env's preset, else 4.
+        normalize_obs: standardise the discriminator's observations by the demonstrations' mean and standard
+            deviation (as imitation's ``RunningNorm`` input layer does, but fixed); folded into the first layer of
+            the returned nets at the end, so the reward model takes raw observations.
         normalize_reward: divide the policy's rewards by their running standard deviation (Chan's update
             over whole rollouts; no mean is subtracted, so a positive reward keeps paying for survival).
         hyperparams: PPO's settings over :data:`rewardlab.rl.sb3.PRESETS` (``n_envs`` and SB3's
@@ -385,6 +388,7 @@ class GAILConfig:
     disc_lr: float | None = None
     disc_updates: int | None = None
     normalize_reward: bool = False
+    normalize_obs: bool = True
     hyperparams: dict[str, Any] = field(default_factory=dict)
     eval_episodes: int = 5
     eval_seed: int = 1_000_000
@@ -401,7 +405,8 @@ class AIRLConfig:
     """Hyperparameters of :class:`AIRL`.
 
     Attributes:
-        steps, hidden, activation, disc_lr, disc_updates, normalize_reward, hyperparams, eval_episodes, eval_seed, device:
+        steps, hidden, activation, disc_lr, disc_updates, normalize_obs, normalize_reward, hyperparams, eval_episodes,
+            eval_seed, device:
             as in :class:`GAILConfig` (``hidden`` and ``activation`` for both ``g`` and ``h``).
         state_only: ``g(s)`` (Fu et al.'s disentangled reward, default) or ``g(s, a)``.
         discount: ``gamma`` of the shaping term; None: PPO's ``gamma``.
@@ -415,6 +420,7 @@ class AIRLConfig:
     disc_lr: float | None = None
     disc_updates: int | None = None
     normalize_reward: bool = False
+    normalize_obs: bool = True
     hyperparams: dict[str, Any] = field(default_factory=dict)
     eval_episodes: int = 5
     eval_seed: int = 1_000_000
@@ -532,6 +538,35 @@ class _Adversary:
         self.disc_lr, self.disc_updates = disc
         self.optimizer = Adam(params, lr=self.disc_lr)
         self.uses_action, self.device = uses_action, device
+        self.mean: Tensor | None = None
+        self.std: Tensor | None = None
+
+    def standardise_by(self, obs: np.ndarray) -> None:
+        """Standardise observations by the mean and std of ``obs`` ``(N, D)`` (a constant dimension is only centred)."""
+        x = torch.as_tensor(obs, dtype=torch.float64)
+        std = x.std(0) if len(x) > 1 else torch.ones(x.shape[1], dtype=torch.float64)
+        self.mean = x.mean(0).float().to(self.device)
+        self.std = torch.where(std > 1e-6, std, torch.ones_like(std)).float().to(self.device)
+
+    def _inputs(self, obs: Tensor) -> Tensor:
+        return obs if self.mean is None or self.std is None else (obs - self.mean) / self.std
+
+    def fold(self) -> None:
+        """Fold the standardisation into the first linear layer of each net: ``W (o - m) / s + b = (W / s) o +
+        (b - W m / s)``, so that the nets take raw observations; then drop it."""
+        if self.mean is None or self.std is None:
+            return
+        nets = [self.model.member(0)] + ([self.potential] if self.potential is not None else [])
+        d = len(self.mean)
+        with torch.no_grad():
+            for net in nets:
+                first = net.head[0] if isinstance(net.head, nn.Sequential) else net.head
+                assert isinstance(first, nn.Linear)
+                w = first.weight[:, :d].clone()
+                if first.bias is not None:
+                    first.bias.sub_(w @ (self.mean / self.std))
+                first.weight[:, :d] = w / self.std
+        self.mean = self.std = None
 
     def _tensor(self, x: np.ndarray) -> Tensor:
         return torch.as_tensor(x, device=self.device)
@@ -539,11 +574,12 @@ class _Adversary:
     def logits(self, obs: Tensor, acts: Tensor, next_obs: Tensor, terminated: Tensor, log_pi: Tensor | None) -> Tensor:
         """``(B,)`` logits ``z = log D - log(1 - D)``."""
         net = self.model.member(0)
-        out: Tensor = net(obs, acts if self.uses_action else None)
+        x, x_next = self._inputs(obs), self._inputs(next_obs)
+        out: Tensor = net(x, acts if self.uses_action else None)
         if self.potential is None:
             return out
         assert log_pi is not None
-        h, h_next = self.potential(torch.cat([obs, next_obs])).chunk(2)
+        h, h_next = self.potential(torch.cat([x, x_next])).chunk(2)
         return airl_logits(shaped_reward(out, h, h_next, terminated, self.gamma), log_pi)
 
     def update(self, expert: _Batch, policy: _Batch) -> dict[str, float]:
@@ -638,6 +674,8 @@ def _fit(kind: str, cfg: Any, data: Any, env: Any, rng: np.random.Generator, cal
     model: Any = PPO("MlpPolicy", envs, seed=seed, device=cfg.device, verbose=0, **params)
     gamma = float(model.gamma if getattr(cfg, "discount", None) is None else cfg.discount)
     adversary = _Adversary(kind, cfg, spaces_, gamma, seed, cfg.device, _disc_settings(cfg, env))
+    if cfg.normalize_obs:
+        adversary.standardise_by(expert.obs)
     gen = np.random.default_rng(seed)
     recorder = _Recorder()
     metrics: dict[str, float] = {}
@@ -674,6 +712,7 @@ def _fit(kind: str, cfg: Any, data: Any, env: Any, rng: np.random.Generator, cal
     if adversary.potential is not None:
         info["potential"] = adversary.potential
         info["discount"] = gamma
+    adversary.fold()
     reward = adversary.model.eval()
     return FitResult(reward=reward, policy=model, history=history, info=info)
 
