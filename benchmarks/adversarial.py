@@ -2,7 +2,8 @@
 
 ``prepare`` trains an expert PPO on the true reward (CartPole-v1: the setting of ``tests/test_adversarial.py``,
 about 10k steps; Pendulum-v1: rewardlab's PPO preset, 100k steps), rolls out 8 (CartPole) or 10 (Pendulum)
-expert episodes and a random policy's 20, and writes them to ``DIR/demos_ENV.npz`` with their mean returns.
+expert episodes and a random policy's 20, and writes them to ``DIR/demos_ENV.npz`` with their mean returns (and the
+demonstrations in the library's format to ``DIR/dataset_ENV``).
 ``run`` fits rewardlab's GAIL or AIRL on them and writes one JSON line: the final policy's mean return over
 10 evaluation episodes, its normalised score ``(score - random) / (expert - random)``, and the fit's
 wall-clock (the loop alone, without the final evaluation); with ``--transfer`` also the true return of a fresh
@@ -89,6 +90,9 @@ def prepare(env: str, out: Path) -> None:
         draws = np.random.default_rng(0)
         rand = collect_rollouts(env, lambda o: draws.uniform(-2, 2, (len(o), 1)).astype(np.float32), 20, seed=5)
     out.mkdir(parents=True, exist_ok=True)
+    from rewardlab.data.io import save_dataset
+
+    save_dataset(demos, out / f"dataset_{env}", env_id=env)  # the library's format (tests/data/pendulum_expert is Pendulum-v1's)
     np.savez(
         out / f"demos_{env}.npz",
         obs=np.concatenate([tr.obs for tr in demos]),

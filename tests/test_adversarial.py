@@ -264,3 +264,23 @@ def test_bad_settings_and_a_tabular_world_are_refused() -> None:
     world = _deterministic_world(4, 2, 0)
     with pytest.raises(ConfigError, match="tabular_airl"):
         AIRL().fit(TrajectoryDataset([Trajectory(np.array([0, 1]), np.array([1]))]), world.mdp, rng=np.random.default_rng(0))
+
+
+# ----------------------------------------------------------------------------- Pendulum-v1
+def test_gail_on_pendulum_from_committed_demos_beats_a_random_policy() -> None:
+    """tests/data/pendulum_expert: 10 episodes of an expert PPO (rewardlab's preset, 100k steps, seed 0; return
+    -163.5), written by ``benchmarks/adversarial.py prepare --env Pendulum-v1``. GAIL with the env's discriminator
+    preset, 40,960 generator steps (about 11 s)."""
+    from pathlib import Path
+
+    from rewardlab.data.io import load_dataset
+
+    demos = load_dataset(Path(__file__).parent / "data" / "pendulum_expert", env="Pendulum-v1")
+    assert len(demos) == 10 and demos.returns().mean() == pytest.approx(-163.5, abs=0.1)
+    draws = np.random.default_rng(0)
+    random_return = (
+        collect_rollouts("Pendulum-v1", lambda o: draws.uniform(-2, 2, (len(o), 1)).astype(np.float32), 10, seed=5).returns().mean()
+    )
+    result = GAIL(GAILConfig(steps=40_960, eval_episodes=10)).fit(demos, "Pendulum-v1", rng=np.random.default_rng(0))
+    score = (result.info["eval_return_mean"] - random_return) / (demos.returns().mean() - random_return)
+    assert random_return < -900 and score >= 0.6
