@@ -36,6 +36,8 @@ NON_DEFAULT: dict[str, dict[str, object]] = {
     "deep-maxent": {"architecture": "cnn", "hidden": (16,), "grid_shape": (4, 5), "feature_scaling": "none", "causal": False},
     "relent": {"reward": "state", "samples": 300, "start": "mdp", "optimizer": "gd", "l1": 0.01},
     "perturb": {"copies": 7, "noise": 0.5, "correction": "none", "lr": 0.2, "l2": 0.1},
+    "gail": {"reward": "logit", "state_only": True, "hidden": (8, 4), "activation": "tanh", "hyperparams": {"n_steps": 64}},
+    "airl": {"state_only": False, "discount": 0.9, "hidden": (16,), "disc_updates": 2, "hyperparams": {"n_envs": 2}},
     "birl": {"prior": "laplace", "sampler": "policywalk", "samples": 123, "covariance": "diagonal", "adapt": False},
     "lfl": {"alpha": 0.5, "state_only": True},
     "deep-lfl": {"hidden": (3,), "policy_hidden": (5, 6), "use_action": False, "discount": 0.9},

@@ -25,6 +25,19 @@ GYM_FAST = {
     "brex": {"samples": 1000, "burn_in": 200},
     "drex": {"bc_hidden": (8,), "bc_epochs": 20, "schedule": "custom", "epsilons": (0.0, 0.5, 1.0), "rollouts": 2, "max_steps": 20},
     "deep-lfl": {"hidden": (16,), "steps": 50, "policy_epochs": 5, "policy_hidden": (8,)},
+    # two rounds of 2 x 32 steps (the callback can stop after the first)
+    "gail": {
+        "steps": 128,
+        "hidden": (8,),
+        "eval_episodes": 1,
+        "hyperparams": {"n_envs": 2, "n_steps": 32, "batch_size": 64, "n_epochs": 1},
+    },
+    "airl": {
+        "steps": 128,
+        "hidden": (8,),
+        "eval_episodes": 1,
+        "hyperparams": {"n_envs": 2, "n_steps": 32, "batch_size": 64, "n_epochs": 1},
+    },
     # rounds of 256 steps per env, longer than an episode (200): a resumed round finds finished episodes to cut
     "rlhf": {
         "steps": 1536,

@@ -15,7 +15,7 @@ Examples:
     >>> make_learner("maxentt")
     Traceback (most recent call last):
     ...
-    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of active-linear, bc, birl, brex, deep-lfl, deep-maxent, drex, lfl, max-margin, maxent, mce, mwal, perturb, projection, relent, rlhf, trex.
+    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of active-linear, airl, bc, birl, brex, deep-lfl, deep-maxent, drex, gail, lfl, max-margin, maxent, mce, mwal, perturb, projection, relent, rlhf, trex.
 """
 
 from __future__ import annotations
@@ -189,6 +189,22 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.irl.sample_based:PerturbationConfig",
             "demonstrations",
             _TAB,
+        ),
+        LearnerSpec(
+            "gail",
+            "generative adversarial imitation, Ho & Ermon 2016: a discriminator's reward for an SB3 PPO generator",
+            "rewardlab.irl.adversarial:GAIL",
+            "rewardlab.irl.adversarial:GAILConfig",
+            "demonstrations",
+            _GYM,
+        ),
+        LearnerSpec(
+            "airl",
+            "adversarial IRL, Fu et al. 2018: a shaped discriminator whose reward term g(s) is reusable",
+            "rewardlab.irl.adversarial:AIRL",
+            "rewardlab.irl.adversarial:AIRLConfig",
+            "demonstrations",
+            _GYM,
         ),
         LearnerSpec(
             "birl",

@@ -2,7 +2,7 @@
 
 from rewardlab.rewards.constant import ConstantReward
 from rewardlab.rewards.io import load_reward
-from rewardlab.rewards.nets import ClippedInputReward, NeuralReward, PessimisticReward, RewardNet, RewardNetSpec
+from rewardlab.rewards.nets import ClippedInputReward, NeuralReward, PessimisticReward, RewardNet, RewardNetSpec, SoftplusReward
 from rewardlab.rewards.tabular import TabularReward
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "PessimisticReward",
     "RewardNet",
     "RewardNetSpec",
+    "SoftplusReward",
     "TabularReward",
     "load_reward",
 ]

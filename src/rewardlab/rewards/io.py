@@ -1,7 +1,8 @@
 """Loading any saved reward model from its directory.
 
 Every reward model saves as ``reward.safetensors`` + ``reward.json`` whose ``format`` names the class
-(:class:`~rewardlab.rewards.nets.NeuralReward`, :class:`~rewardlab.rewards.constant.ConstantReward`,
+(:class:`~rewardlab.rewards.nets.NeuralReward`, :class:`~rewardlab.rewards.nets.SoftplusReward`,
+:class:`~rewardlab.rewards.constant.ConstantReward`,
 :class:`~rewardlab.rewards.tabular.TabularReward`); :func:`load_reward` reads that name and hands the
 directory to the class's own ``load``, which checks everything else.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from rewardlab.errors import DataFileError
 from rewardlab.rewards.constant import ConstantReward
-from rewardlab.rewards.nets import NeuralReward
+from rewardlab.rewards.nets import NeuralReward, SoftplusReward
 from rewardlab.rewards.tabular import TabularReward
 
 __all__ = ["REWARD_FORMATS", "load_reward"]
@@ -33,6 +34,7 @@ def _tabular(directory: str | Path, device: str) -> TabularReward:
 #: ``reward.json`` format -> the loader ``(directory, device) -> model``.
 REWARD_FORMATS: dict[str, Callable[[str | Path, str], Any]] = {
     "rewardlab.NeuralReward": lambda d, device: NeuralReward.load(d, device=device),
+    "rewardlab.SoftplusReward": lambda d, device: SoftplusReward.load(d, device=device),
     "rewardlab.ConstantReward": lambda d, device: ConstantReward.load(d, device=device),
     "rewardlab.TabularReward": _tabular,
 }

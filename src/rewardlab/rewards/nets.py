@@ -37,6 +37,7 @@ __all__ = [
     "PessimisticReward",
     "RewardNet",
     "RewardNetSpec",
+    "SoftplusReward",
     "check_reward_memory",
     "mlp",
     "mlp_parameters",
@@ -287,6 +288,8 @@ class NeuralReward(nn.Module):
 
     offset: Tensor
     scale: Tensor
+    #: the ``format`` its ``reward.json`` names (:func:`rewardlab.rewards.load_reward` dispatches on it)
+    FORMAT = _FORMAT
 
     def __init__(self, spec: RewardNetSpec, members: int = 1, *, seed: int = 0) -> None:
         super().__init__()
@@ -351,13 +354,13 @@ class NeuralReward(nn.Module):
         """Write ``reward.safetensors`` (weights, offsets, scales) and ``reward.json`` (the spec) into
         ``directory`` as one unit (:func:`rewardlab._io.save_tensors`); a NaN or infinite weight raises
         :class:`ValidationError` and nothing is written."""
-        meta = {"format": _FORMAT, "version": _VERSION, "spec": asdict(self.spec), "members": self.n_members}
+        meta = {"format": self.FORMAT, "version": _VERSION, "spec": asdict(self.spec), "members": self.n_members}
         return save_tensors(directory, "reward", dict(self.state_dict()), meta)
 
     @classmethod
     def load(cls, directory: str | Path, *, device: str = "cpu") -> NeuralReward:
         """Read what :meth:`save` wrote; a missing, corrupt or foreign file raises :class:`DataFileError`."""
-        meta, tensors = read_tensors(directory, "reward", _FORMAT, "NeuralReward", schema=_RewardMeta, required=("offset",))
+        meta, tensors = read_tensors(directory, "reward", cls.FORMAT, cls.__name__, schema=_RewardMeta, required=("offset",))
         raw, members = meta["spec"], meta["members"]
         mismatch = f"{directory}: reward.json and reward.safetensors do not match"
         if tuple(tensors["offset"].shape) != (members,):
@@ -382,6 +385,28 @@ class NeuralReward(nn.Module):
     def describe(self) -> str:
         """One line for logs."""
         return json.dumps({"members": self.n_members, **asdict(self.spec)})
+
+
+class SoftplusReward(NeuralReward):
+    """A neural reward passed through softplus: ``r = log(1 + exp(z))`` with ``z`` the ensemble's
+    (normalised, mean) output, so always positive.
+
+    For a GAIL discriminator whose output is the logit ``z = log D - log(1 - D)`` of the probability ``D``
+    that ``(s, a)`` is the expert's, ``softplus(z) = -log(1 - D)``: the reward of Ho & Ermon (2016), whose
+    policy minimises the cost ``log D_pi`` with ``D_pi = 1 - D`` (:mod:`rewardlab.irl.adversarial`).
+    Saved and loaded like :class:`NeuralReward`, under its own format name.
+
+    Examples:
+        >>> model = SoftplusReward(RewardNetSpec((2,), hidden=(8,)))
+        >>> obs = torch.randn(4, 2)
+        >>> bool(torch.allclose(model(obs), nn.functional.softplus(model.member_rewards(obs).mean(0))))
+        True
+    """
+
+    FORMAT = "rewardlab.SoftplusReward"
+
+    def forward(self, obs: Any, act: Any = None, next_obs: Any = None, done: Any = None) -> Tensor:
+        return nn.functional.softplus(super().forward(obs, act))
 
 
 class PessimisticReward(nn.Module):
