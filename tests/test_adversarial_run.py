@@ -130,3 +130,72 @@ def test_irl_on_an_env_refuses_bad_options(args: list[str], expected: str, tmp_p
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
     assert result.exit_code != 0 and expected in " ".join(result.output.split()), result.output
     assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- checkpoints and resume
+@pytest.mark.parametrize("method", ["gail", "airl"])
+def test_a_fit_restored_from_its_last_checkpoint_returns_the_same_reward_policy_and_history(method: str, tmp_path: Path) -> None:
+    """The saved state is complete: a fit resumed from the checkpoint of its last round (killed before result.json)
+    has no round left to run and returns bit for bit the uninterrupted fit's reward, potential, generator (its
+    deterministic evaluation) and per-round metrics."""
+    import numpy as np
+    import torch
+
+    from rewardlab.checkpoint import Checkpoint
+    from rewardlab.data.io import load_dataset
+    from rewardlab.registry import make_learner
+
+    demos = load_dataset(DEMOS, env="Pendulum-v1")
+    settings = {"steps": 1024, "hyperparams": {"n_steps": 256, "n_envs": 2}, "eval_episodes": 2, "normalize_reward": True}
+    ckpt = Checkpoint(tmp_path / "ckpt", every=1)
+    first = make_learner(method, **settings).fit(demos, "Pendulum-v1", rng=np.random.default_rng(3), checkpoint=ckpt)
+    assert Checkpoint(tmp_path / "ckpt", every=1).latest_step == 1
+    again = make_learner(method, **settings).fit(demos, "Pendulum-v1", rng=np.random.default_rng(3), checkpoint=ckpt)
+    assert again.info["rounds"] == first.info["rounds"] == 2 and again.info["env_steps"] == 1024
+    assert again.info["eval_return_mean"] == first.info["eval_return_mean"]
+    assert again.history.to_dict() == first.history.to_dict()
+    for a, b in zip(first.reward.state_dict().values(), again.reward.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    if method == "airl":
+        for a, b in zip(first.info["potential"].state_dict().values(), again.info["potential"].state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+    with pytest.raises(ConfigError, match="checkpoint"):  # another config's checkpoint is refused, not mixed in
+        make_learner(method, **{**settings, "disc_updates": 2}).fit(demos, "Pendulum-v1", rng=np.random.default_rng(3), checkpoint=ckpt)
+
+
+def test_a_killed_irl_run_resumes_from_its_last_checkpointed_round(tmp_path: Path) -> None:
+    """A real process, killed with SIGKILL once it has checkpointed a round, then ``--resume``d: the rounds up to the
+    checkpoint keep their metrics rows (equal to an uninterrupted run's), the rest run on the same env-step
+    schedule, and the run ends with one row per round, none lost and none twice."""
+    import signal
+    import time
+
+    from rewardlab.experiments.adversarial import run_adversarial
+
+    args = ["--set", "steps=4096", *SMALL[2:]]  # 8 rounds
+    settings = dict(a.split("=") for a in args[1::2])
+    whole = run_adversarial("gail", "Pendulum-v1", DEMOS, tmp_path / "whole", settings=settings, progress=False)
+    killed = tmp_path / "killed"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    command = [sys.executable, "-m", "rewardlab", "irl", "gail", "--env", "Pendulum-v1", "--demos", str(DEMOS), "--out", str(killed), *args]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list((killed / "checkpoints").glob("step-*.pt")):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (killed / "result.json").exists()
+    saved = max(int(p.stem.split("-")[1]) for p in (killed / "checkpoints").glob("step-*.pt"))
+    assert saved < 7
+    resumed = cli("irl", "gail", "--env", "Pendulum-v1", "--demos", str(DEMOS), "--out", str(killed), *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads((killed / "result.json").read_text())
+    assert (result["metrics"]["rounds"], result["metrics"]["env_steps"]) == (8, 4096)
+    rows = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    reference = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(8)) and [r["env_steps"] for r in rows] == [512.0 * (i + 1) for i in range(8)]
+    for mine, theirs in zip(rows[: saved + 1], reference[: saved + 1], strict=True):
+        assert mine["disc_loss"] == theirs["disc_loss"] and mine["policy_reward"] == theirs["policy_reward"]
+    assert whole["metrics"]["rounds"] == 8

@@ -18,7 +18,9 @@ discriminator's update, PPO's update; ``disc_loss``, the discriminator's accurac
   ``(eval - random) / (expert - random)`` where both are known, ``env_steps``, ``rounds``, ``seconds``, the last
   round's ``disc_loss``; with ``[policy]``, the fresh policy's ``true_return_mean``.
 
-A killed run is fitted again from the start by ``--resume`` (the learners take no checkpoint yet).
+``checkpoints/`` holds the fit's state every ``checkpoint_every`` rounds (``rewardlab irl``: every round); a killed
+run continues from the latest with ``--resume`` (fresh env episodes, the same round schedule:
+:mod:`rewardlab.irl.adversarial`).
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def adversarial_experiment(cfg: RunConfig) -> Experiment:
 
     def fit(callback: Any, checkpoint: Any) -> FitResult:
         learner = spec.learner_class()(config)
-        return learner.fit(loaded["demos"], env_id, rng=np.random.default_rng(cfg.seed), callback=callback)  # type: ignore[no-any-return]
+        rng = np.random.default_rng(cfg.seed)
+        return learner.fit(loaded["demos"], env_id, rng=rng, callback=callback, checkpoint=checkpoint)  # type: ignore[no-any-return]
 
     def finish(fit: FitResult, directory: Path) -> dict[str, Any]:
         demos, info = loaded["demos"], fit.info
@@ -182,7 +185,8 @@ def run_adversarial(
     """``rewardlab irl gail|airl --env ENV --demos DIR``: the run config of these arguments run into ``out`` by
     :func:`rewardlab.experiments.run.run_config` (an existing non-empty ``out`` only with ``resume`` or
     ``overwrite``); ``result.json``'s content. ``settings`` (``--set key=value``) are learner settings
-    (``steps``, ``disc_lr``, ``hyperparams.n_steps``, ...) or the run's ``checkpoint_every``, ``tensorboard``.
+    (``steps``, ``disc_lr``, ``hyperparams.n_steps``, ...) or the run's ``checkpoint_every`` (default 1: a checkpoint
+    after every round), ``tensorboard``.
 
     Raises:
         ConfigError: a mistake in any of them, naming the option or the setting, before any work.
@@ -195,6 +199,7 @@ def run_adversarial(
     learner_spec(method, ADVERSARIAL_LEARNERS)
     table: dict[str, Any] = {
         "seed": seed,
+        "checkpoint_every": 1,
         "learner": {"name": method},
         "env": {"id": env_id},
         "data": {"dataset": str(Path(demos).expanduser().resolve())},
