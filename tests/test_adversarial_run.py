@@ -199,3 +199,19 @@ def test_a_killed_irl_run_resumes_from_its_last_checkpointed_round(tmp_path: Pat
     for mine, theirs in zip(rows[: saved + 1], reference[: saved + 1], strict=True):
         assert mine["disc_loss"] == theirs["disc_loss"] and mine["policy_reward"] == theirs["policy_reward"]
     assert whole["metrics"]["rounds"] == 8
+
+
+@pytest.mark.parametrize("method", ["relent", "perturb"])
+def test_irl_runs_the_sample_based_learners_on_a_tabular_world(method: str, tmp_path: Path) -> None:
+    """relent and perturb go through the tabular ``rewardlab irl`` path (a --world, --demos N): their reward's optimal
+    policy agrees with the demonstrations on most demonstrated states."""
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+
+    out = tmp_path / method
+    result = CliRunner().invoke(app, ["irl", method, "--world", "navigation:layout=tiny", "--demos", "8", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "result.json").read_text())
+    assert summary["learner"] == method and summary["metrics"]["agreement_on_demo_states"] >= 0.75
+    assert (out / "reward").is_dir()
