@@ -29,9 +29,11 @@ def test_irl_airl_writes_a_run_whose_reward_trains_a_policy(tmp_path: Path) -> N
     """result.json's metrics are the generator's evaluation and its normalised score from the expert's and a random
     policy's returns; one metrics row per round; reward/ is g(s) (state-only), loaded by load_reward and trained on by
     ``rewardlab train-policy --reward``; policy/model.zip is the generator."""
+    import torch
     from stable_baselines3 import PPO
 
     from rewardlab.rewards import NeuralReward, load_reward
+    from rewardlab.rl.sb3 import preset_params
 
     out = tmp_path / "airl"
     proc = cli("irl", "airl", "--env", "Pendulum-v1", "--demos", str(DEMOS), "--out", str(out), *SMALL)
@@ -47,6 +49,10 @@ def test_irl_airl_writes_a_run_whose_reward_trains_a_policy(tmp_path: Path) -> N
     assert [r["step"] for r in rows] == [0, 1, 2, 3] and [r["env_steps"] for r in rows] == [512, 1024, 1536, 2048]
     reward = load_reward(out / "reward")
     assert isinstance(reward, NeuralReward) and reward.spec.obs_shape == (3,) and reward.spec.act_dim == 0  # g(s)
+    potential = load_reward(out / "potential")  # h(s), with PPO's discount (the Pendulum preset's)
+    gamma = preset_params("ppo", "Pendulum-v1").get("gamma", 0.99)
+    assert isinstance(potential, NeuralReward) and potential.spec.act_dim == 0 and result["discount"] == gamma
+    assert not torch.equal(potential.member(0).head[0].weight, reward.member(0).head[0].weight)
     generator = PPO.load(out / "policy" / "model.zip")
     assert generator.predict([0.0, 1.0, 0.0], deterministic=True)[0].shape == (1,)
     trained = tmp_path / "transfer"

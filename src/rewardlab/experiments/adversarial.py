@@ -10,6 +10,8 @@ discriminator's update, PPO's update; ``disc_loss``, the discriminator's accurac
 * ``reward/``: the learned reward (GAIL: the discriminator's reward; AIRL: ``g``, Fu et al.'s reusable reward),
   read by :func:`rewardlab.rewards.load_reward`; ``rewardlab train-policy --reward DIR/reward`` trains on it;
 * ``policy/model.zip``: the generator (SB3 PPO; ``stable_baselines3.PPO.load``);
+* AIRL: ``potential/``, the shaping potential ``h(s)`` (a one-member reward model, ``load_reward``), so that
+  ``f = g(s) + gamma h(s') - h(s)`` can be rebuilt (``gamma``: ``result.json``'s ``discount``);
 * with a ``[policy]`` stage, ``transfer/policy/``: a fresh policy trained on ``reward/`` (the ``[policy]`` stage of
   the other gym runs, one level down so that ``policy/`` keeps the generator) and its evaluation rollouts;
 * ``result.json``: ``metrics`` ``eval_return_mean``/``_std`` (the generator on the true reward, deterministic,
@@ -124,6 +126,12 @@ def adversarial_experiment(cfg: RunConfig) -> Experiment:
         (directory / "policy").mkdir(parents=True, exist_ok=True)
         generator: Any = fit.policy
         generator.save(directory / "policy" / "model.zip")
+        if "potential" in info:  # AIRL's h, as a one-member reward model (load_reward reads it)
+            from rewardlab.rewards import NeuralReward
+
+            potential = NeuralReward(info["potential"].spec, members=1)
+            potential.member(0).load_state_dict(info["potential"].state_dict())
+            potential.save(directory / "potential")
         expert = float(demos.returns().mean()) if all(tr.rews is not None for tr in demos) else None
         random_mean, random_std = _random_return(env_id, config.eval_episodes, config.eval_seed)
         mean, std = float(info["eval_return_mean"]), float(info["eval_return_std"])
@@ -148,6 +156,7 @@ def adversarial_experiment(cfg: RunConfig) -> Experiment:
             "demonstrations": len(demos),
             "disc_lr": float(info["disc_lr"]),
             "disc_updates": int(info["disc_updates"]),
+            **({"discount": float(info["discount"])} if "discount" in info else {}),
             "random_return_std": random_std,
             "warnings": [str(w) for w in info.get("warnings", [])],
         }
