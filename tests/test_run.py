@@ -67,6 +67,9 @@ def test_every_learner_config_round_trips_through_toml(name: str, tmp_path: Path
         if name == "drex":
             table["learner"]["trex"] = {"steps": 7}
             table["policy"] = {"steps": 64, "init_from_clone": True, "hyperparams": {"n_steps": 32}}
+        elif name in ("gail", "airl"):
+            table["learner"]["hyperparams"] = {"n_steps": 64}
+            table["policy"] = {"steps": 64}
         else:
             table["data"]["mirror_obs"] = [1, -1, -1]
     else:

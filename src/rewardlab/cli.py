@@ -232,20 +232,48 @@ def _env_id(env: str) -> str:
 @app.command()
 @_friendly
 def irl(
-    method: Annotated[str, typer.Argument(help="Learner: maxent, mce, deep-maxent, bc, projection, max-margin, mwal, birl.")],
-    world: Annotated[str, typer.Option(help="World spec, e.g. objectworld:size=32,seed=0 or navigation.")] = "navigation",
-    n_demos: Annotated[int, typer.Option("--demos", min=1, help="Number of expert demonstrations.")] = 16,
-    out: Annotated[Path, typer.Option(help="Run directory for result.json, reward/ and figures.png.")] = Path("runs/irl"),
+    method: Annotated[
+        str,
+        typer.Argument(
+            help="Learner: maxent, mce, deep-maxent, bc, projection, max-margin, mwal, birl, relent, perturb (a --world); "
+            "gail, airl (an --env, --demos DIR)."
+        ),
+    ],
+    world: Annotated[str | None, typer.Option(help="World spec, e.g. objectworld:size=32,seed=0 (default navigation).")] = None,
+    env: Annotated[str | None, typer.Option(help="Gymnasium env id (gail, airl), e.g. Pendulum-v1; then --demos is a directory.")] = None,
+    demos: Annotated[
+        str | None,
+        typer.Option(
+            "--demos", help="Number of expert demonstrations (a --world; default 16), or with --env a dataset directory (save_dataset)."
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Run directory for result.json, reward/ and figures.png (policy/ with --env).")] = Path(
+        "runs/irl"
+    ),
     seed: Annotated[int, typer.Option(min=0, help="Seed of demonstrations and learner.")] = 0,
     length: Annotated[int | None, typer.Option(min=1, help="Steps per demonstration (default: horizon, or 8 when discounted).")] = None,
     expert: Annotated[str, typer.Option(help="Demonstrator: optimal or soft (MaxEnt).")] = "optimal",
     epsilon: Annotated[float, typer.Option(min=0.0, max=1.0, help="Probability of a random action in the demonstrations.")] = 0.0,
     settings: Annotated[list[str] | None, typer.Option("--set", help="Learner hyperparameter key=value (repeatable).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="With --env: continue the run in --out (a finished one: do nothing).")] = False,
     overwrite: Overwrite = False,
 ) -> None:
-    """Learn a reward from demonstrations in a world with a known reward, and score it."""
+    """Learn a reward from demonstrations: in a world with a known reward, and score it; or (gail, airl) on a
+    Gymnasium env from a dataset of demonstrations, and evaluate the generator policy."""
+    if env is not None:
+        _irl_gym(method, env, world, demos, out, seed, length, expert, epsilon, settings, resume, overwrite)
+        return
+    from rewardlab.experiments.config import ADVERSARIAL_LEARNERS
     from rewardlab.experiments.irl import run_irl
 
+    if method in ADVERSARIAL_LEARNERS:
+        raise ConfigError(
+            "--env", "is missing", f"{method} runs on a Gymnasium env: give --env ENV --demos DIR (a dataset of demonstrations)"
+        )
+    if resume:
+        raise ConfigError("--resume", "is given without --env", "rerun a tabular world with --overwrite (it takes seconds)")
+    n_demos = _demo_count(demos)
+    world = world or "navigation"
     summary = run_irl(
         method,
         world,
@@ -270,6 +298,60 @@ def irl(
         console.print(f"posterior {post['samples']}: {extra}; max R-hat {max(post['rhat'], default=float('nan')):.3f}")
     _print_warnings(summary)
     console.print(f"wrote {out}/result.json")
+
+
+def _demo_count(text: str | None) -> int:
+    """``--demos`` of a tabular run: a count (default 16)."""
+    if text is None:
+        return 16
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError("--demos", f"{text!r} is not an integer", "give an integer >= 1 (default 16)") from None
+
+
+def _irl_gym(
+    method: str,
+    env: str,
+    world: str | None,
+    demos: str | None,
+    out: Path,
+    seed: int,
+    length: int | None,
+    expert: str,
+    epsilon: float,
+    settings: list[str] | None,
+    resume: bool,
+    overwrite: bool,
+) -> None:
+    """``rewardlab irl gail|airl --env ENV --demos DIR``: :func:`rewardlab.experiments.adversarial.run_adversarial`."""
+    from rewardlab.experiments.adversarial import run_adversarial
+    from rewardlab.experiments.config import ADVERSARIAL_LEARNERS
+    from rewardlab.registry import learner_spec
+
+    learner_spec(method, ADVERSARIAL_LEARNERS)
+    if world is not None:
+        raise ConfigError("--world", "is given together with --env", "give one: --world (a tabular world) or --env (a Gymnasium env)")
+    for name, value, default in (("--length", length, None), ("--expert", expert, "optimal"), ("--epsilon", epsilon, 0.0)):
+        if value != default:
+            raise ConfigError(name, "samples demonstrations in a tabular world", "leave it out with --env (--demos names the dataset)")
+    if demos is None:
+        raise ConfigError(
+            "--demos", "is missing", "give --demos DIR, a dataset of demonstrations (save_dataset, `rewardlab demos collect`)"
+        )
+    summary = run_adversarial(
+        method, _env_id(env), demos, out, seed=seed, settings=_parse_settings(settings or []), resume=resume, overwrite=overwrite
+    )
+    m = summary["metrics"]
+    score = "-" if m.get("normalized_score") is None else f"{m['normalized_score']:.2f}"
+    console.print(
+        f"{method} on {env}: generator's true return {m['eval_return_mean']:.1f} ± {m['eval_return_std']:.1f} (normalised {score}) "
+        f"after {m['env_steps']:.0f} env steps in {m['seconds']:.0f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+    _print_warnings(summary)
+    console.print(f"wrote {out}/result.json, {out}/reward and {out}/policy")
 
 
 @app.command("run")

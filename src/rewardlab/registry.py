@@ -56,10 +56,14 @@ class LearnerSpec:
             being an error.
         resumable: whether ``fit`` takes ``checkpoint=`` (a :class:`rewardlab.checkpoint.Checkpoint`) and
             continues a killed fit from its latest checkpoint, returning what an uninterrupted fit returns
-            (bit for bit, except for ``"teacher"`` learners: RLHF's envs restart their episodes on resume,
-            so it continues the same schedule and label budget, not the same numbers).
+            (bit for bit, except for ``"teacher"`` learners and GAIL and AIRL: their envs restart their episodes on
+            resume, so they continue the same schedule (and label budget), not the same numbers).
             The others (the exact tabular solvers, which take seconds) are simply fitted again from the
             start by ``rewardlab run --resume``.
+        resume_exact: whether a resumed fit returns bit for bit what an uninterrupted fit returns (False:
+            its envs restart their episodes on resume, so it continues the same schedule with other numbers;
+            :func:`rewardlab.checks.learner_checks` then checks the schedule, and that a fit run again after it
+            finished returns the resumed fit's reward).
     """
 
     name: str
@@ -72,6 +76,7 @@ class LearnerSpec:
     iterative: bool = True
     empty_ok: bool = False
     resumable: bool = False
+    resume_exact: bool = True
 
     def config_class(self) -> type:
         return _load(self.config)
@@ -197,6 +202,8 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.irl.adversarial:GAILConfig",
             "demonstrations",
             _GYM,
+            resumable=True,
+            resume_exact=False,
         ),
         LearnerSpec(
             "airl",
@@ -205,6 +212,8 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.irl.adversarial:AIRLConfig",
             "demonstrations",
             _GYM,
+            resumable=True,
+            resume_exact=False,
         ),
         LearnerSpec(
             "birl",
@@ -277,6 +286,7 @@ LEARNERS: dict[str, LearnerSpec] = {
             "teacher",
             _GYM,
             resumable=True,
+            resume_exact=False,
         ),
     )
 }

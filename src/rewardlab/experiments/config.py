@@ -38,7 +38,12 @@ The kinds of experiment:
   trains a policy on a reward ensemble that learns from a teacher's labels of pairs of segments of the
   policy's own rollouts, all in one loop (:mod:`rewardlab.experiments.rlhf`). It has no ``[data]`` (the
   teacher is ``learner.teacher``, a B-Pref preset), no ``[policy]`` and no ``[eval]`` (the loop's own
-  ``steps``, ``algo``, ``hyperparams``, ``eval_episodes`` are learner settings).
+  ``steps``, ``algo``, ``hyperparams``, ``eval_episodes`` are learner settings);
+* **adversarial imitation and IRL** (:data:`ADVERSARIAL_LEARNERS`: ``gail``, ``airl``): on an ``[env]`` from a
+  dataset of demonstrations (``[data] dataset``, or ``[data.collect]``), a PPO generator against a discriminator
+  (:mod:`rewardlab.experiments.adversarial`, what ``rewardlab irl gail --env ENV --demos DIR`` runs), with the
+  optional ``[policy]`` stage (a fresh policy on the learned reward: AIRL's ``g`` transferred); no ``[eval]`` (the
+  generator's evaluation is ``learner.eval_episodes``).
 
 A full example (tabular; every key shown with its default unless marked)::
 
@@ -187,6 +192,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "ACTIVE_LEARNERS",
+    "ADVERSARIAL_LEARNERS",
     "GYM_LEARNERS",
     "PREFERENCE_LEARNERS",
     "RANKED_LEARNERS",
@@ -224,7 +230,10 @@ TABULAR_LEARNERS = ("bc", "birl", "deep-maxent", "lfl", "max-margin", "maxent", 
 TRANSFER_LEARNERS = ("birl", "deep-maxent", "max-margin", "maxent", "mce", "perturb", "projection", "relent")
 #: The learners ``rewardlab run`` fits on a Gymnasium ``[env]``: from a dataset of (ranked) demonstrations,
 #: deep learning from a learner (from the stages of a learner there), and RL from a teacher's preferences.
-GYM_LEARNERS = ("brex", "deep-lfl", "drex", "rlhf", "trex")
+GYM_LEARNERS = ("airl", "brex", "deep-lfl", "drex", "gail", "rlhf", "trex")
+#: The adversarial learners (GAIL, AIRL): an SB3 PPO generator against a discriminator, from a dataset of demonstrations
+#: (:mod:`rewardlab.experiments.adversarial`); their PPO settings and final evaluation are learner settings.
+ADVERSARIAL_LEARNERS = ("airl", "gail")
 #: The ranking learners ``rewardlab run`` also fits on a tabular ``[world]``, from ``[data] kind = "ranked"``.
 RANKED_LEARNERS = ("brex", "trex")
 #: The learners ``rewardlab run`` fits on a Gymnasium ``[env]`` from a saved preference dataset (``[data] kind = "preferences"``).
@@ -877,7 +886,7 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
     learner_table = _section(table, "learner", required=True)
     world_table, env_table = _section(table, "world"), _section(table, "env")
     assert learner_table is not None
-    if learner_table.get("name") in TEACHER_LEARNERS:
+    if learner_table.get("name") in TEACHER_LEARNERS + ADVERSARIAL_LEARNERS:
         _loop_hyperparams(learner_table)
     learner = _learner(learner_table)
     kind = _check_pairing(learner, world_table, env_table)
@@ -931,6 +940,14 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
         ranking = demos
         if learner.name == "drex" and demos.mirror_obs is not None:
             raise ConfigError("data.mirror_obs", "is set for D-REX", "use it with trex or brex (D-REX ranks its own rollouts)")
+        if learner.name in ADVERSARIAL_LEARNERS and demos.mirror_obs is not None:
+            raise ConfigError("data.mirror_obs", f"is set for {learner.name}", "leave it out: use it with trex or brex")
+    if learner.name in ADVERSARIAL_LEARNERS and eval_table is not None:
+        raise ConfigError(
+            "eval",
+            f"has no settings for {learner.name} runs",
+            "leave [eval] out; the generator's evaluation is learner.eval_episodes and learner.eval_seed",
+        )
     policy = None
     if policy_table is not None:
         policy = _read(PolicyStage, policy_table, "policy")

@@ -37,7 +37,7 @@ from typing import Any
 
 from rewardlab._io import atomic_write, check_out, run_directory, write_json
 from rewardlab.errors import ConfigError
-from rewardlab.experiments.config import ACTIVE_LEARNERS, RunConfig, read_toml, run_config_table, toml_text
+from rewardlab.experiments.config import ACTIVE_LEARNERS, ADVERSARIAL_LEARNERS, RunConfig, read_toml, run_config_table, toml_text
 from rewardlab.learner import Callback, FitResult
 
 __all__ = ["Experiment", "progress_bar", "run_config"]
@@ -51,7 +51,7 @@ class Experiment:
     """A run prepared (world built, data loaded, learner configured; nothing trained): what
     :func:`run_config` drives. Built by the experiment kinds' ``prepare`` functions
     (:func:`rewardlab.experiments.irl.tabular_experiment`, :func:`rewardlab.experiments.prefs.ranking_experiment`,
-    :func:`rewardlab.experiments.rlhf.rlhf_experiment`).
+    :func:`rewardlab.experiments.rlhf.rlhf_experiment`, :func:`rewardlab.experiments.adversarial.adversarial_experiment`).
 
     Attributes:
         description: what the progress bar says.
@@ -80,6 +80,10 @@ def prepare(cfg: RunConfig) -> Experiment:
         from rewardlab.experiments.irl import tabular_experiment
 
         return tabular_experiment(cfg)
+    if cfg.learner.name in ADVERSARIAL_LEARNERS:
+        from rewardlab.experiments.adversarial import adversarial_experiment
+
+        return adversarial_experiment(cfg)
     if cfg.learner.name == "deep-lfl":
         from rewardlab.experiments.lfl import gym_stages_experiment
 

@@ -34,6 +34,11 @@ loss (:func:`discriminator_loss`)
                   advantages recomputed (as rewardlab.rl.relabel does)
     4. policy     PPO's update on the relabelled rollout
 
+**Resume**: with a :class:`~rewardlab.checkpoint.Checkpoint`, the state after each due round is saved (the generator's
+weights and optimiser, the discriminator's nets and Adam moments, the reward normaliser, the random states and the
+rounds' metrics); a resumed fit continues the same round schedule from the latest, with fresh env episodes, so its
+numbers differ from an uninterrupted fit's (as RLHF's do).
+
 Everything is batched on whole rollouts: one discriminator forward and backward per update and one reward
 call per rollout, never one call per env step.
 
@@ -61,6 +66,7 @@ import torch
 from torch import Tensor, nn
 
 from rewardlab._optim import Adam
+from rewardlab.checkpoint import Checkpoint, rng_state, set_rng_state, set_torch_rng_state, torch_rng_state
 from rewardlab.data import TrajectoryDataset, validate_dataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.learner import Callback, FitResult, History, ensure_finite, run_callback
@@ -568,6 +574,20 @@ class _Adversary:
                 first.weight[:, :d] = w / self.std
         self.mean = self.std = None
 
+    def state(self) -> dict[str, Any]:
+        """The nets' and the optimiser's state, for a checkpoint (plain tensors and numbers)."""
+        out: dict[str, Any] = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.potential is not None:
+            out["potential"] = self.potential.state_dict()
+        return out
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state`'s content (the standardisation is recomputed from the demonstrations, not saved)."""
+        self.model.load_state_dict(state["model"])
+        if self.potential is not None:
+            self.potential.load_state_dict(state["potential"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
     def _tensor(self, x: np.ndarray) -> Tensor:
         return torch.as_tensor(x, device=self.device)
 
@@ -652,11 +672,15 @@ def _round_callback(
     return Round()
 
 
-def _fit(kind: str, cfg: Any, data: Any, env: Any, rng: np.random.Generator, callback: Callback | None) -> FitResult:
-    """The adversarial loop shared by GAIL and AIRL (module docstring)."""
+def _fit(
+    kind: str, cfg: Any, data: Any, env: Any, rng: np.random.Generator, callback: Callback | None, checkpoint: Checkpoint | None = None
+) -> FitResult:
+    """The adversarial loop shared by GAIL and AIRL (module docstring), saving its state after due rounds and
+    resuming from the latest (:meth:`GAIL.fit`)."""
     from stable_baselines3 import PPO
 
     from rewardlab.data.gym_rollouts import env_spaces
+    from rewardlab.prefs.rlhf import _load_policy, _policy_state
     from rewardlab.rewards.wrappers import RunningNormalizer
     from rewardlab.rl.sb3 import check_hyperparams, evaluate, make_vec_env, preset_params
 
@@ -683,8 +707,25 @@ def _fit(kind: str, cfg: Any, data: Any, env: Any, rng: np.random.Generator, cal
     round_cb = _round_callback(adversary, expert, recorder, gen, metrics, normalizer)
     rollout = int(model.n_steps) * n_envs
     history = History()
-    t0 = time.perf_counter()
-    round_ = 0
+    rows: list[dict[str, float]] = []
+    round_, seconds0 = 0, 0.0
+    if checkpoint is not None:
+        checkpoint = checkpoint.bind(kind, cfg, env if isinstance(env, str) else repr(env), len(expert), seed)
+        saved = checkpoint.restore()
+        if saved is not None:  # the state after round saved["step"]: the envs start fresh episodes (module docstring)
+            _load_policy(model, saved["policy"])
+            model.num_timesteps = int(saved["num_timesteps"])
+            adversary.load_state(saved["adversary"])
+            set_rng_state(gen, saved["gen"])
+            set_torch_rng_state(saved["torch"], cfg.device)
+            if normalizer is not None:
+                count, mean, var = (float(x) for x in saved["normalizer"])
+                normalizer.count, normalizer.mean, normalizer.var = int(count), mean, var
+            rows = [{k: float(v) for k, v in row.items()} for row in saved["rows"]]
+            for i, row in enumerate(rows):
+                history.log(i, **row)
+            round_, seconds0 = int(saved["step"]) + 1, float(saved["seconds"])
+    t0 = time.perf_counter() - seconds0
     while model.num_timesteps < cfg.steps:
         # -- 1-4. rollouts, discriminator, relabel (in the callback), PPO's update
         model.learn(rollout, reset_num_timesteps=round_ == 0, callback=round_cb)
@@ -692,8 +733,17 @@ def _fit(kind: str, cfg: Any, data: Any, env: Any, rng: np.random.Generator, cal
         row = {**metrics, "env_steps": float(model.num_timesteps), "true_return": float(np.mean(returns)) if returns else math.nan}
         row["seconds"] = time.perf_counter() - t0
         history.log(round_, **row)
+        rows.append(row)
+        stop = run_callback(callback, round_, row)  # its metrics row first: a kill before the save repeats this round
+        done = stop or model.num_timesteps >= cfg.steps
+        if checkpoint is not None and (checkpoint.due(round_) or (done and checkpoint.every > 0)):
+            state = {"policy": _policy_state(model), "num_timesteps": int(model.num_timesteps), "adversary": adversary.state()}
+            state |= {"gen": rng_state(gen), "torch": torch_rng_state(cfg.device), "rows": rows, "seconds": row["seconds"]}
+            if normalizer is not None:
+                state["normalizer"] = [float(normalizer.count), float(normalizer.mean), float(normalizer.var)]
+            checkpoint.save(round_, state)
         round_ += 1
-        if run_callback(callback, round_ - 1, row):
+        if stop:
             break
     seconds = time.perf_counter() - t0
     ensure_finite(adversary.model, f"{kind.upper()} reward net", step="the end", fix=f"lower disc_lr (now {adversary.disc_lr:g})")
@@ -734,8 +784,21 @@ class GAIL:
     def __init__(self, config: GAILConfig | None = None) -> None:
         self.config = config or GAILConfig()
 
-    def fit(self, data: TrajectoryDataset, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
-        return _fit("gail", self.config, data, env_or_mdp, rng, callback)
+    def fit(
+        self,
+        data: TrajectoryDataset,
+        env_or_mdp: Any,
+        *,
+        rng: np.random.Generator,
+        callback: Callback | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> FitResult:
+        """Fit on ``data`` in ``env_or_mdp``; with ``checkpoint``, save the state after due rounds (the PPO
+        generator's weights and optimiser, the discriminator's nets and Adam moments, the reward normaliser,
+        the random states, the rounds' metrics) and resume from the latest. A resumed fit starts fresh env
+        episodes (an env's internal state cannot be saved): it continues the same round schedule, not the same
+        numbers."""
+        return _fit("gail", self.config, data, env_or_mdp, rng, callback, checkpoint)
 
 
 class AIRL:
@@ -758,5 +821,14 @@ class AIRL:
     def __init__(self, config: AIRLConfig | None = None) -> None:
         self.config = config or AIRLConfig()
 
-    def fit(self, data: TrajectoryDataset, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
-        return _fit("airl", self.config, data, env_or_mdp, rng, callback)
+    def fit(
+        self,
+        data: TrajectoryDataset,
+        env_or_mdp: Any,
+        *,
+        rng: np.random.Generator,
+        callback: Callback | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> FitResult:
+        """As :meth:`GAIL.fit` (checkpoints include the potential ``h``)."""
+        return _fit("airl", self.config, data, env_or_mdp, rng, callback, checkpoint)
