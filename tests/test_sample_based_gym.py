@@ -10,6 +10,7 @@ import torch
 from rewardlab.data import Trajectory, TrajectoryDataset
 from rewardlab.data.gym_rollouts import collect_rollouts
 from rewardlab.errors import ConfigError, ValidationError
+from rewardlab.irl.experts import pendulum_swing_up as swing_up
 from rewardlab.irl.sample_based import (
     GymRelativeEntropyConfig,
     GymRelativeEntropyIRL,
@@ -22,20 +23,6 @@ from rewardlab.rewards import NeuralReward, RewardNetSpec
 
 RNG = np.random.default_rng
 SEGMENT = 20
-
-
-def swing_up(obs: np.ndarray) -> np.ndarray:
-    """A hand-written Pendulum-v1 expert: pump energy towards the upright rest energy, then hold with PD.
-
-    Pendulum's dynamics are ``theta'' = 15 sin(theta) + 3 u`` (g = 10, l = 1, m = 1; theta = 0 upright), so
-    ``E = theta'^2 / 2 + 15 cos(theta)`` changes as ``dE/dt = 3 u theta'``: the torque ``k (15 - E) theta'``
-    pumps ``E`` to 15; within 32 degrees of upright, ``u = -10 theta - 2 theta'`` holds it (mean return
-    about -140 over 200 steps; the uniform random policy about -1200)."""
-    c, s, w = obs[:, 0], obs[:, 1], obs[:, 2]
-    energy = 0.5 * w**2 + 15.0 * c
-    pump = np.clip(0.5 * (15.0 - energy) * w, -2.0, 2.0)
-    hold = np.clip(-10.0 * np.arctan2(s, c) - 2.0 * w, -2.0, 2.0)
-    return np.where(c > 0.85, hold, pump)[:, None].astype(np.float32)
 
 
 def uniform(obs: np.ndarray) -> np.ndarray:
@@ -102,7 +89,7 @@ def test_the_neural_path_gradient_equals_the_linear_formula_on_random_features(a
 @pytest.fixture(scope="module")
 def pendulum():
     """10 swing-up demonstrations to learn from; held out: 10 more, 10 of the uniform random policy and 10
-    of the swing-up controller with half its actions random, each 200 steps (about 0.3 s)."""
+    of the swing-up controller (:func:`rewardlab.irl.experts.pendulum_swing_up`) with half its actions random, each 200 steps (about 0.3 s)."""
     demos = collect_rollouts("Pendulum-v1", swing_up, 10, seed=0)
     expert = collect_rollouts("Pendulum-v1", swing_up, 10, seed=1000)
     random = collect_rollouts("Pendulum-v1", uniform, 10, seed=1000, epsilon=1.0)
