@@ -35,6 +35,7 @@ NON_DEFAULT: dict[str, dict[str, object]] = {
     "mce": {"reward": "state_action", "optimizer": "lbfgs", "model": "finite", "l2": 0.25},
     "deep-maxent": {"architecture": "cnn", "hidden": (16,), "grid_shape": (4, 5), "feature_scaling": "none", "causal": False},
     "relent": {"reward": "state", "samples": 300, "start": "mdp", "optimizer": "gd", "l1": 0.01},
+    "relent-gym": {"reward": "mlp", "hidden": (8, 4), "actions": True, "max_steps": 100, "optimizer": "gd", "l1": 0.01},
     "perturb": {"copies": 7, "noise": 0.5, "correction": "none", "lr": 0.2, "l2": 0.1},
     "gail": {"reward": "logit", "state_only": True, "hidden": (8, 4), "activation": "tanh", "hyperparams": {"n_steps": 64}},
     "airl": {"state_only": False, "discount": 0.9, "hidden": (16,), "disc_updates": 2, "hyperparams": {"n_envs": 2}},

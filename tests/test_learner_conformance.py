@@ -24,6 +24,7 @@ GYM_FAST = {
     "trex": {"hidden": (16,), "pairs": 200, "steps": 150, "snippet": (5, 10), "lr": 1e-2},
     "brex": {"samples": 1000, "burn_in": 200},
     "drex": {"bc_hidden": (8,), "bc_epochs": 20, "schedule": "custom", "epsilons": (0.0, 0.5, 1.0), "rollouts": 2, "max_steps": 20},
+    "relent-gym": {"features": 16, "segment": 10, "episodes": 2, "max_steps": 20, "iterations": 20},
     "deep-lfl": {"hidden": (16,), "steps": 50, "policy_epochs": 5, "policy_hidden": (8,)},
     # two rounds of 2 x 32 steps (the callback can stop after the first)
     "gail": {

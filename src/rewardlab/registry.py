@@ -15,7 +15,7 @@ Examples:
     >>> make_learner("maxentt")
     Traceback (most recent call last):
     ...
-    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of active-linear, airl, bc, birl, brex, deep-lfl, deep-maxent, drex, gail, lfl, max-margin, maxent, mce, mwal, perturb, projection, relent, rlhf, trex.
+    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of active-linear, airl, bc, birl, brex, deep-lfl, deep-maxent, drex, gail, lfl, max-margin, maxent, mce, mwal, perturb, projection, relent, relent-gym, rlhf, trex.
 """
 
 from __future__ import annotations
@@ -186,6 +186,14 @@ LEARNERS: dict[str, LearnerSpec] = {
             "rewardlab.irl.sample_based:RelativeEntropyConfig",
             "demonstrations",
             _TAB,
+        ),
+        LearnerSpec(
+            "relent-gym",
+            "relative-entropy IRL on a Gymnasium env, Boularias et al. 2011: Z over a uniform random policy's segments; random features or an MLP",
+            "rewardlab.irl.sample_based:GymRelativeEntropyIRL",
+            "rewardlab.irl.sample_based:GymRelativeEntropyConfig",
+            "demonstrations",
+            _GYM,
         ),
         LearnerSpec(
             "perturb",

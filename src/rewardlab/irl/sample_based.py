@@ -43,6 +43,10 @@ Two learners, one per way of drawing the samples:
 
 * :class:`RelativeEntropyIRL` (``"relent"``): background trajectories from a uniform random policy or a
   given one (Boularias et al. 2011), drawn once before the fit.
+* :class:`GymRelativeEntropyIRL` (``"relent-gym"``): the same model on a Gymnasium env (continuous
+  control): fixed-length segments of the demonstrations and of a uniform random policy's episodes, their
+  features from a fixed random feature map over ``(obs, act)`` (the reward linear in them) or a small
+  neural reward trained on the same objective; the learned reward is a :class:`~rewardlab.rewards.NeuralReward`.
 * :class:`PerturbationIRL` (``"perturb"``): ``K`` noisy copies of each demonstration, one ``Z_i`` per
   demonstration (Kalakrishnan et al. 2013); with ``correction="importance"`` the copies are importance
   weighted by ``q_U / q_noise`` so the estimate is consistent for the MaxEnt gradient; with ``"none"`` the
@@ -77,6 +81,8 @@ from rewardlab.mdp import TabularMDP
 from rewardlab.rewards import TabularReward
 
 __all__ = [
+    "GymRelativeEntropyConfig",
+    "GymRelativeEntropyIRL",
     "PerturbationConfig",
     "PerturbationIRL",
     "RelativeEntropyConfig",
@@ -85,7 +91,9 @@ __all__ = [
     "importance_weights",
     "log_importance_ratio",
     "perturbed_copies",
+    "random_feature_reward",
     "sample_based_objective",
+    "segment_features",
     "trajectory_features",
 ]
 
@@ -399,9 +407,14 @@ Optimizer = Literal["adam", "gd"]
 
 
 def _check_common(cfg: Any) -> None:
-    """The checks shared by both configs (reward kind, optimiser, step size, priors, budget)."""
+    """The checks shared by both tabular configs (reward kind, then :func:`_check_ascent`)."""
     if cfg.reward not in ("linear", "state"):
         raise ConfigError("reward", f"is {cfg.reward!r}", "choose 'linear' or 'state'")
+    _check_ascent(cfg)
+
+
+def _check_ascent(cfg: Any) -> None:
+    """The checks of every config that :func:`_ascend` reads (optimiser, step size, priors, budget)."""
     if cfg.optimizer not in ("adam", "gd"):
         raise ConfigError("optimizer", f"is {cfg.optimizer!r}", "choose 'adam' or 'gd'")
     if not 0 < cfg.lr < math.inf:
@@ -677,3 +690,361 @@ class PerturbationIRL:
         theta, history, converged, steps = _ascend(cfg, "perturbation IRL", demo_f, sample_f, log_ratio, groups, None, callback)
         final = sample_based_objective(theta, demo_f, sample_f, log_ratio, groups=groups)
         return _result(mdp, cfg, phi, theta, history, final, {"iterations": steps, "converged": converged, "samples": len(copies)})
+
+
+# ----------------------------------------------------------------------------- Gymnasium (continuous control)
+def _segment_inputs(trajectories: Iterable[Trajectory], length: int, name: str = "trajectories") -> tuple[Tensor, Tensor, int]:
+    """The decision observations ``(M * L, *obs_shape)`` and actions ``(M * L, ...)`` of every whole
+    segment of ``L = length`` steps (non-overlapping, from each trajectory's start; a remainder shorter
+    than ``L`` is left out), and the number of segments ``M``; float observations as float32, Box actions
+    as float32, Discrete actions as int64."""
+    obs, acts = [], []
+    for tr in trajectories:
+        k = len(tr) // length
+        if k:
+            obs.append(np.asarray(tr.obs)[: k * length])
+            acts.append(np.asarray(tr.acts)[: k * length])
+    if not obs:
+        raise ValidationError(
+            name, f"has no trajectory of at least {length} steps", f"pass longer trajectories or a segment below {length}"
+        )
+    o, a = np.concatenate(obs), np.concatenate(acts)
+    o_t = torch.as_tensor(o.astype(np.float32) if np.issubdtype(o.dtype, np.floating) else o)
+    a_t = torch.as_tensor(a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a.astype(np.int64))
+    return o_t, a_t, len(o) // length
+
+
+def _sum_segments(values: Tensor, length: int) -> Tensor:
+    """``(M * L, F)`` (or ``(M * L,)``: ``F = 1``) per-step values -> ``(M, F)`` per-segment sums."""
+    v = values[:, None] if values.ndim == 1 else values
+    return v.reshape(-1, length, v.shape[-1]).sum(1)
+
+
+def segment_features(trajectories: Iterable[Trajectory], feature_map: Any, length: int) -> Tensor:
+    """Features of fixed-length trajectory segments, ``f(sigma) = sum_{t in sigma} phi(o_t, a_t)``.
+
+    Every trajectory is cut into non-overlapping segments of ``L`` decisions from its start (a remainder
+    shorter than ``L`` is left out), and ``phi`` is summed over each segment's steps: the undiscounted
+    counterpart of :func:`trajectory_features` for any observation space, whose rows
+    :func:`sample_based_objective` takes. A reward model as ``feature_map`` gives each segment's return
+    (``F = 1``), which is how :class:`GymRelativeEntropyIRL` trains a neural reward.
+
+    Args:
+        trajectories: trajectories with ``obs (T + 1, *obs_shape)`` and ``acts (T, ...)``.
+        feature_map: ``phi(obs (B, *obs_shape), acts (B, ...)) -> (B, F)`` or ``(B,)``, e.g. a reward
+            net's ``features`` (:meth:`rewardlab.rewards.RewardNet.features`); keeps autograd.
+        length: ``L``, decisions per segment.
+
+    Returns:
+        ``(M, F)``, segments in trajectory order.
+
+    Raises:
+        ValidationError: no trajectory has ``L`` decisions.
+
+    Examples:
+        >>> tr = Trajectory(np.array([[0.0], [1.0], [2.0], [3.0], [4.0]]), np.zeros((4, 1)))
+        >>> segment_features([tr], lambda o, a: torch.cat([o, o**2], 1), 2)
+        tensor([[ 1.,  1.],
+                [ 5., 13.]])
+    """
+    if length < 1:
+        raise ValidationError("length", f"is {length}", "use segments of at least one step")
+    obs, acts, _ = _segment_inputs(trajectories, length)
+    return _sum_segments(feature_map(obs, acts), length)
+
+
+def random_feature_reward(
+    spec: Any, inputs: Any, *, bandwidth: float = 1.0, generator: torch.Generator | None = None, seed: int = 0
+) -> Any:
+    """A reward linear in a fixed random feature map: ``r(o, a) = theta . phi(x)``, with
+    ``x = [o, a]`` (actions one-hot when discrete) and
+
+        ``phi(x) = tanh(W x + b)``,   ``W_kj = g_kj / (bandwidth sqrt(D) sigma_j)``,   ``b = -W mu + u``,
+
+    ``g ~ N(0, 1)`` ``(K, D)``, ``u ~ U(-1, 1)`` ``(K,)``, ``mu`` and ``sigma`` the per-input mean and
+    standard deviation of ``inputs`` (so every unit's pre-activation has standard deviation about
+    ``1 / bandwidth`` on them). These are random features in the sense of Rahimi and Recht (2007) with a
+    ``tanh`` in place of a cosine, so the model is a plain one-hidden-layer
+    :class:`~rewardlab.rewards.NeuralReward` (``spec``: ``"mlp"``, ``hidden=(K,)``, ``"tanh"``) that
+    saves, loads and wraps envs like every other; ``theta`` is its last layer (zero here, no bias), the
+    features :meth:`~rewardlab.rewards.RewardNet.features`.
+
+    Args:
+        spec: a :class:`~rewardlab.rewards.RewardNetSpec` with ``architecture="mlp"``, one hidden width
+            ``K`` and ``activation="tanh"``.
+        inputs: ``(obs (N, D_o), acts (N, ...))`` observations and actions the map should resolve
+            (the fit's demonstrations and background), ``N >= 2``.
+        bandwidth: larger is smoother.
+        generator: draws ``g`` and ``u``.
+        seed: the net's initial weights (overwritten, but drawn by :class:`NeuralReward`).
+
+    Examples:
+        >>> from rewardlab.rewards import RewardNetSpec
+        >>> spec = RewardNetSpec((3,), hidden=(16,), act_dim=1, activation="tanh")
+        >>> obs, acts = torch.randn(100, 3), torch.randn(100, 1)
+        >>> model = random_feature_reward(spec, (obs, acts), generator=torch.Generator().manual_seed(0))
+        >>> model.member(0).features(obs, acts).shape, float(model(obs, acts).detach().abs().max())
+        (torch.Size([100, 16]), 0.0)
+    """
+    from rewardlab.rewards import NeuralReward
+
+    if spec.architecture != "mlp" or len(spec.hidden) != 1 or spec.activation != "tanh":
+        raise ConfigError("spec", f"is {spec}", "use architecture='mlp', one hidden width and activation='tanh'")
+    if not 0 < bandwidth < math.inf:
+        raise ConfigError("bandwidth", f"is {bandwidth}", "use a positive finite bandwidth")
+    model = NeuralReward(spec, seed=seed)
+    net = model.member(0)
+    obs, acts = inputs
+    with torch.no_grad():
+        x = net._inputs(torch.as_tensor(obs), None if acts is None or not spec.uses_action else torch.as_tensor(acts))
+        if len(x) < 2:
+            raise ValidationError("inputs", f"has {len(x)} rows", "pass at least two observations")
+        mu, sigma = x.mean(0), x.std(0).clamp_min(1e-6)
+        head, last = net.head, net.last_layer
+        assert isinstance(head, torch.nn.Sequential)
+        first = head[0]
+        assert isinstance(first, torch.nn.Linear)
+        k, d = first.weight.shape
+        g = torch.randn(k, d, generator=generator, dtype=torch.float64).float()
+        u = 2 * torch.rand(k, generator=generator, dtype=torch.float64).float() - 1
+        w = g / (bandwidth * math.sqrt(d) * sigma[None, :])
+        first.weight.copy_(w)
+        first.bias.copy_(u - w @ mu)
+        last.weight.zero_()
+        last.bias.zero_()
+    return model
+
+
+@dataclass(frozen=True)
+class GymRelativeEntropyConfig:
+    """Hyperparameters of relative-entropy IRL on a Gymnasium env (:class:`GymRelativeEntropyIRL`).
+
+    Attributes:
+        reward: ``"random-features"``: linear in a fixed random feature map of ``(obs, act)``
+            (:func:`random_feature_reward`), fitted by gradient ascent on :func:`sample_based_objective`;
+            ``"mlp"``: a neural reward ``r_psi(o, a)`` whose segment returns play the features (Adam on
+            all its weights, the same objective by autograd).
+        features: ``K`` random features.
+        bandwidth: of the random features (larger is smoother; 3 ranked Pendulum-v1's states by angle
+            monotonically where 1 did not).
+        hidden: the MLP's hidden widths (``reward="mlp"``).
+        actions: the reward reads actions as well as observations. Off by default: on Pendulum-v1 PPO on
+            a reward of ``(obs, act)`` stayed at the random policy's return in 2 of 2 seeds, on a reward of
+            ``obs`` alone it swung up (``benchmarks/relent_gym_pendulum.py``); the uniform background's
+            actions differ from any policy's everywhere, so action features mostly learn that.
+        segment: decisions per segment ``L``; demonstrations and background episodes are cut into
+            segments of this length, and ``Z`` is a sum over the background segments.
+        episodes: background episodes of the uniform random policy drawn before the fit.
+        max_steps: cut background episodes after this many steps (None: the env's time limit).
+        optimizer: ``"adam"`` or ``"gd"`` for the random features' weights.
+        lr: their step size.
+        net_lr: Adam's step size for the MLP (``reward="mlp"``).
+        iterations: gradient steps.
+        l1: ``epsilon`` of Boularias et al.'s ``-epsilon ||theta||_1`` (random features).
+        l2: Gaussian prior ``-l2/2 ||theta||^2`` on the weights (all the MLP's weights for ``"mlp"``);
+            it keeps the weights finite when the demonstrations' features lie outside the background's.
+        tol: stop when the largest entry of the penalised gradient falls below it (random features).
+    """
+
+    reward: Literal["random-features", "mlp"] = "random-features"
+    features: int = 256
+    bandwidth: float = 3.0
+    hidden: tuple[int, ...] = (64, 64)
+    actions: bool = False
+    segment: int = 20
+    episodes: int = 50
+    max_steps: int | None = None
+    optimizer: Optimizer = "adam"
+    lr: float = 0.05
+    net_lr: float = 1e-3
+    iterations: int = 300
+    l1: float = 0.0
+    l2: float = 1e-2
+    tol: float = 1e-6
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.reward not in ("random-features", "mlp"):
+            raise ConfigError("reward", f"is {self.reward!r}", "choose 'random-features' or 'mlp'")
+        _check_ascent(self)
+        if self.features < 1:
+            raise ConfigError("features", f"is {self.features}", "use at least one random feature")
+        if not 0 < self.bandwidth < math.inf:
+            raise ConfigError("bandwidth", f"is {self.bandwidth}", "use a positive finite bandwidth")
+        if self.reward == "mlp" and (not self.hidden or min(self.hidden) < 1):
+            raise ConfigError("hidden", f"is {self.hidden}", "give at least one positive hidden width")
+        if not 0 < self.net_lr < math.inf:
+            raise ConfigError("net_lr", f"is {self.net_lr}", "use a positive finite step size")
+        if self.segment < 1:
+            raise ConfigError("segment", f"is {self.segment}", "use segments of at least one step")
+        if self.episodes < 1:
+            raise ConfigError("episodes", f"is {self.episodes}", "draw at least one background episode")
+        if self.max_steps is not None and self.max_steps < self.segment:
+            raise ConfigError("max_steps", f"is {self.max_steps}, below segment={self.segment}", "use None or at least one segment")
+
+
+def _uniform_background(env: Any, action_space: Any, episodes: int, max_steps: int | None, seed: int) -> TrajectoryDataset:
+    """``episodes`` episodes of the uniformly random policy (every action ``action_space.sample()``)."""
+    import gymnasium as gym
+
+    from rewardlab.data.gym_rollouts import collect_rollouts
+
+    if isinstance(action_space, gym.spaces.Box) and not action_space.is_bounded():
+        raise ValidationError(
+            "action_space", "is unbounded: no uniform policy", "pass background= trajectories of a uniform policy over a bounded box"
+        )
+    if not isinstance(action_space, (gym.spaces.Box, gym.spaces.Discrete)):
+        raise ValidationError("action_space", f"is {action_space}", "use Box or Discrete actions")
+    shape, dtype = tuple(action_space.shape or ()), action_space.dtype
+
+    def placeholder(obs: np.ndarray) -> np.ndarray:  # every action is replaced (epsilon = 1) by a uniform draw
+        return np.zeros((len(obs), *shape), dtype=dtype)
+
+    return collect_rollouts(env, placeholder, episodes, seed=seed, epsilon=1.0, max_steps=max_steps)
+
+
+class GymRelativeEntropyIRL:
+    """Relative-entropy IRL (Boularias, Kober, Peters 2011) on a Gymnasium env (continuous control).
+
+    The model of the module docstring over fixed-length segments ``sigma`` of ``L`` decisions:
+    ``P(sigma) ~ q_U(sigma) exp(R(sigma))`` with ``R(sigma) = sum_{t in sigma} r(o_t, a_t)`` and ``q_U`` the
+    segment distribution of the uniformly random policy. The background segments are cut from episodes of
+    that policy itself, so their importance ratio ``q_U / q_background`` is exactly 1 (``log_ratio = 0``)
+    and ``Z`` is estimated by the plain average over the ``M`` background segments,
+    ``log Z ~= log (1/M) sum_m exp(R(sigma_m))``. The average log-likelihood of the ``N`` demonstration
+    segments ``L(R) = (1/N) sum_i R(sigma_i) - log Z`` is ascended:
+
+    * ``reward="random-features"``: ``r = theta . phi(o, a)`` with ``phi`` fixed
+      (:func:`random_feature_reward`), ``f(sigma) = sum_t phi`` (:func:`segment_features`), the gradient
+      ``f_hat - sum_m w_m f_m`` of :func:`sample_based_objective` (plus the priors ``l1``, ``l2``);
+    * ``reward="mlp"``: ``r = r_psi`` a small net; the segment returns are the features with ``theta = 1``,
+      and Adam follows the autograd of :func:`sample_based_objective`'s value in ``psi`` (Deep MaxEnt's
+      ``sum_i dR(sigma_i)/dpsi / N - sum_m w_m dR(sigma_m)/dpsi``).
+
+    Segments start where the demonstrations' and the background's do (not at the env's start states), so
+    the learned reward also explains where the expert spends its time, which is what a policy trained on it
+    should copy. The fitted reward is normalised to mean 0 and standard deviation 1 over the fit's steps
+    (a positive affine change: the same ranking and optimal policies); it goes straight into
+    :func:`rewardlab.rl.train_policy` (``reward=``) and :class:`rewardlab.rewards.wrappers.LearnedReward`.
+
+    Examples:
+        >>> from rewardlab.data.gym_rollouts import collect_rollouts
+        >>> demos = collect_rollouts("Pendulum-v1", lambda o: np.zeros((len(o), 1), np.float32), 2, seed=0, max_steps=20)
+        >>> cfg = GymRelativeEntropyConfig(features=16, segment=10, episodes=2, max_steps=20, iterations=5)
+        >>> result = GymRelativeEntropyIRL(cfg).fit(demos, "Pendulum-v1", rng=np.random.default_rng(0))
+        >>> result.info["demo_segments"], result.info["background_segments"], result.reward(np.zeros((1, 3)), np.zeros((1, 1))).shape
+        (4, 4, torch.Size([1]))
+    """
+
+    def __init__(self, config: GymRelativeEntropyConfig | None = None) -> None:
+        self.config = config or GymRelativeEntropyConfig()
+
+    def fit(
+        self,
+        data: TrajectoryDataset,
+        env_or_mdp: Any,
+        *,
+        rng: np.random.Generator,
+        callback: Callback | None = None,
+        background: TrajectoryDataset | None = None,
+    ) -> FitResult:
+        """Learn a reward from demonstrations ``data`` on the env ``env_or_mdp`` (an env id or a function
+        returning a new env; an ``(observation_space, action_space)`` pair when ``background`` is given).
+
+        Args:
+            background: trajectories of the uniformly random policy on this env (their importance ratio
+                is 1); None: draw ``config.episodes`` episodes of it, seeded from ``rng``.
+
+        Returns:
+            FitResult: ``reward`` a :class:`~rewardlab.rewards.NeuralReward`, ``policy`` None, ``history``
+            of the objective and the effective sample size of the ``Z`` estimate (and the largest gradient
+            entry for random features), ``info`` with ``iterations``, ``converged``, ``demo_segments``,
+            ``background_segments``, ``ess_min`` and ``ess_mean`` at the returned reward.
+        """
+        import gymnasium as gym
+
+        from rewardlab.data.gym_rollouts import env_spaces
+        from rewardlab.rewards import NeuralReward, RewardNetSpec
+
+        cfg = self.config
+        obs_space, act_space = env_spaces(env_or_mdp)
+        if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape or ()) != 1:
+            raise ValidationError("env_or_mdp", f"has observations {obs_space}", "use an env with vector (Box) observations")
+        data = validate_dataset(data, (obs_space, act_space))
+        seed = int(rng.integers(2**31 - 1))
+        if background is None:
+            background = _uniform_background(env_or_mdp, act_space, cfg.episodes, cfg.max_steps, seed)
+        else:
+            background = validate_dataset(background, (obs_space, act_space), name="background")
+        demo_obs, demo_acts, n_demo = _segment_inputs(data, cfg.segment, "data")
+        back_obs, back_acts, n_back = _segment_inputs(background, cfg.segment, "background")
+        discrete = isinstance(act_space, gym.spaces.Discrete)
+        size = int(act_space.n) if isinstance(act_space, gym.spaces.Discrete) else int(np.prod(act_space.shape or ()))
+        act_dim = size if cfg.actions else 0
+        obs_shape = tuple(obs_space.shape or ())
+        every_obs, every_act = torch.cat([demo_obs, back_obs]), torch.cat([demo_acts, back_acts])
+        generator = torch.Generator().manual_seed(seed)
+        log_ratio = torch.zeros(n_back, dtype=torch.float64)  # uniform background: q_U / q_background = 1
+        if cfg.reward == "random-features":
+            spec = RewardNetSpec(obs_shape, "mlp", (cfg.features,), act_dim, discrete, "tanh")
+            model = random_feature_reward(spec, (every_obs, every_act), bandwidth=cfg.bandwidth, generator=generator, seed=seed)
+            net = model.member(0)
+            with torch.no_grad():
+                demo_f = _sum_segments(net.features(demo_obs, demo_acts).double(), cfg.segment)
+                back_f = _sum_segments(net.features(back_obs, back_acts).double(), cfg.segment)
+            theta, history, converged, steps = _ascend(cfg, "relative-entropy IRL", demo_f, back_f, log_ratio, None, None, callback)
+            with torch.no_grad():
+                net.last_layer.weight.copy_(theta.float()[None])
+            final = sample_based_objective(theta, demo_f, back_f, log_ratio)
+        else:
+            spec = RewardNetSpec(obs_shape, "mlp", cfg.hidden, act_dim, discrete, "tanh")
+            model = NeuralReward(spec, seed=seed)
+            model, history, converged, steps, final = self._fit_net(model, (demo_obs, demo_acts), (back_obs, back_acts), callback)
+        model.normalize(every_obs, every_act if cfg.actions else None)
+        info = {
+            "iterations": steps,
+            "converged": converged,
+            "demo_segments": n_demo,
+            "background_segments": n_back,
+            "background_episodes": len(background),
+            "ess_min": float(final.ess.min()),
+            "ess_mean": float(final.ess.mean()),
+            "config": cfg,
+        }
+        return FitResult(reward=model.eval(), policy=None, history=history, info=info)
+
+    def _fit_net(
+        self, model: Any, demos: tuple[Tensor, Tensor], back: tuple[Tensor, Tensor], callback: Callback | None
+    ) -> tuple[Any, History, bool, int, SampleBasedObjective]:
+        """Adam on the neural reward's weights: the segment returns are :func:`sample_based_objective`'s
+        features with ``theta = 1``; maximise its value minus ``l2/2 ||psi||^2``."""
+        cfg = self.config
+        net = model.member(0)
+        params = list(net.parameters())
+        optimizer = torch.optim.Adam(params, lr=cfg.net_lr)
+        one = torch.ones(1, dtype=torch.float64)
+        log_ratio = torch.zeros(len(back[0]) // cfg.segment, dtype=torch.float64)
+        fix = f"lower net_lr (now {cfg.net_lr:g}) or raise l2"
+
+        def objective() -> SampleBasedObjective:
+            demo_r = _sum_segments(net(*demos).double(), cfg.segment)
+            back_r = _sum_segments(net(*back).double(), cfg.segment)
+            return sample_based_objective(one, demo_r, back_r, log_ratio)
+
+        history = History()
+        steps = 0
+        for step in range(cfg.iterations):
+            obj = objective()
+            value = obj.value - 0.5 * cfg.l2 * sum((p.double() ** 2).sum() for p in params)
+            ensure_finite(float(value.detach()), "relative-entropy IRL objective", step=step, fix=fix)
+            metrics = {"objective": float(value.detach()), "ess_min": float(obj.ess.detach().min())}
+            history.log(step, **metrics)
+            steps = step + 1
+            if run_callback(callback, step, metrics):
+                break
+            optimizer.zero_grad()
+            (-value).backward()
+            optimizer.step()
+        with torch.no_grad():
+            final = objective()
+        return model, history, False, steps, final
