@@ -13,12 +13,16 @@ import numpy as np
 import pytest
 import torch
 
+from rewardlab.data import Trajectory, TrajectoryDataset
 from rewardlab.data.gym_rollouts import collect_rollouts
 from rewardlab.data.io import load_dataset
-from rewardlab.errors import ConfigError, ShapeError
+from rewardlab.errors import ConfigError, ShapeError, ValidationError
 from rewardlab.irl.gcl import GCLConfig, GuidedCostLearning, _cut, gcl_objective, mixture_log_density
 from rewardlab.irl.sample_based import importance_weights, sample_based_objective
 from rewardlab.rewards import NeuralReward, load_reward
+
+#: 10 episodes of an expert PPO on Pendulum-v1 (return -163.5), written by benchmarks/adversarial.py prepare
+PENDULUM_DEMOS = Path(__file__).parent / "data" / "pendulum_expert"
 
 
 def test_mixture_importance_weights_equal_the_hand_computed_ones() -> None:
@@ -84,12 +88,21 @@ def test_bad_settings_and_shapes_are_refused() -> None:
         gcl_objective(torch.zeros(1), torch.zeros(3), torch.zeros(2, 1))
     with pytest.raises(ShapeError, match="log_q"):
         mixture_log_density(torch.zeros(3))
+    demos = load_dataset(PENDULUM_DEMOS, env="Pendulum-v1")
+    with pytest.raises(ConfigError, match="segment"):  # no segment fits in a rollout of 32 steps per env
+        GuidedCostLearning(GCLConfig(steps=64, segment=50, hyperparams={"n_envs": 1, "n_steps": 32, "batch_size": 32})).fit(
+            demos, "Pendulum-v1", rng=np.random.default_rng(0)
+        )
+    with pytest.raises(ValidationError, match="data"):  # no demonstration lasts a segment
+        GuidedCostLearning(GCLConfig(steps=64, segment=4, hyperparams={"n_envs": 1, "n_steps": 32, "batch_size": 32})).fit(
+            TrajectoryDataset([Trajectory(tr.obs[:3], tr.acts[:2]) for tr in demos]), "Pendulum-v1", rng=np.random.default_rng(0)
+        )
 
 
 def test_gcl_on_pendulum_from_committed_demos_beats_a_random_policy(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """tests/data/pendulum_expert (10 expert episodes, return -163.5; see test_adversarial.py). GCL with segments of
     10 steps, a mixture of the last 5 policies, 8 envs x 512 steps per round, 32,768 env steps (about 15 s)."""
-    demos = load_dataset(Path(__file__).parent / "data" / "pendulum_expert", env="Pendulum-v1")
+    demos = load_dataset(PENDULUM_DEMOS, env="Pendulum-v1")
     draws = np.random.default_rng(0)
     random_return = (
         collect_rollouts("Pendulum-v1", lambda o: draws.uniform(-2, 2, (len(o), 1)).astype(np.float32), 10, seed=5).returns().mean()

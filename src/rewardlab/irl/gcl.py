@@ -18,6 +18,9 @@ segments (the paper's fusion of demonstrations and samples), each weighted again
     ``q_j(tau) = prod_t pi_j(a_t | s_t)``
 
 (the dynamics cancel from every ratio; densities are relative to the Lebesgue or counting measure on actions).
+``log pi_j(a_t | s_t)`` is SB3's per-step log-probability; with generalised state-dependent exploration
+(``use_sde``, as in the Pendulum-v1 preset) the actions of nearby steps share one noise matrix, so the product is
+the per-step marginals' product, an approximation of the segment's density.
 This is :func:`rewardlab.irl.sample_based.sample_based_objective` with the features ``f(tau) = R_theta(tau)``,
 ``theta = 1`` and the log ratios ``-log q_mix(tau_m)`` (:func:`gcl_objective`); its gradient is
 
@@ -274,6 +277,10 @@ class GuidedCostLearning:
         cfg = self.config
         gen = _generator("GCL", cfg, data, env_or_mdp, rng)
         model, spaces_, length = gen.model, gen.spaces, cfg.segment
+        if int(model.n_steps) < length:
+            raise ConfigError(
+                "segment", f"is {length}, longer than PPO's rollout of {model.n_steps} steps per env", "lower segment or raise n_steps"
+            )
         reward = _Adversary("gcl", cfg, spaces_, float(model.gamma), gen.seed, cfg.device, (cfg.reward_lr, cfg.reward_updates))
         device = cfg.device
 
