@@ -101,7 +101,8 @@ def test_bad_settings_and_shapes_are_refused() -> None:
 
 def test_gcl_on_pendulum_from_committed_demos_beats_a_random_policy(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """tests/data/pendulum_expert (10 expert episodes, return -163.5; see test_adversarial.py). GCL with segments of
-    10 steps, a mixture of the last 5 policies, 8 envs x 512 steps per round, 32,768 env steps (about 15 s)."""
+    10 steps, a mixture of the last 5 policies, 8 envs x 512 steps per round, 32,768 env steps (about 10 s on idle
+    cores, 25 s on busy ones)."""
     demos = load_dataset(PENDULUM_DEMOS, env="Pendulum-v1")
     draws = np.random.default_rng(0)
     random_return = (
