@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,7 +124,12 @@ def run(algo: str, env: str, steps: int, directory: Path, seed: int, transfer: b
     demos = TrajectoryDataset([Trajectory(obs, acts, terminal=term) for obs, acts, term in episodes])
     updates, lr = DISC_SETTINGS[env]
     common = {"steps": steps, "hyperparams": PPO_SETTINGS[env], "eval_episodes": 10, "disc_updates": updates, "disc_lr": lr}
-    learner = GAIL(GAILConfig(**common)) if algo == "gail" else AIRL(AIRLConfig(**common))  # type: ignore[arg-type]
+    if algo == "gcl":  # guided cost learning: no discriminator, its own reward settings (GCLConfig's defaults)
+        from rewardlab.irl.gcl import GCLConfig, GuidedCostLearning
+
+        learner: Any = GuidedCostLearning(GCLConfig(steps=steps, hyperparams=PPO_SETTINGS[env], eval_episodes=10))
+    else:
+        learner = GAIL(GAILConfig(**common)) if algo == "gail" else AIRL(AIRLConfig(**common))  # type: ignore[arg-type]
     result = learner.fit(demos, env, rng=np.random.default_rng(seed))
     score = result.info["eval_return_mean"]
     row = {"library": "rewardlab", "algo": algo, "env": env, "seed": seed, "env_steps": result.info["env_steps"], "return": score}
@@ -144,7 +150,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["prepare", "run"])
     parser.add_argument("--env", default="CartPole-v1", choices=sorted(PPO_SETTINGS))
-    parser.add_argument("--algo", default="gail", choices=["gail", "airl"])
+    parser.add_argument("--algo", default="gail", choices=["gail", "airl", "gcl"])
     parser.add_argument("--steps", type=int, default=30_720)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--transfer", action="store_true", help="also train a fresh PPO on the learned reward")

@@ -39,6 +39,7 @@ NON_DEFAULT: dict[str, dict[str, object]] = {
     "perturb": {"copies": 7, "noise": 0.5, "correction": "none", "lr": 0.2, "l2": 0.1},
     "gail": {"reward": "logit", "state_only": True, "hidden": (8, 4), "activation": "tanh", "hyperparams": {"n_steps": 64}},
     "airl": {"state_only": False, "discount": 0.9, "hidden": (16,), "disc_updates": 2, "hyperparams": {"n_envs": 2}},
+    "gcl": {"segment": 5, "mixture": 3, "demos_in_background": False, "state_only": True, "hidden": (8,), "hyperparams": {"n_envs": 2}},
     "birl": {"prior": "laplace", "sampler": "policywalk", "samples": 123, "covariance": "diagonal", "adapt": False},
     "lfl": {"alpha": 0.5, "state_only": True},
     "deep-lfl": {"hidden": (3,), "policy_hidden": (5, 6), "use_action": False, "discount": 0.9},

@@ -39,6 +39,14 @@ GYM_FAST = {
         "eval_episodes": 1,
         "hyperparams": {"n_envs": 2, "n_steps": 32, "batch_size": 64, "n_epochs": 1},
     },
+    # two rounds of 2 x 32 steps, segments of 4 steps (the demonstrations last 20)
+    "gcl": {
+        "steps": 128,
+        "segment": 4,
+        "hidden": (8,),
+        "eval_episodes": 1,
+        "hyperparams": {"n_envs": 2, "n_steps": 32, "batch_size": 64, "n_epochs": 1},
+    },
     # rounds of 256 steps per env, longer than an episode (200): a resumed round finds finished episodes to cut
     "rlhf": {
         "steps": 1536,

@@ -15,7 +15,7 @@ Examples:
     >>> make_learner("maxentt")
     Traceback (most recent call last):
     ...
-    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of active-linear, airl, bc, birl, brex, deep-lfl, deep-maxent, drex, gail, lfl, max-margin, maxent, mce, mwal, perturb, projection, relent, relent-gym, rlhf, trex.
+    rewardlab.errors.ConfigError: method: 'maxentt' is not a known learner here. Fix: did you mean 'maxent'? choose one of active-linear, airl, bc, birl, brex, deep-lfl, deep-maxent, drex, gail, gcl, lfl, max-margin, maxent, mce, mwal, perturb, projection, relent, relent-gym, rlhf, trex.
 """
 
 from __future__ import annotations
@@ -222,6 +222,14 @@ LEARNERS: dict[str, LearnerSpec] = {
             _GYM,
             resumable=True,
             resume_exact=False,
+        ),
+        LearnerSpec(
+            "gcl",
+            "guided cost learning, Finn et al. 2016: a neural reward's MaxEnt Z importance-sampled from the SB3 PPO policies it trains",
+            "rewardlab.irl.gcl:GuidedCostLearning",
+            "rewardlab.irl.gcl:GCLConfig",
+            "demonstrations",
+            _GYM,
         ),
         LearnerSpec(
             "birl",

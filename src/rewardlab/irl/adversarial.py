@@ -624,12 +624,33 @@ class _Adversary:
         return gail_reward(z, self.cfg.reward) if self.kind == "gail" else z
 
 
-def _round_callback(
-    adversary: _Adversary, expert: Transitions, recorder: _Recorder, gen: np.random.Generator, out: dict[str, float], normalizer: Any
+def _rollout_batch(model: Any, next_obs: np.ndarray, terminated: np.ndarray, device: str, *, log_pi: bool) -> _Batch:
+    """The rollout in PPO's buffer (before its update) as one flat step-major batch ``(obs, acts, next_obs,
+    terminated, log_pi or None)`` of ``n_steps x n_envs`` transitions; ``acts`` clipped to a Box's bounds,
+    ``log_pi`` the rollout policy's log-probabilities of the actions it sampled."""
+    buffer = model.rollout_buffer
+    n = buffer.rewards.size
+
+    def tensor(x: np.ndarray) -> Tensor:
+        return torch.as_tensor(x, device=device)
+
+    obs = tensor(buffer.observations.reshape(n, -1)).float()
+    acts = tensor(_as_actions(buffer.actions.reshape(n, -1), model.action_space))
+    lp = tensor(buffer.log_probs.reshape(n)).float() if log_pi else None
+    return (obs, acts, tensor(next_obs.reshape(n, -1)).float(), tensor(terminated.reshape(n)), lp)
+
+
+#: ``rewards_of(model, rollout) -> (n_steps * n_envs,)``: learns from a finished rollout (a :data:`_Batch`, step-major)
+#: and returns its new rewards
+RewardsOf = Any
+
+
+def _relabel_callback(
+    recorder: _Recorder, rewards_of: RewardsOf, device: str, out: dict[str, float], normalizer: Any, *, log_pi: bool
 ) -> Any:
-    """The SB3 callback of one round: record next observations at each step; at the rollout's end, update the
-    discriminator, relabel the rollout's rewards and recompute returns and advantages."""
-    from gymnasium import spaces
+    """The SB3 callback of one round: record next observations at each step; at the rollout's end, hand the
+    rollout to ``rewards_of`` (which updates the learner's reward and returns the rollout's new rewards), swap
+    those for the env's in the buffer and recompute returns and advantages."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class Round(BaseCallback):
@@ -641,26 +662,9 @@ def _round_callback(
             model: Any = self.model
             buffer = model.rollout_buffer
             n_steps, n_envs = buffer.rewards.shape
-            n = n_steps * n_envs
             next_obs, terminated, env_rewards = recorder.take()
-            tensor = adversary._tensor
-            obs = tensor(buffer.observations.reshape(n, -1)).float()
-            acts = tensor(_as_actions(buffer.actions.reshape(n, -1), model.action_space))
-            log_pi = tensor(buffer.log_probs.reshape(n)).float() if adversary.kind == "airl" else None
-            policy = (obs, acts, tensor(next_obs.reshape(n, -1)).float(), tensor(terminated.reshape(n)), log_pi)
-            # -- 2. discriminator: the whole rollout against as many expert transitions
-            pick = gen.integers(len(expert), size=n)
-            e_obs, e_acts = tensor(expert.obs[pick]), tensor(expert.acts[pick])
-            e_log_pi = None
-            if adversary.kind == "airl":
-                with torch.no_grad():
-                    a = e_acts.long() if isinstance(model.action_space, spaces.Discrete) else e_acts
-                    _, e_log_pi, _ = model.policy.evaluate_actions(e_obs, a)
-                e_log_pi = e_log_pi.float().reshape(n)
-            expert_batch = (e_obs, e_acts, tensor(expert.next_obs[pick]), tensor(expert.terminated[pick]), e_log_pi)
-            out.update(adversary.update(expert_batch, policy))
-            # -- 3. relabel: the rollout's rewards in one call, then returns and advantages
-            r = adversary.reward(policy).cpu().numpy().reshape(n_steps, n_envs).astype(np.float64)
+            rollout = _rollout_batch(model, next_obs, terminated, device, log_pi=log_pi)
+            r = rewards_of(model, rollout).cpu().numpy().reshape(n_steps, n_envs).astype(np.float64)
             out["policy_reward"] = float(r.mean())
             if normalizer is not None:  # divide by the running std of the rewards (no shift: a positive reward stays positive)
                 normalizer.update(r)
@@ -672,30 +676,100 @@ def _round_callback(
     return Round()
 
 
-def _fit(
-    kind: str, cfg: Any, data: Any, env: Any, rng: np.random.Generator, callback: Callback | None, checkpoint: Checkpoint | None = None
-) -> FitResult:
-    """The adversarial loop shared by GAIL and AIRL (module docstring), saving its state after due rounds and
-    resuming from the latest (:meth:`GAIL.fit`)."""
+def _round_callback(
+    adversary: _Adversary, expert: Transitions, recorder: _Recorder, gen: np.random.Generator, out: dict[str, float], normalizer: Any
+) -> Any:
+    """The SB3 callback of one adversarial round: at the rollout's end, update the discriminator, then relabel
+    the rollout's rewards (:func:`_relabel_callback`)."""
+    from gymnasium import spaces
+
+    def rewards_of(model: Any, policy: _Batch) -> Tensor:
+        n = len(policy[0])
+        tensor = adversary._tensor
+        # -- 2. discriminator: the whole rollout against as many expert transitions
+        pick = gen.integers(len(expert), size=n)
+        e_obs, e_acts = tensor(expert.obs[pick]), tensor(expert.acts[pick])
+        e_log_pi = None
+        if adversary.kind == "airl":
+            with torch.no_grad():
+                a = e_acts.long() if isinstance(model.action_space, spaces.Discrete) else e_acts
+                _, e_log_pi, _ = model.policy.evaluate_actions(e_obs, a)
+            e_log_pi = e_log_pi.float().reshape(n)
+        expert_batch = (e_obs, e_acts, tensor(expert.next_obs[pick]), tensor(expert.terminated[pick]), e_log_pi)
+        out.update(adversary.update(expert_batch, policy))
+        # -- 3. relabel: the rollout's rewards in one call (returns and advantages recomputed by the callback)
+        return adversary.reward(policy)
+
+    return _relabel_callback(recorder, rewards_of, adversary.device, out, normalizer, log_pi=adversary.kind == "airl")
+
+
+@dataclass
+class _Generator:
+    """An SB3 PPO generator on a Gymnasium env, with what the learners need around it."""
+
+    demos: TrajectoryDataset
+    spaces: tuple[Any, Any]
+    model: Any
+    n_envs: int
+    seed: int
+
+
+def _generator(name: str, cfg: Any, data: Any, env: Any, rng: np.random.Generator) -> _Generator:
+    """Check the env and the demonstrations, and build PPO (the env's preset under ``cfg.hyperparams``) on
+    ``n_envs`` copies of ``env`` seeded from ``rng``."""
     from stable_baselines3 import PPO
 
     from rewardlab.data.gym_rollouts import env_spaces
-    from rewardlab.prefs.rlhf import _load_policy, _policy_state
-    from rewardlab.rewards.wrappers import RunningNormalizer
-    from rewardlab.rl.sb3 import check_hyperparams, evaluate, make_vec_env, preset_params
+    from rewardlab.rl.sb3 import check_hyperparams, make_vec_env, preset_params
 
     if isinstance(env, TabularMDP):
-        raise ConfigError("env", "is a TabularMDP", f"run {kind.upper()} on a Gymnasium env (tabular AIRL: tabular_airl)")
+        fix = f"run {name} on a Gymnasium env" + (" (tabular AIRL: tabular_airl)" if name in ("GAIL", "AIRL") else "")
+        raise ConfigError("env", "is a TabularMDP", fix)
     if not isinstance(rng, np.random.Generator):
         raise ValidationError("rng", f"is a {type(rng).__name__}", "pass np.random.default_rng(seed)")
     demos = validate_dataset(data, env)
     spaces_ = env_spaces(env)
-    expert = expert_transitions(demos, spaces_[1])
     params = preset_params("ppo", env, check_hyperparams("ppo", cfg.hyperparams))
     n_envs = int(params.pop("n_envs", 1))
     seed = int(rng.integers(2**31))
     envs = make_vec_env(env, n_envs=n_envs, seed=seed)
     model: Any = PPO("MlpPolicy", envs, seed=seed, device=cfg.device, verbose=0, **params)
+    return _Generator(demos, spaces_, model, n_envs, seed)
+
+
+def _train_rounds(
+    model: Any, steps: int, rollout: int, round_cb: Any, metrics: dict[str, float], callback: Callback | None
+) -> tuple[History, int, float]:
+    """Whole PPO rounds (rollout, the round callback's relabelling, PPO's update) until ``steps`` env steps;
+    returns the history (``metrics`` of each round, ``env_steps``, ``true_return`` of recent training episodes,
+    ``seconds``), the number of rounds and the seconds taken."""
+    history = History()
+    t0 = time.perf_counter()
+    round_ = 0
+    while model.num_timesteps < steps:
+        model.learn(rollout, reset_num_timesteps=round_ == 0, callback=round_cb)
+        returns = [float(ep["r"]) for ep in model.ep_info_buffer] if model.ep_info_buffer else []
+        row = {**metrics, "env_steps": float(model.num_timesteps), "true_return": float(np.mean(returns)) if returns else math.nan}
+        row["seconds"] = time.perf_counter() - t0
+        history.log(round_, **row)
+        round_ += 1
+        if run_callback(callback, round_ - 1, row):
+            break
+    return history, round_, time.perf_counter() - t0
+
+
+def _fit(
+    kind: str, cfg: Any, data: Any, env: Any, rng: np.random.Generator, callback: Callback | None, checkpoint: Checkpoint | None = None
+) -> FitResult:
+    """The adversarial loop shared by GAIL and AIRL (module docstring), saving its state after due rounds and
+    resuming from the latest (:meth:`GAIL.fit`)."""
+    from rewardlab.prefs.rlhf import _load_policy, _policy_state
+    from rewardlab.rewards.wrappers import RunningNormalizer
+    from rewardlab.rl.sb3 import evaluate
+
+    gen_ = _generator(kind.upper(), cfg, data, env, rng)
+    model, n_envs, seed, spaces_ = gen_.model, gen_.n_envs, gen_.seed, gen_.spaces
+    expert = expert_transitions(gen_.demos, spaces_[1])
     gamma = float(model.gamma if getattr(cfg, "discount", None) is None else cfg.discount)
     adversary = _Adversary(kind, cfg, spaces_, gamma, seed, cfg.device, _disc_settings(cfg, env))
     if cfg.normalize_obs:
