@@ -264,3 +264,18 @@ def test_a_gcl_run_config_runs(tmp_path: Path) -> None:
     result = run_config(load_run_config(tmp_path / "run.toml"), tmp_path / "out", progress=False)
     assert result["learner"] == "gcl" and (result["metrics"]["env_steps"], result["metrics"]["rounds"]) == (1024, 2)
     assert (tmp_path / "out" / "reward").is_dir() and (tmp_path / "out" / "policy" / "model.zip").is_file()
+
+
+def test_a_relent_gym_run_config_runs_as_a_reward_learner_with_a_policy_stage(tmp_path: Path) -> None:
+    """``relent-gym`` trains no policy: its run saves reward/, scores its predicted returns against the true ones
+    (Kendall's tau in [-1, 1]) and trains the ``[policy]`` stage on its reward into policy/."""
+    from rewardlab.experiments.run import run_config
+
+    (tmp_path / "run.toml").write_text(
+        f'[learner]\nname = "relent-gym"\nepisodes = 5\niterations = 20\n[env]\nid = "Pendulum-v1"\n[data]\ndataset = "{DEMOS}"\n'
+        "[policy]\nsteps = 512\nhyperparams = {n_steps = 256, n_envs = 2}\n"
+    )
+    result = run_config(load_run_config(tmp_path / "run.toml"), tmp_path / "out", progress=False)
+    m = result["metrics"]
+    assert result["learner"] == "relent-gym" and -1 <= m["kendall_tau"] <= 1 and math.isfinite(m["true_return_mean"])
+    assert (tmp_path / "out" / "reward").is_dir() and (tmp_path / "out" / "policy").is_dir()

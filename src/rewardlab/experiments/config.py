@@ -231,7 +231,7 @@ TABULAR_LEARNERS = ("bc", "birl", "deep-maxent", "lfl", "max-margin", "maxent", 
 TRANSFER_LEARNERS = ("birl", "deep-maxent", "max-margin", "maxent", "mce", "perturb", "projection", "relent")
 #: The learners ``rewardlab run`` fits on a Gymnasium ``[env]``: from a dataset of (ranked) demonstrations,
 #: deep learning from a learner (from the stages of a learner there), and RL from a teacher's preferences.
-GYM_LEARNERS = ("airl", "brex", "deep-lfl", "drex", "gail", "gcl", "rlhf", "trex")
+GYM_LEARNERS = ("airl", "brex", "deep-lfl", "drex", "gail", "gcl", "relent-gym", "rlhf", "trex")
 #: The adversarial learners (GAIL, AIRL): an SB3 PPO generator against a discriminator, from a dataset of demonstrations
 #: (:mod:`rewardlab.experiments.adversarial`); their PPO settings and final evaluation are learner settings.
 ADVERSARIAL_LEARNERS = ("airl", "gail", "gcl")
