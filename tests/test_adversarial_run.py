@@ -221,3 +221,61 @@ def test_irl_runs_the_sample_based_learners_on_a_tabular_world(method: str, tmp_
     summary = json.loads((out / "result.json").read_text())
     assert summary["learner"] == method and summary["metrics"]["agreement_on_demo_states"] >= 0.75
     assert (out / "reward").is_dir()
+
+
+# ----------------------------------------------------------------------------- guided cost learning
+def test_irl_gcl_writes_a_run_and_refuses_resume(tmp_path: Path) -> None:
+    """``rewardlab irl gcl`` (a real subprocess) writes reward/ (a loadable (s, a) reward), policy/ and result.json
+    with the generator's normalised score and GCL's last objective, one metrics row per round; ``--resume`` is
+    refused, naming the option, since GCL's fit keeps no checkpoints."""
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+    from rewardlab.rewards import NeuralReward, load_reward
+
+    out = tmp_path / "gcl"
+    proc = cli("irl", "gcl", "--env", "Pendulum-v1", "--demos", str(DEMOS), "--out", str(out), *SMALL)
+    assert proc.returncode == 0, proc.stderr
+    assert "gcl on Pendulum-v1: generator's true return" in proc.stdout
+    result = json.loads((out / "result.json").read_text())
+    m = result["metrics"]
+    assert result["learner"] == "gcl" and result["demonstrations"] == 10 and result["demo_segments"] > 0
+    assert m["expert_return"] == pytest.approx(-163.5, abs=0.1) and math.isfinite(m["objective"])
+    assert m["normalized_score"] == pytest.approx((m["eval_return_mean"] - m["random_return"]) / (m["expert_return"] - m["random_return"]))
+    assert (m["env_steps"], m["rounds"]) == (2048, 4)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["env_steps"] for r in rows] == [512, 1024, 1536, 2048]
+    reward = load_reward(out / "reward")
+    assert isinstance(reward, NeuralReward) and reward.spec.obs_shape == (3,) and reward.spec.act_dim == 1
+    assert (out / "policy" / "model.zip").is_file() and not (out / "checkpoints").exists()
+    args = ["irl", "gcl", "--env", "Pendulum-v1", "--demos", str(DEMOS), "--out", str(out), "--resume"]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code != 0 and "--resume: is given for gcl, whose fit keeps no checkpoints" in " ".join(refused.output.split())
+
+
+def test_a_gcl_run_config_runs(tmp_path: Path) -> None:
+    """``[learner] name = "gcl"`` on an ``[env]`` with a ``[data] dataset`` runs through ``run_config``."""
+    from rewardlab.experiments.run import run_config
+
+    (tmp_path / "run.toml").write_text(
+        f'[learner]\nname = "gcl"\nsteps = 1024\neval_episodes = 1\nhyperparams = {{n_steps = 256, n_envs = 2}}\n'
+        f'[env]\nid = "Pendulum-v1"\n[data]\ndataset = "{DEMOS}"\n'
+    )
+    result = run_config(load_run_config(tmp_path / "run.toml"), tmp_path / "out", progress=False)
+    assert result["learner"] == "gcl" and (result["metrics"]["env_steps"], result["metrics"]["rounds"]) == (1024, 2)
+    assert (tmp_path / "out" / "reward").is_dir() and (tmp_path / "out" / "policy" / "model.zip").is_file()
+
+
+def test_a_relent_gym_run_config_runs_as_a_reward_learner_with_a_policy_stage(tmp_path: Path) -> None:
+    """``relent-gym`` trains no policy: its run saves reward/, scores its predicted returns against the true ones
+    (Kendall's tau in [-1, 1]) and trains the ``[policy]`` stage on its reward into policy/."""
+    from rewardlab.experiments.run import run_config
+
+    (tmp_path / "run.toml").write_text(
+        f'[learner]\nname = "relent-gym"\nepisodes = 5\niterations = 20\n[env]\nid = "Pendulum-v1"\n[data]\ndataset = "{DEMOS}"\n'
+        "[policy]\nsteps = 512\nhyperparams = {n_steps = 256, n_envs = 2}\n"
+    )
+    result = run_config(load_run_config(tmp_path / "run.toml"), tmp_path / "out", progress=False)
+    m = result["metrics"]
+    assert result["learner"] == "relent-gym" and -1 <= m["kendall_tau"] <= 1 and math.isfinite(m["true_return_mean"])
+    assert (tmp_path / "out" / "reward").is_dir() and (tmp_path / "out" / "policy").is_dir()

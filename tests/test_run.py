@@ -67,7 +67,7 @@ def test_every_learner_config_round_trips_through_toml(name: str, tmp_path: Path
         if name == "drex":
             table["learner"]["trex"] = {"steps": 7}
             table["policy"] = {"steps": 64, "init_from_clone": True, "hyperparams": {"n_steps": 32}}
-        elif name in ("gail", "airl"):
+        elif name in ("gail", "airl", "gcl"):
             table["learner"]["hyperparams"] = {"n_steps": 64}
             table["policy"] = {"steps": 64}
         else:

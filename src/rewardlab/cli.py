@@ -236,11 +236,13 @@ def irl(
         str,
         typer.Argument(
             help="Learner: maxent, mce, deep-maxent, bc, projection, max-margin, mwal, birl, relent, perturb (a --world); "
-            "gail, airl (an --env, --demos DIR)."
+            "gail, airl, gcl (an --env, --demos DIR)."
         ),
     ],
     world: Annotated[str | None, typer.Option(help="World spec, e.g. objectworld:size=32,seed=0 (default navigation).")] = None,
-    env: Annotated[str | None, typer.Option(help="Gymnasium env id (gail, airl), e.g. Pendulum-v1; then --demos is a directory.")] = None,
+    env: Annotated[
+        str | None, typer.Option(help="Gymnasium env id (gail, airl, gcl), e.g. Pendulum-v1; then --demos is a directory.")
+    ] = None,
     demos: Annotated[
         str | None,
         typer.Option(
@@ -258,7 +260,7 @@ def irl(
     resume: Annotated[bool, typer.Option("--resume", help="With --env: continue the run in --out (a finished one: do nothing).")] = False,
     overwrite: Overwrite = False,
 ) -> None:
-    """Learn a reward from demonstrations: in a world with a known reward, and score it; or (gail, airl) on a
+    """Learn a reward from demonstrations: in a world with a known reward, and score it; or (gail, airl, gcl) on a
     Gymnasium env from a dataset of demonstrations, and evaluate the generator policy."""
     if env is not None:
         _irl_gym(method, env, world, demos, out, seed, length, expert, epsilon, settings, resume, overwrite)
@@ -324,7 +326,7 @@ def _irl_gym(
     resume: bool,
     overwrite: bool,
 ) -> None:
-    """``rewardlab irl gail|airl --env ENV --demos DIR``: :func:`rewardlab.experiments.adversarial.run_adversarial`."""
+    """``rewardlab irl gail|airl|gcl --env ENV --demos DIR``: :func:`rewardlab.experiments.adversarial.run_adversarial`."""
     from rewardlab.experiments.adversarial import run_adversarial
     from rewardlab.experiments.config import ADVERSARIAL_LEARNERS
     from rewardlab.registry import learner_spec

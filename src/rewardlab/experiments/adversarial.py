@@ -1,6 +1,7 @@
-"""Runs of the adversarial learners (GAIL, AIRL: :mod:`rewardlab.irl.adversarial`) on a Gymnasium env from a
-dataset of demonstrations: ``rewardlab irl gail|airl --env ENV --demos DIR --out DIR`` (:func:`run_adversarial`)
-and ``rewardlab run``/``sweep`` with ``[learner] name = "gail"`` or ``"airl"``, ``[env]`` and ``[data]``
+"""Runs of the adversarial learners (GAIL, AIRL: :mod:`rewardlab.irl.adversarial`; guided cost learning,
+:mod:`rewardlab.irl.gcl`) on a Gymnasium env from a dataset of demonstrations: ``rewardlab irl gail|airl|gcl
+--env ENV --demos DIR --out DIR`` (:func:`run_adversarial`) and ``rewardlab run``/``sweep`` with
+``[learner] name = "gail"``, ``"airl"`` or ``"gcl"``, ``[env]`` and ``[data]``
 (:func:`adversarial_experiment`; :mod:`rewardlab.experiments.config`).
 
 A run directory holds, besides ``config.toml`` and ``metrics.jsonl`` (one row per round: one PPO rollout, the
@@ -22,7 +23,8 @@ discriminator's update, PPO's update; ``disc_loss``, the discriminator's accurac
 
 ``checkpoints/`` holds the fit's state every ``checkpoint_every`` rounds (``rewardlab irl``: every round); a killed
 run continues from the latest with ``--resume`` (fresh env episodes, the same round schedule:
-:mod:`rewardlab.irl.adversarial`).
+:mod:`rewardlab.irl.adversarial`). GCL keeps no checkpoints: ``rewardlab irl gcl --resume`` is refused; its
+``result.json`` has its last round's ``objective`` (and ``demo_segments``) instead of the discriminator's numbers.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def adversarial_experiment(cfg: RunConfig) -> Experiment:
     def fit(callback: Any, checkpoint: Any) -> FitResult:
         learner = spec.learner_class()(config)
         rng = np.random.default_rng(cfg.seed)
-        return learner.fit(loaded["demos"], env_id, rng=rng, callback=callback, checkpoint=checkpoint)  # type: ignore[no-any-return]
+        resume = {"checkpoint": checkpoint} if spec.resumable else {}  # gcl keeps no checkpoints
+        return learner.fit(loaded["demos"], env_id, rng=rng, callback=callback, **resume)  # type: ignore[no-any-return]
 
     def finish(fit: FitResult, directory: Path) -> dict[str, Any]:
         demos, info = loaded["demos"], fit.info
@@ -146,17 +149,16 @@ def adversarial_experiment(cfg: RunConfig) -> Experiment:
             "rounds": float(info["rounds"]),
             "seconds": float(info["seconds"]),
             "disc_loss": float(fit.history["disc_loss"][-1]) if "disc_loss" in fit.history else math.nan,
+            **({"objective": float(fit.history["objective"][-1])} if "objective" in fit.history else {}),  # GCL's last round
         }
         summary: dict[str, Any] = {
             "method": method,
             "env": env_id,
             "demos": data.dataset if data.collect is None else "demos",  # collected: relative to the run directory
             "seed": cfg.seed,
-            "expert_transitions": int(info["expert_transitions"]),
             "demonstrations": len(demos),
-            "disc_lr": float(info["disc_lr"]),
-            "disc_updates": int(info["disc_updates"]),
-            **({"discount": float(info["discount"])} if "discount" in info else {}),
+            # GAIL/AIRL: their discriminator's; GCL: the demonstrations' segments
+            **{k: info[k] for k in ("expert_transitions", "disc_lr", "disc_updates", "discount", "demo_segments") if k in info},
             "random_return_std": random_std,
             "warnings": [str(w) for w in info.get("warnings", [])],
         }
@@ -172,10 +174,10 @@ def adversarial_experiment(cfg: RunConfig) -> Experiment:
     )
 
 
-#: ``rewardlab irl gail|airl``'s options and the run config keys they set (its errors name the options).
+#: ``rewardlab irl gail|airl|gcl``'s options and the run config keys they set (its errors name the options).
 IRL_GYM_OPTIONS = {"env.id": "--env", "data.dataset": "--demos", "seed": "--seed"}
 
-#: The run config's own top-level keys ``rewardlab irl gail|airl --set`` may set (the others are learner settings).
+#: The run config's own top-level keys ``rewardlab irl gail|airl|gcl --set`` may set (the others are learner settings).
 _RUN_KEYS = ("checkpoint_every", "tensorboard", "figures")
 
 
@@ -191,21 +193,23 @@ def run_adversarial(
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """``rewardlab irl gail|airl --env ENV --demos DIR``: the run config of these arguments run into ``out`` by
+    """``rewardlab irl gail|airl|gcl --env ENV --demos DIR``: the run config of these arguments run into ``out`` by
     :func:`rewardlab.experiments.run.run_config` (an existing non-empty ``out`` only with ``resume`` or
     ``overwrite``); ``result.json``'s content. ``settings`` (``--set key=value``) are learner settings
     (``steps``, ``disc_lr``, ``hyperparams.n_steps``, ...) or the run's ``checkpoint_every`` (default 1: a checkpoint
     after every round), ``tensorboard``.
 
     Raises:
-        ConfigError: a mistake in any of them, naming the option or the setting, before any work.
+        ConfigError: a mistake in any of them, naming the option or the setting, before any work; ``resume``
+            for a learner whose fit keeps no checkpoints (``gcl``).
     """
     from rewardlab.experiments.config import ADVERSARIAL_LEARNERS, load_run_config
     from rewardlab.experiments.irl import named_as
     from rewardlab.experiments.run import run_config
     from rewardlab.registry import learner_spec
 
-    learner_spec(method, ADVERSARIAL_LEARNERS)
+    if not learner_spec(method, ADVERSARIAL_LEARNERS).resumable and resume:
+        raise ConfigError("--resume", f"is given for {method}, whose fit keeps no checkpoints", "rerun it with --overwrite")
     table: dict[str, Any] = {
         "seed": seed,
         "checkpoint_every": 1,

@@ -39,8 +39,9 @@ The kinds of experiment:
   policy's own rollouts, all in one loop (:mod:`rewardlab.experiments.rlhf`). It has no ``[data]`` (the
   teacher is ``learner.teacher``, a B-Pref preset), no ``[policy]`` and no ``[eval]`` (the loop's own
   ``steps``, ``algo``, ``hyperparams``, ``eval_episodes`` are learner settings);
-* **adversarial imitation and IRL** (:data:`ADVERSARIAL_LEARNERS`: ``gail``, ``airl``): on an ``[env]`` from a
-  dataset of demonstrations (``[data] dataset``, or ``[data.collect]``), a PPO generator against a discriminator
+* **adversarial imitation and IRL** (:data:`ADVERSARIAL_LEARNERS`: ``gail``, ``airl``, ``gcl``): on an ``[env]``
+  from a dataset of demonstrations (``[data] dataset``, or ``[data.collect]``), a PPO generator against a
+  discriminator (GCL: against a cost whose MaxEnt ``Z`` is importance-sampled from the generator's rollouts)
   (:mod:`rewardlab.experiments.adversarial`, what ``rewardlab irl gail --env ENV --demos DIR`` runs), with the
   optional ``[policy]`` stage (a fresh policy on the learned reward: AIRL's ``g`` transferred); no ``[eval]`` (the
   generator's evaluation is ``learner.eval_episodes``).
@@ -230,10 +231,10 @@ TABULAR_LEARNERS = ("bc", "birl", "deep-maxent", "lfl", "max-margin", "maxent", 
 TRANSFER_LEARNERS = ("birl", "deep-maxent", "max-margin", "maxent", "mce", "perturb", "projection", "relent")
 #: The learners ``rewardlab run`` fits on a Gymnasium ``[env]``: from a dataset of (ranked) demonstrations,
 #: deep learning from a learner (from the stages of a learner there), and RL from a teacher's preferences.
-GYM_LEARNERS = ("airl", "brex", "deep-lfl", "drex", "gail", "rlhf", "trex")
+GYM_LEARNERS = ("airl", "brex", "deep-lfl", "drex", "gail", "gcl", "relent-gym", "rlhf", "trex")
 #: The adversarial learners (GAIL, AIRL): an SB3 PPO generator against a discriminator, from a dataset of demonstrations
 #: (:mod:`rewardlab.experiments.adversarial`); their PPO settings and final evaluation are learner settings.
-ADVERSARIAL_LEARNERS = ("airl", "gail")
+ADVERSARIAL_LEARNERS = ("airl", "gail", "gcl")
 #: The ranking learners ``rewardlab run`` also fits on a tabular ``[world]``, from ``[data] kind = "ranked"``.
 RANKED_LEARNERS = ("brex", "trex")
 #: The learners ``rewardlab run`` fits on a Gymnasium ``[env]`` from a saved preference dataset (``[data] kind = "preferences"``).

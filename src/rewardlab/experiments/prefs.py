@@ -183,6 +183,8 @@ def _steps(method: str, config: Any) -> int:
         return int(config.steps * config.ensemble)
     if method == "drex":
         return int(config.trex.steps * config.trex.ensemble)
+    if method == "relent-gym":
+        return int(config.iterations)
     return int(config.burn_in + config.samples)
 
 
@@ -193,8 +195,8 @@ def ranking_experiment(cfg: RunConfig) -> Experiment:
     B-REX's posterior), scores the predicted returns against the true ones, evaluates D-REX's clone
     (``[eval] bc_episodes``), runs the ``[policy]`` stage on the learned reward or, with ``reward =
     "constant"``, the constant-reward control (the policy's evaluation rollouts saved in ``policy/rollouts``),
-    and the reward-hacking check on those rollouts (``[eval] hacking_check``). A run on preferences is
-    :func:`preference_experiment`'s."""
+    and the reward-hacking check on those rollouts (``[eval] hacking_check``). ``relent-gym`` (which trains no
+    policy of its own) runs here too. A run on preferences is :func:`preference_experiment`'s."""
     import gymnasium as gym
 
     from rewardlab.experiments.config import GymEval
@@ -229,7 +231,7 @@ def ranking_experiment(cfg: RunConfig) -> Experiment:
     def fit(callback: Any, checkpoint: Any) -> FitResult:
         extra = {} if checkpoint is None else {"checkpoint": checkpoint}
         learner, rng = spec.learner_class()(config), np.random.default_rng(cfg.seed)
-        if method == "drex":
+        if method in ("drex", "relent-gym"):  # they roll out in the env themselves
             return learner.fit(loaded["demos"], env_id, rng=rng, callback=callback, **extra)  # type: ignore[no-any-return]
         return learner.fit(loaded["train"], space, rng=rng, callback=callback, **extra)  # type: ignore[no-any-return]
 
