@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -738,22 +739,38 @@ def _generator(name: str, cfg: Any, data: Any, env: Any, rng: np.random.Generato
 
 
 def _train_rounds(
-    model: Any, steps: int, rollout: int, round_cb: Any, metrics: dict[str, float], callback: Callback | None
+    model: Any,
+    steps: int,
+    rollout: int,
+    round_cb: Any,
+    metrics: dict[str, float],
+    callback: Callback | None,
+    *,
+    history: History | None = None,
+    first_round: int = 0,
+    seconds0: float = 0.0,
+    after_round: Callable[[int, dict[str, float], bool], None] | None = None,
 ) -> tuple[History, int, float]:
     """Whole PPO rounds (rollout, the round callback's relabelling, PPO's update) until ``steps`` env steps;
     returns the history (``metrics`` of each round, ``env_steps``, ``true_return`` of recent training episodes,
-    ``seconds``), the number of rounds and the seconds taken."""
-    history = History()
-    t0 = time.perf_counter()
-    round_ = 0
+    ``seconds``), the number of rounds and the seconds taken (``seconds0`` of earlier, resumed parts included).
+
+    A resumed loop passes its ``history`` so far, the ``first_round`` to run and ``seconds0``;
+    ``after_round(round, row, done)`` runs after the user's callback saw the round's row (a checkpoint)."""
+    history = History() if history is None else history
+    t0 = time.perf_counter() - seconds0
+    round_ = first_round
     while model.num_timesteps < steps:
         model.learn(rollout, reset_num_timesteps=round_ == 0, callback=round_cb)
         returns = [float(ep["r"]) for ep in model.ep_info_buffer] if model.ep_info_buffer else []
         row = {**metrics, "env_steps": float(model.num_timesteps), "true_return": float(np.mean(returns)) if returns else math.nan}
         row["seconds"] = time.perf_counter() - t0
         history.log(round_, **row)
+        stop = run_callback(callback, round_, row)  # its metrics row first: a kill before a save repeats this round
+        if after_round is not None:
+            after_round(round_, row, stop or model.num_timesteps >= steps)
         round_ += 1
-        if run_callback(callback, round_ - 1, row):
+        if stop:
             break
     return history, round_, time.perf_counter() - t0
 
@@ -799,27 +816,20 @@ def _fit(
             for i, row in enumerate(rows):
                 history.log(i, **row)
             round_, seconds0 = int(saved["step"]) + 1, float(saved["seconds"])
-    t0 = time.perf_counter() - seconds0
-    while model.num_timesteps < cfg.steps:
-        # -- 1-4. rollouts, discriminator, relabel (in the callback), PPO's update
-        model.learn(rollout, reset_num_timesteps=round_ == 0, callback=round_cb)
-        returns = [float(ep["r"]) for ep in model.ep_info_buffer] if model.ep_info_buffer else []
-        row = {**metrics, "env_steps": float(model.num_timesteps), "true_return": float(np.mean(returns)) if returns else math.nan}
-        row["seconds"] = time.perf_counter() - t0
-        history.log(round_, **row)
+
+    def save(round_: int, row: dict[str, float], done: bool) -> None:
         rows.append(row)
-        stop = run_callback(callback, round_, row)  # its metrics row first: a kill before the save repeats this round
-        done = stop or model.num_timesteps >= cfg.steps
         if checkpoint is not None and (checkpoint.due(round_) or (done and checkpoint.every > 0)):
             state = {"policy": _policy_state(model), "num_timesteps": int(model.num_timesteps), "adversary": adversary.state()}
             state |= {"gen": rng_state(gen), "torch": torch_rng_state(cfg.device), "rows": rows, "seconds": row["seconds"]}
             if normalizer is not None:
                 state["normalizer"] = [float(normalizer.count), float(normalizer.mean), float(normalizer.var)]
             checkpoint.save(round_, state)
-        round_ += 1
-        if stop:
-            break
-    seconds = time.perf_counter() - t0
+
+    # -- 1-4. rollouts, discriminator, relabel (in the callback), PPO's update
+    history, round_, seconds = _train_rounds(
+        model, cfg.steps, rollout, round_cb, metrics, callback, history=history, first_round=round_, seconds0=seconds0, after_round=save
+    )
     ensure_finite(adversary.model, f"{kind.upper()} reward net", step="the end", fix=f"lower disc_lr (now {adversary.disc_lr:g})")
     evaluation = evaluate(model, env, episodes=cfg.eval_episodes, seed=cfg.eval_seed).returns()
     info: dict[str, Any] = {
