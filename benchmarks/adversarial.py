@@ -1,9 +1,10 @@
 """GAIL and AIRL (issue 21): rewardlab against imitation 1.0.1 on the same demonstrations, env, PPO settings and env steps.
 
 ``prepare`` trains an expert PPO on the true reward (CartPole-v1: the setting of ``tests/test_adversarial.py``,
-about 10k steps; Pendulum-v1: rewardlab's PPO preset, 100k steps), rolls out 8 (CartPole) or 10 (Pendulum)
-expert episodes and a random policy's 20, and writes them to ``DIR/demos_ENV.npz`` with their mean returns (and the
-demonstrations in the library's format to ``DIR/dataset_ENV``).
+about 10k steps; Pendulum-v1: rewardlab's PPO preset, 100k steps; HalfCheetah-v5: SB3's defaults, 1M steps), keeps it
+as ``DIR/expert_ENV.zip``, rolls out 8 (CartPole) or 10 expert episodes and a uniformly random policy's 20, and writes
+them to ``DIR/demos_ENV.npz`` with their mean returns (and the demonstrations in the library's format to
+``DIR/dataset_ENV``). ``benchmarks/adversarial_sweep.py`` runs both libraries over seeds as a sweep.
 ``run`` fits rewardlab's GAIL or AIRL on them and writes one JSON line: the final policy's mean return over
 10 evaluation episodes, its normalised score ``(score - random) / (expert - random)``, and the fit's
 wall-clock (the loop alone, without the final evaluation); with ``--transfer`` also the true return of a fresh
@@ -14,8 +15,8 @@ same with imitation's GAIL and AIRL in its own venv, reading the same file::
     OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python benchmarks/adversarial.py run --algo gail --env CartPole-v1 --steps 30720 --dir /tmp/adv
     OMP_NUM_THREADS=1 benchmarks/.venv-imitation/bin/python benchmarks/imitation_adversarial.py --algo gail --env CartPole-v1 --steps 30720 --dir /tmp/adv
 
-Both use 8 envs x 256 steps per round on CartPole (rewardlab's Pendulum preset: 4 x 1024 on Pendulum), PPO with 10
-epochs of minibatch 256 (64 on Pendulum), a (64, 64) discriminator and the same number of discriminator steps per
+Both use 8 envs x 256 steps per round on CartPole (rewardlab's Pendulum preset: 4 x 1024 on Pendulum; SB3's
+defaults, 1 x 2048, on HalfCheetah), PPO with 10 epochs of minibatch 256 (64 on Pendulum and HalfCheetah), a (64, 64) discriminator and the same number of discriminator steps per
 round on a batch of the round's size.
 """
 
@@ -51,9 +52,14 @@ PPO_SETTINGS = {
         "use_sde": True,
         "sde_sample_freq": 4,
     },
+    # SB3's defaults (the PPO paper's MuJoCo settings: 1 env x 2048 steps, minibatch 64, 10 epochs, lr 3e-4), as
+    # rewardlab's train_policy uses for HalfCheetah-v5
+    "HalfCheetah-v5": {"n_envs": 1},
 }
 #: discriminator steps per round and step size (rewardlab's DISC_PRESETS and defaults)
-DISC_SETTINGS = {"CartPole-v1": (4, 3e-4), "Pendulum-v1": (16, 1e-3)}
+DISC_SETTINGS = {"CartPole-v1": (4, 3e-4), "Pendulum-v1": (16, 1e-3), "HalfCheetah-v5": (4, 3e-4)}
+#: env steps of the expert PPO that ``prepare`` trains on the true reward (CartPole-v1's expert has its own settings)
+EXPERT_STEPS = {"Pendulum-v1": 100_000, "HalfCheetah-v5": 1_000_000}
 
 
 def prepare(env: str, out: Path) -> None:
@@ -85,12 +91,17 @@ def prepare(env: str, out: Path) -> None:
         draws = np.random.default_rng(0)
         rand = collect_rollouts(env, lambda o: draws.integers(2, size=len(o)), 20, seed=5)
     else:
+        import gymnasium as gym
+
         from rewardlab.rl import train_policy
 
-        demos = collect_rollouts(env, train_policy(env, steps=100_000, seed=0).model, 10, seed=0)
+        expert = train_policy(env, steps=EXPERT_STEPS[env], seed=0).model
+        demos = collect_rollouts(env, expert, 10, seed=0)
+        space = gym.make(env).action_space
         draws = np.random.default_rng(0)
-        rand = collect_rollouts(env, lambda o: draws.uniform(-2, 2, (len(o), 1)).astype(np.float32), 20, seed=5)
+        rand = collect_rollouts(env, lambda o: draws.uniform(space.low, space.high, (len(o), *space.shape)).astype(np.float32), 20, seed=5)
     out.mkdir(parents=True, exist_ok=True)
+    expert.save(out / f"expert_{env}.zip")  # the expert PPO itself, a small file (tens of KB), kept beside its demos
     from rewardlab.data.io import save_dataset
 
     save_dataset(demos, out / f"dataset_{env}", env_id=env)  # the library's format (tests/data/pendulum_expert is Pendulum-v1's)

@@ -1,6 +1,9 @@
 """Peer benchmark: imitation 1.0.1's GAIL and AIRL on the demonstrations that ``benchmarks/adversarial.py prepare``
 wrote, with the same env, PPO settings, env steps, discriminator width and discriminator steps per round (module
-docstring of adversarial.py). Only imitation's public API is called; runs in ``benchmarks/.venv-imitation``::
+docstring of adversarial.py). Only imitation's public API is called; runs in its own venv (MuJoCo for HalfCheetah)::
+
+    python3 -m venv benchmarks/.venv-imitation
+    benchmarks/.venv-imitation/bin/pip install -c constraints.txt torch==2.13.0 imitation mujoco==3.1.6 imageio
 
     OMP_NUM_THREADS=1 benchmarks/.venv-imitation/bin/python benchmarks/imitation_adversarial.py --algo gail --env CartPole-v1 --steps 30720 --dir /tmp/adv
 
@@ -23,6 +26,10 @@ import numpy as np
 import torch
 
 from adversarial import DISC_SETTINGS, PPO_SETTINGS, load
+
+#: imitation 1.0.1 pins gymnasium 0.29, which has HalfCheetah up to -v4: the same model, observation and reward as
+#: -v5 (checked: the same reset observation and first reward for seed 0 under mujoco 3.1.6 and 4.0)
+OLD_GYM_ID = {"HalfCheetah-v5": "HalfCheetah-v4"}
 
 if __name__ == "__main__":
     from imitation.algorithms.adversarial.airl import AIRL
@@ -48,9 +55,12 @@ if __name__ == "__main__":
     demos = [Trajectory(obs=obs, acts=acts, infos=None, terminal=term) for obs, acts, term in episodes]
     settings = dict(PPO_SETTINGS[args.env])
     n_envs = settings.pop("n_envs")
-    rollout = n_envs * settings["n_steps"]
+    rollout = n_envs * settings.get("n_steps", 2048)  # SB3 PPO's default where the settings leave it
     venv = make_vec_env(
-        args.env, rng=np.random.default_rng(args.seed), n_envs=n_envs, post_wrappers=[lambda env, _: RolloutInfoWrapper(env)]
+        OLD_GYM_ID.get(args.env, args.env),
+        rng=np.random.default_rng(args.seed),
+        n_envs=n_envs,
+        post_wrappers=[lambda env, _: RolloutInfoWrapper(env)],
     )
     learner = PPO("MlpPolicy", venv, seed=args.seed, verbose=0, **settings)
     updates, lr = DISC_SETTINGS[args.env]
@@ -64,7 +74,7 @@ if __name__ == "__main__":
             reward_hid_sizes=(64, 64),
             potential_hid_sizes=(64, 64),
             normalize_input_layer=RunningNorm,
-            discount_factor=settings["gamma"],
+            discount_factor=settings.get("gamma", 0.99),  # PPO's (SB3 default 0.99), as rewardlab's AIRL
         )
         cls = AIRL
     trainer = cls(
