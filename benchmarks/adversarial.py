@@ -56,8 +56,16 @@ PPO_SETTINGS = {
     # rewardlab's train_policy uses for HalfCheetah-v5
     "HalfCheetah-v5": {"n_envs": 1},
 }
-#: discriminator steps per round and step size (rewardlab's DISC_PRESETS and defaults)
-DISC_SETTINGS = {"CartPole-v1": (4, 3e-4), "Pendulum-v1": (16, 1e-3), "HalfCheetah-v5": (4, 3e-4)}
+#: discriminator steps per round and step size per (algorithm, env): rewardlab's DISC_PRESETS and defaults, given
+#: to both libraries
+DISC_SETTINGS = {
+    ("gail", "CartPole-v1"): (8, 3e-4),
+    ("airl", "CartPole-v1"): (4, 3e-4),
+    ("gail", "Pendulum-v1"): (16, 1e-3),
+    ("airl", "Pendulum-v1"): (16, 1e-3),
+    ("gail", "HalfCheetah-v5"): (4, 3e-4),
+    ("airl", "HalfCheetah-v5"): (4, 3e-4),
+}
 #: env steps of the expert PPO that ``prepare`` trains on the true reward (CartPole-v1's expert has its own settings)
 EXPERT_STEPS = {"Pendulum-v1": 100_000, "HalfCheetah-v5": 1_000_000}
 
@@ -133,7 +141,7 @@ def run(algo: str, env: str, steps: int, directory: Path, seed: int, transfer: b
 
     episodes, expert, random_ = load(directory, env)
     demos = TrajectoryDataset([Trajectory(obs, acts, terminal=term) for obs, acts, term in episodes])
-    updates, lr = DISC_SETTINGS[env]
+    updates, lr = DISC_SETTINGS.get((algo, env), (4, 3e-4))  # GCL has no discriminator
     common = {"steps": steps, "hyperparams": PPO_SETTINGS[env], "eval_episodes": 10, "disc_updates": updates, "disc_lr": lr}
     if algo == "gcl":  # guided cost learning: no discriminator, its own reward settings (GCLConfig's defaults)
         from rewardlab.irl.gcl import GCLConfig, GuidedCostLearning

@@ -63,7 +63,7 @@ if __name__ == "__main__":
         post_wrappers=[lambda env, _: RolloutInfoWrapper(env)],
     )
     learner = PPO("MlpPolicy", venv, seed=args.seed, verbose=0, **settings)
-    updates, lr = DISC_SETTINGS[args.env]
+    updates, lr = DISC_SETTINGS[args.algo, args.env]
     if args.algo == "gail":
         net = BasicRewardNet(venv.observation_space, venv.action_space, hid_sizes=(64, 64), normalize_input_layer=RunningNorm)
         cls = GAIL

@@ -78,12 +78,24 @@ def test_segments_are_cut_within_episodes() -> None:
     assert len(_cut(obs, acts, starts, 3)[0]) == 4
 
 
+def test_the_reward_step_size_decays_linearly_to_zero_over_the_rounds() -> None:
+    demos = load_dataset(PENDULUM_DEMOS, env="Pendulum-v1")
+    tiny = {"steps": 128, "segment": 4, "eval_episodes": 1, "hidden": (8,), "hyperparams": {"n_envs": 1, "n_steps": 32, "batch_size": 32}}
+    cfg = GCLConfig(**tiny, reward_lr=3e-4, reward_lr_decay="linear")
+    history = GuidedCostLearning(cfg).fit(demos, "Pendulum-v1", rng=np.random.default_rng(0)).history
+    np.testing.assert_allclose(history["reward_lr"], [3e-4 * (1 - k / 4) for k in range(4)])
+    constant = GuidedCostLearning(GCLConfig(**tiny)).fit(demos, "Pendulum-v1", rng=np.random.default_rng(0)).history
+    assert constant["reward_lr"] == [1e-3] * 4
+
+
 def test_bad_settings_and_shapes_are_refused() -> None:
     for name in ("segment", "mixture", "reward_updates", "steps"):
         with pytest.raises(ConfigError, match=name):
             GCLConfig(**{name: 0})
     with pytest.raises(ConfigError, match="reward_lr"):
         GCLConfig(reward_lr=-1.0)
+    with pytest.raises(ConfigError, match="reward_lr_decay"):
+        GCLConfig(reward_lr_decay="cosine")  # type: ignore[arg-type]
     with pytest.raises(ShapeError, match="log_q"):
         gcl_objective(torch.zeros(1), torch.zeros(3), torch.zeros(2, 1))
     with pytest.raises(ShapeError, match="log_q"):
@@ -116,6 +128,7 @@ def test_gcl_on_pendulum_from_committed_demos_beats_a_random_policy(tmp_path) ->
     assert len(history.steps) == 8 and history["env_steps"][-1] == 32_768
     assert history["objective"][-1] > history["objective"][0]  # the demonstrations' likelihood rose
     assert {"ess", "demo_reward", "policy_reward", "background", "true_return"} <= set(history.keys())
+    assert history["reward_lr"] == [1e-3] * 8
     # the learned r(s, a) takes raw observations, saves, loads and replaces the env's reward in the wrapper
     reward = result.reward
     assert type(reward) is NeuralReward and reward.spec.uses_action

@@ -188,7 +188,8 @@ def test_resume_keeps_the_labels_and_the_budget(tmp_path: object) -> None:
 
 
 def test_sac_loop_relabels_its_replay_buffer_with_the_final_reward() -> None:
-    cfg = tiny(algo="sac", steps=1600, labels=20, feedback_every=400, label_until=0.6, hyperparams={"learning_starts": 100})
+    small = {"learning_starts": 100, "policy_kwargs": {"net_arch": [32, 32]}}
+    cfg = tiny(algo="sac", steps=800, labels=20, feedback_every=200, label_until=0.6, hyperparams=small)
     fit = RLHF(cfg).fit("Pendulum-v1", rng=np.random.default_rng(0))
     buffer, model = fit.policy.replay_buffer, fit.policy
     n = buffer.pos

@@ -372,12 +372,14 @@ class GAILConfig:
         state_only: the discriminator sees observations only, ``D(s)``, not ``D(s, a)``.
         hidden: hidden widths of the discriminator.
         activation: of the discriminator (``"relu"``, ``"tanh"``, ``"leaky_relu"``).
-        disc_lr: Adam step size of the discriminator; None: the env's :data:`DISC_PRESETS` entry, else 3e-4.
+        disc_lr: Adam step size of the discriminator; None: the learner's :data:`DISC_PRESETS` entry for the env,
+            else 3e-4.
         disc_updates: full-batch discriminator steps per rollout (the whole rollout against as many
-            expert transitions, drawn with replacement); None: the env's preset, else 4.
+            expert transitions, drawn with replacement); None: the learner's preset for the env, else 4.
         normalize_obs: standardise the discriminator's observations by the demonstrations' mean and standard
             deviation (as imitation's ``RunningNorm`` input layer does, but fixed); folded into the first layer of
-            the returned nets at the end, so the reward model takes raw observations.
+            the returned nets at the end, so the reward model takes raw observations. None: the learner's preset
+            for the env, else True.
         normalize_reward: divide the policy's rewards by their running standard deviation (Chan's update
             over whole rollouts; no mean is subtracted, so a positive reward keeps paying for survival).
         hyperparams: PPO's settings over :data:`rewardlab.rl.sb3.PRESETS` (``n_envs`` and SB3's
@@ -395,7 +397,7 @@ class GAILConfig:
     disc_lr: float | None = None
     disc_updates: int | None = None
     normalize_reward: bool = False
-    normalize_obs: bool = True
+    normalize_obs: bool | None = None
     hyperparams: dict[str, Any] = field(default_factory=dict)
     eval_episodes: int = 5
     eval_seed: int = 1_000_000
@@ -427,7 +429,7 @@ class AIRLConfig:
     disc_lr: float | None = None
     disc_updates: int | None = None
     normalize_reward: bool = False
-    normalize_obs: bool = True
+    normalize_obs: bool | None = None
     hyperparams: dict[str, Any] = field(default_factory=dict)
     eval_episodes: int = 5
     eval_seed: int = 1_000_000
@@ -439,20 +441,33 @@ class AIRLConfig:
             raise ConfigError("discount", f"is {self.discount}", "use a discount in [0, 1], or None for PPO's gamma")
 
 
-#: Discriminator settings measured per env (100k generator steps, PPO's preset, one seed; benchmarks/adversarial.py);
-#: other envs get ``disc_lr=3e-4, disc_updates=4``, which suit CartPole-v1 (a stronger discriminator, ``disc_lr=1e-3``,
-#: made AIRL there much worse). On Pendulum-v1 AIRL's discriminator must first absorb ``-log pi`` of a Gaussian
-#: policy: with the defaults it stayed at chance and the policy no better than random; with these it reached the expert.
-DISC_PRESETS: dict[str, dict[str, Any]] = {"Pendulum-v1": {"disc_lr": 1e-3, "disc_updates": 16}}
-_DISC_DEFAULTS: dict[str, Any] = {"disc_lr": 3e-4, "disc_updates": 4}
+#: Discriminator settings measured per learner and env (PPO's preset; benchmarks/adversarial_sweep.py); others get
+#: ``disc_lr=3e-4, disc_updates=4, normalize_obs=True``. On CartPole-v1 GAIL needs a stronger discriminator than the
+#: defaults (8 steps per round: normalised 0.99 / 0.97 on seeds 0-4 / 5-9 at 30,720 steps, against 0.83 / 0.83 with
+#: 4), while AIRL is much worse with it (0.51 on seeds 0-4 with 8 steps, 0.94 with 4). On Pendulum-v1 AIRL's
+#: discriminator must first absorb ``-log pi`` of a Gaussian policy: with the defaults it stayed at chance and the
+#: policy no better than random; with 16 steps of 1e-3 it reached the expert, and on raw observations (no
+#: standardisation by the demonstrations) AIRL reached 0.99 / 1.00 on seeds 0 / 1 against 0.84 / 0.82, while GAIL
+#: fell to 0.80 / 0.94 from 0.94 / 0.94.
+DISC_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "gail": {"CartPole-v1": {"disc_updates": 8}, "Pendulum-v1": {"disc_lr": 1e-3, "disc_updates": 16}},
+    "airl": {"Pendulum-v1": {"disc_lr": 1e-3, "disc_updates": 16, "normalize_obs": False}},
+}
+_DISC_DEFAULTS: dict[str, Any] = {"disc_lr": 3e-4, "disc_updates": 4, "normalize_obs": True}
 
 
-def _disc_settings(cfg: Any, env: Any) -> tuple[float, int]:
-    """``(disc_lr, disc_updates)``: the config's, else the env's :data:`DISC_PRESETS` entry, else the defaults."""
-    preset = {**_DISC_DEFAULTS, **(DISC_PRESETS.get(env, {}) if isinstance(env, str) else {})}
-    lr = preset["disc_lr"] if cfg.disc_lr is None else cfg.disc_lr
-    updates = preset["disc_updates"] if cfg.disc_updates is None else cfg.disc_updates
-    return float(lr), int(updates)
+def _disc_settings(kind: str, cfg: Any, env: Any) -> dict[str, Any]:
+    """``disc_lr``, ``disc_updates`` and ``normalize_obs``: the config's, else the learner's :data:`DISC_PRESETS`
+    entry for the env, else the defaults.
+
+    Examples:
+        >>> _disc_settings("gail", GAILConfig(), "CartPole-v1")
+        {'disc_lr': 0.0003, 'disc_updates': 8, 'normalize_obs': True}
+        >>> _disc_settings("airl", AIRLConfig(disc_lr=1e-4), "Pendulum-v1")
+        {'disc_lr': 0.0001, 'disc_updates': 16, 'normalize_obs': False}
+    """
+    preset = {**_DISC_DEFAULTS, **(DISC_PRESETS[kind].get(env, {}) if isinstance(env, str) else {})}
+    return {name: preset[name] if getattr(cfg, name) is None else getattr(cfg, name) for name in _DISC_DEFAULTS}
 
 
 def _check_common(cfg: Any) -> None:
@@ -780,16 +795,16 @@ def _fit(
 ) -> FitResult:
     """The adversarial loop shared by GAIL and AIRL (module docstring), saving its state after due rounds and
     resuming from the latest (:meth:`GAIL.fit`)."""
-    from rewardlab.prefs.rlhf import _load_policy, _policy_state
     from rewardlab.rewards.wrappers import RunningNormalizer
-    from rewardlab.rl.sb3 import evaluate
+    from rewardlab.rl.sb3 import evaluate, load_policy_state, policy_state
 
     gen_ = _generator(kind.upper(), cfg, data, env, rng)
     model, n_envs, seed, spaces_ = gen_.model, gen_.n_envs, gen_.seed, gen_.spaces
     expert = expert_transitions(gen_.demos, spaces_[1])
     gamma = float(model.gamma if getattr(cfg, "discount", None) is None else cfg.discount)
-    adversary = _Adversary(kind, cfg, spaces_, gamma, seed, cfg.device, _disc_settings(cfg, env))
-    if cfg.normalize_obs:
+    disc = _disc_settings(kind, cfg, env)
+    adversary = _Adversary(kind, cfg, spaces_, gamma, seed, cfg.device, (float(disc["disc_lr"]), int(disc["disc_updates"])))
+    if disc["normalize_obs"]:
         adversary.standardise_by(expert.obs)
     gen = np.random.default_rng(seed)
     recorder = _Recorder()
@@ -804,7 +819,7 @@ def _fit(
         checkpoint = checkpoint.bind(kind, cfg, env if isinstance(env, str) else repr(env), len(expert), seed)
         saved = checkpoint.restore()
         if saved is not None:  # the state after round saved["step"]: the envs start fresh episodes (module docstring)
-            _load_policy(model, saved["policy"])
+            load_policy_state(model, saved["policy"])
             model.num_timesteps = int(saved["num_timesteps"])
             adversary.load_state(saved["adversary"])
             set_rng_state(gen, saved["gen"])
@@ -820,7 +835,7 @@ def _fit(
     def save(round_: int, row: dict[str, float], done: bool) -> None:
         rows.append(row)
         if checkpoint is not None and (checkpoint.due(round_) or (done and checkpoint.every > 0)):
-            state = {"policy": _policy_state(model), "num_timesteps": int(model.num_timesteps), "adversary": adversary.state()}
+            state = {"policy": policy_state(model), "num_timesteps": int(model.num_timesteps), "adversary": adversary.state()}
             state |= {"gen": rng_state(gen), "torch": torch_rng_state(cfg.device), "rows": rows, "seconds": row["seconds"]}
             if normalizer is not None:
                 state["normalizer"] = [float(normalizer.count), float(normalizer.mean), float(normalizer.var)]
@@ -841,6 +856,7 @@ def _fit(
         "expert_transitions": len(expert),
         "disc_lr": adversary.disc_lr,
         "disc_updates": adversary.disc_updates,
+        "normalize_obs": bool(disc["normalize_obs"]),
         "config": cfg,
     }
     if adversary.potential is not None:

@@ -138,6 +138,8 @@ class GCLConfig:
         demos_in_background: add the demonstrations' segments to the background (Finn et al.'s fusion).
         reward_updates: full-batch Adam steps on the reward per round.
         reward_lr: their step size.
+        reward_lr_decay: ``"linear"``: the step size falls linearly from ``reward_lr`` in the first round to 0
+            after the last, so the reward settles and the last rounds' policy steps optimise a fixed reward.
         l2: weight decay ``l2/2 ||theta||^2`` on the reward net's parameters.
         state_only: ``r(s)`` instead of ``r(s, a)``.
         hidden: hidden widths of the reward net.
@@ -157,6 +159,7 @@ class GCLConfig:
     demos_in_background: bool = True
     reward_updates: int = 10
     reward_lr: float = 1e-3
+    reward_lr_decay: Literal["none", "linear"] = "none"
     l2: float = 0.0
     state_only: bool = False
     hidden: tuple[int, ...] = (64, 64)
@@ -174,6 +177,8 @@ class GCLConfig:
                 raise ConfigError(name, f"is {getattr(self, name)}", "use at least 1")
         if not 0 < self.reward_lr < math.inf:
             raise ConfigError("reward_lr", f"is {self.reward_lr}", "use a positive finite step size")
+        if self.reward_lr_decay not in ("none", "linear"):
+            raise ConfigError("reward_lr_decay", f"is {self.reward_lr_decay!r}", "choose 'none' or 'linear'")
         if not 0 <= self.l2 < math.inf:
             raise ConfigError("l2", f"is {self.l2}", "use a non-negative finite number")
         if self.activation not in ("relu", "tanh", "leaky_relu"):
@@ -263,7 +268,7 @@ class GuidedCostLearning:
     :class:`~rewardlab.rewards.NeuralReward` over raw observations; ``r(s, a)``, or ``r(s)`` with
     ``state_only``), ``policy`` the PPO model trained on it, ``history`` per round (``objective`` the
     importance-sampled log-likelihood per segment, ``ess`` of the background's weights, ``demo_reward`` and
-    ``policy_reward`` per step, ``background`` segments, ``true_return`` of recent training episodes,
+    ``policy_reward`` per step, ``background`` segments, ``reward_lr`` the step size, ``true_return`` of recent training episodes,
     ``env_steps``, ``seconds``), ``info`` (``eval_return_mean``/``_std`` on the true reward, ``seconds``, ...).
     """
 
@@ -337,6 +342,8 @@ class GuidedCostLearning:
             log_q = background.log_q()
             segs = background.segments()
             # -- 3. reward: ascend the importance-sampled MaxEnt log-likelihood
+            if cfg.reward_lr_decay == "linear":
+                reward.optimizer.lr = cfg.reward_lr * max(0.0, 1.0 - (rounds[0] - 1) / total_rounds)
             for _ in range(cfg.reward_updates):
                 returns = [segment_returns(s) for s in segs]
                 sample_r = torch.cat(returns).double()
@@ -356,6 +363,7 @@ class GuidedCostLearning:
                 ess=float(obj.ess[0].detach()),
                 demo_reward=float(demo_r.detach().mean()) / length,
                 background=float(len(sample_r)),
+                reward_lr=float(reward.optimizer.lr),
             )
             # -- 4. relabel: r_theta(s, a) of every step of the rollout
             with torch.no_grad():
@@ -363,6 +371,7 @@ class GuidedCostLearning:
                 return reward.logits(obs_all, acts_all, obs_all, rollout[3], None)
 
         normalizer = RunningNormalizer() if cfg.normalize_reward else None
+        total_rounds = -(-cfg.steps // (int(model.n_steps) * gen.n_envs))
         round_cb = _relabel_callback(_Recorder(), rewards_of, device, metrics, normalizer, log_pi=False)
         # -- 1-5. rollouts, background, reward steps, relabel (in the callback), PPO's update
         history, n_rounds, seconds = _train_rounds(model, cfg.steps, int(model.n_steps) * gen.n_envs, round_cb, metrics, callback)

@@ -66,7 +66,6 @@ from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from rewardlab.checkpoint import Checkpoint, rng_state, set_rng_state
 from rewardlab.data.preferences import SKIPPED, Preference, PreferenceDataset, Segment
@@ -404,7 +403,7 @@ class RLHF:
         from stable_baselines3 import PPO, SAC
 
         from rewardlab.rl.relabel import RelabelRollout
-        from rewardlab.rl.sb3 import evaluate, make_vec_env, preset_params
+        from rewardlab.rl.sb3 import evaluate, load_policy_state, make_vec_env, policy_state, preset_params
 
         cfg = self.config
         if not isinstance(rng, np.random.Generator):
@@ -454,7 +453,7 @@ class RLHF:
             if saved is not None:
                 dataset = _dataset_from_state(saved["dataset"], env_name)
                 trainer.load_state_dict(saved["trainer"], dataset)
-                _load_policy(model, saved["policy"])
+                load_policy_state(model, saved["policy"])
                 set_rng_state(rng, saved["rng"])
                 saved_feats = np.asarray(saved["labelled_features"])
                 labelled_feats = [saved_feats] if saved_feats.size else []
@@ -592,7 +591,7 @@ class RLHF:
                         "seconds": metrics["seconds"],
                         "dataset": _dataset_state(dataset),
                         "trainer": trainer.state_dict(),
-                        "policy": _policy_state(model),
+                        "policy": policy_state(model),
                         "rng": rng_state(rng),
                         "labelled_features": np.concatenate(labelled_feats) if labelled_feats else np.zeros((0, 0)),
                         "pool": [{"obs": tr.obs, "acts": tr.acts, "rews": tr.rews} for tr in recorder.pool],
@@ -766,34 +765,3 @@ def _dataset_from_state(state: dict[str, Any], env_id: str | None) -> Preference
             )
         )
     return PreferenceDataset(prefs, env_id=env_id)
-
-
-def _policy_state(model: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {"parameters": model.get_parameters()}
-    if hasattr(model, "log_ent_coef"):
-        state["log_ent_coef"] = model.log_ent_coef.detach().clone()
-    buffer = getattr(model, "replay_buffer", None)
-    if buffer is not None:
-        n = buffer.buffer_size if buffer.full else buffer.pos
-        state["buffer"] = {
-            "pos": buffer.pos,
-            "full": buffer.full,
-            **{
-                name: getattr(buffer, name)[:n].copy()
-                for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
-            },
-        }
-    return state
-
-
-def _load_policy(model: Any, state: dict[str, Any]) -> None:
-    model.set_parameters(state["parameters"], exact_match=True, device=model.device)
-    if "log_ent_coef" in state:
-        with torch.no_grad():
-            model.log_ent_coef.copy_(torch.as_tensor(state["log_ent_coef"]))
-    if "buffer" in state:
-        saved, buffer = state["buffer"], model.replay_buffer
-        for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
-            data = np.asarray(saved[name])
-            getattr(buffer, name)[: len(data)] = data
-        buffer.pos, buffer.full = int(saved["pos"]), bool(saved["full"])

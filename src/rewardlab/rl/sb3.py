@@ -34,8 +34,10 @@ __all__ = [
     "check_hyperparams",
     "evaluate",
     "init_actor",
+    "load_policy_state",
     "make_ranked_demos",
     "make_vec_env",
+    "policy_state",
     "preset_params",
     "rollout_steps",
     "train_policy",
@@ -468,3 +470,46 @@ def _tmpdir() -> Path:
     import tempfile
 
     return Path(tempfile.mkdtemp(prefix="rewardlab-ckpt-"))
+
+
+def policy_state(model: Any) -> dict[str, Any]:
+    """What a checkpoint needs to continue an SB3 model: its parameters (weights and optimiser state, SB3's
+    ``get_parameters``), SAC's entropy coefficient and the filled part of an off-policy replay buffer.
+    :func:`load_policy_state` puts it back into a model built with the same settings.
+
+    Examples:
+        >>> from stable_baselines3 import PPO
+        >>> model = PPO("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=64, seed=0)
+        >>> sorted(policy_state(model)), sorted(policy_state(model)["parameters"])
+        (['parameters'], ['policy', 'policy.optimizer'])
+    """
+    state: dict[str, Any] = {"parameters": model.get_parameters()}
+    if hasattr(model, "log_ent_coef"):
+        state["log_ent_coef"] = model.log_ent_coef.detach().clone()
+    buffer = getattr(model, "replay_buffer", None)
+    if buffer is not None:
+        n = buffer.buffer_size if buffer.full else buffer.pos
+        state["buffer"] = {
+            "pos": buffer.pos,
+            "full": buffer.full,
+            **{name: getattr(buffer, name)[:n].copy() for name in _BUFFER_FIELDS},
+        }
+    return state
+
+
+def load_policy_state(model: Any, state: dict[str, Any]) -> None:
+    """Restore :func:`policy_state`'s ``state`` into ``model`` (same algorithm, spaces and buffer size), in place."""
+    model.set_parameters(state["parameters"], exact_match=True, device=model.device)
+    if "log_ent_coef" in state:
+        with torch.no_grad():
+            model.log_ent_coef.copy_(torch.as_tensor(state["log_ent_coef"]))
+    if "buffer" in state:
+        saved, buffer = state["buffer"], model.replay_buffer
+        for name in _BUFFER_FIELDS:
+            data = np.asarray(saved[name])
+            getattr(buffer, name)[: len(data)] = data
+        buffer.pos, buffer.full = int(saved["pos"]), bool(saved["full"])
+
+
+#: the arrays of SB3's ``ReplayBuffer`` that :func:`policy_state` keeps
+_BUFFER_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
