@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rewardlab._io import atomic_write, write_json
+
 HERE = Path(__file__).resolve().parent
 LIBRARIES = ("rewardlab", "imitation")
 
@@ -37,6 +39,11 @@ def command(library: str, algo: str, env: str, steps: int, seed: int, directory:
         extra = ["--transfer"] if transfer and algo == "airl" else []
         return [sys.executable, str(HERE / "adversarial.py"), "run", *common, *extra]
     return [str(HERE / ".venv-imitation" / "bin" / "python"), str(HERE / "imitation_adversarial.py"), *common]
+
+
+def write_text(path: Path, text: str) -> None:
+    """``text`` into ``path``, atomically."""
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def main() -> None:
@@ -67,7 +74,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     listing = [{k: t[k] for k in ("name", "dir", "method", "task", "seed")} for t in trials]
     meta = {"metric": "normalised", "higher_is_better": True, "env": args.env, "steps": args.steps, "trials": listing}
-    (args.out / "trials.json").write_text(json.dumps(meta, indent=1))
+    write_json(args.out / "trials.json", meta)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent / "src")}
     for t in trials:
@@ -77,15 +84,16 @@ def main() -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         cmd = command(t["library"], t["algo"], args.env, args.steps, t["seed"], args.dir, args.transfer)
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        (run_dir / "log.txt").write_text(done.stdout + done.stderr)
+        write_text(run_dir / "log.txt", done.stdout + done.stderr)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if done.returncode != 0 or not lines:
-            (run_dir / "error.json").write_text(json.dumps({"error": (done.stderr or "no output").strip().splitlines()[-1]}))
+            write_json(run_dir / "error.json", {"error": (done.stderr or "no output").strip().splitlines()[-1]})
             print(f"{t['name']}: failed (see {run_dir / 'log.txt'})", flush=True)
             continue
         row = json.loads(lines[-1])
         keys = ("normalised", "return", "seconds", "env_steps", "transfer_normalised")
-        (run_dir / "result.json").write_text(json.dumps({"metrics": {k: row[k] for k in keys if k in row}, "row": row}))
+        # atomically: a sweep killed while writing leaves no half-written result.json for its resume to trust
+        write_json(run_dir / "result.json", {"metrics": {k: row[k] for k in keys if k in row}, "row": row})
         print(json.dumps(row), flush=True)
 
     from rewardlab.experiments.summarize import load_trials, summarize

@@ -790,13 +790,28 @@ def _train_rounds(
     return history, round_, time.perf_counter() - t0
 
 
+def _final_evaluation(model: Any, env: Any, cfg: Any, rounds: int, seconds: float) -> dict[str, Any]:
+    """The ``info`` entries every generator loop reports at its end: ``env_steps``, ``rounds``, ``seconds`` and the
+    policy's mean and std true return over ``cfg.eval_episodes`` deterministic episodes from ``cfg.eval_seed``."""
+    from rewardlab.rl.sb3 import evaluate
+
+    evaluation = evaluate(model, env, episodes=cfg.eval_episodes, seed=cfg.eval_seed).returns()
+    return {
+        "env_steps": int(model.num_timesteps),
+        "rounds": rounds,
+        "seconds": seconds,
+        "eval_return_mean": float(evaluation.mean()),
+        "eval_return_std": float(evaluation.std()),
+    }
+
+
 def _fit(
     kind: str, cfg: Any, data: Any, env: Any, rng: np.random.Generator, callback: Callback | None, checkpoint: Checkpoint | None = None
 ) -> FitResult:
     """The adversarial loop shared by GAIL and AIRL (module docstring), saving its state after due rounds and
     resuming from the latest (:meth:`GAIL.fit`)."""
     from rewardlab.rewards.wrappers import RunningNormalizer
-    from rewardlab.rl.sb3 import evaluate, load_policy_state, policy_state
+    from rewardlab.rl.sb3 import load_policy_state, policy_state
 
     gen_ = _generator(kind.upper(), cfg, data, env, rng)
     model, n_envs, seed, spaces_ = gen_.model, gen_.n_envs, gen_.seed, gen_.spaces
@@ -846,13 +861,8 @@ def _fit(
         model, cfg.steps, rollout, round_cb, metrics, callback, history=history, first_round=round_, seconds0=seconds0, after_round=save
     )
     ensure_finite(adversary.model, f"{kind.upper()} reward net", step="the end", fix=f"lower disc_lr (now {adversary.disc_lr:g})")
-    evaluation = evaluate(model, env, episodes=cfg.eval_episodes, seed=cfg.eval_seed).returns()
     info: dict[str, Any] = {
-        "env_steps": int(model.num_timesteps),
-        "rounds": round_,
-        "seconds": seconds,
-        "eval_return_mean": float(evaluation.mean()),
-        "eval_return_std": float(evaluation.std()),
+        **_final_evaluation(model, env, cfg, round_, seconds),
         "expert_transitions": len(expert),
         "disc_lr": adversary.disc_lr,
         "disc_updates": adversary.disc_updates,

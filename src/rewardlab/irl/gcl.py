@@ -59,7 +59,16 @@ from torch import Tensor
 
 from rewardlab.data import TrajectoryDataset
 from rewardlab.errors import ConfigError, ShapeError, ValidationError
-from rewardlab.irl.adversarial import _Adversary, _as_actions, _Batch, _generator, _Recorder, _relabel_callback, _train_rounds
+from rewardlab.irl.adversarial import (
+    _Adversary,
+    _as_actions,
+    _Batch,
+    _final_evaluation,
+    _generator,
+    _Recorder,
+    _relabel_callback,
+    _train_rounds,
+)
 from rewardlab.irl.sample_based import SampleBasedObjective, sample_based_objective
 from rewardlab.learner import Callback, FitResult, ensure_finite
 
@@ -277,7 +286,6 @@ class GuidedCostLearning:
 
     def fit(self, data: TrajectoryDataset, env_or_mdp: Any, *, rng: np.random.Generator, callback: Callback | None = None) -> FitResult:
         from rewardlab.rewards.wrappers import RunningNormalizer
-        from rewardlab.rl.sb3 import evaluate
 
         cfg = self.config
         gen = _generator("GCL", cfg, data, env_or_mdp, rng)
@@ -371,20 +379,12 @@ class GuidedCostLearning:
                 return reward.logits(obs_all, acts_all, obs_all, rollout[3], None)
 
         normalizer = RunningNormalizer() if cfg.normalize_reward else None
-        total_rounds = -(-cfg.steps // (int(model.n_steps) * gen.n_envs))
+        per_round = int(model.n_steps) * gen.n_envs
+        total_rounds = -(-cfg.steps // per_round)
         round_cb = _relabel_callback(_Recorder(), rewards_of, device, metrics, normalizer, log_pi=False)
         # -- 1-5. rollouts, background, reward steps, relabel (in the callback), PPO's update
-        history, n_rounds, seconds = _train_rounds(model, cfg.steps, int(model.n_steps) * gen.n_envs, round_cb, metrics, callback)
+        history, n_rounds, seconds = _train_rounds(model, cfg.steps, per_round, round_cb, metrics, callback)
         ensure_finite(reward.model, "GCL reward net", step="the end", fix=f"lower reward_lr (now {cfg.reward_lr:g})")
-        evaluation = evaluate(model, env_or_mdp, episodes=cfg.eval_episodes, seed=cfg.eval_seed).returns()
-        info: dict[str, Any] = {
-            "env_steps": int(model.num_timesteps),
-            "rounds": n_rounds,
-            "seconds": seconds,
-            "eval_return_mean": float(evaluation.mean()),
-            "eval_return_std": float(evaluation.std()),
-            "demo_segments": len(d_obs),
-            "config": cfg,
-        }
+        info = {**_final_evaluation(model, env_or_mdp, cfg, n_rounds, seconds), "demo_segments": len(d_obs), "config": cfg}
         reward.fold()
         return FitResult(reward=reward.model.eval(), policy=model, history=history, info=info)
