@@ -5,7 +5,7 @@ Protocol, per seed ``s``:
 1. demonstrations: 10 episodes (200 steps each) of :func:`rewardlab.irl.experts.pendulum_swing_up`, the
    hand-written swing-up controller (reset seeds 0..9, the same for every seed);
 2. :class:`rewardlab.irl.sample_based.GymRelativeEntropyIRL` with its defaults (256 random tanh features of
-   the observation, bandwidth 3, segments of 20 steps, ``Z`` over 50 episodes of the uniformly random policy, 300 Adam
+   the observation, bandwidth 5, single-step segments, ``Z`` over 50 episodes of the uniformly random policy, 300 Adam
    steps, ``l2 = 0.01``), ``rng = default_rng(s)``;
 3. PPO (:func:`rewardlab.rl.sb3.train_policy`, the RL Zoo Pendulum preset: 4 envs x 1,024 steps, gSDE) for
    ``--steps`` env steps with seed ``s``, on the learned reward (running-normalised, no control cost) and,
