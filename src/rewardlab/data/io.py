@@ -300,7 +300,7 @@ def minari_id(dataset: str) -> str:
         >>> minari_id("minari:")
         Traceback (most recent call last):
         ...
-        rewardlab.errors.ConfigError: data.dataset: 'minari:' names no dataset. Fix: give minari:DATASET_ID, e.g. minari:mujoco/halfcheetah/expert-v0
+        rewardlab.errors.ConfigError: data.dataset: 'minari:' names no dataset. Fix: give minari:DATASET_ID, e.g. minari:mujoco/halfcheetah/expert-v0.
     """
     name = dataset[len(MINARI_PREFIX) :].strip()
     if not name:
