@@ -5,7 +5,7 @@ Protocol, per seed ``s``:
 1. demonstrations: 10 episodes (200 steps each) of :func:`rewardlab.irl.experts.pendulum_swing_up`, the
    hand-written swing-up controller (reset seeds 0..9, the same for every seed);
 2. :class:`rewardlab.irl.sample_based.GymRelativeEntropyIRL` with its defaults (256 random tanh features of
-   the observation, bandwidth 3, segments of 20 steps, ``Z`` over 50 episodes of the uniformly random policy, 300 Adam
+   the observation, bandwidth 5, single-step segments, ``Z`` over 50 episodes of the uniformly random policy, 300 Adam
    steps, ``l2 = 0.01``), ``rng = default_rng(s)``;
 3. PPO (:func:`rewardlab.rl.sb3.train_policy`, the RL Zoo Pendulum preset: 4 envs x 1,024 steps, gSDE) for
    ``--steps`` env steps with seed ``s``, on the learned reward (running-normalised, no control cost) and,
@@ -13,10 +13,10 @@ Protocol, per seed ``s``:
 4. each policy's true return over the same 20 deterministic evaluation episodes (reset seeds 10,000..),
    and the uniformly random policy's over them; normalised score = (score - random) / (expert - random).
 
-Run (one core each, side by side)::
+Run (about 1.5 min per seed on an idle core; ``--set KEY=VALUE`` changes a setting of the config, e.g. ``--set segment=20
+--set bandwidth=3`` for the earlier defaults, whose results are kept in ``benchmarks/relent_gym/segment20/``)::
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/relent_gym_pendulum.py --seeds 0 1 --out benchmarks/relent_gym/seeds01.json &
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/relent_gym_pendulum.py --seeds 2 --out benchmarks/relent_gym/seed2.json
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/relent_gym_pendulum.py --seeds 0 1 2 3 4 --out benchmarks/relent_gym/seeds01234.json
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ def uniform(obs: np.ndarray) -> np.ndarray:
     return np.zeros((len(obs), 1), np.float32)  # every action replaced by a uniform draw (epsilon = 1)
 
 
-def run(seed: int, steps: int) -> dict[str, float]:
+def run(seed: int, steps: int, settings: dict[str, object]) -> dict[str, object]:
     demos = collect_rollouts(ENV, pendulum_swing_up, 10, seed=0)
     t0 = time.perf_counter()
-    fit = GymRelativeEntropyIRL(GymRelativeEntropyConfig()).fit(demos, ENV, rng=np.random.default_rng(seed))
+    fit = GymRelativeEntropyIRL(GymRelativeEntropyConfig(**settings)).fit(demos, ENV, rng=np.random.default_rng(seed))
     fit_seconds = time.perf_counter() - t0
     learned = train_policy(ENV, steps=steps, seed=seed, reward=fit.reward)
     expert = train_policy(ENV, steps=steps, seed=seed)
@@ -55,6 +55,7 @@ def run(seed: int, steps: int) -> dict[str, float]:
     return {
         "seed": seed,
         "steps": steps,
+        "settings": settings,
         "demo_return": float(demos.returns().mean()),
         "relent_return": score,
         "true_reward_ppo_return": best,
@@ -73,10 +74,12 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--steps", type=int, default=102_400)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a GymRelativeEntropyConfig setting")
     args = parser.parse_args()
+    settings = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     rows = []
     for s in args.seeds:
-        rows.append(run(s, args.steps))
+        rows.append(run(s, args.steps, settings))
         print(json.dumps(rows[-1]), flush=True)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,42 @@ def test_a_gail_run_config_with_a_policy_stage_and_a_sweep_of_gail_and_airl(tmp_
     assert sorted(t["method"] for t in trials) == ["airl", "airl", "gail", "gail"]
 
 
+def test_gail_reads_its_demonstrations_from_a_minari_dataset(tmp_path: Path) -> None:
+    """``--demos minari:ID``: the demonstrations exported to a local Minari dataset (to_minari) train GAIL as the
+    directory does; the run records the Minari id; an id not stored locally, or an empty one, is refused naming
+    --demos before any work, and nothing is written."""
+    from rewardlab.data.io import load_dataset, to_minari
+
+    store = tmp_path / "minari"
+    demos = load_dataset(DEMOS, env="Pendulum-v1")
+    env = dict(os.environ, MINARI_DATASETS_PATH=str(store))
+    os.environ["MINARI_DATASETS_PATH"] = str(store)
+    try:
+        to_minari(demos, "rewardlab/pendulum/expert-v0", env="Pendulum-v1", eval_env="Pendulum-v1", author="rewardlab tests",
+                  author_email="tests@rewardlab.invalid", code_permalink="https://example.invalid/rewardlab")  # fmt: skip
+    finally:
+        del os.environ["MINARI_DATASETS_PATH"]
+    out = tmp_path / "gail"
+    command = ["irl", "gail", "--env", "Pendulum-v1", "--demos", "minari:rewardlab/pendulum/expert-v0", "--out", str(out), *SMALL]
+    proc = subprocess.run([sys.executable, "-m", "rewardlab", *command], capture_output=True, text=True, timeout=300,
+                          env=dict(env, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src")))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["config"]["data"]["dataset"] == "minari:rewardlab/pendulum/expert-v0"
+    m = result["metrics"]
+    assert result["demonstrations"] == len(demos) == 10 and m["expert_return"] == pytest.approx(float(demos.returns().mean()))
+    assert (m["env_steps"], m["rounds"]) == (2048, 4)
+    for dataset, expected in (("minari:nowhere/none-v0", "'nowhere/none-v0' is not a Minari dataset stored here"),
+                              ("minari: ", "names no dataset")):  # fmt: skip
+        bad = subprocess.run([sys.executable, "-m", "rewardlab", "irl", "airl", "--env", "Pendulum-v1", "--demos", dataset,
+                              "--out", str(tmp_path / "bad")], capture_output=True, text=True, timeout=120,
+                             env=dict(env, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src")))  # fmt: skip
+        assert (
+            bad.returncode != 0 and "error: --demos:" in bad.stderr + bad.stdout and expected in " ".join((bad.stderr + bad.stdout).split())
+        )
+        assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "overrides", "expected"),
     [

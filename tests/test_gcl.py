@@ -85,7 +85,7 @@ def test_the_reward_step_size_decays_linearly_to_zero_over_the_rounds() -> None:
     history = GuidedCostLearning(cfg).fit(demos, "Pendulum-v1", rng=np.random.default_rng(0)).history
     np.testing.assert_allclose(history["reward_lr"], [3e-4 * (1 - k / 4) for k in range(4)])
     constant = GuidedCostLearning(GCLConfig(**tiny)).fit(demos, "Pendulum-v1", rng=np.random.default_rng(0)).history
-    assert constant["reward_lr"] == [1e-3] * 4
+    assert constant["reward_lr"] == [3e-3] * 4
 
 
 def test_bad_settings_and_shapes_are_refused() -> None:
@@ -112,8 +112,8 @@ def test_bad_settings_and_shapes_are_refused() -> None:
 
 
 def test_gcl_on_pendulum_from_committed_demos_beats_a_random_policy(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """tests/data/pendulum_expert (10 expert episodes, return -163.5; see test_adversarial.py). GCL with segments of
-    10 steps, a mixture of the last 5 policies, 8 envs x 512 steps per round, 32,768 env steps (about 10 s on idle
+    """tests/data/pendulum_expert (10 expert episodes, return -163.5; see test_adversarial.py). GCL with its defaults
+    (single-step segments, a mixture of every past policy), 8 envs x 512 steps per round, 32,768 env steps (about 10 s on idle
     cores, 25 s on busy ones)."""
     demos = load_dataset(PENDULUM_DEMOS, env="Pendulum-v1")
     draws = np.random.default_rng(0)
@@ -128,7 +128,7 @@ def test_gcl_on_pendulum_from_committed_demos_beats_a_random_policy(tmp_path) ->
     assert len(history.steps) == 8 and history["env_steps"][-1] == 32_768
     assert history["objective"][-1] > history["objective"][0]  # the demonstrations' likelihood rose
     assert {"ess", "demo_reward", "policy_reward", "background", "true_return"} <= set(history.keys())
-    assert history["reward_lr"] == [1e-3] * 8
+    assert history["reward_lr"] == [3e-3] * 8
     # the learned r(s, a) takes raw observations, saves, loads and replaces the env's reward in the wrapper
     reward = result.reward
     assert type(reward) is NeuralReward and reward.spec.uses_action

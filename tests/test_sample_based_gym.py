@@ -130,6 +130,26 @@ def test_the_learned_reward_ranks_pendulum_segments_like_the_true_reward(pendulu
     assert spearmanr(segment_returns(held_out, result.reward), true).statistic >= spearman
 
 
+def test_single_step_segments_keep_z_well_sampled_and_rank_states_like_the_true_reward(pendulum) -> None:
+    """The defaults (single-step segments, bandwidth 5): Z's effective sample size is hundreds of background
+    states, against a handful of 20-step segments, and the learned r(s) orders a grid of pendulum states
+    (angle x velocity) like the true reward -(theta^2 + 0.1 thetadot^2): Spearman >= 0.8 over the grid and
+    >= 0.95 where |thetadot| < 2 (measured 0.87 and 0.995 on seed 0)."""
+    from scipy.stats import spearmanr
+
+    demos, *_ = pendulum
+    single = GymRelativeEntropyIRL(GymRelativeEntropyConfig()).fit(demos, "Pendulum-v1", rng=RNG(0))
+    long = GymRelativeEntropyIRL(GymRelativeEntropyConfig(segment=SEGMENT, bandwidth=3.0)).fit(demos, "Pendulum-v1", rng=RNG(0))
+    assert single.info["ess_min"] > 100 > 20 > long.info["ess_min"]
+    theta, thetadot = (x.ravel() for x in np.meshgrid(np.linspace(-np.pi, np.pi, 41), np.linspace(-8, 8, 33)))
+    obs = torch.as_tensor(np.stack([np.cos(theta), np.sin(theta), thetadot], 1), dtype=torch.float32)
+    with torch.no_grad():
+        learned = single.reward(obs, torch.zeros(len(obs), 1)).numpy()
+    true = -(theta**2 + 0.1 * thetadot**2)
+    slow = np.abs(thetadot) < 2
+    assert spearmanr(learned, true).statistic >= 0.8 and spearmanr(learned[slow], true[slow]).statistic >= 0.95
+
+
 def test_the_learned_reward_saves_loads_and_replaces_the_env_reward(pendulum, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import gymnasium as gym
 
@@ -156,7 +176,7 @@ def test_a_given_uniform_background_is_used_as_it_is_and_the_fit_is_deterministi
     cfg = GymRelativeEntropyConfig(features=32, iterations=30)
     a = GymRelativeEntropyIRL(cfg).fit(demos, "Pendulum-v1", rng=RNG(3), background=random)
     b = GymRelativeEntropyIRL(cfg).fit(demos, "Pendulum-v1", rng=RNG(3), background=random)
-    assert a.info["background_episodes"] == 10 and a.info["background_segments"] == 100
+    assert a.info["background_episodes"] == 10 and a.info["background_segments"] == 10 * 200  # single-step segments
     probe = torch.as_tensor(demos[0].obs[:-1]), torch.as_tensor(demos[0].acts)
     assert torch.equal(a.reward(*probe), b.reward(*probe))
 

@@ -246,7 +246,8 @@ def irl(
     demos: Annotated[
         str | None,
         typer.Option(
-            "--demos", help="Number of expert demonstrations (a --world; default 16), or with --env a dataset directory (save_dataset)."
+            "--demos",
+            help="Number of expert demonstrations (a --world; default 16), or with --env a dataset directory (save_dataset), an .npz of episodes or minari:DATASET_ID.",
         ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Run directory for result.json, reward/ and figures.png (policy/ with --env).")] = Path(
@@ -339,7 +340,9 @@ def _irl_gym(
             raise ConfigError(name, "samples demonstrations in a tabular world", "leave it out with --env (--demos names the dataset)")
     if demos is None:
         raise ConfigError(
-            "--demos", "is missing", "give --demos DIR, a dataset of demonstrations (save_dataset, `rewardlab demos collect`)"
+            "--demos",
+            "is missing",
+            "give --demos DIR, a dataset of demonstrations (save_dataset, `rewardlab demos collect`), or minari:DATASET_ID",
         )
     summary = run_adversarial(
         method, _env_id(env), demos, out, seed=seed, settings=_parse_settings(settings or []), resume=resume, overwrite=overwrite
@@ -484,7 +487,9 @@ def _prefs(method: str) -> Callable[..., None]:
     def command(
         env: Annotated[str, typer.Option(help="Gymnasium env id the demonstrations come from.")],
         out: Annotated[Path, typer.Option(help="Run directory for reward/, result.json and extrapolation.png.")],
-        demos: Annotated[Path | None, typer.Option(help="A directory written by `rewardlab demos collect` (or save_dataset).")] = None,
+        demos: Annotated[
+            Path | None, typer.Option(help="A directory written by `rewardlab demos collect` (or save_dataset), or minari:DATASET_ID.")
+        ] = None,
         preferences: Annotated[
             Path | None,
             typer.Option(

@@ -22,9 +22,19 @@ import numpy as np
 from rewardlab._io import json_text, npz_bytes, read_meta, write_files
 from rewardlab._schema import check_meta
 from rewardlab.data.trajectory import Trajectory, TrajectoryDataset
-from rewardlab.errors import DataFileError, ValidationError
+from rewardlab.errors import ConfigError, DataFileError, ValidationError
 
-__all__ = ["check_env", "from_arrays", "from_minari", "load_dataset", "load_npz_episodes", "save_dataset", "to_minari"]
+__all__ = [
+    "MINARI_PREFIX",
+    "check_env",
+    "from_arrays",
+    "from_minari",
+    "load_dataset",
+    "load_npz_episodes",
+    "minari_id",
+    "save_dataset",
+    "to_minari",
+]
 
 _FORMAT = "rewardlab.TrajectoryDataset"
 
@@ -237,8 +247,6 @@ def to_minari(dataset: Any, dataset_id: str, env: Any, **kwargs: Any) -> Any:
     from minari.dataset.minari_dataset import parse_dataset_id
     from minari.storage import get_dataset_path
 
-    from rewardlab.errors import ConfigError
-
     try:
         parse_dataset_id(dataset_id)
     except (ValueError, TypeError) as exc:
@@ -278,6 +286,39 @@ def to_minari(dataset: Any, dataset_id: str, env: Any, **kwargs: Any) -> Any:
         shutil.rmtree(path, ignore_errors=True)  # no half-written dataset under this id
         raise
     return created
+
+
+#: ``[data] dataset`` / ``--demos`` naming a Minari dataset instead of a path: ``minari:DATASET_ID``.
+MINARI_PREFIX = "minari:"
+
+
+def minari_id(dataset: str) -> str:
+    """The Minari id of ``minari:DATASET_ID``; a missing or locally absent id raises :class:`ConfigError` naming
+    ``data.dataset`` (nothing is downloaded: list what is stored with ``minari list local``).
+
+    Examples:
+        >>> minari_id("minari:")
+        Traceback (most recent call last):
+        ...
+        rewardlab.errors.ConfigError: data.dataset: 'minari:' names no dataset. Fix: give minari:DATASET_ID, e.g. minari:mujoco/halfcheetah/expert-v0.
+    """
+    name = dataset[len(MINARI_PREFIX) :].strip()
+    if not name:
+        raise ConfigError(
+            "data.dataset", f"{dataset!r} names no dataset", "give minari:DATASET_ID, e.g. minari:mujoco/halfcheetah/expert-v0"
+        )
+    try:
+        import minari
+    except ImportError:
+        raise ConfigError("data.dataset", f"is {dataset!r} but minari is not installed", "pip install 'rewardlab[minari]'") from None
+    local = minari.list_local_datasets()
+    if name not in local:
+        raise ConfigError(
+            "data.dataset",
+            f"{name!r} is not a Minari dataset stored here ({len(local)} stored: {sorted(local)[:5]})",
+            "download it first (minari download ID) or point MINARI_DATASETS_PATH at where it is",
+        )
+    return name
 
 
 def from_minari(dataset_id_or_dataset: Any) -> TrajectoryDataset:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rewardlab._io import check_out, run_directory, write_json
+from rewardlab.data.io import MINARI_PREFIX
 from rewardlab.errors import ConfigError
 from rewardlab.experiments.config import PreferenceData, RankingData
 from rewardlab.learner import FitResult
@@ -144,10 +145,16 @@ def _mirrored(
 
 
 def read_demos(dataset: str, env_id: str) -> Any:
-    """The demonstrations of ``[data] dataset``: a directory of :func:`rewardlab.data.io.save_dataset`, or an
-    ``.npz`` file of episodes (:func:`rewardlab.data.io.load_npz_episodes`); checked against ``env_id``."""
-    from rewardlab.data.io import check_env, load_dataset, load_npz_episodes
+    """The demonstrations of ``[data] dataset``: a directory of :func:`rewardlab.data.io.save_dataset`, an
+    ``.npz`` file of episodes (:func:`rewardlab.data.io.load_npz_episodes`), or ``minari:DATASET_ID``, a Minari
+    dataset stored locally (:func:`rewardlab.data.io.from_minari`; ``MINARI_DATASETS_PATH`` says where);
+    checked against ``env_id``."""
+    from rewardlab.data.io import check_env, from_minari, load_dataset, load_npz_episodes, minari_id
 
+    if dataset.startswith(MINARI_PREFIX):
+        demos = from_minari(minari_id(dataset))
+        check_env(demos, env_id, source=dataset)
+        return demos
     path = Path(dataset)
     if path.is_file() and path.suffix == ".npz":
         demos = load_npz_episodes(path)
@@ -477,7 +484,7 @@ def learn_reward(
         data: dict[str, Any] = (
             {"kind": "preferences", "path": str(Path(preferences).absolute())}
             if preferences is not None
-            else {"dataset": str(Path(demos_dir).absolute())}  # type: ignore[arg-type]
+            else {"dataset": str(demos_dir) if str(demos_dir).startswith(MINARI_PREFIX) else str(Path(demos_dir).absolute())}  # type: ignore[arg-type]
         )
         if mirror_obs is not None:
             data["mirror_obs"] = list(mirror_obs)

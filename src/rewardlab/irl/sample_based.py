@@ -825,15 +825,19 @@ class GymRelativeEntropyConfig:
             ``"mlp"``: a neural reward ``r_psi(o, a)`` whose segment returns play the features (Adam on
             all its weights, the same objective by autograd).
         features: ``K`` random features.
-        bandwidth: of the random features (larger is smoother; 3 ranked Pendulum-v1's states by angle
-            monotonically where 1 did not).
+        bandwidth: of the random features (larger is smoother; on Pendulum-v1 with single-step segments the
+            learned ``r(s)`` had Spearman 0.85-0.89 with the true reward over a grid of states at 5, 0.66-0.78 at
+            3 and below 0.2 at 1.5, seeds 0-4).
         hidden: the MLP's hidden widths (``reward="mlp"``).
         actions: the reward reads actions as well as observations. Off by default: on Pendulum-v1 PPO on
             a reward of ``(obs, act)`` stayed at the random policy's return in 2 of 2 seeds, on a reward of
             ``obs`` alone it swung up (``benchmarks/relent_gym_pendulum.py``); the uniform background's
             actions differ from any policy's everywhere, so action features mostly learn that.
         segment: decisions per segment ``L``; demonstrations and background episodes are cut into
-            segments of this length, and ``Z`` is a sum over the background segments.
+            segments of this length, and ``Z`` is a sum over the background segments. The weights
+            ``exp(R(tau))`` of longer segments vary more: on Pendulum-v1 with 50 uniform background episodes the
+            effective sample size of ``Z`` was 3-14 segments at ``L = 20`` (PPO on the reward: 0.54 normalised
+            over seeds 0-4) and 810-1,300 at ``L = 1`` (1.02 on every seed; ``benchmarks/relent_gym_pendulum.py``).
         episodes: background episodes of the uniform random policy drawn before the fit.
         max_steps: cut background episodes after this many steps (None: the env's time limit).
         optimizer: ``"adam"`` or ``"gd"`` for the random features' weights.
@@ -848,10 +852,10 @@ class GymRelativeEntropyConfig:
 
     reward: Literal["random-features", "mlp"] = "random-features"
     features: int = 256
-    bandwidth: float = 3.0
+    bandwidth: float = 5.0
     hidden: tuple[int, ...] = (64, 64)
     actions: bool = False
-    segment: int = 20
+    segment: int = 1
     episodes: int = 50
     max_steps: int | None = None
     optimizer: Optimizer = "adam"
