@@ -767,7 +767,8 @@ def _round_callback(
     normalizer: Any,
     replay: _Reservoir | None,
 ) -> Any:
-    """The SB3 callback of one adversarial round: at the rollout's end, update the discriminator, then relabel
+    """The SB3 callback of one adversarial round: at the rollout's end, update the discriminator (against the
+    rollout, or half of it and as many transitions from ``replay``, which then takes the rollout in), then relabel
     the rollout's rewards (:func:`_relabel_callback`)."""
     from gymnasium import spaces
 
@@ -778,8 +779,8 @@ def _round_callback(
         with torch.no_grad():
             a = acts.long() if isinstance(model.action_space, spaces.Discrete) else acts
             _, lp, _ = model.policy.evaluate_actions(obs, a)
-        out: Tensor = lp.float().reshape(len(obs))
-        return out
+        log_probs: Tensor = lp.float().reshape(len(obs))
+        return log_probs
 
     def rewards_of(model: Any, policy: _Batch) -> Tensor:
         tensor = adversary._tensor
