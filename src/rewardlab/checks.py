@@ -6,7 +6,7 @@ on a tiny problem of the data kind it learns from, on a tabular world or a Gymna
 fails raises :class:`~rewardlab.errors.LearnerCheckError` (a rewardlab error, not a bare ``assert``,
 which ``python -O`` strips) naming the learner, the check and what went wrong.
 
-The checks (DESIGN.md, sections 3 and 6):
+The checks (docs/architecture.md: the estimator shape and how to add a learner):
 
 * ``constructor``: the constructor takes only a frozen dataclass config;
 * ``frozen_result``: ``fit`` returns a frozen :class:`~rewardlab.learner.FitResult`;
@@ -173,7 +173,7 @@ def tiny_problem(kind: DataKind) -> Problem:
 
 
 def _fail(name: str, check: str, problem: str) -> LearnerCheckError:
-    return LearnerCheckError(f"{name}.{check}", problem, "make the learner follow the estimator shape (DESIGN.md, section 3)")
+    return LearnerCheckError(f"{name}.{check}", problem, "make the learner follow the estimator shape (docs/architecture.md)")
 
 
 def _outputs(result: FitResult, problem: Problem) -> torch.Tensor | None:

@@ -1,4 +1,4 @@
-"""The one estimator shape every learner follows (DESIGN.md, section 3).
+"""The one estimator shape every learner follows (docs/architecture.md, "One shape for every learner").
 
 A learner is a class whose constructor takes only its hyperparameters (a dataclass config) and whose
 ``fit(data, env_or_mdp, *, rng, callback=None)`` returns a frozen :class:`FitResult`.

@@ -426,10 +426,11 @@ class GAILConfig:
 class AIRLConfig:
     """Hyperparameters of :class:`AIRL`.
 
+    The other attributes (``steps``, ``hidden``, ``activation``, ``disc_lr``, ``disc_updates``, ``disc_replay``,
+    ``normalize_obs``, ``normalize_reward``, ``hyperparams``, ``eval_episodes``, ``eval_seed``, ``device``) are as
+    in :class:`GAILConfig`, ``hidden`` and ``activation`` for both ``g`` and ``h``.
+
     Attributes:
-        steps, hidden, activation, disc_lr, disc_updates, normalize_obs, normalize_reward, hyperparams, eval_episodes,
-            eval_seed, device:
-            as in :class:`GAILConfig` (``hidden`` and ``activation`` for both ``g`` and ``h``).
         state_only: ``g(s)`` (Fu et al.'s disentangled reward, default) or ``g(s, a)``.
         discount: ``gamma`` of the shaping term; None: PPO's ``gamma``.
     """
