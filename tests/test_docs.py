@@ -30,10 +30,25 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_site_builds_strictly_and_fetches_nothing_from_elsewhere(site: Path) -> None:
-    for page in ("index.html", "architecture/index.html", "methods/sample-based-and-adversarial/index.html", "api/adversarial/index.html"):
+    for page in (
+        "index.html",
+        "architecture/index.html",
+        "cli/index.html",
+        "methods/sample-based-and-adversarial/index.html",
+        "api/adversarial/index.html",
+    ):
         assert (site / page).is_file(), page
     api = (site / "api" / "adversarial" / "index.html").read_text(encoding="utf-8")
     assert "AIRLConfig" in api and "disc_replay" in api  # the reference is generated from the docstrings
+    import typer
+
+    from rewardlab.cli import app
+
+    cli = (site / "cli" / "index.html").read_text(encoding="utf-8")
+    top = typer.main.get_command(app)
+    for name in top.commands:  # every command, and the options' help as the code gives it
+        assert f"rewardlab {name}" in cli, name
+    assert "minari:DATASET_ID" in cli and "--demos" in cli
     external = re.compile(r"<(?:script|link|img)[^>]+(?:src|href)=\"(?:https?:)?//")
     for html in site.rglob("*.html"):
         assert not external.search(html.read_text(encoding="utf-8")), f"{html} loads a resource from another host"
