@@ -150,12 +150,15 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def headless_chromium(window: str, *extra: str) -> Iterator[object]:
+def headless_chromium(window: str, *extra: str, console: bool = False) -> Iterator[object]:
     """A Selenium driver of Debian's chromium (``--headless --no-sandbox --disable-gpu``, ``window`` as
-    ``"W,H"``, and ``extra`` switches), quit when the generator closes: a module fixture's body."""
+    ``"W,H"``, and ``extra`` switches), quit when the generator closes: a module fixture's body. With
+    ``console``, the page's console messages are kept for ``driver.get_log("browser")``."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
+    if console:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", f"--window-size={window}", *extra):
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))

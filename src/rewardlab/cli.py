@@ -894,6 +894,19 @@ def summarize_command(
     console.print(f"wrote {sweep_dir}/summary.md")
 
 
+@app.command("report")
+@_friendly
+def report_command(
+    directory: Annotated[Path, typer.Argument(help="A run directory (result.json) or a sweep directory (trials.json).")],
+    out: Annotated[Path | None, typer.Option(help="The page to write (default: DIRECTORY/report.html).")] = None,
+    metric: Annotated[str | None, typer.Option(help="A sweep's metric (default: the sweep's own, or its summary.json).")] = None,
+) -> None:
+    """One self-contained HTML page for a run or a sweep: metrics, figures and config, or the sweep's statistics."""
+    from rewardlab.experiments.report import write_report
+
+    console.print(f"wrote {write_report(directory, out, metric=metric)}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

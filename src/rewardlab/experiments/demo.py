@@ -192,6 +192,19 @@ def bayesian_section(world: World, demos: Any, seed: int) -> tuple[dict[str, Any
     return summary, _png(fig)
 
 
+#: The CSS of rewardlab's HTML pages (this report and :mod:`rewardlab.experiments.report`'s).
+REPORT_STYLE = """body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } .sub { color: #666; margin-top: 0; }
+table { border-collapse: collapse; width: 100%; margin: 1em 0; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.35em 0.6em; text-align: right; }
+tbody th, thead th:first-child { text-align: left; } tbody th { font-weight: 600; max-width: 26em; }
+.desc { color: #666; font-size: 0.82em; font-weight: normal; }
+thead th { background: #f4f4f6; cursor: help; }
+img { max-width: 100%; } figure { margin: 1em 0; } figcaption { color: #666; font-size: 0.9em; }
+code { background: #f4f4f6; padding: 0 0.3em; border-radius: 3px; }
+"""
+
+
 def _img(data: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
@@ -257,16 +270,7 @@ def _report_html(summary: dict[str, Any], world_png: bytes, method_pngs: dict[st
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>rewardlab demo: what is the reward?</title>
 <style>
-body {{ font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
-h1 {{ font-size: 1.6em; margin-bottom: 0.2em; }} .sub {{ color: #666; margin-top: 0; }}
-table {{ border-collapse: collapse; width: 100%; margin: 1em 0; font-variant-numeric: tabular-nums; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 0.35em 0.6em; text-align: right; }}
-tbody th, thead th:first-child {{ text-align: left; }} tbody th {{ font-weight: 600; max-width: 26em; }}
-.desc {{ color: #666; font-size: 0.82em; font-weight: normal; }}
-thead th {{ background: #f4f4f6; cursor: help; }}
-img {{ max-width: 100%; }} figure {{ margin: 1em 0; }} figcaption {{ color: #666; font-size: 0.9em; }}
-code {{ background: #f4f4f6; padding: 0 0.3em; border-radius: 3px; }}
-</style></head><body>
+{REPORT_STYLE}</style></head><body>
 <h1>What is the reward?</h1>
 <p class="sub">rewardlab demo on the navigation gridworld “{html.escape(summary["layout"])}” ({summary["rows"]}×{summary["cols"]}, horizon {summary["horizon"]}),
 {summary["demos"]} demonstrations, seed {summary["seed"]}. Generated in {summary["seconds"]:.1f} s.</p>
