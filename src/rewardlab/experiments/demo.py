@@ -202,6 +202,7 @@ tbody th, thead th:first-child { text-align: left; } tbody th { font-weight: 600
 thead th { background: #f4f4f6; cursor: help; }
 img { max-width: 100%; } figure { margin: 1em 0; } figcaption { color: #666; font-size: 0.9em; }
 code { background: #f4f4f6; padding: 0 0.3em; border-radius: 3px; }
+pre { background: #f4f4f6; padding: 0.8em; overflow-x: auto; } pre code { padding: 0; }
 """
 
 

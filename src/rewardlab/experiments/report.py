@@ -15,7 +15,6 @@ The page is written next to the data (``DIR/report.html`` by default), atomicall
 from __future__ import annotations
 
 import html
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -67,10 +66,9 @@ def _figures(directory: Path) -> str:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataFileError(f"{path}: cannot be read as JSON ({exc}). Fix: rerun or resume the run that writes it") from exc
+    from rewardlab.experiments.summarize import _read_json
+
+    data = _read_json(path, "rerun or resume the run that writes it")
     if not isinstance(data, dict):
         raise DataFileError(f"{path}: is not a JSON object. Fix: rerun or resume the run that writes it")
     return data
@@ -84,11 +82,12 @@ def _run_html(directory: Path) -> str:
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_number(v)}</td></tr>" for k, v in metrics.items())
     warnings = "".join(f"<li>{html.escape(str(w))}</li>" for w in result.get("warnings", []) or [])
     config = directory / "config.toml"
+    figures = _figures(directory)
     parts = [
         "<h2>Metrics</h2>",
         f"<table class=metrics><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>",
         f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else "",
-        f"<h2>Figures</h2>{_figures(directory)}" if any(directory.glob("*.png")) else "",
+        f"<h2>Figures</h2>{figures}" if figures else "",
         f"<h2>Config</h2><pre><code>{html.escape(config.read_text(encoding='utf-8'))}</code></pre>" if config.is_file() else "",
     ]
     task = result.get("env") or result.get("world") or (result.get("config") or {}).get("env", {}).get("id", "")

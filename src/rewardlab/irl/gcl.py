@@ -146,9 +146,9 @@ class GCLConfig:
     Attributes:
         steps: generator env steps (PPO), rounded up to whole rollouts.
         segment: ``L``, the steps of a trajectory segment (the unit of the MaxEnt model and of the importance
-            weights; longer segments give more variable weights). Single steps by default: on Pendulum-v1 (5
-            seeds, 102,400 steps) segments of 10 steps with a mixture of 5 policies gave a policy at 0.50 normalised
-            (mean of 3 seeds) and a reward that did not transfer; single steps with every past policy (and
+            weights; longer segments give more variable weights). Single steps by default: on Pendulum-v1 (102,400
+            steps) segments of 10 steps with a mixture of 5 policies gave a policy at 0.50 normalised (mean of 3
+            seeds) and a reward that did not transfer; single steps with every past policy (and
             ``reward_lr=3e-3``) IQM 0.96 over 10 seeds (0.67-1.01), and a fresh PPO on its reward IQM 0.93
             (benchmarks/RESULTS.md).
         mixture: ``k``, the rounds whose policies form the mixture and whose samples form the background (100:
