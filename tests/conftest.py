@@ -1,6 +1,7 @@
 """Shared test setup: one thread (faster on the shared cores), bounded hypothesis runs, and a throwaway
 PostgreSQL server for the labelling store's and server's tests."""
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -167,3 +168,32 @@ def headless_chromium(window: str, *extra: str, console: bool = False) -> Iterat
         yield driver
     finally:
         driver.quit()
+
+
+# -- a crash right after a checkpoint was written (the window a SIGKILL can hit) -------------------------------
+
+
+class CrashAfterSave(Exception):
+    """Raised by :func:`crash_after_save` once the chosen step's checkpoint is on disk."""
+
+
+@contextlib.contextmanager
+def crash_after_save(step: int) -> Iterator[None]:
+    """Within the block, :meth:`~rewardlab.checkpoint.Checkpoint.save` raises :class:`CrashAfterSave` just
+    after writing ``step``'s file: the fit dies with that step checkpointed and nothing after it (the class
+    is patched because fits save through the bound copies ``Checkpoint.bind`` makes)."""
+    from rewardlab.checkpoint import Checkpoint
+
+    save = Checkpoint.save
+
+    def crashing(self: Checkpoint, at: int, state: dict) -> Path:  # type: ignore[type-arg]
+        path = save(self, at, state)
+        if at == step:
+            raise CrashAfterSave(f"crashed after saving step {at}")
+        return path
+
+    Checkpoint.save = crashing  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Checkpoint.save = save  # type: ignore[method-assign]

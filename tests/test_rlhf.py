@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import CrashAfterSave, crash_after_save
 from rewardlab.checkpoint import Checkpoint
 from rewardlab.errors import ConfigError, ValidationError
 from rewardlab.prefs.fragments import RandomFragmenter
@@ -152,23 +153,14 @@ def test_segments_longer_than_episodes_are_a_config_error() -> None:
         RLHF(tiny(segment=500)).fit("Pendulum-v1", rng=np.random.default_rng(0))
 
 
-class _Interrupt(Exception):
-    pass
-
-
 def test_resume_keeps_the_labels_and_the_budget(tmp_path: object) -> None:
     cfg = tiny()
     seen: list[int] = []
-
-    def stop_after_round_1(r: int, m: dict[str, float]) -> bool:
-        seen.append(int(m["labels"]))
-        if r == 1:
-            raise _Interrupt
-        return False
-
     ckpt = Checkpoint(tmp_path, every=1, fingerprint="rlhf test")  # type: ignore[arg-type]
-    with pytest.raises(_Interrupt):
-        RLHF(cfg).fit("Pendulum-v1", rng=np.random.default_rng(3), callback=stop_after_round_1, checkpoint=ckpt)
+    with pytest.raises(CrashAfterSave), crash_after_save(1):
+        RLHF(cfg).fit(
+            "Pendulum-v1", rng=np.random.default_rng(3), callback=lambda r, m: seen.append(int(m["labels"])) and False, checkpoint=ckpt
+        )
     asked_before = seen[-1]
     rounds: list[int] = []
     fit = RLHF(cfg).fit(

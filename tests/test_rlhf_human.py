@@ -20,6 +20,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from conftest import CrashAfterSave, crash_after_save
 from rewardlab.checkpoint import Checkpoint
 from rewardlab.cli import app
 from rewardlab.data.preferences import Segment
@@ -208,24 +209,22 @@ def test_answers_after_the_last_round_are_collected_and_the_unanswered_reported(
     assert labels.tolist() == expected
 
 
-class _Killed(Exception):
-    pass
-
-
 def test_a_resumed_loop_collects_the_queries_pending_in_its_checkpoint(tmp_path: Path, person_factory: Any) -> None:
     person = person_factory(0.0)
     cfg = tiny()
 
-    def kill_after_round_1(r: int, metrics: dict[str, float]) -> bool:
+    def hold_after_round_0(r: int, metrics: dict[str, float]) -> bool:
         if r == 0:
             person.hold.set()  # round 1's queries stay pending
-        if r == 1:
-            raise _Killed
         return False
 
-    with pytest.raises(_Killed):
+    with pytest.raises(CrashAfterSave), crash_after_save(1):  # killed just after round 1's checkpoint
         RLHF(cfg).fit(
-            "Pendulum-v1", rng=np.random.default_rng(2), teacher=person, callback=kill_after_round_1, checkpoint=Checkpoint(tmp_path, 1)
+            "Pendulum-v1",
+            rng=np.random.default_rng(2),
+            teacher=person,
+            callback=hold_after_round_0,
+            checkpoint=Checkpoint(tmp_path, 1),
         )
     saved = torch.load(tmp_path / "step-000000001.pt", weights_only=True)["state"]  # the round-1 checkpoint, as written
     assert saved["pending"]["ids"] == [str(k) for k in range(10, 40)] and saved["pending"]["pairs"]["n"] == 30

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import CrashAfterSave, crash_after_save
 from rewardlab.cli import app
 from rewardlab.data.preferences import load_preferences
 from rewardlab.errors import ConfigError
@@ -212,6 +213,25 @@ def test_a_sweep_over_teachers_queries_and_seeds_plans_checked_rlhf_trials(tmp_p
         plan_trials(load_sweep(tmp_path / "bad.toml"))
 
 
+def test_a_run_that_dies_just_after_a_checkpoint_keeps_that_rounds_metrics_row(tmp_path: Path) -> None:
+    """The window a SIGKILL hits only sometimes, made certain: the process dies right after writing round
+    1's checkpoint. Round 1's metrics row was written before it, so the resumed run has one row per round,
+    rows 0-1 as they were (the other order lost row 1 for good and resumed at round 2)."""
+    whole = runner.invoke(app, ["rlhf", *TINY, "--out", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+    with crash_after_save(1):
+        died = runner.invoke(app, ["rlhf", *TINY, "--out", str(tmp_path / "died")])
+    assert isinstance(died.exception, CrashAfterSave)
+    assert [row["step"] for row in rows(tmp_path / "died" / "metrics.jsonl")] == [0, 1]
+    resumed = runner.invoke(app, ["rlhf", *TINY, "--out", str(tmp_path / "died"), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    lines, uninterrupted = rows(tmp_path / "died" / "metrics.jsonl"), rows(tmp_path / "whole" / "metrics.jsonl")
+    assert [row["step"] for row in lines] == list(range(len(uninterrupted))) and len(lines) > 2
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in lines[:2]] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in uninterrupted[:2]
+    ]
+
+
 # ----------------------------------------------------------------------------- kill and resume
 def test_a_killed_rlhf_run_resumes_from_its_last_checkpointed_round(tmp_path: Path) -> None:
     """A real process, killed with SIGKILL once it has checkpointed a round, then ``--resume``d: the rounds
@@ -280,14 +300,8 @@ def test_a_resumed_loop_keeps_its_budget_when_its_rounds_are_shorter_than_an_epi
     )
     whole = RLHF(cfg).fit("Pendulum-v1", rng=np.random.default_rng(1))
 
-    class Killed(Exception):
-        pass
-
-    def kill(step: int, metrics: dict[str, float]) -> None:
-        raise Killed
-
-    with pytest.raises(Killed):
-        RLHF(cfg).fit("Pendulum-v1", rng=np.random.default_rng(1), callback=kill, checkpoint=Checkpoint(tmp_path, 1))
+    with pytest.raises(CrashAfterSave), crash_after_save(0):  # killed just after round 0's checkpoint
+        RLHF(cfg).fit("Pendulum-v1", rng=np.random.default_rng(1), checkpoint=Checkpoint(tmp_path, 1))
     rounds: list[tuple[int, float]] = []
     resumed = RLHF(cfg).fit(
         "Pendulum-v1",

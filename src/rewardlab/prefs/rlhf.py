@@ -582,6 +582,9 @@ class RLHF:
                     if people is None
                     else "ask annotators to choose where they can, wait longer (human_first_wait) or ask more in round 0 (initial_fraction)",
                 )
+            # the round's metrics row first, then its checkpoint: a kill between them repeats the round on resume
+            # (the run truncates rows after the last checkpoint); the other order would lose the row for good
+            stop = callback is not None and callback(round_, metrics)
             if checkpoint is not None and (checkpoint.due(round_) or env_steps >= cfg.steps):
                 checkpoint.save(
                     round_,
@@ -599,7 +602,7 @@ class RLHF:
                         **({"pending": pending.state()} if people is not None else {}),
                     },
                 )
-            if callback is not None and callback(round_, metrics):
+            if stop:
                 break
             round_ += 1
             if env_steps >= cfg.steps:
