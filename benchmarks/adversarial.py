@@ -135,23 +135,38 @@ def load(directory: Path, env: str) -> tuple[list[tuple[np.ndarray, np.ndarray, 
     return out, float(data["expert_return"]), float(data["random_return"])
 
 
-def run(algo: str, env: str, steps: int, directory: Path, seed: int, transfer: bool) -> None:
+def run(algo: str, env: str, steps: int, directory: Path, seed: int, transfer: bool, device: str = "cpu") -> None:
     from rewardlab.data import Trajectory, TrajectoryDataset
     from rewardlab.irl.adversarial import AIRL, GAIL, AIRLConfig, GAILConfig
 
     episodes, expert, random_ = load(directory, env)
     demos = TrajectoryDataset([Trajectory(obs, acts, terminal=term) for obs, acts, term in episodes])
     updates, lr = DISC_SETTINGS.get((algo, env), (4, 3e-4))  # GCL has no discriminator
-    common = {"steps": steps, "hyperparams": PPO_SETTINGS[env], "eval_episodes": 10, "disc_updates": updates, "disc_lr": lr}
+    common = {
+        "steps": steps,
+        "hyperparams": PPO_SETTINGS[env],
+        "eval_episodes": 10,
+        "disc_updates": updates,
+        "disc_lr": lr,
+        "device": device,
+    }
     if algo == "gcl":  # guided cost learning: no discriminator, its own reward settings (GCLConfig's defaults)
         from rewardlab.irl.gcl import GCLConfig, GuidedCostLearning
 
-        learner: Any = GuidedCostLearning(GCLConfig(steps=steps, hyperparams=PPO_SETTINGS[env], eval_episodes=10))
+        learner: Any = GuidedCostLearning(GCLConfig(steps=steps, hyperparams=PPO_SETTINGS[env], eval_episodes=10, device=device))
     else:
         learner = GAIL(GAILConfig(**common)) if algo == "gail" else AIRL(AIRLConfig(**common))  # type: ignore[arg-type]
     result = learner.fit(demos, env, rng=np.random.default_rng(seed))
     score = result.info["eval_return_mean"]
-    row = {"library": "rewardlab", "algo": algo, "env": env, "seed": seed, "env_steps": result.info["env_steps"], "return": score}
+    row = {
+        "library": "rewardlab",
+        "algo": algo,
+        "env": env,
+        "seed": seed,
+        "device": device,
+        "env_steps": result.info["env_steps"],
+        "return": score,
+    }
     row |= {"normalised": (score - random_) / (expert - random_), "seconds": round(result.info["seconds"], 2)}
     if transfer:  # a fresh PPO on the learned reward alone (AIRL's g), same settings and steps, then the true return
         from rewardlab.rl import evaluate, train_policy
@@ -174,8 +189,9 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--transfer", action="store_true", help="also train a fresh PPO on the learned reward")
     parser.add_argument("--out", "--dir", dest="dir", type=Path, default=Path("/tmp/adversarial"))
+    parser.add_argument("--device", default="cpu", help="torch device of the policy and the discriminator (or GCL's reward)")
     args = parser.parse_args()
     if args.command == "prepare":
         prepare(args.env, args.dir)
     else:
-        run(args.algo, args.env, args.steps, args.dir, args.seed, args.transfer)
+        run(args.algo, args.env, args.steps, args.dir, args.seed, args.transfer, args.device)

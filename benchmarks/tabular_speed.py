@@ -14,7 +14,11 @@ file, in its own virtual environment) and rewardlab's gradient on the same MDP: 
 
 Run (about 5 minutes on 2 cores)::
 
-    OMP_NUM_THREADS=1 python benchmarks/tabular_speed.py [--sizes 32 128 512 1024] [--skip-imitation]
+    OMP_NUM_THREADS=1 python benchmarks/tabular_speed.py [--sizes 32 128 512 1024] [--skip-imitation] [--devices cpu cuda]
+
+On a GPU machine, the CUDA rows up to 2048^2 (``benchmarks/gpu_check.sh`` runs this)::
+
+    python benchmarks/tabular_speed.py --devices cuda --sizes 32 128 512 1024 2048 --skip-imitation --json OUT.json
 """
 
 from __future__ import annotations
@@ -94,10 +98,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 128, 512, 1024], help="grid sides")
     parser.add_argument("--skip-imitation", action="store_true")
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], help="default: cpu, and cuda when present")
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "

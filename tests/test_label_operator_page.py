@@ -31,7 +31,7 @@ from rewardlab.labeling.agreement import agreement_summary  # noqa: E402
 from rewardlab.labeling.server import operator_stats  # noqa: E402
 from test_label_server import Server, _serve  # noqa: E402
 
-#: The README's screenshot, rewritten when REWARDLAB_DOC_SHOTS=1 (so a test run leaves the tree clean).
+#: The labelling-app page's screenshot (docs/labelling-app.md), rewritten when REWARDLAB_DOC_SHOTS=1 (so a test run leaves the tree clean).
 DOC_SHOT = Path(__file__).resolve().parents[1] / "docs" / "operator_page.png"
 
 #: P(a ≻ b) of each of the 12 queries; the first three are gold queries with these answers.

@@ -31,7 +31,7 @@ from rewardlab.labeling import open_store  # noqa: E402
 from rewardlab.labeling.clips import render_segment  # noqa: E402
 from test_label_server import Server, _serve  # noqa: E402
 
-#: The README's screenshot, rewritten when REWARDLAB_DOC_SHOTS=1 (so a test run leaves the tree clean).
+#: The labelling-app page's screenshot (docs/labelling-app.md), rewritten when REWARDLAB_DOC_SHOTS=1 (so a test run leaves the tree clean).
 DOC_SHOT = Path(__file__).resolve().parents[1] / "docs" / "label_page.png"
 
 pytestmark = needs_chromium

@@ -110,3 +110,27 @@ def test_stationary_objective_gradient_is_exact_and_warm_starts_agree(state_acti
         world.mdp, r, s, a, n_trajectories=5, temperature=0.7, init_values=obj.values * 0.5, init_occupancy=obj.occupancy
     )
     assert torch.allclose(warm.gradient, obj.gradient, atol=1e-8)
+
+
+def test_an_objective_without_a_maximum_is_flagged_not_passed_off_as_a_fit() -> None:
+    """Twenty optimal demonstrations on the slippery crossing map (seed 11) never slip into water, more luck than
+    any policy has in expectation: the MaxEnt objective then has no maximum, and L-BFGS walked theta to 1e25
+    with the gradient stuck at 3.0, returning a reward whose policy lost 230 (BC-level) without a word. Now the
+    fit says so; an L2 prior gives the objective a maximum again, a converged fit, and a near-optimal policy."""
+    import numpy as np
+
+    from rewardlab.eval import policy_loss
+    from rewardlab.irl import MaxEntConfig, MaxEntIRL
+    from rewardlab.irl.experts import expert_demonstrations
+    from rewardlab.mdp import value_iteration
+    from rewardlab.mdp.worlds import navigation_gridworld
+
+    world = navigation_gridworld("crossing", slip=0.2)
+    demos, _ = expert_demonstrations(world, 20, rng=np.random.default_rng(11))
+    plain = MaxEntIRL(MaxEntConfig()).fit(demos, world.mdp, rng=np.random.default_rng(0))
+    assert not plain.info["converged"] and float(plain.reward.weights.abs().max()) > 1e6
+    assert len(plain.info["warnings"]) == 1 and "has no maximum" in plain.info["warnings"][0] and "l2" in plain.info["warnings"][0]
+    prior = MaxEntIRL(MaxEntConfig(l2=0.01)).fit(demos, world.mdp, rng=np.random.default_rng(0))
+    assert prior.info["converged"] and prior.info["warnings"] == []
+    loss = policy_loss(world.mdp, world.reward, value_iteration(world.mdp, prior.reward.values).policy)
+    assert loss < 10

@@ -33,7 +33,7 @@ name = "bc"
 seed = [0, 1]
 
 [summary]
-metric = "evd"
+metric = "policy_loss"  # BC learns no reward, so it has no EVD; both have a policy loss
 """
 
 
@@ -79,6 +79,10 @@ def test_a_sweeps_page_shows_its_summary(tmp_path: Path) -> None:
         assert shown[1:] == [str(row["runs"]), _number(row["iqm"]), f"[{_number(row['iqm_ci'][0])}, {_number(row['iqm_ci'][1])}]",
                              _number(row["mean"]), _number(row["sem"])]  # fmt: skip
     assert len(_cells(page, "per-task")) == len(summary["per_task"])
+    pairs = _cells(page, "improvement")  # P(X better than Y) for each ordered pair, as summary.json has it
+    assert len(pairs) == len(summary["improvement"]) >= 2
+    for shown, row in zip(pairs, summary["improvement"], strict=True):
+        assert shown[:4] == [row["x"], row["y"], str(row["tasks"]), _number(row["probability"])]
     assert page.count('src="data:image/png;base64,') == 1  # summary.png
 
 

@@ -362,7 +362,9 @@ def _irl_gym(
 @app.command("run")
 @_friendly
 def run_command(
-    config: Annotated[Path, typer.Argument(help="A run config (TOML): [learner], [world] or [env], [data], ... (see the README).")],
+    config: Annotated[
+        Path, typer.Argument(help="A run config (TOML): [learner], [world] or [env], [data], ... (see docs/experiments.md).")
+    ],
     out: Annotated[Path, typer.Option(help="Run directory: config.toml, metrics.jsonl, checkpoints/, reward/, result.json.")],
     settings: Annotated[
         list[str] | None, typer.Option("--set", help="Config key=value over the file, e.g. learner.trex.steps=500.")

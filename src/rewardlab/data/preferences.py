@@ -195,13 +195,14 @@ class Preference:
     """One answered (or skipped) comparison of two segments.
 
     Args:
-        a, b: the two segments (a :class:`Trajectory` is taken without its final observation), of equal
-            length ``T`` and equal observation and action shapes.
+        a: the first segment (a :class:`Trajectory` is taken without its final observation).
+        b: the second segment, of the same length ``T`` and observation and action shapes as ``a``.
         label: ``P(a ≻ b)``: 1.0 = ``a`` preferred, 0.0 = ``b`` preferred, 0.5 = a tie, or ``"skipped"``
             (no answer). The same convention as ``target`` in
             :func:`~rewardlab.prefs.losses.bradley_terry_log_likelihood` with ``logit = R_a - R_b``.
         annotator: who answered (a name or id), if known.
-        shown_at, answered_at: when the query was shown and answered, in seconds (e.g. ``time.time()``).
+        shown_at: when the query was shown, in seconds (e.g. ``time.time()``).
+        answered_at: when it was answered, in seconds.
         left_first: ``a`` was shown on the left (the label still refers to ``a`` and ``b``, not to sides).
 
     Examples:

@@ -388,9 +388,13 @@ def probability_of_improvement_ci(
     :func:`scipy.stats.bootstrap`.
 
     Args:
-        x, y: the two methods' scores on the same tasks (as in :func:`probability_of_improvement`), each task
-            with at least 2 runs.
-        confidence, resamples, method, rng: as in :func:`stratified_bootstrap_ci`.
+        x: the first method's scores per task (as in :func:`probability_of_improvement`), each task with at
+            least 2 runs.
+        y: the second method's scores on the same tasks.
+        confidence: as in :func:`stratified_bootstrap_ci`.
+        resamples: as in :func:`stratified_bootstrap_ci`.
+        method: as in :func:`stratified_bootstrap_ci`.
+        rng: as in :func:`stratified_bootstrap_ci`.
 
     Returns:
         ``(low, high)``.

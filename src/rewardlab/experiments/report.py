@@ -117,6 +117,11 @@ def _sweep_html(directory: Path, metric: str | None) -> str:
         f"<td>{html.escape(str(r.get('reason', '')))}</td></tr>"
         for r in summary.get("excluded", [])
     )
+    improvement = "".join(
+        f"<tr><th>{html.escape(r['x'])}</th><th>{html.escape(r['y'])}</th><td>{r['tasks']}</td><td>{_number(r['probability'])}</td>"
+        f"<td>{_ci(r.get('ci'))}</td><td>{html.escape(str(r.get('reason', '')))}</td></tr>"
+        for r in summary.get("improvement", [])
+    )
     warnings = "".join(f"<li>{html.escape(str(w))}</li>" for w in summary.get("warnings", []))
     figure = directory / "summary.png"
     parts = [
@@ -124,6 +129,10 @@ def _sweep_html(directory: Path, metric: str | None) -> str:
         f"<table class=aggregate><thead>{head}</thead><tbody>{aggregate}</tbody></table>",
         "<h2>Per task</h2><table class=per-task><thead><tr><th>task</th><th>method</th><th>seeds</th><th>IQM</th><th>IQM CI</th>"
         f"<th>mean</th><th>SEM</th></tr></thead><tbody>{per_task}</tbody></table>",
+        "<h2>Probability of improvement</h2><table class=improvement><thead><tr><th>X</th><th>Y</th><th>tasks</th>"
+        f"<th>P(X better than Y)</th><th>CI</th><th>note</th></tr></thead><tbody>{improvement}</tbody></table>"
+        if improvement
+        else "",
         f"{_img(figure.read_bytes(), 'summary')}" if figure.is_file() else "",
         f"<h2>Trials left out</h2><table><tbody>{excluded}</tbody></table>" if excluded else "",
         f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else "",

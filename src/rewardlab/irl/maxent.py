@@ -231,6 +231,58 @@ class DemoObjective:
         return float(fin.value), fin.gradient
 
 
+#: a weight this large makes the soft-optimal policy deterministic: a fit that gets there is following an
+#: objective that rises without bound, not converging to a maximum
+UNBOUNDED_WEIGHT = 1e6
+
+
+def fit_warnings(theta: Tensor, history: History, *, converged: bool, optimizer: str, iterations: int, tol: float) -> list[str]:
+    """What makes a MaxEnt fit's reward untrustworthy, as messages (empty when nothing does).
+
+    * **No maximum.** The objective ``theta . mu_D - log Z(theta)`` is concave, but it has a finite maximum only
+      when the demonstrations' feature counts ``mu_D`` lie strictly inside the set of counts some policy achieves
+      in expectation. A few demonstrations in a stochastic world can be luckier than any policy (they never
+      slipped into water), and a deterministic demonstrator is explained ever better by a reward scaled up
+      without end. The fit then walks ``theta`` off to infinity with the gradient stuck at a constant; the
+      reward's scale, and the weight of features the demonstrations never tell apart, are arbitrary. An L2 prior
+      (``l2``) restores a maximum.
+    * **No convergence.** L-BFGS used its whole evaluation budget without reaching the gradient tolerance. (Adam
+      and plain gradient ascent run ``iterations`` steps by design and are not flagged.)
+
+    Args:
+        theta: the returned parameters, ``(F,)``, ``(S,)`` or ``(S, A)``.
+        history: the fit's ``objective`` and ``grad_max`` per evaluation.
+        converged: whether the gradient tolerance was reached.
+        optimizer: the optimizer that ran.
+        iterations: the evaluation budget.
+        tol: the gradient tolerance.
+
+    Examples:
+        >>> h = History()
+        >>> h.log(0, objective=-3.0, grad_max=0.5)
+        >>> fit_warnings(torch.tensor([2e7, -1.0]), h, converged=False, optimizer="adam", iterations=200, tol=1e-6)[0][:60]
+        'MaxEnt: the objective kept rising as the reward grew (max |t'
+        >>> fit_warnings(torch.tensor([0.5, -1.0]), h, converged=True, optimizer="lbfgs", iterations=200, tol=1e-6)
+        []
+    """
+    grads = history["grad_max"]
+    last = float(grads[-1]) if len(grads) else float("nan")
+    largest = float(theta.abs().max()) if theta.numel() else 0.0
+    if not converged and largest >= UNBOUNDED_WEIGHT:
+        return [
+            f"MaxEnt: the objective kept rising as the reward grew (max |theta| = {largest:.3g}, max |gradient| still "
+            f"{last:.3g}): the demonstrations' feature counts are outside what any policy achieves in expectation, so "
+            "the objective has no maximum and the reward's scale and unidentified weights are arbitrary; add an L2 prior "
+            "(--set l2=0.01) or more demonstrations"
+        ]
+    if not converged and optimizer == "lbfgs":
+        return [
+            f"MaxEnt: L-BFGS did not converge in {iterations} evaluations (max |gradient| {last:.3g} > tol {tol:g}): "
+            "raise iterations, or add an L2 prior (l2) if the objective is flat"
+        ]
+    return []
+
+
 class MaxEntIRL:
     """MaxEnt / maximum causal entropy IRL on a tabular MDP.
 
@@ -414,6 +466,7 @@ class MaxEntIRL:
 
         final = reward_of(theta).detach().clone()
         ensure_finite(final, "MaxEnt reward", step="the end", fix=diverged)
+        warnings = fit_warnings(theta, history, converged=converged, optimizer=optimizer, iterations=cfg.iterations, tol=cfg.tol)
         objective(final)  # the model's policy for the returned reward
         reward = TabularReward(final, theta.clone() if cfg.reward == "linear" else None)
         return FitResult(
@@ -426,5 +479,6 @@ class MaxEntIRL:
                 "model": "stationary" if objective.stationary else "finite",
                 "model_horizon": objective.mdp.horizon,
                 "config": cfg,
+                "warnings": warnings,
             },
         )

@@ -524,7 +524,8 @@ class ClipRenderer(AbstractContextManager["ClipRenderer"]):
         directory: where the clips go (created).
         workers: rendering threads (each renders one clip at a time; MuJoCo and the encoder release the GIL).
         max_pending: the most clips queued or rendering at once.
-        fps, size: passed to :func:`render_segment`.
+        fps: passed to :func:`render_segment`.
+        size: passed to :func:`render_segment`.
 
     Examples:
         >>> import tempfile

@@ -544,7 +544,8 @@ class Store:
                 ``(T, *act_shape)``, optional ``rews`` ``(T,)``).
             env_id: the env they come from (an export needs one env).
             run: the run (directory or name) they belong to.
-            source, rows: the ``.npz`` of stacked segments they were read from and each one's row in it.
+            source: the ``.npz`` of stacked segments they were read from.
+            rows: each segment's row in ``source``.
         """
         made = self._segment_rows(list(segments), env_id=env_id, run=run, source=source, rows=rows)
         with self._write() as s:
@@ -687,7 +688,8 @@ class Store:
 
         Args:
             pairs: ``(a, b)`` :class:`~rewardlab.data.Segment` pairs, both of one length ``T`` and shape.
-            env_id, run: as :meth:`add_segments`.
+            env_id: as :meth:`add_segments`.
+            run: as :meth:`add_segments`.
             gold: as :meth:`add_queries`.
 
         Returns:
@@ -861,7 +863,7 @@ class Store:
             NotYours: an assignment of another annotator.
             AlreadyAnswered: a second answer to the assignment.
             ValidationError: a choice outside :data:`CHOICES`, or ``answered_at`` before ``shown_at``.
-            Nothing is stored in each case.
+                Nothing is stored in any of these cases.
         """
         assignment_id = _id(assignment_id, "assignment_id")
         if not isinstance(annotator, Annotator):

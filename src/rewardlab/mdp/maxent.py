@@ -157,7 +157,8 @@ def log_likelihood(mdp: TabularMDP, policy: Any, states: Any, actions: Any, time
     Args:
         mdp: the MDP.
         policy: ``(S, A)`` or, for a finite horizon, ``(H, S, A)``.
-        states, actions: ``(N,)`` integer arrays, one entry per decision.
+        states: ``(N,)`` integer array of the decisions' states.
+        actions: ``(N,)`` integer array of the actions taken in them.
         times: ``(N,)`` time indices (required with a finite horizon).
 
     Returns:
@@ -236,10 +237,13 @@ def stationary_objective(
     Args:
         mdp: a discounted MDP (``horizon`` None).
         reward: ``(S,)`` or ``(S, A)``.
-        states, actions: ``(N,)`` demonstrated decisions.
+        states: ``(N,)`` the demonstrated decisions' states.
+        actions: ``(N,)`` the actions demonstrated in them.
         n_trajectories: divide value and gradient by this (per-demonstration units).
-        temperature, causal: as in :func:`rewardlab.mdp.soft_value_iteration`.
-        init_values, init_occupancy: warm starts ``(S,)`` from a previous call.
+        temperature: as in :func:`rewardlab.mdp.soft_value_iteration`.
+        causal: as in :func:`rewardlab.mdp.soft_value_iteration`.
+        init_values: a warm start ``(S,)`` of the soft values, from a previous call.
+        init_occupancy: a warm start ``(S,)`` of the occupancy, from a previous call.
         action_noise: ``epsilon`` of a demonstrator who acts uniformly at random with that probability:
             each decision is scored by ``pi_D = (1 - epsilon) pi + epsilon / A``. The gradient stays exact:
             decision ``i`` enters ``nu`` and the start measure with weight

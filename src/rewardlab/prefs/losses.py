@@ -113,7 +113,8 @@ def bradley_terry_loss(
     ``P(x) = (1 - epsilon) sigmoid(x) + epsilon / 2``. A tie (``y = 0.5``) is minimised at ``R_a = R_b``.
 
     Args:
-        return_a, return_b: ``(B,)`` predicted returns of the two segments.
+        return_a: ``(B,)`` predicted returns of the first segments.
+        return_b: ``(B,)`` predicted returns of the second segments.
         target: ``(B,)`` ``P(a ≻ b)`` labels: 1, 0, or 0.5 for a tie (anything else raises ValidationError).
         noise: ``epsilon``, the probability that a label is a random answer.
         margin: ``m >= 0``, by how much the preferred return must win.

@@ -347,7 +347,8 @@ def pair_features(obs_a: Any, obs_b: Any) -> np.ndarray:
     """B-Pref's K-center features: both segments' observations flattened and concatenated, ``(C, 2 T d)``.
 
     Args:
-        obs_a, obs_b: ``(C, T, ...)`` the observations of the first and second segment of each pair.
+        obs_a: ``(C, T, ...)`` the observations of the first segment of each pair.
+        obs_b: ``(C, T, ...)`` those of the second.
 
     Examples:
         >>> pair_features(np.zeros((3, 4, 2)), np.ones((3, 4, 2))).shape

@@ -426,8 +426,9 @@ class PreferenceRewardTrainer:
         """``(M, B)`` each member's ``P(a ≻ b)`` under the label-noise model, from raw (unnormalised) returns.
 
         Args:
-            seg_a, seg_b: ``B`` pairs: sequences of :class:`~rewardlab.data.Segment`, or
-                ``(obs (B, T, *obs_shape), acts (B, T, ...))`` tuples of arrays.
+            seg_a: the first segments of ``B`` pairs: a sequence of :class:`~rewardlab.data.Segment`, or an
+                ``(obs (B, T, *obs_shape), acts (B, T, ...))`` tuple of arrays.
+            seg_b: the second segments, in the same form.
         """
         model = self.reward_model()
         device = self._device()

@@ -450,7 +450,8 @@ class ClippedInputReward(nn.Module):
     Args:
         model: any reward model ``(obs (B, *obs_shape), act) -> (B,)`` (e.g. a :class:`NeuralReward`
             or a :class:`PessimisticReward`).
-        low, high: ``obs_shape`` bounds, ``low <= high``.
+        low: ``obs_shape`` lower bounds.
+        high: ``obs_shape`` upper bounds, ``low <= high``.
 
     Examples:
         >>> model = NeuralReward(RewardNetSpec((2,), hidden=(8,)))
