@@ -4,6 +4,8 @@
   option's help, type and default.
 - The API reference: one page per module of :data:`API_MODULES`, rendered from its docstrings by mkdocstrings,
   listed in the navigation under "API reference".
+- The docstrings' Sphinx roles (``:func:`name```, ``:class:`~pkg.Name```), which the Google-style renderer
+  leaves as text, shown as the code spans they stand for (``~`` keeps the last name, as Sphinx does).
 - The benchmark results: ``benchmarks/RESULTS.md`` and the figures it shows, published as they are in the
   repository (the method pages link to their sections), so the site and the file cannot disagree.
 """
@@ -105,3 +107,17 @@ def on_files(files: Any, config: Any, **_: Any) -> Any:
         if not relative.parts[0].startswith("."):
             files.append(File.generated(config, f"benchmarks/{relative.as_posix()}", abs_src_path=str(figure)))
     return files
+
+
+def _role(match: Any) -> str:
+    target = match.group(2)
+    return f"<code>{target.rsplit('.', 1)[-1] if target.startswith('~') else target}</code>"
+
+
+def on_page_content(html: str, page: Any, **_: Any) -> str:
+    """On the API pages, ``:func:<code>~a.b</code>`` becomes ``<code>b</code>`` (and without ``~``, ``a.b``)."""
+    import re
+
+    if not page.file.src_uri.startswith("api/"):
+        return html
+    return re.sub(r":(func|class|meth|mod|data|attr|exc|obj):<code>([^<]*)</code>", _role, html)

@@ -44,7 +44,10 @@ def test_the_site_builds_strictly_and_fetches_nothing_from_elsewhere(site: Path)
     for modules in hooks.API_MODULES.values():  # one API page per module, rendered from its docstrings
         for module in modules:
             api = site / "api" / module.removeprefix("rewardlab.") / "index.html"
-            assert api.is_file() and module in api.read_text(encoding="utf-8"), module
+            assert api.is_file(), module
+            text = api.read_text(encoding="utf-8")
+            assert module in text, module
+            assert not re.search(r":(func|class|meth|mod|data|attr):<code>", text), f"{module}: a Sphinx role shown as text"
     adversarial = (site / "api" / "irl.adversarial" / "index.html").read_text(encoding="utf-8")
     assert "AIRLConfig" in adversarial and "disc_replay" in adversarial
     results = (site / "benchmarks" / "RESULTS" / "index.html").read_text(encoding="utf-8")  # the results file, as it is

@@ -236,7 +236,9 @@ class DemoObjective:
 UNBOUNDED_WEIGHT = 1e6
 
 
-def fit_warnings(theta: Tensor, history: History, *, converged: bool, optimizer: str, iterations: int, tol: float) -> list[str]:
+def fit_warnings(
+    theta: Tensor, history: History, *, converged: bool, optimizer: str, iterations: int, tol: float, stopped: bool = False
+) -> list[str]:
     """What makes a MaxEnt fit's reward untrustworthy, as messages (empty when nothing does).
 
     * **No maximum.** The objective ``theta . mu_D - log Z(theta)`` is concave, but it has a finite maximum only
@@ -247,7 +249,8 @@ def fit_warnings(theta: Tensor, history: History, *, converged: bool, optimizer:
       reward's scale, and the weight of features the demonstrations never tell apart, are arbitrary. An L2 prior
       (``l2``) restores a maximum.
     * **No convergence.** L-BFGS used its whole evaluation budget without reaching the gradient tolerance. (Adam
-      and plain gradient ascent run ``iterations`` steps by design and are not flagged.)
+      and plain gradient ascent run ``iterations`` steps by design, and a fit its callback stopped was stopped on
+      purpose: neither is flagged.)
 
     Args:
         theta: the returned parameters, ``(F,)``, ``(S,)`` or ``(S, A)``.
@@ -256,6 +259,7 @@ def fit_warnings(theta: Tensor, history: History, *, converged: bool, optimizer:
         optimizer: the optimizer that ran.
         iterations: the evaluation budget.
         tol: the gradient tolerance.
+        stopped: the fit's callback stopped it.
 
     Examples:
         >>> h = History()
@@ -263,6 +267,10 @@ def fit_warnings(theta: Tensor, history: History, *, converged: bool, optimizer:
         >>> fit_warnings(torch.tensor([2e7, -1.0]), h, converged=False, optimizer="adam", iterations=200, tol=1e-6)[0][:60]
         'MaxEnt: the objective kept rising as the reward grew (max |t'
         >>> fit_warnings(torch.tensor([0.5, -1.0]), h, converged=True, optimizer="lbfgs", iterations=200, tol=1e-6)
+        []
+        >>> fit_warnings(torch.tensor([0.5, -1.0]), h, converged=False, optimizer="lbfgs", iterations=200, tol=1e-6)[0][:36]
+        'MaxEnt: L-BFGS did not converge in 2'
+        >>> fit_warnings(torch.tensor([0.5, -1.0]), h, converged=False, optimizer="lbfgs", iterations=200, tol=1e-6, stopped=True)
         []
     """
     grads = history["grad_max"]
@@ -275,7 +283,7 @@ def fit_warnings(theta: Tensor, history: History, *, converged: bool, optimizer:
             "the objective has no maximum and the reward's scale and unidentified weights are arbitrary; add an L2 prior "
             "(--set l2=0.01) or more demonstrations"
         ]
-    if not converged and optimizer == "lbfgs":
+    if not converged and optimizer == "lbfgs" and not stopped:
         return [
             f"MaxEnt: L-BFGS did not converge in {iterations} evaluations (max |gradient| {last:.3g} > tol {tol:g}): "
             "raise iterations, or add an L2 prior (l2) if the objective is flat"
@@ -466,7 +474,9 @@ class MaxEntIRL:
 
         final = reward_of(theta).detach().clone()
         ensure_finite(final, "MaxEnt reward", step="the end", fix=diverged)
-        warnings = fit_warnings(theta, history, converged=converged, optimizer=optimizer, iterations=cfg.iterations, tol=cfg.tol)
+        warnings = fit_warnings(
+            theta, history, converged=converged, optimizer=optimizer, iterations=cfg.iterations, tol=cfg.tol, stopped=stopped["callback"]
+        )
         objective(final)  # the model's policy for the returned reward
         reward = TabularReward(final, theta.clone() if cfg.reward == "linear" else None)
         return FitResult(
