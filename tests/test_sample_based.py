@@ -291,3 +291,19 @@ def test_bad_inputs_raise_errors_naming_the_field() -> None:
         RelativeEntropyIRL().fit([], mdp, rng=RNG(0))
     with pytest.raises(ValidationError, match="background"):
         RelativeEntropyIRL().fit([Trajectory(np.array([0, 1]), np.array([1]))], mdp, rng=RNG(0), background=torch.ones(3, 2))
+
+
+def test_a_fit_resting_on_a_few_samples_or_out_of_steps_says_so(soft_world) -> None:
+    """Uniform background trajectories of 36 steps on the slippery crossing map rarely resemble an optimal
+    demonstration: Z rests on a handful of them (ESS about 4 of 2,000) and the weights are still growing when
+    the 500 steps run out, the gradient still 80% of the first. Both are said; a fit on soft demonstrations with
+    20,000 samples, whose gradient fell to 4e-6 of the first (short of tol 1e-6 in absolute terms), says nothing."""
+    world = navigation_gridworld("crossing", slip=0.2)
+    demos, _ = expert_demonstrations(world, 20, rng=RNG(0))
+    result = RelativeEntropyIRL(RelativeEntropyConfig()).fit(demos, world.mdp, rng=RNG(1))
+    assert result.info["ess_min"] < 10 and not result.info["converged"]
+    assert len(result.info["warnings"]) == 2
+    assert "effective samples of 2000" in result.info["warnings"][0] and "did not converge in 500 steps" in result.info["warnings"][1]
+    world_, soft = soft_world
+    good = make_learner("relent", samples=20_000, iterations=1000).fit(soft, world_.mdp, rng=RNG(1))
+    assert good.info["ess_min"] >= 10 and good.history["grad_max"][-1] < 1e-3 and good.info["warnings"] == []

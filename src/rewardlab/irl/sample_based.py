@@ -547,15 +547,43 @@ def _ascend(
     return theta, history, converged, steps
 
 
+#: below this many effective samples, the importance-sampled Z is carried by a handful of trajectories
+MIN_ESS = 10.0
+
+
 def _result(
-    mdp: TabularMDP, cfg: Any, features: Tensor, theta: Tensor, history: History, final: SampleBasedObjective, info: dict[str, Any]
+    name: str,
+    cfg: Any,
+    features: Tensor,
+    theta: Tensor,
+    history: History,
+    final: SampleBasedObjective,
+    info: dict[str, Any],
 ) -> FitResult:
-    """The learned reward and what the fit reports: ``info`` plus the number of partition functions and
-    the smallest and mean effective sample size of their estimates at the returned weights."""
+    """The learned reward and what the fit reports: ``info`` plus the number of partition functions, the
+    smallest and mean effective sample size of their estimates at the returned weights, and ``warnings``: a ``Z``
+    resting on fewer than :data:`MIN_ESS` effective samples, and a fit that used its whole budget with its
+    gradient still above 1% of the first (its objective may have no maximum) say so."""
     values = (features @ theta).detach().clone()
     reward = TabularReward(values, theta.clone() if cfg.reward == "linear" else None)
     ess = {"partition_functions": len(final.ess), "ess_min": float(final.ess.min()), "ess_mean": float(final.ess.mean())}
-    return FitResult(reward=reward, policy=None, history=history, info={**info, **ess, "config": cfg})
+    warnings = []
+    if ess["ess_min"] < MIN_ESS:
+        more = "copies" if name.startswith("perturbation") else "samples, or a background policy nearer the demonstrations"
+        warnings.append(
+            f"{name}: Z rests on {ess['ess_min']:.1f} effective samples of {info['samples']}: a few sampled trajectories "
+            f"carry the estimate, so the reward cannot be trusted beyond the ranking those few give; draw more {more}"
+        )
+    first, last = float(history["grad_max"][0]), float(history["grad_max"][-1])
+    # ran its whole budget (not stopped by a callback) still climbing: the gradient above 1% of where it started
+    if not info["converged"] and info["iterations"] >= cfg.iterations and last >= 0.01 * first:
+        warnings.append(
+            f"{name}: did not converge in {info['iterations']} steps (max |gradient| {last:.3g}, {last / first:.0%} of the "
+            f"first; max |theta| {float(theta.abs().max()):.3g}): when the demonstrations lie beyond every sample the "
+            "objective has no maximum and the weights keep growing, so the reward's scale is arbitrary; raise iterations "
+            "or add an L2 prior (l2)"
+        )
+    return FitResult(reward=reward, policy=None, history=history, info={**info, **ess, "warnings": warnings, "config": cfg})
 
 
 class RelativeEntropyIRL:
@@ -634,7 +662,7 @@ class RelativeEntropyIRL:
         theta, history, converged, steps = _ascend(cfg, "relative-entropy IRL", demo_f, sample_f, log_ratio, groups, weights, callback)
         final = sample_based_objective(theta, demo_f, sample_f, log_ratio, groups=groups, group_weights=weights)
         return _result(
-            mdp,
+            "relative-entropy IRL",
             cfg,
             phi,
             theta,
@@ -689,7 +717,9 @@ class PerturbationIRL:
         log_ratio = log_ratio.to(mdp.device)
         theta, history, converged, steps = _ascend(cfg, "perturbation IRL", demo_f, sample_f, log_ratio, groups, None, callback)
         final = sample_based_objective(theta, demo_f, sample_f, log_ratio, groups=groups)
-        return _result(mdp, cfg, phi, theta, history, final, {"iterations": steps, "converged": converged, "samples": len(copies)})
+        return _result(
+            "perturbation IRL", cfg, phi, theta, history, final, {"iterations": steps, "converged": converged, "samples": len(copies)}
+        )
 
 
 # ----------------------------------------------------------------------------- Gymnasium (continuous control)
