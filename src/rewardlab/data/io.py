@@ -11,6 +11,7 @@ spaces, so a dataset recorded in another env is refused with a message naming th
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zipfile
 import zlib
@@ -27,6 +28,7 @@ from rewardlab.errors import ConfigError, DataFileError, ValidationError
 __all__ = [
     "MINARI_PREFIX",
     "check_env",
+    "dataset_reference",
     "from_arrays",
     "from_minari",
     "load_dataset",
@@ -319,6 +321,22 @@ def minari_id(dataset: str) -> str:
             "download it first (minari download ID) or point MINARI_DATASETS_PATH at where it is",
         )
     return name
+
+
+def dataset_reference(dataset: str | os.PathLike[str], base: str | os.PathLike[str] | None = None) -> str:
+    """``dataset`` as ``[data] dataset`` stores it: ``minari:DATASET_ID`` unchanged, a path made absolute (relative
+    to ``base``, default the working directory; ``~`` expanded).
+
+    Examples:
+        >>> dataset_reference("minari:mujoco/halfcheetah/expert-v0")
+        'minari:mujoco/halfcheetah/expert-v0'
+        >>> dataset_reference("demos", base="/data")
+        '/data/demos'
+    """
+    text = os.fspath(dataset)
+    if text.startswith(MINARI_PREFIX):
+        return text
+    return str((Path(base if base is not None else Path.cwd()) / Path(text).expanduser()).resolve())
 
 
 def from_minari(dataset_id_or_dataset: Any) -> TrajectoryDataset:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rewardlab.data.io import MINARI_PREFIX
+from rewardlab.data.io import dataset_reference
 from rewardlab.errors import ConfigError
 from rewardlab.learner import FitResult
 
@@ -216,7 +216,7 @@ def run_adversarial(
         "checkpoint_every": 1,
         "learner": {"name": method},
         "env": {"id": env_id},
-        "data": {"dataset": str(demos) if str(demos).startswith(MINARI_PREFIX) else str(Path(demos).expanduser().resolve())},
+        "data": {"dataset": dataset_reference(demos)},
     }
     overrides: dict[str, str] = {}
     for key, value in (settings or {}).items():

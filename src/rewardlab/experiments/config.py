@@ -912,7 +912,7 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
         _check_transfer(learner, world, evaluation)
         return RunConfig(learner, data, world=world, eval=evaluation, **_top(run))
     from rewardlab.data.gym_rollouts import check_env_id
-    from rewardlab.data.io import MINARI_PREFIX, minari_id
+    from rewardlab.data.io import MINARI_PREFIX, dataset_reference, minari_id
 
     if eval_table is not None and learner.name in STAGE_LEARNERS:
         raise ConfigError(
@@ -938,8 +938,7 @@ def load_run_config(source: str | os.PathLike[str] | Mapping[str, Any], override
         if isinstance(data_table.get("dataset"), str):
             if data_table["dataset"].startswith(MINARI_PREFIX):  # checked now: a Minari id stored here
                 minari_id(data_table["dataset"])
-            else:
-                data_table["dataset"] = str((base / Path(data_table["dataset"]).expanduser()).resolve())
+            data_table["dataset"] = dataset_reference(data_table["dataset"], base)
         collect = _collection(data_table.pop("collect", None))
         demos: RankingData = _read(RankingData, {**data_table, **({} if collect is None else {"collect": collect})}, "data")
         ranking = demos

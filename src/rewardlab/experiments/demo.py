@@ -197,7 +197,7 @@ REPORT_STYLE = """body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } .sub { color: #666; margin-top: 0; }
 table { border-collapse: collapse; width: 100%; margin: 1em 0; font-variant-numeric: tabular-nums; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.35em 0.6em; text-align: right; }
-tbody th, thead th:first-child { text-align: left; } tbody th { font-weight: 600; max-width: 26em; }
+tbody th, thead th:first-child, thead th.name { text-align: left; } tbody th { font-weight: 600; max-width: 26em; }
 .desc { color: #666; font-size: 0.82em; font-weight: normal; }
 thead th { background: #f4f4f6; cursor: help; }
 img { max-width: 100%; } figure { margin: 1em 0; } figcaption { color: #666; font-size: 0.9em; }

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rewardlab._io import check_out, run_directory, write_json
-from rewardlab.data.io import MINARI_PREFIX
+from rewardlab.data.io import MINARI_PREFIX, dataset_reference
 from rewardlab.errors import ConfigError
 from rewardlab.experiments.config import PreferenceData, RankingData
 from rewardlab.learner import FitResult
@@ -484,7 +484,7 @@ def learn_reward(
         data: dict[str, Any] = (
             {"kind": "preferences", "path": str(Path(preferences).absolute())}
             if preferences is not None
-            else {"dataset": str(demos_dir) if str(demos_dir).startswith(MINARI_PREFIX) else str(Path(demos_dir).absolute())}  # type: ignore[arg-type]
+            else {"dataset": dataset_reference(demos_dir)}  # type: ignore[arg-type]
         )
         if mirror_obs is not None:
             data["mirror_obs"] = list(mirror_obs)

@@ -127,9 +127,9 @@ def _sweep_html(directory: Path, metric: str | None) -> str:
     parts = [
         f"<h2>Aggregate: {html.escape(summary['metric'])}</h2>",
         f"<table class=aggregate><thead>{head}</thead><tbody>{aggregate}</tbody></table>",
-        "<h2>Per task</h2><table class=per-task><thead><tr><th>task</th><th>method</th><th>seeds</th><th>IQM</th><th>IQM CI</th>"
+        "<h2>Per task</h2><table class=per-task><thead><tr><th>task</th><th class=name>method</th><th>seeds</th><th>IQM</th><th>IQM CI</th>"
         f"<th>mean</th><th>SEM</th></tr></thead><tbody>{per_task}</tbody></table>",
-        "<h2>Probability of improvement</h2><table class=improvement><thead><tr><th>X</th><th>Y</th><th>tasks</th>"
+        "<h2>Probability of improvement</h2><table class=improvement><thead><tr><th>X</th><th class=name>Y</th><th>tasks</th>"
         f"<th>P(X better than Y)</th><th>CI</th><th>note</th></tr></thead><tbody>{improvement}</tbody></table>"
         if improvement
         else "",

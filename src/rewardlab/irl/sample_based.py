@@ -553,6 +553,7 @@ MIN_ESS = 10.0
 
 def _result(
     name: str,
+    more: str,
     cfg: Any,
     features: Tensor,
     theta: Tensor,
@@ -562,14 +563,13 @@ def _result(
 ) -> FitResult:
     """The learned reward and what the fit reports: ``info`` plus the number of partition functions, the
     smallest and mean effective sample size of their estimates at the returned weights, and ``warnings``: a ``Z``
-    resting on fewer than :data:`MIN_ESS` effective samples, and a fit that used its whole budget with its
-    gradient still above 1% of the first (its objective may have no maximum) say so."""
+    resting on fewer than :data:`MIN_ESS` effective samples (``more``: what to draw more of), and a fit that used
+    its whole budget with its gradient still above 1% of the first (its objective may have no maximum) say so."""
     values = (features @ theta).detach().clone()
     reward = TabularReward(values, theta.clone() if cfg.reward == "linear" else None)
     ess = {"partition_functions": len(final.ess), "ess_min": float(final.ess.min()), "ess_mean": float(final.ess.mean())}
     warnings = []
     if ess["ess_min"] < MIN_ESS:
-        more = "copies" if name.startswith("perturbation") else "samples, or a background policy nearer the demonstrations"
         warnings.append(
             f"{name}: Z rests on {ess['ess_min']:.1f} effective samples of {info['samples']}: a few sampled trajectories "
             f"carry the estimate, so the reward cannot be trusted beyond the ranking those few give; draw more {more}"
@@ -663,6 +663,7 @@ class RelativeEntropyIRL:
         final = sample_based_objective(theta, demo_f, sample_f, log_ratio, groups=groups, group_weights=weights)
         return _result(
             "relative-entropy IRL",
+            "samples, or a background policy nearer the demonstrations",
             cfg,
             phi,
             theta,
@@ -718,7 +719,14 @@ class PerturbationIRL:
         theta, history, converged, steps = _ascend(cfg, "perturbation IRL", demo_f, sample_f, log_ratio, groups, None, callback)
         final = sample_based_objective(theta, demo_f, sample_f, log_ratio, groups=groups)
         return _result(
-            "perturbation IRL", cfg, phi, theta, history, final, {"iterations": steps, "converged": converged, "samples": len(copies)}
+            "perturbation IRL",
+            "copies",
+            cfg,
+            phi,
+            theta,
+            history,
+            final,
+            {"iterations": steps, "converged": converged, "samples": len(copies)},
         )
 
 
